@@ -1,0 +1,195 @@
+//! OTLP/JSON, as the OTLP specification defines it.
+//!
+//! Differences from the canonical proto3 JSON mapping that this module
+//! implements: trace and span ids are hex strings (case-insensitive on input,
+//! lowercase on output) rather than base64; enums are written as integers;
+//! field names are lowerCamelCase. Like proto3 JSON, 64-bit integers are
+//! written as decimal strings and accepted as strings or numbers, default
+//! values and absent messages are omitted (never `null`), and unknown fields
+//! are ignored.
+
+mod read;
+mod write;
+
+use std::fmt;
+
+use serde_json::Value;
+
+use crate::proto::collector_logs::{ExportLogsServiceRequest, ExportLogsServiceResponse};
+use crate::proto::collector_metrics::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
+use crate::proto::collector_trace::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use crate::status::RpcStatus;
+
+pub(crate) use write::Obj;
+
+/// An OTLP/JSON document that cannot be decoded, with the path of the
+/// offending field (`resourceSpans[0].scopeSpans[2].spans[7].traceId`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonError {
+    /// Path segments, innermost first (they are collected while unwinding).
+    path: Vec<PathSegment>,
+    message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum PathSegment {
+    Field(String),
+    Index(usize),
+}
+
+impl JsonError {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
+        JsonError {
+            path: Vec::new(),
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn at_field(mut self, field: &str) -> Self {
+        self.path.push(PathSegment::Field(field.to_owned()));
+        self
+    }
+
+    pub(crate) fn at_index(mut self, index: usize) -> Self {
+        self.path.push(PathSegment::Index(index));
+        self
+    }
+
+    /// The JSON path of the offending value, empty for document-level errors.
+    pub fn path(&self) -> String {
+        let mut out = String::new();
+        for segment in self.path.iter().rev() {
+            match segment {
+                PathSegment::Field(name) => {
+                    if !out.is_empty() {
+                        out.push('.');
+                    }
+                    out.push_str(name);
+                }
+                PathSegment::Index(i) => {
+                    out.push('[');
+                    out.push_str(&i.to_string());
+                    out.push(']');
+                }
+            }
+        }
+        out
+    }
+}
+
+impl fmt::Display for JsonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path(), self.message)
+        }
+    }
+}
+
+impl std::error::Error for JsonError {}
+
+fn parse(bytes: &[u8]) -> Result<Value, JsonError> {
+    // serde_json refuses nesting deeper than 128 levels, which also bounds the
+    // recursion of the decoders below.
+    serde_json::from_slice(bytes).map_err(|e| JsonError::new(e.to_string()))
+}
+
+/// Decodes an OTLP/JSON `ExportTraceServiceRequest` (or `TracesData`, which has the same shape).
+pub fn decode_traces(bytes: &[u8]) -> Result<ExportTraceServiceRequest, JsonError> {
+    read::traces_request(&parse(bytes)?)
+}
+
+/// Decodes an OTLP/JSON `ExportMetricsServiceRequest` (or `MetricsData`).
+pub fn decode_metrics(bytes: &[u8]) -> Result<ExportMetricsServiceRequest, JsonError> {
+    read::metrics_request(&parse(bytes)?)
+}
+
+/// Decodes an OTLP/JSON `ExportLogsServiceRequest` (or `LogsData`).
+pub fn decode_logs(bytes: &[u8]) -> Result<ExportLogsServiceRequest, JsonError> {
+    read::logs_request(&parse(bytes)?)
+}
+
+/// Encodes an `ExportTraceServiceRequest` as OTLP/JSON.
+pub fn encode_traces(request: &ExportTraceServiceRequest) -> String {
+    let mut out = String::new();
+    write::traces_request(&mut out, request);
+    out
+}
+
+/// Encodes an `ExportMetricsServiceRequest` as OTLP/JSON.
+pub fn encode_metrics(request: &ExportMetricsServiceRequest) -> String {
+    let mut out = String::new();
+    write::metrics_request(&mut out, request);
+    out
+}
+
+/// Encodes an `ExportLogsServiceRequest` as OTLP/JSON.
+pub fn encode_logs(request: &ExportLogsServiceRequest) -> String {
+    let mut out = String::new();
+    write::logs_request(&mut out, request);
+    out
+}
+
+/// Encodes an `ExportTraceServiceResponse` as OTLP/JSON.
+pub fn encode_traces_response(response: &ExportTraceServiceResponse) -> String {
+    let mut out = String::new();
+    let mut o = Obj::begin(&mut out);
+    o.opt_message(
+        "partialSuccess",
+        response.partial_success.as_ref(),
+        write::traces_partial,
+    );
+    o.end();
+    out
+}
+
+/// Encodes an `ExportMetricsServiceResponse` as OTLP/JSON.
+pub fn encode_metrics_response(response: &ExportMetricsServiceResponse) -> String {
+    let mut out = String::new();
+    let mut o = Obj::begin(&mut out);
+    o.opt_message(
+        "partialSuccess",
+        response.partial_success.as_ref(),
+        write::metrics_partial,
+    );
+    o.end();
+    out
+}
+
+/// Encodes an `ExportLogsServiceResponse` as OTLP/JSON.
+pub fn encode_logs_response(response: &ExportLogsServiceResponse) -> String {
+    let mut out = String::new();
+    let mut o = Obj::begin(&mut out);
+    o.opt_message(
+        "partialSuccess",
+        response.partial_success.as_ref(),
+        write::logs_partial,
+    );
+    o.end();
+    out
+}
+
+/// Reads the partial-success part of any `Export*ServiceResponse` in OTLP/JSON:
+/// the number of rejected items and the server's message.
+pub fn decode_partial_success(bytes: &[u8]) -> Result<(i64, String), JsonError> {
+    read::partial_success(&parse(bytes)?)
+}
+
+/// Encodes a `google.rpc.Status` as JSON (`{"code":3,"message":"…"}`).
+pub fn encode_status(status: &RpcStatus) -> String {
+    let mut out = String::new();
+    let mut o = Obj::begin(&mut out);
+    o.i32("code", status.code);
+    o.str("message", &status.message);
+    o.end();
+    out
+}
+
+/// Writes a JSON string literal (quoted and escaped) to `out`.
+pub fn write_json_string(out: &mut String, s: &str) {
+    write::write_string(out, s);
+}
+
+#[cfg(test)]
+mod tests;

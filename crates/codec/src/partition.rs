@@ -1,0 +1,409 @@
+//! Item time, time partitions and splitting a batch by partition.
+//!
+//! An item's time is its event time (span start, log time or else observed
+//! time, data point time). A zero time or one more than
+//! [`FUTURE_TOLERANCE_NANOS`] ahead of the receive time is replaced by the
+//! receive time, so a client with a broken clock cannot scatter data into
+//! partitions nobody will query.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use crate::Batch;
+use crate::proto::logs::LogRecord;
+use crate::proto::metrics::{Metric, metric};
+use crate::proto::trace::Span;
+use crate::tree::Container;
+
+/// Nanoseconds in a second.
+pub const NANOS_PER_SECOND: u64 = 1_000_000_000;
+/// How far ahead of the receive time an event time may be before it is
+/// treated as wrong and replaced by the receive time.
+pub const FUTURE_TOLERANCE_NANOS: u64 = 10 * 60 * NANOS_PER_SECOND;
+
+/// The width of a time partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Granularity {
+    /// `…/hour=HH/minute=mm/` partitions (the default, as the Collector's).
+    #[default]
+    Minute,
+    /// `…/hour=HH/` partitions.
+    Hour,
+}
+
+impl Granularity {
+    /// The partition width in nanoseconds.
+    pub fn nanos(self) -> u64 {
+        match self {
+            Granularity::Minute => 60 * NANOS_PER_SECOND,
+            Granularity::Hour => 3600 * NANOS_PER_SECOND,
+        }
+    }
+
+    /// The start of the partition holding `t` (unix nanoseconds).
+    pub fn truncate(self, t: u64) -> u64 {
+        t - t % self.nanos()
+    }
+}
+
+impl fmt::Display for Granularity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Granularity::Minute => "minute",
+            Granularity::Hour => "hour",
+        })
+    }
+}
+
+impl FromStr for Granularity {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "minute" => Ok(Granularity::Minute),
+            "hour" => Ok(Granularity::Hour),
+            other => Err(format!(
+                "unknown partition granularity {other:?} (expected minute or hour)"
+            )),
+        }
+    }
+}
+
+/// `t`, or `now` when `t` is zero or too far in the future.
+pub fn item_time_or(t: u64, now: u64) -> u64 {
+    if t == 0 || t > now.saturating_add(FUTURE_TOLERANCE_NANOS) {
+        now
+    } else {
+        t
+    }
+}
+
+/// A span's event time: its start time (0 when unset).
+pub fn span_time(span: &Span) -> u64 {
+    span.start_time_unix_nano
+}
+
+/// A log record's event time: `timeUnixNano`, else `observedTimeUnixNano`.
+pub fn log_time(log: &LogRecord) -> u64 {
+    if log.time_unix_nano != 0 {
+        log.time_unix_nano
+    } else {
+        log.observed_time_unix_nano
+    }
+}
+
+/// The time of a metric's first data point (0 when it has none).
+pub fn first_point_time(m: &Metric) -> u64 {
+    match &m.data {
+        None => None,
+        Some(metric::Data::Gauge(g)) => g.data_points.first().map(|p| p.time_unix_nano),
+        Some(metric::Data::Sum(s)) => s.data_points.first().map(|p| p.time_unix_nano),
+        Some(metric::Data::Histogram(h)) => h.data_points.first().map(|p| p.time_unix_nano),
+        Some(metric::Data::ExponentialHistogram(h)) => {
+            h.data_points.first().map(|p| p.time_unix_nano)
+        }
+        Some(metric::Data::Summary(s)) => s.data_points.first().map(|p| p.time_unix_nano),
+    }
+    .unwrap_or(0)
+}
+
+/// Splits the data points of a metric into groups by `key(point time)`,
+/// returning one metric per group (same name, description, unit, metadata,
+/// type and temporality), in key order.
+pub fn split_metric(mut m: Metric, key: impl Fn(u64) -> u64) -> Vec<(u64, Metric)> {
+    fn group<P>(points: Vec<P>, time: impl Fn(&P) -> u64) -> BTreeMap<u64, Vec<P>> {
+        let mut groups: BTreeMap<u64, Vec<P>> = BTreeMap::new();
+        for p in points {
+            groups.entry(time(&p)).or_default().push(p);
+        }
+        groups
+    }
+    // Rebuilds one metric per group around the same shell.
+    fn rebuild<P>(
+        m: &Metric,
+        groups: BTreeMap<u64, Vec<P>>,
+        wrap: impl Fn(Vec<P>) -> metric::Data,
+    ) -> Vec<(u64, Metric)> {
+        groups
+            .into_iter()
+            .map(|(k, points)| {
+                let mut part = Metric {
+                    data: None,
+                    ..m.clone()
+                };
+                part.data = Some(wrap(points));
+                (k, part)
+            })
+            .collect()
+    }
+    let Some(data) = m.data.take() else {
+        return vec![(key(0), m)];
+    };
+    let shell = m;
+    let parts = match data {
+        metric::Data::Gauge(mut g) => {
+            let groups = group(
+                std::mem::take(&mut g.data_points),
+                |p| key(p.time_unix_nano),
+            );
+            rebuild(&shell, groups, |data_points| {
+                metric::Data::Gauge(crate::proto::metrics::Gauge { data_points })
+            })
+        }
+        metric::Data::Sum(mut s) => {
+            let groups = group(
+                std::mem::take(&mut s.data_points),
+                |p| key(p.time_unix_nano),
+            );
+            rebuild(&shell, groups, |data_points| {
+                metric::Data::Sum(crate::proto::metrics::Sum {
+                    data_points,
+                    ..s.clone()
+                })
+            })
+        }
+        metric::Data::Histogram(mut h) => {
+            let groups = group(
+                std::mem::take(&mut h.data_points),
+                |p| key(p.time_unix_nano),
+            );
+            rebuild(&shell, groups, |data_points| {
+                metric::Data::Histogram(crate::proto::metrics::Histogram {
+                    data_points,
+                    ..h.clone()
+                })
+            })
+        }
+        metric::Data::ExponentialHistogram(mut h) => {
+            let groups = group(
+                std::mem::take(&mut h.data_points),
+                |p| key(p.time_unix_nano),
+            );
+            rebuild(&shell, groups, |data_points| {
+                metric::Data::ExponentialHistogram(crate::proto::metrics::ExponentialHistogram {
+                    data_points,
+                    ..h.clone()
+                })
+            })
+        }
+        metric::Data::Summary(mut s) => {
+            let groups = group(
+                std::mem::take(&mut s.data_points),
+                |p| key(p.time_unix_nano),
+            );
+            rebuild(&shell, groups, |data_points| {
+                metric::Data::Summary(crate::proto::metrics::Summary { data_points })
+            })
+        }
+    };
+    if parts.is_empty() {
+        // A metric with a type but no points still carries its description.
+        return vec![(key(0), shell)];
+    }
+    parts
+}
+
+/// Groups the items of `resources` by `key`, keeping each item's resource and
+/// scope: the result has one list of resources per key, in key order.
+fn group_items<R, S, I>(resources: Vec<R>, key: impl Fn(&I) -> u64) -> BTreeMap<u64, Vec<R>>
+where
+    R: Container<Child = S> + Clone,
+    S: Container<Child = I> + Clone,
+{
+    struct Part<R> {
+        resources: Vec<R>,
+        // The (resource, scope) position the last item of this part came from.
+        last: Option<(usize, usize)>,
+    }
+    let mut parts: BTreeMap<u64, Part<R>> = BTreeMap::new();
+    for (ri, mut resource) in resources.into_iter().enumerate() {
+        let scopes = resource.take_children();
+        for (si, mut scope) in scopes.into_iter().enumerate() {
+            let items = scope.take_children();
+            for item in items {
+                let part = parts.entry(key(&item)).or_insert_with(|| Part {
+                    resources: Vec::new(),
+                    last: None,
+                });
+                match part.last {
+                    Some((r, s)) if r == ri && s == si => {}
+                    Some((r, _)) if r == ri => {
+                        if let Some(res) = part.resources.last_mut() {
+                            res.children_mut().push(scope.clone());
+                        }
+                    }
+                    _ => {
+                        let mut res = resource.clone();
+                        res.children_mut().push(scope.clone());
+                        part.resources.push(res);
+                    }
+                }
+                part.last = Some((ri, si));
+                if let Some(sc) = part
+                    .resources
+                    .last_mut()
+                    .and_then(|r| r.children_mut().last_mut())
+                {
+                    sc.children_mut().push(item);
+                }
+            }
+        }
+    }
+    parts.into_iter().map(|(k, p)| (k, p.resources)).collect()
+}
+
+/// Splits `batch` into one batch per time partition of `granularity`,
+/// returned in partition order as `(partition start, batch)`. Every item
+/// keeps its resource and scope; an empty batch gives no partition.
+/// `now` (unix nanoseconds) replaces missing or far-future item times.
+pub fn split_by_partition(batch: Batch, granularity: Granularity, now: u64) -> Vec<(u64, Batch)> {
+    let part = move |t: u64| granularity.truncate(item_time_or(t, now));
+    match batch {
+        Batch::Traces(mut r) => {
+            let groups = group_items(std::mem::take(&mut r.resource_spans), |s: &Span| {
+                part(span_time(s))
+            });
+            groups
+                .into_iter()
+                .map(|(k, resource_spans)| {
+                    (
+                        k,
+                        Batch::Traces(crate::proto::collector_trace::ExportTraceServiceRequest {
+                            resource_spans,
+                        }),
+                    )
+                })
+                .collect()
+        }
+        Batch::Logs(mut r) => {
+            let groups = group_items(std::mem::take(&mut r.resource_logs), |l: &LogRecord| {
+                part(log_time(l))
+            });
+            groups
+                .into_iter()
+                .map(|(k, resource_logs)| {
+                    (
+                        k,
+                        Batch::Logs(crate::proto::collector_logs::ExportLogsServiceRequest {
+                            resource_logs,
+                        }),
+                    )
+                })
+                .collect()
+        }
+        Batch::Metrics(mut r) => {
+            // First split every metric whose points span several partitions
+            // into one metric per partition; then group metrics like items.
+            let mut resources = std::mem::take(&mut r.resource_metrics);
+            for res in &mut resources {
+                for scope in res.children_mut() {
+                    let metrics = scope.take_children();
+                    for m in metrics {
+                        scope
+                            .children_mut()
+                            .extend(split_metric(m, part).into_iter().map(|(_, piece)| piece));
+                    }
+                }
+            }
+            // Every piece now lies in one partition: the one of its first point.
+            let groups = group_items(resources, |m: &Metric| part(first_point_time(m)));
+            groups
+                .into_iter()
+                .map(|(k, resource_metrics)| {
+                    (
+                        k,
+                        Batch::Metrics(
+                            crate::proto::collector_metrics::ExportMetricsServiceRequest {
+                                resource_metrics,
+                            },
+                        ),
+                    )
+                })
+                .collect()
+        }
+    }
+}
+
+/// A UTC calendar time, minute resolution: what partition keys are made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct UtcMinute {
+    /// Year (e.g. 2024).
+    pub year: i32,
+    /// Month, 1-12.
+    pub month: u32,
+    /// Day of month, 1-31.
+    pub day: u32,
+    /// Hour, 0-23.
+    pub hour: u32,
+    /// Minute, 0-59.
+    pub minute: u32,
+}
+
+impl UtcMinute {
+    /// The calendar minute holding `t` (unix nanoseconds).
+    pub fn from_unix_nanos(t: u64) -> Self {
+        let secs = t / NANOS_PER_SECOND;
+        let days = (secs / 86_400) as i64;
+        let rem = secs % 86_400;
+        // Howard Hinnant's civil_from_days.
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+        let year = (yoe + era * 400 + i64::from(month <= 2)) as i32;
+        UtcMinute {
+            year,
+            month,
+            day,
+            hour: (rem / 3600) as u32,
+            minute: (rem % 3600 / 60) as u32,
+        }
+    }
+
+    /// Unix nanoseconds at the start of this minute; `None` when the fields
+    /// are out of range or before 1970.
+    pub fn to_unix_nanos(self) -> Option<u64> {
+        let UtcMinute {
+            year,
+            month,
+            day,
+            hour,
+            minute,
+        } = self;
+        if !(1..=12).contains(&month)
+            || day < 1
+            || day > days_in_month(year, month)
+            || hour > 23
+            || minute > 59
+        {
+            return None;
+        }
+        // Howard Hinnant's days_from_civil.
+        let y = i64::from(year) - i64::from(month <= 2);
+        let era = y.div_euclid(400);
+        let yoe = y.rem_euclid(400);
+        let m = i64::from(month);
+        let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let days = era * 146_097 + doe - 719_468;
+        let secs = days * 86_400 + i64::from(hour) * 3600 + i64::from(minute) * 60;
+        u64::try_from(secs).ok()?.checked_mul(NANOS_PER_SECOND)
+    }
+}
+
+fn days_in_month(year: i32, month: u32) -> u32 {
+    match month {
+        4 | 6 | 9 | 11 => 30,
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        _ => 31,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,2 @@
+//! otelvault binary.
+fn main() {}

@@ -1,1 +1,117 @@
-//! Storage.
+//! Object storage for otelvault.
+//!
+//! A small [`ObjectStore`] trait (put, get, list a page by prefix, delete)
+//! with three backends — [`FsStore`] (the default, a local directory),
+//! [`MemoryStore`] (tests) and [`S3Store`] (any S3-compatible service) — and
+//! the archive's key layout ([`PartitionKey`]), which is the OpenTelemetry
+//! Collector `awss3exporter` layout so either side can read the other's data.
+
+mod error;
+mod fs;
+mod key;
+mod memory;
+mod s3;
+mod url;
+
+use std::fmt;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::Stream;
+
+pub use error::StorageError;
+pub use fs::FsStore;
+pub use key::{
+    KeyError, PartitionKey, content_id, partition_prefix, partitions_between, validate_key,
+};
+pub use memory::MemoryStore;
+pub use s3::{S3Options, S3Store};
+pub use url::StorageUrl;
+
+/// The most keys one [`ObjectStore::list_page`] call returns (S3's page size).
+pub const LIST_PAGE_SIZE: usize = 1000;
+
+/// How an object is written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PutOptions {
+    /// `Content-Type` metadata (`application/json`, `application/x-protobuf`).
+    pub content_type: Option<String>,
+    /// `Content-Encoding` metadata (`gzip`, `zstd`), so that S3 clients that
+    /// honour it can read the object.
+    pub content_encoding: Option<String>,
+}
+
+/// One listed object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    /// The key, relative to the store's root.
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// One page of a listing, in ascending key order (byte order, as S3 lists).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListPage {
+    /// Up to [`LIST_PAGE_SIZE`] objects.
+    pub objects: Vec<ObjectMeta>,
+    /// True when more keys follow the last one of this page.
+    pub is_truncated: bool,
+}
+
+/// The storage operations otelvault needs. Keys are `/`-separated and
+/// relative to the store's root (an S3 prefix or a directory); every backend
+/// rejects keys that could escape that root (see [`validate_key`]).
+#[async_trait]
+pub trait ObjectStore: Send + Sync + fmt::Debug {
+    /// Writes `body` at `key`, replacing any object there. Returns only once
+    /// the object is durably stored.
+    async fn put(&self, key: &str, body: Bytes, options: &PutOptions) -> Result<(), StorageError>;
+
+    /// Reads the whole object at `key`.
+    async fn get(&self, key: &str) -> Result<Bytes, StorageError>;
+
+    /// Lists up to [`LIST_PAGE_SIZE`] keys that start with `prefix` and sort
+    /// after `start_after`, in ascending byte order. `prefix` need not end at
+    /// a `/`.
+    async fn list_page(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+    ) -> Result<ListPage, StorageError>;
+
+    /// Deletes the object at `key`; deleting a missing object succeeds.
+    async fn delete(&self, key: &str) -> Result<(), StorageError>;
+}
+
+/// Every object under `prefix` after `start_after`, page by page, as a stream.
+pub fn list<'a>(
+    store: &'a dyn ObjectStore,
+    prefix: &'a str,
+    start_after: Option<String>,
+) -> impl Stream<Item = Result<Vec<ObjectMeta>, StorageError>> + Send + 'a {
+    futures::stream::try_unfold(Some(start_after), move |state| async move {
+        let Some(after) = state else {
+            return Ok(None);
+        };
+        let page = store.list_page(prefix, after.as_deref()).await?;
+        let next = match (page.is_truncated, page.objects.last()) {
+            (true, Some(last)) => Some(Some(last.key.clone())),
+            _ => None,
+        };
+        if page.objects.is_empty() && next.is_none() {
+            return Ok(None);
+        }
+        Ok(Some((page.objects, next)))
+    })
+}
+
+/// Collects [`list`] into one vector (for small listings and tests).
+pub async fn list_all(
+    store: &dyn ObjectStore,
+    prefix: &str,
+) -> Result<Vec<ObjectMeta>, StorageError> {
+    use futures::TryStreamExt;
+    let pages: Vec<Vec<ObjectMeta>> = list(store, prefix, None).try_collect().await?;
+    Ok(pages.into_iter().flatten().collect())
+}

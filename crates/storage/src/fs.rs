@@ -1,0 +1,201 @@
+//! Local filesystem store: the default, embedded backend.
+//!
+//! Writes are atomic and durable: the body goes to a temporary file in the
+//! target directory (named with a leading `.`, which no valid key has), is
+//! fsynced, renamed over the final name, and the directory is fsynced. Keys
+//! are validated so that they can never leave the root.
+
+use std::io::{ErrorKind, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::key::validate_prefix;
+use crate::{
+    LIST_PAGE_SIZE, ListPage, ObjectMeta, ObjectStore, PutOptions, StorageError, validate_key,
+};
+
+/// Objects as files under a root directory.
+#[derive(Debug, Clone)]
+pub struct FsStore {
+    root: PathBuf,
+}
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+fn io_error(what: &str, path: &Path, e: std::io::Error) -> StorageError {
+    let message = format!("{what} {}: {e}", path.display());
+    match e.kind() {
+        // Running out of space or file handles can pass; a retry may succeed.
+        ErrorKind::StorageFull | ErrorKind::QuotaExceeded | ErrorKind::Interrupted => {
+            StorageError::Unavailable { message }
+        }
+        _ => StorageError::Failed { message },
+    }
+}
+
+impl FsStore {
+    /// A store rooted at `root`, creating the directory if needed.
+    pub fn new(root: impl Into<PathBuf>) -> Result<Self, StorageError> {
+        let root = root.into();
+        std::fs::create_dir_all(&root).map_err(|e| io_error("creating", &root, e))?;
+        Ok(FsStore { root })
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn path(&self, key: &str) -> Result<PathBuf, StorageError> {
+        validate_key(key)?;
+        Ok(self.root.join(key))
+    }
+
+    fn write_atomic(path: &Path, body: &[u8]) -> Result<(), StorageError> {
+        let dir = path.parent().ok_or_else(|| StorageError::Failed {
+            message: format!("{} has no parent directory", path.display()),
+        })?;
+        std::fs::create_dir_all(dir).map_err(|e| io_error("creating", dir, e))?;
+        let temp = dir.join(format!(
+            ".otelvault-{}-{}.tmp",
+            std::process::id(),
+            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let result = (|| {
+            let mut file =
+                std::fs::File::create(&temp).map_err(|e| io_error("creating", &temp, e))?;
+            file.write_all(body)
+                .map_err(|e| io_error("writing", &temp, e))?;
+            file.sync_all().map_err(|e| io_error("syncing", &temp, e))?;
+            std::fs::rename(&temp, path).map_err(|e| io_error("renaming into", path, e))?;
+            // The rename is durable only once the directory entry is.
+            std::fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| io_error("syncing", dir, e))
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&temp);
+        }
+        result
+    }
+
+    /// Every key under `dir_rel` (a directory relative to the root) whose
+    /// key starts with `prefix` and sorts after `after`.
+    fn collect(
+        &self,
+        dir_rel: &str,
+        prefix: &str,
+        after: Option<&str>,
+        out: &mut Vec<ObjectMeta>,
+    ) -> Result<(), StorageError> {
+        let dir = if dir_rel.is_empty() {
+            self.root.clone()
+        } else {
+            self.root.join(dir_rel)
+        };
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == ErrorKind::NotFound || e.kind() == ErrorKind::NotADirectory => {
+                return Ok(());
+            }
+            Err(e) => return Err(io_error("listing", &dir, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| io_error("listing", &dir, e))?;
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                continue; // Not UTF-8: cannot be a key.
+            };
+            if name.starts_with('.') {
+                continue; // Temporary files and other hidden entries.
+            }
+            let key = if dir_rel.is_empty() {
+                name
+            } else {
+                format!("{dir_rel}/{name}")
+            };
+            let file_type = entry
+                .file_type()
+                .map_err(|e| io_error("listing", &dir, e))?;
+            if file_type.is_dir() {
+                // Descend only where keys below could still match the prefix.
+                let as_dir = format!("{key}/");
+                if as_dir.starts_with(prefix) || prefix.starts_with(&as_dir) {
+                    self.collect(&key, prefix, after, out)?;
+                }
+            } else if file_type.is_file()
+                && key.starts_with(prefix)
+                && after.is_none_or(|a| key.as_str() > a)
+            {
+                let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                out.push(ObjectMeta { key, size });
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ObjectStore for FsStore {
+    async fn put(&self, key: &str, body: Bytes, _options: &PutOptions) -> Result<(), StorageError> {
+        let path = self.path(key)?;
+        tokio::task::spawn_blocking(move || Self::write_atomic(&path, &body))
+            .await
+            .map_err(|e| StorageError::Failed {
+                message: format!("write task failed: {e}"),
+            })?
+    }
+
+    async fn get(&self, key: &str) -> Result<Bytes, StorageError> {
+        let path = self.path(key)?;
+        match tokio::fs::read(&path).await {
+            Ok(body) => Ok(Bytes::from(body)),
+            Err(e) if e.kind() == ErrorKind::NotFound || e.kind() == ErrorKind::IsADirectory => {
+                Err(StorageError::NotFound {
+                    key: key.to_owned(),
+                })
+            }
+            Err(e) => Err(io_error("reading", &path, e)),
+        }
+    }
+
+    async fn list_page(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+    ) -> Result<ListPage, StorageError> {
+        validate_prefix(prefix)?;
+        let store = self.clone();
+        let prefix = prefix.to_owned();
+        let after = start_after.map(str::to_owned);
+        tokio::task::spawn_blocking(move || {
+            // Start the walk at the deepest directory the prefix names.
+            let dir = prefix.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+            let mut keys = Vec::new();
+            store.collect(dir, &prefix, after.as_deref(), &mut keys)?;
+            // Directory order is not key order ('-' sorts before '/'): sort.
+            keys.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+            let is_truncated = keys.len() > LIST_PAGE_SIZE;
+            keys.truncate(LIST_PAGE_SIZE);
+            Ok(ListPage {
+                objects: keys,
+                is_truncated,
+            })
+        })
+        .await
+        .map_err(|e| StorageError::Failed {
+            message: format!("list task failed: {e}"),
+        })?
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        let path = self.path(key)?;
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_error("deleting", &path, e)),
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! S3 (and S3-compatible) store on `aws-sdk-s3`.
+//!
+//! The client is built once per process. Credentials and region come from
+//! the standard AWS chain; an endpoint override with path-style addressing
+//! reaches S3-compatible servers. SDK errors are mapped to
+//! [`StorageError`]: throttling, unavailability and permanent failures are
+//! told apart so the HTTP layer can answer 429/503 and operators get the
+//! right log level.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_config::BehaviorVersion;
+use aws_config::timeout::TimeoutConfig;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use bytes::Bytes;
+
+use crate::key::validate_prefix;
+use crate::{
+    LIST_PAGE_SIZE, ListPage, ObjectMeta, ObjectStore, PutOptions, StorageError, validate_key,
+};
+
+/// Where and how to reach the bucket.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct S3Options {
+    /// Bucket name.
+    pub bucket: String,
+    /// Key prefix every object lives under (no leading or trailing `/`), may be empty.
+    pub prefix: String,
+    /// Endpoint URL of an S3-compatible service; `None` for AWS.
+    pub endpoint: Option<String>,
+    /// Path-style addressing (`endpoint/bucket/key`), which most
+    /// S3-compatible servers need.
+    pub force_path_style: bool,
+    /// Fixed access key id and secret instead of the AWS credential chain
+    /// (for tests against local S3-compatible servers).
+    pub static_credentials: Option<(String, String)>,
+}
+
+/// Objects in an S3 bucket under a prefix.
+#[derive(Debug, Clone)]
+pub struct S3Store {
+    client: Client,
+    bucket: String,
+    /// Empty, or the prefix followed by `/`.
+    root: String,
+}
+
+/// Connect quickly, fail an attempt that hangs, and bound the whole
+/// operation (with the SDK's retries) well inside a Lambda invocation.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(25);
+
+impl S3Store {
+    /// Builds the client. Reads configuration from the environment and
+    /// profile files only: no network call happens until the first request.
+    pub async fn new(options: S3Options) -> Result<Self, StorageError> {
+        if options.bucket.is_empty() {
+            return Err(StorageError::Failed {
+                message: "S3 bucket name is empty".into(),
+            });
+        }
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(http)
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(CONNECT_TIMEOUT)
+                    .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                    .operation_timeout(OPERATION_TIMEOUT)
+                    .build(),
+            );
+        let region_in_env = ["AWS_REGION", "AWS_DEFAULT_REGION"]
+            .iter()
+            .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()));
+        if let Some(endpoint) = &options.endpoint {
+            loader = loader.endpoint_url(endpoint);
+            // S3-compatible servers rarely care about the region, but SigV4
+            // needs one; do not go looking for it on an instance metadata service.
+            if !region_in_env {
+                loader = loader.region(aws_config::Region::new("us-east-1"));
+            }
+        }
+        if let Some((id, secret)) = &options.static_credentials {
+            loader = loader.credentials_provider(aws_sdk_s3::config::Credentials::new(
+                id,
+                secret,
+                None,
+                None,
+                "otelvault-static",
+            ));
+        }
+        let shared = loader.load().await;
+        let config = aws_sdk_s3::config::Builder::from(&shared)
+            .force_path_style(options.force_path_style)
+            .build();
+        let prefix = options.prefix.trim_matches('/');
+        Ok(S3Store {
+            client: Client::from_conf(config),
+            bucket: options.bucket,
+            root: if prefix.is_empty() {
+                String::new()
+            } else {
+                format!("{prefix}/")
+            },
+        })
+    }
+
+    /// The underlying client (tests use it to create buckets).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    fn full_key(&self, key: &str) -> String {
+        format!("{}{key}", self.root)
+    }
+}
+
+fn map_error<E>(
+    op: &str,
+    key: &str,
+    err: SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> StorageError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let detail = || format!("{op} {key}: {}", DisplayErrorContext(&err));
+    match &err {
+        SdkError::ServiceError(service) => {
+            let status = service.raw().status().as_u16();
+            let code = service.err().code().unwrap_or_default();
+            match (status, code) {
+                (
+                    _,
+                    "NoSuchBucket"
+                    | "AccessDenied"
+                    | "InvalidAccessKeyId"
+                    | "SignatureDoesNotMatch",
+                ) => StorageError::Failed { message: detail() },
+                (404, _) | (_, "NoSuchKey") => StorageError::NotFound {
+                    key: key.to_owned(),
+                },
+                (429, _)
+                | (_, "SlowDown" | "Throttling" | "ThrottlingException" | "RequestLimitExceeded") => {
+                    StorageError::Throttled { message: detail() }
+                }
+                (500..=599, _) | (_, "InternalError" | "ServiceUnavailable" | "RequestTimeout") => {
+                    StorageError::Unavailable { message: detail() }
+                }
+                _ => StorageError::Failed { message: detail() },
+            }
+        }
+        SdkError::ConstructionFailure(_) => StorageError::Failed { message: detail() },
+        // Timeouts, connection failures, unparseable responses: transient.
+        _ => StorageError::Unavailable { message: detail() },
+    }
+}
+
+#[async_trait]
+impl ObjectStore for S3Store {
+    async fn put(&self, key: &str, body: Bytes, options: &PutOptions) -> Result<(), StorageError> {
+        validate_key(key)?;
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(self.full_key(key))
+            .body(ByteStream::from(body))
+            .set_content_type(options.content_type.clone())
+            .set_content_encoding(options.content_encoding.clone())
+            .send()
+            .await
+            .map_err(|e| map_error("PutObject", key, e))?;
+        Ok(())
+    }
+
+    async fn get(&self, key: &str) -> Result<Bytes, StorageError> {
+        validate_key(key)?;
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(self.full_key(key))
+            .send()
+            .await
+            .map_err(|e| map_error("GetObject", key, e))?;
+        let body = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| StorageError::Unavailable {
+                message: format!("GetObject {key}: reading body: {e}"),
+            })?;
+        Ok(body.into_bytes())
+    }
+
+    async fn list_page(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+    ) -> Result<ListPage, StorageError> {
+        validate_prefix(prefix)?;
+        let out = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(self.full_key(prefix))
+            .set_start_after(start_after.map(|a| self.full_key(a)))
+            .max_keys(LIST_PAGE_SIZE as i32)
+            .send()
+            .await
+            .map_err(|e| map_error("ListObjectsV2", prefix, e))?;
+        let objects = out
+            .contents()
+            .iter()
+            .filter_map(|o| {
+                let key = o.key()?.strip_prefix(&self.root)?;
+                Some(ObjectMeta {
+                    key: key.to_owned(),
+                    size: o.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
+                })
+            })
+            .collect();
+        Ok(ListPage {
+            objects,
+            is_truncated: out.is_truncated().unwrap_or(false),
+        })
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        validate_key(key)?;
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(self.full_key(key))
+            .send()
+            .await
+            .map_err(|e| map_error("DeleteObject", key, e))?;
+        Ok(())
+    }
+}

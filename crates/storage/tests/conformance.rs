@@ -1,0 +1,355 @@
+//! One conformance suite that every backend runs: memory, fs, and S3 against
+//! a real S3-compatible server (moto) on 127.0.0.1.
+
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+use otelvault_storage::{
+    FsStore, LIST_PAGE_SIZE, MemoryStore, ObjectStore, PutOptions, S3Options, S3Store,
+    StorageError, list_all,
+};
+use otelvault_testkit::S3Server;
+
+fn opts() -> PutOptions {
+    PutOptions {
+        content_type: Some("application/json".into()),
+        content_encoding: Some("gzip".into()),
+    }
+}
+
+async fn keys(store: &dyn ObjectStore, prefix: &str) -> Vec<String> {
+    list_all(store, prefix)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|o| o.key)
+        .collect()
+}
+
+async fn put_get_overwrite_delete(store: &dyn ObjectStore) {
+    let key = "year=2024/month=10/day=27/hour=03/minute=33/traces_abc.json.gz";
+    store
+        .put(key, Bytes::from_static(b"first"), &opts())
+        .await
+        .expect("put");
+    assert_eq!(
+        store.get(key).await.expect("get"),
+        Bytes::from_static(b"first")
+    );
+    store
+        .put(key, Bytes::from_static(b"second, longer"), &opts())
+        .await
+        .expect("overwrite");
+    assert_eq!(
+        store.get(key).await.expect("get"),
+        Bytes::from_static(b"second, longer")
+    );
+    let listed = list_all(store, "year=2024/").await.expect("list");
+    assert_eq!(listed.len(), 1);
+    assert_eq!((listed[0].key.as_str(), listed[0].size), (key, 14));
+    // An empty object is an object.
+    store
+        .put("empty/object", Bytes::new(), &PutOptions::default())
+        .await
+        .expect("put empty");
+    assert_eq!(
+        store.get("empty/object").await.expect("get empty"),
+        Bytes::new()
+    );
+    store.delete(key).await.expect("delete");
+    store
+        .delete(key)
+        .await
+        .expect("deleting a missing object succeeds");
+    assert!(matches!(
+        store.get(key).await,
+        Err(StorageError::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.get("never/written").await,
+        Err(StorageError::NotFound { .. })
+    ));
+    assert_eq!(keys(store, "year=2024/").await, Vec::<String>::new());
+}
+
+async fn listing_order_prefixes_and_start_after(store: &dyn ObjectStore) {
+    // '-' (0x2d) sorts before '/' (0x2f): a directory walk would get this wrong.
+    let names = [
+        "p/a/x",
+        "p/a-b",
+        "p/a/y",
+        "p/ab",
+        "p/b",
+        "q/a",
+        "p/a/z/deep",
+    ];
+    for n in names {
+        store
+            .put(n, Bytes::from(n.to_owned()), &PutOptions::default())
+            .await
+            .expect("put");
+    }
+    assert_eq!(
+        keys(store, "p/").await,
+        vec!["p/a-b", "p/a/x", "p/a/y", "p/a/z/deep", "p/ab", "p/b"]
+    );
+    // Prefixes need not end at a separator.
+    assert_eq!(
+        keys(store, "p/a").await,
+        vec!["p/a-b", "p/a/x", "p/a/y", "p/a/z/deep", "p/ab"]
+    );
+    assert_eq!(
+        keys(store, "p/a/").await,
+        vec!["p/a/x", "p/a/y", "p/a/z/deep"]
+    );
+    assert_eq!(keys(store, "nothing/").await, Vec::<String>::new());
+    assert_eq!(keys(store, "").await.len(), names.len());
+    let page = store
+        .list_page("p/", Some("p/a/y"))
+        .await
+        .expect("start after");
+    let after: Vec<_> = page.objects.iter().map(|o| o.key.as_str()).collect();
+    assert_eq!(after, vec!["p/a/z/deep", "p/ab", "p/b"]);
+    assert!(!page.is_truncated);
+    // start_after before the prefix, and after everything.
+    let page = store
+        .list_page("p/", Some("a"))
+        .await
+        .expect("before prefix");
+    assert_eq!(page.objects.len(), 6);
+    assert!(
+        store
+            .list_page("p/", Some("z"))
+            .await
+            .expect("after all")
+            .objects
+            .is_empty()
+    );
+}
+
+async fn listing_pages_through_more_than_a_thousand_keys(store: &dyn ObjectStore) {
+    let total = LIST_PAGE_SIZE + 150;
+    let mut tasks = futures::stream::iter((0..total).map(|i| async move {
+        store
+            .put(
+                &format!("many/obj-{i:05}"),
+                Bytes::from(vec![b'x'; i % 7]),
+                &PutOptions::default(),
+            )
+            .await
+    }))
+    .buffer_unordered(32);
+    use futures::StreamExt;
+    while let Some(r) = tasks.next().await {
+        r.expect("put");
+    }
+    let first = store.list_page("many/", None).await.expect("page 1");
+    assert_eq!(first.objects.len(), LIST_PAGE_SIZE);
+    assert!(first.is_truncated);
+    let all = list_all(store, "many/").await.expect("list");
+    let want: Vec<String> = (0..total).map(|i| format!("many/obj-{i:05}")).collect();
+    assert_eq!(
+        all.iter().map(|o| o.key.clone()).collect::<Vec<_>>(),
+        want,
+        "every key exactly once, in order"
+    );
+    assert_eq!(all[13].size, 13 % 7);
+}
+
+async fn unsafe_keys_are_refused(store: &dyn ObjectStore) {
+    for bad in [
+        "../escape",
+        "/abs",
+        "a//b",
+        "a/./b",
+        "a/../../b",
+        "",
+        ".hidden",
+        "a\nb",
+    ] {
+        assert!(
+            matches!(
+                store
+                    .put(bad, Bytes::from_static(b"x"), &PutOptions::default())
+                    .await,
+                Err(StorageError::InvalidKey { .. })
+            ),
+            "put {bad:?}"
+        );
+        if !bad.is_empty() {
+            assert!(
+                matches!(store.get(bad).await, Err(StorageError::InvalidKey { .. })),
+                "get {bad:?}"
+            );
+            assert!(
+                matches!(
+                    store.delete(bad).await,
+                    Err(StorageError::InvalidKey { .. })
+                ),
+                "delete {bad:?}"
+            );
+        }
+    }
+    assert!(matches!(
+        store.list_page("../", None).await,
+        Err(StorageError::InvalidKey { .. })
+    ));
+}
+
+async fn conformance(make: impl AsyncFn() -> Arc<dyn ObjectStore>) {
+    put_get_overwrite_delete(&*make().await).await;
+    listing_order_prefixes_and_start_after(&*make().await).await;
+    listing_pages_through_more_than_a_thousand_keys(&*make().await).await;
+    unsafe_keys_are_refused(&*make().await).await;
+}
+
+#[tokio::test]
+async fn memory_store_conforms() {
+    conformance(async || Arc::new(MemoryStore::new()) as Arc<dyn ObjectStore>).await;
+}
+
+#[tokio::test]
+async fn fs_store_conforms() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let n = std::sync::atomic::AtomicUsize::new(0);
+    conformance(async || {
+        let root = dir.path().join(
+            n.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+                .to_string(),
+        );
+        Arc::new(FsStore::new(root).expect("fs")) as Arc<dyn ObjectStore>
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn fs_store_writes_atomically_inside_its_root() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("root");
+    let store = FsStore::new(&root).expect("fs");
+    store
+        .put(
+            "a/b/c.json",
+            Bytes::from_static(b"data"),
+            &PutOptions::default(),
+        )
+        .await
+        .expect("put");
+    assert_eq!(
+        std::fs::read(root.join("a/b/c.json")).expect("file"),
+        b"data"
+    );
+    // No temporary file is left behind, and hidden files never list.
+    let names: Vec<_> = std::fs::read_dir(root.join("a/b"))
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("c.json")]);
+    std::fs::write(root.join("a/b/.otelvault-1-1.tmp"), b"partial").expect("write");
+    assert_eq!(keys(&store, "a/").await, vec!["a/b/c.json"]);
+    // Nothing was written outside the root.
+    assert!(
+        store
+            .put(
+                "../outside",
+                Bytes::from_static(b"x"),
+                &PutOptions::default()
+            )
+            .await
+            .is_err()
+    );
+    assert!(!dir.path().join("outside").exists());
+}
+
+fn shared_s3() -> &'static S3Server {
+    static SERVER: OnceLock<S3Server> = OnceLock::new();
+    SERVER.get_or_init(S3Server::start)
+}
+
+async fn s3_store(endpoint: String, bucket: &str, prefix: &str) -> S3Store {
+    let store = S3Store::new(S3Options {
+        bucket: bucket.into(),
+        prefix: prefix.into(),
+        endpoint: Some(endpoint),
+        force_path_style: true,
+        static_credentials: Some(("test".into(), "test".into())),
+    })
+    .await
+    .expect("s3 store");
+    let _ = store.client().create_bucket().bucket(bucket).send().await;
+    store
+}
+
+#[tokio::test]
+async fn s3_store_conforms_against_a_real_s3_server() {
+    let endpoint = shared_s3().endpoint();
+    let n = std::sync::atomic::AtomicUsize::new(0);
+    conformance(async || {
+        let i = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        // Alternate between a bucket root and a prefix inside a bucket.
+        let prefix = if i % 2 == 0 { "" } else { "otel/archive" };
+        Arc::new(s3_store(endpoint.clone(), &format!("conformance-{i}"), prefix).await)
+            as Arc<dyn ObjectStore>
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn s3_prefix_isolates_stores_in_one_bucket() {
+    let endpoint = shared_s3().endpoint();
+    let a = s3_store(endpoint.clone(), "shared-bucket", "team-a").await;
+    let b = s3_store(endpoint.clone(), "shared-bucket", "team-b").await;
+    let root = s3_store(endpoint, "shared-bucket", "").await;
+    a.put("k", Bytes::from_static(b"a"), &PutOptions::default())
+        .await
+        .expect("put");
+    assert!(matches!(
+        b.get("k").await,
+        Err(StorageError::NotFound { .. })
+    ));
+    assert_eq!(keys(&root, "").await, vec!["team-a/k"]);
+    assert_eq!(keys(&a, "").await, vec!["k"]);
+}
+
+#[tokio::test]
+async fn s3_faults_are_retryable_errors_and_missing_buckets_are_not() {
+    let mut server = S3Server::start();
+    let store = s3_store(server.endpoint(), "faults", "").await;
+    store
+        .put("ok", Bytes::from_static(b"x"), &PutOptions::default())
+        .await
+        .expect("put while up");
+
+    let missing = S3Store::new(S3Options {
+        bucket: "no-such-bucket".into(),
+        endpoint: Some(server.endpoint()),
+        force_path_style: true,
+        static_credentials: Some(("test".into(), "test".into())),
+        ..Default::default()
+    })
+    .await
+    .expect("store");
+    let err = missing
+        .put("k", Bytes::from_static(b"x"), &PutOptions::default())
+        .await
+        .expect_err("no bucket");
+    assert!(
+        matches!(err, StorageError::Failed { .. }) && !err.is_retryable(),
+        "{err:?}"
+    );
+
+    server.stop();
+    let err = store
+        .put("k", Bytes::from_static(b"x"), &PutOptions::default())
+        .await
+        .expect_err("server down");
+    assert!(err.is_retryable(), "{err:?}");
+    assert!(store.get("ok").await.expect_err("down").is_retryable());
+    assert!(
+        store
+            .list_page("", None)
+            .await
+            .expect_err("down")
+            .is_retryable()
+    );
+}

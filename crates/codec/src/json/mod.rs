@@ -97,17 +97,17 @@ fn parse(bytes: &[u8]) -> Result<Value, JsonError> {
 
 /// Decodes an OTLP/JSON `ExportTraceServiceRequest` (or `TracesData`, which has the same shape).
 pub fn decode_traces(bytes: &[u8]) -> Result<ExportTraceServiceRequest, JsonError> {
-    read::traces_request(&parse(bytes)?)
+    read::traces_request(parse(bytes)?)
 }
 
 /// Decodes an OTLP/JSON `ExportMetricsServiceRequest` (or `MetricsData`).
 pub fn decode_metrics(bytes: &[u8]) -> Result<ExportMetricsServiceRequest, JsonError> {
-    read::metrics_request(&parse(bytes)?)
+    read::metrics_request(parse(bytes)?)
 }
 
 /// Decodes an OTLP/JSON `ExportLogsServiceRequest` (or `LogsData`).
 pub fn decode_logs(bytes: &[u8]) -> Result<ExportLogsServiceRequest, JsonError> {
-    read::logs_request(&parse(bytes)?)
+    read::logs_request(parse(bytes)?)
 }
 
 /// Encodes an `ExportTraceServiceRequest` as OTLP/JSON.
@@ -173,7 +173,7 @@ pub fn encode_logs_response(response: &ExportLogsServiceResponse) -> String {
 /// Reads the partial-success part of any `Export*ServiceResponse` in OTLP/JSON:
 /// the number of rejected items and the server's message.
 pub fn decode_partial_success(bytes: &[u8]) -> Result<(i64, String), JsonError> {
-    read::partial_success(&parse(bytes)?)
+    read::partial_success(parse(bytes)?)
 }
 
 /// Encodes a `google.rpc.Status` as JSON (`{"code":3,"message":"…"}`).

@@ -63,48 +63,48 @@ fn camel(key: &str) -> Cow<'_, str> {
 
 /// Calls `f` for every non-null member of a JSON object, attaching the field
 /// name to any error it returns.
-fn fields(v: &Value, mut f: impl FnMut(&str, &Value) -> Result<()>) -> Result<()> {
+fn fields(v: Value, mut f: impl FnMut(&str, Value) -> Result<()>) -> Result<()> {
     let Value::Object(map) = v else {
-        return Err(type_error("an object", v));
+        return Err(type_error("an object", &v));
     };
     for (key, value) in map {
         if value.is_null() {
             continue;
         }
-        f(&camel(key), value).map_err(|e| e.at_field(key))?;
+        f(&camel(&key), value).map_err(|e| e.at_field(&key))?;
     }
     Ok(())
 }
 
-fn array<T>(v: &Value, mut f: impl FnMut(&Value) -> Result<T>) -> Result<Vec<T>> {
+fn array<T>(v: Value, mut f: impl FnMut(Value) -> Result<T>) -> Result<Vec<T>> {
     let Value::Array(items) = v else {
-        return Err(type_error("an array", v));
+        return Err(type_error("an array", &v));
     };
     items
-        .iter()
+        .into_iter()
         .enumerate()
         .map(|(i, item)| f(item).map_err(|e| e.at_index(i)))
         .collect()
 }
 
-fn string(v: &Value) -> Result<String> {
+fn string(v: Value) -> Result<String> {
     match v {
-        Value::String(s) => Ok(s.clone()),
-        other => Err(type_error("a string", other)),
+        Value::String(s) => Ok(s),
+        other => Err(type_error("a string", &other)),
     }
 }
 
-fn boolean(v: &Value) -> Result<bool> {
+fn boolean(v: Value) -> Result<bool> {
     match v {
-        Value::Bool(b) => Ok(*b),
-        other => Err(type_error("a boolean", other)),
+        Value::Bool(b) => Ok(b),
+        other => Err(type_error("a boolean", &other)),
     }
 }
 
 /// Integers arrive as JSON numbers or decimal strings (the OTLP/JSON form for
 /// 64-bit values); a number with a fraction or exponent is accepted only when
 /// it is integral (proto3 JSON allows `1e3`).
-fn integer<T>(v: &Value, what: &str) -> Result<T>
+fn integer<T>(v: Value, what: &str) -> Result<T>
 where
     T: TryFrom<i128>,
 {
@@ -125,26 +125,26 @@ where
         Value::String(s) => s.trim().parse::<i128>().map_err(|_| {
             JsonError::new(format!("expected {what} as a decimal string, got {s:?}"))
         })?,
-        other => return Err(type_error(what, other)),
+        other => return Err(type_error(what, &other)),
     };
     T::try_from(wide).map_err(|_| JsonError::new(format!("{wide} is out of range for {what}")))
 }
 
-fn u64_(v: &Value) -> Result<u64> {
+fn u64_(v: Value) -> Result<u64> {
     integer(v, "an unsigned 64-bit integer")
 }
-fn i64_(v: &Value) -> Result<i64> {
+fn i64_(v: Value) -> Result<i64> {
     integer(v, "a signed 64-bit integer")
 }
-fn u32_(v: &Value) -> Result<u32> {
+fn u32_(v: Value) -> Result<u32> {
     integer(v, "an unsigned 32-bit integer")
 }
-fn i32_(v: &Value) -> Result<i32> {
+fn i32_(v: Value) -> Result<i32> {
     integer(v, "a signed 32-bit integer")
 }
 
 /// Doubles: numbers, numeric strings, or "NaN" / "Infinity" / "-Infinity".
-fn f64_(v: &Value) -> Result<f64> {
+fn f64_(v: Value) -> Result<f64> {
     match v {
         Value::Number(n) => n
             .as_f64()
@@ -160,15 +160,15 @@ fn f64_(v: &Value) -> Result<f64> {
                 .filter(|f| f.is_finite())
                 .ok_or_else(|| JsonError::new(format!("expected a double, got {other:?}"))),
         },
-        other => Err(type_error("a double", other)),
+        other => Err(type_error("a double", &other)),
     }
 }
 
 /// Enums are integers in OTLP/JSON; their proto names are accepted as well.
-fn enumeration(v: &Value, by_name: impl Fn(&str) -> Option<i32>) -> Result<i32> {
+fn enumeration(v: Value, by_name: impl Fn(&str) -> Option<i32>) -> Result<i32> {
     match v {
         Value::String(s) if s.parse::<i64>().is_err() => {
-            by_name(s).ok_or_else(|| JsonError::new(format!("unknown enum value {s:?}")))
+            by_name(&s).ok_or_else(|| JsonError::new(format!("unknown enum value {s:?}")))
         }
         other => i32_(other),
     }
@@ -177,9 +177,9 @@ fn enumeration(v: &Value, by_name: impl Fn(&str) -> Option<i32>) -> Result<i32> 
 /// Trace and span ids: hex in any case. Length is not checked here: an id of
 /// the wrong length is an invalid item (rejected through partial success), not
 /// an undecodable document.
-fn hex_id(v: &Value) -> Result<Vec<u8>> {
+fn hex_id(v: Value) -> Result<Vec<u8>> {
     let Value::String(s) = v else {
-        return Err(type_error("a hex string", v));
+        return Err(type_error("a hex string", &v));
     };
     let bytes = s.as_bytes();
     if bytes.len() % 2 != 0 {
@@ -202,10 +202,10 @@ fn hex_id(v: &Value) -> Result<Vec<u8>> {
         .ok_or_else(|| JsonError::new(format!("id {s:?} is not hex")))
 }
 
-fn base64_bytes(v: &Value) -> Result<Vec<u8>> {
+fn base64_bytes(v: Value) -> Result<Vec<u8>> {
     use base64::Engine as _;
     let Value::String(s) = v else {
-        return Err(type_error("a base64 string", v));
+        return Err(type_error("a base64 string", &v));
     };
     // proto3 JSON accepts standard or URL-safe alphabets, with or without padding.
     let trimmed = s.trim_end_matches('=');
@@ -222,7 +222,7 @@ fn base64_bytes(v: &Value) -> Result<Vec<u8>> {
 // ---------------------------------------------------------------------------
 // common
 
-fn any_value(v: &Value) -> Result<AnyValue> {
+fn any_value(v: Value) -> Result<AnyValue> {
     let mut value = None;
     fields(v, |k, v| {
         let decoded = match k {
@@ -245,7 +245,7 @@ fn any_value(v: &Value) -> Result<AnyValue> {
     Ok(AnyValue { value })
 }
 
-fn array_value(v: &Value) -> Result<ArrayValue> {
+fn array_value(v: Value) -> Result<ArrayValue> {
     let mut out = ArrayValue::default();
     fields(v, |k, v| {
         if k == "values" {
@@ -256,7 +256,7 @@ fn array_value(v: &Value) -> Result<ArrayValue> {
     Ok(out)
 }
 
-fn kvlist_value(v: &Value) -> Result<KeyValueList> {
+fn kvlist_value(v: Value) -> Result<KeyValueList> {
     let mut out = KeyValueList::default();
     fields(v, |k, v| {
         if k == "values" {
@@ -267,7 +267,7 @@ fn kvlist_value(v: &Value) -> Result<KeyValueList> {
     Ok(out)
 }
 
-fn key_value(v: &Value) -> Result<KeyValue> {
+fn key_value(v: Value) -> Result<KeyValue> {
     let mut kv = KeyValue::default();
     fields(v, |k, v| {
         match k {
@@ -281,11 +281,11 @@ fn key_value(v: &Value) -> Result<KeyValue> {
     Ok(kv)
 }
 
-fn attributes(v: &Value) -> Result<Vec<KeyValue>> {
+fn attributes(v: Value) -> Result<Vec<KeyValue>> {
     array(v, key_value)
 }
 
-fn scope(v: &Value) -> Result<InstrumentationScope> {
+fn scope(v: Value) -> Result<InstrumentationScope> {
     let mut s = InstrumentationScope::default();
     fields(v, |k, v| {
         match k {
@@ -300,7 +300,7 @@ fn scope(v: &Value) -> Result<InstrumentationScope> {
     Ok(s)
 }
 
-fn entity_ref(v: &Value) -> Result<EntityRef> {
+fn entity_ref(v: Value) -> Result<EntityRef> {
     let mut e = EntityRef::default();
     fields(v, |k, v| {
         match k {
@@ -315,7 +315,7 @@ fn entity_ref(v: &Value) -> Result<EntityRef> {
     Ok(e)
 }
 
-fn resource(v: &Value) -> Result<Resource> {
+fn resource(v: Value) -> Result<Resource> {
     let mut r = Resource::default();
     fields(v, |k, v| {
         match k {
@@ -332,7 +332,7 @@ fn resource(v: &Value) -> Result<Resource> {
 // ---------------------------------------------------------------------------
 // traces
 
-pub(crate) fn traces_request(v: &Value) -> Result<ExportTraceServiceRequest> {
+pub(crate) fn traces_request(v: Value) -> Result<ExportTraceServiceRequest> {
     let mut r = ExportTraceServiceRequest::default();
     fields(v, |k, v| {
         if k == "resourceSpans" {
@@ -343,7 +343,7 @@ pub(crate) fn traces_request(v: &Value) -> Result<ExportTraceServiceRequest> {
     Ok(r)
 }
 
-fn resource_spans(v: &Value) -> Result<ResourceSpans> {
+fn resource_spans(v: Value) -> Result<ResourceSpans> {
     let mut r = ResourceSpans::default();
     fields(v, |k, v| {
         match k {
@@ -357,7 +357,7 @@ fn resource_spans(v: &Value) -> Result<ResourceSpans> {
     Ok(r)
 }
 
-fn scope_spans(v: &Value) -> Result<ScopeSpans> {
+fn scope_spans(v: Value) -> Result<ScopeSpans> {
     let mut s = ScopeSpans::default();
     fields(v, |k, v| {
         match k {
@@ -371,7 +371,7 @@ fn scope_spans(v: &Value) -> Result<ScopeSpans> {
     Ok(s)
 }
 
-fn span(v: &Value) -> Result<Span> {
+fn span(v: Value) -> Result<Span> {
     let mut s = Span::default();
     fields(v, |k, v| {
         match k {
@@ -400,7 +400,7 @@ fn span(v: &Value) -> Result<Span> {
     Ok(s)
 }
 
-fn event(v: &Value) -> Result<span::Event> {
+fn event(v: Value) -> Result<span::Event> {
     let mut e = span::Event::default();
     fields(v, |k, v| {
         match k {
@@ -415,7 +415,7 @@ fn event(v: &Value) -> Result<span::Event> {
     Ok(e)
 }
 
-fn link(v: &Value) -> Result<span::Link> {
+fn link(v: Value) -> Result<span::Link> {
     let mut l = span::Link::default();
     fields(v, |k, v| {
         match k {
@@ -432,7 +432,7 @@ fn link(v: &Value) -> Result<span::Link> {
     Ok(l)
 }
 
-fn span_status(v: &Value) -> Result<Status> {
+fn span_status(v: Value) -> Result<Status> {
     let mut s = Status::default();
     fields(v, |k, v| {
         match k {
@@ -452,7 +452,7 @@ fn span_status(v: &Value) -> Result<Status> {
 // ---------------------------------------------------------------------------
 // metrics
 
-pub(crate) fn metrics_request(v: &Value) -> Result<ExportMetricsServiceRequest> {
+pub(crate) fn metrics_request(v: Value) -> Result<ExportMetricsServiceRequest> {
     let mut r = ExportMetricsServiceRequest::default();
     fields(v, |k, v| {
         if k == "resourceMetrics" {
@@ -463,7 +463,7 @@ pub(crate) fn metrics_request(v: &Value) -> Result<ExportMetricsServiceRequest> 
     Ok(r)
 }
 
-fn resource_metrics(v: &Value) -> Result<ResourceMetrics> {
+fn resource_metrics(v: Value) -> Result<ResourceMetrics> {
     let mut r = ResourceMetrics::default();
     fields(v, |k, v| {
         match k {
@@ -477,7 +477,7 @@ fn resource_metrics(v: &Value) -> Result<ResourceMetrics> {
     Ok(r)
 }
 
-fn scope_metrics(v: &Value) -> Result<ScopeMetrics> {
+fn scope_metrics(v: Value) -> Result<ScopeMetrics> {
     let mut s = ScopeMetrics::default();
     fields(v, |k, v| {
         match k {
@@ -491,13 +491,13 @@ fn scope_metrics(v: &Value) -> Result<ScopeMetrics> {
     Ok(s)
 }
 
-fn temporality(v: &Value) -> Result<i32> {
+fn temporality(v: Value) -> Result<i32> {
     enumeration(v, |n| {
         AggregationTemporality::from_str_name(n).map(|e| e as i32)
     })
 }
 
-fn metric(v: &Value) -> Result<Metric> {
+fn metric(v: Value) -> Result<Metric> {
     let mut m = Metric::default();
     fields(v, |k, v| {
         let data = match k {
@@ -585,7 +585,7 @@ fn metric(v: &Value) -> Result<Metric> {
     Ok(m)
 }
 
-fn number_point(v: &Value) -> Result<NumberDataPoint> {
+fn number_point(v: Value) -> Result<NumberDataPoint> {
     let mut p = NumberDataPoint::default();
     fields(v, |k, v| {
         match k {
@@ -603,7 +603,7 @@ fn number_point(v: &Value) -> Result<NumberDataPoint> {
     Ok(p)
 }
 
-fn histogram_point(v: &Value) -> Result<HistogramDataPoint> {
+fn histogram_point(v: Value) -> Result<HistogramDataPoint> {
     let mut p = HistogramDataPoint::default();
     fields(v, |k, v| {
         match k {
@@ -625,7 +625,7 @@ fn histogram_point(v: &Value) -> Result<HistogramDataPoint> {
     Ok(p)
 }
 
-fn buckets(v: &Value) -> Result<Buckets> {
+fn buckets(v: Value) -> Result<Buckets> {
     let mut b = Buckets::default();
     fields(v, |k, v| {
         match k {
@@ -638,7 +638,7 @@ fn buckets(v: &Value) -> Result<Buckets> {
     Ok(b)
 }
 
-fn exp_histogram_point(v: &Value) -> Result<ExponentialHistogramDataPoint> {
+fn exp_histogram_point(v: Value) -> Result<ExponentialHistogramDataPoint> {
     let mut p = ExponentialHistogramDataPoint::default();
     fields(v, |k, v| {
         match k {
@@ -663,7 +663,7 @@ fn exp_histogram_point(v: &Value) -> Result<ExponentialHistogramDataPoint> {
     Ok(p)
 }
 
-fn summary_point(v: &Value) -> Result<SummaryDataPoint> {
+fn summary_point(v: Value) -> Result<SummaryDataPoint> {
     let mut p = SummaryDataPoint::default();
     fields(v, |k, v| {
         match k {
@@ -694,7 +694,7 @@ fn summary_point(v: &Value) -> Result<SummaryDataPoint> {
     Ok(p)
 }
 
-fn exemplar(v: &Value) -> Result<Exemplar> {
+fn exemplar(v: Value) -> Result<Exemplar> {
     let mut e = Exemplar::default();
     fields(v, |k, v| {
         match k {
@@ -714,7 +714,7 @@ fn exemplar(v: &Value) -> Result<Exemplar> {
 // ---------------------------------------------------------------------------
 // logs
 
-pub(crate) fn logs_request(v: &Value) -> Result<ExportLogsServiceRequest> {
+pub(crate) fn logs_request(v: Value) -> Result<ExportLogsServiceRequest> {
     let mut r = ExportLogsServiceRequest::default();
     fields(v, |k, v| {
         if k == "resourceLogs" {
@@ -725,7 +725,7 @@ pub(crate) fn logs_request(v: &Value) -> Result<ExportLogsServiceRequest> {
     Ok(r)
 }
 
-fn resource_logs(v: &Value) -> Result<ResourceLogs> {
+fn resource_logs(v: Value) -> Result<ResourceLogs> {
     let mut r = ResourceLogs::default();
     fields(v, |k, v| {
         match k {
@@ -739,7 +739,7 @@ fn resource_logs(v: &Value) -> Result<ResourceLogs> {
     Ok(r)
 }
 
-fn scope_logs(v: &Value) -> Result<ScopeLogs> {
+fn scope_logs(v: Value) -> Result<ScopeLogs> {
     let mut s = ScopeLogs::default();
     fields(v, |k, v| {
         match k {
@@ -753,7 +753,7 @@ fn scope_logs(v: &Value) -> Result<ScopeLogs> {
     Ok(s)
 }
 
-fn log_record(v: &Value) -> Result<LogRecord> {
+fn log_record(v: Value) -> Result<LogRecord> {
     let mut l = LogRecord::default();
     fields(v, |k, v| {
         match k {
@@ -781,7 +781,7 @@ fn log_record(v: &Value) -> Result<LogRecord> {
 // ---------------------------------------------------------------------------
 // responses (read by the replay client)
 
-pub(crate) fn partial_success(v: &Value) -> Result<(i64, String)> {
+pub(crate) fn partial_success(v: Value) -> Result<(i64, String)> {
     let mut rejected = 0;
     let mut message = String::new();
     fields(v, |k, v| {

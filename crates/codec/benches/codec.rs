@@ -69,7 +69,7 @@ pub fn trace_batch(target: usize) -> ExportTraceServiceRequest {
                 ss.spans.push(Span {
                     trace_id: trace_id.to_vec(),
                     span_id: n.wrapping_mul(0x2545_f491_4f6c_dd1d).to_be_bytes().to_vec(),
-                    parent_span_id: if n % 5 == 0 {
+                    parent_span_id: if n.is_multiple_of(5) {
                         vec![]
                     } else {
                         (n - 1).to_be_bytes().to_vec()
@@ -94,7 +94,7 @@ pub fn trace_batch(target: usize) -> ExportTraceServiceRequest {
                         kv("user_agent.original", s("Mozilla/5.0 (X11; Linux x86_64)")),
                         kv("retry.ratio", any_value::Value::DoubleValue(n as f64 / 7.0)),
                     ],
-                    events: if n % 10 == 0 {
+                    events: if n.is_multiple_of(10) {
                         vec![span::Event {
                             time_unix_nano: start + 500,
                             name: "exception".into(),
@@ -108,7 +108,7 @@ pub fn trace_batch(target: usize) -> ExportTraceServiceRequest {
                         vec![]
                     },
                     status: Some(Status {
-                        code: if n % 10 == 0 { 2 } else { 0 },
+                        code: if n.is_multiple_of(10) { 2 } else { 0 },
                         ..Default::default()
                     }),
                     ..Default::default()
@@ -121,6 +121,7 @@ pub fn trace_batch(target: usize) -> ExportTraceServiceRequest {
     req
 }
 
+#[allow(clippy::print_stderr)] // Benchmarks print their figures.
 fn bench(c: &mut Criterion) {
     let batch = Batch::Traces(trace_batch(1 << 20));
     let pb = batch.encode(Format::Protobuf);

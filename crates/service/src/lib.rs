@@ -1,1 +1,169 @@
-//! Service.
+//! The otelvault HTTP application.
+//!
+//! One axum [`Router`] serves both the local server and the Lambda function:
+//! OTLP/HTTP ingest on `/v1/{traces,metrics,logs}` and `/health`. Handlers
+//! are written against `http` types only, so `lambda_http::run(router)` and
+//! `axum::serve` run the same code.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+mod ingest;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http::{Method, StatusCode};
+use otelvault_codec::{Compression, Format, Granularity, Signal};
+use otelvault_storage::{ObjectStore, StorageError};
+
+pub use auth::{Auth, Scope};
+pub use config::{AuthMode, PartitionTime, Runtime, ServeArgs};
+pub use error::ApiError;
+pub use ingest::{MAX_BODY_BYTES, MAX_DECOMPRESSED_BYTES};
+
+/// How ingested data is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteSettings {
+    /// Stored object format.
+    pub format: Format,
+    /// Stored object compression.
+    pub compression: Compression,
+    /// Partition width.
+    pub granularity: Granularity,
+    /// Event or receive time partitioning.
+    pub partition_time: PartitionTime,
+}
+
+/// Everything a request handler needs; built once at start.
+#[derive(Debug)]
+pub struct AppState {
+    /// The archive.
+    pub store: Arc<dyn ObjectStore>,
+    /// Key checks.
+    pub auth: Auth,
+    /// Write settings.
+    pub write: WriteSettings,
+}
+
+impl AppState {
+    /// Opens the storage named by `args` (no network call happens here).
+    pub async fn from_args(args: &ServeArgs) -> Result<Self, StorageError> {
+        let store = args
+            .storage
+            .open(args.s3_endpoint.clone(), args.s3_force_path_style)
+            .await?;
+        Ok(AppState {
+            store,
+            auth: Auth::new(
+                args.keys_enforced(),
+                args.ingest_keys.clone(),
+                args.query_keys.clone(),
+            ),
+            write: WriteSettings {
+                format: args.format,
+                compression: args.compression,
+                granularity: args.partition,
+                partition_time: args.partition_time,
+            },
+        })
+    }
+}
+
+/// What a handler reports for the request log line.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RequestLog {
+    pub signal: Option<Signal>,
+    pub items: usize,
+    pub rejected: i64,
+    pub objects: usize,
+    pub received_bytes: usize,
+    pub stored_bytes: usize,
+    pub key_id: Option<String>,
+    /// Internal detail of a failure, for operators only.
+    pub detail: Option<String>,
+}
+
+/// The application router.
+pub fn router(state: Arc<AppState>) -> Router {
+    let ingest = |signal: Signal| {
+        post(move |State(state): State<Arc<AppState>>, req: Request| {
+            ingest::handle(state, signal, req)
+        })
+        .fallback(method_not_allowed)
+    };
+    Router::new()
+        .route("/v1/traces", ingest(Signal::Traces))
+        .route("/v1/metrics", ingest(Signal::Metrics))
+        .route("/v1/logs", ingest(Signal::Logs))
+        .route("/health", get(health).fallback(method_not_allowed))
+        .fallback(not_found)
+        .layer(middleware::from_fn(log_request))
+        .with_state(state)
+}
+
+async fn health() -> impl IntoResponse {
+    (
+        StatusCode::OK,
+        [(http::header::CONTENT_TYPE, "application/json")],
+        r#"{"status":"ok"}"#,
+    )
+}
+
+async fn not_found(method: Method, uri: http::Uri) -> ApiError {
+    ApiError::NotFound(format!("no route for {method} {}", uri.path()))
+}
+
+async fn method_not_allowed(method: Method, uri: http::Uri) -> ApiError {
+    ApiError::MethodNotAllowed(format!("{method} is not allowed on {}", uri.path()))
+}
+
+/// One log line per request, with what the handler reported.
+async fn log_request(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| req.uri().path().to_owned());
+    let response = next.run(req).await;
+    let status = response.status().as_u16();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let log = response
+        .extensions()
+        .get::<RequestLog>()
+        .cloned()
+        .unwrap_or_default();
+    let error = response
+        .extensions()
+        .get::<ApiError>()
+        .map(ToString::to_string);
+    let signal = log.signal.map(Signal::as_str);
+    // Absent (None) fields are left out of the line.
+    macro_rules! line {
+        ($level:ident, $msg:literal) => {
+            tracing::$level!(
+                %method, path, status, latency_ms, signal, items = log.items, rejected = log.rejected,
+                objects = log.objects, received_bytes = log.received_bytes, stored_bytes = log.stored_bytes,
+                key = log.key_id.as_deref(), error = error.as_deref(), detail = log.detail.as_deref(),
+                $msg
+            )
+        };
+    }
+    match status {
+        500..=599 => line!(error, "Request failed."),
+        400..=499 => line!(warn, "Request refused."),
+        _ if path == "/health" => line!(debug, "Handled request."),
+        _ => line!(info, "Handled request."),
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests;

@@ -287,7 +287,11 @@ async fn s3_store_conforms_against_a_real_s3_server() {
     conformance(async || {
         let i = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         // Alternate between a bucket root and a prefix inside a bucket.
-        let prefix = if i % 2 == 0 { "" } else { "otel/archive" };
+        let prefix = if i.is_multiple_of(2) {
+            ""
+        } else {
+            "otel/archive"
+        };
         Arc::new(s3_store(endpoint.clone(), &format!("conformance-{i}"), prefix).await)
             as Arc<dyn ObjectStore>
     })

@@ -1,2 +1,153 @@
-//! otelvault binary.
-fn main() {}
+//! `otelvault`: one binary for the Lambda function (when
+//! `AWS_LAMBDA_RUNTIME_API` is set) and the local server (`otelvault serve`).
+//! It only parses configuration, builds the shared state and runs the router.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use otelvault_service::{AppState, Runtime, ServeArgs, router};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "otelvault",
+    version,
+    about = "Archive OpenTelemetry traces, metrics and logs in object storage and serve them back."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the OTLP/HTTP server locally (default 127.0.0.1:4318, storage ./otelvault-data).
+    Serve(ServeArgs),
+}
+
+/// On Lambda every setting comes from the environment.
+#[derive(Debug, Parser)]
+#[command(name = "bootstrap")]
+struct LambdaCli {
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+fn init_logging(json: bool) {
+    let filter =
+        EnvFilter::try_from_env("OTELVAULT_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        // Lambda adds its own timestamps; CloudWatch Logs Insights parses JSON fields.
+        builder.json().flatten_event(true).without_time().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Prints a configuration error as one line and exits 2; help and version
+/// requests print as usual.
+#[allow(clippy::print_stderr)] // The CLI's own error output.
+fn parse_or_exit<T: Parser>(args: impl IntoIterator<Item = std::ffi::OsString>) -> T {
+    match T::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            let rendered = e.to_string();
+            let line = rendered.lines().next().unwrap_or("invalid arguments");
+            eprintln!("otelvault: {}", line.trim_start_matches("error: "));
+            std::process::exit(2);
+        }
+    }
+}
+
+#[allow(clippy::print_stderr)] // The CLI's own error output.
+fn main() -> ExitCode {
+    let on_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
+    let result = if on_lambda {
+        init_logging(true);
+        let cli: LambdaCli = parse_or_exit(["bootstrap".into()]);
+        runtime().and_then(|rt| rt.block_on(run_lambda(cli.serve)))
+    } else {
+        let cli: Cli = parse_or_exit(std::env::args_os());
+        init_logging(false);
+        match cli.command {
+            Command::Serve(args) => runtime().and_then(|rt| rt.block_on(serve(args))),
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("otelvault: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+async fn state(args: &ServeArgs, runtime: Runtime) -> anyhow::Result<Arc<AppState>> {
+    args.validate(runtime).map_err(anyhow::Error::msg)?;
+    let state = AppState::from_args(args)
+        .await
+        .with_context(|| format!("opening storage {}", args.storage))?;
+    Ok(Arc::new(state))
+}
+
+async fn run_lambda(args: ServeArgs) -> anyhow::Result<()> {
+    let state = state(&args, Runtime::Lambda).await?;
+    tracing::info!(storage = %args.storage, keys = args.keys_enforced(), "Serving Lambda Function URL requests.");
+    lambda_http::run(router(state))
+        .await
+        .map_err(|e| anyhow::anyhow!("lambda runtime: {e}"))
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let state = state(&args, Runtime::Local).await?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding OTELVAULT_LISTEN={}", args.listen))?;
+    let local = listener.local_addr().context("reading the bound address")?;
+    if !args.keys_enforced() {
+        tracing::warn!(listen = %local, "No API keys configured: accepting requests without keys (loopback only unless OTELVAULT_AUTH=none).");
+    }
+    tracing::info!(listen = %local, storage = %args.storage, format = %args.format, compression = %args.compression, partition = %args.partition, "Serving OTLP/HTTP.");
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving")?;
+    tracing::info!("Stopped.");
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM: stop accepting, let in-flight requests finish.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("Shutting down: finishing in-flight requests.");
+}

@@ -43,7 +43,10 @@ fn span(name: &str, start: u64) -> Span {
     }
 }
 
-fn traces(resources: Vec<(&str, Vec<(&str, Vec<Span>)>)>) -> Batch {
+/// (service, [(scope, spans)]) per resource.
+type Layout<'a> = Vec<(&'a str, Vec<(&'a str, Vec<Span>)>)>;
+
+fn traces(resources: Layout<'_>) -> Batch {
     Batch::Traces(ExportTraceServiceRequest {
         resource_spans: resources
             .into_iter()
@@ -320,10 +323,7 @@ fn metrics_split_by_data_point_and_keep_their_type() {
     };
     assert_eq!((s.aggregation_temporality, s.is_monotonic), (2, true));
     assert_eq!(
-        s.data_points
-            .iter()
-            .map(|p| p.value.clone())
-            .collect::<Vec<_>>(),
+        s.data_points.iter().map(|p| p.value).collect::<Vec<_>>(),
         vec![point(0, 1).value, point(0, 3).value]
     );
     let second = metrics(&parts[1].1);

@@ -1,0 +1,132 @@
+//! Every API error and its HTTP status, in one place.
+
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+use otelvault_codec::Format;
+use otelvault_codec::status::{RpcStatus, code};
+use otelvault_storage::StorageError;
+use prost::Message as _;
+
+use crate::auth::AuthError;
+
+/// Seconds a client should wait before retrying after a 429 or 503.
+pub const RETRY_AFTER_SECS: u32 = 5;
+
+/// An error answer. The message is for the client: it says what was wrong
+/// with the request, or that storage failed (never internal details).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    /// 400: undecodable or invalid request.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 401 or 403.
+    #[error("{0}")]
+    Auth(AuthError),
+    /// 404.
+    #[error("{0}")]
+    NotFound(String),
+    /// 405.
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// 408: the body did not arrive in time.
+    #[error("{0}")]
+    RequestTimeout(String),
+    /// 413.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// 415.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// 429: storage throttled us.
+    #[error("{0}")]
+    Throttled(String),
+    /// 503: storage failed or is unreachable.
+    #[error("{0}")]
+    Unavailable(String),
+    /// 500: a fault of the server itself (a bug); details are logged.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Auth(AuthError::Missing) => StatusCode::UNAUTHORIZED,
+            ApiError::Auth(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn rpc_code(&self) -> i32 {
+        match self {
+            ApiError::BadRequest(_) | ApiError::PayloadTooLarge(_) => code::INVALID_ARGUMENT,
+            ApiError::Auth(AuthError::Missing) => code::UNAUTHENTICATED,
+            ApiError::Auth(_) => code::PERMISSION_DENIED,
+            ApiError::NotFound(_) => code::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) | ApiError::UnsupportedMediaType(_) => {
+                code::UNIMPLEMENTED
+            }
+            ApiError::Throttled(_) => code::RESOURCE_EXHAUSTED,
+            ApiError::RequestTimeout(_) | ApiError::Unavailable(_) => code::UNAVAILABLE,
+            ApiError::Internal(_) => code::INTERNAL,
+        }
+    }
+
+    /// The response: a `google.rpc.Status` body in `format`, and
+    /// `Retry-After` on 429 and 503.
+    pub fn into_response_as(self, format: Format) -> Response {
+        let status = RpcStatus {
+            code: self.rpc_code(),
+            message: self.to_string(),
+        };
+        let body = match format {
+            Format::Json => otelvault_codec::json::encode_status(&status).into_bytes(),
+            Format::Protobuf => status.encode_to_vec(),
+        };
+        let mut response = (self.status(), body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(format.content_type()),
+        );
+        if matches!(self, ApiError::Throttled(_) | ApiError::Unavailable(_)) {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+        }
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.into_response_as(Format::Json)
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        ApiError::Auth(e)
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> Self {
+        // The client learns that storage failed and when to retry; the
+        // details go to the server log (see the request log line).
+        match e {
+            StorageError::Throttled { .. } => {
+                ApiError::Throttled("storage is throttling requests; retry later".into())
+            }
+            _ => ApiError::Unavailable("storage is unavailable; retry later".into()),
+        }
+    }
+}

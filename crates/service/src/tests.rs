@@ -1,0 +1,562 @@
+//! Router tests: every status path of the ingest API, in process, against
+//! the in-memory store (and a store that fails on purpose).
+
+use std::io::Write;
+
+use async_trait::async_trait;
+use axum::body::Body;
+use bytes::Bytes;
+use http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use otelvault_codec::proto::collector_trace::ExportTraceServiceResponse;
+use otelvault_codec::status::RpcStatus;
+use otelvault_codec::{Batch, Compression, Format, Granularity, Signal};
+use otelvault_storage::{
+    ListPage, MemoryStore, ObjectStore, PartitionKey, PutOptions, StorageError, list_all,
+};
+use prost::Message;
+use tower::ServiceExt;
+
+use super::*;
+use crate::auth::KeySet;
+
+const TRACES_JSON: &str = include_str!("../../../samples/otlp/traces.json");
+const METRICS_JSON: &str = include_str!("../../../samples/otlp/metrics.json");
+const LOGS_JSON: &str = include_str!("../../../samples/otlp/logs.json");
+
+fn settings(partition_time: PartitionTime) -> WriteSettings {
+    WriteSettings {
+        format: Format::Json,
+        compression: Compression::Gzip,
+        granularity: Granularity::Minute,
+        partition_time,
+    }
+}
+
+fn app_with(store: Arc<dyn ObjectStore>, auth: Auth, write: WriteSettings) -> Router {
+    router(Arc::new(AppState { store, auth, write }))
+}
+
+fn app() -> (Router, Arc<MemoryStore>) {
+    let store = Arc::new(MemoryStore::new());
+    (
+        app_with(
+            store.clone(),
+            Auth::default(),
+            settings(PartitionTime::Event),
+        ),
+        store,
+    )
+}
+
+async fn send(app: &Router, req: Request<Body>) -> (StatusCode, http::HeaderMap, Bytes) {
+    let response = app.clone().oneshot(req).await.expect("infallible");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (status, headers, body)
+}
+
+async fn send_json(app: &Router, path: &str, body: &str) -> (StatusCode, http::HeaderMap, Bytes) {
+    let req = Request::post(path).header(header::CONTENT_TYPE, "application/json");
+    send(app, req.body(Body::from(body.to_owned())).expect("request")).await
+}
+
+/// Every stored object, decoded back into a batch.
+async fn stored(store: &dyn ObjectStore) -> Vec<(PartitionKey, Batch)> {
+    let mut out = Vec::new();
+    for meta in list_all(store, "").await.expect("list") {
+        let key = PartitionKey::parse(&meta.key).expect("archive key");
+        let raw = store.get(&meta.key).await.expect("get");
+        let data = key
+            .compression
+            .decompress(&raw, 1 << 30)
+            .expect("decompress")
+            .into_owned();
+        out.push((
+            key.clone(),
+            Batch::decode(key.signal, key.format, &data).expect("decode"),
+        ));
+    }
+    out
+}
+
+fn sample(signal: Signal) -> Batch {
+    let text = match signal {
+        Signal::Traces => TRACES_JSON,
+        Signal::Metrics => METRICS_JSON,
+        Signal::Logs => LOGS_JSON,
+    };
+    Batch::decode(signal, Format::Json, text.as_bytes()).expect("sample")
+}
+
+fn rpc_message(format: Format, body: &[u8]) -> String {
+    match format {
+        Format::Protobuf => RpcStatus::decode(body).expect("status").message,
+        Format::Json => {
+            let v: serde_json::Value = serde_json::from_slice(body).expect("json status");
+            v["message"].as_str().expect("message").to_owned()
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_signal_is_stored_as_sent_in_both_encodings() {
+    for signal in Signal::ALL {
+        for format in [Format::Json, Format::Protobuf] {
+            let (app, store) = app();
+            let batch = sample(signal);
+            let req = Request::post(format!("/v1/{signal}"))
+                .header(header::CONTENT_TYPE, format.content_type())
+                .body(Body::from(batch.encode(format)))
+                .expect("request");
+            let (status, headers, body) = send(&app, req).await;
+            assert_eq!(status, StatusCode::OK, "{signal} {format}: {body:?}");
+            assert_eq!(headers[header::CONTENT_TYPE], format.content_type());
+            match format {
+                Format::Json => assert_eq!(&body[..], b"{}"),
+                Format::Protobuf => assert!(body.is_empty(), "empty Export*ServiceResponse"),
+            }
+            let objects = stored(&*store).await;
+            let merged =
+                otelvault_codec::merge(objects.iter().map(|(_, b)| b.clone())).expect("objects");
+            assert_eq!(merged.item_count(), batch.item_count(), "{signal} {format}");
+            for (key, _) in &objects {
+                assert_eq!(
+                    (key.signal, key.format, key.compression),
+                    (signal, Format::Json, Compression::Gzip)
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn traces_keep_every_field_and_land_in_event_time_partitions() {
+    let (app, store) = app();
+    let (status, _, _) = send_json(&app, "/v1/traces", TRACES_JSON).await;
+    assert_eq!(status, StatusCode::OK);
+    let objects = stored(&*store).await;
+    // Both sample spans start in minute 2024-10-27T03:33.
+    assert_eq!(objects.len(), 1);
+    assert!(
+        objects[0]
+            .0
+            .to_string()
+            .starts_with("year=2024/month=10/day=27/hour=03/minute=33/traces_")
+    );
+    assert_eq!(objects[0].1, sample(Signal::Traces));
+}
+
+#[tokio::test]
+async fn compressed_bodies_are_accepted() {
+    let json = TRACES_JSON.as_bytes();
+    let mut deflate = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    deflate.write_all(json).expect("write");
+    for (encoding, body) in [
+        ("gzip", Compression::Gzip.compress(json).expect("gzip")),
+        ("zstd", Compression::Zstd.compress(json).expect("zstd")),
+        ("deflate", deflate.finish().expect("deflate")),
+        ("identity", json.to_vec()),
+    ] {
+        let (app, store) = app();
+        let req = Request::post("/v1/traces")
+            .header(header::CONTENT_TYPE, "application/json; charset=utf-8")
+            .header(header::CONTENT_ENCODING, encoding)
+            .body(Body::from(body))
+            .expect("request");
+        let (status, _, body) = send(&app, req).await;
+        assert_eq!(status, StatusCode::OK, "{encoding}: {body:?}");
+        assert_eq!(stored(&*store).await[0].1.item_count(), 2, "{encoding}");
+    }
+}
+
+#[tokio::test]
+async fn unsupported_media_types_and_encodings_are_415() {
+    let (app, store) = app();
+    let cases = [
+        (
+            Some("text/plain"),
+            None,
+            "unsupported Content-Type \"text/plain\"",
+        ),
+        (None, None, "missing Content-Type"),
+        (
+            Some("application/json"),
+            Some("br"),
+            "unsupported Content-Encoding \"br\"",
+        ),
+    ];
+    for (ct, ce, expected) in cases {
+        let mut req = Request::post("/v1/logs");
+        if let Some(ct) = ct {
+            req = req.header(header::CONTENT_TYPE, ct);
+        }
+        if let Some(ce) = ce {
+            req = req.header(header::CONTENT_ENCODING, ce);
+        }
+        let (status, _, body) = send(&app, req.body(Body::from(LOGS_JSON)).expect("request")).await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{ct:?} {ce:?}");
+        assert!(
+            rpc_message(Format::Json, &body).contains(expected),
+            "{body:?}"
+        );
+    }
+    assert!(list_all(&*store, "").await.expect("list").is_empty());
+}
+
+#[tokio::test]
+async fn undecodable_bodies_are_400_with_a_message_in_the_request_encoding() {
+    let (app, store) = app();
+    let (status, headers, body) = send_json(
+        &app,
+        "/v1/traces",
+        r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"zz"}]}]}]}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(headers[header::CONTENT_TYPE], "application/json");
+    let message = rpc_message(Format::Json, &body);
+    assert!(
+        message.contains("resourceSpans[0].scopeSpans[0].spans[0].traceId"),
+        "{message}"
+    );
+
+    let req = Request::post("/v1/metrics")
+        .header(header::CONTENT_TYPE, "application/x-protobuf")
+        .body(Body::from(vec![0xff, 0xff, 0xff]))
+        .expect("request");
+    let (status, headers, body) = send(&app, req).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(headers[header::CONTENT_TYPE], "application/x-protobuf");
+    assert!(
+        rpc_message(Format::Protobuf, &body)
+            .contains("invalid protobuf ExportMetricsServiceRequest")
+    );
+
+    let req = Request::post("/v1/logs")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CONTENT_ENCODING, "gzip")
+        .body(Body::from("not gzip"))
+        .expect("request");
+    let (status, _, body) = send(&app, req).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(rpc_message(Format::Json, &body).contains("invalid gzip data"));
+    assert!(list_all(&*store, "").await.expect("list").is_empty());
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_413_declared_streamed_or_inflated() {
+    let (app, _) = app();
+    let big = vec![b' '; MAX_BODY_BYTES + 1];
+    let (status, _, body) =
+        send_json(&app, "/v1/logs", std::str::from_utf8(&big).expect("ascii")).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(rpc_message(Format::Json, &body).contains("exceeds 6291456 bytes"));
+
+    // A chunked body with no Content-Length, as the Node.js exporter sends.
+    let chunks = futures::stream::iter(
+        (0..7).map(|_| Ok::<_, std::io::Error>(Bytes::from(vec![b' '; 1024 * 1024]))),
+    );
+    let req = Request::post("/v1/logs")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from_stream(chunks))
+        .expect("request");
+    assert_eq!(send(&app, req).await.0, StatusCode::PAYLOAD_TOO_LARGE);
+
+    // 65 MiB of JSON whitespace gzips to well under 6 MiB.
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    for _ in 0..65 {
+        enc.write_all(&vec![b' '; 1024 * 1024]).expect("write");
+    }
+    let bomb = enc.finish().expect("gzip");
+    assert!(bomb.len() < MAX_BODY_BYTES);
+    let req = Request::post("/v1/logs")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CONTENT_ENCODING, "gzip")
+        .body(Body::from(bomb))
+        .expect("request");
+    let (status, _, body) = send(&app, req).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(rpc_message(Format::Json, &body).contains("after decompression"));
+}
+
+#[tokio::test]
+async fn unknown_paths_are_404_and_wrong_methods_405() {
+    let (app, _) = app();
+    let (status, _, body) = send(
+        &app,
+        Request::get("/v1/profiles")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(rpc_message(Format::Json, &body).contains("/v1/profiles"));
+    for (method, path) in [
+        ("GET", "/v1/traces"),
+        ("PUT", "/v1/logs"),
+        ("POST", "/health"),
+    ] {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .body(Body::empty())
+            .expect("request");
+        let (status, _, body) = send(&app, req).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        assert!(rpc_message(Format::Json, &body).contains(&format!("{method} is not allowed")));
+    }
+    let (status, _, body) = send(
+        &app,
+        Request::get("/health")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(
+        (status, &body[..]),
+        (StatusCode::OK, &br#"{"status":"ok"}"#[..])
+    );
+}
+
+#[tokio::test]
+async fn invalid_ids_are_rejected_through_partial_success_and_the_rest_stored() {
+    let (app, store) = app();
+    let doc = TRACES_JSON.replacen(
+        "\"spanId\": \"eee19b7ec3c1b174\"",
+        "\"spanId\": \"eee19b\"",
+        1,
+    );
+    let (status, _, body) = send_json(&app, "/v1/traces", &doc).await;
+    assert_eq!(status, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(v["partialSuccess"]["rejectedSpans"], "1");
+    let message = v["partialSuccess"]["errorMessage"]
+        .as_str()
+        .expect("message");
+    assert!(message.contains("span id must be 8 bytes"), "{message}");
+    let objects = stored(&*store).await;
+    assert_eq!(
+        objects.iter().map(|(_, b)| b.item_count()).sum::<usize>(),
+        1
+    );
+
+    // Same over protobuf.
+    let mut batch = sample(Signal::Traces);
+    if let Batch::Traces(r) = &mut batch {
+        r.resource_spans[0].scope_spans[0].spans[1].trace_id = vec![1, 2, 3];
+    }
+    let req = Request::post("/v1/traces")
+        .header(header::CONTENT_TYPE, "application/x-protobuf")
+        .body(Body::from(batch.encode(Format::Protobuf)))
+        .expect("request");
+    let (status, _, body) = send(&app, req).await;
+    assert_eq!(status, StatusCode::OK);
+    let response = ExportTraceServiceResponse::decode(&body[..]).expect("response");
+    assert_eq!(response.partial_success.map(|p| p.rejected_spans), Some(1));
+}
+
+#[tokio::test]
+async fn empty_requests_succeed_and_write_nothing() {
+    let (app, store) = app();
+    for body in [
+        "{}",
+        r#"{"resourceSpans":[]}"#,
+        r#"{"resourceSpans":[{"scopeSpans":[{"spans":[]}]}]}"#,
+    ] {
+        let (status, _, _) = send_json(&app, "/v1/traces", body).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let req = Request::post("/v1/metrics")
+        .header(header::CONTENT_TYPE, "application/x-protobuf")
+        .body(Body::empty())
+        .expect("request");
+    assert_eq!(send(&app, req).await.0, StatusCode::OK);
+    assert!(list_all(&*store, "").await.expect("list").is_empty());
+}
+
+#[tokio::test]
+async fn a_retried_request_leaves_one_object() {
+    let (app, store) = app();
+    for _ in 0..3 {
+        assert_eq!(
+            send_json(&app, "/v1/logs", LOGS_JSON).await.0,
+            StatusCode::OK
+        );
+    }
+    let first = list_all(&*store, "").await.expect("list");
+    assert_eq!(first.len(), 1, "logs sample spans partitions 03:33 only");
+    assert_eq!(
+        send_json(&app, "/v1/metrics", METRICS_JSON).await.0,
+        StatusCode::OK
+    );
+    let after_metrics = list_all(&*store, "").await.expect("list").len();
+    assert_eq!(
+        send_json(&app, "/v1/metrics", METRICS_JSON).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        list_all(&*store, "").await.expect("list").len(),
+        after_metrics
+    );
+}
+
+#[tokio::test]
+async fn batches_split_by_minute_and_receive_mode_uses_arrival_time() {
+    let (app, store) = app();
+    // The metrics sample has a point one minute after the others.
+    assert_eq!(
+        send_json(&app, "/v1/metrics", METRICS_JSON).await.0,
+        StatusCode::OK
+    );
+    let keys: Vec<String> = stored(&*store)
+        .await
+        .iter()
+        .map(|(k, _)| k.to_string())
+        .collect();
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    assert!(keys.iter().any(|k| k.contains("/minute=34/")), "{keys:?}");
+
+    let store = Arc::new(MemoryStore::new());
+    let app = app_with(
+        store.clone(),
+        Auth::default(),
+        settings(PartitionTime::Receive),
+    );
+    assert_eq!(
+        send_json(&app, "/v1/metrics", METRICS_JSON).await.0,
+        StatusCode::OK
+    );
+    let objects = stored(&*store).await;
+    assert_eq!(objects.len(), 1);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos() as u64;
+    assert!(now - objects[0].0.partition_start < 2 * 60 * 1_000_000_000);
+}
+
+#[tokio::test]
+async fn keys_are_enforced_by_scope_and_health_stays_open() {
+    let store = Arc::new(MemoryStore::new());
+    let auth = Auth::new(
+        true,
+        "ingest-key-123".parse::<KeySet>().expect("keys"),
+        "query-key-123".parse::<KeySet>().expect("keys"),
+    );
+    let app = app_with(store.clone(), auth, settings(PartitionTime::Event));
+    let with_key = |key: Option<&str>| {
+        let mut req = Request::post("/v1/logs").header(header::CONTENT_TYPE, "application/json");
+        if let Some(key) = key {
+            req = req.header("Oteleport-Access-Key", key);
+        }
+        req.body(Body::from(LOGS_JSON)).expect("request")
+    };
+    let (status, _, body) = send(&app, with_key(None)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(rpc_message(Format::Json, &body).contains("missing API key"));
+    assert_eq!(
+        send(&app, with_key(Some("wrong-key-123"))).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let (status, _, body) = send(&app, with_key(Some("query-key-123"))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(rpc_message(Format::Json, &body).contains("not allowed to ingest"));
+    assert!(
+        list_all(&*store, "").await.expect("list").is_empty(),
+        "nothing stored without a valid key"
+    );
+    assert_eq!(
+        send(&app, with_key(Some("ingest-key-123"))).await.0,
+        StatusCode::OK
+    );
+    let bearer = Request::post("/v1/logs")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::AUTHORIZATION, "Bearer ingest-key-123")
+        .body(Body::from(LOGS_JSON))
+        .expect("request");
+    assert_eq!(send(&app, bearer).await.0, StatusCode::OK);
+    assert_eq!(
+        send(
+            &app,
+            Request::get("/health")
+                .body(Body::empty())
+                .expect("request")
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+}
+
+/// A store whose every call fails with the given error.
+#[derive(Debug)]
+struct FailingStore(fn() -> StorageError);
+
+#[async_trait]
+impl ObjectStore for FailingStore {
+    async fn put(&self, _: &str, _: Bytes, _: &PutOptions) -> Result<(), StorageError> {
+        Err((self.0)())
+    }
+    async fn get(&self, _: &str) -> Result<Bytes, StorageError> {
+        Err((self.0)())
+    }
+    async fn list_page(&self, _: &str, _: Option<&str>) -> Result<ListPage, StorageError> {
+        Err((self.0)())
+    }
+    async fn delete(&self, _: &str) -> Result<(), StorageError> {
+        Err((self.0)())
+    }
+}
+
+#[tokio::test]
+async fn storage_faults_are_503_or_429_with_retry_after() {
+    let cases: [(fn() -> StorageError, StatusCode); 3] = [
+        (
+            || StorageError::Unavailable {
+                message: "connection refused".into(),
+            },
+            StatusCode::SERVICE_UNAVAILABLE,
+        ),
+        (
+            || StorageError::Failed {
+                message: "AccessDenied".into(),
+            },
+            StatusCode::SERVICE_UNAVAILABLE,
+        ),
+        (
+            || StorageError::Throttled {
+                message: "SlowDown".into(),
+            },
+            StatusCode::TOO_MANY_REQUESTS,
+        ),
+    ];
+    for (fault, expected) in cases {
+        let app = app_with(
+            Arc::new(FailingStore(fault)),
+            Auth::default(),
+            settings(PartitionTime::Event),
+        );
+        let req = Request::post("/v1/traces")
+            .header(header::CONTENT_TYPE, "application/x-protobuf")
+            .body(Body::from(sample(Signal::Traces).encode(Format::Protobuf)))
+            .expect("request");
+        let (status, headers, body) = send(&app, req).await;
+        assert_eq!(status, expected);
+        assert_eq!(headers[header::RETRY_AFTER], "5");
+        let message = rpc_message(Format::Protobuf, &body);
+        assert!(
+            message.contains("retry later") && !message.contains("AccessDenied"),
+            "{message}"
+        );
+        // Empty requests never touch storage.
+        let (status, _, _) = send_json(&app, "/v1/traces", "{}").await;
+        assert_eq!(status, StatusCode::OK);
+    }
+}

@@ -29,9 +29,26 @@ clippy:
 bench: ## Benchmarks; they print their figures (MB/s, requests/s, latency).
 	$(CARGO) bench --locked -p otelvault-codec
 
-test-deps: $(VENV)/.installed ## Install what the tests need (a Python venv with moto's S3 server).
+test-deps: $(VENV)/.installed .venv-otel-proto/.installed .venv-otel-json/.installed tests/node/node_modules/.installed ## Install what the tests need: moto's S3 server, the OpenTelemetry Python and Node.js SDK exporters.
+
+PIP_INSTALL = bin/pip install --quiet --disable-pip-version-check
 
 $(VENV)/.installed: tests/requirements/s3.txt
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/requirements/s3.txt
+	$(VENV)/$(PIP_INSTALL) -r $<
+	touch $@
+
+# The two Python exporters need separate venvs: their pinned dependencies conflict.
+.venv-otel-proto/.installed: tests/requirements/otel-proto.txt
+	$(PYTHON) -m venv .venv-otel-proto
+	.venv-otel-proto/$(PIP_INSTALL) -r $<
+	touch $@
+
+.venv-otel-json/.installed: tests/requirements/otel-json.txt
+	$(PYTHON) -m venv .venv-otel-json
+	.venv-otel-json/$(PIP_INSTALL) --pre -r $<
+	touch $@
+
+tests/node/node_modules/.installed: tests/node/package.json tests/node/package-lock.json
+	cd tests/node && npm ci --no-audit --no-fund --loglevel=error
 	touch $@

@@ -64,8 +64,13 @@ impl S3Server {
     /// Panics with instructions when moto is not installed: these tests need
     /// the real server, they do not skip.
     pub fn start() -> S3Server {
+        Self::start_on(free_port())
+    }
+
+    /// Starts a server on `port` (to bring a stopped server back at the
+    /// same address). Its buckets start empty.
+    pub fn start_on(port: u16) -> S3Server {
         let moto = moto_server_path();
-        let port = free_port();
         // The shell runs moto in the background and kills it when its stdin
         // closes, which happens when this process exits for any reason.
         let mut child = Command::new("sh")

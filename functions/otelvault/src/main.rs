@@ -2,6 +2,7 @@
 //! `AWS_LAMBDA_RUNTIME_API` is set) and the local server (`otelvault serve`).
 //! It only parses configuration, builds the shared state and runs the router.
 
+use std::io::IsTerminal as _;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -40,6 +41,7 @@ fn init_logging(json: bool) {
         EnvFilter::try_from_env("OTELVAULT_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     if json {
         // Lambda adds its own timestamps; CloudWatch Logs Insights parses JSON fields.

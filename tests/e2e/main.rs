@@ -1,0 +1,8 @@
+//! End-to-end tests: the real `otelvault` binary, a real S3-compatible
+//! server (moto) on 127.0.0.1, and real OpenTelemetry SDK exporters
+//! (Python protobuf and JSON, Node.js JSON and protobuf).
+
+mod exporters;
+mod faults;
+mod lambda;
+mod support;

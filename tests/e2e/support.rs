@@ -1,0 +1,401 @@
+//! Starting the binary, running exporters, and reading the archive back.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use otelvault_codec::proto::common::{AnyValue, KeyValue, any_value};
+use otelvault_codec::proto::metrics::metric;
+use otelvault_codec::{Batch, Signal};
+use otelvault_storage::{FsStore, ObjectStore, PartitionKey, S3Options, S3Store, list_all};
+use otelvault_testkit::{S3Server, free_port, workspace_root};
+use serde_json::{Value, json};
+
+/// A running `otelvault serve`; stopped (SIGTERM, then kill) on drop.
+pub struct Server {
+    child: Child,
+    pub url: String,
+    pub log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// Where the server under test keeps its archive.
+pub enum Storage {
+    /// A fresh directory.
+    Fs,
+    /// A bucket (created here) on the given S3 server, under a prefix.
+    S3 { endpoint: String, bucket: String },
+}
+
+pub fn s3_env(endpoint: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("OTELVAULT_S3_ENDPOINT", endpoint.to_owned()),
+        ("OTELVAULT_S3_FORCE_PATH_STYLE", "true".into()),
+        ("AWS_ACCESS_KEY_ID", "test".into()),
+        ("AWS_SECRET_ACCESS_KEY", "test".into()),
+        ("AWS_REGION", "us-east-1".into()),
+        // Never look for credentials on an instance metadata service.
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+    ]
+}
+
+pub const S3_PREFIX: &str = "otel/archive";
+
+impl Server {
+    pub fn start(storage: &Storage, extra: &[(&str, &str)]) -> (Server, Box<dyn ObjectStore>) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let log = dir.path().join("server.log");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_otelvault"));
+        cmd.arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("OTELVAULT_LISTEN", format!("127.0.0.1:{port}"))
+            .env("OTELVAULT_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"));
+        let store: Box<dyn ObjectStore> = match storage {
+            Storage::Fs => {
+                let root = dir.path().join("archive");
+                cmd.env("OTELVAULT_STORAGE", &root);
+                Box::new(FsStore::new(root).expect("fs store"))
+            }
+            Storage::S3 { endpoint, bucket } => {
+                cmd.env("OTELVAULT_STORAGE", format!("s3://{bucket}/{S3_PREFIX}"));
+                cmd.envs(s3_env(endpoint));
+                Box::new(s3_store(endpoint, bucket, S3_PREFIX))
+            }
+        };
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("start otelvault");
+        let server = Server {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            log,
+            _dir: dir,
+        };
+        server.wait_healthy();
+        (server, store)
+    }
+
+    fn wait_healthy(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(r) = http().get(format!("{}/health", self.url)).call()
+                && r.status() == 200
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "otelvault did not become healthy; log:\n{}",
+            self.log_text()
+        );
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A blocking HTTP client that returns 4xx/5xx responses instead of errors.
+pub fn http() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into()
+}
+
+/// Blocks on an async storage call from a synchronous test.
+pub fn block_on<F: Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(f)
+}
+
+pub fn s3_store(endpoint: &str, bucket: &str, prefix: &str) -> S3Store {
+    block_on(async {
+        let store = S3Store::new(S3Options {
+            bucket: bucket.into(),
+            prefix: prefix.into(),
+            endpoint: Some(endpoint.into()),
+            force_path_style: true,
+            static_credentials: Some(("test".into(), "test".into())),
+        })
+        .await
+        .expect("s3 store");
+        let _ = store.client().create_bucket().bucket(bucket).send().await;
+        store
+    })
+}
+
+/// One moto server shared by the tests of this binary.
+pub fn shared_s3() -> &'static S3Server {
+    static SERVER: std::sync::OnceLock<S3Server> = std::sync::OnceLock::new();
+    SERVER.get_or_init(S3Server::start)
+}
+
+/// Every object of the archive, decoded, with its parsed key.
+pub fn archive(store: &dyn ObjectStore) -> Vec<(PartitionKey, Batch)> {
+    block_on(async {
+        let mut out = Vec::new();
+        for meta in list_all(store, "").await.expect("list") {
+            let key =
+                PartitionKey::parse(&meta.key).unwrap_or_else(|e| panic!("{}: {e}", meta.key));
+            let raw = store.get(&meta.key).await.expect("get");
+            let data = key
+                .compression
+                .decompress(&raw, 1 << 30)
+                .expect("decompress");
+            let batch = Batch::decode(key.signal, key.format, &data).expect("decode");
+            out.push((key, batch));
+        }
+        out
+    })
+}
+
+/// The merged archive content of one signal.
+pub fn merged(store: &dyn ObjectStore, signal: Signal) -> Batch {
+    let batches = archive(store)
+        .into_iter()
+        .filter(|(k, _)| k.signal == signal)
+        .map(|(_, b)| b);
+    otelvault_codec::merge(batches).unwrap_or_else(|| Batch::empty(signal))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn any_to_json(v: &AnyValue) -> Value {
+    match &v.value {
+        None => Value::Null,
+        Some(any_value::Value::StringValue(s)) => json!(s),
+        Some(any_value::Value::BoolValue(b)) => json!(b),
+        Some(any_value::Value::IntValue(i)) => json!(i),
+        Some(any_value::Value::DoubleValue(d)) => json!(d),
+        Some(any_value::Value::BytesValue(b)) => json!(hex(b)),
+        Some(any_value::Value::ArrayValue(a)) => {
+            Value::Array(a.values.iter().map(any_to_json).collect())
+        }
+        Some(any_value::Value::KvlistValue(kv)) => attrs_to_json(&kv.values),
+        Some(any_value::Value::StringValueStrindex(i)) => json!(i),
+    }
+}
+
+pub fn attrs_to_json(attrs: &[KeyValue]) -> Value {
+    Value::Object(
+        attrs
+            .iter()
+            .map(|kv| {
+                (
+                    kv.key.clone(),
+                    kv.value.as_ref().map(any_to_json).unwrap_or(Value::Null),
+                )
+            })
+            .collect(),
+    )
+}
+
+fn service_of(resource: &Option<otelvault_codec::proto::resource::Resource>) -> String {
+    resource
+        .as_ref()
+        .and_then(|r| r.attributes.iter().find(|a| a.key == "service.name"))
+        .and_then(|a| a.value.as_ref())
+        .map(|v| any_to_json(v).as_str().unwrap_or_default().to_owned())
+        .unwrap_or_default()
+}
+
+/// The spans of `service` in the archive, in the summary form the exporter
+/// scripts print.
+pub fn span_summary(store: &dyn ObjectStore, service: &str, with_detail: bool) -> Vec<Value> {
+    let Batch::Traces(traces) = merged(store, Signal::Traces) else {
+        unreachable!()
+    };
+    let mut out = Vec::new();
+    for rs in &traces.resource_spans {
+        if service_of(&rs.resource) != service {
+            continue;
+        }
+        for ss in &rs.scope_spans {
+            for s in &ss.spans {
+                let mut v = json!({
+                    "traceId": hex(&s.trace_id),
+                    "spanId": hex(&s.span_id),
+                    "name": s.name,
+                    "attributes": attrs_to_json(&s.attributes),
+                });
+                if with_detail {
+                    v["parentSpanId"] = json!(hex(&s.parent_span_id));
+                    v["kind"] = json!(s.kind);
+                    v["events"] =
+                        json!(s.events.iter().map(|e| e.name.clone()).collect::<Vec<_>>());
+                    v["statusCode"] = json!(s.status.as_ref().map(|st| st.code).unwrap_or(0));
+                }
+                out.push(v);
+            }
+        }
+    }
+    out.sort_by_key(|v| v["spanId"].as_str().unwrap_or_default().to_owned());
+    out
+}
+
+/// Metric points of `service` by metric name, in the scripts' summary form.
+pub fn metric_summary(store: &dyn ObjectStore, service: &str) -> BTreeMap<String, Vec<Value>> {
+    let Batch::Metrics(metrics) = merged(store, Signal::Metrics) else {
+        unreachable!()
+    };
+    let mut out: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for rm in &metrics.resource_metrics {
+        if service_of(&rm.resource) != service {
+            continue;
+        }
+        for sm in &rm.scope_metrics {
+            for m in &sm.metrics {
+                let points: Vec<Value> = match &m.data {
+                    Some(metric::Data::Sum(s)) => s
+                        .data_points
+                        .iter()
+                        .map(|p| number_point(&p.attributes, &p.value))
+                        .collect(),
+                    Some(metric::Data::Gauge(g)) => g
+                        .data_points
+                        .iter()
+                        .map(|p| number_point(&p.attributes, &p.value))
+                        .collect(),
+                    Some(metric::Data::Histogram(h)) => h
+                        .data_points
+                        .iter()
+                        .map(|p| {
+                            json!({
+                                "attributes": attrs_to_json(&p.attributes),
+                                "count": p.count,
+                                "sum": p.sum,
+                                "bucketCounts": p.bucket_counts,
+                            })
+                        })
+                        .collect(),
+                    other => panic!("unexpected metric type {other:?}"),
+                };
+                out.entry(m.name.clone()).or_default().extend(points);
+            }
+        }
+    }
+    for points in out.values_mut() {
+        points.sort_by_key(|p| p["attributes"].to_string());
+    }
+    out
+}
+
+fn number_point(
+    attrs: &[KeyValue],
+    value: &Option<otelvault_codec::proto::metrics::number_data_point::Value>,
+) -> Value {
+    use otelvault_codec::proto::metrics::number_data_point::Value as N;
+    json!({
+        "attributes": attrs_to_json(attrs),
+        "value": match value {
+            Some(N::AsInt(i)) => json!(i),
+            Some(N::AsDouble(d)) => json!(d),
+            None => Value::Null,
+        },
+    })
+}
+
+/// Log records of `service`, in the scripts' summary form.
+pub fn log_summary(store: &dyn ObjectStore, service: &str) -> Vec<Value> {
+    let Batch::Logs(logs) = merged(store, Signal::Logs) else {
+        unreachable!()
+    };
+    let mut out = Vec::new();
+    for rl in &logs.resource_logs {
+        if service_of(&rl.resource) != service {
+            continue;
+        }
+        for sl in &rl.scope_logs {
+            for l in &sl.log_records {
+                let mut attributes = attrs_to_json(&l.attributes);
+                if let Value::Object(map) = &mut attributes {
+                    map.retain(|k, _| !k.starts_with("code."));
+                }
+                out.push(json!({
+                    "body": l.body.as_ref().map(any_to_json).unwrap_or(Value::Null),
+                    "severityNumber": l.severity_number,
+                    "severityText": l.severity_text,
+                    "attributes": attributes,
+                    "traceId": hex(&l.trace_id),
+                }));
+            }
+        }
+    }
+    out.sort_by_key(|v| v["body"].to_string());
+    out
+}
+
+/// Runs an exporter script and parses the summary it prints.
+pub fn run(mut cmd: Command, what: &str) -> Value {
+    let output = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
+    assert!(
+        output.status.success(),
+        "{what} failed ({}):\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{what}: bad summary ({e}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
+
+/// The Python venv holding an exporter, as `make test-deps` installs it.
+pub fn python(venv: &str) -> PathBuf {
+    let python = workspace_root().join(venv).join("bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run `make test-deps` to install the exporters the end-to-end tests use",
+        python.display()
+    );
+    python
+}
+
+pub fn node_dir() -> PathBuf {
+    let dir = workspace_root().join("tests/node");
+    assert!(
+        dir.join("node_modules/@opentelemetry/sdk-trace").exists(),
+        "tests/node/node_modules is missing: run `make test-deps`"
+    );
+    dir
+}
+
+pub fn script(path: &str) -> PathBuf {
+    workspace_root().join(path)
+}

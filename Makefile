@@ -1,5 +1,6 @@
 # otelvault — `make help` lists the targets.
 
+SHELL := /bin/bash
 CARGO ?= cargo
 PYTHON ?= python3
 VENV := .venv
@@ -16,7 +17,9 @@ run: ## Run the local server (otelvault serve) on 127.0.0.1:4318 with the embedd
 test: test-deps ## Format check, clippy, and every test (unit, conformance against a real S3 server, end to end).
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
-	$(CARGO) test --workspace --locked
+	@mkdir -p target
+	set -o pipefail; $(CARGO) test --workspace --locked 2>&1 | tee target/test-output.log
+	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "tests: %d passed, %d failed\n", p, f }' target/test-output.log
 
 lint: fmt clippy ## Format check and clippy with warnings as errors.
 
@@ -26,8 +29,9 @@ fmt:
 clippy:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
-bench: ## Benchmarks; they print their figures (MB/s, requests/s, latency).
+bench: ## Benchmarks; they print their figures (codec MB/s; ingest CPU/MiB, requests/s, latency, RSS, start time).
 	$(CARGO) bench --locked -p otelvault-codec
+	$(CARGO) bench --locked -p otelvault --bench ingest
 
 test-deps: $(VENV)/.installed .venv-otel-proto/.installed .venv-otel-json/.installed tests/node/node_modules/.installed ## Install what the tests need: moto's S3 server, the OpenTelemetry Python and Node.js SDK exporters.
 

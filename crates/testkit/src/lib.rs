@@ -6,6 +6,8 @@
 //! `make test` installs) or `PATH`. It is started behind a small shell guard
 //! that stops it when the test process exits, however it exits.
 
+pub mod data;
+
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,120 @@
+//! Generated OTLP data for benchmarks and load tests.
+
+use otelvault_codec::proto::collector_trace::ExportTraceServiceRequest;
+use otelvault_codec::proto::common::{AnyValue, InstrumentationScope, KeyValue, any_value};
+use otelvault_codec::proto::resource::Resource;
+use otelvault_codec::proto::trace::{ResourceSpans, ScopeSpans, Span, Status, span};
+
+fn kv(key: &str, value: any_value::Value) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue { value: Some(value) }),
+        ..Default::default()
+    }
+}
+
+fn s(v: impl Into<String>) -> any_value::Value {
+    any_value::Value::StringValue(v.into())
+}
+
+/// A realistic trace batch of about `target` bytes of protobuf: services
+/// with five resource attributes, three scopes each, spans with eight
+/// attributes, an event on every tenth span.
+pub fn trace_batch(target: usize) -> ExportTraceServiceRequest {
+    let mut req = ExportTraceServiceRequest::default();
+    let mut n: u64 = 0;
+    let t0 = 1_730_000_000_000_000_000u64;
+    while prost::Message::encoded_len(&req) < target {
+        let svc = req.resource_spans.len();
+        let mut rs = ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![
+                    kv("service.name", s(format!("service-{svc}"))),
+                    kv("service.version", s("2.14.1")),
+                    kv("deployment.environment", s("production")),
+                    kv(
+                        "host.name",
+                        s(format!(
+                            "ip-10-0-{}-{}.ec2.internal",
+                            svc % 7,
+                            svc * 13 % 251
+                        )),
+                    ),
+                    kv("cloud.region", s("eu-west-1")),
+                ],
+                ..Default::default()
+            }),
+            schema_url: "https://opentelemetry.io/schemas/1.26.0".into(),
+            ..Default::default()
+        };
+        for scope in ["http", "db", "messaging"] {
+            let mut ss = ScopeSpans {
+                scope: Some(InstrumentationScope {
+                    name: format!("io.opentelemetry.{scope}"),
+                    version: "1.38.0".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            for _ in 0..40 {
+                n += 1;
+                let start = t0 + n * 1_000_003;
+                let mut trace_id = [0u8; 16];
+                trace_id[..8].copy_from_slice(&(n / 5).to_be_bytes());
+                trace_id[8..]
+                    .copy_from_slice(&(n.wrapping_mul(0x9e37_79b9_7f4a_7c15)).to_be_bytes());
+                ss.spans.push(Span {
+                    trace_id: trace_id.to_vec(),
+                    span_id: n.wrapping_mul(0x2545_f491_4f6c_dd1d).to_be_bytes().to_vec(),
+                    parent_span_id: if n.is_multiple_of(5) {
+                        vec![]
+                    } else {
+                        (n - 1).to_be_bytes().to_vec()
+                    },
+                    name: format!("{scope} GET /api/v1/orders/{{id}}"),
+                    kind: (n % 5) as i32 + 1,
+                    start_time_unix_nano: start,
+                    end_time_unix_nano: start + 1_000_000 + n % 9_000_000,
+                    attributes: vec![
+                        kv("http.request.method", s("GET")),
+                        kv("http.route", s("/api/v1/orders/{id}")),
+                        kv(
+                            "url.full",
+                            s(format!("https://shop.example.com/api/v1/orders/{n}")),
+                        ),
+                        kv(
+                            "http.response.status_code",
+                            any_value::Value::IntValue(200 + (n % 3) as i64 * 100),
+                        ),
+                        kv("server.address", s("shop.example.com")),
+                        kv("network.protocol.version", s("1.1")),
+                        kv("user_agent.original", s("Mozilla/5.0 (X11; Linux x86_64)")),
+                        kv("retry.ratio", any_value::Value::DoubleValue(n as f64 / 7.0)),
+                    ],
+                    events: if n.is_multiple_of(10) {
+                        vec![span::Event {
+                            time_unix_nano: start + 500,
+                            name: "exception".into(),
+                            attributes: vec![kv(
+                                "exception.message",
+                                s("connection reset by peer"),
+                            )],
+                            ..Default::default()
+                        }]
+                    } else {
+                        vec![]
+                    },
+                    status: Some(Status {
+                        code: if n.is_multiple_of(10) { 2 } else { 0 },
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                });
+            }
+            rs.scope_spans.push(ss);
+        }
+        req.resource_spans.push(rs);
+    }
+    req
+}
+

@@ -1,0 +1,199 @@
+//! Ingest benchmarks through the real release binary, printing figures:
+//! CPU cost per MiB of OTLP protobuf, requests/s and latency with
+//! concurrent clients, peak RSS for one 6 MiB request, binary size, and the
+//! time from exec to the first 200. Storage is the filesystem store on a
+//! tmpfs (`/dev/shm`) so the figures measure otelvault, not the disk.
+//!
+//! Run with `make bench` (or `cargo bench -p otelvault --bench ingest`).
+
+#![allow(clippy::print_stdout, clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use otelvault_codec::{Batch, Format};
+use otelvault_testkit::{data::trace_batch, free_port};
+
+const BIN: &str = env!("CARGO_BIN_EXE_otelvault");
+
+struct Server {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn spawn() -> (Server, Instant) {
+        let base = if Path::new("/dev/shm").is_dir() { PathBuf::from("/dev/shm") } else { std::env::temp_dir() };
+        let dir = tempfile::tempdir_in(base).unwrap();
+        let port = free_port();
+        let started = Instant::now();
+        let child = Command::new(BIN)
+            .arg("serve")
+            .env("OTELVAULT_LISTEN", format!("127.0.0.1:{port}"))
+            .env("OTELVAULT_STORAGE", dir.path().join("archive"))
+            .env("OTELVAULT_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        (Server { child, url: format!("http://127.0.0.1:{port}"), _dir: dir }, started)
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// user + system CPU seconds of the server so far.
+    fn cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap();
+        let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+        // Fields 14 and 15 of stat (utime, stime) are 12 and 13 after the name.
+        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+        ticks / 100.0
+    }
+
+    /// Peak resident set size in MiB.
+    fn peak_rss_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        let kb: f64 = status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .unwrap()
+            .parse()
+            .unwrap();
+        kb / 1024.0
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder().http_status_as_error(false).build().into()
+}
+
+fn post(agent: &ureq::Agent, url: &str, body: &[u8]) -> u16 {
+    match agent
+        .post(format!("{url}/v1/traces"))
+        .header("Content-Type", "application/x-protobuf")
+        .send(body)
+    {
+        Ok(r) => r.status().as_u16(),
+        Err(_) => 0,
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn main() {
+    // `cargo bench` passes --bench; a plain `cargo test --benches` run passes nothing.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let small = Batch::Traces(trace_batch(64 * 1024)).encode(Format::Protobuf);
+    let mib = Batch::Traces(trace_batch(1 << 20)).encode(Format::Protobuf);
+    let six = Batch::Traces(trace_batch(6_000_000)).encode(Format::Protobuf);
+    assert!(six.len() <= 6 * 1024 * 1024, "{}", six.len());
+
+    println!("otelvault ingest benchmarks (release binary, fs store on tmpfs)");
+    println!("binary size: {:.1} MiB ({})", std::fs::metadata(BIN).unwrap().len() as f64 / 1048576.0, BIN);
+
+    // Time from exec to the first 200 (cold start of the local server).
+    let mut starts = Vec::new();
+    for _ in 0..5 {
+        let (server, started) = Server::spawn();
+        let agent = agent();
+        while post(&agent, &server.url, &small) != 200 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        starts.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    println!("exec to first 200: {:.1} ms (median of 5)", median(starts));
+
+    // CPU cost per MiB of protobuf, sequential 1 MiB requests.
+    let (server, _) = Server::spawn();
+    let agent = agent();
+    while post(&agent, &server.url, &small) != 200 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let requests = 100;
+    let cpu_before = server.cpu_seconds();
+    let wall = Instant::now();
+    for _ in 0..requests {
+        assert_eq!(post(&agent, &server.url, &mib), 200);
+    }
+    let wall = wall.elapsed().as_secs_f64();
+    let cpu = server.cpu_seconds() - cpu_before;
+    let total_mib = (mib.len() * requests) as f64 / 1048576.0;
+    println!(
+        "1 MiB protobuf requests: {requests} in {wall:.2} s, server CPU {:.1} ms per MiB ({:.0} MiB/s per core), {:.1} ms per request",
+        cpu * 1000.0 / total_mib,
+        total_mib / cpu,
+        wall * 1000.0 / requests as f64,
+    );
+
+    // Concurrent clients with ~64 KiB requests.
+    for clients in [1usize, 8] {
+        let stop = Arc::new(AtomicBool::new(false));
+        let handles: Vec<_> = (0..clients)
+            .map(|_| {
+                let url = server.url.clone();
+                let body = small.clone();
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let agent = agent();
+                    let mut latencies = Vec::new();
+                    while !stop.load(Ordering::Relaxed) {
+                        let t = Instant::now();
+                        assert_eq!(post(&agent, &url, &body), 200);
+                        latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+                    }
+                    latencies
+                })
+            })
+            .collect();
+        let duration = Duration::from_secs(5);
+        std::thread::sleep(duration);
+        stop.store(true, Ordering::Relaxed);
+        let mut all: Vec<f64> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+        all.sort_by(|a, b| a.total_cmp(b));
+        println!(
+            "{clients} client(s), {} KiB requests: {:.0} requests/s, latency p50 {:.2} ms, p99 {:.2} ms",
+            small.len() / 1024,
+            all.len() as f64 / duration.as_secs_f64(),
+            percentile(&all, 0.5),
+            percentile(&all, 0.99),
+        );
+    }
+    drop(server);
+
+    // Peak RSS for one 6 MiB request on a fresh server.
+    let (server, _) = Server::spawn();
+    let agent = agent();
+    while post(&agent, &server.url, &small) != 200 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let idle = server.peak_rss_mib();
+    assert_eq!(post(&agent, &server.url, &six), 200);
+    println!(
+        "peak RSS: {:.1} MiB after one {:.1} MiB protobuf request ({idle:.1} MiB before it)",
+        server.peak_rss_mib(),
+        six.len() as f64 / 1048576.0
+    );
+}

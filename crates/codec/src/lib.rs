@@ -14,6 +14,7 @@
 
 pub mod batch;
 pub mod compression;
+pub mod filter;
 pub mod json;
 pub mod merge;
 pub mod partition;

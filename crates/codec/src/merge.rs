@@ -3,7 +3,13 @@
 
 use std::collections::HashMap;
 
+use prost::Message;
+
 use crate::Batch;
+use crate::proto::metrics::{
+    ExponentialHistogramDataPoint, HistogramDataPoint, Metric, NumberDataPoint, SummaryDataPoint,
+    metric,
+};
 use crate::tree::Container;
 
 fn merge_level<R, S>(target: &mut Vec<R>, index: &mut HashMap<Vec<u8>, usize>, incoming: Vec<R>)
@@ -73,5 +79,73 @@ pub fn merge(batches: impl IntoIterator<Item = Batch>) -> Option<Batch> {
             _ => {}
         }
     }
+    if let Batch::Metrics(r) = &mut out {
+        for scope in r
+            .resource_metrics
+            .iter_mut()
+            .flat_map(|rm| rm.scope_metrics.iter_mut())
+        {
+            scope.metrics = merge_metrics(std::mem::take(&mut scope.metrics));
+        }
+    }
     Some(out)
+}
+
+/// Combines metrics of one scope that are the same stream definition (name,
+/// description, unit, metadata, type, temporality, monotonicity) into one
+/// metric holding all their data points, in first-seen order.
+fn merge_metrics(metrics: Vec<Metric>) -> Vec<Metric> {
+    let mut out: Vec<Metric> = Vec::with_capacity(metrics.len());
+    let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
+    for mut m in metrics {
+        let points = take_points(&mut m);
+        let id = m.encode_to_vec();
+        match index.get(&id) {
+            Some(&i) => append_points(&mut out[i], points),
+            None => {
+                append_points(&mut m, points);
+                index.insert(id, out.len());
+                out.push(m);
+            }
+        }
+    }
+    out
+}
+
+/// The data points of a metric, of whichever type, leaving it empty.
+enum Points {
+    None,
+    Number(Vec<NumberDataPoint>),
+    Histogram(Vec<HistogramDataPoint>),
+    Exponential(Vec<ExponentialHistogramDataPoint>),
+    Summary(Vec<SummaryDataPoint>),
+}
+
+fn take_points(m: &mut Metric) -> Points {
+    match &mut m.data {
+        None => Points::None,
+        Some(metric::Data::Gauge(g)) => Points::Number(std::mem::take(&mut g.data_points)),
+        Some(metric::Data::Sum(s)) => Points::Number(std::mem::take(&mut s.data_points)),
+        Some(metric::Data::Histogram(h)) => Points::Histogram(std::mem::take(&mut h.data_points)),
+        Some(metric::Data::ExponentialHistogram(h)) => {
+            Points::Exponential(std::mem::take(&mut h.data_points))
+        }
+        Some(metric::Data::Summary(s)) => Points::Summary(std::mem::take(&mut s.data_points)),
+    }
+}
+
+fn append_points(m: &mut Metric, points: Points) {
+    match (&mut m.data, points) {
+        (Some(metric::Data::Gauge(g)), Points::Number(mut p)) => g.data_points.append(&mut p),
+        (Some(metric::Data::Sum(s)), Points::Number(mut p)) => s.data_points.append(&mut p),
+        (Some(metric::Data::Histogram(h)), Points::Histogram(mut p)) => {
+            h.data_points.append(&mut p)
+        }
+        (Some(metric::Data::ExponentialHistogram(h)), Points::Exponential(mut p)) => {
+            h.data_points.append(&mut p)
+        }
+        (Some(metric::Data::Summary(s)), Points::Summary(mut p)) => s.data_points.append(&mut p),
+        // Equal shells have equal types, so nothing else can happen.
+        _ => {}
+    }
 }

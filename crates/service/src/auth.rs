@@ -88,6 +88,15 @@ impl FromStr for KeySet {
 }
 
 impl KeySet {
+    /// A digest of every key in the set (for deriving other secrets).
+    pub fn fingerprint(&self) -> [u8; 32] {
+        let mut h = Sha256::new();
+        for key in &self.keys {
+            h.update(key.digest);
+        }
+        h.finalize().into()
+    }
+
     /// True when no key is configured.
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()

@@ -1,7 +1,8 @@
 //! The otelvault HTTP application.
 //!
 //! One axum [`Router`] serves both the local server and the Lambda function:
-//! OTLP/HTTP ingest on `/v1/{traces,metrics,logs}` and `/health`. Handlers
+//! OTLP/HTTP ingest on `/v1/{traces,metrics,logs}`, the query API on
+//! `/api/{signal}/fetch` and `/api/traces/{traceId}`, and `/health`. Handlers
 //! are written against `http` types only, so `lambda_http::run(router)` and
 //! `axum::serve` run the same code.
 
@@ -9,6 +10,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 mod ingest;
+pub mod query;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -49,6 +51,8 @@ pub struct AppState {
     pub auth: Auth,
     /// Write settings.
     pub write: WriteSettings,
+    /// Query settings.
+    pub query: query::QuerySettings,
 }
 
 impl AppState {
@@ -58,6 +62,12 @@ impl AppState {
             .storage
             .open(args.s3_endpoint.clone(), args.s3_force_path_style)
             .await?;
+        let write = WriteSettings {
+            format: args.format,
+            compression: args.compression,
+            granularity: args.partition,
+            partition_time: args.partition_time,
+        };
         Ok(AppState {
             store,
             auth: Auth::new(
@@ -65,14 +75,48 @@ impl AppState {
                 args.ingest_keys.clone(),
                 args.query_keys.clone(),
             ),
-            write: WriteSettings {
-                format: args.format,
-                compression: args.compression,
-                granularity: args.partition,
-                partition_time: args.partition_time,
+            write,
+            query: query::QuerySettings {
+                sealer: query::cursor::CursorSealer::new(&cursor_key(args)),
+                layout: layout(&write),
             },
         })
     }
+}
+
+/// The archive layout queries read, from the write settings.
+pub fn layout(write: &WriteSettings) -> query::engine::Layout {
+    query::engine::Layout {
+        granularity: write.granularity,
+        late_arrival: match write.partition_time {
+            PartitionTime::Event => 0,
+            // Items partitioned by arrival can sit in a later partition than
+            // their event time; read partitions up to this much past the range.
+            PartitionTime::Receive => 15 * 60 * 1_000_000_000,
+        },
+    }
+}
+
+/// `OTELVAULT_CURSOR_KEY`; else a key derived from the query keys (so every
+/// Lambda instance agrees without more configuration); else a random key,
+/// which makes cursors valid only on this process.
+fn cursor_key(args: &ServeArgs) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    if let Some(key) = &args.cursor_key {
+        return key.0;
+    }
+    if !args.query_keys.is_empty() {
+        let mut h = Sha256::new();
+        h.update(b"otelvault cursor key v1");
+        h.update(args.query_keys.fingerprint());
+        return h.finalize().into();
+    }
+    tracing::warn!(
+        "OTELVAULT_CURSOR_KEY is not set and there are no query keys: cursors are sealed with a random key and only work on this process."
+    );
+    let mut key = [0u8; 32];
+    aes_gcm::aead::rand_core::RngCore::fill_bytes(&mut aes_gcm::aead::OsRng, &mut key);
+    key
 }
 
 /// What a handler reports for the request log line.
@@ -97,10 +141,28 @@ pub fn router(state: Arc<AppState>) -> Router {
         })
         .fallback(method_not_allowed)
     };
+    let fetch = |signal: Signal| {
+        post(move |State(state): State<Arc<AppState>>, req: Request| {
+            query::fetch(state, signal, req)
+        })
+        .fallback(method_not_allowed)
+    };
     Router::new()
         .route("/v1/traces", ingest(Signal::Traces))
         .route("/v1/metrics", ingest(Signal::Metrics))
         .route("/v1/logs", ingest(Signal::Logs))
+        .route("/api/traces/fetch", fetch(Signal::Traces))
+        .route("/api/metrics/fetch", fetch(Signal::Metrics))
+        .route("/api/logs/fetch", fetch(Signal::Logs))
+        .route(
+            "/api/traces/{trace_id}",
+            get(
+                |State(state): State<Arc<AppState>>, path, params, headers| {
+                    query::trace_by_id(state, path, params, headers)
+                },
+            )
+            .fallback(method_not_allowed),
+        )
         .route("/health", get(health).fallback(method_not_allowed))
         .fallback(not_found)
         .layer(middleware::from_fn(log_request))

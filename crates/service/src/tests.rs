@@ -34,7 +34,16 @@ fn settings(partition_time: PartitionTime) -> WriteSettings {
 }
 
 fn app_with(store: Arc<dyn ObjectStore>, auth: Auth, write: WriteSettings) -> Router {
-    router(Arc::new(AppState { store, auth, write }))
+    let query = query::QuerySettings {
+        sealer: query::cursor::CursorSealer::new(&[9; 32]),
+        layout: layout(&write),
+    };
+    router(Arc::new(AppState {
+        store,
+        auth,
+        write,
+        query,
+    }))
 }
 
 fn app() -> (Router, Arc<MemoryStore>) {

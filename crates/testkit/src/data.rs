@@ -117,4 +117,3 @@ pub fn trace_batch(target: usize) -> ExportTraceServiceRequest {
     }
     req
 }
-

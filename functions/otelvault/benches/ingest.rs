@@ -27,7 +27,11 @@ struct Server {
 
 impl Server {
     fn spawn() -> (Server, Instant) {
-        let base = if Path::new("/dev/shm").is_dir() { PathBuf::from("/dev/shm") } else { std::env::temp_dir() };
+        let base = if Path::new("/dev/shm").is_dir() {
+            PathBuf::from("/dev/shm")
+        } else {
+            std::env::temp_dir()
+        };
         let dir = tempfile::tempdir_in(base).unwrap();
         let port = free_port();
         let started = Instant::now();
@@ -40,7 +44,14 @@ impl Server {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        (Server { child, url: format!("http://127.0.0.1:{port}"), _dir: dir }, started)
+        (
+            Server {
+                child,
+                url: format!("http://127.0.0.1:{port}"),
+                _dir: dir,
+            },
+            started,
+        )
     }
 
     fn pid(&self) -> u32 {
@@ -50,7 +61,12 @@ impl Server {
     /// user + system CPU seconds of the server so far.
     fn cpu_seconds(&self) -> f64 {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap();
-        let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .collect();
         // Fields 14 and 15 of stat (utime, stime) are 12 and 13 after the name.
         let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
         ticks / 100.0
@@ -77,8 +93,11 @@ impl Drop for Server {
     }
 }
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder().http_status_as_error(false).build().into()
+fn new_agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
 }
 
 fn post(agent: &ureq::Agent, url: &str, body: &[u8]) -> u16 {
@@ -112,13 +131,17 @@ fn main() {
     assert!(six.len() <= 6 * 1024 * 1024, "{}", six.len());
 
     println!("otelvault ingest benchmarks (release binary, fs store on tmpfs)");
-    println!("binary size: {:.1} MiB ({})", std::fs::metadata(BIN).unwrap().len() as f64 / 1048576.0, BIN);
+    println!(
+        "binary size: {:.1} MiB ({})",
+        std::fs::metadata(BIN).unwrap().len() as f64 / 1048576.0,
+        BIN
+    );
 
     // Time from exec to the first 200 (cold start of the local server).
     let mut starts = Vec::new();
     for _ in 0..5 {
         let (server, started) = Server::spawn();
-        let agent = agent();
+        let agent = new_agent();
         while post(&agent, &server.url, &small) != 200 {
             std::thread::sleep(Duration::from_millis(1));
         }
@@ -128,7 +151,7 @@ fn main() {
 
     // CPU cost per MiB of protobuf, sequential 1 MiB requests.
     let (server, _) = Server::spawn();
-    let agent = agent();
+    let agent = new_agent();
     while post(&agent, &server.url, &small) != 200 {
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -157,7 +180,7 @@ fn main() {
                 let body = small.clone();
                 let stop = stop.clone();
                 std::thread::spawn(move || {
-                    let agent = agent();
+                    let agent = new_agent();
                     let mut latencies = Vec::new();
                     while !stop.load(Ordering::Relaxed) {
                         let t = Instant::now();
@@ -171,7 +194,10 @@ fn main() {
         let duration = Duration::from_secs(5);
         std::thread::sleep(duration);
         stop.store(true, Ordering::Relaxed);
-        let mut all: Vec<f64> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+        let mut all: Vec<f64> = handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect();
         all.sort_by(|a, b| a.total_cmp(b));
         println!(
             "{clients} client(s), {} KiB requests: {:.0} requests/s, latency p50 {:.2} ms, p99 {:.2} ms",
@@ -185,7 +211,7 @@ fn main() {
 
     // Peak RSS for one 6 MiB request on a fresh server.
     let (server, _) = Server::spawn();
-    let agent = agent();
+    let agent = new_agent();
     while post(&agent, &server.url, &small) != 200 {
         std::thread::sleep(Duration::from_millis(5));
     }

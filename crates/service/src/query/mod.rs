@@ -1,0 +1,368 @@
+//! The query API: `POST /api/{signal}/fetch` (oteleport-compatible time
+//! range fetch with sealed cursors) and `GET /api/traces/{traceId}`.
+
+pub mod cursor;
+pub mod engine;
+pub mod request;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::extract::{Path, Query as UrlQuery, Request};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http_body_util::{BodyExt, Limited};
+use otelvault_codec::proto::logs::ResourceLogs;
+use otelvault_codec::proto::metrics::ResourceMetrics;
+use otelvault_codec::proto::trace::ResourceSpans;
+use otelvault_codec::{Batch, Format, Signal};
+use prost::Message as _;
+
+use self::cursor::{CursorSealer, Position};
+use self::engine::{Budget, Layout, Page, fetch_page};
+use self::request::Query;
+use crate::auth::Scope;
+use crate::error::ApiError;
+use crate::{AppState, RequestLog};
+
+/// Largest fetch request body.
+const MAX_REQUEST_BYTES: usize = 1024 * 1024;
+/// A page's items stop before their encoding passes this, leaving room for
+/// the cursor and envelope under the 6 MB Function URL response limit.
+pub const PAGE_BYTES: usize = 5 * 1024 * 1024 - 16 * 1024;
+/// Work one page may take before it returns with a cursor.
+const PAGE_TIME: Duration = Duration::from_secs(20);
+/// Window searched by `GET /api/traces/{traceId}` without `start`/`end`.
+pub const DEFAULT_TRACE_WINDOW_SECS: u64 = 3600;
+/// Spans returned by one trace lookup at most.
+const MAX_TRACE_SPANS: usize = 100_000;
+
+/// Query settings, built once at start.
+#[derive(Debug, Clone)]
+pub struct QuerySettings {
+    /// Seals cursors.
+    pub sealer: CursorSealer,
+    /// Archive layout.
+    pub layout: Layout,
+}
+
+macro_rules! fetch_response {
+    ($name:ident, $item:ty, $field:ident) => {
+        /// Protobuf body of a fetch response.
+        #[derive(Clone, PartialEq, prost::Message)]
+        pub struct $name {
+            /// The page's data, equal resources and scopes merged.
+            #[prost(message, repeated, tag = "1")]
+            pub $field: Vec<$item>,
+            /// Cursor of the next page; empty on the last page.
+            #[prost(string, tag = "2")]
+            pub next_cursor: String,
+            /// True when another page may follow.
+            #[prost(bool, tag = "3")]
+            pub has_more: bool,
+            /// Objects skipped because they are unreadable.
+            #[prost(message, repeated, tag = "4")]
+            pub skipped_objects: Vec<SkippedObjectProto>,
+        }
+    };
+}
+fetch_response!(FetchTracesResponse, ResourceSpans, resource_spans);
+fetch_response!(FetchMetricsResponse, ResourceMetrics, resource_metrics);
+fetch_response!(FetchLogsResponse, ResourceLogs, resource_logs);
+
+/// An unreadable object named in a response.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct SkippedObjectProto {
+    /// Object key.
+    #[prost(string, tag = "1")]
+    pub key: String,
+    /// Why it was skipped.
+    #[prost(string, tag = "2")]
+    pub error: String,
+}
+
+fn now_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// The response format asked for with `Accept`.
+fn accepted(headers: &HeaderMap) -> Format {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(',')
+                .any(|part| Format::from_media_type(part) == Some(Format::Protobuf))
+        })
+        .map_or(Format::Json, |pb| {
+            if pb { Format::Protobuf } else { Format::Json }
+        })
+}
+
+async fn read_request(body: Body) -> Result<bytes::Bytes, ApiError> {
+    match Limited::new(body, MAX_REQUEST_BYTES).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::PayloadTooLarge(
+            format!("fetch requests are limited to {MAX_REQUEST_BYTES} bytes"),
+        )),
+        Err(e) => Err(ApiError::BadRequest(format!(
+            "could not read the request body: {e}"
+        ))),
+    }
+}
+
+/// Encodes a page in `format`, with its cursor.
+pub fn encode_page(page: &Page, cursor: Option<&str>, format: Format) -> Vec<u8> {
+    let skipped: Vec<SkippedObjectProto> = page
+        .skipped
+        .iter()
+        .map(|s| SkippedObjectProto {
+            key: s.key.clone(),
+            error: s.error.clone(),
+        })
+        .collect();
+    let next_cursor = cursor.unwrap_or_default().to_owned();
+    let has_more = cursor.is_some();
+    match format {
+        Format::Protobuf => match &page.batch {
+            Batch::Traces(r) => FetchTracesResponse {
+                resource_spans: r.resource_spans.clone(),
+                next_cursor,
+                has_more,
+                skipped_objects: skipped,
+            }
+            .encode_to_vec(),
+            Batch::Metrics(r) => FetchMetricsResponse {
+                resource_metrics: r.resource_metrics.clone(),
+                next_cursor,
+                has_more,
+                skipped_objects: skipped,
+            }
+            .encode_to_vec(),
+            Batch::Logs(r) => FetchLogsResponse {
+                resource_logs: r.resource_logs.clone(),
+                next_cursor,
+                has_more,
+                skipped_objects: skipped,
+            }
+            .encode_to_vec(),
+        },
+        Format::Json => {
+            // `{"resourceSpans":[…]}` (or `{}`), extended with the page fields.
+            let mut out = String::from_utf8(page.batch.encode(Format::Json)).unwrap_or_default();
+            out.pop();
+            let mut sep = if out.len() > 1 { "," } else { "" };
+            if let Some(c) = cursor {
+                out.push_str(sep);
+                out.push_str("\"nextCursor\":");
+                otelvault_codec::json::write_json_string(&mut out, c);
+                sep = ",";
+            }
+            out.push_str(sep);
+            out.push_str(if has_more {
+                "\"hasMore\":true"
+            } else {
+                "\"hasMore\":false"
+            });
+            if !page.skipped.is_empty() {
+                out.push_str(",\"skippedObjects\":[");
+                for (i, s) in page.skipped.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str("{\"key\":");
+                    otelvault_codec::json::write_json_string(&mut out, &s.key);
+                    out.push_str(",\"error\":");
+                    otelvault_codec::json::write_json_string(&mut out, &s.error);
+                    out.push('}');
+                }
+                out.push(']');
+            }
+            out.push('}');
+            out.into_bytes()
+        }
+    }
+}
+
+fn respond(status: StatusCode, body: Vec<u8>, format: Format) -> Response {
+    let mut response = (status, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    response
+}
+
+pub(crate) async fn fetch(state: Arc<AppState>, signal: Signal, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let format = accepted(&parts.headers);
+    let mut log = RequestLog {
+        signal: Some(signal),
+        ..Default::default()
+    };
+    let result = run_fetch(&state, signal, &parts.headers, body, format, &mut log).await;
+    let mut response = match result {
+        Ok(response) => response,
+        Err(e) => e.into_response_as(format),
+    };
+    response.extensions_mut().insert(log);
+    response
+}
+
+async fn run_fetch(
+    state: &AppState,
+    signal: Signal,
+    headers: &HeaderMap,
+    body: Body,
+    format: Format,
+    log: &mut RequestLog,
+) -> Result<Response, ApiError> {
+    log.key_id = state.auth.check(headers, Scope::Query)?;
+    let raw = read_request(body).await?;
+    log.received_bytes = raw.len();
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json");
+    let query = match Format::from_media_type(content_type) {
+        Some(Format::Protobuf) => Query::from_protobuf(signal, &raw)?,
+        Some(Format::Json) => Query::from_json(signal, &raw)?,
+        None => {
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "unsupported Content-Type {content_type:?}: send application/json or application/x-protobuf"
+            )));
+        }
+    };
+    let context = query.fingerprint();
+    let resume = match &query.cursor {
+        None => None,
+        Some(c) => Some(state.query.sealer.open(c, &context).ok_or_else(|| {
+            ApiError::BadRequest(
+                "cursor: invalid for this query (altered, issued for another query or signal, or sealed with another OTELVAULT_CURSOR_KEY)".into(),
+            )
+        })?),
+    };
+    let page = fetch_page(
+        &*state.store,
+        state.query.layout,
+        &query,
+        resume,
+        now_nanos(),
+        format,
+        Budget {
+            bytes: PAGE_BYTES,
+            time: PAGE_TIME,
+        },
+    )
+    .await
+    .inspect_err(|e| log.detail = Some(e.to_string()))?;
+    log.items = page.batch.item_count();
+    log.objects = page.stats.objects;
+    log.stored_bytes = page.stats.bytes_read;
+    let cursor = page
+        .next
+        .as_ref()
+        .map(|p: &Position| state.query.sealer.seal(p, &context));
+    Ok(respond(
+        StatusCode::OK,
+        encode_page(&page, cursor.as_deref(), format),
+        format,
+    ))
+}
+
+pub(crate) async fn trace_by_id(
+    state: Arc<AppState>,
+    Path(trace_id): Path<String>,
+    UrlQuery(params): UrlQuery<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let format = accepted(&headers);
+    let mut log = RequestLog {
+        signal: Some(Signal::Traces),
+        ..Default::default()
+    };
+    let result = run_trace_by_id(&state, &trace_id, &params, &headers, format, &mut log).await;
+    let mut response = match result {
+        Ok(response) => response,
+        Err(e) => e.into_response_as(format),
+    };
+    response.extensions_mut().insert(log);
+    response
+}
+
+fn seconds_param(params: &HashMap<String, String>, name: &str) -> Result<Option<u64>, ApiError> {
+    params
+        .get(name)
+        .map(|v| {
+            v.trim().parse::<u64>().map_err(|_| {
+                ApiError::BadRequest(format!("{name}: expected unix seconds, got {v:?}"))
+            })
+        })
+        .transpose()
+}
+
+async fn run_trace_by_id(
+    state: &AppState,
+    trace_id: &str,
+    params: &HashMap<String, String>,
+    headers: &HeaderMap,
+    format: Format,
+    log: &mut RequestLog,
+) -> Result<Response, ApiError> {
+    log.key_id = state.auth.check(headers, Scope::Query)?;
+    let id = request::parse_trace_id("traceId", trace_id)?;
+    const NANOS: u64 = 1_000_000_000;
+    let now = now_nanos();
+    let end = seconds_param(params, "end")?.map_or(now, |s| s.saturating_mul(NANOS));
+    let start = seconds_param(params, "start")?
+        .map_or(end.saturating_sub(DEFAULT_TRACE_WINDOW_SECS * NANOS), |s| {
+            s.saturating_mul(NANOS)
+        });
+    if end <= start {
+        return Err(ApiError::BadRequest("end: must be after start".into()));
+    }
+    let mut query = Query::empty(Signal::Traces);
+    query.start = start;
+    query.end = end;
+    query.trace_id = Some(id);
+    query.limit = MAX_TRACE_SPANS;
+    let page = fetch_page(
+        &*state.store,
+        state.query.layout,
+        &query,
+        None,
+        now,
+        format,
+        Budget {
+            bytes: PAGE_BYTES,
+            time: PAGE_TIME * 2,
+        },
+    )
+    .await
+    .inspect_err(|e| log.detail = Some(e.to_string()))?;
+    log.items = page.batch.item_count();
+    log.objects = page.stats.objects;
+    if page.batch.is_empty() {
+        return Err(ApiError::NotFound(format!(
+            "trace {} not found between {} and {} (unix seconds; widen with ?start=&end=)",
+            trace_id.to_ascii_lowercase(),
+            start / NANOS,
+            end / NANOS
+        )));
+    }
+    let mut response = respond(StatusCode::OK, page.batch.encode(format), format);
+    if page.next.is_some() {
+        // More spans than one response can hold (or the time budget ran out).
+        response
+            .headers_mut()
+            .insert("otelvault-truncated", HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}

@@ -151,20 +151,21 @@ fn function_url_events_are_served_by_the_router() {
         assert_eq!(on_disk, text, "{name} is stale");
 
         let store = Arc::new(MemoryStore::new());
-        let state = AppState {
-            store: store.clone(),
-            auth: Auth::new(
+        let state = AppState::new(
+            store.clone(),
+            Auth::new(
                 true,
                 "ingest-secret-lambda".parse().expect("keys"),
                 Default::default(),
             ),
-            write: WriteSettings {
+            WriteSettings {
                 format: Default::default(),
                 compression: Compression::Gzip,
                 granularity: Default::default(),
                 partition_time: PartitionTime::Event,
             },
-        };
+            &[1; 32],
+        );
         let request =
             lambda_http::request::from_str(&on_disk).unwrap_or_else(|e| panic!("{name}: {e}"));
         let (got, body) = block_on(async {

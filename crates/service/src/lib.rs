@@ -56,6 +56,24 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// State over an open store; queries read the layout `write` produces.
+    pub fn new(
+        store: Arc<dyn ObjectStore>,
+        auth: Auth,
+        write: WriteSettings,
+        cursor_key: &[u8; 32],
+    ) -> Self {
+        AppState {
+            store,
+            auth,
+            write,
+            query: query::QuerySettings {
+                sealer: query::cursor::CursorSealer::new(cursor_key),
+                layout: layout(&write),
+            },
+        }
+    }
+
     /// Opens the storage named by `args` (no network call happens here).
     pub async fn from_args(args: &ServeArgs) -> Result<Self, StorageError> {
         let store = args
@@ -68,19 +86,12 @@ impl AppState {
             granularity: args.partition,
             partition_time: args.partition_time,
         };
-        Ok(AppState {
-            store,
-            auth: Auth::new(
-                args.keys_enforced(),
-                args.ingest_keys.clone(),
-                args.query_keys.clone(),
-            ),
-            write,
-            query: query::QuerySettings {
-                sealer: query::cursor::CursorSealer::new(&cursor_key(args)),
-                layout: layout(&write),
-            },
-        })
+        let auth = Auth::new(
+            args.keys_enforced(),
+            args.ingest_keys.clone(),
+            args.query_keys.clone(),
+        );
+        Ok(AppState::new(store, auth, write, &cursor_key(args)))
     }
 }
 

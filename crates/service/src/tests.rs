@@ -34,16 +34,7 @@ fn settings(partition_time: PartitionTime) -> WriteSettings {
 }
 
 fn app_with(store: Arc<dyn ObjectStore>, auth: Auth, write: WriteSettings) -> Router {
-    let query = query::QuerySettings {
-        sealer: query::cursor::CursorSealer::new(&[9; 32]),
-        layout: layout(&write),
-    };
-    router(Arc::new(AppState {
-        store,
-        auth,
-        write,
-        query,
-    }))
+    router(Arc::new(AppState::new(store, auth, write, &[9; 32])))
 }
 
 fn app() -> (Router, Arc<MemoryStore>) {

@@ -21,7 +21,7 @@ use tower::ServiceExt;
 
 use super::*;
 use crate::auth::{Auth, KeySet};
-use crate::{PartitionTime, WriteSettings, layout, router};
+use crate::{PartitionTime, WriteSettings, router};
 
 const MIN: u64 = 60_000_000_000;
 /// 2024-10-27T03:33:00Z, a minute boundary.
@@ -38,16 +38,7 @@ fn app_with(store: Arc<dyn ObjectStore>, auth: Auth) -> Router {
         granularity: Granularity::Minute,
         partition_time: PartitionTime::Event,
     };
-    let query = QuerySettings {
-        sealer: CursorSealer::new(&[3; 32]),
-        layout: layout(&write),
-    };
-    router(Arc::new(AppState {
-        store,
-        auth,
-        write,
-        query,
-    }))
+    router(Arc::new(AppState::new(store, auth, write, &[3; 32])))
 }
 
 fn kv(key: &str, value: &str) -> KeyValue {

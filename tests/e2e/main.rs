@@ -5,4 +5,5 @@
 mod exporters;
 mod faults;
 mod lambda;
+mod replay;
 mod support;

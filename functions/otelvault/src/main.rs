@@ -6,6 +6,8 @@ use std::io::IsTerminal as _;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+mod cli;
+
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use otelvault_service::{AppState, Runtime, ServeArgs, router};
@@ -26,6 +28,10 @@ struct Cli {
 enum Command {
     /// Run the OTLP/HTTP server locally (default 127.0.0.1:4318, storage ./otelvault-data).
     Serve(ServeArgs),
+    /// Query a deployment and print OTLP/JSON.
+    Fetch(cli::FetchArgs),
+    /// Send archived data (from a deployment, s3:// or a directory) to an OTLP/HTTP endpoint.
+    Replay(cli::ReplayArgs),
 }
 
 /// On Lambda every setting comes from the environment.
@@ -79,6 +85,15 @@ fn main() -> ExitCode {
         init_logging(false);
         match cli.command {
             Command::Serve(args) => runtime().and_then(|rt| rt.block_on(serve(args))),
+            Command::Fetch(args) => runtime().and_then(|rt| rt.block_on(cli::fetch(args))),
+            Command::Replay(args) => {
+                match runtime().and_then(|rt| rt.block_on(cli::replay(args))) {
+                    Ok(true) => Ok(()),
+                    // The summary says what was lost; exit non-zero without repeating it.
+                    Ok(false) => return ExitCode::from(3),
+                    Err(e) => Err(e),
+                }
+            }
         }
     };
     match result {

@@ -260,7 +260,8 @@ impl Query {
         q.finish()
     }
 
-    pub(crate) fn empty(signal: Signal) -> Query {
+    /// A query of `signal` with no range or filter yet.
+    pub fn empty(signal: Signal) -> Query {
         Query {
             signal,
             start: 0,

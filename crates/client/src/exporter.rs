@@ -1,0 +1,514 @@
+//! Sending OTLP/HTTP the way OpenTelemetry SDKs do: endpoint, headers,
+//! protocol, compression and timeout from the standard
+//! `OTEL_EXPORTER_OTLP_*` variables (with their per-signal variants), and
+//! retries of 429/502/503/504 and network errors with exponential backoff
+//! that honours `Retry-After`.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::Method;
+use otelvault_codec::{Batch, Compression, Format, Signal, json};
+
+use crate::ClientError;
+use crate::http::{HttpClient, error_message};
+
+/// Where and how one signal is sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    /// Full URL (`…/v1/traces`).
+    pub url: String,
+    /// Extra headers (`OTEL_EXPORTER_OTLP_HEADERS`).
+    pub headers: Vec<(String, String)>,
+    /// `http/protobuf` or `http/json`.
+    pub format: Format,
+    /// `gzip` or `none`.
+    pub compression: Compression,
+    /// Per-request timeout.
+    pub timeout: Duration,
+}
+
+/// How failed sends are retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub attempts: u32,
+    /// First backoff; doubles each retry.
+    pub initial: Duration,
+    /// Longest wait between attempts (also caps `Retry-After`).
+    pub max: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 6,
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(30),
+        }
+    }
+}
+
+const DEFAULT_ENDPOINT: &str = "http://localhost:4318";
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn signal_var(signal: Signal, name: &str) -> String {
+    format!(
+        "OTEL_EXPORTER_OTLP_{}_{name}",
+        signal.as_str().to_ascii_uppercase()
+    )
+}
+
+/// Decodes `%XX` escapes (header values are URL-encoded in the variable).
+fn percent_decode(s: &str) -> String {
+    fn hex(b: u8) -> Option<u8> {
+        (b as char).to_digit(16).and_then(|d| u8::try_from(d).ok())
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let (Some(hi), Some(lo)) = (
+                bytes.get(i + 1).and_then(|b| hex(*b)),
+                bytes.get(i + 2).and_then(|b| hex(*b)),
+            )
+        {
+            out.push(hi << 4 | lo);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn parse_headers(var: &str, value: &str) -> Result<Vec<(String, String)>, ClientError> {
+    value
+        .split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').ok_or_else(|| {
+                ClientError::Config(format!("{var}: expected key=value pairs, got {pair:?}"))
+            })?;
+            Ok((percent_decode(k.trim()), percent_decode(v.trim())))
+        })
+        .collect()
+}
+
+impl Target {
+    /// The target for `signal` from the environment (through `env`), with
+    /// `to` (a base URL, like `OTEL_EXPORTER_OTLP_ENDPOINT`) taking
+    /// precedence over every endpoint variable.
+    pub fn from_env(
+        signal: Signal,
+        to: Option<&str>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Target, ClientError> {
+        let get = |name: &str| {
+            env(&signal_var(signal, name))
+                .or_else(|| env(&format!("OTEL_EXPORTER_OTLP_{name}")))
+                .filter(|v| !v.trim().is_empty())
+        };
+        let base = |url: &str| format!("{}/v1/{signal}", url.trim_end_matches('/'));
+        let url = match to {
+            Some(to) => base(to),
+            None => match env(&signal_var(signal, "ENDPOINT")).filter(|v| !v.is_empty()) {
+                // The per-signal endpoint is used as is.
+                Some(url) => url,
+                None => base(
+                    &env("OTEL_EXPORTER_OTLP_ENDPOINT")
+                        .filter(|v| !v.is_empty())
+                        .unwrap_or_else(|| DEFAULT_ENDPOINT.into()),
+                ),
+            },
+        };
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(ClientError::Config(format!(
+                "OTLP endpoint {url:?} must be an http:// or https:// URL"
+            )));
+        }
+        let format = match get("PROTOCOL").as_deref().map(str::trim) {
+            None | Some("http/protobuf") => Format::Protobuf,
+            Some("http/json") => Format::Json,
+            Some(other) => {
+                return Err(ClientError::Config(format!(
+                    "OTEL_EXPORTER_OTLP_PROTOCOL={other}: only http/protobuf and http/json are supported"
+                )));
+            }
+        };
+        let compression = match get("COMPRESSION").as_deref().map(str::trim) {
+            None | Some("none") => Compression::None,
+            Some("gzip") => Compression::Gzip,
+            Some(other) => {
+                return Err(ClientError::Config(format!(
+                    "OTEL_EXPORTER_OTLP_COMPRESSION={other}: use gzip or none"
+                )));
+            }
+        };
+        let timeout = match get("TIMEOUT") {
+            None => DEFAULT_TIMEOUT,
+            Some(ms) => Duration::from_millis(ms.trim().parse().map_err(|_| {
+                ClientError::Config(format!(
+                    "OTEL_EXPORTER_OTLP_TIMEOUT={ms}: expected milliseconds"
+                ))
+            })?),
+        };
+        let mut headers = Vec::new();
+        if let Some(h) = env("OTEL_EXPORTER_OTLP_HEADERS") {
+            headers.extend(parse_headers("OTEL_EXPORTER_OTLP_HEADERS", &h)?);
+        }
+        if let Some(h) = env(&signal_var(signal, "HEADERS")) {
+            // Per-signal headers override general ones of the same name.
+            for (k, v) in parse_headers(&signal_var(signal, "HEADERS"), &h)? {
+                headers.retain(|(existing, _)| !existing.eq_ignore_ascii_case(&k));
+                headers.push((k, v));
+            }
+        }
+        Ok(Target {
+            url,
+            headers,
+            format,
+            compression,
+            timeout,
+        })
+    }
+}
+
+/// What the receiver said about a delivered batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Delivered {
+    /// Items the receiver rejected (partial success).
+    pub rejected: i64,
+    /// Its message about them.
+    pub message: String,
+    /// Bytes sent (after compression).
+    pub bytes: usize,
+    /// Attempts it took.
+    pub attempts: u32,
+}
+
+/// Sends batches of one signal to one target.
+#[derive(Debug, Clone)]
+pub struct Exporter {
+    client: HttpClient,
+    target: Target,
+    retry: RetryPolicy,
+}
+
+fn retry_after(reply: &crate::http::Reply) -> Option<Duration> {
+    let v = reply
+        .headers
+        .get(http::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?;
+    v.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+impl Exporter {
+    /// An exporter for `target`.
+    pub fn new(client: HttpClient, target: Target, retry: RetryPolicy) -> Self {
+        Exporter {
+            client,
+            target,
+            retry,
+        }
+    }
+
+    /// The target.
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// Sends `batch`, retrying transient failures; an error means the batch
+    /// was not delivered.
+    pub async fn send(&self, batch: &Batch) -> Result<Delivered, ClientError> {
+        let encoded = batch.encode(self.target.format);
+        let body = Bytes::from(
+            self.target
+                .compression
+                .compress(&encoded)
+                .map_err(|e| ClientError::Config(e.to_string()))?,
+        );
+        let mut headers = self.target.headers.clone();
+        headers.push((
+            "content-type".into(),
+            self.target.format.content_type().into(),
+        ));
+        if self.target.compression != Compression::None {
+            headers.push((
+                "content-encoding".into(),
+                self.target.compression.content_encoding().as_str().into(),
+            ));
+        }
+        let mut delay = self.retry.initial;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self
+                .client
+                .send(
+                    Method::POST,
+                    &self.target.url,
+                    &headers,
+                    body.clone(),
+                    self.target.timeout,
+                )
+                .await;
+            let (retryable, error, wait) = match result {
+                Ok(reply) if reply.status.is_success() => {
+                    let (rejected, message) = partial_success(batch.signal(), &reply);
+                    return Ok(Delivered {
+                        rejected,
+                        message,
+                        bytes: body.len(),
+                        attempts: attempt,
+                    });
+                }
+                Ok(reply) => {
+                    let status = reply.status.as_u16();
+                    let error = ClientError::Status {
+                        url: self.target.url.clone(),
+                        status,
+                        message: error_message(&reply),
+                    };
+                    (
+                        matches!(status, 429 | 502 | 503 | 504),
+                        error,
+                        retry_after(&reply),
+                    )
+                }
+                Err(e) => (true, e, None),
+            };
+            if !retryable || attempt >= self.retry.attempts {
+                return Err(error);
+            }
+            let wait = wait.unwrap_or(delay).min(self.retry.max);
+            tracing::warn!(url = %self.target.url, attempt, wait_ms = wait.as_millis() as u64, error = %error, "Retrying an OTLP export.");
+            tokio::time::sleep(wait).await;
+            delay = (delay * 2).min(self.retry.max);
+        }
+    }
+}
+
+/// Rejected items and message of a success response, in either encoding.
+fn partial_success(signal: Signal, reply: &crate::http::Reply) -> (i64, String) {
+    use otelvault_codec::proto::{collector_logs, collector_metrics, collector_trace};
+    use prost::Message as _;
+    if reply.body.is_empty() {
+        return (0, String::new());
+    }
+    let is_json = reply
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(Format::from_media_type)
+        == Some(Format::Json);
+    if is_json {
+        return json::decode_partial_success(&reply.body).unwrap_or_default();
+    }
+    let body = reply.body.as_ref();
+    match signal {
+        Signal::Traces => collector_trace::ExportTraceServiceResponse::decode(body)
+            .ok()
+            .and_then(|r| r.partial_success)
+            .map(|p| (p.rejected_spans, p.error_message)),
+        Signal::Metrics => collector_metrics::ExportMetricsServiceResponse::decode(body)
+            .ok()
+            .and_then(|r| r.partial_success)
+            .map(|p| (p.rejected_data_points, p.error_message)),
+        Signal::Logs => collector_logs::ExportLogsServiceResponse::decode(body)
+            .ok()
+            .and_then(|r| r.partial_success)
+            .map(|p| (p.rejected_log_records, p.error_message)),
+    }
+    .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn defaults_follow_the_otlp_exporter_specification() {
+        let t = Target::from_env(Signal::Traces, None, &env(&[])).expect("defaults");
+        assert_eq!(t.url, "http://localhost:4318/v1/traces");
+        assert_eq!(
+            (t.format, t.compression, t.timeout),
+            (Format::Protobuf, Compression::None, Duration::from_secs(10))
+        );
+        assert!(t.headers.is_empty());
+    }
+
+    #[test]
+    fn general_and_per_signal_variables_combine() {
+        let e = env(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4318/"),
+            (
+                "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+                "https://logs.example/custom/path",
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                "Authorization=Bearer%20abc,x-tenant=a",
+            ),
+            ("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "x-tenant=m"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+            ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf"),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "2500"),
+        ]);
+        let traces = Target::from_env(Signal::Traces, None, &e).expect("traces");
+        assert_eq!(traces.url, "https://collector:4318/v1/traces");
+        assert_eq!(traces.format, Format::Protobuf);
+        assert_eq!(
+            traces.headers,
+            vec![
+                ("Authorization".into(), "Bearer abc".into()),
+                ("x-tenant".into(), "a".into())
+            ]
+        );
+        let metrics = Target::from_env(Signal::Metrics, None, &e).expect("metrics");
+        assert_eq!(metrics.format, Format::Json);
+        assert_eq!(
+            metrics.headers,
+            vec![
+                ("Authorization".into(), "Bearer abc".into()),
+                ("x-tenant".into(), "m".into())
+            ]
+        );
+        assert_eq!(
+            (metrics.compression, metrics.timeout),
+            (Compression::Gzip, Duration::from_millis(2500))
+        );
+        let logs = Target::from_env(Signal::Logs, None, &e).expect("logs");
+        assert_eq!(
+            logs.url, "https://logs.example/custom/path",
+            "per-signal endpoints are used as is"
+        );
+        let to = Target::from_env(Signal::Logs, Some("http://127.0.0.1:9999"), &e).expect("--to");
+        assert_eq!(to.url, "http://127.0.0.1:9999/v1/logs", "--to wins");
+    }
+
+    #[test]
+    fn unsupported_settings_are_errors() {
+        for (k, v) in [
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "zstd"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "soon"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "novalue"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318"),
+        ] {
+            let err = Target::from_env(Signal::Traces, None, &env(&[(k, v)])).expect_err(k);
+            assert!(
+                err.to_string().contains("OTEL_EXPORTER_OTLP")
+                    || err.to_string().contains("endpoint"),
+                "{err}"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod retry_tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use axum::Router;
+    use axum::http::StatusCode;
+    use axum::routing::post;
+
+    use super::*;
+
+    /// A receiver that answers each request with the next of `replies`
+    /// (status, Retry-After) and counts requests.
+    async fn receiver(replies: Vec<(u16, Option<&'static str>)>) -> (String, Arc<AtomicUsize>) {
+        let count = Arc::new(AtomicUsize::new(0));
+        let seen = count.clone();
+        let app = Router::new().route(
+            "/v1/logs",
+            post(move || {
+                let i = seen.fetch_add(1, Ordering::SeqCst);
+                let (status, retry_after) = replies[i.min(replies.len() - 1)];
+                async move {
+                    let mut response = axum::response::IntoResponse::into_response((
+                        StatusCode::from_u16(status).expect("status"),
+                        [("content-type", "application/json")],
+                        if status == 200 {
+                            r#"{"partialSuccess":{"rejectedLogRecords":"1","errorMessage":"one bad record"}}"#
+                        } else {
+                            r#"{"code":14,"message":"storage is unavailable; retry later"}"#
+                        },
+                    ));
+                    if let Some(after) = retry_after {
+                        response.headers_mut().insert("retry-after", after.parse().expect("header"));
+                    }
+                    response
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (format!("http://{addr}"), count)
+    }
+
+    fn logs() -> Batch {
+        Batch::decode(
+            Signal::Logs,
+            Format::Json,
+            include_str!("../../../samples/otlp/logs.json").as_bytes(),
+        )
+        .expect("sample")
+    }
+
+    fn exporter(url: &str, attempts: u32) -> Exporter {
+        let target = Target::from_env(Signal::Logs, Some(url), &|_| None).expect("target");
+        let retry = RetryPolicy {
+            attempts,
+            initial: Duration::from_millis(10),
+            max: Duration::from_millis(50),
+        };
+        Exporter::new(HttpClient::new().expect("client"), target, retry)
+    }
+
+    #[tokio::test]
+    async fn transient_failures_are_retried_until_delivered() {
+        let (url, count) = receiver(vec![(503, Some("0")), (429, None), (200, None)]).await;
+        let delivered = exporter(&url, 5).send(&logs()).await.expect("delivered");
+        assert_eq!(count.load(Ordering::SeqCst), 3);
+        assert_eq!(delivered.attempts, 3);
+        assert_eq!(
+            (delivered.rejected, delivered.message.as_str()),
+            (1, "one bad record")
+        );
+    }
+
+    #[tokio::test]
+    async fn permanent_failures_are_not_retried_and_retries_end() {
+        let (url, count) = receiver(vec![(400, None)]).await;
+        let err = exporter(&url, 5).send(&logs()).await.expect_err("400");
+        assert_eq!(count.load(Ordering::SeqCst), 1);
+        assert!(err.to_string().contains("answered 400"), "{err}");
+
+        let (url, count) = receiver(vec![(503, Some("1"))]).await;
+        let err = exporter(&url, 3)
+            .send(&logs())
+            .await
+            .expect_err("always 503");
+        assert_eq!(count.load(Ordering::SeqCst), 3);
+        assert!(err.to_string().contains("storage is unavailable"), "{err}");
+    }
+}

@@ -1,0 +1,190 @@
+//! Replay: read a time range from a deployment's API or straight from an
+//! archive, and send every page to an OTLP/HTTP endpoint. A batch that
+//! cannot be delivered after retries is counted, never dropped silently:
+//! the summary says what was lost and the command exits non-zero.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use otelvault_codec::{Batch, Signal};
+use otelvault_service::query::engine::{Budget, Layout, fetch_page};
+use otelvault_service::query::request::Query;
+use otelvault_storage::ObjectStore;
+
+use crate::ClientError;
+use crate::api::{ApiClient, FetchParams};
+use crate::exporter::Exporter;
+
+/// Where archived data is read from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A deployment's query API.
+    Api(Box<ApiClient>),
+    /// An archive read directly (s3:// or a directory).
+    Archive {
+        /// The store.
+        store: Arc<dyn ObjectStore>,
+        /// How it is partitioned.
+        layout: Layout,
+    },
+}
+
+/// What to replay.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Range start, unix nanoseconds.
+    pub start: u64,
+    /// Range end (exclusive).
+    pub end: u64,
+    /// Items per request sent.
+    pub batch_items: usize,
+}
+
+/// Requests are also cut at this size (before compression), well under
+/// common receiver limits (the Collector's default is 20 MiB, ours 6 MiB).
+const BATCH_BYTES: usize = 4 * 1024 * 1024;
+
+/// Totals of a replay.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Items delivered.
+    pub items: u64,
+    /// Requests delivered.
+    pub batches: u64,
+    /// Bytes sent.
+    pub bytes: u64,
+    /// Requests that could not be delivered.
+    pub failed_batches: u64,
+    /// Items in them.
+    pub failed_items: u64,
+    /// Items the receiver refused (partial success).
+    pub rejected_items: u64,
+    /// Archive objects that could not be read.
+    pub unreadable_objects: u64,
+}
+
+impl Summary {
+    /// True when something was not replayed.
+    pub fn lost_data(&self) -> bool {
+        self.failed_batches > 0 || self.rejected_items > 0 || self.unreadable_objects > 0
+    }
+}
+
+/// Progress reports, one per batch.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    /// The signal being replayed.
+    pub signal: Signal,
+    /// Totals so far.
+    pub summary: Summary,
+}
+
+fn now_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// Replays `signal` from `source` to `exporter`, adding to `summary`.
+pub async fn replay_signal(
+    source: &Source,
+    signal: Signal,
+    exporter: &Exporter,
+    options: &Options,
+    summary: &mut Summary,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(), ClientError> {
+    let send = async |batch: Batch, summary: &mut Summary| {
+        let items = batch.item_count() as u64;
+        if items == 0 {
+            return;
+        }
+        match exporter.send(&batch).await {
+            Ok(d) => {
+                summary.items += items - u64::try_from(d.rejected.max(0)).unwrap_or(0).min(items);
+                summary.batches += 1;
+                summary.bytes += d.bytes as u64;
+                if d.rejected > 0 {
+                    summary.rejected_items += d.rejected as u64;
+                    tracing::error!(%signal, rejected = d.rejected, message = d.message, "The receiver rejected items.");
+                }
+            }
+            Err(e) => {
+                summary.failed_batches += 1;
+                summary.failed_items += items;
+                tracing::error!(%signal, items, error = %e, "A batch could not be delivered.");
+            }
+        }
+    };
+    match source {
+        Source::Api(api) => {
+            let api = &**api;
+            let params = FetchParams {
+                start: options.start,
+                end: options.end,
+                limit: options.batch_items,
+                ..Default::default()
+            };
+            let mut cursor: Option<String> = None;
+            loop {
+                let page = api.page(signal, &params, cursor.as_deref()).await?;
+                summary.unreadable_objects += page.skipped.len() as u64;
+                for (key, error) in &page.skipped {
+                    tracing::error!(key, error, "The archive has an unreadable object.");
+                }
+                send(page.batch, summary).await;
+                progress(Progress {
+                    signal,
+                    summary: *summary,
+                });
+                match page.next_cursor {
+                    Some(c) => cursor = Some(c),
+                    None => return Ok(()),
+                }
+            }
+        }
+        Source::Archive { store, layout } => {
+            let mut query = Query::empty(signal);
+            query.start = options.start;
+            query.end = options.end;
+            query.limit = options.batch_items;
+            let mut resume = None;
+            let budget = Budget {
+                bytes: BATCH_BYTES,
+                time: Duration::from_secs(60),
+            };
+            let format = exporter.target().format;
+            loop {
+                let page = fetch_page(
+                    &**store,
+                    *layout,
+                    &query,
+                    resume,
+                    now_nanos(),
+                    format,
+                    budget,
+                )
+                .await
+                .map_err(|e| ClientError::Storage(format!("reading the archive: {e}")))?;
+                summary.unreadable_objects += page.skipped.len() as u64;
+                for s in &page.skipped {
+                    tracing::error!(
+                        key = s.key,
+                        error = s.error,
+                        "The archive has an unreadable object."
+                    );
+                }
+                send(page.batch, summary).await;
+                progress(Progress {
+                    signal,
+                    summary: *summary,
+                });
+                match page.next {
+                    Some(next) => resume = Some(next),
+                    None => return Ok(()),
+                }
+            }
+        }
+    }
+}

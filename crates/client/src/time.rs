@@ -1,0 +1,145 @@
+//! Time flags: durations (`90s`, `15m`, `2h`, `7d`), RFC 3339 timestamps
+//! (`2024-10-27T03:33:20Z`, `2024-10-27T05:33:20.5+02:00`) and unix times
+//! (seconds, milliseconds or nanoseconds, told apart by magnitude).
+
+use otelvault_codec::UtcMinute;
+
+const NANOS: u64 = 1_000_000_000;
+
+/// Parses `15m`-style durations into nanoseconds.
+pub fn parse_duration(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?} (use e.g. 90s, 15m, 2h, 7d)"))?;
+    let unit_secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => {
+            return Err(format!(
+                "invalid duration {s:?} (use e.g. 90s, 15m, 2h, 7d)"
+            ));
+        }
+    };
+    n.checked_mul(unit_secs * NANOS)
+        .ok_or_else(|| format!("duration {s:?} is too long"))
+}
+
+/// Parses a point in time into unix nanoseconds.
+pub fn parse_time(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        let n: u64 = s.parse().map_err(|_| format!("invalid time {s:?}"))?;
+        // Seconds until the year 5138, milliseconds until 2286, else nanoseconds.
+        return Ok(if n < 100_000_000_000 {
+            n * NANOS
+        } else if n < 10_000_000_000_000 {
+            n * 1_000_000
+        } else {
+            n
+        });
+    }
+    parse_rfc3339(s).ok_or_else(|| {
+        format!("invalid time {s:?} (use RFC 3339 like 2024-10-27T03:33:20Z, or unix seconds)")
+    })
+}
+
+fn parse_rfc3339(s: &str) -> Option<u64> {
+    let b = s.as_bytes();
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<u32>().ok();
+    let minute = UtcMinute {
+        year: i32::try_from(num(0..4)?).ok()?,
+        month: num(5..7)?,
+        day: num(8..10)?,
+        hour: num(11..13)?,
+        minute: num(14..16)?,
+    };
+    let seconds = u64::from(num(17..19)?);
+    if seconds > 59 {
+        return None;
+    }
+    let mut rest = &s[19..];
+    let mut fraction = 0u64;
+    if let Some(frac) = rest.strip_prefix('.') {
+        let digits = frac
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(frac.len());
+        if digits == 0 {
+            return None;
+        }
+        let mut text = frac[..digits.min(9)].to_owned();
+        while text.len() < 9 {
+            text.push('0');
+        }
+        fraction = text.parse().ok()?;
+        rest = &frac[digits..];
+    }
+    let offset_secs: i64 = match rest {
+        "Z" | "z" => 0,
+        _ => {
+            let sign = match rest.as_bytes().first()? {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            let (h, m) = rest[1..].split_once(':')?;
+            sign * (h.parse::<i64>().ok()? * 3600 + m.parse::<i64>().ok()? * 60)
+        }
+    };
+    let local = minute.to_unix_nanos()? + seconds * NANOS + fraction;
+    let utc = i128::from(local) - i128::from(offset_secs) * i128::from(NANOS);
+    u64::try_from(utc).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: u64 = 1_730_000_000 * NANOS; // 2024-10-27T03:33:20Z
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("15m"), Ok(15 * 60 * NANOS));
+        assert_eq!(parse_duration("2h"), Ok(7200 * NANOS));
+        assert_eq!(parse_duration("7d"), Ok(7 * 86_400 * NANOS));
+        assert_eq!(parse_duration("90s"), Ok(90 * NANOS));
+        for bad in ["", "15", "m", "1.5h", "-1m", "5w"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn times() {
+        assert_eq!(parse_time("2024-10-27T03:33:20Z"), Ok(T));
+        assert_eq!(parse_time("2024-10-27T05:33:20+02:00"), Ok(T));
+        assert_eq!(
+            parse_time("2024-10-26T23:33:20.25-04:00"),
+            Ok(T + 250_000_000)
+        );
+        assert_eq!(parse_time("1730000000"), Ok(T));
+        assert_eq!(parse_time("1730000000000"), Ok(T));
+        assert_eq!(parse_time("1730000000000000000"), Ok(T));
+        for bad in [
+            "yesterday",
+            "2024-13-01T00:00:00Z",
+            "2024-10-27T03:33:20",
+            "2024-10-27T03:33:61Z",
+            "",
+        ] {
+            assert!(parse_time(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,337 @@
+//! `otelvault fetch` and `otelvault replay`: flag parsing and output; the
+//! work is done by `otelvault-client`.
+
+use std::io::{IsTerminal as _, Write as _};
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use clap::{Args, ValueEnum};
+use otelvault_client::api::{ApiClient, FetchParams};
+use otelvault_client::exporter::{Exporter, RetryPolicy, Target};
+use otelvault_client::http::HttpClient;
+use otelvault_client::replay::{self, Options, Progress, Source, Summary};
+use otelvault_client::time::{parse_duration, parse_time};
+use otelvault_codec::{Format, Granularity, Signal};
+use otelvault_service::{PartitionTime, WriteSettings, layout};
+use otelvault_storage::StorageUrl;
+
+/// The time range flags shared by both commands.
+#[derive(Debug, Clone, Args)]
+pub struct Range {
+    /// How far back to start, ending now (90s, 15m, 2h, 7d).
+    #[arg(long, conflicts_with = "start", value_parser = parse_duration)]
+    since: Option<u64>,
+    /// Start: RFC 3339 (2024-10-27T03:33:20Z) or unix seconds.
+    #[arg(long, value_parser = parse_time)]
+    start: Option<u64>,
+    /// End (exclusive): RFC 3339 or unix seconds; default now.
+    #[arg(long, value_parser = parse_time)]
+    end: Option<u64>,
+}
+
+impl Range {
+    fn resolve(&self) -> anyhow::Result<(u64, u64)> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+            .unwrap_or(0);
+        let end = self.end.unwrap_or(now);
+        let start = match (self.since, self.start) {
+            (Some(since), _) => end.saturating_sub(since),
+            (None, Some(start)) => start,
+            (None, None) => bail!("give a range: --since 15m, or --start (and --end)"),
+        };
+        if end <= start {
+            bail!("--end must be after the start of the range");
+        }
+        Ok((start, end))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum SignalArg {
+    Traces,
+    Metrics,
+    Logs,
+}
+
+impl From<SignalArg> for Signal {
+    fn from(s: SignalArg) -> Signal {
+        match s {
+            SignalArg::Traces => Signal::Traces,
+            SignalArg::Metrics => Signal::Metrics,
+            SignalArg::Logs => Signal::Logs,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Output {
+    /// One OTLP/JSON document with every page merged.
+    Json,
+    /// One OTLP/JSON document per page, one per line.
+    Ndjson,
+}
+
+/// `otelvault fetch`: query a deployment and print OTLP/JSON.
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// Base URL of the deployment (the Function URL, or http://127.0.0.1:4318).
+    #[arg(long, env = "OTELVAULT_ENDPOINT")]
+    endpoint: String,
+    /// Query key.
+    #[arg(long, env = "OTELVAULT_ACCESS_KEY", hide_env_values = true)]
+    access_key: Option<String>,
+    /// Signal to fetch.
+    #[arg(long, value_enum, default_value = "traces")]
+    signal: SignalArg,
+    #[command(flatten)]
+    range: Range,
+    /// Only this service.name.
+    #[arg(long)]
+    service: Option<String>,
+    /// Only this trace (traces and logs).
+    #[arg(long)]
+    trace_id: Option<String>,
+    /// Only items with this attribute (resource or item), as key=value; repeatable.
+    #[arg(long = "attribute", value_parser = key_value)]
+    attributes: Vec<(String, String)>,
+    /// Logs: lowest severity number (9 = INFO, 13 = WARN, 17 = ERROR).
+    #[arg(long)]
+    min_severity: Option<i32>,
+    /// Metrics: only this metric.
+    #[arg(long)]
+    metric: Option<String>,
+    /// Items per page requested.
+    #[arg(long, default_value_t = 1000)]
+    limit: usize,
+    /// Stop after this many items.
+    #[arg(long)]
+    max_items: Option<usize>,
+    /// Output shape.
+    #[arg(long, value_enum, default_value = "json")]
+    output: Output,
+}
+
+fn key_value(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("expected key=value, got {s:?}"))
+}
+
+#[allow(clippy::print_stdout)] // The command's output.
+pub async fn fetch(args: FetchArgs) -> anyhow::Result<()> {
+    let (start, end) = args.range.resolve()?;
+    let signal: Signal = args.signal.into();
+    let api = ApiClient::new(HttpClient::new()?, &args.endpoint, args.access_key.clone())?;
+    let params = FetchParams {
+        start,
+        end,
+        limit: args.limit,
+        service: args.service.clone(),
+        trace_id: args.trace_id.clone(),
+        attributes: args.attributes.clone(),
+        min_severity: args.min_severity,
+        metric_name: args.metric.clone(),
+    };
+    let mut cursor: Option<String> = None;
+    let mut pages = Vec::new();
+    let mut items = 0usize;
+    let stdout = std::io::stdout();
+    loop {
+        let mut page = api.page(signal, &params, cursor.as_deref()).await?;
+        for (key, error) in &page.skipped {
+            tracing::warn!(
+                key,
+                error,
+                "The server skipped an unreadable archive object."
+            );
+        }
+        if let Some(max) = args.max_items {
+            let room = max.saturating_sub(items);
+            if page.batch.item_count() > room {
+                otelvault_codec::filter::truncate_items(&mut page.batch, room);
+                page.next_cursor = None;
+            }
+        }
+        items += page.batch.item_count();
+        match args.output {
+            Output::Ndjson => {
+                if !page.batch.is_empty() {
+                    let mut out = stdout.lock();
+                    out.write_all(&page.batch.encode(Format::Json))?;
+                    out.write_all(b"\n")?;
+                }
+            }
+            Output::Json => pages.push(page.batch),
+        }
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    if args.output == Output::Json {
+        let merged =
+            otelvault_codec::merge(pages).unwrap_or_else(|| otelvault_codec::Batch::empty(signal));
+        println!("{}", String::from_utf8_lossy(&merged.encode(Format::Json)));
+    }
+    tracing::info!(%signal, items, "Fetched.");
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum SignalsArg {
+    All,
+    Traces,
+    Metrics,
+    Logs,
+}
+
+/// `otelvault replay`: re-send archived data to an OTLP/HTTP endpoint.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// A deployment (https://…), an S3 archive (s3://bucket/prefix) or a directory.
+    #[arg(long)]
+    from: String,
+    /// Base URL of the OTLP/HTTP receiver; default from OTEL_EXPORTER_OTLP_ENDPOINT (and the per-signal variables).
+    #[arg(long)]
+    to: Option<String>,
+    /// Signals to replay.
+    #[arg(long, value_enum, default_value = "all")]
+    signal: SignalsArg,
+    #[command(flatten)]
+    range: Range,
+    /// Query key, when reading from a deployment.
+    #[arg(long, env = "OTELVAULT_ACCESS_KEY", hide_env_values = true)]
+    access_key: Option<String>,
+    /// Items per request sent.
+    #[arg(long, default_value_t = 1000)]
+    batch_size: usize,
+    /// Retries of a request that failed with 429, 502, 503, 504 or a network error.
+    #[arg(long, default_value_t = 5)]
+    retries: u32,
+    /// Longest wait between retries (also caps Retry-After).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    max_backoff: u64,
+    /// Archive partitions: minute or hour (when reading an archive directly).
+    #[arg(long, env = "OTELVAULT_PARTITION", default_value = "minute")]
+    partition: Granularity,
+    /// How the archive was partitioned: event, or receive (Collector archives).
+    #[arg(
+        long,
+        env = "OTELVAULT_PARTITION_TIME",
+        value_enum,
+        default_value = "event"
+    )]
+    partition_time: PartitionTime,
+    /// S3-compatible endpoint of an s3:// archive.
+    #[arg(long, env = "OTELVAULT_S3_ENDPOINT")]
+    s3_endpoint: Option<String>,
+    /// Path-style S3 addressing.
+    #[arg(long, env = "OTELVAULT_S3_FORCE_PATH_STYLE", default_value_t = false, action = clap::ArgAction::Set)]
+    s3_force_path_style: bool,
+}
+
+#[allow(clippy::print_stderr)] // The command's summary.
+pub async fn replay(args: ReplayArgs) -> anyhow::Result<bool> {
+    let (start, end) = args.range.resolve()?;
+    if !(1..=10_000).contains(&args.batch_size) {
+        bail!("--batch-size must be between 1 and 10000");
+    }
+    let client = HttpClient::new()?;
+    let source = if args.from.starts_with("http://") || args.from.starts_with("https://") {
+        Source::Api(Box::new(ApiClient::new(
+            client.clone(),
+            &args.from,
+            args.access_key.clone(),
+        )?))
+    } else {
+        let url: StorageUrl = args.from.parse().map_err(anyhow::Error::msg)?;
+        let store = url
+            .open(args.s3_endpoint.clone(), args.s3_force_path_style)
+            .await
+            .with_context(|| format!("opening {url}"))?;
+        let write = WriteSettings {
+            format: Format::Json,
+            compression: Default::default(),
+            granularity: args.partition,
+            partition_time: args.partition_time,
+        };
+        Source::Archive {
+            store: Arc::clone(&store),
+            layout: layout(&write),
+        }
+    };
+    let signals: Vec<Signal> = match args.signal {
+        SignalsArg::All => Signal::ALL.to_vec(),
+        SignalsArg::Traces => vec![Signal::Traces],
+        SignalsArg::Metrics => vec![Signal::Metrics],
+        SignalsArg::Logs => vec![Signal::Logs],
+    };
+    let env = |k: &str| std::env::var(k).ok();
+    let max = std::time::Duration::from_nanos(args.max_backoff);
+    let retry = RetryPolicy {
+        attempts: args.retries + 1,
+        initial: RetryPolicy::default().initial.min(max),
+        max,
+    };
+    let exporters = signals
+        .iter()
+        .map(|s| {
+            Ok((
+                *s,
+                Exporter::new(
+                    client.clone(),
+                    Target::from_env(*s, args.to.as_deref(), &env)?,
+                    retry,
+                ),
+            ))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let options = Options {
+        start,
+        end,
+        batch_items: args.batch_size,
+    };
+
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        bar
+    });
+    let mut summary = Summary::default();
+    for (signal, exporter) in &exporters {
+        tracing::info!(%signal, to = exporter.target().url, "Replaying.");
+        let mut report = |p: Progress| {
+            if let Some(bar) = &bar {
+                bar.set_message(format!(
+                    "{}: {} items in {} requests, {} failed",
+                    p.signal, p.summary.items, p.summary.batches, p.summary.failed_batches
+                ));
+            }
+        };
+        replay::replay_signal(
+            &source,
+            *signal,
+            exporter,
+            &options,
+            &mut summary,
+            &mut report,
+        )
+        .await?;
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    eprintln!(
+        "replayed {} items in {} requests ({} bytes); failed: {} requests with {} items; rejected by the receiver: {} items; unreadable archive objects: {}",
+        summary.items,
+        summary.batches,
+        summary.bytes,
+        summary.failed_batches,
+        summary.failed_items,
+        summary.rejected_items,
+        summary.unreadable_objects
+    );
+    Ok(!summary.lost_data())
+}

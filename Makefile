@@ -4,12 +4,16 @@ SHELL := /bin/bash
 CARGO ?= cargo
 PYTHON ?= python3
 VENV := .venv
+PIP_INSTALL = bin/pip install --quiet --disable-pip-version-check
+# build-lambda: arm64 (Graviton, the default) or x86_64.
+ARCH ?= arm64
+TF_DIR ?= terraform/examples/basic
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint fmt clippy bench test-deps
+.PHONY: help run test lint fmt clippy terraform-lint bench build-lambda deploy tf-plan tf-apply test-deps
 
 help: ## List the targets.
-	@grep -E '^[a-zA-Z0-9_.-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-14s %s\n", $$1, $$2}'
 
 run: ## Run the local server (otelvault serve) on 127.0.0.1:4318 with the embedded store in ./otelvault-data.
 	$(CARGO) run --release --locked -p otelvault -- serve
@@ -21,7 +25,7 @@ test: test-deps ## Format check, clippy, and every test (unit, conformance again
 	set -o pipefail; $(CARGO) test --workspace --locked 2>&1 | tee target/test-output.log
 	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "tests: %d passed, %d failed\n", p, f }' target/test-output.log
 
-lint: fmt clippy ## Format check and clippy with warnings as errors.
+lint: fmt clippy terraform-lint ## rustfmt, clippy -D warnings, terraform fmt -check and checkov.
 
 fmt:
 	$(CARGO) fmt --all -- --check
@@ -29,13 +33,28 @@ fmt:
 clippy:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
-bench: ## Benchmarks; they print their figures (codec MB/s; ingest CPU/MiB, requests/s, latency, RSS, start time).
+terraform-lint: .venv-checkov/.installed
+	terraform fmt -check -recursive terraform
+	.venv-checkov/bin/checkov -d terraform --framework terraform --skip-download --compact --quiet
+
+bench: .venv-bench/.installed ## Benchmarks; they print their figures (codec MB/s; ingest CPU/MiB, requests/s, latency, RSS, start time; query vs DuckDB).
 	$(CARGO) bench --locked -p otelvault-codec
 	$(CARGO) bench --locked -p otelvault --bench ingest
+	$(CARGO) bench --locked -p otelvault-service --bench query
 
-test-deps: $(VENV)/.installed .venv-otel-proto/.installed .venv-otel-json/.installed tests/node/node_modules/.installed ## Install what the tests need: moto's S3 server, the OpenTelemetry Python and Node.js SDK exporters.
+build-lambda: ## Build the Lambda package target/lambda/otelvault/bootstrap.zip with cargo-lambda (ARCH=arm64|x86_64; arm64 needs the aarch64-unknown-linux-gnu target and a linker, which cargo-lambda brings via zig).
+	$(CARGO) lambda build --release --locked -p otelvault --output-format zip $(if $(filter arm64,$(ARCH)),--arm64,--x86-64)
 
-PIP_INSTALL = bin/pip install --quiet --disable-pip-version-check
+deploy: ## Deploy the built package with lambroll (needs the terraform state of TF_DIR and OTELVAULT_INGEST_KEYS/OTELVAULT_QUERY_KEYS).
+	cd lambroll && lambroll deploy --tfstate ../$(TF_DIR)/terraform.tfstate --src ../target/lambda/otelvault --function function.jsonnet --function-url function_url.jsonnet
+
+tf-plan: ## terraform init and plan in TF_DIR (default terraform/examples/basic).
+	cd $(TF_DIR) && terraform init -input=false && terraform plan -input=false
+
+tf-apply: ## terraform apply in TF_DIR.
+	cd $(TF_DIR) && terraform apply -input=false
+
+test-deps: $(VENV)/.installed .venv-otel-proto/.installed .venv-otel-json/.installed tests/node/node_modules/.installed samples/sdk/node/node_modules/.installed ## Install what the tests need: moto's S3 server and the OpenTelemetry Python and Node.js SDK exporters.
 
 $(VENV)/.installed: tests/requirements/s3.txt
 	$(PYTHON) -m venv $(VENV)
@@ -43,7 +62,7 @@ $(VENV)/.installed: tests/requirements/s3.txt
 	touch $@
 
 # The two Python exporters need separate venvs: their pinned dependencies conflict.
-.venv-otel-proto/.installed: tests/requirements/otel-proto.txt
+.venv-otel-proto/.installed: samples/sdk/python/requirements.txt
 	$(PYTHON) -m venv .venv-otel-proto
 	.venv-otel-proto/$(PIP_INSTALL) -r $<
 	touch $@
@@ -53,6 +72,16 @@ $(VENV)/.installed: tests/requirements/s3.txt
 	.venv-otel-json/$(PIP_INSTALL) --pre -r $<
 	touch $@
 
-tests/node/node_modules/.installed: tests/node/package.json tests/node/package-lock.json
-	cd tests/node && npm ci --no-audit --no-fund --loglevel=error
+.venv-checkov/.installed: tests/requirements/checkov.txt
+	$(PYTHON) -m venv .venv-checkov
+	.venv-checkov/$(PIP_INSTALL) -r $<
+	touch $@
+
+.venv-bench/.installed: tests/requirements/bench.txt
+	$(PYTHON) -m venv .venv-bench
+	.venv-bench/$(PIP_INSTALL) -r $<
+	touch $@
+
+%/node_modules/.installed: %/package.json %/package-lock.json
+	cd $* && npm ci --no-audit --no-fund --loglevel=error
 	touch $@

@@ -2,8 +2,10 @@
 //! server (moto) on 127.0.0.1, and real OpenTelemetry SDK exporters
 //! (Python protobuf and JSON, Node.js JSON and protobuf).
 
+mod deploy;
 mod exporters;
 mod faults;
 mod lambda;
+mod readme;
 mod replay;
 mod support;

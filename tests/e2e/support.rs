@@ -17,6 +17,8 @@ pub struct Server {
     child: Child,
     pub url: String,
     pub log: PathBuf,
+    /// The archive directory, for the filesystem store.
+    pub archive_dir: Option<PathBuf>,
     _dir: tempfile::TempDir,
 }
 
@@ -55,10 +57,12 @@ impl Server {
             .env("OTELVAULT_LOG", "info")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log file"));
+        let mut archive_dir = None;
         let store: Box<dyn ObjectStore> = match storage {
             Storage::Fs => {
                 let root = dir.path().join("archive");
                 cmd.env("OTELVAULT_STORAGE", &root);
+                archive_dir = Some(root.clone());
                 Box::new(FsStore::new(root).expect("fs store"))
             }
             Storage::S3 { endpoint, bucket } => {
@@ -75,6 +79,7 @@ impl Server {
             child,
             url: format!("http://127.0.0.1:{port}"),
             log,
+            archive_dir,
             _dir: dir,
         };
         server.wait_healthy();

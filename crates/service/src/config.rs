@@ -80,9 +80,9 @@ pub struct ServeArgs {
     #[arg(long, env = "OTELVAULT_QUERY_KEYS", hide_env_values = true, value_parser = parse_with::<KeySet>("OTELVAULT_QUERY_KEYS"), default_value = "")]
     pub query_keys: KeySet,
 
-    /// Base64 of 32 bytes sealing query cursors (random per process when unset).
-    #[arg(long, env = "OTELVAULT_CURSOR_KEY", hide_env_values = true, value_parser = parse_cursor_key)]
-    pub cursor_key: Option<CursorKey>,
+    /// Base64 of 32 bytes sealing query cursors (derived from the query keys, or random per process, when unset).
+    #[arg(long, env = "OTELVAULT_CURSOR_KEY", hide_env_values = true, default_value = "", hide_default_value = true, value_parser = parse_cursor_key)]
+    pub cursor_key: CursorKey,
 
     /// Endpoint URL of an S3-compatible service.
     #[arg(long, env = "OTELVAULT_S3_ENDPOINT")]
@@ -103,9 +103,10 @@ fn parse_bool(
     }
 }
 
-/// The 32-byte AES-256-GCM key that seals query cursors.
+/// The 32-byte AES-256-GCM key that seals query cursors; `None` when unset
+/// (an empty variable counts as unset).
 #[derive(Clone, PartialEq, Eq)]
-pub struct CursorKey(pub [u8; 32]);
+pub struct CursorKey(pub Option<[u8; 32]>);
 
 impl std::fmt::Debug for CursorKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -114,13 +115,16 @@ impl std::fmt::Debug for CursorKey {
 }
 
 fn parse_cursor_key(s: &str) -> Result<CursorKey, String> {
+    if s.trim().is_empty() {
+        return Ok(CursorKey(None));
+    }
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(s.trim())
         .map_err(|_| "OTELVAULT_CURSOR_KEY: not valid base64".to_string())?;
     let key: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
         format!("OTELVAULT_CURSOR_KEY: must be 32 bytes of base64 (`openssl rand -base64 32`), got {} bytes", b.len())
     })?;
-    Ok(CursorKey(key))
+    Ok(CursorKey(Some(key)))
 }
 
 /// Where the process runs, which changes what a safe configuration is.
@@ -151,13 +155,18 @@ impl ServeArgs {
                 Runtime::Local => {}
             }
         }
-        if self.s3_endpoint.is_some() && !matches!(self.storage, StorageUrl::S3 { .. }) {
+        if self.s3_endpoint().is_some() && !matches!(self.storage, StorageUrl::S3 { .. }) {
             return Err(
                 "OTELVAULT_S3_ENDPOINT is set but OTELVAULT_STORAGE is not an s3:// location"
                     .into(),
             );
         }
         Ok(())
+    }
+
+    /// `OTELVAULT_S3_ENDPOINT`, unless unset or empty.
+    pub fn s3_endpoint(&self) -> Option<String> {
+        self.s3_endpoint.clone().filter(|e| !e.trim().is_empty())
     }
 
     /// True when requests must present keys.
@@ -198,7 +207,7 @@ mod tests {
             (a.partition_time, a.auth),
             (PartitionTime::Event, AuthMode::Keys)
         );
-        assert!(a.ingest_keys.is_empty() && a.query_keys.is_empty() && a.cursor_key.is_none());
+        assert!(a.ingest_keys.is_empty() && a.query_keys.is_empty() && a.cursor_key.0.is_none());
         assert!(!a.s3_force_path_style);
         assert!(a.validate(Runtime::Local).is_ok());
         assert!(!a.keys_enforced());
@@ -248,6 +257,11 @@ mod tests {
             &base64::engine::general_purpose::STANDARD.encode([7u8; 32]),
         ])
         .expect("parse");
-        assert_eq!(cursor.cursor_key, Some(CursorKey([7; 32])));
+        assert_eq!(cursor.cursor_key, CursorKey(Some([7; 32])));
+        let empty = parse(&["--cursor-key", "", "--s3-endpoint", ""]).expect("empty means unset");
+        assert_eq!(
+            (empty.s3_endpoint(), empty.cursor_key),
+            (None, CursorKey(None))
+        );
     }
 }

@@ -78,7 +78,7 @@ impl AppState {
     pub async fn from_args(args: &ServeArgs) -> Result<Self, StorageError> {
         let store = args
             .storage
-            .open(args.s3_endpoint.clone(), args.s3_force_path_style)
+            .open(args.s3_endpoint(), args.s3_force_path_style)
             .await?;
         let write = WriteSettings {
             format: args.format,
@@ -113,8 +113,8 @@ pub fn layout(write: &WriteSettings) -> query::engine::Layout {
 /// which makes cursors valid only on this process.
 fn cursor_key(args: &ServeArgs) -> [u8; 32] {
     use sha2::{Digest, Sha256};
-    if let Some(key) = &args.cursor_key {
-        return key.0;
+    if let Some(key) = args.cursor_key.0 {
+        return key;
     }
     if !args.query_keys.is_empty() {
         let mut h = Sha256::new();

@@ -1,0 +1,207 @@
+//! Query benchmark: one hour of minute partitions (120 objects, about 120k
+//! spans, OTLP/JSON + gzip as ingest writes them) on the filesystem store
+//! on a tmpfs, fetched page by page with and without a service filter.
+//! Prints items/s, MB/s of stored data and storage requests, and, in the
+//! same run, DuckDB's `read_json` answering the same question over the same
+//! files, with the ratio.
+//!
+//! Run with `make bench` (which installs DuckDB into `.venv-bench`).
+
+#![allow(clippy::print_stdout, clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use otelvault_codec::{Batch, Compression, Format, Granularity, Signal};
+use otelvault_service::query::engine::{Budget, Layout, Stats, fetch_page};
+use otelvault_service::query::request::Query;
+use otelvault_storage::{FsStore, ObjectStore, PartitionKey, PutOptions, content_id};
+use otelvault_testkit::data::trace_batch;
+
+const MINUTE: u64 = 60_000_000_000;
+/// 2024-10-27T03:00:00Z
+const HOUR: u64 = 1_729_998_000_000_000_000;
+
+fn generate(store: &FsStore) -> (usize, u64) {
+    let template = trace_batch(420_000);
+    let mut spans = 0;
+    let mut bytes = 0u64;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    for minute in 0..60u64 {
+        for object in 0..2u64 {
+            let mut batch = template.clone();
+            let mut k = 0u64;
+            for rs in &mut batch.resource_spans {
+                for ss in &mut rs.scope_spans {
+                    for span in &mut ss.spans {
+                        k += 1;
+                        span.start_time_unix_nano =
+                            HOUR + minute * MINUTE + (object * 1000 + k) * 20_000_000;
+                        span.end_time_unix_nano = span.start_time_unix_nano + 5_000_000;
+                        span.span_id = (minute << 32 | object << 20 | k).to_be_bytes().to_vec();
+                    }
+                }
+            }
+            let batch = Batch::Traces(batch);
+            spans += batch.item_count();
+            let json = batch.encode(Format::Json);
+            let key = PartitionKey::new(
+                HOUR + minute * MINUTE,
+                Granularity::Minute,
+                Signal::Traces,
+                content_id(&json),
+                Format::Json,
+                Compression::Gzip,
+            );
+            let body = Compression::Gzip.compress(&json).unwrap();
+            bytes += body.len() as u64;
+            rt.block_on(store.put(&key.to_string(), Bytes::from(body), &PutOptions::default()))
+                .unwrap();
+        }
+    }
+    (spans, bytes)
+}
+
+/// Fetches every page; returns (items, stats summed over pages, pages).
+async fn run_query(store: &dyn ObjectStore, service: Option<&str>) -> (usize, Stats, usize) {
+    let mut query = Query::empty(Signal::Traces);
+    query.start = HOUR;
+    query.end = HOUR + 60 * MINUTE;
+    query.limit = 10_000;
+    query.service_name = service.map(str::to_owned);
+    let layout = Layout {
+        granularity: Granularity::Minute,
+        late_arrival: 0,
+    };
+    let budget = Budget {
+        bytes: 5 * 1024 * 1024,
+        time: Duration::from_secs(60),
+    };
+    let mut resume = None;
+    let mut items = 0;
+    let mut pages = 0;
+    let mut total = Stats::default();
+    loop {
+        let page = fetch_page(
+            store,
+            layout,
+            &query,
+            resume,
+            HOUR + 61 * MINUTE,
+            Format::Json,
+            budget,
+        )
+        .await
+        .unwrap();
+        // A response is encoded as it would be sent.
+        std::hint::black_box(page.batch.encode(Format::Json));
+        items += page.batch.item_count();
+        pages += 1;
+        total.partitions += page.stats.partitions;
+        total.list_requests += page.stats.list_requests;
+        total.objects += page.stats.objects;
+        total.bytes_read += page.stats.bytes_read;
+        match page.next {
+            Some(next) => resume = Some(next),
+            None => return (items, total, pages),
+        }
+    }
+}
+
+fn duckdb_python() -> Option<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let python = root.join(".venv-bench/bin/python");
+    python.exists().then_some(python)
+}
+
+/// Seconds DuckDB takes to return the matching spans (best of 3), and their count.
+fn duckdb(python: &Path, dir: &Path, service: Option<&str>) -> (f64, u64) {
+    let filter = match service {
+        Some(s) => format!(
+            "WHERE list_contains(list_transform(rs.resource.attributes, a -> a.key || '=' || coalesce(a.value.stringValue, '')), 'service.name={s}')"
+        ),
+        None => String::new(),
+    };
+    let sql = format!(
+        "SELECT count(*) FROM (SELECT unnest(ss.spans) AS span FROM (SELECT unnest(rs.scopeSpans) AS ss FROM (SELECT unnest(resourceSpans) AS rs FROM read_json('{}/**/traces_*.json.gz', maximum_object_size=268435456)) {filter}))",
+        dir.display()
+    );
+    let script = format!(
+        "import duckdb, time\ncon = duckdb.connect()\nbest = None\nfor _ in range(3):\n    t = time.perf_counter()\n    n = con.execute({sql:?}).fetchone()[0]\n    d = time.perf_counter() - t\n    best = d if best is None else min(best, d)\nprint(best, n)\n"
+    );
+    let out = Command::new(python).arg("-c").arg(script).output().unwrap();
+    assert!(
+        out.status.success(),
+        "duckdb: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut parts = text.split_whitespace();
+    (
+        parts.next().unwrap().parse().unwrap(),
+        parts.next().unwrap().parse().unwrap(),
+    )
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let base = if Path::new("/dev/shm").is_dir() {
+        PathBuf::from("/dev/shm")
+    } else {
+        std::env::temp_dir()
+    };
+    let dir = tempfile::tempdir_in(base).unwrap();
+    let store = FsStore::new(dir.path()).unwrap();
+    let (spans, stored) = generate(&store);
+    println!(
+        "otelvault query benchmark: 1 hour, 60 minute partitions, 120 objects, {spans} spans, {:.1} MiB stored (OTLP/JSON + gzip, fs store on tmpfs)",
+        stored as f64 / 1048576.0
+    );
+    let python = duckdb_python();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for (label, service) in [
+        ("all spans", None),
+        ("service.name=service-3", Some("service-3")),
+    ] {
+        // Best of 3.
+        let mut best = f64::MAX;
+        let mut result = (0, Stats::default(), 0);
+        for _ in 0..3 {
+            let t = Instant::now();
+            result = rt.block_on(run_query(&store, service));
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        let (items, stats, pages) = result;
+        println!(
+            "otelvault, {label}: {items} spans in {pages} pages, {best:.3} s, {:.0} spans/s, {:.1} MB/s of stored data; {} list requests, {} object reads",
+            items as f64 / best,
+            stats.bytes_read as f64 / 1e6 / best,
+            stats.list_requests,
+            stats.objects,
+        );
+        match &python {
+            Some(python) => {
+                let (secs, count) = duckdb(python, dir.path(), service);
+                assert_eq!(
+                    count as usize, items,
+                    "DuckDB and otelvault disagree on {label}"
+                );
+                println!(
+                    "duckdb read_json, {label}: {count} spans in {secs:.3} s ({:.0} spans/s); otelvault/duckdb time ratio {:.2}",
+                    count as f64 / secs,
+                    best / secs
+                );
+            }
+            None => println!("duckdb: not installed (`make bench` installs it into .venv-bench)"),
+        }
+    }
+}

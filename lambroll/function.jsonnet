@@ -1,0 +1,48 @@
+// lambroll function definition for otelvault.
+//
+// Values come from the terraform state of terraform/examples/basic (bucket,
+// role, log group) and from the environment (keys and settings):
+//
+//   cd lambroll
+//   OTELVAULT_INGEST_KEYS=... OTELVAULT_QUERY_KEYS=... \
+//     lambroll deploy --tfstate ../terraform/examples/basic/terraform.tfstate \
+//       --src ../target/lambda/otelvault
+//
+// The environment variable names are the binary's own (see the README);
+// a test keeps them in step with terraform/ and the binary.
+local tfstate = std.native('tfstate');
+local env = std.native('env');
+local must_env = std.native('must_env');
+
+{
+  FunctionName: tfstate('module.otelvault.aws_lambda_function.this.function_name'),
+  Role: tfstate('module.otelvault.aws_iam_role.function.arn'),
+  Handler: 'bootstrap',
+  Runtime: 'provided.al2023',
+  Architectures: [env('OTELVAULT_ARCHITECTURE', 'arm64')],
+  MemorySize: std.parseInt(env('OTELVAULT_MEMORY_SIZE', '1024')),
+  Timeout: 30,
+  LoggingConfig: {
+    LogFormat: 'JSON',
+    LogGroup: tfstate('module.otelvault.aws_cloudwatch_log_group.function.name'),
+  },
+  Environment: {
+    Variables: {
+      OTELVAULT_STORAGE: 's3://%s/%s' % [
+        tfstate('module.otelvault.aws_s3_bucket.archive[0].bucket'),
+        env('OTELVAULT_PREFIX', 'otel'),
+      ],
+      OTELVAULT_FORMAT: env('OTELVAULT_FORMAT', 'json'),
+      OTELVAULT_COMPRESSION: env('OTELVAULT_COMPRESSION', 'gzip'),
+      OTELVAULT_PARTITION: env('OTELVAULT_PARTITION', 'minute'),
+      OTELVAULT_PARTITION_TIME: env('OTELVAULT_PARTITION_TIME', 'event'),
+      OTELVAULT_AUTH: env('OTELVAULT_AUTH', 'keys'),
+      OTELVAULT_INGEST_KEYS: must_env('OTELVAULT_INGEST_KEYS'),
+      OTELVAULT_QUERY_KEYS: must_env('OTELVAULT_QUERY_KEYS'),
+      OTELVAULT_CURSOR_KEY: env('OTELVAULT_CURSOR_KEY', ''),
+    },
+  },
+  Tags: {
+    app: 'otelvault',
+  },
+}

@@ -1,0 +1,48 @@
+variable "region" {
+  description = "AWS region to deploy to."
+  type        = string
+  default     = "eu-west-1"
+}
+
+variable "name" {
+  description = "Name of the deployment."
+  type        = string
+  default     = "otelvault"
+}
+
+variable "lambda_zip" {
+  description = "Function package built by `make build-lambda`."
+  type        = string
+  default     = "../../../target/lambda/otelvault/bootstrap.zip"
+}
+
+variable "architecture" {
+  description = "arm64 or x86_64, matching the package."
+  type        = string
+  default     = "arm64"
+}
+
+variable "retention_days" {
+  description = "Days to keep archived data."
+  type        = number
+  default     = 400
+}
+
+variable "ingest_keys" {
+  description = "Keys allowed to ingest."
+  type        = list(string)
+  sensitive   = true
+}
+
+variable "query_keys" {
+  description = "Keys allowed to query."
+  type        = list(string)
+  sensitive   = true
+}
+
+variable "cursor_key" {
+  description = "Base64 of 32 random bytes for query cursors (optional)."
+  type        = string
+  default     = null
+  sensitive   = true
+}

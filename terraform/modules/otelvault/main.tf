@@ -1,0 +1,265 @@
+data "aws_caller_identity" "current" {}
+data "aws_region" "current" {}
+data "aws_partition" "current" {}
+
+data "aws_ssm_parameter" "ingest_keys" {
+  count = var.keys_ssm_parameter_prefix == null ? 0 : 1
+  name  = "${var.keys_ssm_parameter_prefix}/ingest-keys"
+}
+
+data "aws_ssm_parameter" "query_keys" {
+  count = var.keys_ssm_parameter_prefix == null ? 0 : 1
+  name  = "${var.keys_ssm_parameter_prefix}/query-keys"
+}
+
+locals {
+  bucket_name = coalesce(var.bucket_name, "${var.name}-${data.aws_caller_identity.current.account_id}-${data.aws_region.current.name}")
+  bucket_arn  = "arn:${data.aws_partition.current.partition}:s3:::${local.bucket_name}"
+  ingest_keys = var.keys_ssm_parameter_prefix == null ? join(",", var.ingest_keys) : data.aws_ssm_parameter.ingest_keys[0].value
+  query_keys  = var.keys_ssm_parameter_prefix == null ? join(",", var.query_keys) : data.aws_ssm_parameter.query_keys[0].value
+  log_group   = "/aws/lambda/${var.name}"
+
+  # Exactly the variables the binary reads (see the README's configuration
+  # table); a test keeps this list, the binary and lambroll/ in step.
+  environment = merge(
+    {
+      OTELVAULT_STORAGE        = "s3://${local.bucket_name}/${var.prefix}"
+      OTELVAULT_FORMAT         = var.format
+      OTELVAULT_COMPRESSION    = var.compression
+      OTELVAULT_PARTITION      = var.partition
+      OTELVAULT_PARTITION_TIME = var.partition_time
+      OTELVAULT_AUTH           = var.auth
+      OTELVAULT_INGEST_KEYS    = local.ingest_keys
+      OTELVAULT_QUERY_KEYS     = local.query_keys
+    },
+    var.cursor_key == null ? {} : { OTELVAULT_CURSOR_KEY = var.cursor_key },
+  )
+}
+
+# ---------------------------------------------------------------------------
+# Archive bucket
+
+resource "aws_s3_bucket" "archive" {
+  count  = var.create_bucket ? 1 : 0
+  bucket = local.bucket_name
+  tags   = var.tags
+
+  #checkov:skip=CKV_AWS_18:Access logging needs a second bucket the user chooses; CloudTrail data events are the usual audit trail for an archive.
+  #checkov:skip=CKV_AWS_144:Cross-region replication doubles storage cost; users who need it add a replication rule to this bucket.
+  #checkov:skip=CKV_AWS_21:Objects are content-addressed and never rewritten with other content, so versioning only adds cost; enable it outside the module if required.
+  #checkov:skip=CKV2_AWS_62:Nothing consumes bucket events; the query API lists partitions instead.
+  #checkov:skip=CKV_AWS_145:SSE-S3 is the default to keep cost low; set kms_key_arn for SSE-KMS.
+}
+
+resource "aws_s3_bucket_public_access_block" "archive" {
+  count                   = var.create_bucket ? 1 : 0
+  bucket                  = aws_s3_bucket.archive[0].id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_ownership_controls" "archive" {
+  count  = var.create_bucket ? 1 : 0
+  bucket = aws_s3_bucket.archive[0].id
+  rule {
+    object_ownership = "BucketOwnerEnforced"
+  }
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "archive" {
+  count  = var.create_bucket ? 1 : 0
+  bucket = aws_s3_bucket.archive[0].id
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm     = var.kms_key_arn == null ? "AES256" : "aws:kms"
+      kms_master_key_id = var.kms_key_arn
+    }
+    bucket_key_enabled = var.kms_key_arn != null
+  }
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "archive" {
+  count  = var.create_bucket ? 1 : 0
+  bucket = aws_s3_bucket.archive[0].id
+
+  rule {
+    id     = "otelvault-retention"
+    status = "Enabled"
+    filter {
+      prefix = "${var.prefix}/"
+    }
+    expiration {
+      days = var.retention_days
+    }
+    dynamic "transition" {
+      for_each = var.transition_days == null ? [] : [var.transition_days]
+      content {
+        days          = transition.value
+        storage_class = var.transition_storage_class
+      }
+    }
+  }
+
+  rule {
+    id     = "abort-incomplete-uploads"
+    status = "Enabled"
+    filter {}
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 1
+    }
+  }
+}
+
+data "aws_iam_policy_document" "tls_only" {
+  statement {
+    sid     = "DenyInsecureTransport"
+    effect  = "Deny"
+    actions = ["s3:*"]
+    resources = [
+      local.bucket_arn,
+      "${local.bucket_arn}/*",
+    ]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_s3_bucket_policy" "tls_only" {
+  count  = var.create_bucket ? 1 : 0
+  bucket = aws_s3_bucket.archive[0].id
+  policy = data.aws_iam_policy_document.tls_only.json
+
+  depends_on = [aws_s3_bucket_public_access_block.archive]
+}
+
+# ---------------------------------------------------------------------------
+# Function role: exactly what the binary does
+
+data "aws_iam_policy_document" "assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "function" {
+  name               = var.name
+  assume_role_policy = data.aws_iam_policy_document.assume.json
+  tags               = var.tags
+}
+
+data "aws_iam_policy_document" "function" {
+  statement {
+    sid       = "WriteAndReadArchiveObjects"
+    actions   = ["s3:PutObject", "s3:GetObject"]
+    resources = ["${local.bucket_arn}/${var.prefix}/*"]
+  }
+
+  statement {
+    sid       = "ListArchivePartitions"
+    actions   = ["s3:ListBucket"]
+    resources = [local.bucket_arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${var.prefix}/*"]
+    }
+  }
+
+  statement {
+    sid       = "WriteOwnLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.function.arn}:*"]
+  }
+
+  dynamic "statement" {
+    for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
+    content {
+      sid       = "UseArchiveKey"
+      actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+      resources = [statement.value]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "function" {
+  name   = "${var.name}-archive"
+  role   = aws_iam_role.function.id
+  policy = data.aws_iam_policy_document.function.json
+}
+
+# ---------------------------------------------------------------------------
+# Function, URL and logs
+
+resource "aws_cloudwatch_log_group" "function" {
+  name              = local.log_group
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+  tags              = var.tags
+
+  #checkov:skip=CKV_AWS_338:Retention is the log_retention_days variable; request logs are operational, the data itself lives in the archive.
+  #checkov:skip=CKV_AWS_158:Log group KMS encryption follows kms_key_arn; logs never contain keys or telemetry payloads.
+}
+
+resource "aws_lambda_function" "this" {
+  function_name                  = var.name
+  role                           = aws_iam_role.function.arn
+  filename                       = var.lambda_zip
+  source_code_hash               = filebase64sha256(var.lambda_zip)
+  handler                        = "bootstrap"
+  runtime                        = "provided.al2023"
+  architectures                  = [var.architecture]
+  memory_size                    = var.memory_size
+  timeout                        = var.timeout
+  reserved_concurrent_executions = var.reserved_concurrency
+  kms_key_arn                    = var.kms_key_arn
+  tags                           = var.tags
+
+  environment {
+    variables = local.environment
+  }
+
+  logging_config {
+    log_format = "JSON"
+    log_group  = aws_cloudwatch_log_group.function.name
+  }
+
+  lifecycle {
+    precondition {
+      condition     = !(var.function_url_auth_type == "NONE" && var.auth == "none")
+      error_message = "A Function URL with auth type NONE must check otelvault keys: set auth = \"keys\", or function_url_auth_type = \"AWS_IAM\"."
+    }
+    precondition {
+      condition     = var.auth == "none" || length(local.ingest_keys) + length(local.query_keys) > 0
+      error_message = "auth = \"keys\" needs ingest_keys and/or query_keys (or keys_ssm_parameter_prefix); the function refuses to start without keys."
+    }
+  }
+
+  depends_on = [aws_iam_role_policy.function]
+
+  #checkov:skip=CKV_AWS_117:The function talks only to S3 and CloudWatch over AWS endpoints; a VPC would add NAT or endpoint cost without a benefit here.
+  #checkov:skip=CKV_AWS_116:Function URL invocations are synchronous; failures are returned to the client (503 + Retry-After), there is nothing to dead-letter.
+  #checkov:skip=CKV_AWS_272:Code signing needs a signing profile the user owns; the package hash is pinned by source_code_hash.
+  #checkov:skip=CKV_AWS_50:X-Ray would trace the telemetry pipeline itself; request logs carry latency and status.
+  #checkov:skip=CKV_AWS_115:Reserved concurrency is the reserved_concurrency variable, off by default so the function is not throttled below the account limit.
+  #checkov:skip=CKV_AWS_173:Environment variables are encrypted at rest with the Lambda service key, or kms_key_arn when set.
+}
+
+resource "aws_lambda_function_url" "this" {
+  function_name      = aws_lambda_function.this.function_name
+  authorization_type = var.function_url_auth_type
+
+  #checkov:skip=CKV_AWS_258:With NONE, every request must carry an otelvault key (the function refuses to start without keys); AWS_IAM is available through function_url_auth_type.
+}

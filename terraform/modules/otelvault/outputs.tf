@@ -1,0 +1,29 @@
+output "function_url" {
+  description = "Base URL for OTLP exporters (OTEL_EXPORTER_OTLP_ENDPOINT) and the query API."
+  value       = aws_lambda_function_url.this.function_url
+}
+
+output "function_name" {
+  description = "Lambda function name."
+  value       = aws_lambda_function.this.function_name
+}
+
+output "bucket" {
+  description = "Archive bucket name."
+  value       = local.bucket_name
+}
+
+output "storage" {
+  description = "The OTELVAULT_STORAGE location (for otelvault replay --from)."
+  value       = "s3://${local.bucket_name}/${var.prefix}"
+}
+
+output "role_arn" {
+  description = "ARN of the function's IAM role."
+  value       = aws_iam_role.function.arn
+}
+
+output "log_group" {
+  description = "CloudWatch log group of the function."
+  value       = aws_cloudwatch_log_group.function.name
+}

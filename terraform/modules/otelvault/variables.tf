@@ -1,0 +1,216 @@
+variable "name" {
+  description = "Name of the function, role and log group (and prefix of the bucket name when the module creates it)."
+  type        = string
+  default     = "otelvault"
+
+  validation {
+    condition     = can(regex("^[a-zA-Z0-9-_]{1,56}$", var.name))
+    error_message = "name must be 1-56 letters, digits, '-' or '_'."
+  }
+}
+
+variable "lambda_zip" {
+  description = "Path to the function package: a zip with the otelvault binary named bootstrap (make build-lambda writes target/lambda/otelvault/bootstrap.zip)."
+  type        = string
+}
+
+variable "architecture" {
+  description = "Lambda architecture the binary was built for: arm64 (cheaper per GB-second) or x86_64."
+  type        = string
+  default     = "arm64"
+
+  validation {
+    condition     = contains(["arm64", "x86_64"], var.architecture)
+    error_message = "architecture must be arm64 or x86_64."
+  }
+}
+
+variable "memory_size" {
+  description = "Function memory in MB. A 6 MB request peaks near 60 MB of RSS; more memory also buys CPU for compression."
+  type        = number
+  default     = 1024
+
+  validation {
+    condition     = var.memory_size >= 256 && var.memory_size <= 10240
+    error_message = "memory_size must be between 256 and 10240 MB."
+  }
+}
+
+variable "timeout" {
+  description = "Function timeout in seconds. Ingest of a 6 MB request takes well under a second; query pages stop after 20 s of work."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.timeout >= 10 && var.timeout <= 900
+    error_message = "timeout must be between 10 and 900 seconds."
+  }
+}
+
+variable "reserved_concurrency" {
+  description = "Reserved concurrent executions (caps cost and S3 request rate); null for none."
+  type        = number
+  default     = null
+}
+
+variable "create_bucket" {
+  description = "Create the archive bucket (true) or use an existing one named by bucket_name (false)."
+  type        = bool
+  default     = true
+}
+
+variable "bucket_name" {
+  description = "Name of the archive bucket. Required when create_bucket is false; when creating, defaults to \"<name>-<account id>-<region>\"."
+  type        = string
+  default     = null
+}
+
+variable "prefix" {
+  description = "Key prefix of the archive inside the bucket (no leading or trailing /)."
+  type        = string
+  default     = "otel"
+
+  validation {
+    condition     = can(regex("^[a-zA-Z0-9!_.*'()-]+(/[a-zA-Z0-9!_.*'()-]+)*$", var.prefix))
+    error_message = "prefix must be one or more '/'-separated segments of safe characters, without leading or trailing '/'."
+  }
+}
+
+variable "retention_days" {
+  description = "Days after which archived objects expire (lifecycle rule)."
+  type        = number
+  default     = 400
+
+  validation {
+    condition     = var.retention_days >= 1
+    error_message = "retention_days must be at least 1."
+  }
+}
+
+variable "transition_days" {
+  description = "Days after which objects move to transition_storage_class; null to keep them in STANDARD."
+  type        = number
+  default     = null
+}
+
+variable "transition_storage_class" {
+  description = "Storage class for the transition (STANDARD_IA, INTELLIGENT_TIERING, GLACIER_IR)."
+  type        = string
+  default     = "GLACIER_IR"
+
+  validation {
+    condition     = contains(["STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR"], var.transition_storage_class)
+    error_message = "transition_storage_class must be STANDARD_IA, ONEZONE_IA, INTELLIGENT_TIERING or GLACIER_IR (classes the query API can still read)."
+  }
+}
+
+variable "kms_key_arn" {
+  description = "KMS key for bucket encryption (SSE-KMS) and the log group; null for S3-managed keys (SSE-S3)."
+  type        = string
+  default     = null
+}
+
+variable "function_url_auth_type" {
+  description = "Function URL auth: NONE (requests carry otelvault keys) or AWS_IAM (SigV4-signed requests)."
+  type        = string
+  default     = "NONE"
+
+  validation {
+    condition     = contains(["NONE", "AWS_IAM"], var.function_url_auth_type)
+    error_message = "function_url_auth_type must be NONE or AWS_IAM."
+  }
+}
+
+variable "auth" {
+  description = "OTELVAULT_AUTH: keys (check ingest/query keys) or none (only with function_url_auth_type = AWS_IAM)."
+  type        = string
+  default     = "keys"
+
+  validation {
+    condition     = contains(["keys", "none"], var.auth)
+    error_message = "auth must be keys or none."
+  }
+}
+
+variable "ingest_keys" {
+  description = "OTELVAULT_INGEST_KEYS: secrets (or id:secret) allowed to send OTLP data."
+  type        = list(string)
+  default     = []
+  sensitive   = true
+}
+
+variable "query_keys" {
+  description = "OTELVAULT_QUERY_KEYS: secrets (or id:secret) allowed to query the archive."
+  type        = list(string)
+  default     = []
+  sensitive   = true
+}
+
+variable "keys_ssm_parameter_prefix" {
+  description = "Read the keys from SSM SecureString parameters <prefix>/ingest-keys and <prefix>/query-keys (comma-separated) instead of the variables; null to use ingest_keys and query_keys."
+  type        = string
+  default     = null
+}
+
+variable "cursor_key" {
+  description = "OTELVAULT_CURSOR_KEY: base64 of 32 random bytes sealing query cursors (`openssl rand -base64 32`); null to derive it from the query keys."
+  type        = string
+  default     = null
+  sensitive   = true
+}
+
+variable "format" {
+  description = "OTELVAULT_FORMAT: stored objects as json (OTLP/JSON) or proto."
+  type        = string
+  default     = "json"
+
+  validation {
+    condition     = contains(["json", "proto"], var.format)
+    error_message = "format must be json or proto."
+  }
+}
+
+variable "compression" {
+  description = "OTELVAULT_COMPRESSION: gzip, zstd or none."
+  type        = string
+  default     = "gzip"
+
+  validation {
+    condition     = contains(["gzip", "zstd", "none"], var.compression)
+    error_message = "compression must be gzip, zstd or none."
+  }
+}
+
+variable "partition" {
+  description = "OTELVAULT_PARTITION: minute or hour partitions."
+  type        = string
+  default     = "minute"
+
+  validation {
+    condition     = contains(["minute", "hour"], var.partition)
+    error_message = "partition must be minute or hour."
+  }
+}
+
+variable "partition_time" {
+  description = "OTELVAULT_PARTITION_TIME: event (each item's time) or receive (arrival time, as the Collector)."
+  type        = string
+  default     = "event"
+
+  validation {
+    condition     = contains(["event", "receive"], var.partition_time)
+    error_message = "partition_time must be event or receive."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Retention of the function's CloudWatch log group, in days."
+  type        = number
+  default     = 30
+}
+
+variable "tags" {
+  description = "Tags for every resource."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,170 @@
+//! The deployment files agree with the binary: the same environment
+//! variables in terraform/, lambroll/ and the binary's configuration, and an
+//! IAM policy that grants exactly the S3 actions the binary uses.
+
+use std::collections::BTreeSet;
+
+use clap::Args as _;
+
+use crate::support::script;
+
+/// `OTELVAULT_*` names in a text.
+fn env_names(text: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("OTELVAULT_") {
+        let tail = &rest[i..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+            .unwrap_or(tail.len());
+        out.insert(tail[..end].trim_end_matches('_').to_owned());
+        rest = &tail[end..];
+    }
+    out
+}
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(script(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The variables the server reads, from its clap definition.
+fn binary_env_names() -> BTreeSet<String> {
+    let cmd = otelvault_service::ServeArgs::augment_args(clap::Command::new("otelvault"));
+    cmd.get_arguments()
+        .filter_map(|a| a.get_env())
+        .map(|e| e.to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn terraform_lambroll_and_the_binary_use_the_same_variables() {
+    let binary = binary_env_names();
+    assert!(
+        binary.contains("OTELVAULT_STORAGE") && binary.len() >= 12,
+        "{binary:?}"
+    );
+    // Not for Lambda: the listen address (the runtime API is used instead)
+    // and the S3-compatible endpoint settings (AWS's own S3 is used).
+    let local_only: BTreeSet<String> = [
+        "OTELVAULT_LISTEN",
+        "OTELVAULT_S3_ENDPOINT",
+        "OTELVAULT_S3_FORCE_PATH_STYLE",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    let on_lambda: BTreeSet<String> = binary.difference(&local_only).cloned().collect();
+
+    let terraform = env_names(&read("terraform/modules/otelvault/main.tf"));
+    assert_eq!(
+        terraform, on_lambda,
+        "terraform sets exactly the variables the binary reads on Lambda"
+    );
+
+    // lambroll's function definition; its other OTELVAULT_* names configure
+    // the deployment itself (not the function), listed here.
+    let deployment_only: BTreeSet<String> = [
+        "OTELVAULT_ARCHITECTURE",
+        "OTELVAULT_MEMORY_SIZE",
+        "OTELVAULT_PREFIX",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    let function = read("lambroll/function.jsonnet");
+    let variables = &function[function.find("Variables:").expect("Environment.Variables")..];
+    let keys: BTreeSet<String> = variables
+        .lines()
+        .filter_map(|l| l.trim().split_once(':').map(|(k, _)| k.trim().to_owned()))
+        .filter(|k| k.starts_with("OTELVAULT_"))
+        .collect();
+    assert_eq!(
+        keys, on_lambda,
+        "lambroll sets exactly the variables the binary reads on Lambda"
+    );
+    let mentioned = env_names(&function);
+    let unknown: Vec<_> = mentioned
+        .difference(&binary)
+        .filter(|n| !deployment_only.contains(*n))
+        .collect();
+    assert!(
+        unknown.is_empty(),
+        "lambroll mentions variables the binary does not read: {unknown:?}"
+    );
+
+    // The README documents every variable of the binary.
+    let readme = env_names(&read("README.md"));
+    let undocumented: Vec<_> = binary.difference(&readme).collect();
+    assert!(
+        undocumented.is_empty(),
+        "not in the README: {undocumented:?}"
+    );
+}
+
+#[test]
+fn the_iam_policy_grants_only_the_s3_actions_the_binary_uses() {
+    let tf = read("terraform/modules/otelvault/main.tf");
+    let policy = &tf[tf
+        .find("data \"aws_iam_policy_document\" \"function\"")
+        .expect("function policy")..];
+    let policy = &policy[..policy
+        .find("resource \"aws_iam_role_policy\"")
+        .expect("policy end")];
+    let granted: BTreeSet<String> = policy
+        .lines()
+        .filter(|l| l.trim_start().starts_with("actions"))
+        .flat_map(|l| {
+            l.split('"')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .filter(|a| a.starts_with("s3:"))
+        .collect();
+    assert!(
+        !policy.contains("\"*\""),
+        "no wildcard resources or actions in the function policy"
+    );
+
+    // The S3 calls the storage backend makes, as IAM actions.
+    let backend = read("crates/storage/src/s3.rs");
+    let calls = [
+        ("put_object()", "s3:PutObject"),
+        ("get_object()", "s3:GetObject"),
+        ("list_objects_v2()", "s3:ListBucket"),
+        ("delete_object()", "s3:DeleteObject"),
+    ];
+    let available: BTreeSet<String> = calls
+        .iter()
+        .filter(|(call, _)| backend.contains(call))
+        .map(|(_, a)| a.to_string())
+        .collect();
+    assert!(
+        granted.is_subset(&available),
+        "granted {granted:?}, backend can only do {available:?}"
+    );
+    // The server never deletes (retention is a lifecycle rule), so delete is not granted.
+    for dir in ["crates/service/src", "functions/otelvault/src"] {
+        for entry in std::fs::read_dir(script(dir)).expect("dir").flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).expect("source");
+                assert!(
+                    !text.contains(".delete("),
+                    "{} deletes objects",
+                    path.display()
+                );
+            }
+        }
+    }
+    let needed: BTreeSet<String> = ["s3:PutObject", "s3:GetObject", "s3:ListBucket"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    assert_eq!(granted, needed);
+    assert!(
+        policy.contains("\"s3:prefix\""),
+        "ListBucket is restricted to the archive prefix"
+    );
+}

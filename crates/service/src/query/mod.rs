@@ -34,6 +34,17 @@ const MAX_REQUEST_BYTES: usize = 1024 * 1024;
 /// A page's items stop before their encoding passes this, leaving room for
 /// the cursor and envelope under the 6 MB Function URL response limit.
 pub const PAGE_BYTES: usize = 5 * 1024 * 1024 - 16 * 1024;
+/// Binary (protobuf) responses travel base64-encoded in the Lambda response
+/// payload, 4/3 of their size: their pages stop here to stay under 6 MB.
+pub const PAGE_BYTES_BINARY: usize = 4 * 1024 * 1024 - 16 * 1024;
+
+/// The page budget for a response format.
+pub fn page_bytes(format: Format) -> usize {
+    match format {
+        Format::Json => PAGE_BYTES,
+        Format::Protobuf => PAGE_BYTES_BINARY,
+    }
+}
 /// Work one page may take before it returns with a cursor.
 const PAGE_TIME: Duration = Duration::from_secs(20);
 /// Window searched by `GET /api/traces/{traceId}` without `start`/`end`.
@@ -257,7 +268,7 @@ async fn run_fetch(
         now_nanos(),
         format,
         Budget {
-            bytes: PAGE_BYTES,
+            bytes: page_bytes(format),
             time: PAGE_TIME,
         },
     )
@@ -341,7 +352,7 @@ async fn run_trace_by_id(
         now,
         format,
         Budget {
-            bytes: PAGE_BYTES,
+            bytes: page_bytes(format),
             time: PAGE_TIME * 2,
         },
     )

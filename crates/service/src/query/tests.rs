@@ -392,6 +392,36 @@ async fn pages_stop_under_the_size_budget() {
 }
 
 #[tokio::test]
+async fn protobuf_pages_leave_room_for_base64() {
+    let store = Arc::new(MemoryStore::new());
+    let app = app(store);
+    let big = "y".repeat(4096);
+    for b in 0..2u64 {
+        let spans = (0..700)
+            .map(|n| span(b * 1000 + n, T0 + b * 1000 + n, vec![kv("blob", &big)]))
+            .collect();
+        ingest(&app, batch("big", spans)).await;
+    }
+    let request = request::FetchRequestProto {
+        start_time_unix_nano: T0,
+        end_time_unix_nano: T0 + MIN,
+        limit: 10_000,
+        ..Default::default()
+    };
+    let req = Request::post("/api/traces/fetch")
+        .header(header::CONTENT_TYPE, "application/x-protobuf")
+        .header(header::ACCEPT, "application/x-protobuf")
+        .body(Body::from(request.encode_to_vec()))
+        .expect("request");
+    let (status, _, body) = call(&app, req).await;
+    assert_eq!(status, StatusCode::OK);
+    // Base64 makes 4/3 of it; the Lambda response payload limit is 6 MB.
+    assert!(body.len() * 4 / 3 < 6_000_000, "{} bytes", body.len());
+    let page = FetchTracesResponse::decode(body).expect("page");
+    assert!(page.has_more, "1400 spans of 4 KiB do not fit one page");
+}
+
+#[tokio::test]
 async fn filters_select_by_service_trace_attributes_severity_and_metric() {
     let store = Arc::new(MemoryStore::new());
     let app = app(store);

@@ -13,8 +13,6 @@ mod write;
 
 use std::fmt;
 
-use serde_json::Value;
-
 use crate::proto::collector_logs::{ExportLogsServiceRequest, ExportLogsServiceResponse};
 use crate::proto::collector_metrics::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
 use crate::proto::collector_trace::{ExportTraceServiceRequest, ExportTraceServiceResponse};
@@ -26,54 +24,30 @@ pub(crate) use write::Obj;
 /// offending field (`resourceSpans[0].scopeSpans[2].spans[7].traceId`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JsonError {
-    /// Path segments, innermost first (they are collected while unwinding).
-    path: Vec<PathSegment>,
+    path: String,
     message: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum PathSegment {
-    Field(String),
-    Index(usize),
+impl JsonError {
+    /// The JSON path of the offending value, empty for document-level errors.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
 }
 
-impl JsonError {
-    pub(crate) fn new(message: impl Into<String>) -> Self {
-        JsonError {
-            path: Vec::new(),
-            message: message.into(),
+impl From<serde_json::Error> for JsonError {
+    fn from(e: serde_json::Error) -> Self {
+        let text = e.to_string();
+        match text.split_once(read::PATH_END) {
+            Some((path, message)) => JsonError {
+                path: path.to_owned(),
+                message: message.to_owned(),
+            },
+            None => JsonError {
+                path: String::new(),
+                message: text,
+            },
         }
-    }
-
-    pub(crate) fn at_field(mut self, field: &str) -> Self {
-        self.path.push(PathSegment::Field(field.to_owned()));
-        self
-    }
-
-    pub(crate) fn at_index(mut self, index: usize) -> Self {
-        self.path.push(PathSegment::Index(index));
-        self
-    }
-
-    /// The JSON path of the offending value, empty for document-level errors.
-    pub fn path(&self) -> String {
-        let mut out = String::new();
-        for segment in self.path.iter().rev() {
-            match segment {
-                PathSegment::Field(name) => {
-                    if !out.is_empty() {
-                        out.push('.');
-                    }
-                    out.push_str(name);
-                }
-                PathSegment::Index(i) => {
-                    out.push('[');
-                    out.push_str(&i.to_string());
-                    out.push(']');
-                }
-            }
-        }
-        out
     }
 }
 
@@ -82,32 +56,37 @@ impl fmt::Display for JsonError {
         if self.path.is_empty() {
             f.write_str(&self.message)
         } else {
-            write!(f, "{}: {}", self.path(), self.message)
+            write!(f, "{}: {}", self.path, self.message)
         }
     }
 }
 
 impl std::error::Error for JsonError {}
 
-fn parse(bytes: &[u8]) -> Result<Value, JsonError> {
-    // serde_json refuses nesting deeper than 128 levels, which also bounds the
-    // recursion of the decoders below.
-    serde_json::from_slice(bytes).map_err(|e| JsonError::new(e.to_string()))
+/// Decodes one message from a whole document (trailing whitespace only).
+/// serde_json refuses nesting deeper than 128 levels, which also bounds the
+/// recursion of the visitors.
+fn decode<T: read::JsonMessage>(bytes: &[u8]) -> Result<T, JsonError> {
+    use serde::de::DeserializeSeed as _;
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let message = read::Msg::<T>::new().deserialize(&mut de)?;
+    de.end()?;
+    Ok(message)
 }
 
 /// Decodes an OTLP/JSON `ExportTraceServiceRequest` (or `TracesData`, which has the same shape).
 pub fn decode_traces(bytes: &[u8]) -> Result<ExportTraceServiceRequest, JsonError> {
-    read::traces_request(parse(bytes)?)
+    decode(bytes)
 }
 
 /// Decodes an OTLP/JSON `ExportMetricsServiceRequest` (or `MetricsData`).
 pub fn decode_metrics(bytes: &[u8]) -> Result<ExportMetricsServiceRequest, JsonError> {
-    read::metrics_request(parse(bytes)?)
+    decode(bytes)
 }
 
 /// Decodes an OTLP/JSON `ExportLogsServiceRequest` (or `LogsData`).
 pub fn decode_logs(bytes: &[u8]) -> Result<ExportLogsServiceRequest, JsonError> {
-    read::logs_request(parse(bytes)?)
+    decode(bytes)
 }
 
 /// Encodes an `ExportTraceServiceRequest` as OTLP/JSON.
@@ -173,7 +152,8 @@ pub fn encode_logs_response(response: &ExportLogsServiceResponse) -> String {
 /// Reads the partial-success part of any `Export*ServiceResponse` in OTLP/JSON:
 /// the number of rejected items and the server's message.
 pub fn decode_partial_success(bytes: &[u8]) -> Result<(i64, String), JsonError> {
-    read::partial_success(parse(bytes)?)
+    let response: read::ExportResponse = decode(bytes)?;
+    Ok((response.partial.rejected, response.partial.message))
 }
 
 /// Encodes a `google.rpc.Status` as JSON (`{"code":3,"message":"…"}`).

@@ -1,16 +1,19 @@
-//! OTLP/JSON decoder over a parsed `serde_json::Value`.
+//! OTLP/JSON decoder, streaming: serde visitors fill the prost messages
+//! straight from the parser, without building a `serde_json::Value` tree.
 //!
 //! Lenient where the OTLP specification asks receivers to be: field names in
 //! lowerCamelCase or the original snake_case, 64-bit integers as strings or
 //! numbers, enums as integers or their names, ids in any hex case, unknown
 //! fields and `null` values ignored. Strict everywhere else, with errors that
-//! name the offending field by its path.
+//! name the offending field by its path
+//! (`resourceSpans[0].scopeSpans[2].spans[7].traceId: …`).
 
 use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
 
-use serde_json::Value;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::JsonError;
 use crate::proto::collector_logs::ExportLogsServiceRequest;
 use crate::proto::collector_metrics::ExportMetricsServiceRequest;
 use crate::proto::collector_trace::ExportTraceServiceRequest;
@@ -27,18 +30,30 @@ use crate::proto::metrics::{
 use crate::proto::resource::Resource;
 use crate::proto::trace::{ResourceSpans, ScopeSpans, Span, Status, span, status};
 
-type Result<T> = std::result::Result<T, JsonError>;
+/// Separates the field path from the message inside error texts while they
+/// travel up through the visitors; the top level turns it into ": ".
+pub(crate) const PATH_END: char = '\u{1}';
 
-fn type_error(expected: &str, got: &Value) -> JsonError {
-    let got = match got {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    };
-    JsonError::new(format!("expected {expected}, got {got}"))
+/// serde_json appends " at line L column C" to every error that passes a
+/// deserializer; only the outermost position is kept.
+fn strip_position(text: String) -> String {
+    match text.rfind(" at line ") {
+        Some(i) if text[i..].contains(" column ") => text[..i].to_owned(),
+        _ => text,
+    }
+}
+
+/// Prefixes the path of an error raised below `segment` (a `.field` or `[i]`).
+fn at<E: de::Error>(segment: fmt::Arguments<'_>, inner: E) -> E {
+    let inner = strip_position(inner.to_string());
+    let segment = segment.to_string();
+    match inner.split_once(PATH_END) {
+        Some((path, message)) if path.starts_with('[') => {
+            E::custom(format_args!("{segment}{path}{PATH_END}{message}"))
+        }
+        Some((path, message)) => E::custom(format_args!("{segment}.{path}{PATH_END}{message}")),
+        None => E::custom(format_args!("{segment}{PATH_END}{inner}")),
+    }
 }
 
 /// `trace_id` → `traceId`; camelCase names pass through without allocating.
@@ -61,95 +76,234 @@ fn camel(key: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Calls `f` for every non-null member of a JSON object, attaching the field
-/// name to any error it returns.
-fn fields(v: Value, mut f: impl FnMut(&str, Value) -> Result<()>) -> Result<()> {
-    let Value::Object(map) = v else {
-        return Err(type_error("an object", &v));
-    };
-    for (key, value) in map {
-        if value.is_null() {
-            continue;
+// ---------------------------------------------------------------------------
+// messages
+
+/// A message decoded from an OTLP/JSON object, field by field.
+pub(crate) trait JsonMessage: Default {
+    /// Decodes the value of field `key` (lowerCamelCase) from `map`.
+    fn field<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error>;
+}
+
+/// Decodes a message; `null` gives the default message.
+pub(crate) struct Msg<T>(PhantomData<T>);
+
+impl<T> Msg<T> {
+    pub(crate) fn new() -> Self {
+        Msg(PhantomData)
+    }
+}
+
+impl<T> Clone for Msg<T> {
+    fn clone(&self) -> Self {
+        Msg(PhantomData)
+    }
+}
+
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(KeySeed)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a field name")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+}
+
+impl<'de, T: JsonMessage> DeserializeSeed<'de> for Msg<T> {
+    type Value = T;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<T, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, T: JsonMessage> Visitor<'de> for Msg<T> {
+    type Value = T;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<T, E> {
+        Ok(T::default())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
+        let mut message = T::default();
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            message
+                .field(&camel(&key), &mut map)
+                .map_err(|e| at(format_args!("{key}"), e))?;
         }
-        f(&camel(&key), value).map_err(|e| e.at_field(&key))?;
-    }
-    Ok(())
-}
-
-fn array<T>(v: Value, mut f: impl FnMut(Value) -> Result<T>) -> Result<Vec<T>> {
-    let Value::Array(items) = v else {
-        return Err(type_error("an array", &v));
-    };
-    items
-        .into_iter()
-        .enumerate()
-        .map(|(i, item)| f(item).map_err(|e| e.at_index(i)))
-        .collect()
-}
-
-fn string(v: Value) -> Result<String> {
-    match v {
-        Value::String(s) => Ok(s),
-        other => Err(type_error("a string", &other)),
+        Ok(message)
     }
 }
 
-fn boolean(v: Value) -> Result<bool> {
-    match v {
-        Value::Bool(b) => Ok(b),
-        other => Err(type_error("a boolean", &other)),
+/// `null` → `None`, anything else through `S`.
+#[derive(Clone)]
+pub(crate) struct Opt<S>(S);
+
+impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for Opt<S> {
+    type Value = Option<S::Value>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_option(self)
     }
 }
 
-/// Integers arrive as JSON numbers or decimal strings (the OTLP/JSON form for
-/// 64-bit values); a number with a fraction or exponent is accepted only when
-/// it is integral (proto3 JSON allows `1e3`).
-fn integer<T>(v: Value, what: &str) -> Result<T>
-where
-    T: TryFrom<i128>,
-{
-    let wide: i128 = match v {
-        Value::Number(n) => {
-            if let Some(u) = n.as_u64() {
-                i128::from(u)
-            } else if let Some(i) = n.as_i64() {
-                i128::from(i)
-            } else {
-                let f = n.as_f64().unwrap_or(f64::NAN);
-                if f.fract() != 0.0 || !f.is_finite() || f.abs() > 1.9e19 {
-                    return Err(JsonError::new(format!("expected {what}, got {n}")));
-                }
-                f as i128
+impl<'de, S: DeserializeSeed<'de>> Visitor<'de> for Opt<S> {
+    type Value = Option<S::Value>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a value or null")
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        self.0.deserialize(d).map(Some)
+    }
+}
+
+/// A JSON array of `S`; `null` is empty.
+#[derive(Clone)]
+pub(crate) struct List<S>(S);
+
+impl<'de, S: DeserializeSeed<'de> + Clone> DeserializeSeed<'de> for List<S> {
+    type Value = Vec<S::Value>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, S: DeserializeSeed<'de> + Clone> Visitor<'de> for List<S> {
+    type Value = Vec<S::Value>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+        loop {
+            let i = out.len();
+            match seq.next_element_seed(self.0.clone()) {
+                Ok(Some(v)) => out.push(v),
+                Ok(None) => return Ok(out),
+                Err(e) => return Err(at(format_args!("[{i}]"), e)),
             }
         }
-        Value::String(s) => s.trim().parse::<i128>().map_err(|_| {
-            JsonError::new(format!("expected {what} as a decimal string, got {s:?}"))
-        })?,
-        other => return Err(type_error(what, &other)),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// scalars
+
+macro_rules! scalar_seed {
+    ($name:ident, $ty:ty, $expecting:literal, { $($method:item)* }) => {
+        #[derive(Clone, Copy)]
+        pub(crate) struct $name;
+
+        impl<'de> DeserializeSeed<'de> for $name {
+            type Value = $ty;
+            fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<$ty, D::Error> {
+                d.deserialize_any(self)
+            }
+        }
+
+        impl<'de> Visitor<'de> for $name {
+            type Value = $ty;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str($expecting)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<$ty, E> {
+                Ok(<$ty>::default())
+            }
+            $($method)*
+        }
     };
-    T::try_from(wide).map_err(|_| JsonError::new(format!("{wide} is out of range for {what}")))
 }
 
-fn u64_(v: Value) -> Result<u64> {
-    integer(v, "an unsigned 64-bit integer")
-}
-fn i64_(v: Value) -> Result<i64> {
-    integer(v, "a signed 64-bit integer")
-}
-fn u32_(v: Value) -> Result<u32> {
-    integer(v, "an unsigned 32-bit integer")
-}
-fn i32_(v: Value) -> Result<i32> {
-    integer(v, "a signed 32-bit integer")
+scalar_seed!(Str, String, "a string", {
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+        Ok(v.to_owned())
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<String, E> {
+        Ok(v)
+    }
+});
+
+scalar_seed!(Bool, bool, "a boolean", {
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<bool, E> {
+        Ok(v)
+    }
+});
+
+/// Integers arrive as JSON numbers or decimal strings (the OTLP/JSON form
+/// for 64-bit values); a number with a fraction or exponent is accepted only
+/// when it is integral (proto3 JSON allows `1e3`).
+macro_rules! int_seed {
+    ($name:ident, $ty:ty, $what:literal) => {
+        scalar_seed!($name, $ty, $what, {
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<$ty, E> {
+                <$ty>::try_from(v)
+                    .map_err(|_| E::custom(format_args!("{v} is out of range for {}", $what)))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<$ty, E> {
+                <$ty>::try_from(v)
+                    .map_err(|_| E::custom(format_args!("{v} is out of range for {}", $what)))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<$ty, E> {
+                if v.fract() != 0.0 || !v.is_finite() || v.abs() > 1.9e19 {
+                    return Err(E::custom(format_args!("expected {}, got {v}", $what)));
+                }
+                let wide = v as i128;
+                <$ty>::try_from(wide)
+                    .map_err(|_| E::custom(format_args!("{wide} is out of range for {}", $what)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<$ty, E> {
+                let wide: i128 = v.trim().parse().map_err(|_| {
+                    E::custom(format_args!(
+                        "expected {} as a decimal string, got {v:?}",
+                        $what
+                    ))
+                })?;
+                <$ty>::try_from(wide)
+                    .map_err(|_| E::custom(format_args!("{wide} is out of range for {}", $what)))
+            }
+        });
+    };
 }
 
-/// Doubles: numbers, numeric strings, or "NaN" / "Infinity" / "-Infinity".
-fn f64_(v: Value) -> Result<f64> {
-    match v {
-        Value::Number(n) => n
-            .as_f64()
-            .ok_or_else(|| JsonError::new(format!("{n} is not a double"))),
-        Value::String(s) => match s.as_str() {
+int_seed!(U64, u64, "an unsigned 64-bit integer");
+int_seed!(I64, i64, "a signed 64-bit integer");
+int_seed!(U32, u32, "an unsigned 32-bit integer");
+int_seed!(I32, i32, "a signed 32-bit integer");
+
+// Doubles: numbers, numeric strings, or "NaN" / "Infinity" / "-Infinity".
+scalar_seed!(F64, f64, "a double", {
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<f64, E> {
+        Ok(v)
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<f64, E> {
+        Ok(v as f64)
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<f64, E> {
+        Ok(v as f64)
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<f64, E> {
+        match v {
             "NaN" => Ok(f64::NAN),
             "Infinity" => Ok(f64::INFINITY),
             "-Infinity" => Ok(f64::NEG_INFINITY),
@@ -158,646 +312,417 @@ fn f64_(v: Value) -> Result<f64> {
                 .parse::<f64>()
                 .ok()
                 .filter(|f| f.is_finite())
-                .ok_or_else(|| JsonError::new(format!("expected a double, got {other:?}"))),
-        },
-        other => Err(type_error("a double", &other)),
-    }
-}
-
-/// Enums are integers in OTLP/JSON; their proto names are accepted as well.
-fn enumeration(v: Value, by_name: impl Fn(&str) -> Option<i32>) -> Result<i32> {
-    match v {
-        Value::String(s) if s.parse::<i64>().is_err() => {
-            by_name(&s).ok_or_else(|| JsonError::new(format!("unknown enum value {s:?}")))
-        }
-        other => i32_(other),
-    }
-}
-
-/// Trace and span ids: hex in any case. Length is not checked here: an id of
-/// the wrong length is an invalid item (rejected through partial success), not
-/// an undecodable document.
-fn hex_id(v: Value) -> Result<Vec<u8>> {
-    let Value::String(s) = v else {
-        return Err(type_error("a hex string", &v));
-    };
-    let bytes = s.as_bytes();
-    if bytes.len() % 2 != 0 {
-        return Err(JsonError::new(format!(
-            "id {s:?} has an odd number of hex digits"
-        )));
-    }
-    fn nibble(c: u8) -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            b'A'..=b'F' => Some(c - b'A' + 10),
-            _ => None,
+                .ok_or_else(|| E::custom(format_args!("expected a double, got {other:?}"))),
         }
     }
-    bytes
-        .chunks_exact(2)
-        .map(|pair| Some(nibble(pair[0])? << 4 | nibble(pair[1])?))
-        .collect::<Option<Vec<u8>>>()
-        .ok_or_else(|| JsonError::new(format!("id {s:?} is not hex")))
-}
+});
 
-fn base64_bytes(v: Value) -> Result<Vec<u8>> {
-    use base64::Engine as _;
-    let Value::String(s) = v else {
-        return Err(type_error("a base64 string", &v));
-    };
-    // proto3 JSON accepts standard or URL-safe alphabets, with or without padding.
-    let trimmed = s.trim_end_matches('=');
-    let engine = if trimmed.contains(['-', '_']) {
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-    } else {
-        &base64::engine::general_purpose::STANDARD_NO_PAD
-    };
-    engine
-        .decode(trimmed)
-        .map_err(|e| JsonError::new(format!("invalid base64: {e}")))
-}
+// Trace and span ids: hex in any case. Length is not checked here: an id of
+// the wrong length is an invalid item (rejected through partial success),
+// not an undecodable document.
+scalar_seed!(Hex, Vec<u8>, "a hex string", {
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Vec<u8>, E> {
+        let bytes = v.as_bytes();
+        if !bytes.len().is_multiple_of(2) {
+            return Err(E::custom(format_args!(
+                "id {v:?} has an odd number of hex digits"
+            )));
+        }
+        fn nibble(c: u8) -> Option<u8> {
+            match c {
+                b'0'..=b'9' => Some(c - b'0'),
+                b'a'..=b'f' => Some(c - b'a' + 10),
+                b'A'..=b'F' => Some(c - b'A' + 10),
+                _ => None,
+            }
+        }
+        bytes
+            .chunks_exact(2)
+            .map(|pair| Some(nibble(pair[0])? << 4 | nibble(pair[1])?))
+            .collect::<Option<Vec<u8>>>()
+            .ok_or_else(|| E::custom(format_args!("id {v:?} is not hex")))
+    }
+});
 
-// ---------------------------------------------------------------------------
-// common
-
-fn any_value(v: Value) -> Result<AnyValue> {
-    let mut value = None;
-    fields(v, |k, v| {
-        let decoded = match k {
-            "stringValue" => any_value::Value::StringValue(string(v)?),
-            "boolValue" => any_value::Value::BoolValue(boolean(v)?),
-            "intValue" => any_value::Value::IntValue(i64_(v)?),
-            "doubleValue" => any_value::Value::DoubleValue(f64_(v)?),
-            "arrayValue" => any_value::Value::ArrayValue(array_value(v)?),
-            "kvlistValue" => any_value::Value::KvlistValue(kvlist_value(v)?),
-            "bytesValue" => any_value::Value::BytesValue(base64_bytes(v)?),
-            "stringValueStrindex" => any_value::Value::StringValueStrindex(i32_(v)?),
-            _ => return Ok(()),
+// Other `bytes` fields: base64, standard or URL-safe, padded or not.
+scalar_seed!(Base64, Vec<u8>, "a base64 string", {
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Vec<u8>, E> {
+        use base64::Engine as _;
+        let trimmed = v.trim_end_matches('=');
+        let engine = if trimmed.contains(['-', '_']) {
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+        } else {
+            &base64::engine::general_purpose::STANDARD_NO_PAD
         };
-        if value.is_some() {
-            return Err(JsonError::new("more than one value kind is set"));
-        }
-        value = Some(decoded);
-        Ok(())
-    })?;
-    Ok(AnyValue { value })
+        engine
+            .decode(trimmed)
+            .map_err(|e| E::custom(format_args!("invalid base64: {e}")))
+    }
+});
+
+/// Enums: integers in OTLP/JSON; their proto names are accepted as well.
+#[derive(Clone, Copy)]
+pub(crate) struct Enum(fn(&str) -> Option<i32>);
+
+impl<'de> DeserializeSeed<'de> for Enum {
+    type Value = i32;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<i32, D::Error> {
+        d.deserialize_any(self)
+    }
 }
 
-fn array_value(v: Value) -> Result<ArrayValue> {
-    let mut out = ArrayValue::default();
-    fields(v, |k, v| {
-        if k == "values" {
-            out.values = array(v, any_value)?;
+impl<'de> Visitor<'de> for Enum {
+    type Value = i32;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an enum number or name")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<i32, E> {
+        Ok(0)
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<i32, E> {
+        I32.visit_u64(v)
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<i32, E> {
+        I32.visit_i64(v)
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<i32, E> {
+        I32.visit_f64(v)
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<i32, E> {
+        if v.trim().parse::<i64>().is_ok() {
+            return I32.visit_str(v);
         }
-        Ok(())
-    })?;
-    Ok(out)
+        (self.0)(v).ok_or_else(|| E::custom(format_args!("unknown enum value {v:?}")))
+    }
 }
 
-fn kvlist_value(v: Value) -> Result<KeyValueList> {
-    let mut out = KeyValueList::default();
-    fields(v, |k, v| {
-        if k == "values" {
-            out.values = array(v, key_value)?;
-        }
-        Ok(())
-    })?;
-    Ok(out)
+fn span_kind(name: &str) -> Option<i32> {
+    span::SpanKind::from_str_name(name).map(|e| e as i32)
 }
-
-fn key_value(v: Value) -> Result<KeyValue> {
-    let mut kv = KeyValue::default();
-    fields(v, |k, v| {
-        match k {
-            "key" => kv.key = string(v)?,
-            "value" => kv.value = Some(any_value(v)?),
-            "keyStrindex" => kv.key_strindex = i32_(v)?,
-            _ => {}
-        }
-        Ok(())
-    })?;
-    Ok(kv)
+fn status_code(name: &str) -> Option<i32> {
+    status::StatusCode::from_str_name(name).map(|e| e as i32)
 }
-
-fn attributes(v: Value) -> Result<Vec<KeyValue>> {
-    array(v, key_value)
+fn severity(name: &str) -> Option<i32> {
+    SeverityNumber::from_str_name(name).map(|e| e as i32)
 }
-
-fn scope(v: Value) -> Result<InstrumentationScope> {
-    let mut s = InstrumentationScope::default();
-    fields(v, |k, v| {
-        match k {
-            "name" => s.name = string(v)?,
-            "version" => s.version = string(v)?,
-            "attributes" => s.attributes = attributes(v)?,
-            "droppedAttributesCount" => s.dropped_attributes_count = u32_(v)?,
-            _ => {}
-        }
-        Ok(())
-    })?;
-    Ok(s)
-}
-
-fn entity_ref(v: Value) -> Result<EntityRef> {
-    let mut e = EntityRef::default();
-    fields(v, |k, v| {
-        match k {
-            "schemaUrl" => e.schema_url = string(v)?,
-            "type" => e.r#type = string(v)?,
-            "idKeys" => e.id_keys = array(v, string)?,
-            "descriptionKeys" => e.description_keys = array(v, string)?,
-            _ => {}
-        }
-        Ok(())
-    })?;
-    Ok(e)
-}
-
-fn resource(v: Value) -> Result<Resource> {
-    let mut r = Resource::default();
-    fields(v, |k, v| {
-        match k {
-            "attributes" => r.attributes = attributes(v)?,
-            "droppedAttributesCount" => r.dropped_attributes_count = u32_(v)?,
-            "entityRefs" => r.entity_refs = array(v, entity_ref)?,
-            _ => {}
-        }
-        Ok(())
-    })?;
-    Ok(r)
+fn temporality(name: &str) -> Option<i32> {
+    AggregationTemporality::from_str_name(name).map(|e| e as i32)
 }
 
 // ---------------------------------------------------------------------------
-// traces
+// message fields
 
-pub(crate) fn traces_request(v: Value) -> Result<ExportTraceServiceRequest> {
-    let mut r = ExportTraceServiceRequest::default();
-    fields(v, |k, v| {
-        if k == "resourceSpans" {
-            r.resource_spans = array(v, resource_spans)?;
-        }
-        Ok(())
-    })?;
-    Ok(r)
-}
-
-fn resource_spans(v: Value) -> Result<ResourceSpans> {
-    let mut r = ResourceSpans::default();
-    fields(v, |k, v| {
-        match k {
-            "resource" => r.resource = Some(resource(v)?),
-            "scopeSpans" => r.scope_spans = array(v, scope_spans)?,
-            "schemaUrl" => r.schema_url = string(v)?,
-            _ => {}
-        }
-        Ok(())
-    })?;
-    Ok(r)
-}
-
-fn scope_spans(v: Value) -> Result<ScopeSpans> {
-    let mut s = ScopeSpans::default();
-    fields(v, |k, v| {
-        match k {
-            "scope" => s.scope = Some(scope(v)?),
-            "spans" => s.spans = array(v, span)?,
-            "schemaUrl" => s.schema_url = string(v)?,
-            _ => {}
-        }
-        Ok(())
-    })?;
-    Ok(s)
-}
-
-fn span(v: Value) -> Result<Span> {
-    let mut s = Span::default();
-    fields(v, |k, v| {
-        match k {
-            "traceId" => s.trace_id = hex_id(v)?,
-            "spanId" => s.span_id = hex_id(v)?,
-            "traceState" => s.trace_state = string(v)?,
-            "parentSpanId" => s.parent_span_id = hex_id(v)?,
-            "flags" => s.flags = u32_(v)?,
-            "name" => s.name = string(v)?,
-            "kind" => {
-                s.kind = enumeration(v, |n| span::SpanKind::from_str_name(n).map(|e| e as i32))?
-            }
-            "startTimeUnixNano" => s.start_time_unix_nano = u64_(v)?,
-            "endTimeUnixNano" => s.end_time_unix_nano = u64_(v)?,
-            "attributes" => s.attributes = attributes(v)?,
-            "droppedAttributesCount" => s.dropped_attributes_count = u32_(v)?,
-            "events" => s.events = array(v, event)?,
-            "droppedEventsCount" => s.dropped_events_count = u32_(v)?,
-            "links" => s.links = array(v, link)?,
-            "droppedLinksCount" => s.dropped_links_count = u32_(v)?,
-            "status" => s.status = Some(span_status(v)?),
-            _ => {}
-        }
-        Ok(())
-    })?;
-    Ok(s)
-}
-
-fn event(v: Value) -> Result<span::Event> {
-    let mut e = span::Event::default();
-    fields(v, |k, v| {
-        match k {
-            "timeUnixNano" => e.time_unix_nano = u64_(v)?,
-            "name" => e.name = string(v)?,
-            "attributes" => e.attributes = attributes(v)?,
-            "droppedAttributesCount" => e.dropped_attributes_count = u32_(v)?,
-            _ => {}
-        }
-        Ok(())
-    })?;
-    Ok(e)
-}
-
-fn link(v: Value) -> Result<span::Link> {
-    let mut l = span::Link::default();
-    fields(v, |k, v| {
-        match k {
-            "traceId" => l.trace_id = hex_id(v)?,
-            "spanId" => l.span_id = hex_id(v)?,
-            "traceState" => l.trace_state = string(v)?,
-            "attributes" => l.attributes = attributes(v)?,
-            "droppedAttributesCount" => l.dropped_attributes_count = u32_(v)?,
-            "flags" => l.flags = u32_(v)?,
-            _ => {}
-        }
-        Ok(())
-    })?;
-    Ok(l)
-}
-
-fn span_status(v: Value) -> Result<Status> {
-    let mut s = Status::default();
-    fields(v, |k, v| {
-        match k {
-            "message" => s.message = string(v)?,
-            "code" => {
-                s.code = enumeration(v, |n| {
-                    status::StatusCode::from_str_name(n).map(|e| e as i32)
-                })?
-            }
-            _ => {}
-        }
-        Ok(())
-    })?;
-    Ok(s)
-}
-
-// ---------------------------------------------------------------------------
-// metrics
-
-pub(crate) fn metrics_request(v: Value) -> Result<ExportMetricsServiceRequest> {
-    let mut r = ExportMetricsServiceRequest::default();
-    fields(v, |k, v| {
-        if k == "resourceMetrics" {
-            r.resource_metrics = array(v, resource_metrics)?;
-        }
-        Ok(())
-    })?;
-    Ok(r)
-}
-
-fn resource_metrics(v: Value) -> Result<ResourceMetrics> {
-    let mut r = ResourceMetrics::default();
-    fields(v, |k, v| {
-        match k {
-            "resource" => r.resource = Some(resource(v)?),
-            "scopeMetrics" => r.scope_metrics = array(v, scope_metrics)?,
-            "schemaUrl" => r.schema_url = string(v)?,
-            _ => {}
-        }
-        Ok(())
-    })?;
-    Ok(r)
-}
-
-fn scope_metrics(v: Value) -> Result<ScopeMetrics> {
-    let mut s = ScopeMetrics::default();
-    fields(v, |k, v| {
-        match k {
-            "scope" => s.scope = Some(scope(v)?),
-            "metrics" => s.metrics = array(v, metric)?,
-            "schemaUrl" => s.schema_url = string(v)?,
-            _ => {}
-        }
-        Ok(())
-    })?;
-    Ok(s)
-}
-
-fn temporality(v: Value) -> Result<i32> {
-    enumeration(v, |n| {
-        AggregationTemporality::from_str_name(n).map(|e| e as i32)
-    })
-}
-
-fn metric(v: Value) -> Result<Metric> {
-    let mut m = Metric::default();
-    fields(v, |k, v| {
-        let data = match k {
-            "name" => {
-                m.name = string(v)?;
-                return Ok(());
-            }
-            "description" => {
-                m.description = string(v)?;
-                return Ok(());
-            }
-            "unit" => {
-                m.unit = string(v)?;
-                return Ok(());
-            }
-            "metadata" => {
-                m.metadata = attributes(v)?;
-                return Ok(());
-            }
-            "gauge" => {
-                let mut g = Gauge::default();
-                fields(v, |k, v| {
-                    if k == "dataPoints" {
-                        g.data_points = array(v, number_point)?;
-                    }
-                    Ok(())
-                })?;
-                metric::Data::Gauge(g)
-            }
-            "sum" => {
-                let mut s = Sum::default();
-                fields(v, |k, v| {
-                    match k {
-                        "dataPoints" => s.data_points = array(v, number_point)?,
-                        "aggregationTemporality" => s.aggregation_temporality = temporality(v)?,
-                        "isMonotonic" => s.is_monotonic = boolean(v)?,
-                        _ => {}
-                    }
-                    Ok(())
-                })?;
-                metric::Data::Sum(s)
-            }
-            "histogram" => {
-                let mut h = Histogram::default();
-                fields(v, |k, v| {
-                    match k {
-                        "dataPoints" => h.data_points = array(v, histogram_point)?,
-                        "aggregationTemporality" => h.aggregation_temporality = temporality(v)?,
-                        _ => {}
-                    }
-                    Ok(())
-                })?;
-                metric::Data::Histogram(h)
-            }
-            "exponentialHistogram" => {
-                let mut h = ExponentialHistogram::default();
-                fields(v, |k, v| {
-                    match k {
-                        "dataPoints" => h.data_points = array(v, exp_histogram_point)?,
-                        "aggregationTemporality" => h.aggregation_temporality = temporality(v)?,
-                        _ => {}
-                    }
-                    Ok(())
-                })?;
-                metric::Data::ExponentialHistogram(h)
-            }
-            "summary" => {
-                let mut s = Summary::default();
-                fields(v, |k, v| {
-                    if k == "dataPoints" {
-                        s.data_points = array(v, summary_point)?;
-                    }
-                    Ok(())
-                })?;
-                metric::Data::Summary(s)
-            }
-            _ => return Ok(()),
-        };
-        if m.data.is_some() {
-            return Err(JsonError::new("more than one metric type is set"));
-        }
-        m.data = Some(data);
-        Ok(())
-    })?;
-    Ok(m)
-}
-
-fn number_point(v: Value) -> Result<NumberDataPoint> {
-    let mut p = NumberDataPoint::default();
-    fields(v, |k, v| {
-        match k {
-            "attributes" => p.attributes = attributes(v)?,
-            "startTimeUnixNano" => p.start_time_unix_nano = u64_(v)?,
-            "timeUnixNano" => p.time_unix_nano = u64_(v)?,
-            "asDouble" => p.value = Some(number_data_point::Value::AsDouble(f64_(v)?)),
-            "asInt" => p.value = Some(number_data_point::Value::AsInt(i64_(v)?)),
-            "exemplars" => p.exemplars = array(v, exemplar)?,
-            "flags" => p.flags = u32_(v)?,
-            _ => {}
-        }
-        Ok(())
-    })?;
-    Ok(p)
-}
-
-fn histogram_point(v: Value) -> Result<HistogramDataPoint> {
-    let mut p = HistogramDataPoint::default();
-    fields(v, |k, v| {
-        match k {
-            "attributes" => p.attributes = attributes(v)?,
-            "startTimeUnixNano" => p.start_time_unix_nano = u64_(v)?,
-            "timeUnixNano" => p.time_unix_nano = u64_(v)?,
-            "count" => p.count = u64_(v)?,
-            "sum" => p.sum = Some(f64_(v)?),
-            "bucketCounts" => p.bucket_counts = array(v, u64_)?,
-            "explicitBounds" => p.explicit_bounds = array(v, f64_)?,
-            "exemplars" => p.exemplars = array(v, exemplar)?,
-            "flags" => p.flags = u32_(v)?,
-            "min" => p.min = Some(f64_(v)?),
-            "max" => p.max = Some(f64_(v)?),
-            _ => {}
-        }
-        Ok(())
-    })?;
-    Ok(p)
-}
-
-fn buckets(v: Value) -> Result<Buckets> {
-    let mut b = Buckets::default();
-    fields(v, |k, v| {
-        match k {
-            "offset" => b.offset = i32_(v)?,
-            "bucketCounts" => b.bucket_counts = array(v, u64_)?,
-            _ => {}
-        }
-        Ok(())
-    })?;
-    Ok(b)
-}
-
-fn exp_histogram_point(v: Value) -> Result<ExponentialHistogramDataPoint> {
-    let mut p = ExponentialHistogramDataPoint::default();
-    fields(v, |k, v| {
-        match k {
-            "attributes" => p.attributes = attributes(v)?,
-            "startTimeUnixNano" => p.start_time_unix_nano = u64_(v)?,
-            "timeUnixNano" => p.time_unix_nano = u64_(v)?,
-            "count" => p.count = u64_(v)?,
-            "sum" => p.sum = Some(f64_(v)?),
-            "scale" => p.scale = i32_(v)?,
-            "zeroCount" => p.zero_count = u64_(v)?,
-            "positive" => p.positive = Some(buckets(v)?),
-            "negative" => p.negative = Some(buckets(v)?),
-            "flags" => p.flags = u32_(v)?,
-            "exemplars" => p.exemplars = array(v, exemplar)?,
-            "min" => p.min = Some(f64_(v)?),
-            "max" => p.max = Some(f64_(v)?),
-            "zeroThreshold" => p.zero_threshold = f64_(v)?,
-            _ => {}
-        }
-        Ok(())
-    })?;
-    Ok(p)
-}
-
-fn summary_point(v: Value) -> Result<SummaryDataPoint> {
-    let mut p = SummaryDataPoint::default();
-    fields(v, |k, v| {
-        match k {
-            "attributes" => p.attributes = attributes(v)?,
-            "startTimeUnixNano" => p.start_time_unix_nano = u64_(v)?,
-            "timeUnixNano" => p.time_unix_nano = u64_(v)?,
-            "count" => p.count = u64_(v)?,
-            "sum" => p.sum = f64_(v)?,
-            "quantileValues" => {
-                p.quantile_values = array(v, |v| {
-                    let mut q = ValueAtQuantile::default();
-                    fields(v, |k, v| {
-                        match k {
-                            "quantile" => q.quantile = f64_(v)?,
-                            "value" => q.value = f64_(v)?,
-                            _ => {}
-                        }
-                        Ok(())
-                    })?;
-                    Ok(q)
-                })?
-            }
-            "flags" => p.flags = u32_(v)?,
-            _ => {}
-        }
-        Ok(())
-    })?;
-    Ok(p)
-}
-
-fn exemplar(v: Value) -> Result<Exemplar> {
-    let mut e = Exemplar::default();
-    fields(v, |k, v| {
-        match k {
-            "filteredAttributes" => e.filtered_attributes = attributes(v)?,
-            "timeUnixNano" => e.time_unix_nano = u64_(v)?,
-            "asDouble" => e.value = Some(exemplar::Value::AsDouble(f64_(v)?)),
-            "asInt" => e.value = Some(exemplar::Value::AsInt(i64_(v)?)),
-            "spanId" => e.span_id = hex_id(v)?,
-            "traceId" => e.trace_id = hex_id(v)?,
-            _ => {}
-        }
-        Ok(())
-    })?;
-    Ok(e)
-}
-
-// ---------------------------------------------------------------------------
-// logs
-
-pub(crate) fn logs_request(v: Value) -> Result<ExportLogsServiceRequest> {
-    let mut r = ExportLogsServiceRequest::default();
-    fields(v, |k, v| {
-        if k == "resourceLogs" {
-            r.resource_logs = array(v, resource_logs)?;
-        }
-        Ok(())
-    })?;
-    Ok(r)
-}
-
-fn resource_logs(v: Value) -> Result<ResourceLogs> {
-    let mut r = ResourceLogs::default();
-    fields(v, |k, v| {
-        match k {
-            "resource" => r.resource = Some(resource(v)?),
-            "scopeLogs" => r.scope_logs = array(v, scope_logs)?,
-            "schemaUrl" => r.schema_url = string(v)?,
-            _ => {}
-        }
-        Ok(())
-    })?;
-    Ok(r)
-}
-
-fn scope_logs(v: Value) -> Result<ScopeLogs> {
-    let mut s = ScopeLogs::default();
-    fields(v, |k, v| {
-        match k {
-            "scope" => s.scope = Some(scope(v)?),
-            "logRecords" => s.log_records = array(v, log_record)?,
-            "schemaUrl" => s.schema_url = string(v)?,
-            _ => {}
-        }
-        Ok(())
-    })?;
-    Ok(s)
-}
-
-fn log_record(v: Value) -> Result<LogRecord> {
-    let mut l = LogRecord::default();
-    fields(v, |k, v| {
-        match k {
-            "timeUnixNano" => l.time_unix_nano = u64_(v)?,
-            "observedTimeUnixNano" => l.observed_time_unix_nano = u64_(v)?,
-            "severityNumber" => {
-                l.severity_number =
-                    enumeration(v, |n| SeverityNumber::from_str_name(n).map(|e| e as i32))?
-            }
-            "severityText" => l.severity_text = string(v)?,
-            "body" => l.body = Some(any_value(v)?),
-            "attributes" => l.attributes = attributes(v)?,
-            "droppedAttributesCount" => l.dropped_attributes_count = u32_(v)?,
-            "flags" => l.flags = u32_(v)?,
-            "traceId" => l.trace_id = hex_id(v)?,
-            "spanId" => l.span_id = hex_id(v)?,
-            "eventName" => l.event_name = string(v)?,
-            _ => {}
-        }
-        Ok(())
-    })?;
-    Ok(l)
-}
-
-// ---------------------------------------------------------------------------
-// responses (read by the replay client)
-
-pub(crate) fn partial_success(v: Value) -> Result<(i64, String)> {
-    let mut rejected = 0;
-    let mut message = String::new();
-    fields(v, |k, v| {
-        if k == "partialSuccess" {
-            fields(v, |k, v| {
-                match k {
-                    "rejectedSpans" | "rejectedDataPoints" | "rejectedLogRecords" => {
-                        rejected = i64_(v)?
-                    }
-                    "errorMessage" => message = string(v)?,
-                    _ => {}
+/// Declares how each field of a message is read; unknown fields are skipped.
+macro_rules! fields {
+    ($ty:ty, |$m:ident, $map:ident| { $($name:literal => $body:expr),* $(,)? }) => {
+        impl JsonMessage for $ty {
+            fn field<'de, A: MapAccess<'de>>(&mut self, key: &str, $map: &mut A) -> Result<(), A::Error> {
+                let $m = self;
+                match key {
+                    $($name => { $body; })*
+                    _ => { $map.next_value::<IgnoredAny>()?; }
                 }
                 Ok(())
-            })?;
+            }
         }
-        Ok(())
-    })?;
-    Ok((rejected, message))
+    };
 }
+
+fn attributes() -> List<Msg<KeyValue>> {
+    List(Msg::new())
+}
+
+/// Sets a oneof member, refusing a second one.
+fn one_of<T, E: de::Error>(slot: &mut Option<T>, value: Option<T>, what: &str) -> Result<(), E> {
+    if let Some(value) = value {
+        if slot.is_some() {
+            return Err(E::custom(format_args!("more than one {what} is set")));
+        }
+        *slot = Some(value);
+    }
+    Ok(())
+}
+
+fields!(AnyValue, |v, map| {
+    "stringValue" => one_of(&mut v.value, map.next_value_seed(Opt(Str))?.map(any_value::Value::StringValue), "value kind")?,
+    "boolValue" => one_of(&mut v.value, map.next_value_seed(Opt(Bool))?.map(any_value::Value::BoolValue), "value kind")?,
+    "intValue" => one_of(&mut v.value, map.next_value_seed(Opt(I64))?.map(any_value::Value::IntValue), "value kind")?,
+    "doubleValue" => one_of(&mut v.value, map.next_value_seed(Opt(F64))?.map(any_value::Value::DoubleValue), "value kind")?,
+    "arrayValue" => one_of(&mut v.value, map.next_value_seed(Opt(Msg::<ArrayValue>::new()))?.map(any_value::Value::ArrayValue), "value kind")?,
+    "kvlistValue" => one_of(&mut v.value, map.next_value_seed(Opt(Msg::<KeyValueList>::new()))?.map(any_value::Value::KvlistValue), "value kind")?,
+    "bytesValue" => one_of(&mut v.value, map.next_value_seed(Opt(Base64))?.map(any_value::Value::BytesValue), "value kind")?,
+    "stringValueStrindex" => one_of(&mut v.value, map.next_value_seed(Opt(I32))?.map(any_value::Value::StringValueStrindex), "value kind")?,
+});
+
+fields!(ArrayValue, |a, map| {
+    "values" => a.values = map.next_value_seed(List(Msg::<AnyValue>::new()))?,
+});
+
+fields!(KeyValueList, |l, map| {
+    "values" => l.values = map.next_value_seed(attributes())?,
+});
+
+fields!(KeyValue, |kv, map| {
+    "key" => kv.key = map.next_value_seed(Str)?,
+    "value" => kv.value = map.next_value_seed(Opt(Msg::<AnyValue>::new()))?,
+    "keyStrindex" => kv.key_strindex = map.next_value_seed(I32)?,
+});
+
+fields!(InstrumentationScope, |s, map| {
+    "name" => s.name = map.next_value_seed(Str)?,
+    "version" => s.version = map.next_value_seed(Str)?,
+    "attributes" => s.attributes = map.next_value_seed(attributes())?,
+    "droppedAttributesCount" => s.dropped_attributes_count = map.next_value_seed(U32)?,
+});
+
+fields!(EntityRef, |e, map| {
+    "schemaUrl" => e.schema_url = map.next_value_seed(Str)?,
+    "type" => e.r#type = map.next_value_seed(Str)?,
+    "idKeys" => e.id_keys = map.next_value_seed(List(Str))?,
+    "descriptionKeys" => e.description_keys = map.next_value_seed(List(Str))?,
+});
+
+fields!(Resource, |r, map| {
+    "attributes" => r.attributes = map.next_value_seed(attributes())?,
+    "droppedAttributesCount" => r.dropped_attributes_count = map.next_value_seed(U32)?,
+    "entityRefs" => r.entity_refs = map.next_value_seed(List(Msg::<EntityRef>::new()))?,
+});
+
+// traces
+
+fields!(ExportTraceServiceRequest, |r, map| {
+    "resourceSpans" => r.resource_spans = map.next_value_seed(List(Msg::<ResourceSpans>::new()))?,
+});
+
+fields!(ResourceSpans, |r, map| {
+    "resource" => r.resource = map.next_value_seed(Opt(Msg::<Resource>::new()))?,
+    "scopeSpans" => r.scope_spans = map.next_value_seed(List(Msg::<ScopeSpans>::new()))?,
+    "schemaUrl" => r.schema_url = map.next_value_seed(Str)?,
+});
+
+fields!(ScopeSpans, |s, map| {
+    "scope" => s.scope = map.next_value_seed(Opt(Msg::<InstrumentationScope>::new()))?,
+    "spans" => s.spans = map.next_value_seed(List(Msg::<Span>::new()))?,
+    "schemaUrl" => s.schema_url = map.next_value_seed(Str)?,
+});
+
+fields!(Span, |s, map| {
+    "traceId" => s.trace_id = map.next_value_seed(Hex)?,
+    "spanId" => s.span_id = map.next_value_seed(Hex)?,
+    "traceState" => s.trace_state = map.next_value_seed(Str)?,
+    "parentSpanId" => s.parent_span_id = map.next_value_seed(Hex)?,
+    "flags" => s.flags = map.next_value_seed(U32)?,
+    "name" => s.name = map.next_value_seed(Str)?,
+    "kind" => s.kind = map.next_value_seed(Enum(span_kind))?,
+    "startTimeUnixNano" => s.start_time_unix_nano = map.next_value_seed(U64)?,
+    "endTimeUnixNano" => s.end_time_unix_nano = map.next_value_seed(U64)?,
+    "attributes" => s.attributes = map.next_value_seed(attributes())?,
+    "droppedAttributesCount" => s.dropped_attributes_count = map.next_value_seed(U32)?,
+    "events" => s.events = map.next_value_seed(List(Msg::<span::Event>::new()))?,
+    "droppedEventsCount" => s.dropped_events_count = map.next_value_seed(U32)?,
+    "links" => s.links = map.next_value_seed(List(Msg::<span::Link>::new()))?,
+    "droppedLinksCount" => s.dropped_links_count = map.next_value_seed(U32)?,
+    "status" => s.status = map.next_value_seed(Opt(Msg::<Status>::new()))?,
+});
+
+fields!(span::Event, |e, map| {
+    "timeUnixNano" => e.time_unix_nano = map.next_value_seed(U64)?,
+    "name" => e.name = map.next_value_seed(Str)?,
+    "attributes" => e.attributes = map.next_value_seed(attributes())?,
+    "droppedAttributesCount" => e.dropped_attributes_count = map.next_value_seed(U32)?,
+});
+
+fields!(span::Link, |l, map| {
+    "traceId" => l.trace_id = map.next_value_seed(Hex)?,
+    "spanId" => l.span_id = map.next_value_seed(Hex)?,
+    "traceState" => l.trace_state = map.next_value_seed(Str)?,
+    "attributes" => l.attributes = map.next_value_seed(attributes())?,
+    "droppedAttributesCount" => l.dropped_attributes_count = map.next_value_seed(U32)?,
+    "flags" => l.flags = map.next_value_seed(U32)?,
+});
+
+fields!(Status, |s, map| {
+    "message" => s.message = map.next_value_seed(Str)?,
+    "code" => s.code = map.next_value_seed(Enum(status_code))?,
+});
+
+// metrics
+
+fields!(ExportMetricsServiceRequest, |r, map| {
+    "resourceMetrics" => r.resource_metrics = map.next_value_seed(List(Msg::<ResourceMetrics>::new()))?,
+});
+
+fields!(ResourceMetrics, |r, map| {
+    "resource" => r.resource = map.next_value_seed(Opt(Msg::<Resource>::new()))?,
+    "scopeMetrics" => r.scope_metrics = map.next_value_seed(List(Msg::<ScopeMetrics>::new()))?,
+    "schemaUrl" => r.schema_url = map.next_value_seed(Str)?,
+});
+
+fields!(ScopeMetrics, |s, map| {
+    "scope" => s.scope = map.next_value_seed(Opt(Msg::<InstrumentationScope>::new()))?,
+    "metrics" => s.metrics = map.next_value_seed(List(Msg::<Metric>::new()))?,
+    "schemaUrl" => s.schema_url = map.next_value_seed(Str)?,
+});
+
+fields!(Metric, |m, map| {
+    "name" => m.name = map.next_value_seed(Str)?,
+    "description" => m.description = map.next_value_seed(Str)?,
+    "unit" => m.unit = map.next_value_seed(Str)?,
+    "metadata" => m.metadata = map.next_value_seed(attributes())?,
+    "gauge" => one_of(&mut m.data, map.next_value_seed(Opt(Msg::<Gauge>::new()))?.map(metric::Data::Gauge), "metric type")?,
+    "sum" => one_of(&mut m.data, map.next_value_seed(Opt(Msg::<Sum>::new()))?.map(metric::Data::Sum), "metric type")?,
+    "histogram" => one_of(&mut m.data, map.next_value_seed(Opt(Msg::<Histogram>::new()))?.map(metric::Data::Histogram), "metric type")?,
+    "exponentialHistogram" => one_of(&mut m.data, map.next_value_seed(Opt(Msg::<ExponentialHistogram>::new()))?.map(metric::Data::ExponentialHistogram), "metric type")?,
+    "summary" => one_of(&mut m.data, map.next_value_seed(Opt(Msg::<Summary>::new()))?.map(metric::Data::Summary), "metric type")?,
+});
+
+fields!(Gauge, |g, map| {
+    "dataPoints" => g.data_points = map.next_value_seed(List(Msg::<NumberDataPoint>::new()))?,
+});
+
+fields!(Sum, |s, map| {
+    "dataPoints" => s.data_points = map.next_value_seed(List(Msg::<NumberDataPoint>::new()))?,
+    "aggregationTemporality" => s.aggregation_temporality = map.next_value_seed(Enum(temporality))?,
+    "isMonotonic" => s.is_monotonic = map.next_value_seed(Bool)?,
+});
+
+fields!(Histogram, |h, map| {
+    "dataPoints" => h.data_points = map.next_value_seed(List(Msg::<HistogramDataPoint>::new()))?,
+    "aggregationTemporality" => h.aggregation_temporality = map.next_value_seed(Enum(temporality))?,
+});
+
+fields!(ExponentialHistogram, |h, map| {
+    "dataPoints" => h.data_points = map.next_value_seed(List(Msg::<ExponentialHistogramDataPoint>::new()))?,
+    "aggregationTemporality" => h.aggregation_temporality = map.next_value_seed(Enum(temporality))?,
+});
+
+fields!(Summary, |s, map| {
+    "dataPoints" => s.data_points = map.next_value_seed(List(Msg::<SummaryDataPoint>::new()))?,
+});
+
+fields!(NumberDataPoint, |p, map| {
+    "attributes" => p.attributes = map.next_value_seed(attributes())?,
+    "startTimeUnixNano" => p.start_time_unix_nano = map.next_value_seed(U64)?,
+    "timeUnixNano" => p.time_unix_nano = map.next_value_seed(U64)?,
+    "asDouble" => if let Some(d) = map.next_value_seed(Opt(F64))? { p.value = Some(number_data_point::Value::AsDouble(d)) },
+    "asInt" => if let Some(i) = map.next_value_seed(Opt(I64))? { p.value = Some(number_data_point::Value::AsInt(i)) },
+    "exemplars" => p.exemplars = map.next_value_seed(List(Msg::<Exemplar>::new()))?,
+    "flags" => p.flags = map.next_value_seed(U32)?,
+});
+
+fields!(HistogramDataPoint, |p, map| {
+    "attributes" => p.attributes = map.next_value_seed(attributes())?,
+    "startTimeUnixNano" => p.start_time_unix_nano = map.next_value_seed(U64)?,
+    "timeUnixNano" => p.time_unix_nano = map.next_value_seed(U64)?,
+    "count" => p.count = map.next_value_seed(U64)?,
+    "sum" => p.sum = map.next_value_seed(Opt(F64))?,
+    "bucketCounts" => p.bucket_counts = map.next_value_seed(List(U64))?,
+    "explicitBounds" => p.explicit_bounds = map.next_value_seed(List(F64))?,
+    "exemplars" => p.exemplars = map.next_value_seed(List(Msg::<Exemplar>::new()))?,
+    "flags" => p.flags = map.next_value_seed(U32)?,
+    "min" => p.min = map.next_value_seed(Opt(F64))?,
+    "max" => p.max = map.next_value_seed(Opt(F64))?,
+});
+
+fields!(Buckets, |b, map| {
+    "offset" => b.offset = map.next_value_seed(I32)?,
+    "bucketCounts" => b.bucket_counts = map.next_value_seed(List(U64))?,
+});
+
+fields!(ExponentialHistogramDataPoint, |p, map| {
+    "attributes" => p.attributes = map.next_value_seed(attributes())?,
+    "startTimeUnixNano" => p.start_time_unix_nano = map.next_value_seed(U64)?,
+    "timeUnixNano" => p.time_unix_nano = map.next_value_seed(U64)?,
+    "count" => p.count = map.next_value_seed(U64)?,
+    "sum" => p.sum = map.next_value_seed(Opt(F64))?,
+    "scale" => p.scale = map.next_value_seed(I32)?,
+    "zeroCount" => p.zero_count = map.next_value_seed(U64)?,
+    "positive" => p.positive = map.next_value_seed(Opt(Msg::<Buckets>::new()))?,
+    "negative" => p.negative = map.next_value_seed(Opt(Msg::<Buckets>::new()))?,
+    "flags" => p.flags = map.next_value_seed(U32)?,
+    "exemplars" => p.exemplars = map.next_value_seed(List(Msg::<Exemplar>::new()))?,
+    "min" => p.min = map.next_value_seed(Opt(F64))?,
+    "max" => p.max = map.next_value_seed(Opt(F64))?,
+    "zeroThreshold" => p.zero_threshold = map.next_value_seed(F64)?,
+});
+
+fields!(SummaryDataPoint, |p, map| {
+    "attributes" => p.attributes = map.next_value_seed(attributes())?,
+    "startTimeUnixNano" => p.start_time_unix_nano = map.next_value_seed(U64)?,
+    "timeUnixNano" => p.time_unix_nano = map.next_value_seed(U64)?,
+    "count" => p.count = map.next_value_seed(U64)?,
+    "sum" => p.sum = map.next_value_seed(F64)?,
+    "quantileValues" => p.quantile_values = map.next_value_seed(List(Msg::<ValueAtQuantile>::new()))?,
+    "flags" => p.flags = map.next_value_seed(U32)?,
+});
+
+fields!(ValueAtQuantile, |q, map| {
+    "quantile" => q.quantile = map.next_value_seed(F64)?,
+    "value" => q.value = map.next_value_seed(F64)?,
+});
+
+fields!(Exemplar, |e, map| {
+    "filteredAttributes" => e.filtered_attributes = map.next_value_seed(attributes())?,
+    "timeUnixNano" => e.time_unix_nano = map.next_value_seed(U64)?,
+    "asDouble" => if let Some(d) = map.next_value_seed(Opt(F64))? { e.value = Some(exemplar::Value::AsDouble(d)) },
+    "asInt" => if let Some(i) = map.next_value_seed(Opt(I64))? { e.value = Some(exemplar::Value::AsInt(i)) },
+    "spanId" => e.span_id = map.next_value_seed(Hex)?,
+    "traceId" => e.trace_id = map.next_value_seed(Hex)?,
+});
+
+// logs
+
+fields!(ExportLogsServiceRequest, |r, map| {
+    "resourceLogs" => r.resource_logs = map.next_value_seed(List(Msg::<ResourceLogs>::new()))?,
+});
+
+fields!(ResourceLogs, |r, map| {
+    "resource" => r.resource = map.next_value_seed(Opt(Msg::<Resource>::new()))?,
+    "scopeLogs" => r.scope_logs = map.next_value_seed(List(Msg::<ScopeLogs>::new()))?,
+    "schemaUrl" => r.schema_url = map.next_value_seed(Str)?,
+});
+
+fields!(ScopeLogs, |s, map| {
+    "scope" => s.scope = map.next_value_seed(Opt(Msg::<InstrumentationScope>::new()))?,
+    "logRecords" => s.log_records = map.next_value_seed(List(Msg::<LogRecord>::new()))?,
+    "schemaUrl" => s.schema_url = map.next_value_seed(Str)?,
+});
+
+fields!(LogRecord, |l, map| {
+    "timeUnixNano" => l.time_unix_nano = map.next_value_seed(U64)?,
+    "observedTimeUnixNano" => l.observed_time_unix_nano = map.next_value_seed(U64)?,
+    "severityNumber" => l.severity_number = map.next_value_seed(Enum(severity))?,
+    "severityText" => l.severity_text = map.next_value_seed(Str)?,
+    "body" => l.body = map.next_value_seed(Opt(Msg::<AnyValue>::new()))?,
+    "attributes" => l.attributes = map.next_value_seed(attributes())?,
+    "droppedAttributesCount" => l.dropped_attributes_count = map.next_value_seed(U32)?,
+    "flags" => l.flags = map.next_value_seed(U32)?,
+    "traceId" => l.trace_id = map.next_value_seed(Hex)?,
+    "spanId" => l.span_id = map.next_value_seed(Hex)?,
+    "eventName" => l.event_name = map.next_value_seed(Str)?,
+});
+
+// responses (read by the replay client)
+
+/// The `partialSuccess` of any `Export*ServiceResponse`.
+#[derive(Default)]
+pub(crate) struct PartialSuccess {
+    pub rejected: i64,
+    pub message: String,
+}
+
+#[derive(Default)]
+pub(crate) struct ExportResponse {
+    pub partial: PartialSuccess,
+}
+
+fields!(PartialSuccess, |p, map| {
+    "rejectedSpans" => p.rejected = map.next_value_seed(I64)?,
+    "rejectedDataPoints" => p.rejected = map.next_value_seed(I64)?,
+    "rejectedLogRecords" => p.rejected = map.next_value_seed(I64)?,
+    "errorMessage" => p.message = map.next_value_seed(Str)?,
+});
+
+fields!(ExportResponse, |r, map| {
+    "partialSuccess" => r.partial = map.next_value_seed(Msg::<PartialSuccess>::new())?,
+});

@@ -592,7 +592,7 @@ fn malformed_documents_fail_with_the_field_path() {
     let cases = [
         (
             r#"{"resourceSpans":{}}"#,
-            "resourceSpans: expected an array, got an object",
+            "resourceSpans: invalid type: map, expected an array at line 1 column",
         ),
         (
             r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"xyz1"}]}]}]}"#,
@@ -616,7 +616,7 @@ fn malformed_documents_fail_with_the_field_path() {
         ),
         (
             r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"name":7}]}]}]}"#,
-            "name: expected a string, got a number",
+            "spans[0].name: invalid type: integer `7`, expected a string",
         ),
         (
             r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"kind":"SPAN_KIND_BOGUS"}]}]}]}"#,
@@ -634,7 +634,7 @@ fn malformed_documents_fail_with_the_field_path() {
             r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"a","value":{"intValue":"99999999999999999999"}}]}}]}"#,
             "out of range for a signed 64-bit integer",
         ),
-        ("[1,2,3]", "expected an object, got an array"),
+        ("[1,2,3]", "invalid type: sequence, expected an object"),
         (r#"{"resourceSpans":[}"#, "expected value"),
         ("", "EOF"),
     ];

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use otelvault_codec::proto::common::{AnyValue, KeyValue, any_value};
 use otelvault_codec::proto::metrics::metric;
 use otelvault_codec::{Batch, Signal};
-use otelvault_storage::{FsStore, ObjectStore, PartitionKey, S3Options, S3Store, list_all};
+use otelvault_storage::{FsStore, ObjectStore, PartitionKey, S3Store, list_all};
 use otelvault_testkit::{S3Server, free_port, workspace_root};
 use serde_json::{Value, json};
 
@@ -144,19 +144,7 @@ pub fn block_on<F: Future>(f: F) -> F::Output {
 }
 
 pub fn s3_store(endpoint: &str, bucket: &str, prefix: &str) -> S3Store {
-    block_on(async {
-        let store = S3Store::new(S3Options {
-            bucket: bucket.into(),
-            prefix: prefix.into(),
-            endpoint: Some(endpoint.into()),
-            force_path_style: true,
-            static_credentials: Some(("test".into(), "test".into())),
-        })
-        .await
-        .expect("s3 store");
-        let _ = store.client().create_bucket().bucket(bucket).send().await;
-        store
-    })
+    block_on(otelvault_testkit::s3_store(endpoint, bucket, prefix))
 }
 
 /// One moto server shared by the tests of this binary.

@@ -267,17 +267,7 @@ fn shared_s3() -> &'static S3Server {
 }
 
 async fn s3_store(endpoint: String, bucket: &str, prefix: &str) -> S3Store {
-    let store = S3Store::new(S3Options {
-        bucket: bucket.into(),
-        prefix: prefix.into(),
-        endpoint: Some(endpoint),
-        force_path_style: true,
-        static_credentials: Some(("test".into(), "test".into())),
-    })
-    .await
-    .expect("s3 store");
-    let _ = store.client().create_bucket().bucket(bucket).send().await;
-    store
+    otelvault_testkit::s3_store(&endpoint, bucket, prefix).await
 }
 
 #[tokio::test]

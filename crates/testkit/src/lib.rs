@@ -9,6 +9,8 @@
 pub mod data;
 
 use std::io::Write;
+
+use otelvault_storage::{S3Options, S3Store};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -50,6 +52,23 @@ fn moto_server_path() -> PathBuf {
         return venv;
     }
     PathBuf::from("moto_server")
+}
+
+/// A store on the S3-compatible server at `endpoint`, in `bucket` (created
+/// if needed) under `prefix`, with the fixed test credentials moto accepts.
+pub async fn s3_store(endpoint: &str, bucket: &str, prefix: &str) -> S3Store {
+    let store = S3Store::new(S3Options {
+        bucket: bucket.into(),
+        prefix: prefix.into(),
+        endpoint: Some(endpoint.into()),
+        force_path_style: true,
+        static_credentials: Some(("test".into(), "test".into())),
+    })
+    .await
+    .expect("s3 store");
+    // Already there when another test made it: fine.
+    let _ = store.client().create_bucket().bucket(bucket).send().await;
+    store
 }
 
 /// A running moto S3 server; stopped on drop.
@@ -100,6 +119,12 @@ impl S3Server {
     /// `http://127.0.0.1:PORT`.
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// A store on this server in `bucket` (created if needed) under `prefix`,
+    /// with the fixed test credentials.
+    pub async fn store(&self, bucket: &str, prefix: &str) -> S3Store {
+        s3_store(&self.endpoint(), bucket, prefix).await
     }
 
     /// The port it listens on.

@@ -107,6 +107,22 @@ async fn ingest(app: &Router, body: Vec<u8>) {
     assert_eq!(status, StatusCode::OK, "{body:?}");
 }
 
+/// Fetches the first minute of traces with a protobuf request and response.
+async fn fetch_protobuf(app: &Router, limit: i64) -> (StatusCode, HeaderMap, Bytes) {
+    let request = request::FetchRequestProto {
+        start_time_unix_nano: T0,
+        end_time_unix_nano: T0 + MIN,
+        limit,
+        ..Default::default()
+    };
+    let req = Request::post("/api/traces/fetch")
+        .header(header::CONTENT_TYPE, "application/x-protobuf")
+        .header(header::ACCEPT, "application/x-protobuf")
+        .body(Body::from(request.encode_to_vec()))
+        .expect("request");
+    call(app, req).await
+}
+
 async fn fetch(app: &Router, signal: &str, body: Value) -> (StatusCode, Value) {
     let req = Request::post(format!("/api/{signal}/fetch"))
         .header(header::CONTENT_TYPE, "application/json")
@@ -402,18 +418,7 @@ async fn protobuf_pages_leave_room_for_base64() {
             .collect();
         ingest(&app, batch("big", spans)).await;
     }
-    let request = request::FetchRequestProto {
-        start_time_unix_nano: T0,
-        end_time_unix_nano: T0 + MIN,
-        limit: 10_000,
-        ..Default::default()
-    };
-    let req = Request::post("/api/traces/fetch")
-        .header(header::CONTENT_TYPE, "application/x-protobuf")
-        .header(header::ACCEPT, "application/x-protobuf")
-        .body(Body::from(request.encode_to_vec()))
-        .expect("request");
-    let (status, _, body) = call(&app, req).await;
+    let (status, _, body) = fetch_protobuf(&app, 10_000).await;
     assert_eq!(status, StatusCode::OK);
     // Base64 makes 4/3 of it; the Lambda response payload limit is 6 MB.
     assert!(body.len() * 4 / 3 < 6_000_000, "{} bytes", body.len());
@@ -542,18 +547,7 @@ async fn protobuf_requests_and_responses() {
         batch("a", (0..3).map(|n| span(n, T0 + n, vec![])).collect()),
     )
     .await;
-    let request = request::FetchRequestProto {
-        start_time_unix_nano: T0,
-        end_time_unix_nano: T0 + MIN,
-        limit: 2,
-        ..Default::default()
-    };
-    let req = Request::post("/api/traces/fetch")
-        .header(header::CONTENT_TYPE, "application/x-protobuf")
-        .header(header::ACCEPT, "application/x-protobuf")
-        .body(Body::from(request.encode_to_vec()))
-        .expect("request");
-    let (status, headers, body) = call(&app, req).await;
+    let (status, headers, body) = fetch_protobuf(&app, 2).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers[header::CONTENT_TYPE], "application/x-protobuf");
     let page = FetchTracesResponse::decode(body).expect("protobuf response");

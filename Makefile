@@ -23,7 +23,8 @@ test: test-deps ## Format check, clippy, and every test (unit, conformance again
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	@mkdir -p target
 	set -o pipefail; $(CARGO) test --workspace --locked 2>&1 | tee target/test-output.log
-	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "tests: %d passed, %d failed\n", p, f }' target/test-output.log
+	set -o pipefail; tests/lambda-watch.sh 2>&1 | tee -a target/test-output.log
+	@awk '/^test result:/ { p += $$4; f += $$6 } /^lambda: / { p += $$2; f += $$4 } END { printf "tests: %d passed, %d failed\n", p, f }' target/test-output.log
 
 lint: fmt clippy terraform-lint ## rustfmt, clippy -D warnings, terraform fmt -check and checkov.
 
@@ -54,11 +55,11 @@ tf-plan: ## terraform init and plan in TF_DIR (default terraform/examples/basic)
 tf-apply: ## terraform apply in TF_DIR.
 	cd $(TF_DIR) && terraform apply -input=false
 
-test-deps: $(VENV)/.installed .venv-otel-proto/.installed .venv-otel-json/.installed tests/node/node_modules/.installed samples/sdk/node/node_modules/.installed ## Install what the tests need: moto's S3 server and the OpenTelemetry Python and Node.js SDK exporters.
+test-deps: $(VENV)/.installed .venv-otel-proto/.installed .venv-otel-json/.installed tests/node/node_modules/.installed samples/sdk/node/node_modules/.installed ## Install what the tests need: moto's S3 server, cargo-lambda's emulator, the OpenTelemetry Python and Node.js SDK exporters.
 
-$(VENV)/.installed: tests/requirements/s3.txt
+$(VENV)/.installed: tests/requirements/s3.txt tests/requirements/lambda.txt
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/$(PIP_INSTALL) -r $<
+	$(VENV)/$(PIP_INSTALL) -r tests/requirements/s3.txt -r tests/requirements/lambda.txt
 	touch $@
 
 # The two Python exporters need separate venvs: their pinned dependencies conflict.

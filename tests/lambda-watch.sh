@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The Lambda path end to end: the otelvault binary runs under cargo-lambda's
+# emulator (the Lambda runtime API plus Function URL payloads), and real
+# HTTP requests go through the emulated Function URL. Prints a closing line
+# "lambda: N passed, N failed" and fails when any check fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/.venv/bin:$PATH"
+command -v cargo-lambda >/dev/null || { echo "cargo-lambda is missing: run make test-deps"; exit 1; }
+
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+archive=$(mktemp -d)
+log=$(mktemp)
+OTELVAULT_STORAGE="$archive" \
+OTELVAULT_INGEST_KEYS="lambda-ingest-key" \
+OTELVAULT_QUERY_KEYS="lambda-query-key" \
+OTELVAULT_LOG=warn \
+  setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" --package otelvault >"$log" 2>&1 &
+pid=$!
+cleanup() {
+  kill -- "-$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  rm -rf "$archive" "$log"
+}
+trap cleanup EXIT
+
+url="http://127.0.0.1:$port/lambda-url/otelvault"
+# The first invocation builds (or reuses) the binary and starts it.
+for _ in $(seq 1 600); do
+  curl -sf -m 120 "$url/health" >/dev/null 2>&1 && break
+  sleep 0.5
+done
+
+passed=0
+failed=0
+check() {
+  local name=$1
+  shift
+  if "$@"; then
+    passed=$((passed + 1))
+    echo "ok   $name"
+  else
+    failed=$((failed + 1))
+    echo "FAIL $name"
+  fi
+}
+status() { # METHOD PATH EXPECTED [curl args…]
+  local method=$1 path=$2 expected=$3
+  shift 3
+  local got
+  got=$(curl -s -o /dev/null -w '%{http_code}' -m 60 -X "$method" "$url$path" "$@")
+  [ "$got" = "$expected" ] || { echo "  $method $path: expected $expected, got $got"; return 1; }
+}
+
+check "health answers 200" status GET /health 200
+check "OTLP/JSON traces with a key are stored" status POST /v1/traces 200 \
+  -H 'Content-Type: application/json' -H 'Oteleport-Access-Key: lambda-ingest-key' --data-binary @samples/otlp/traces.json
+check "the archive holds the traces" bash -c "find '$archive' -name 'traces_*.json.gz' | grep -q minute=33"
+check "gzip protobuf logs with a bearer key are stored" bash -c \
+  "gzip -c samples/otlp/logs.binpb | curl -sf -o /dev/null -m 60 -X POST '$url/v1/logs' -H 'Content-Type: application/x-protobuf' -H 'Content-Encoding: gzip' -H 'Authorization: Bearer lambda-ingest-key' --data-binary @-"
+check "a request without a key is 401" status POST /v1/traces 401 \
+  -H 'Content-Type: application/json' --data-binary @samples/otlp/traces.json
+check "an unsupported content type is 415" status POST /v1/traces 415 \
+  -H 'Content-Type: text/plain' -H 'Oteleport-Access-Key: lambda-ingest-key' --data-binary 'hello'
+check "the fetch API returns the stored span" bash -c \
+  "curl -sf -m 60 -X POST '$url/api/traces/fetch' -H 'Content-Type: application/json' -H 'Oteleport-Access-Key: lambda-query-key' --data-binary @samples/requests/fetch-traces.json | grep -q '\"name\":\"POST /buy\"'"
+
+if [ "$failed" -ne 0 ]; then
+  echo "--- cargo lambda watch log"
+  cat "$log"
+fi
+echo "lambda: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -22,7 +22,8 @@ use futures::Stream;
 pub use error::StorageError;
 pub use fs::FsStore;
 pub use key::{
-    KeyError, PartitionKey, content_id, partition_prefix, partitions_between, validate_key,
+    KeyError, ListUnit, PartitionKey, content_id, list_units, partition_prefix, partitions_between,
+    validate_key,
 };
 pub use memory::MemoryStore;
 pub use s3::{S3Options, S3Store};

@@ -17,7 +17,7 @@ pub struct Position {
     /// The resolved end of the query range (fixed on the first page, so that
     /// "until now" does not move while paging).
     pub end: u64,
-    /// Start of the partition to resume in.
+    /// Start of the listing unit (a partition, or a block of them) to resume in.
     pub partition: u64,
     /// The object key to resume at (empty: the start of the partition).
     pub key: String,

@@ -3,9 +3,11 @@
 //! Partitions in the range are listed (a few at once) and their objects read
 //! and decoded (several at once) while the page is assembled strictly in
 //! archive order: partition time, then object key, then item order inside
-//! the object. That order makes a position — partition, object key, items of
-//! that object already returned — enough to resume, so following cursors
-//! returns every matching item exactly once.
+//! the object. Partitions are listed a whole hour (or day) at a time where
+//! the range covers it, which yields the same keys in the same order with
+//! far fewer list requests. That order makes a position — listing unit,
+//! object key, items of that object already returned — enough to resume, so
+//! following cursors returns every matching item exactly once.
 //!
 //! A page stops at `limit` items, before its encoded body would pass the
 //! size budget, or when the time budget is spent (with a cursor to go on).
@@ -22,7 +24,7 @@ use otelvault_codec::filter::{ItemRef, retain_items, skip_items, truncate_items}
 use otelvault_codec::partition::FUTURE_TOLERANCE_NANOS;
 use otelvault_codec::proto::common::{KeyValue, any_value};
 use otelvault_codec::{Batch, Format, Granularity};
-use otelvault_storage::{ObjectStore, PartitionKey, StorageError, partitions_between};
+use otelvault_storage::{ListUnit, ObjectStore, PartitionKey, StorageError, list_units};
 
 use super::cursor::Position;
 use super::request::{AttrValue, Query};
@@ -71,7 +73,8 @@ pub struct Page {
 /// Storage work done for a page.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
-    /// Partitions listed.
+    /// Prefixes listed: whole hours (days) where the range covers them,
+    /// single minute (hour) partitions at its edges.
     pub partitions: usize,
     /// List requests made.
     pub list_requests: usize,
@@ -168,38 +171,34 @@ fn matches(q: &Query, item: &ItemRef<'_>, partition: u64, end: u64, layout: Layo
 
 /// What the object stream yields, in archive order.
 enum Entry {
-    /// An object to read, skipping this many matching items.
-    Object {
-        partition: u64,
-        key: String,
-        skip: u64,
-    },
-    /// Every object of this partition has been yielded.
-    PartitionEnd(u64),
+    /// An object of the listing unit starting at `unit`, to read skipping
+    /// this many matching items.
+    Object { unit: u64, key: String, skip: u64 },
+    /// Every object of the unit ending here has been yielded.
+    UnitEnd(u64),
 }
 
-/// A read (or the end of a partition), in archive order.
+/// A read object (with the partition its key names), or a unit's end.
 enum Loaded {
     Object {
-        partition: u64,
+        unit: u64,
         key: String,
         skip: u64,
-        result: Result<Result<Batch, String>, StorageError>,
+        result: Result<Result<(u64, Batch), String>, StorageError>,
         bytes: usize,
     },
-    PartitionEnd(u64),
+    UnitEnd(u64),
 }
 
-/// Keys of `signal` objects in one partition, after `after`.
-async fn list_partition(
+/// Keys of `signal` objects of one listing unit, after `after`.
+async fn list_unit(
     store: &dyn ObjectStore,
     query: &Query,
-    partition: u64,
-    prefix: String,
+    unit: ListUnit,
     after: Option<String>,
 ) -> Result<(Vec<Entry>, usize), StorageError> {
     let pages: Vec<Vec<otelvault_storage::ObjectMeta>> =
-        otelvault_storage::list(store, &prefix, after)
+        otelvault_storage::list(store, &unit.prefix, after)
             .try_collect()
             .await?;
     let requests = pages.len().max(1);
@@ -211,23 +210,23 @@ async fn list_partition(
             PartitionKey::parse(&meta.key).is_ok_and(|k| k.signal == query.signal)
         })
         .map(|meta| Entry::Object {
-            partition,
+            unit: unit.start,
             key: meta.key,
             skip: 0,
         })
-        .chain(std::iter::once(Entry::PartitionEnd(partition)))
+        .chain(std::iter::once(Entry::UnitEnd(unit.end)))
         .collect();
     Ok((entries, requests))
 }
 
-async fn load(store: &dyn ObjectStore, partition: u64, key: String, skip: u64) -> Loaded {
+async fn load(store: &dyn ObjectStore, unit: u64, key: String, skip: u64) -> Loaded {
     let raw = match store.get(&key).await {
         Ok(raw) => raw,
         // Deleted since it was listed (lifecycle expiry): nothing to return.
         Err(StorageError::NotFound { .. }) => Bytes::new(),
         Err(e) => {
             return Loaded::Object {
-                partition,
+                unit,
                 key,
                 skip,
                 result: Err(e),
@@ -241,7 +240,7 @@ async fn load(store: &dyn ObjectStore, partition: u64, key: String, skip: u64) -
         .await
         .unwrap_or_else(|e| Err(format!("decoder failed: {e}")));
     Loaded::Object {
-        partition,
+        unit,
         key,
         skip,
         result: Ok(decoded),
@@ -249,16 +248,19 @@ async fn load(store: &dyn ObjectStore, partition: u64, key: String, skip: u64) -
     }
 }
 
-fn decode_object(key: &str, raw: &[u8]) -> Result<Batch, String> {
+/// The object's partition start (from its key) and content.
+fn decode_object(key: &str, raw: &[u8]) -> Result<(u64, Batch), String> {
     let parsed = PartitionKey::parse(key).map_err(|e| e.to_string())?;
     if raw.is_empty() {
-        return Ok(Batch::empty(parsed.signal));
+        return Ok((parsed.partition_start, Batch::empty(parsed.signal)));
     }
     let data = parsed
         .compression
         .decompress(raw, MAX_OBJECT_BYTES)
         .map_err(|e| e.to_string())?;
-    Batch::decode(parsed.signal, parsed.format, &data).map_err(|e| e.to_string())
+    Batch::decode(parsed.signal, parsed.format, &data)
+        .map(|batch| (parsed.partition_start, batch))
+        .map_err(|e| e.to_string())
 }
 
 fn encoded_size(batch: &Batch, format: Format) -> usize {
@@ -287,21 +289,24 @@ pub async fn fetch_page(
         None if query.end == 0 => now.max(query.start.saturating_add(1)),
         None => query.end,
     };
-    let first_partition = resume.as_ref().map(|p| p.partition).unwrap_or(0);
-    let partitions: Vec<(u64, String)> = partitions_between(
+    // Positions name the listing unit they are in; units are recomputed
+    // identically on every page because the range (end included) is fixed.
+    let first_unit = resume.as_ref().map(|p| p.partition).unwrap_or(0);
+    let units: Vec<ListUnit> = list_units(
         query.start,
         end.saturating_add(layout.late_arrival),
         layout.granularity,
     )
-    .filter(|(p, _)| *p >= first_partition)
+    .into_iter()
+    .filter(|u| u.start >= first_unit)
     .collect();
 
     let mut stats = Stats::default();
-    // The resumed object comes first, then the rest of its partition after
-    // it, then the following partitions.
+    // The resumed object comes first, then the rest of its unit after it,
+    // then the following units.
     let head: Vec<Entry> = match &resume {
         Some(p) if p.include_key => vec![Entry::Object {
-            partition: p.partition,
+            unit: p.partition,
             key: p.key.clone(),
             skip: p.skip,
         }],
@@ -311,14 +316,14 @@ pub async fn fetch_page(
         .as_ref()
         .filter(|p| !p.key.is_empty())
         .map(|p| (p.partition, p.key.clone()));
-    stats.partitions = partitions.len();
-    let listings = futures::stream::iter(partitions)
-        .map(|(partition, prefix)| {
-            let after = resume_after
-                .as_ref()
-                .filter(|(p, _)| *p == partition)
-                .map(|(_, k)| k.clone());
-            list_partition(store, query, partition, prefix, after)
+    stats.partitions = units.len();
+    let listings = futures::stream::iter(units)
+        .map(|unit| {
+            let after = match &resume_after {
+                Some((u, key)) if *u == unit.start => Some(key.clone()),
+                _ => unit.after.clone(),
+            };
+            list_unit(store, query, unit, after)
         })
         .buffered(LIST_CONCURRENCY);
     let entries = futures::stream::iter(
@@ -334,27 +339,19 @@ pub async fn fetch_page(
         )
     })
     .try_flatten();
-    let mut loaded =
-        Box::pin(
-            entries
-                .map(|entry| match entry {
-                    Ok((
-                        Entry::Object {
-                            partition,
-                            key,
-                            skip,
-                        },
-                        requests,
-                    )) => Either::Left(async move {
-                        Ok((load(store, partition, key, skip).await, requests))
-                    }),
-                    Ok((Entry::PartitionEnd(p), requests)) => Either::Right(
-                        futures::future::ready(Ok((Loaded::PartitionEnd(p), requests))),
-                    ),
-                    Err(e) => Either::Right(futures::future::ready(Err(e))),
-                })
-                .buffered(READ_CONCURRENCY),
-        );
+    let mut loaded = Box::pin(
+        entries
+            .map(|entry| match entry {
+                Ok((Entry::Object { unit, key, skip }, requests)) => {
+                    Either::Left(async move { Ok((load(store, unit, key, skip).await, requests)) })
+                }
+                Ok((Entry::UnitEnd(end), requests)) => {
+                    Either::Right(futures::future::ready(Ok((Loaded::UnitEnd(end), requests))))
+                }
+                Err(e) => Either::Right(futures::future::ready(Err(e))),
+            })
+            .buffered(READ_CONCURRENCY),
+    );
 
     let mut parts: Vec<Batch> = Vec::new();
     let mut taken = 0usize;
@@ -363,13 +360,13 @@ pub async fn fetch_page(
     let mut next = None;
     while let Some(item) = loaded.next().await {
         let (loaded, requests) = item?;
-        let (partition, key, skip, result, read) = match loaded {
-            Loaded::PartitionEnd(p) => {
+        let (unit, key, skip, result, read) = match loaded {
+            Loaded::UnitEnd(unit_end) => {
                 stats.list_requests += requests;
                 if started.elapsed() >= budget.time {
                     next = Some(Position {
                         end,
-                        partition: p.saturating_add(layout.granularity.nanos()),
+                        partition: unit_end,
                         key: String::new(),
                         include_key: false,
                         skip: 0,
@@ -379,17 +376,17 @@ pub async fn fetch_page(
                 continue;
             }
             Loaded::Object {
-                partition,
+                unit,
                 key,
                 skip,
                 result,
                 bytes,
-            } => (partition, key, skip, result, bytes),
+            } => (unit, key, skip, result, bytes),
         };
         stats.objects += 1;
         stats.bytes_read += read;
-        let mut batch = match result? {
-            Ok(batch) => batch,
+        let (partition, mut batch) = match result? {
+            Ok(decoded) => decoded,
             Err(error) => {
                 tracing::warn!(key, error, "Skipped an unreadable archive object.");
                 if skipped.len() < MAX_REPORTED_SKIPS {
@@ -437,7 +434,7 @@ pub async fn fetch_page(
         if take < available {
             next = Some(Position {
                 end,
-                partition,
+                partition: unit,
                 key,
                 include_key: true,
                 skip: skip + take as u64,
@@ -447,7 +444,7 @@ pub async fn fetch_page(
         if taken >= query.limit || started.elapsed() >= budget.time {
             next = Some(Position {
                 end,
-                partition,
+                partition: unit,
                 key,
                 include_key: false,
                 skip: 0,

@@ -15,6 +15,7 @@
 //! object that cannot be decoded can never become readable, so it is
 //! skipped and reported in the page instead of blocking the range forever.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -196,12 +197,13 @@ async fn list_unit(
     query: &Query,
     unit: ListUnit,
     after: Option<String>,
-) -> Result<(Vec<Entry>, usize), StorageError> {
+    requests: &AtomicUsize,
+) -> Result<Vec<Entry>, StorageError> {
     let pages: Vec<Vec<otelvault_storage::ObjectMeta>> =
         otelvault_storage::list(store, &unit.prefix, after)
             .try_collect()
             .await?;
-    let requests = pages.len().max(1);
+    requests.fetch_add(pages.len().max(1), Ordering::Relaxed);
     let entries = pages
         .into_iter()
         .flatten()
@@ -216,7 +218,7 @@ async fn list_unit(
         })
         .chain(std::iter::once(Entry::UnitEnd(unit.end)))
         .collect();
-    Ok((entries, requests))
+    Ok(entries)
 }
 
 async fn load(store: &dyn ObjectStore, unit: u64, key: String, skip: u64) -> Loaded {
@@ -317,36 +319,29 @@ pub async fn fetch_page(
         .filter(|p| !p.key.is_empty())
         .map(|p| (p.partition, p.key.clone()));
     stats.partitions = units.len();
+    let list_requests = AtomicUsize::new(0);
+    let list_requests = &list_requests;
     let listings = futures::stream::iter(units)
         .map(|unit| {
             let after = match &resume_after {
                 Some((u, key)) if *u == unit.start => Some(key.clone()),
                 _ => unit.after.clone(),
             };
-            list_unit(store, query, unit, after)
+            list_unit(store, query, unit, after, list_requests)
         })
         .buffered(LIST_CONCURRENCY);
-    let entries = futures::stream::iter(
-        head.into_iter()
-            .map(|e| Ok::<_, StorageError>((vec![e], 0))),
-    )
-    .chain(listings)
-    .map_ok(|(entries, requests)| {
-        futures::stream::iter(
-            entries
-                .into_iter()
-                .map(move |e| Ok::<_, StorageError>((e, requests))),
-        )
-    })
-    .try_flatten();
+    let entries = futures::stream::iter(head.into_iter().map(|e| Ok::<_, StorageError>(vec![e])))
+        .chain(listings)
+        .map_ok(|entries| futures::stream::iter(entries.into_iter().map(Ok::<_, StorageError>)))
+        .try_flatten();
     let mut loaded = Box::pin(
         entries
             .map(|entry| match entry {
-                Ok((Entry::Object { unit, key, skip }, requests)) => {
-                    Either::Left(async move { Ok((load(store, unit, key, skip).await, requests)) })
+                Ok(Entry::Object { unit, key, skip }) => {
+                    Either::Left(async move { Ok(load(store, unit, key, skip).await) })
                 }
-                Ok((Entry::UnitEnd(end), requests)) => {
-                    Either::Right(futures::future::ready(Ok((Loaded::UnitEnd(end), requests))))
+                Ok(Entry::UnitEnd(end)) => {
+                    Either::Right(futures::future::ready(Ok(Loaded::UnitEnd(end))))
                 }
                 Err(e) => Either::Right(futures::future::ready(Err(e))),
             })
@@ -359,10 +354,8 @@ pub async fn fetch_page(
     let mut skipped = Vec::new();
     let mut next = None;
     while let Some(item) = loaded.next().await {
-        let (loaded, requests) = item?;
-        let (unit, key, skip, result, read) = match loaded {
+        let (unit, key, skip, result, read) = match item? {
             Loaded::UnitEnd(unit_end) => {
-                stats.list_requests += requests;
                 if started.elapsed() >= budget.time {
                     next = Some(Position {
                         end,
@@ -452,6 +445,8 @@ pub async fn fetch_page(
             break;
         }
     }
+    drop(loaded);
+    stats.list_requests = list_requests.load(Ordering::Relaxed);
     let batch = otelvault_codec::merge(parts).unwrap_or_else(|| Batch::empty(query.signal));
     Ok(Page {
         batch,

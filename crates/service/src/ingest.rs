@@ -62,12 +62,7 @@ pub(crate) async fn handle(state: Arc<AppState>, signal: Signal, req: Request) -
     // Answer in the request's encoding when it is one we speak.
     let format = media_type(&parts.headers).ok().flatten();
     let result = ingest(&state, signal, &parts.headers, body, &mut log).await;
-    let mut response = match result {
-        Ok(response) => response,
-        Err(e) => e.into_response_as(format.unwrap_or(Format::Json)),
-    };
-    response.extensions_mut().insert(log);
-    response
+    log.attach(result, format.unwrap_or(Format::Json))
 }
 
 /// The request's OTLP format: `Ok(None)` when the header is missing.

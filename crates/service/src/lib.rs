@@ -144,6 +144,16 @@ pub(crate) struct RequestLog {
     pub detail: Option<String>,
 }
 
+impl RequestLog {
+    /// The handler's answer, with this log attached for the request log
+    /// line; errors are rendered in `format`.
+    pub(crate) fn attach(self, result: Result<Response, ApiError>, format: Format) -> Response {
+        let mut response = result.unwrap_or_else(|e| e.into_response_as(format));
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
 /// The application router.
 pub fn router(state: Arc<AppState>) -> Router {
     let ingest = |signal: Signal| {

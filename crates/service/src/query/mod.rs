@@ -219,12 +219,7 @@ pub(crate) async fn fetch(state: Arc<AppState>, signal: Signal, req: Request) ->
         ..Default::default()
     };
     let result = run_fetch(&state, signal, &parts.headers, body, format, &mut log).await;
-    let mut response = match result {
-        Ok(response) => response,
-        Err(e) => e.into_response_as(format),
-    };
-    response.extensions_mut().insert(log);
-    response
+    log.attach(result, format)
 }
 
 async fn run_fetch(
@@ -300,12 +295,7 @@ pub(crate) async fn trace_by_id(
         ..Default::default()
     };
     let result = run_trace_by_id(&state, &trace_id, &params, &headers, format, &mut log).await;
-    let mut response = match result {
-        Ok(response) => response,
-        Err(e) => e.into_response_as(format),
-    };
-    response.extensions_mut().insert(log);
-    response
+    log.attach(result, format)
 }
 
 fn seconds_param(params: &HashMap<String, String>, name: &str) -> Result<Option<u64>, ApiError> {

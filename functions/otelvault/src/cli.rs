@@ -305,7 +305,7 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<bool> {
         let mut report = |p: Progress| {
             if let Some(bar) = &bar {
                 bar.set_message(format!(
-                    "{}: {} items in {} requests, {} failed",
+                    "replaying {}; so far {} items in {} requests, {} failed",
                     p.signal, p.summary.items, p.summary.batches, p.summary.failed_batches
                 ));
             }

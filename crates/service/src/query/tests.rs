@@ -368,18 +368,22 @@ async fn cursors_are_bound_to_their_query_and_signal() {
     assert_eq!(span_names(&page).len(), 3);
 }
 
-#[tokio::test]
-async fn pages_stop_under_the_size_budget() {
-    let store = Arc::new(MemoryStore::new());
-    let app = app(store);
+/// `objects` objects of `spans` spans with a 4 KiB attribute each.
+async fn ingest_big_spans(app: &Router, objects: u64, spans: u64) {
     let big = "x".repeat(4096);
-    // 3 objects of 600 spans with 4 KiB attributes: about 7.4 MB of JSON.
-    for b in 0..3u64 {
-        let spans = (0..600)
+    for b in 0..objects {
+        let batch_spans = (0..spans)
             .map(|n| span(b * 1000 + n, T0 + b * 1000 + n, vec![kv("blob", &big)]))
             .collect();
-        ingest(&app, batch("big", spans)).await;
+        ingest(app, batch("big", batch_spans)).await;
     }
+}
+
+#[tokio::test]
+async fn pages_stop_under_the_size_budget() {
+    let app = app(Arc::new(MemoryStore::new()));
+    // About 7.4 MB of JSON.
+    ingest_big_spans(&app, 3, 600).await;
     let mut query = json!({"startTimeUnixNano": T0, "endTimeUnixNano": T0 + MIN, "limit": 10_000});
     let mut total = 0;
     let mut pages = 0;
@@ -409,15 +413,8 @@ async fn pages_stop_under_the_size_budget() {
 
 #[tokio::test]
 async fn protobuf_pages_leave_room_for_base64() {
-    let store = Arc::new(MemoryStore::new());
-    let app = app(store);
-    let big = "y".repeat(4096);
-    for b in 0..2u64 {
-        let spans = (0..700)
-            .map(|n| span(b * 1000 + n, T0 + b * 1000 + n, vec![kv("blob", &big)]))
-            .collect();
-        ingest(&app, batch("big", spans)).await;
-    }
+    let app = app(Arc::new(MemoryStore::new()));
+    ingest_big_spans(&app, 2, 700).await;
     let (status, _, body) = fetch_protobuf(&app, 10_000).await;
     assert_eq!(status, StatusCode::OK);
     // Base64 makes 4/3 of it; the Lambda response payload limit is 6 MB.

@@ -4,7 +4,7 @@
 //! the summary says what was lost and the command exits non-zero.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use otelvault_codec::{Batch, Signal};
 use otelvault_service::query::engine::{Budget, Layout, fetch_page};
@@ -77,13 +77,6 @@ pub struct Progress {
     pub signal: Signal,
     /// Totals so far.
     pub summary: Summary,
-}
-
-fn now_nanos() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }
 
 /// Replays `signal` from `source` to `exporter`, adding to `summary`.
@@ -161,7 +154,7 @@ pub async fn replay_signal(
                     *layout,
                     &query,
                     resume,
-                    now_nanos(),
+                    otelvault_codec::now_unix_nanos(),
                     format,
                     budget,
                 )

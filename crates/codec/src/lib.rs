@@ -29,7 +29,7 @@ pub use batch::{Batch, Format, Response};
 pub use compression::{Compression, ContentEncoding};
 pub use error::CodecError;
 pub use merge::merge;
-pub use partition::{Granularity, UtcMinute, item_time_or, split_by_partition};
+pub use partition::{Granularity, UtcMinute, item_time_or, now_unix_nanos, split_by_partition};
 pub use signal::Signal;
 pub use validate::{Rejected, validate_ids};
 

@@ -70,6 +70,14 @@ impl FromStr for Granularity {
     }
 }
 
+/// The current time in unix nanoseconds (0 if the clock is before 1970).
+pub fn now_unix_nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
 /// `t`, or `now` when `t` is zero or too far in the future.
 pub fn item_time_or(t: u64, now: u64) -> u64 {
     if t == 0 || t > now.saturating_add(FUTURE_TOLERANCE_NANOS) {

@@ -8,7 +8,7 @@
 //! client retries, and retries rewrite the same content-addressed keys.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -106,7 +106,7 @@ async fn ingest(
     log.received_bytes = raw.len();
 
     let write = state.write;
-    let now = unix_nanos_now();
+    let now = otelvault_codec::now_unix_nanos();
     let prepared = match tokio::task::spawn_blocking(move || {
         prepare(signal, format, encoding, &raw, write, now)
     })
@@ -185,13 +185,6 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
         ))),
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
     }
-}
-
-fn unix_nanos_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }
 
 /// Decompresses, decodes, validates, splits and encodes: all the CPU work.

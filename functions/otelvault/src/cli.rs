@@ -31,10 +31,7 @@ pub struct Range {
 
 impl Range {
     fn resolve(&self) -> anyhow::Result<(u64, u64)> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-            .unwrap_or(0);
+        let now = otelvault_codec::now_unix_nanos();
         let end = self.end.unwrap_or(now);
         let start = match (self.since, self.start) {
             (Some(since), _) => end.saturating_sub(since),

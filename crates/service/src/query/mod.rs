@@ -9,7 +9,7 @@ mod tests;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Path, Query as UrlQuery, Request};
@@ -94,13 +94,6 @@ pub struct SkippedObjectProto {
     /// Why it was skipped.
     #[prost(string, tag = "2")]
     pub error: String,
-}
-
-fn now_nanos() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }
 
 /// The response format asked for with `Accept`.
@@ -260,7 +253,7 @@ async fn run_fetch(
         state.query.layout,
         &query,
         resume,
-        now_nanos(),
+        otelvault_codec::now_unix_nanos(),
         format,
         Budget {
             bytes: page_bytes(format),
@@ -320,7 +313,7 @@ async fn run_trace_by_id(
     log.key_id = state.auth.check(headers, Scope::Query)?;
     let id = request::parse_trace_id("traceId", trace_id)?;
     const NANOS: u64 = 1_000_000_000;
-    let now = now_nanos();
+    let now = otelvault_codec::now_unix_nanos();
     let end = seconds_param(params, "end")?.map_or(now, |s| s.saturating_mul(NANOS));
     let start = seconds_param(params, "start")?
         .map_or(end.saturating_sub(DEFAULT_TRACE_WINDOW_SECS * NANOS), |s| {

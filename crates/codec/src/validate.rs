@@ -108,7 +108,7 @@ pub fn validate_ids(batch: &mut Batch) -> Rejected {
             // and drop metrics left without points.
             retain(&mut r.resource_metrics, |_, _, m| {
                 let before = crate::batch::point_count(m);
-                let name = m.name.clone();
+                let name = &m.name; // Disjoint from `m.data`, borrowed below.
                 let mut keep = |ex: &[Exemplar]| {
                     rejected.note(exemplar_problem(ex).map(|p| format!("metric {name:?}: {p}")))
                 };

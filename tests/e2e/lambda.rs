@@ -8,8 +8,9 @@ use std::sync::Arc;
 use base64::Engine as _;
 use bytes::Bytes;
 use http_body_util::BodyExt as _;
+use otelvault_archive::{Archive, Layout};
 use otelvault_codec::{Compression, Signal};
-use otelvault_service::{AppState, Auth, PartitionTime, WriteSettings, router};
+use otelvault_service::{AppState, Auth, router};
 use otelvault_storage::{MemoryStore, ObjectStore};
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
@@ -152,18 +153,18 @@ fn function_url_events_are_served_by_the_router() {
 
         let store = Arc::new(MemoryStore::new());
         let state = AppState::new(
-            store.clone(),
+            Archive::new(
+                store.clone(),
+                Layout {
+                    compression: Compression::Gzip,
+                    ..Layout::default()
+                },
+            ),
             Auth::new(
                 true,
                 "ingest-secret-lambda".parse().expect("keys"),
                 Default::default(),
             ),
-            WriteSettings {
-                format: Default::default(),
-                compression: Compression::Gzip,
-                granularity: Default::default(),
-                partition_time: PartitionTime::Event,
-            },
             &[1; 32],
         );
         let request =

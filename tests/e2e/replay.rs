@@ -5,7 +5,7 @@
 use std::process::Command;
 
 use otelvault_codec::{Batch, Compression, Format, Signal};
-use otelvault_storage::{ObjectStore, PutOptions};
+use otelvault_storage::{ObjectKey, ObjectStore, PutOptions};
 use serde_json::Value;
 
 use crate::support::*;
@@ -229,7 +229,10 @@ fn replay_straight_from_s3_and_from_a_collector_directory() {
     .expect("sample");
     let options = PutOptions::default();
     block_on(async {
-        let put = |key: &'static str, body: Vec<u8>| collector.put(key, body.into(), &options);
+        let put = async |key: &'static str, body: Vec<u8>| {
+            let key = ObjectKey::new(key).expect("key");
+            collector.put(&key, body.into(), &options).await
+        };
         put(
             "year=2024/month=10/day=27/hour=03/minute=35/traces_123456789.json",
             traces.encode(Format::Json),

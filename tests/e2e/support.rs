@@ -5,10 +5,11 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use otelvault_archive::PartitionKey;
 use otelvault_codec::proto::common::{AnyValue, KeyValue, any_value};
 use otelvault_codec::proto::metrics::metric;
 use otelvault_codec::{Batch, Signal};
-use otelvault_storage::{FsStore, ObjectStore, PartitionKey, S3Store, list_all};
+use otelvault_storage::{FsStore, KeyPrefix, ObjectStore, S3Store, list_all};
 use otelvault_testkit::{S3Server, free_port, workspace_root};
 use serde_json::{Value, json};
 
@@ -157,7 +158,7 @@ pub fn shared_s3() -> &'static S3Server {
 pub fn archive(store: &dyn ObjectStore) -> Vec<(PartitionKey, Batch)> {
     block_on(async {
         let mut out = Vec::new();
-        for meta in list_all(store, "").await.expect("list") {
+        for meta in list_all(store, &KeyPrefix::ROOT).await.expect("list") {
             let key =
                 PartitionKey::parse(&meta.key).unwrap_or_else(|e| panic!("{}: {e}", meta.key));
             let raw = store.get(&meta.key).await.expect("get");

@@ -3,16 +3,14 @@
 //! cannot be delivered after retries is counted, never dropped silently:
 //! the summary says what was lost and the command exits non-zero.
 
-use std::sync::Arc;
 use std::time::Duration;
 
+use otelvault_api::FetchRequest;
+use otelvault_archive::{Archive, Budget, Query};
 use otelvault_codec::{Batch, Signal};
-use otelvault_service::query::engine::{Budget, Layout, fetch_page};
-use otelvault_service::query::request::Query;
-use otelvault_storage::ObjectStore;
 
 use crate::ClientError;
-use crate::api::{ApiClient, FetchParams};
+use crate::api::ApiClient;
 use crate::exporter::Exporter;
 
 /// Where archived data is read from.
@@ -21,12 +19,7 @@ pub enum Source {
     /// A deployment's query API.
     Api(Box<ApiClient>),
     /// An archive read directly (s3:// or a directory).
-    Archive {
-        /// The store.
-        store: Arc<dyn ObjectStore>,
-        /// How it is partitioned.
-        layout: Layout,
-    },
+    Archive(Archive),
 }
 
 /// What to replay.
@@ -110,21 +103,27 @@ pub async fn replay_signal(
             }
         }
     };
+    let query = Query {
+        start: options.start,
+        end: options.end,
+        limit: options.batch_items,
+        ..Query::new(signal)
+    };
     match source {
         Source::Api(api) => {
-            let api = &**api;
-            let params = FetchParams {
-                start: options.start,
-                end: options.end,
-                limit: options.batch_items,
-                ..Default::default()
+            let mut request = FetchRequest {
+                query,
+                cursor: None,
             };
-            let mut cursor: Option<String> = None;
             loop {
-                let page = api.page(signal, &params, cursor.as_deref()).await?;
+                let page = api.page(&request).await?;
                 summary.unreadable_objects += page.skipped.len() as u64;
-                for (key, error) in &page.skipped {
-                    tracing::error!(key, error, "The archive has an unreadable object.");
+                for s in &page.skipped {
+                    tracing::error!(
+                        key = s.key,
+                        error = s.error,
+                        "The archive has an unreadable object."
+                    );
                 }
                 send(page.batch, summary).await;
                 progress(Progress {
@@ -132,16 +131,12 @@ pub async fn replay_signal(
                     summary: *summary,
                 });
                 match page.next_cursor {
-                    Some(c) => cursor = Some(c),
+                    Some(c) => request.cursor = Some(c),
                     None => return Ok(()),
                 }
             }
         }
-        Source::Archive { store, layout } => {
-            let mut query = Query::empty(signal);
-            query.start = options.start;
-            query.end = options.end;
-            query.limit = options.batch_items;
+        Source::Archive(archive) => {
             let mut resume = None;
             let budget = Budget {
                 bytes: BATCH_BYTES,
@@ -149,17 +144,18 @@ pub async fn replay_signal(
             };
             let format = exporter.target().format;
             loop {
-                let page = fetch_page(
-                    &**store,
-                    *layout,
-                    &query,
-                    resume,
-                    otelvault_codec::now_unix_nanos(),
-                    format,
-                    budget,
-                )
-                .await
-                .map_err(|e| ClientError::Storage(format!("reading the archive: {e}")))?;
+                let page = archive
+                    .read(
+                        &query,
+                        resume,
+                        otelvault_codec::now_unix_nanos(),
+                        format,
+                        budget,
+                    )
+                    .await
+                    .map_err(|e| {
+                        ClientError::Storage(format!("reading the archive: {}", e.detail()))
+                    })?;
                 summary.unreadable_objects += page.skipped.len() as u64;
                 for s in &page.skipped {
                     tracing::error!(

@@ -14,7 +14,6 @@ use crate::proto::collector_metrics::{
 use crate::proto::collector_trace::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
-use crate::proto::metrics::{Metric, metric};
 use crate::{CodecError, Signal, json};
 
 /// The wire format of a message: OTLP protobuf or OTLP/JSON.
@@ -160,7 +159,7 @@ impl Batch {
                 .iter()
                 .flat_map(|rm| &rm.scope_metrics)
                 .flat_map(|sm| &sm.metrics)
-                .map(point_count)
+                .map(crate::points::point_count)
                 .sum(),
             Batch::Logs(r) => r
                 .resource_logs
@@ -177,21 +176,9 @@ impl Batch {
     }
 }
 
-/// The number of data points of a metric.
-pub fn point_count(m: &Metric) -> usize {
-    match &m.data {
-        None => 0,
-        Some(metric::Data::Gauge(g)) => g.data_points.len(),
-        Some(metric::Data::Sum(s)) => s.data_points.len(),
-        Some(metric::Data::Histogram(h)) => h.data_points.len(),
-        Some(metric::Data::ExponentialHistogram(h)) => h.data_points.len(),
-        Some(metric::Data::Summary(s)) => s.data_points.len(),
-    }
-}
-
 /// The answer to an export request: success, possibly partial.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Response {
+pub struct ExportResponse {
     /// The request's signal.
     pub signal: Signal,
     /// Items refused (0 for full success).
@@ -200,7 +187,7 @@ pub struct Response {
     pub message: String,
 }
 
-impl Response {
+impl ExportResponse {
     /// Encodes the matching `Export*ServiceResponse`; `partial_success` is set
     /// only when something was rejected or a message is present.
     pub fn encode(&self, format: Format) -> Vec<u8> {
@@ -272,7 +259,7 @@ mod tests {
 
     #[test]
     fn responses_encode_partial_success_only_when_needed() {
-        let ok = Response {
+        let ok = ExportResponse {
             signal: Signal::Traces,
             rejected: 0,
             message: String::new(),
@@ -280,7 +267,7 @@ mod tests {
         assert_eq!(ok.encode(Format::Json), b"{}");
         assert!(ok.encode(Format::Protobuf).is_empty());
 
-        let partial = Response {
+        let partial = ExportResponse {
             signal: Signal::Logs,
             rejected: 2,
             message: "bad ids".into(),

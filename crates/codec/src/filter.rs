@@ -5,11 +5,12 @@
 //! an earlier page, and for cutting a page at its limit.
 
 use crate::Batch;
+use crate::hierarchy::retain;
 use crate::partition::log_time;
+use crate::points::match_data;
 use crate::proto::common::{InstrumentationScope, KeyValue};
-use crate::proto::metrics::{Metric, metric};
+use crate::proto::metrics::Metric;
 use crate::proto::resource::Resource;
-use crate::tree::retain;
 
 /// What a predicate knows about one item.
 #[derive(Debug, Clone, Copy)]
@@ -77,35 +78,13 @@ pub fn retain_items(batch: &mut Batch, mut keep: impl FnMut(&ItemRef<'_>) -> boo
 /// holds; returns whether any point is left.
 fn retain_points(m: &mut Metric, mut keep: impl FnMut(u64, &[KeyValue], &str) -> bool) -> bool {
     let name = m.name.as_str();
-    let left = match &mut m.data {
-        None => 0,
-        Some(metric::Data::Gauge(g)) => {
-            g.data_points
+    m.data.as_mut().is_some_and(|data| {
+        match_data!(data, |d, _wrap| {
+            d.data_points
                 .retain(|p| keep(p.time_unix_nano, &p.attributes, name));
-            g.data_points.len()
-        }
-        Some(metric::Data::Sum(s)) => {
-            s.data_points
-                .retain(|p| keep(p.time_unix_nano, &p.attributes, name));
-            s.data_points.len()
-        }
-        Some(metric::Data::Histogram(h)) => {
-            h.data_points
-                .retain(|p| keep(p.time_unix_nano, &p.attributes, name));
-            h.data_points.len()
-        }
-        Some(metric::Data::ExponentialHistogram(h)) => {
-            h.data_points
-                .retain(|p| keep(p.time_unix_nano, &p.attributes, name));
-            h.data_points.len()
-        }
-        Some(metric::Data::Summary(s)) => {
-            s.data_points
-                .retain(|p| keep(p.time_unix_nano, &p.attributes, name));
-            s.data_points.len()
-        }
-    };
-    left > 0
+            !d.data_points.is_empty()
+        })
+    })
 }
 
 /// Drops the first `n` items.

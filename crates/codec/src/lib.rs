@@ -18,18 +18,21 @@ pub mod filter;
 pub mod json;
 pub mod merge;
 pub mod partition;
+pub mod size;
 pub mod status;
 pub mod validate;
 
 mod error;
+mod hierarchy;
+mod points;
 mod signal;
-mod tree;
 
-pub use batch::{Batch, Format, Response};
+pub use batch::{Batch, ExportResponse, Format};
 pub use compression::{Compression, ContentEncoding};
 pub use error::CodecError;
 pub use merge::merge;
 pub use partition::{Granularity, UtcMinute, item_time_or, now_unix_nanos, split_by_partition};
+pub use points::{first_point_time, point_count};
 pub use signal::Signal;
 pub use validate::{Rejected, validate_ids};
 

@@ -1,91 +1,113 @@
 //! Merging batches: equal resources (same resource message and schema URL)
-//! become one, and within them equal scopes become one, keeping first-seen order.
+//! become one, and within them equal scopes become one, keeping first-seen
+//! order. Each shell's identity is computed once and looked up in a hash
+//! index, so merging is linear in the number of resources and scopes.
 
 use std::collections::HashMap;
 
 use prost::Message;
 
 use crate::Batch;
-use crate::proto::metrics::{
-    ExponentialHistogramDataPoint, HistogramDataPoint, Metric, NumberDataPoint, SummaryDataPoint,
-    metric,
-};
-use crate::tree::Container;
+use crate::hierarchy::Parent;
+use crate::points::{append_points, match_data};
+use crate::proto::metrics::Metric;
 
-fn merge_level<R, S>(target: &mut Vec<R>, index: &mut HashMap<Vec<u8>, usize>, incoming: Vec<R>)
+/// Resources merged so far, with an index of their identities and, per
+/// resource, an index of its scopes' identities.
+struct Merged<R> {
+    resources: Vec<R>,
+    index: HashMap<Vec<u8>, usize>,
+    scope_index: Vec<HashMap<Vec<u8>, usize>>,
+}
+
+impl<R, S> Merged<R>
 where
-    R: Container<Child = S>,
-    S: Container,
+    R: Parent<Child = S>,
+    S: Parent,
 {
-    for mut r in incoming {
-        let id = r.identity();
-        match index.get(&id) {
-            Some(&i) => {
-                let scopes = r.take_children();
-                let existing = &mut target[i];
-                for mut s in scopes {
-                    let sid = s.identity();
-                    if let Some(found) = existing
+    fn new() -> Self {
+        Merged {
+            resources: Vec::new(),
+            index: HashMap::new(),
+            scope_index: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, incoming: Vec<R>) {
+        for mut r in incoming {
+            let scopes = r.take_children();
+            let i = match self.index.get(&r.identity()) {
+                Some(&i) => i,
+                None => {
+                    let i = self.resources.len();
+                    self.index.insert(r.identity(), i);
+                    self.resources.push(r);
+                    self.scope_index.push(HashMap::new());
+                    i
+                }
+            };
+            let (target, index) = (&mut self.resources[i], &mut self.scope_index[i]);
+            for mut s in scopes {
+                let id = s.identity();
+                match index.get(&id) {
+                    Some(&j) => target.children_mut()[j]
                         .children_mut()
-                        .iter_mut()
-                        .find(|e| e.identity() == sid)
-                    {
-                        found.children_mut().append(s.children_mut());
-                    } else {
-                        existing.children_mut().push(s);
+                        .append(s.children_mut()),
+                    None => {
+                        index.insert(id, target.children().len());
+                        target.children_mut().push(s);
                     }
                 }
-            }
-            None => {
-                // Equal scopes inside one resource are merged too.
-                let scopes = r.take_children();
-                let mut merged: Vec<S> = Vec::with_capacity(scopes.len());
-                for mut s in scopes {
-                    let sid = s.identity();
-                    if let Some(found) = merged.iter_mut().find(|e| e.identity() == sid) {
-                        found.children_mut().append(s.children_mut());
-                    } else {
-                        merged.push(s);
-                    }
-                }
-                *r.children_mut() = merged;
-                index.insert(id, target.len());
-                target.push(r);
             }
         }
     }
+}
+
+fn merge_resources<R, S>(parts: impl Iterator<Item = Vec<R>>) -> Vec<R>
+where
+    R: Parent<Child = S>,
+    S: Parent,
+{
+    let mut merged = Merged::new();
+    for part in parts {
+        merged.add(part);
+    }
+    merged.resources
 }
 
 /// Merges batches of one signal into one batch. Batches of another signal
 /// than the first are ignored (callers only merge one signal at a time).
 /// Returns `None` for an empty input.
 pub fn merge(batches: impl IntoIterator<Item = Batch>) -> Option<Batch> {
-    let mut iter = batches.into_iter();
-    let first = iter.next()?;
+    let mut iter = batches.into_iter().peekable();
+    let signal = iter.peek()?.signal();
     // Start from an empty target so the first batch is normalised as well.
-    let mut out = Batch::empty(first.signal());
-    let mut index = HashMap::new();
-    for batch in std::iter::once(first).chain(iter) {
-        match (&mut out, batch) {
-            (Batch::Traces(t), Batch::Traces(b)) => {
-                merge_level(&mut t.resource_spans, &mut index, b.resource_spans)
-            }
-            (Batch::Metrics(t), Batch::Metrics(b)) => {
-                merge_level(&mut t.resource_metrics, &mut index, b.resource_metrics)
-            }
-            (Batch::Logs(t), Batch::Logs(b)) => {
-                merge_level(&mut t.resource_logs, &mut index, b.resource_logs)
-            }
-            _ => {}
+    let mut out = Batch::empty(signal);
+    match &mut out {
+        Batch::Traces(t) => {
+            t.resource_spans = merge_resources(iter.filter_map(|b| match b {
+                Batch::Traces(b) => Some(b.resource_spans),
+                _ => None,
+            }))
         }
-    }
-    if let Batch::Metrics(r) = &mut out {
-        for scope in r
-            .resource_metrics
-            .iter_mut()
-            .flat_map(|rm| rm.scope_metrics.iter_mut())
-        {
-            scope.metrics = merge_metrics(std::mem::take(&mut scope.metrics));
+        Batch::Metrics(t) => {
+            t.resource_metrics = merge_resources(iter.filter_map(|b| match b {
+                Batch::Metrics(b) => Some(b.resource_metrics),
+                _ => None,
+            }));
+            for scope in t
+                .resource_metrics
+                .iter_mut()
+                .flat_map(|rm| rm.scope_metrics.iter_mut())
+            {
+                scope.metrics = merge_metrics(std::mem::take(&mut scope.metrics));
+            }
+        }
+        Batch::Logs(t) => {
+            t.resource_logs = merge_resources(iter.filter_map(|b| match b {
+                Batch::Logs(b) => Some(b.resource_logs),
+                _ => None,
+            }))
         }
     }
     Some(out)
@@ -98,12 +120,14 @@ fn merge_metrics(metrics: Vec<Metric>) -> Vec<Metric> {
     let mut out: Vec<Metric> = Vec::with_capacity(metrics.len());
     let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
     for mut m in metrics {
-        let points = take_points(&mut m);
-        let id = m.encode_to_vec();
+        let id = stream_identity(&mut m);
         match index.get(&id) {
-            Some(&i) => append_points(&mut out[i], points),
+            Some(&i) => {
+                if let (Some(into), Some(from)) = (out[i].data.as_mut(), m.data.as_mut()) {
+                    append_points(into, from);
+                }
+            }
             None => {
-                append_points(&mut m, points);
                 index.insert(id, out.len());
                 out.push(m);
             }
@@ -112,40 +136,19 @@ fn merge_metrics(metrics: Vec<Metric>) -> Vec<Metric> {
     out
 }
 
-/// The data points of a metric, of whichever type, leaving it empty.
-enum Points {
-    None,
-    Number(Vec<NumberDataPoint>),
-    Histogram(Vec<HistogramDataPoint>),
-    Exponential(Vec<ExponentialHistogramDataPoint>),
-    Summary(Vec<SummaryDataPoint>),
-}
-
-fn take_points(m: &mut Metric) -> Points {
-    match &mut m.data {
-        None => Points::None,
-        Some(metric::Data::Gauge(g)) => Points::Number(std::mem::take(&mut g.data_points)),
-        Some(metric::Data::Sum(s)) => Points::Number(std::mem::take(&mut s.data_points)),
-        Some(metric::Data::Histogram(h)) => Points::Histogram(std::mem::take(&mut h.data_points)),
-        Some(metric::Data::ExponentialHistogram(h)) => {
-            Points::Exponential(std::mem::take(&mut h.data_points))
-        }
-        Some(metric::Data::Summary(s)) => Points::Summary(std::mem::take(&mut s.data_points)),
-    }
-}
-
-fn append_points(m: &mut Metric, points: Points) {
-    match (&mut m.data, points) {
-        (Some(metric::Data::Gauge(g)), Points::Number(mut p)) => g.data_points.append(&mut p),
-        (Some(metric::Data::Sum(s)), Points::Number(mut p)) => s.data_points.append(&mut p),
-        (Some(metric::Data::Histogram(h)), Points::Histogram(mut p)) => {
-            h.data_points.append(&mut p)
-        }
-        (Some(metric::Data::ExponentialHistogram(h)), Points::Exponential(mut p)) => {
-            h.data_points.append(&mut p)
-        }
-        (Some(metric::Data::Summary(s)), Points::Summary(mut p)) => s.data_points.append(&mut p),
-        // Equal shells have equal types, so nothing else can happen.
-        _ => {}
-    }
+/// Bytes that are equal exactly when two metrics are the same stream
+/// definition: everything but their data points.
+fn stream_identity(m: &mut Metric) -> Vec<u8> {
+    let Some(mut data) = m.data.take() else {
+        return m.encode_to_vec();
+    };
+    let mut id = m.encode_to_vec();
+    match_data!(&mut data, |d, wrap| {
+        let points = std::mem::take(&mut d.data_points);
+        // The oneof's encoding carries its field number: the metric type.
+        wrap(d.clone()).encode(&mut id);
+        d.data_points = points;
+    });
+    m.data = Some(data);
+    id
 }

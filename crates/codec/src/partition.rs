@@ -11,10 +11,11 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::Batch;
+use crate::hierarchy::Parent;
+use crate::points::{first_point_time, match_data};
 use crate::proto::logs::LogRecord;
-use crate::proto::metrics::{Metric, metric};
+use crate::proto::metrics::Metric;
 use crate::proto::trace::Span;
-use crate::tree::Container;
 
 /// Nanoseconds in a second.
 pub const NANOS_PER_SECOND: u64 = 1_000_000_000;
@@ -101,112 +102,35 @@ pub fn log_time(log: &LogRecord) -> u64 {
     }
 }
 
-/// The time of a metric's first data point (0 when it has none).
-pub fn first_point_time(m: &Metric) -> u64 {
-    match &m.data {
-        None => None,
-        Some(metric::Data::Gauge(g)) => g.data_points.first().map(|p| p.time_unix_nano),
-        Some(metric::Data::Sum(s)) => s.data_points.first().map(|p| p.time_unix_nano),
-        Some(metric::Data::Histogram(h)) => h.data_points.first().map(|p| p.time_unix_nano),
-        Some(metric::Data::ExponentialHistogram(h)) => {
-            h.data_points.first().map(|p| p.time_unix_nano)
-        }
-        Some(metric::Data::Summary(s)) => s.data_points.first().map(|p| p.time_unix_nano),
-    }
-    .unwrap_or(0)
-}
-
 /// Splits the data points of a metric into groups by `key(point time)`,
 /// returning one metric per group (same name, description, unit, metadata,
 /// type and temporality), in key order.
 pub fn split_metric(mut m: Metric, key: impl Fn(u64) -> u64) -> Vec<(u64, Metric)> {
-    fn group<P>(points: Vec<P>, time: impl Fn(&P) -> u64) -> BTreeMap<u64, Vec<P>> {
-        let mut groups: BTreeMap<u64, Vec<P>> = BTreeMap::new();
-        for p in points {
-            groups.entry(time(&p)).or_default().push(p);
-        }
-        groups
-    }
-    // Rebuilds one metric per group around the same shell.
-    fn rebuild<P>(
-        m: &Metric,
-        groups: BTreeMap<u64, Vec<P>>,
-        wrap: impl Fn(Vec<P>) -> metric::Data,
-    ) -> Vec<(u64, Metric)> {
-        groups
-            .into_iter()
-            .map(|(k, points)| {
-                let mut part = Metric {
-                    data: None,
-                    ..m.clone()
-                };
-                part.data = Some(wrap(points));
-                (k, part)
-            })
-            .collect()
-    }
-    let Some(data) = m.data.take() else {
+    let Some(mut data) = m.data.take() else {
         return vec![(key(0), m)];
     };
     let shell = m;
-    let parts = match data {
-        metric::Data::Gauge(mut g) => {
-            let groups = group(
-                std::mem::take(&mut g.data_points),
-                |p| key(p.time_unix_nano),
-            );
-            rebuild(&shell, groups, |data_points| {
-                metric::Data::Gauge(crate::proto::metrics::Gauge { data_points })
-            })
+    let parts: Vec<(u64, Metric)> = match_data!(&mut data, |d, wrap| {
+        let mut groups: BTreeMap<u64, Vec<_>> = BTreeMap::new();
+        for p in std::mem::take(&mut d.data_points) {
+            groups.entry(key(p.time_unix_nano)).or_default().push(p);
         }
-        metric::Data::Sum(mut s) => {
-            let groups = group(
-                std::mem::take(&mut s.data_points),
-                |p| key(p.time_unix_nano),
-            );
-            rebuild(&shell, groups, |data_points| {
-                metric::Data::Sum(crate::proto::metrics::Sum {
-                    data_points,
-                    ..s.clone()
-                })
+        groups
+            .into_iter()
+            .map(|(k, data_points)| {
+                // `d` is the type's shell now: temporality and the like, no points.
+                let mut typed = d.clone();
+                typed.data_points = data_points;
+                let mut part = shell.clone();
+                part.data = Some(wrap(typed));
+                (k, part)
             })
-        }
-        metric::Data::Histogram(mut h) => {
-            let groups = group(
-                std::mem::take(&mut h.data_points),
-                |p| key(p.time_unix_nano),
-            );
-            rebuild(&shell, groups, |data_points| {
-                metric::Data::Histogram(crate::proto::metrics::Histogram {
-                    data_points,
-                    ..h.clone()
-                })
-            })
-        }
-        metric::Data::ExponentialHistogram(mut h) => {
-            let groups = group(
-                std::mem::take(&mut h.data_points),
-                |p| key(p.time_unix_nano),
-            );
-            rebuild(&shell, groups, |data_points| {
-                metric::Data::ExponentialHistogram(crate::proto::metrics::ExponentialHistogram {
-                    data_points,
-                    ..h.clone()
-                })
-            })
-        }
-        metric::Data::Summary(mut s) => {
-            let groups = group(
-                std::mem::take(&mut s.data_points),
-                |p| key(p.time_unix_nano),
-            );
-            rebuild(&shell, groups, |data_points| {
-                metric::Data::Summary(crate::proto::metrics::Summary { data_points })
-            })
-        }
-    };
+            .collect()
+    });
     if parts.is_empty() {
         // A metric with a type but no points still carries its description.
+        let mut shell = shell;
+        shell.data = Some(data);
         return vec![(key(0), shell)];
     }
     parts
@@ -216,8 +140,8 @@ pub fn split_metric(mut m: Metric, key: impl Fn(u64) -> u64) -> Vec<(u64, Metric
 /// scope: the result has one list of resources per key, in key order.
 fn group_items<R, S, I>(resources: Vec<R>, key: impl Fn(&I) -> u64) -> BTreeMap<u64, Vec<R>>
 where
-    R: Container<Child = S> + Clone,
-    S: Container<Child = I> + Clone,
+    R: Parent<Child = S> + Clone,
+    S: Parent<Child = I> + Clone,
 {
     struct Part<R> {
         resources: Vec<R>,

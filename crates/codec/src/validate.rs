@@ -6,8 +6,8 @@
 //! optional but, when present, must have those lengths; a link needs both.
 
 use crate::Batch;
+use crate::hierarchy::retain;
 use crate::proto::metrics::{Exemplar, metric};
-use crate::tree::retain;
 
 /// What validation removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -107,7 +107,7 @@ pub fn validate_ids(batch: &mut Batch) -> Rejected {
             // Items here are data points inside metrics: filter them in place
             // and drop metrics left without points.
             retain(&mut r.resource_metrics, |_, _, m| {
-                let before = crate::batch::point_count(m);
+                let before = crate::points::point_count(m);
                 let name = &m.name; // Disjoint from `m.data`, borrowed below.
                 let mut keep = |ex: &[Exemplar]| {
                     rejected.note(exemplar_problem(ex).map(|p| format!("metric {name:?}: {p}")))
@@ -126,7 +126,7 @@ pub fn validate_ids(batch: &mut Batch) -> Rejected {
                 }
                 // A metric that had points and lost them all is dropped; one
                 // that never had any (metadata only) is kept.
-                before == 0 || crate::batch::point_count(m) > 0
+                before == 0 || crate::points::point_count(m) > 0
             })
         }
     }

@@ -5,20 +5,10 @@ use std::net::SocketAddr;
 
 use base64::Engine as _;
 use clap::{Args, ValueEnum};
-use otelvault_codec::{Compression, Format, Granularity};
+use otelvault_archive::Layout;
 use otelvault_storage::StorageUrl;
 
 use crate::auth::KeySet;
-
-/// Which time decides an item's partition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
-pub enum PartitionTime {
-    /// The item's own time (span start, log time, data point time).
-    #[default]
-    Event,
-    /// The time the request arrived (what the Collector's awss3exporter does).
-    Receive,
-}
 
 /// Authentication mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
@@ -47,26 +37,9 @@ pub struct ServeArgs {
     #[arg(long, env = "OTELVAULT_STORAGE", default_value = "./otelvault-data", value_parser = parse_with::<StorageUrl>("OTELVAULT_STORAGE"))]
     pub storage: StorageUrl,
 
-    /// Stored object format: json or proto.
-    #[arg(long, env = "OTELVAULT_FORMAT", default_value = "json", value_parser = parse_with::<Format>("OTELVAULT_FORMAT"))]
-    pub format: Format,
-
-    /// Stored object compression: gzip, zstd or none.
-    #[arg(long, env = "OTELVAULT_COMPRESSION", default_value = "gzip", value_parser = parse_with::<Compression>("OTELVAULT_COMPRESSION"))]
-    pub compression: Compression,
-
-    /// Partition width: minute or hour.
-    #[arg(long, env = "OTELVAULT_PARTITION", default_value = "minute", value_parser = parse_with::<Granularity>("OTELVAULT_PARTITION"))]
-    pub partition: Granularity,
-
-    /// Partition by each item's event time or by receive time.
-    #[arg(
-        long,
-        env = "OTELVAULT_PARTITION_TIME",
-        value_enum,
-        default_value = "event"
-    )]
-    pub partition_time: PartitionTime,
+    /// How objects are partitioned and encoded.
+    #[command(flatten)]
+    pub layout: Layout,
 
     /// keys (check OTELVAULT_INGEST_KEYS / OTELVAULT_QUERY_KEYS) or none.
     #[arg(long, env = "OTELVAULT_AUTH", value_enum, default_value = "keys")]
@@ -179,6 +152,8 @@ impl ServeArgs {
 mod tests {
     use super::*;
     use clap::Parser;
+    use otelvault_archive::PartitionTime;
+    use otelvault_codec::{Compression, Format, Granularity};
 
     #[derive(Parser)]
     struct Cli {
@@ -200,11 +175,15 @@ mod tests {
         assert_eq!(a.listen, "127.0.0.1:4318".parse().expect("addr"));
         assert_eq!(a.storage, StorageUrl::Fs("./otelvault-data".into()));
         assert_eq!(
-            (a.format, a.compression, a.partition),
+            (
+                a.layout.format,
+                a.layout.compression,
+                a.layout.partitioning.granularity
+            ),
             (Format::Json, Compression::Gzip, Granularity::Minute)
         );
         assert_eq!(
-            (a.partition_time, a.auth),
+            (a.layout.partitioning.time, a.auth),
             (PartitionTime::Event, AuthMode::Keys)
         );
         assert!(a.ingest_keys.is_empty() && a.query_keys.is_empty() && a.cursor_key.0.is_none());

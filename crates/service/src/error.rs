@@ -2,6 +2,8 @@
 
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
+use otelvault_api::RequestError;
+use otelvault_archive::ArchiveError;
 use otelvault_codec::Format;
 use otelvault_codec::status::{RpcStatus, code};
 use otelvault_storage::StorageError;
@@ -118,15 +120,22 @@ impl From<AuthError> for ApiError {
     }
 }
 
-impl From<StorageError> for ApiError {
-    fn from(e: StorageError) -> Self {
+impl From<RequestError> for ApiError {
+    fn from(e: RequestError) -> Self {
+        ApiError::BadRequest(e.0)
+    }
+}
+
+impl From<ArchiveError> for ApiError {
+    fn from(e: ArchiveError) -> Self {
         // The client learns that storage failed and when to retry; the
         // details go to the server log (see the request log line).
-        match e {
-            StorageError::Throttled { .. } => {
+        match e.storage_error() {
+            Some(StorageError::Throttled { .. }) => {
                 ApiError::Throttled("storage is throttling requests; retry later".into())
             }
-            _ => ApiError::Unavailable("storage is unavailable; retry later".into()),
+            Some(_) => ApiError::Unavailable("storage is unavailable; retry later".into()),
+            None => ApiError::Internal(e.to_string()),
         }
     }
 }

@@ -1,9 +1,9 @@
 //! OTLP/HTTP ingest: `POST /v1/traces`, `/v1/metrics`, `/v1/logs`.
 //!
 //! Order of checks: key, media type, encoding, size (while streaming the
-//! body), decompression (capped), decoding, id validation. Then the batch is
-//! split by partition, each part encoded, hashed and compressed, and all
-//! parts are written concurrently. The 200 is sent only after every write
+//! body), decompression (capped), decoding, id validation. Then the archive
+//! writes the batch (split by partition, content-addressed, compressed,
+//! written concurrently). The 200 is sent only after every write
 //! succeeded; any storage failure answers 503 (429 when throttled) so the
 //! client retries, and retries rewrite the same content-addressed keys.
 
@@ -14,20 +14,17 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use futures::{StreamExt, TryStreamExt};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
+use otelvault_archive::{Archive, Encoded};
 use otelvault_codec::compression::decompress;
 use otelvault_codec::{
-    Batch, CodecError, Compression, ContentEncoding, Format, Response as ExportResponse, Signal,
-    split_by_partition, validate_ids,
+    Batch, CodecError, ContentEncoding, ExportResponse, Format, Signal, validate_ids,
 };
-use otelvault_storage::{PartitionKey, PutOptions, content_id};
 
 use crate::auth::Scope;
-use crate::config::PartitionTime;
 use crate::error::ApiError;
-use crate::{AppState, RequestLog, WriteSettings};
+use crate::{AppState, RequestLog};
 
 /// Largest request body accepted as received (the Lambda Function URL
 /// payload limit is 6 MB).
@@ -36,18 +33,10 @@ pub const MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
 pub const MAX_DECOMPRESSED_BYTES: usize = 64 * 1024 * 1024;
 /// A client has this long to send its body.
 const BODY_TIMEOUT: Duration = Duration::from_secs(60);
-/// Partition objects written at once for one request.
-const WRITE_CONCURRENCY: usize = 16;
 
-/// One object to write.
-struct Object {
-    key: String,
-    body: Bytes,
-}
-
-/// A decoded request, ready to be written.
+/// A decoded request, encoded for the archive and ready to be written.
 struct Prepared {
-    objects: Vec<Object>,
+    encoded: Encoded,
     items: usize,
     rejected: i64,
     message: String,
@@ -105,10 +94,10 @@ async fn ingest(
     let raw = read_body(headers, body).await?;
     log.received_bytes = raw.len();
 
-    let write = state.write;
+    let archive = state.archive.clone();
     let now = otelvault_codec::now_unix_nanos();
     let prepared = match tokio::task::spawn_blocking(move || {
-        prepare(signal, format, encoding, &raw, write, now)
+        prepare(&archive, signal, format, encoding, &raw, now)
     })
     .await
     {
@@ -124,27 +113,13 @@ async fn ingest(
     };
     log.items = prepared.items;
     log.rejected = prepared.rejected;
-    log.objects = prepared.objects.len();
-    log.stored_bytes = prepared.objects.iter().map(|o| o.body.len()).sum();
-
-    let options = PutOptions {
-        content_type: Some(write.format.content_type().to_owned()),
-        content_encoding: match write.compression {
-            Compression::None => None,
-            c => Some(c.content_encoding().as_str().to_owned()),
-        },
-    };
-    let store = &state.store;
-    let options = &options;
-    let written = futures::stream::iter(prepared.objects)
-        .map(|o| async move { store.put(&o.key, o.body, options).await })
-        .buffer_unordered(WRITE_CONCURRENCY)
-        .try_collect::<Vec<()>>()
-        .await;
-    if let Err(e) = written {
-        log.detail = Some(e.to_string());
-        return Err(e.into());
-    }
+    log.objects = prepared.encoded.objects();
+    log.stored_bytes = prepared.encoded.bytes();
+    state
+        .archive
+        .put(prepared.encoded)
+        .await
+        .inspect_err(|e| log.detail = Some(e.detail()))?;
 
     let answer = ExportResponse {
         signal,
@@ -187,13 +162,14 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
     }
 }
 
-/// Decompresses, decodes, validates, splits and encodes: all the CPU work.
+/// Decompresses, decodes, validates and encodes for the archive: all the
+/// CPU work, on one blocking thread.
 fn prepare(
+    archive: &Archive,
     signal: Signal,
     format: Format,
     encoding: ContentEncoding,
     raw: &[u8],
-    write: WriteSettings,
     now: u64,
 ) -> Result<Prepared, ApiError> {
     let data = decompress(encoding, raw, MAX_DECOMPRESSED_BYTES).map_err(|e| match e {
@@ -207,35 +183,9 @@ fn prepare(
     drop(data);
     let rejected = validate_ids(&mut batch);
     let items = batch.item_count();
-    let parts = match write.partition_time {
-        PartitionTime::Event => split_by_partition(batch, write.granularity, now),
-        PartitionTime::Receive if batch.is_empty() => Vec::new(),
-        PartitionTime::Receive => vec![(write.granularity.truncate(now), batch)],
-    };
-    let objects = parts
-        .into_iter()
-        .map(|(start, part)| {
-            let encoded = part.encode(write.format);
-            let key = PartitionKey::new(
-                start,
-                write.granularity,
-                signal,
-                content_id(&encoded),
-                write.format,
-                write.compression,
-            );
-            let body = write
-                .compression
-                .compress(&encoded)
-                .map_err(|e| ApiError::Internal(format!("could not compress the batch: {e}")))?;
-            Ok(Object {
-                key: key.to_string(),
-                body: Bytes::from(body),
-            })
-        })
-        .collect::<Result<Vec<_>, ApiError>>()?;
+    let encoded = archive.encode(batch, now)?;
     Ok(Prepared {
-        objects,
+        encoded,
         items,
         rejected: rejected.count,
         message: rejected.message(signal.item_noun()),

@@ -1,4 +1,7 @@
-//! The otelvault HTTP application.
+//! The otelvault HTTP application: routing, authentication, request
+//! parsing and the mapping of every error to its status. What is stored
+//! and how it is read belongs to the archive (`otelvault-archive`); the
+//! query API's wire types to `otelvault-api`.
 //!
 //! One axum [`Router`] serves both the local server and the Lambda function:
 //! OTLP/HTTP ingest on `/v1/{traces,metrics,logs}`, the query API on
@@ -21,56 +24,33 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http::{Method, StatusCode};
-use otelvault_codec::{Compression, Format, Granularity, Signal};
-use otelvault_storage::{ObjectStore, StorageError};
+use otelvault_archive::Archive;
+use otelvault_codec::{Format, Signal};
+use otelvault_storage::StorageError;
 
 pub use auth::{Auth, Scope};
-pub use config::{AuthMode, PartitionTime, Runtime, ServeArgs};
+pub use config::{AuthMode, Runtime, ServeArgs};
 pub use error::ApiError;
 pub use ingest::{MAX_BODY_BYTES, MAX_DECOMPRESSED_BYTES};
-
-/// How ingested data is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WriteSettings {
-    /// Stored object format.
-    pub format: Format,
-    /// Stored object compression.
-    pub compression: Compression,
-    /// Partition width.
-    pub granularity: Granularity,
-    /// Event or receive time partitioning.
-    pub partition_time: PartitionTime,
-}
 
 /// Everything a request handler needs; built once at start.
 #[derive(Debug)]
 pub struct AppState {
-    /// The archive.
-    pub store: Arc<dyn ObjectStore>,
+    /// The archive ingest writes to and queries read.
+    pub archive: Archive,
     /// Key checks.
     pub auth: Auth,
-    /// Write settings.
-    pub write: WriteSettings,
-    /// Query settings.
-    pub query: query::QuerySettings,
+    /// Seals query cursors.
+    pub sealer: query::cursor::CursorSealer,
 }
 
 impl AppState {
-    /// State over an open store; queries read the layout `write` produces.
-    pub fn new(
-        store: Arc<dyn ObjectStore>,
-        auth: Auth,
-        write: WriteSettings,
-        cursor_key: &[u8; 32],
-    ) -> Self {
+    /// State over an open archive.
+    pub fn new(archive: Archive, auth: Auth, cursor_key: &[u8; 32]) -> Self {
         AppState {
-            store,
+            archive,
             auth,
-            write,
-            query: query::QuerySettings {
-                sealer: query::cursor::CursorSealer::new(cursor_key),
-                layout: layout(&write),
-            },
+            sealer: query::cursor::CursorSealer::new(cursor_key),
         }
     }
 
@@ -80,31 +60,16 @@ impl AppState {
             .storage
             .open(args.s3_endpoint(), args.s3_force_path_style)
             .await?;
-        let write = WriteSettings {
-            format: args.format,
-            compression: args.compression,
-            granularity: args.partition,
-            partition_time: args.partition_time,
-        };
         let auth = Auth::new(
             args.keys_enforced(),
             args.ingest_keys.clone(),
             args.query_keys.clone(),
         );
-        Ok(AppState::new(store, auth, write, &cursor_key(args)))
-    }
-}
-
-/// The archive layout queries read, from the write settings.
-pub fn layout(write: &WriteSettings) -> query::engine::Layout {
-    query::engine::Layout {
-        granularity: write.granularity,
-        late_arrival: match write.partition_time {
-            PartitionTime::Event => 0,
-            // Items partitioned by arrival can sit in a later partition than
-            // their event time; read partitions up to this much past the range.
-            PartitionTime::Receive => 15 * 60 * 1_000_000_000,
-        },
+        Ok(AppState::new(
+            Archive::new(store, args.layout),
+            auth,
+            &cursor_key(args),
+        ))
     }
 }
 
@@ -138,7 +103,10 @@ pub(crate) struct RequestLog {
     pub rejected: i64,
     pub objects: usize,
     pub received_bytes: usize,
+    /// Written by ingest.
     pub stored_bytes: usize,
+    /// Read from storage by a query.
+    pub read_bytes: usize,
     pub key_id: Option<String>,
     /// Internal detail of a failure, for operators only.
     pub detail: Option<String>,
@@ -233,7 +201,7 @@ async fn log_request(req: Request, next: Next) -> Response {
         ($level:ident, $msg:literal) => {
             tracing::$level!(
                 %method, path, status, latency_ms, signal, items = log.items, rejected = log.rejected,
-                objects = log.objects, received_bytes = log.received_bytes, stored_bytes = log.stored_bytes,
+                objects = log.objects, received_bytes = log.received_bytes, stored_bytes = log.stored_bytes, read_bytes = log.read_bytes,
                 key = log.key_id.as_deref(), error = error.as_deref(), detail = log.detail.as_deref(),
                 $msg
             )

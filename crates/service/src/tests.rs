@@ -8,11 +8,12 @@ use axum::body::Body;
 use bytes::Bytes;
 use http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
+use otelvault_archive::{Layout, PartitionKey, PartitionTime, Partitioning};
 use otelvault_codec::proto::collector_trace::ExportTraceServiceResponse;
 use otelvault_codec::status::RpcStatus;
 use otelvault_codec::{Batch, Compression, Format, Granularity, Signal};
 use otelvault_storage::{
-    ListPage, MemoryStore, ObjectStore, PartitionKey, PutOptions, StorageError, list_all,
+    KeyPrefix, ListPage, MemoryStore, ObjectKey, ObjectStore, PutOptions, StorageError, list_all,
 };
 use prost::Message;
 use tower::ServiceExt;
@@ -24,17 +25,23 @@ const TRACES_JSON: &str = include_str!("../../../samples/otlp/traces.json");
 const METRICS_JSON: &str = include_str!("../../../samples/otlp/metrics.json");
 const LOGS_JSON: &str = include_str!("../../../samples/otlp/logs.json");
 
-fn settings(partition_time: PartitionTime) -> WriteSettings {
-    WriteSettings {
+fn settings(partition_time: PartitionTime) -> Layout {
+    Layout {
+        partitioning: Partitioning {
+            granularity: Granularity::Minute,
+            time: partition_time,
+        },
         format: Format::Json,
         compression: Compression::Gzip,
-        granularity: Granularity::Minute,
-        partition_time,
     }
 }
 
-fn app_with(store: Arc<dyn ObjectStore>, auth: Auth, write: WriteSettings) -> Router {
-    router(Arc::new(AppState::new(store, auth, write, &[9; 32])))
+fn app_with(store: Arc<dyn ObjectStore>, auth: Auth, layout: Layout) -> Router {
+    router(Arc::new(AppState::new(
+        Archive::new(store, layout),
+        auth,
+        &[9; 32],
+    )))
 }
 
 fn app() -> (Router, Arc<MemoryStore>) {
@@ -70,7 +77,7 @@ async fn send_json(app: &Router, path: &str, body: &str) -> (StatusCode, http::H
 /// Every stored object, decoded back into a batch.
 async fn stored(store: &dyn ObjectStore) -> Vec<(PartitionKey, Batch)> {
     let mut out = Vec::new();
-    for meta in list_all(store, "").await.expect("list") {
+    for meta in list_all(store, &KeyPrefix::ROOT).await.expect("list") {
         let key = PartitionKey::parse(&meta.key).expect("archive key");
         let raw = store.get(&meta.key).await.expect("get");
         let data = key
@@ -207,7 +214,12 @@ async fn unsupported_media_types_and_encodings_are_415() {
             "{body:?}"
         );
     }
-    assert!(list_all(&*store, "").await.expect("list").is_empty());
+    assert!(
+        list_all(&*store, &KeyPrefix::ROOT)
+            .await
+            .expect("list")
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -247,7 +259,12 @@ async fn undecodable_bodies_are_400_with_a_message_in_the_request_encoding() {
     let (status, _, body) = send(&app, req).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(rpc_message(Format::Json, &body).contains("invalid gzip data"));
-    assert!(list_all(&*store, "").await.expect("list").is_empty());
+    assert!(
+        list_all(&*store, &KeyPrefix::ROOT)
+            .await
+            .expect("list")
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -378,7 +395,12 @@ async fn empty_requests_succeed_and_write_nothing() {
         .body(Body::empty())
         .expect("request");
     assert_eq!(send(&app, req).await.0, StatusCode::OK);
-    assert!(list_all(&*store, "").await.expect("list").is_empty());
+    assert!(
+        list_all(&*store, &KeyPrefix::ROOT)
+            .await
+            .expect("list")
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -390,19 +412,25 @@ async fn a_retried_request_leaves_one_object() {
             StatusCode::OK
         );
     }
-    let first = list_all(&*store, "").await.expect("list");
+    let first = list_all(&*store, &KeyPrefix::ROOT).await.expect("list");
     assert_eq!(first.len(), 1, "logs sample spans partitions 03:33 only");
     assert_eq!(
         send_json(&app, "/v1/metrics", METRICS_JSON).await.0,
         StatusCode::OK
     );
-    let after_metrics = list_all(&*store, "").await.expect("list").len();
+    let after_metrics = list_all(&*store, &KeyPrefix::ROOT)
+        .await
+        .expect("list")
+        .len();
     assert_eq!(
         send_json(&app, "/v1/metrics", METRICS_JSON).await.0,
         StatusCode::OK
     );
     assert_eq!(
-        list_all(&*store, "").await.expect("list").len(),
+        list_all(&*store, &KeyPrefix::ROOT)
+            .await
+            .expect("list")
+            .len(),
         after_metrics
     );
 }
@@ -469,7 +497,10 @@ async fn keys_are_enforced_by_scope_and_health_stays_open() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(rpc_message(Format::Json, &body).contains("not allowed to ingest"));
     assert!(
-        list_all(&*store, "").await.expect("list").is_empty(),
+        list_all(&*store, &KeyPrefix::ROOT)
+            .await
+            .expect("list")
+            .is_empty(),
         "nothing stored without a valid key"
     );
     assert_eq!(
@@ -501,16 +532,16 @@ struct FailingStore(fn() -> StorageError);
 
 #[async_trait]
 impl ObjectStore for FailingStore {
-    async fn put(&self, _: &str, _: Bytes, _: &PutOptions) -> Result<(), StorageError> {
+    async fn put(&self, _: &ObjectKey, _: Bytes, _: &PutOptions) -> Result<(), StorageError> {
         Err((self.0)())
     }
-    async fn get(&self, _: &str) -> Result<Bytes, StorageError> {
+    async fn get(&self, _: &ObjectKey) -> Result<Bytes, StorageError> {
         Err((self.0)())
     }
-    async fn list_page(&self, _: &str, _: Option<&str>) -> Result<ListPage, StorageError> {
+    async fn list_page(&self, _: &KeyPrefix, _: Option<&str>) -> Result<ListPage, StorageError> {
         Err((self.0)())
     }
-    async fn delete(&self, _: &str) -> Result<(), StorageError> {
+    async fn delete(&self, _: &ObjectKey) -> Result<(), StorageError> {
         Err((self.0)())
     }
 }

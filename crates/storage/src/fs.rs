@@ -3,7 +3,7 @@
 //! Writes are atomic and durable: the body goes to a temporary file in the
 //! target directory (named with a leading `.`, which no valid key has), is
 //! fsynced, renamed over the final name, and the directory is fsynced. Keys
-//! are validated so that they can never leave the root.
+//! are [`ObjectKey`]s, so they can never leave the root.
 
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
@@ -12,9 +12,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::key::validate_prefix;
 use crate::{
-    LIST_PAGE_SIZE, ListPage, ObjectMeta, ObjectStore, PutOptions, StorageError, validate_key,
+    KeyPrefix, LIST_PAGE_SIZE, ListPage, ObjectKey, ObjectMeta, ObjectStore, PutOptions,
+    StorageError,
 };
 
 /// Objects as files under a root directory.
@@ -49,9 +49,8 @@ impl FsStore {
         &self.root
     }
 
-    fn path(&self, key: &str) -> Result<PathBuf, StorageError> {
-        validate_key(key)?;
-        Ok(self.root.join(key))
+    fn path(&self, key: &ObjectKey) -> PathBuf {
+        self.root.join(key.as_str())
     }
 
     fn write_atomic(path: &Path, body: &[u8]) -> Result<(), StorageError> {
@@ -129,6 +128,11 @@ impl FsStore {
                 && key.starts_with(prefix)
                 && after.is_none_or(|a| key.as_str() > a)
             {
+                // Names no key can have (a backslash, a control character)
+                // were not written through a store: leave them out.
+                let Ok(key) = ObjectKey::new(key) else {
+                    continue;
+                };
                 let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
                 out.push(ObjectMeta { key, size });
             }
@@ -139,8 +143,13 @@ impl FsStore {
 
 #[async_trait]
 impl ObjectStore for FsStore {
-    async fn put(&self, key: &str, body: Bytes, _options: &PutOptions) -> Result<(), StorageError> {
-        let path = self.path(key)?;
+    async fn put(
+        &self,
+        key: &ObjectKey,
+        body: Bytes,
+        _options: &PutOptions,
+    ) -> Result<(), StorageError> {
+        let path = self.path(key);
         tokio::task::spawn_blocking(move || Self::write_atomic(&path, &body))
             .await
             .map_err(|e| StorageError::Failed {
@@ -148,13 +157,13 @@ impl ObjectStore for FsStore {
             })?
     }
 
-    async fn get(&self, key: &str) -> Result<Bytes, StorageError> {
-        let path = self.path(key)?;
+    async fn get(&self, key: &ObjectKey) -> Result<Bytes, StorageError> {
+        let path = self.path(key);
         match tokio::fs::read(&path).await {
             Ok(body) => Ok(Bytes::from(body)),
             Err(e) if e.kind() == ErrorKind::NotFound || e.kind() == ErrorKind::IsADirectory => {
                 Err(StorageError::NotFound {
-                    key: key.to_owned(),
+                    key: key.to_string(),
                 })
             }
             Err(e) => Err(io_error("reading", &path, e)),
@@ -163,23 +172,22 @@ impl ObjectStore for FsStore {
 
     async fn list_page(
         &self,
-        prefix: &str,
+        prefix: &KeyPrefix,
         start_after: Option<&str>,
     ) -> Result<ListPage, StorageError> {
-        validate_prefix(prefix)?;
         let store = self.clone();
-        let prefix = prefix.to_owned();
+        let prefix = prefix.clone();
         let after = start_after.map(str::to_owned);
         tokio::task::spawn_blocking(move || {
             // Start the walk at the deepest directory the prefix names.
-            let dir = prefix.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
             let mut keys = Vec::new();
-            store.collect(dir, &prefix, after.as_deref(), &mut keys)?;
+            store.collect(prefix.directory(), &prefix, after.as_deref(), &mut keys)?;
             // Directory order is not key order ('-' sorts before '/'): sort.
             keys.sort_unstable_by(|a, b| a.key.cmp(&b.key));
             let is_truncated = keys.len() > LIST_PAGE_SIZE;
             keys.truncate(LIST_PAGE_SIZE);
             Ok(ListPage {
+                last_key: keys.last().map(|o| o.key.to_string()),
                 objects: keys,
                 is_truncated,
             })
@@ -190,8 +198,8 @@ impl ObjectStore for FsStore {
         })?
     }
 
-    async fn delete(&self, key: &str) -> Result<(), StorageError> {
-        let path = self.path(key)?;
+    async fn delete(&self, key: &ObjectKey) -> Result<(), StorageError> {
+        let path = self.path(key);
         match tokio::fs::remove_file(&path).await {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),

@@ -1,15 +1,16 @@
-//! Object storage for otelvault.
+//! Generic object storage: a small [`ObjectStore`] trait (put, get, list a
+//! page by prefix, delete) with three backends — [`FsStore`] (the default,
+//! a local directory), [`MemoryStore`] (tests) and [`S3Store`] (any
+//! S3-compatible service) — and [`StorageUrl`], which names one of them.
 //!
-//! A small [`ObjectStore`] trait (put, get, list a page by prefix, delete)
-//! with three backends — [`FsStore`] (the default, a local directory),
-//! [`MemoryStore`] (tests) and [`S3Store`] (any S3-compatible service) — and
-//! the archive's key layout ([`PartitionKey`]), which is the OpenTelemetry
-//! Collector `awss3exporter` layout so either side can read the other's data.
+//! Keys are typed ([`ObjectKey`], [`KeyPrefix`]) and validated once when
+//! made, so no key a backend is given can escape its root. What the keys
+//! mean (the archive layout) is not this crate's business.
 
 mod error;
 mod fs;
-mod key;
 mod memory;
+mod path;
 mod s3;
 mod url;
 
@@ -21,11 +22,8 @@ use futures::Stream;
 
 pub use error::StorageError;
 pub use fs::FsStore;
-pub use key::{
-    KeyError, ListUnit, PartitionKey, content_id, list_units, partition_prefix, partitions_between,
-    validate_key,
-};
 pub use memory::MemoryStore;
+pub use path::{KeyPrefix, ObjectKey};
 pub use s3::{S3Options, S3Store};
 pub use url::StorageUrl;
 
@@ -46,7 +44,7 @@ pub struct PutOptions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectMeta {
     /// The key, relative to the store's root.
-    pub key: String,
+    pub key: ObjectKey,
     /// Size in bytes.
     pub size: u64,
 }
@@ -58,37 +56,46 @@ pub struct ListPage {
     pub objects: Vec<ObjectMeta>,
     /// True when more keys follow the last one of this page.
     pub is_truncated: bool,
+    /// The last key this page covered, including one left out as invalid:
+    /// the next page starts after it.
+    pub last_key: Option<String>,
 }
 
 /// The storage operations otelvault needs. Keys are `/`-separated and
-/// relative to the store's root (an S3 prefix or a directory); every backend
-/// rejects keys that could escape that root (see [`validate_key`]).
+/// relative to the store's root (an S3 prefix or a directory); their types
+/// guarantee that they cannot escape that root.
 #[async_trait]
 pub trait ObjectStore: Send + Sync + fmt::Debug {
     /// Writes `body` at `key`, replacing any object there. Returns only once
     /// the object is durably stored.
-    async fn put(&self, key: &str, body: Bytes, options: &PutOptions) -> Result<(), StorageError>;
+    async fn put(
+        &self,
+        key: &ObjectKey,
+        body: Bytes,
+        options: &PutOptions,
+    ) -> Result<(), StorageError>;
 
     /// Reads the whole object at `key`.
-    async fn get(&self, key: &str) -> Result<Bytes, StorageError>;
+    async fn get(&self, key: &ObjectKey) -> Result<Bytes, StorageError>;
 
     /// Lists up to [`LIST_PAGE_SIZE`] keys that start with `prefix` and sort
     /// after `start_after`, in ascending byte order. `prefix` need not end at
-    /// a `/`.
+    /// a `/`. Objects whose names are not valid keys (written by other
+    /// tools) are left out.
     async fn list_page(
         &self,
-        prefix: &str,
+        prefix: &KeyPrefix,
         start_after: Option<&str>,
     ) -> Result<ListPage, StorageError>;
 
     /// Deletes the object at `key`; deleting a missing object succeeds.
-    async fn delete(&self, key: &str) -> Result<(), StorageError>;
+    async fn delete(&self, key: &ObjectKey) -> Result<(), StorageError>;
 }
 
 /// Every object under `prefix` after `start_after`, page by page, as a stream.
 pub fn list<'a>(
     store: &'a dyn ObjectStore,
-    prefix: &'a str,
+    prefix: &'a KeyPrefix,
     start_after: Option<String>,
 ) -> impl Stream<Item = Result<Vec<ObjectMeta>, StorageError>> + Send + 'a {
     futures::stream::try_unfold(Some(start_after), move |state| async move {
@@ -96,8 +103,8 @@ pub fn list<'a>(
             return Ok(None);
         };
         let page = store.list_page(prefix, after.as_deref()).await?;
-        let next = match (page.is_truncated, page.objects.last()) {
-            (true, Some(last)) => Some(Some(last.key.clone())),
+        let next = match (page.is_truncated, page.last_key) {
+            (true, Some(last)) => Some(Some(last)),
             _ => None,
         };
         if page.objects.is_empty() && next.is_none() {
@@ -110,7 +117,7 @@ pub fn list<'a>(
 /// Collects [`list`] into one vector (for small listings and tests).
 pub async fn list_all(
     store: &dyn ObjectStore,
-    prefix: &str,
+    prefix: &KeyPrefix,
 ) -> Result<Vec<ObjectMeta>, StorageError> {
     use futures::TryStreamExt;
     let pages: Vec<Vec<ObjectMeta>> = list(store, prefix, None).try_collect().await?;

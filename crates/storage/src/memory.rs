@@ -7,16 +7,15 @@ use std::sync::RwLock;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::key::validate_prefix;
 use crate::{
-    LIST_PAGE_SIZE, ListPage, ObjectMeta, ObjectStore, PutOptions, StorageError, validate_key,
+    KeyPrefix, LIST_PAGE_SIZE, ListPage, ObjectKey, ObjectMeta, ObjectStore, PutOptions,
+    StorageError,
 };
 
-/// Objects in a sorted map. Validates keys like the other backends, so tests
-/// against it catch the same mistakes.
+/// Objects in a sorted map, ordered like S3 lists them.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    objects: RwLock<BTreeMap<String, Bytes>>,
+    objects: RwLock<BTreeMap<ObjectKey, Bytes>>,
 }
 
 impl MemoryStore {
@@ -34,33 +33,36 @@ impl MemoryStore {
 
 #[async_trait]
 impl ObjectStore for MemoryStore {
-    async fn put(&self, key: &str, body: Bytes, _options: &PutOptions) -> Result<(), StorageError> {
-        validate_key(key)?;
+    async fn put(
+        &self,
+        key: &ObjectKey,
+        body: Bytes,
+        _options: &PutOptions,
+    ) -> Result<(), StorageError> {
         self.objects
             .write()
             .map_err(|_| Self::poisoned())?
-            .insert(key.to_owned(), body);
+            .insert(key.clone(), body);
         Ok(())
     }
 
-    async fn get(&self, key: &str) -> Result<Bytes, StorageError> {
-        validate_key(key)?;
+    async fn get(&self, key: &ObjectKey) -> Result<Bytes, StorageError> {
         self.objects
             .read()
             .map_err(|_| Self::poisoned())?
-            .get(key)
+            .get(key.as_str())
             .cloned()
             .ok_or_else(|| StorageError::NotFound {
-                key: key.to_owned(),
+                key: key.to_string(),
             })
     }
 
     async fn list_page(
         &self,
-        prefix: &str,
+        prefix: &KeyPrefix,
         start_after: Option<&str>,
     ) -> Result<ListPage, StorageError> {
-        validate_prefix(prefix)?;
+        let prefix = prefix.as_str();
         let objects = self.objects.read().map_err(|_| Self::poisoned())?;
         let lower = match start_after {
             Some(after) if after >= prefix => Bound::Excluded(after),
@@ -78,17 +80,17 @@ impl ObjectStore for MemoryStore {
         let is_truncated = page.len() > LIST_PAGE_SIZE;
         page.truncate(LIST_PAGE_SIZE);
         Ok(ListPage {
+            last_key: page.last().map(|o| o.key.to_string()),
             objects: page,
             is_truncated,
         })
     }
 
-    async fn delete(&self, key: &str) -> Result<(), StorageError> {
-        validate_key(key)?;
+    async fn delete(&self, key: &ObjectKey) -> Result<(), StorageError> {
         self.objects
             .write()
             .map_err(|_| Self::poisoned())?
-            .remove(key);
+            .remove(key.as_str());
         Ok(())
     }
 }

@@ -17,9 +17,9 @@ use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 
-use crate::key::validate_prefix;
 use crate::{
-    LIST_PAGE_SIZE, ListPage, ObjectMeta, ObjectStore, PutOptions, StorageError, validate_key,
+    KeyPrefix, LIST_PAGE_SIZE, ListPage, ObjectKey, ObjectMeta, ObjectStore, PutOptions,
+    StorageError,
 };
 
 /// Where and how to reach the bucket.
@@ -165,8 +165,12 @@ where
 
 #[async_trait]
 impl ObjectStore for S3Store {
-    async fn put(&self, key: &str, body: Bytes, options: &PutOptions) -> Result<(), StorageError> {
-        validate_key(key)?;
+    async fn put(
+        &self,
+        key: &ObjectKey,
+        body: Bytes,
+        options: &PutOptions,
+    ) -> Result<(), StorageError> {
         self.client
             .put_object()
             .bucket(&self.bucket)
@@ -180,8 +184,7 @@ impl ObjectStore for S3Store {
         Ok(())
     }
 
-    async fn get(&self, key: &str) -> Result<Bytes, StorageError> {
-        validate_key(key)?;
+    async fn get(&self, key: &ObjectKey) -> Result<Bytes, StorageError> {
         let out = self
             .client
             .get_object()
@@ -202,10 +205,9 @@ impl ObjectStore for S3Store {
 
     async fn list_page(
         &self,
-        prefix: &str,
+        prefix: &KeyPrefix,
         start_after: Option<&str>,
     ) -> Result<ListPage, StorageError> {
-        validate_prefix(prefix)?;
         let out = self
             .client
             .list_objects_v2()
@@ -216,13 +218,18 @@ impl ObjectStore for S3Store {
             .send()
             .await
             .map_err(|e| map_error("ListObjectsV2", prefix, e))?;
-        let objects = out
-            .contents()
-            .iter()
-            .filter_map(|o| {
-                let key = o.key()?.strip_prefix(&self.root)?;
+        let listed = || {
+            out.contents()
+                .iter()
+                .filter_map(|o| o.key()?.strip_prefix(&self.root).map(|k| (k, o)))
+        };
+        let last_key = listed().next_back().map(|(k, _)| k.to_owned());
+        // Keys that are not valid keys (console "folders" ending in '/',
+        // double slashes) were not written through a store: leave them out.
+        let objects = listed()
+            .filter_map(|(key, o)| {
                 Some(ObjectMeta {
-                    key: key.to_owned(),
+                    key: ObjectKey::new(key).ok()?,
                     size: o.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
                 })
             })
@@ -230,11 +237,11 @@ impl ObjectStore for S3Store {
         Ok(ListPage {
             objects,
             is_truncated: out.is_truncated().unwrap_or(false),
+            last_key,
         })
     }
 
-    async fn delete(&self, key: &str) -> Result<(), StorageError> {
-        validate_key(key)?;
+    async fn delete(&self, key: &ObjectKey) -> Result<(), StorageError> {
         self.client
             .delete_object()
             .bucket(&self.bucket)

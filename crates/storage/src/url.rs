@@ -39,7 +39,7 @@ impl FromStr for StorageUrl {
             }
             let prefix = prefix.trim_matches('/');
             if !prefix.is_empty() {
-                crate::validate_key(prefix).map_err(|e| format!("{s:?}: {e}"))?;
+                crate::ObjectKey::new(prefix).map_err(|e| format!("{s:?}: {e}"))?;
             }
             return Ok(StorageUrl::S3 {
                 bucket: bucket.to_owned(),

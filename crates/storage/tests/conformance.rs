@@ -5,8 +5,8 @@ use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use otelvault_storage::{
-    FsStore, LIST_PAGE_SIZE, MemoryStore, ObjectStore, PutOptions, S3Options, S3Store,
-    StorageError, list_all,
+    FsStore, KeyPrefix, LIST_PAGE_SIZE, MemoryStore, ObjectKey, ObjectStore, PutOptions, S3Options,
+    S3Store, StorageError, list_all,
 };
 use otelvault_testkit::S3Server;
 
@@ -17,56 +17,64 @@ fn opts() -> PutOptions {
     }
 }
 
+fn k(key: &str) -> ObjectKey {
+    ObjectKey::new(key).expect("valid key")
+}
+
+fn p(prefix: &str) -> KeyPrefix {
+    KeyPrefix::new(prefix).expect("valid prefix")
+}
+
 async fn keys(store: &dyn ObjectStore, prefix: &str) -> Vec<String> {
-    list_all(store, prefix)
+    list_all(store, &p(prefix))
         .await
         .expect("list")
         .into_iter()
-        .map(|o| o.key)
+        .map(|o| o.key.into_string())
         .collect()
 }
 
 async fn put_get_overwrite_delete(store: &dyn ObjectStore) {
     let key = "year=2024/month=10/day=27/hour=03/minute=33/traces_abc.json.gz";
     store
-        .put(key, Bytes::from_static(b"first"), &opts())
+        .put(&k(key), Bytes::from_static(b"first"), &opts())
         .await
         .expect("put");
     assert_eq!(
-        store.get(key).await.expect("get"),
+        store.get(&k(key)).await.expect("get"),
         Bytes::from_static(b"first")
     );
     store
-        .put(key, Bytes::from_static(b"second, longer"), &opts())
+        .put(&k(key), Bytes::from_static(b"second, longer"), &opts())
         .await
         .expect("overwrite");
     assert_eq!(
-        store.get(key).await.expect("get"),
+        store.get(&k(key)).await.expect("get"),
         Bytes::from_static(b"second, longer")
     );
-    let listed = list_all(store, "year=2024/").await.expect("list");
+    let listed = list_all(store, &p("year=2024/")).await.expect("list");
     assert_eq!(listed.len(), 1);
     assert_eq!((listed[0].key.as_str(), listed[0].size), (key, 14));
     // An empty object is an object.
     store
-        .put("empty/object", Bytes::new(), &PutOptions::default())
+        .put(&k("empty/object"), Bytes::new(), &PutOptions::default())
         .await
         .expect("put empty");
     assert_eq!(
-        store.get("empty/object").await.expect("get empty"),
+        store.get(&k("empty/object")).await.expect("get empty"),
         Bytes::new()
     );
-    store.delete(key).await.expect("delete");
+    store.delete(&k(key)).await.expect("delete");
     store
-        .delete(key)
+        .delete(&k(key))
         .await
         .expect("deleting a missing object succeeds");
     assert!(matches!(
-        store.get(key).await,
+        store.get(&k(key)).await,
         Err(StorageError::NotFound { .. })
     ));
     assert!(matches!(
-        store.get("never/written").await,
+        store.get(&k("never/written")).await,
         Err(StorageError::NotFound { .. })
     ));
     assert_eq!(keys(store, "year=2024/").await, Vec::<String>::new());
@@ -85,7 +93,7 @@ async fn listing_order_prefixes_and_start_after(store: &dyn ObjectStore) {
     ];
     for n in names {
         store
-            .put(n, Bytes::from(n.to_owned()), &PutOptions::default())
+            .put(&k(n), Bytes::from(n.to_owned()), &PutOptions::default())
             .await
             .expect("put");
     }
@@ -105,7 +113,7 @@ async fn listing_order_prefixes_and_start_after(store: &dyn ObjectStore) {
     assert_eq!(keys(store, "nothing/").await, Vec::<String>::new());
     assert_eq!(keys(store, "").await.len(), names.len());
     let page = store
-        .list_page("p/", Some("p/a/y"))
+        .list_page(&p("p/"), Some("p/a/y"))
         .await
         .expect("start after");
     let after: Vec<_> = page.objects.iter().map(|o| o.key.as_str()).collect();
@@ -113,13 +121,13 @@ async fn listing_order_prefixes_and_start_after(store: &dyn ObjectStore) {
     assert!(!page.is_truncated);
     // start_after before the prefix, and after everything.
     let page = store
-        .list_page("p/", Some("a"))
+        .list_page(&p("p/"), Some("a"))
         .await
         .expect("before prefix");
     assert_eq!(page.objects.len(), 6);
     assert!(
         store
-            .list_page("p/", Some("z"))
+            .list_page(&p("p/"), Some("z"))
             .await
             .expect("after all")
             .objects
@@ -132,7 +140,7 @@ async fn listing_pages_through_more_than_a_thousand_keys(store: &dyn ObjectStore
     let mut tasks = futures::stream::iter((0..total).map(|i| async move {
         store
             .put(
-                &format!("many/obj-{i:05}"),
+                &k(&format!("many/obj-{i:05}")),
                 Bytes::from(vec![b'x'; i % 7]),
                 &PutOptions::default(),
             )
@@ -143,19 +151,20 @@ async fn listing_pages_through_more_than_a_thousand_keys(store: &dyn ObjectStore
     while let Some(r) = tasks.next().await {
         r.expect("put");
     }
-    let first = store.list_page("many/", None).await.expect("page 1");
+    let first = store.list_page(&p("many/"), None).await.expect("page 1");
     assert_eq!(first.objects.len(), LIST_PAGE_SIZE);
     assert!(first.is_truncated);
-    let all = list_all(store, "many/").await.expect("list");
+    let all = list_all(store, &p("many/")).await.expect("list");
     let want: Vec<String> = (0..total).map(|i| format!("many/obj-{i:05}")).collect();
     assert_eq!(
-        all.iter().map(|o| o.key.clone()).collect::<Vec<_>>(),
+        all.iter().map(|o| o.key.to_string()).collect::<Vec<_>>(),
         want,
         "every key exactly once, in order"
     );
     assert_eq!(all[13].size, 13 % 7);
 }
 
+/// Unsafe keys cannot even be made, so no backend can be handed one.
 async fn unsafe_keys_are_refused(store: &dyn ObjectStore) {
     for bad in [
         "../escape",
@@ -168,32 +177,16 @@ async fn unsafe_keys_are_refused(store: &dyn ObjectStore) {
         "a\nb",
     ] {
         assert!(
-            matches!(
-                store
-                    .put(bad, Bytes::from_static(b"x"), &PutOptions::default())
-                    .await,
-                Err(StorageError::InvalidKey { .. })
-            ),
-            "put {bad:?}"
+            matches!(ObjectKey::new(bad), Err(StorageError::InvalidKey { .. })),
+            "key {bad:?}"
         );
-        if !bad.is_empty() {
-            assert!(
-                matches!(store.get(bad).await, Err(StorageError::InvalidKey { .. })),
-                "get {bad:?}"
-            );
-            assert!(
-                matches!(
-                    store.delete(bad).await,
-                    Err(StorageError::InvalidKey { .. })
-                ),
-                "delete {bad:?}"
-            );
-        }
     }
     assert!(matches!(
-        store.list_page("../", None).await,
+        KeyPrefix::new("../"),
         Err(StorageError::InvalidKey { .. })
     ));
+    // Nothing was written.
+    assert_eq!(keys(store, "").await, Vec::<String>::new());
 }
 
 async fn conformance(make: impl AsyncFn() -> Arc<dyn ObjectStore>) {
@@ -229,7 +222,7 @@ async fn fs_store_writes_atomically_inside_its_root() {
     let store = FsStore::new(&root).expect("fs");
     store
         .put(
-            "a/b/c.json",
+            &k("a/b/c.json"),
             Bytes::from_static(b"data"),
             &PutOptions::default(),
         )
@@ -247,17 +240,8 @@ async fn fs_store_writes_atomically_inside_its_root() {
     assert_eq!(names, vec![std::ffi::OsString::from("c.json")]);
     std::fs::write(root.join("a/b/.otelvault-1-1.tmp"), b"partial").expect("write");
     assert_eq!(keys(&store, "a/").await, vec!["a/b/c.json"]);
-    // Nothing was written outside the root.
-    assert!(
-        store
-            .put(
-                "../outside",
-                Bytes::from_static(b"x"),
-                &PutOptions::default()
-            )
-            .await
-            .is_err()
-    );
+    // Nothing can be written outside the root: such a key cannot be made.
+    assert!(ObjectKey::new("../outside").is_err());
     assert!(!dir.path().join("outside").exists());
 }
 
@@ -294,11 +278,11 @@ async fn s3_prefix_isolates_stores_in_one_bucket() {
     let a = s3_store(endpoint.clone(), "shared-bucket", "team-a").await;
     let b = s3_store(endpoint.clone(), "shared-bucket", "team-b").await;
     let root = s3_store(endpoint, "shared-bucket", "").await;
-    a.put("k", Bytes::from_static(b"a"), &PutOptions::default())
+    a.put(&k("k"), Bytes::from_static(b"a"), &PutOptions::default())
         .await
         .expect("put");
     assert!(matches!(
-        b.get("k").await,
+        b.get(&k("k")).await,
         Err(StorageError::NotFound { .. })
     ));
     assert_eq!(keys(&root, "").await, vec!["team-a/k"]);
@@ -310,7 +294,7 @@ async fn s3_faults_are_retryable_errors_and_missing_buckets_are_not() {
     let mut server = S3Server::start();
     let store = s3_store(server.endpoint(), "faults", "").await;
     store
-        .put("ok", Bytes::from_static(b"x"), &PutOptions::default())
+        .put(&k("ok"), Bytes::from_static(b"x"), &PutOptions::default())
         .await
         .expect("put while up");
 
@@ -324,7 +308,7 @@ async fn s3_faults_are_retryable_errors_and_missing_buckets_are_not() {
     .await
     .expect("store");
     let err = missing
-        .put("k", Bytes::from_static(b"x"), &PutOptions::default())
+        .put(&k("k"), Bytes::from_static(b"x"), &PutOptions::default())
         .await
         .expect_err("no bucket");
     assert!(
@@ -334,14 +318,14 @@ async fn s3_faults_are_retryable_errors_and_missing_buckets_are_not() {
 
     server.stop();
     let err = store
-        .put("k", Bytes::from_static(b"x"), &PutOptions::default())
+        .put(&k("k"), Bytes::from_static(b"x"), &PutOptions::default())
         .await
         .expect_err("server down");
     assert!(err.is_retryable(), "{err:?}");
-    assert!(store.get("ok").await.expect_err("down").is_retryable());
+    assert!(store.get(&k("ok")).await.expect_err("down").is_retryable());
     assert!(
         store
-            .list_page("", None)
+            .list_page(&p(""), None)
             .await
             .expect_err("down")
             .is_retryable()

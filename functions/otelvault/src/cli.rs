@@ -2,17 +2,17 @@
 //! work is done by `otelvault-client`.
 
 use std::io::{IsTerminal as _, Write as _};
-use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
-use otelvault_client::api::{ApiClient, FetchParams};
+use otelvault_api::{FetchRequest, parse_trace_id};
+use otelvault_archive::{Archive, AttrValue, Layout, Partitioning, Query};
+use otelvault_client::api::ApiClient;
 use otelvault_client::exporter::{Exporter, RetryPolicy, Target};
 use otelvault_client::http::HttpClient;
 use otelvault_client::replay::{self, Options, Progress, Source, Summary};
 use otelvault_client::time::{parse_duration, parse_time};
-use otelvault_codec::{Format, Granularity, Signal};
-use otelvault_service::{PartitionTime, WriteSettings, layout};
+use otelvault_codec::{Format, Signal};
 use otelvault_storage::StorageUrl;
 
 /// The time range flags shared by both commands.
@@ -87,9 +87,9 @@ pub struct FetchArgs {
     /// Only this service.name.
     #[arg(long)]
     service: Option<String>,
-    /// Only this trace (traces and logs).
-    #[arg(long)]
-    trace_id: Option<String>,
+    /// Only this trace (traces and logs), 32 hex digits.
+    #[arg(long, value_parser = trace_id)]
+    trace_id: Option<Vec<u8>>,
     /// Only items with this attribute (resource or item), as key=value; repeatable.
     #[arg(long = "attribute", value_parser = key_value)]
     attributes: Vec<(String, String)>,
@@ -110,6 +110,10 @@ pub struct FetchArgs {
     output: Output,
 }
 
+fn trace_id(s: &str) -> Result<Vec<u8>, String> {
+    parse_trace_id("--trace-id", s).map_err(|e| e.to_string())
+}
+
 fn key_value(s: &str) -> Result<(String, String), String> {
     s.split_once('=')
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -121,26 +125,33 @@ pub async fn fetch(args: FetchArgs) -> anyhow::Result<()> {
     let (start, end) = args.range.resolve()?;
     let signal: Signal = args.signal.into();
     let api = ApiClient::new(HttpClient::new()?, &args.endpoint, args.access_key.clone())?;
-    let params = FetchParams {
-        start,
-        end,
-        limit: args.limit,
-        service: args.service.clone(),
-        trace_id: args.trace_id.clone(),
-        attributes: args.attributes.clone(),
-        min_severity: args.min_severity,
-        metric_name: args.metric.clone(),
+    let mut request = FetchRequest {
+        query: Query {
+            start,
+            end,
+            limit: args.limit,
+            service_name: args.service.clone(),
+            trace_id: args.trace_id.clone(),
+            attributes: args
+                .attributes
+                .iter()
+                .map(|(k, v)| (k.clone(), AttrValue::Str(v.clone())))
+                .collect(),
+            min_severity: args.min_severity,
+            metric_name: args.metric.clone(),
+            ..Query::new(signal)
+        },
+        cursor: None,
     };
-    let mut cursor: Option<String> = None;
     let mut pages = Vec::new();
     let mut items = 0usize;
     let stdout = std::io::stdout();
     loop {
-        let mut page = api.page(signal, &params, cursor.as_deref()).await?;
-        for (key, error) in &page.skipped {
+        let mut page = api.page(&request).await?;
+        for s in &page.skipped {
             tracing::warn!(
-                key,
-                error,
+                key = s.key,
+                error = s.error,
                 "The server skipped an unreadable archive object."
             );
         }
@@ -163,7 +174,7 @@ pub async fn fetch(args: FetchArgs) -> anyhow::Result<()> {
             Output::Json => pages.push(page.batch),
         }
         match page.next_cursor {
-            Some(c) => cursor = Some(c),
+            Some(c) => request.cursor = Some(c),
             None => break,
         }
     }
@@ -210,17 +221,9 @@ pub struct ReplayArgs {
     /// Longest wait between retries (also caps Retry-After).
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     max_backoff: u64,
-    /// Archive partitions: minute or hour (when reading an archive directly).
-    #[arg(long, env = "OTELVAULT_PARTITION", default_value = "minute")]
-    partition: Granularity,
-    /// How the archive was partitioned: event, or receive (Collector archives).
-    #[arg(
-        long,
-        env = "OTELVAULT_PARTITION_TIME",
-        value_enum,
-        default_value = "event"
-    )]
-    partition_time: PartitionTime,
+    /// How the archive is partitioned (when reading an archive directly).
+    #[command(flatten)]
+    partitioning: Partitioning,
     /// S3-compatible endpoint of an s3:// archive.
     #[arg(long, env = "OTELVAULT_S3_ENDPOINT")]
     s3_endpoint: Option<String>,
@@ -248,16 +251,7 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<bool> {
             .open(args.s3_endpoint.clone(), args.s3_force_path_style)
             .await
             .with_context(|| format!("opening {url}"))?;
-        let write = WriteSettings {
-            format: Format::Json,
-            compression: Default::default(),
-            granularity: args.partition,
-            partition_time: args.partition_time,
-        };
-        Source::Archive {
-            store: Arc::clone(&store),
-            layout: layout(&write),
-        }
+        Source::Archive(Archive::new(store, Layout::from(args.partitioning)))
     };
     let signals: Vec<Signal> = match args.signal {
         SignalsArg::All => Signal::ALL.to_vec(),

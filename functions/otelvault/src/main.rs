@@ -137,7 +137,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if !args.keys_enforced() {
         tracing::warn!(listen = %local, "No API keys configured: accepting requests without keys (loopback only unless OTELVAULT_AUTH=none).");
     }
-    tracing::info!(listen = %local, storage = %args.storage, format = %args.format, compression = %args.compression, partition = %args.partition, "Serving OTLP/HTTP.");
+    let layout = args.layout;
+    tracing::info!(listen = %local, storage = %args.storage, format = %layout.format, compression = %layout.compression, partition = %layout.partitioning.granularity, "Serving OTLP/HTTP.");
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await

@@ -9,7 +9,7 @@
 //! are ignored.
 
 mod read;
-mod write;
+pub(crate) mod write;
 
 use std::fmt;
 
@@ -26,13 +26,6 @@ pub(crate) use write::Obj;
 pub struct JsonError {
     path: String,
     message: String,
-}
-
-impl JsonError {
-    /// The JSON path of the offending value, empty for document-level errors.
-    pub fn path(&self) -> &str {
-        &self.path
-    }
 }
 
 impl From<serde_json::Error> for JsonError {

@@ -732,3 +732,38 @@ pub(crate) fn logs_partial(o: &mut Obj<'_>, p: &ExportLogsPartialSuccess) {
     o.i64("rejectedLogRecords", p.rejected_log_records);
     o.str("errorMessage", &p.error_message);
 }
+
+// ---------------------------------------------------------------------------
+// items on their own
+
+/// An item (span, log record, data point) written as one JSON object.
+pub(crate) trait JsonObject {
+    fn write(&self, o: &mut Obj<'_>);
+}
+
+macro_rules! json_object {
+    ($($ty:ty => $f:ident),* $(,)?) => {
+        $(impl JsonObject for $ty {
+            fn write(&self, o: &mut Obj<'_>) {
+                $f(o, self)
+            }
+        })*
+    };
+}
+json_object!(
+    Span => span,
+    LogRecord => log_record,
+    NumberDataPoint => number_point,
+    HistogramDataPoint => histogram_point,
+    ExponentialHistogramDataPoint => exp_histogram_point,
+    SummaryDataPoint => summary_point,
+);
+
+/// The length of `item`'s JSON object, written into `scratch` (reused).
+pub(crate) fn object_len(item: &impl JsonObject, scratch: &mut String) -> usize {
+    scratch.clear();
+    let mut o = Obj::begin(scratch);
+    item.write(&mut o);
+    o.end();
+    scratch.len()
+}

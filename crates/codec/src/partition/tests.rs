@@ -4,6 +4,7 @@ use crate::proto::collector_metrics::ExportMetricsServiceRequest;
 use crate::proto::collector_trace::ExportTraceServiceRequest;
 use crate::proto::common::{AnyValue, InstrumentationScope, KeyValue, any_value};
 use crate::proto::logs::{ResourceLogs, ScopeLogs};
+use crate::proto::metrics::metric;
 use crate::proto::metrics::{Gauge, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum};
 use crate::proto::resource::Resource;
 use crate::proto::trace::{ResourceSpans, ScopeSpans};

@@ -6,26 +6,11 @@
 use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
 use base64::Engine as _;
+use otelvault_archive::Position;
 
 /// Bumped whenever the payload layout changes; older cursors are refused.
 const VERSION: u8 = 1;
 const NONCE_LEN: usize = 12;
-
-/// Where the next page starts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Position {
-    /// The resolved end of the query range (fixed on the first page, so that
-    /// "until now" does not move while paging).
-    pub end: u64,
-    /// Start of the listing unit (a partition, or a block of them) to resume in.
-    pub partition: u64,
-    /// The object key to resume at (empty: the start of the partition).
-    pub key: String,
-    /// Whether `key` itself still has items to return.
-    pub include_key: bool,
-    /// Matching items of `key` already returned.
-    pub skip: u64,
-}
 
 /// Seals and opens cursors.
 #[derive(Clone)]
@@ -53,7 +38,7 @@ impl CursorSealer {
         let mut plain = Vec::with_capacity(32 + position.key.len());
         plain.push(VERSION);
         plain.extend_from_slice(&position.end.to_be_bytes());
-        plain.extend_from_slice(&position.partition.to_be_bytes());
+        plain.extend_from_slice(&position.unit_start.to_be_bytes());
         plain.push(u8::from(position.include_key));
         plain.extend_from_slice(&position.skip.to_be_bytes());
         plain.extend_from_slice(position.key.as_bytes());
@@ -105,7 +90,7 @@ impl CursorSealer {
         };
         Some(Position {
             end: u64_at(0)?,
-            partition: u64_at(8)?,
+            unit_start: u64_at(8)?,
             include_key: rest[16] == 1,
             skip: u64_at(17)?,
             key: String::from_utf8(rest[25..].to_vec()).ok()?,
@@ -120,7 +105,7 @@ mod tests {
     fn position() -> Position {
         Position {
             end: 1_730_000_000_000_000_000,
-            partition: 1_729_999_980_000_000_000,
+            unit_start: 1_729_999_980_000_000_000,
             key: "year=2024/month=10/day=27/hour=03/minute=33/traces_abc.json.gz".into(),
             include_key: true,
             skip: 17,

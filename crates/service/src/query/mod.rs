@@ -2,8 +2,6 @@
 //! range fetch with sealed cursors) and `GET /api/traces/{traceId}`.
 
 pub mod cursor;
-pub mod engine;
-pub mod request;
 #[cfg(test)]
 mod tests;
 
@@ -16,15 +14,10 @@ use axum::extract::{Path, Query as UrlQuery, Request};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
-use otelvault_codec::proto::logs::ResourceLogs;
-use otelvault_codec::proto::metrics::ResourceMetrics;
-use otelvault_codec::proto::trace::ResourceSpans;
-use otelvault_codec::{Batch, Format, Signal};
-use prost::Message as _;
+use otelvault_api::{FetchPage, FetchRequest, SkippedObject, parse_trace_id};
+use otelvault_archive::{Budget, Page, Query};
+use otelvault_codec::{Format, Signal};
 
-use self::cursor::{CursorSealer, Position};
-use self::engine::{Budget, Layout, Page, fetch_page};
-use self::request::Query;
 use crate::auth::Scope;
 use crate::error::ApiError;
 use crate::{AppState, RequestLog};
@@ -52,50 +45,6 @@ pub const DEFAULT_TRACE_WINDOW_SECS: u64 = 3600;
 /// Spans returned by one trace lookup at most.
 const MAX_TRACE_SPANS: usize = 100_000;
 
-/// Query settings, built once at start.
-#[derive(Debug, Clone)]
-pub struct QuerySettings {
-    /// Seals cursors.
-    pub sealer: CursorSealer,
-    /// Archive layout.
-    pub layout: Layout,
-}
-
-macro_rules! fetch_response {
-    ($name:ident, $item:ty, $field:ident) => {
-        /// Protobuf body of a fetch response.
-        #[derive(Clone, PartialEq, prost::Message)]
-        pub struct $name {
-            /// The page's data, equal resources and scopes merged.
-            #[prost(message, repeated, tag = "1")]
-            pub $field: Vec<$item>,
-            /// Cursor of the next page; empty on the last page.
-            #[prost(string, tag = "2")]
-            pub next_cursor: String,
-            /// True when another page may follow.
-            #[prost(bool, tag = "3")]
-            pub has_more: bool,
-            /// Objects skipped because they are unreadable.
-            #[prost(message, repeated, tag = "4")]
-            pub skipped_objects: Vec<SkippedObjectProto>,
-        }
-    };
-}
-fetch_response!(FetchTracesResponse, ResourceSpans, resource_spans);
-fetch_response!(FetchMetricsResponse, ResourceMetrics, resource_metrics);
-fetch_response!(FetchLogsResponse, ResourceLogs, resource_logs);
-
-/// An unreadable object named in a response.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct SkippedObjectProto {
-    /// Object key.
-    #[prost(string, tag = "1")]
-    pub key: String,
-    /// Why it was skipped.
-    #[prost(string, tag = "2")]
-    pub error: String,
-}
-
 /// The response format asked for with `Accept`.
 fn accepted(headers: &HeaderMap) -> Format {
     headers
@@ -122,76 +71,19 @@ async fn read_request(body: Body) -> Result<bytes::Bytes, ApiError> {
     }
 }
 
-/// Encodes a page in `format`, with its cursor.
-pub fn encode_page(page: &Page, cursor: Option<&str>, format: Format) -> Vec<u8> {
-    let skipped: Vec<SkippedObjectProto> = page
-        .skipped
-        .iter()
-        .map(|s| SkippedObjectProto {
-            key: s.key.clone(),
-            error: s.error.clone(),
-        })
-        .collect();
-    let next_cursor = cursor.unwrap_or_default().to_owned();
-    let has_more = cursor.is_some();
-    match format {
-        Format::Protobuf => match &page.batch {
-            Batch::Traces(r) => FetchTracesResponse {
-                resource_spans: r.resource_spans.clone(),
-                next_cursor,
-                has_more,
-                skipped_objects: skipped,
-            }
-            .encode_to_vec(),
-            Batch::Metrics(r) => FetchMetricsResponse {
-                resource_metrics: r.resource_metrics.clone(),
-                next_cursor,
-                has_more,
-                skipped_objects: skipped,
-            }
-            .encode_to_vec(),
-            Batch::Logs(r) => FetchLogsResponse {
-                resource_logs: r.resource_logs.clone(),
-                next_cursor,
-                has_more,
-                skipped_objects: skipped,
-            }
-            .encode_to_vec(),
-        },
-        Format::Json => {
-            // `{"resourceSpans":[…]}` (or `{}`), extended with the page fields.
-            let mut out = String::from_utf8(page.batch.encode(Format::Json)).unwrap_or_default();
-            out.pop();
-            let mut sep = if out.len() > 1 { "," } else { "" };
-            if let Some(c) = cursor {
-                out.push_str(sep);
-                out.push_str("\"nextCursor\":");
-                otelvault_codec::json::write_json_string(&mut out, c);
-                sep = ",";
-            }
-            out.push_str(sep);
-            out.push_str(if has_more {
-                "\"hasMore\":true"
-            } else {
-                "\"hasMore\":false"
-            });
-            if !page.skipped.is_empty() {
-                out.push_str(",\"skippedObjects\":[");
-                for (i, s) in page.skipped.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    out.push_str("{\"key\":");
-                    otelvault_codec::json::write_json_string(&mut out, &s.key);
-                    out.push_str(",\"error\":");
-                    otelvault_codec::json::write_json_string(&mut out, &s.error);
-                    out.push('}');
-                }
-                out.push(']');
-            }
-            out.push('}');
-            out.into_bytes()
-        }
+/// The answer to a fetch: the page and the sealed cursor of the next one.
+fn fetch_page(page: Page, cursor: Option<String>) -> FetchPage {
+    FetchPage {
+        batch: page.batch,
+        next_cursor: cursor,
+        skipped: page
+            .skipped
+            .into_iter()
+            .map(|s| SkippedObject {
+                key: s.key,
+                error: s.error,
+            })
+            .collect(),
     }
 }
 
@@ -230,48 +122,46 @@ async fn run_fetch(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json");
-    let query = match Format::from_media_type(content_type) {
-        Some(Format::Protobuf) => Query::from_protobuf(signal, &raw)?,
-        Some(Format::Json) => Query::from_json(signal, &raw)?,
+    let request = match Format::from_media_type(content_type) {
+        Some(Format::Protobuf) => FetchRequest::from_protobuf(signal, &raw)?,
+        Some(Format::Json) => FetchRequest::from_json(signal, &raw)?,
         None => {
             return Err(ApiError::UnsupportedMediaType(format!(
                 "unsupported Content-Type {content_type:?}: send application/json or application/x-protobuf"
             )));
         }
     };
+    let query = &request.query;
     let context = query.fingerprint();
-    let resume = match &query.cursor {
+    let resume = match &request.cursor {
         None => None,
-        Some(c) => Some(state.query.sealer.open(c, &context).ok_or_else(|| {
+        Some(c) => Some(state.sealer.open(c, &context).ok_or_else(|| {
             ApiError::BadRequest(
                 "cursor: invalid for this query (altered, issued for another query or signal, or sealed with another OTELVAULT_CURSOR_KEY)".into(),
             )
         })?),
     };
-    let page = fetch_page(
-        &*state.store,
-        state.query.layout,
-        &query,
-        resume,
-        otelvault_codec::now_unix_nanos(),
-        format,
-        Budget {
-            bytes: page_bytes(format),
-            time: PAGE_TIME,
-        },
-    )
-    .await
-    .inspect_err(|e| log.detail = Some(e.to_string()))?;
+    let page = state
+        .archive
+        .read(
+            query,
+            resume,
+            otelvault_codec::now_unix_nanos(),
+            format,
+            Budget {
+                bytes: page_bytes(format),
+                time: PAGE_TIME,
+            },
+        )
+        .await
+        .inspect_err(|e| log.detail = Some(e.detail()))?;
     log.items = page.batch.item_count();
     log.objects = page.stats.objects;
-    log.stored_bytes = page.stats.bytes_read;
-    let cursor = page
-        .next
-        .as_ref()
-        .map(|p: &Position| state.query.sealer.seal(p, &context));
+    log.read_bytes = page.stats.bytes_read;
+    let cursor = page.next.as_ref().map(|p| state.sealer.seal(p, &context));
     Ok(respond(
         StatusCode::OK,
-        encode_page(&page, cursor.as_deref(), format),
+        fetch_page(page, cursor).encode(format),
         format,
     ))
 }
@@ -311,7 +201,7 @@ async fn run_trace_by_id(
     log: &mut RequestLog,
 ) -> Result<Response, ApiError> {
     log.key_id = state.auth.check(headers, Scope::Query)?;
-    let id = request::parse_trace_id("traceId", trace_id)?;
+    let id = parse_trace_id("traceId", trace_id)?;
     const NANOS: u64 = 1_000_000_000;
     let now = otelvault_codec::now_unix_nanos();
     let end = seconds_param(params, "end")?.map_or(now, |s| s.saturating_mul(NANOS));
@@ -322,27 +212,30 @@ async fn run_trace_by_id(
     if end <= start {
         return Err(ApiError::BadRequest("end: must be after start".into()));
     }
-    let mut query = Query::empty(Signal::Traces);
-    query.start = start;
-    query.end = end;
-    query.trace_id = Some(id);
-    query.limit = MAX_TRACE_SPANS;
-    let page = fetch_page(
-        &*state.store,
-        state.query.layout,
-        &query,
-        None,
-        now,
-        format,
-        Budget {
-            bytes: page_bytes(format),
-            time: PAGE_TIME * 2,
-        },
-    )
-    .await
-    .inspect_err(|e| log.detail = Some(e.to_string()))?;
+    let query = Query {
+        start,
+        end,
+        trace_id: Some(id),
+        limit: MAX_TRACE_SPANS,
+        ..Query::new(Signal::Traces)
+    };
+    let page = state
+        .archive
+        .read(
+            &query,
+            None,
+            now,
+            format,
+            Budget {
+                bytes: page_bytes(format),
+                time: PAGE_TIME * 2,
+            },
+        )
+        .await
+        .inspect_err(|e| log.detail = Some(e.detail()))?;
     log.items = page.batch.item_count();
     log.objects = page.stats.objects;
+    log.read_bytes = page.stats.bytes_read;
     if page.batch.is_empty() {
         return Err(ApiError::NotFound(format!(
             "trace {} not found between {} and {} (unix seconds; widen with ?start=&end=)",

@@ -8,12 +8,14 @@ use axum::body::Body;
 use bytes::Bytes;
 use http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
+use otelvault_api::{FetchPage, FetchRequest};
+use otelvault_archive::{Archive, Layout, PartitionTime, Partitioning, Position};
 use otelvault_codec::proto::collector_trace::ExportTraceServiceRequest;
 use otelvault_codec::proto::common::{AnyValue, KeyValue, any_value};
 use otelvault_codec::proto::resource::Resource;
 use otelvault_codec::proto::trace::{ResourceSpans, ScopeSpans, Span};
 use otelvault_codec::{Batch, Compression, Format, Granularity, Signal};
-use otelvault_storage::{MemoryStore, ObjectStore, PutOptions};
+use otelvault_storage::{MemoryStore, ObjectKey, ObjectStore, PutOptions};
 use proptest::prelude::*;
 use prost::Message as _;
 use serde_json::{Value, json};
@@ -21,7 +23,8 @@ use tower::ServiceExt;
 
 use super::*;
 use crate::auth::{Auth, KeySet};
-use crate::{PartitionTime, WriteSettings, router};
+use crate::query::cursor::CursorSealer;
+use crate::router;
 
 const MIN: u64 = 60_000_000_000;
 /// 2024-10-27T03:33:00Z, a minute boundary.
@@ -32,13 +35,19 @@ fn app(store: Arc<dyn ObjectStore>) -> Router {
 }
 
 fn app_with(store: Arc<dyn ObjectStore>, auth: Auth) -> Router {
-    let write = WriteSettings {
+    let layout = Layout {
+        partitioning: Partitioning {
+            granularity: Granularity::Minute,
+            time: PartitionTime::Event,
+        },
         format: Format::Json,
         compression: Compression::Gzip,
-        granularity: Granularity::Minute,
-        partition_time: PartitionTime::Event,
     };
-    router(Arc::new(AppState::new(store, auth, write, &[3; 32])))
+    router(Arc::new(AppState::new(
+        Archive::new(store, layout),
+        auth,
+        &[3; 32],
+    )))
 }
 
 fn kv(key: &str, value: &str) -> KeyValue {
@@ -109,7 +118,7 @@ async fn ingest(app: &Router, body: Vec<u8>) {
 
 /// Fetches the first minute of traces with a protobuf request and response.
 async fn fetch_protobuf(app: &Router, limit: i64) -> (StatusCode, HeaderMap, Bytes) {
-    let request = request::FetchRequestProto {
+    let request = otelvault_api::FetchRequestProto {
         start_time_unix_nano: T0,
         end_time_unix_nano: T0 + MIN,
         limit,
@@ -283,7 +292,7 @@ async fn equal_resources_are_merged_across_objects() {
         ingest(&app, batch("same", vec![span(n, T0 + n * MIN, vec![])])).await;
     }
     assert_eq!(
-        otelvault_storage::list_all(&*store, "")
+        otelvault_storage::list_all(&*store, &otelvault_storage::KeyPrefix::ROOT)
             .await
             .expect("list")
             .len(),
@@ -346,13 +355,14 @@ async fn cursors_are_bound_to_their_query_and_signal() {
     let foreign = CursorSealer::new(&[4; 32]).seal(
         &Position {
             end: T0 + MIN,
-            partition: T0,
+            unit_start: T0,
             key: String::new(),
             include_key: false,
             skip: 0,
         },
-        &Query::from_json(Signal::Traces, query.to_string().as_bytes())
+        &FetchRequest::from_json(Signal::Traces, query.to_string().as_bytes())
             .expect("q")
+            .query
             .fingerprint(),
     );
     let mut f = query.clone();
@@ -419,8 +429,11 @@ async fn protobuf_pages_leave_room_for_base64() {
     assert_eq!(status, StatusCode::OK);
     // Base64 makes 4/3 of it; the Lambda response payload limit is 6 MB.
     assert!(body.len() * 4 / 3 < 6_000_000, "{} bytes", body.len());
-    let page = FetchTracesResponse::decode(body).expect("page");
-    assert!(page.has_more, "1400 spans of 4 KiB do not fit one page");
+    let page = FetchPage::decode_protobuf(Signal::Traces, &body).expect("page");
+    assert!(
+        page.next_cursor.is_some(),
+        "1400 spans of 4 KiB do not fit one page"
+    );
 }
 
 #[tokio::test]
@@ -547,9 +560,12 @@ async fn protobuf_requests_and_responses() {
     let (status, headers, body) = fetch_protobuf(&app, 2).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers[header::CONTENT_TYPE], "application/x-protobuf");
-    let page = FetchTracesResponse::decode(body).expect("protobuf response");
-    assert_eq!(page.resource_spans[0].scope_spans[0].spans.len(), 2);
-    assert!(page.has_more && !page.next_cursor.is_empty());
+    let page = FetchPage::decode_protobuf(Signal::Traces, &body).expect("protobuf response");
+    let Batch::Traces(traces) = &page.batch else {
+        panic!("a traces page")
+    };
+    assert_eq!(traces.resource_spans[0].scope_spans[0].spans.len(), 2);
+    assert!(page.next_cursor.as_ref().is_some_and(|c| !c.is_empty()));
 }
 
 #[tokio::test]
@@ -608,12 +624,16 @@ async fn unreadable_objects_are_reported_and_skipped() {
     ingest(&app, batch("a", vec![span(0, T0, vec![])])).await;
     let bad = "year=2024/month=10/day=27/hour=03/minute=33/traces_00000000000000000000000000000000.json.gz";
     store
-        .put(bad, Bytes::from_static(b"not gzip"), &PutOptions::default())
+        .put(
+            &ObjectKey::new(bad).expect("key"),
+            Bytes::from_static(b"not gzip"),
+            &PutOptions::default(),
+        )
         .await
         .expect("put");
     store
         .put(
-            "year=2024/month=10/day=27/hour=03/minute=33/_SUCCESS",
+            &ObjectKey::new("year=2024/month=10/day=27/hour=03/minute=33/_SUCCESS").expect("key"),
             Bytes::new(),
             &PutOptions::default(),
         )
@@ -677,7 +697,11 @@ async fn collector_written_archives_are_read() {
     ];
     for (key, body) in objects {
         store
-            .put(&key, Bytes::from(body), &PutOptions::default())
+            .put(
+                &ObjectKey::new(key).expect("key"),
+                Bytes::from(body),
+                &PutOptions::default(),
+            )
             .await
             .expect("put");
     }

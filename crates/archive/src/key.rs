@@ -4,17 +4,14 @@
 //!
 //! relative to the store's root (which carries any `prefix/`). This is the
 //! OpenTelemetry Collector `awss3exporter` layout; its numeric and uuidv7 ids
-//! and optional file prefix parse too.
+//! and optional file prefix parse too. The listings that cover a time range
+//! ([`list_units`]) and content-derived object ids ([`content_id`]) live here too.
 
 use std::fmt;
 
 use otelvault_codec::{Compression, Format, Granularity, Signal, UtcMinute};
+use otelvault_storage::{ObjectKey, StorageError};
 use sha2::{Digest, Sha256};
-
-use crate::StorageError;
-
-/// The longest key accepted (S3's limit).
-const MAX_KEY_BYTES: usize = 1024;
 
 /// A parsed (or to-be-written) object key of the archive.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -135,6 +132,13 @@ impl PartitionKey {
     }
 }
 
+impl PartitionKey {
+    /// The storage key.
+    pub fn object_key(&self) -> Result<ObjectKey, StorageError> {
+        ObjectKey::new(self.to_string())
+    }
+}
+
 impl fmt::Display for PartitionKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -164,20 +168,6 @@ pub fn partition_prefix(t: u64, granularity: Granularity) -> String {
             m.year, m.month, m.day, m.hour
         ),
     }
-}
-
-/// The partitions that overlap `[start, end)` (unix nanoseconds), as
-/// `(partition start, key prefix)`, oldest first.
-pub fn partitions_between(
-    start: u64,
-    end: u64,
-    granularity: Granularity,
-) -> impl Iterator<Item = (u64, String)> {
-    let step = granularity.nanos();
-    let first = (start < end).then(|| granularity.truncate(start));
-    std::iter::successors(first, move |t| t.checked_add(step))
-        .take_while(move |t| *t < end)
-        .map(move |t| (t, partition_prefix(t, granularity)))
 }
 
 /// One listing that covers part of a time range: a whole hour (of minute
@@ -260,55 +250,6 @@ pub fn content_id(content: &[u8]) -> String {
         out.push(char::from(b"0123456789abcdef"[usize::from(b & 0xf)]));
     }
     out
-}
-
-fn invalid(key: &str, reason: &'static str) -> StorageError {
-    StorageError::InvalidKey {
-        key: key.to_owned(),
-        reason,
-    }
-}
-
-/// Checks that `key` is a safe relative key: not empty, at most 1024 bytes,
-/// no leading `/`, no empty, `.`, `..` or dot-leading segments, no backslash
-/// or control characters. Such a key can never name a file outside the
-/// store's root, nor one of the fs store's temporary files.
-pub fn validate_key(key: &str) -> Result<(), StorageError> {
-    if key.is_empty() {
-        return Err(invalid(key, "empty key"));
-    }
-    validate_path(key)
-}
-
-/// Like [`validate_key`] for a listing prefix: may be empty, may end in `/`.
-pub(crate) fn validate_prefix(prefix: &str) -> Result<(), StorageError> {
-    match prefix.strip_suffix('/') {
-        _ if prefix.is_empty() => Ok(()),
-        Some(dir) if !dir.is_empty() => validate_path(dir),
-        Some(_) => Err(invalid(prefix, "prefix starts with '/'")),
-        None => validate_path(prefix),
-    }
-}
-
-fn validate_path(key: &str) -> Result<(), StorageError> {
-    if key.len() > MAX_KEY_BYTES {
-        return Err(invalid(key, "longer than 1024 bytes"));
-    }
-    if key.chars().any(|c| c.is_control() || c == '\\') {
-        return Err(invalid(key, "control character or backslash"));
-    }
-    for segment in key.split('/') {
-        if segment.is_empty() {
-            return Err(invalid(
-                key,
-                "empty path segment (leading, trailing or double '/')",
-            ));
-        }
-        if segment.starts_with('.') {
-            return Err(invalid(key, "path segment starts with '.'"));
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -416,38 +357,6 @@ mod tests {
     }
 
     #[test]
-    fn partitions_between_covers_the_range_exactly() {
-        let start = T; // 03:33:20
-        let end = T + 3 * 60 * 1_000_000_000; // 03:36:20
-        let parts: Vec<String> = partitions_between(start, end, Granularity::Minute)
-            .map(|(_, p)| p)
-            .collect();
-        assert_eq!(
-            parts,
-            vec![
-                "year=2024/month=10/day=27/hour=03/minute=33/",
-                "year=2024/month=10/day=27/hour=03/minute=34/",
-                "year=2024/month=10/day=27/hour=03/minute=35/",
-                "year=2024/month=10/day=27/hour=03/minute=36/",
-            ]
-        );
-        // End is exclusive at a boundary; an empty range has no partition.
-        let m0 = Granularity::Minute.truncate(T);
-        assert_eq!(
-            partitions_between(m0, m0 + 60_000_000_000, Granularity::Minute).count(),
-            1
-        );
-        assert_eq!(partitions_between(T, T, Granularity::Minute).count(), 0);
-        assert_eq!(partitions_between(T, T - 1, Granularity::Hour).count(), 0);
-        assert_eq!(
-            partitions_between(T, T + 1, Granularity::Hour)
-                .next()
-                .map(|(_, p)| p),
-            Some("year=2024/month=10/day=27/hour=03/".to_string())
-        );
-    }
-
-    #[test]
     fn list_units_cover_the_range_with_whole_blocks_where_possible() {
         let h = |y, mo, d, hh, mm| {
             UtcMinute {
@@ -529,36 +438,5 @@ mod tests {
         assert_ne!(a, content_id(b"batch two"));
         // SHA-256("abc") starts ba7816bf8f01cfea414140de5dae2223.
         assert_eq!(content_id(b"abc"), "ba7816bf8f01cfea414140de5dae2223");
-    }
-
-    #[test]
-    fn unsafe_keys_are_rejected() {
-        for bad in [
-            "",
-            "/etc/passwd",
-            "../x",
-            "a/../b",
-            "a/./b",
-            "a//b",
-            "a/",
-            ".hidden",
-            "a/.tmp-1",
-            "a\\b",
-            "a\u{0}b",
-            "a\nb",
-            "..",
-        ] {
-            assert!(validate_key(bad).is_err(), "{bad:?} accepted");
-        }
-        assert!(validate_key(&"a".repeat(1025)).is_err());
-        for good in ["a", "year=2024/month=01/traces_1.json", "a b/c-d_e.f"] {
-            assert!(validate_key(good).is_ok(), "{good:?} rejected");
-        }
-        for good in ["", "year=2024/", "year=2024/month=0", "traces_"] {
-            assert!(validate_prefix(good).is_ok(), "{good:?} rejected");
-        }
-        for bad in ["/", "/a", "../", "a//", "a/../", ".."] {
-            assert!(validate_prefix(bad).is_err(), "{bad:?} accepted");
-        }
     }
 }

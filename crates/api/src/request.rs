@@ -1,18 +1,17 @@
 //! The fetch request (oteleport-compatible JSON, or protobuf) and its
-//! validation. Every problem is a 400 whose message names the field.
+//! validation. Every problem is an error whose message names the field.
 
 use std::collections::HashMap;
 
+use otelvault_archive::{AttrValue, DEFAULT_LIMIT, MAX_LIMIT, Query};
 use otelvault_codec::Signal;
-use serde_json::Value;
-use sha2::{Digest, Sha256};
+use serde_json::{Map, Value, json};
 
-use crate::error::ApiError;
-
-/// Items per page when `limit` is absent.
-pub const DEFAULT_LIMIT: usize = 1000;
-/// The largest `limit` accepted.
-pub const MAX_LIMIT: usize = 10_000;
+/// A fetch request that cannot be served as sent; the message names the
+/// field (`limit: must be between 1 and 10000, got 0`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct RequestError(pub String);
 
 /// `POST /api/{signal}/fetch` as protobuf.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -46,60 +45,20 @@ pub struct FetchRequestProto {
     pub metric_name: String,
 }
 
-/// An attribute value to match: strings, integers, doubles and booleans.
+/// `POST /api/{signal}/fetch`: a query and the cursor of the previous page.
 #[derive(Debug, Clone, PartialEq)]
-pub enum AttrValue {
-    /// Matches `stringValue`.
-    Str(String),
-    /// Matches `intValue` (and an integral `doubleValue`).
-    Int(i64),
-    /// Matches `doubleValue` (and `intValue` of the same value).
-    Double(f64),
-    /// Matches `boolValue`.
-    Bool(bool),
-}
-
-impl AttrValue {
-    fn canonical(&self) -> String {
-        match self {
-            AttrValue::Str(s) => format!("s:{s}"),
-            AttrValue::Int(i) => format!("i:{i}"),
-            AttrValue::Double(d) => format!("d:{d:?}"),
-            AttrValue::Bool(b) => format!("b:{b}"),
-        }
-    }
-}
-
-/// A validated fetch query.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Query {
-    /// The signal fetched.
-    pub signal: Signal,
-    /// Inclusive start, unix nanoseconds.
-    pub start: u64,
-    /// Exclusive end as requested (0: now, resolved on the first page).
-    pub end: u64,
-    /// Items per page.
-    pub limit: usize,
-    /// Cursor text of the previous page.
+pub struct FetchRequest {
+    /// What to read.
+    pub query: Query,
+    /// `nextCursor` of the previous page.
     pub cursor: Option<String>,
-    /// Filter on `service.name`.
-    pub service_name: Option<String>,
-    /// Filter on trace id.
-    pub trace_id: Option<Vec<u8>>,
-    /// Attribute filters, sorted by key.
-    pub attributes: Vec<(String, AttrValue)>,
-    /// Logs: minimum severity number.
-    pub min_severity: Option<i32>,
-    /// Metrics: metric name.
-    pub metric_name: Option<String>,
 }
 
-fn bad(field: &str, message: impl std::fmt::Display) -> ApiError {
-    ApiError::BadRequest(format!("{field}: {message}"))
+fn bad(field: &str, message: impl std::fmt::Display) -> RequestError {
+    RequestError(format!("{field}: {message}"))
 }
 
-fn nanos(field: &str, v: &Value) -> Result<u64, ApiError> {
+fn nanos(field: &str, v: &Value) -> Result<u64, RequestError> {
     match v {
         Value::Number(n) => n
             .as_u64()
@@ -115,7 +74,7 @@ fn nanos(field: &str, v: &Value) -> Result<u64, ApiError> {
     }
 }
 
-fn string(field: &str, v: &Value) -> Result<String, ApiError> {
+fn string(field: &str, v: &Value) -> Result<String, RequestError> {
     match v {
         Value::String(s) => Ok(s.clone()),
         other => Err(bad(field, format!("expected a string, got {other}"))),
@@ -123,7 +82,7 @@ fn string(field: &str, v: &Value) -> Result<String, ApiError> {
 }
 
 /// Decodes a hex trace id of 16 bytes, any case.
-pub fn parse_trace_id(field: &str, s: &str) -> Result<Vec<u8>, ApiError> {
+pub fn parse_trace_id(field: &str, s: &str) -> Result<Vec<u8>, RequestError> {
     let s = s.trim();
     if s.len() != 32 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(bad(field, format!("expected 32 hex digits, got {s:?}")));
@@ -135,10 +94,10 @@ pub fn parse_trace_id(field: &str, s: &str) -> Result<Vec<u8>, ApiError> {
         .map_err(|_| bad(field, format!("expected 32 hex digits, got {s:?}")))
 }
 
-fn limit(v: i128) -> Result<usize, ApiError> {
+fn limit(v: i128) -> Result<usize, RequestError> {
     match v {
         0 => Ok(DEFAULT_LIMIT),
-        1..=10_000 => Ok(v as usize),
+        1..=MAX_LIMIT_I128 => Ok(v as usize),
         _ => Err(bad(
             "limit",
             format!("must be between 1 and {MAX_LIMIT}, got {v}"),
@@ -146,19 +105,22 @@ fn limit(v: i128) -> Result<usize, ApiError> {
     }
 }
 
-impl Query {
+const MAX_LIMIT_I128: i128 = MAX_LIMIT as i128;
+
+impl FetchRequest {
     /// Parses an oteleport-style JSON body. Field names in lowerCamelCase
     /// or snake_case; unknown fields are refused (a typo must not silently
     /// widen a query).
-    pub fn from_json(signal: Signal, body: &[u8]) -> Result<Query, ApiError> {
-        let value: Value = serde_json::from_slice(body)
-            .map_err(|e| ApiError::BadRequest(format!("invalid JSON: {e}")))?;
+    pub fn from_json(signal: Signal, body: &[u8]) -> Result<FetchRequest, RequestError> {
+        let value: Value =
+            serde_json::from_slice(body).map_err(|e| RequestError(format!("invalid JSON: {e}")))?;
         let Value::Object(map) = value else {
-            return Err(ApiError::BadRequest(
+            return Err(RequestError(
                 "the request body must be a JSON object".into(),
             ));
         };
-        let mut q = Query::empty(signal);
+        let mut q = Query::new(signal);
+        let mut cursor = None;
         let mut has_start = false;
         for (key, v) in &map {
             if v.is_null() {
@@ -180,7 +142,7 @@ impl Query {
                 }
                 "cursor" => {
                     let c = string("cursor", v)?;
-                    q.cursor = (!c.is_empty()).then_some(c);
+                    cursor = (!c.is_empty()).then_some(c);
                 }
                 "serviceName" | "service_name" => q.service_name = Some(string("serviceName", v)?),
                 "traceId" | "trace_id" => {
@@ -216,7 +178,7 @@ impl Query {
                 }
                 "metricName" | "metric_name" => q.metric_name = Some(string("metricName", v)?),
                 other => {
-                    return Err(ApiError::BadRequest(format!(
+                    return Err(RequestError(format!(
                         "unknown field {other:?} (expected startTimeUnixNano, endTimeUnixNano, limit, cursor, serviceName, traceId, attributes, minSeverityNumber, metricName)"
                     )));
                 }
@@ -225,21 +187,20 @@ impl Query {
         if !has_start {
             return Err(bad("startTimeUnixNano", "is required"));
         }
-        q.finish()
+        finish(q, cursor)
     }
 
     /// Parses a protobuf `FetchRequestProto`.
-    pub fn from_protobuf(signal: Signal, body: &[u8]) -> Result<Query, ApiError> {
+    pub fn from_protobuf(signal: Signal, body: &[u8]) -> Result<FetchRequest, RequestError> {
         let p = <FetchRequestProto as prost::Message>::decode(body)
-            .map_err(|e| ApiError::BadRequest(format!("invalid protobuf FetchRequest: {e}")))?;
+            .map_err(|e| RequestError(format!("invalid protobuf FetchRequest: {e}")))?;
         if p.start_time_unix_nano == 0 {
             return Err(bad("startTimeUnixNano", "is required"));
         }
-        let mut q = Query::empty(signal);
+        let mut q = Query::new(signal);
         q.start = p.start_time_unix_nano;
         q.end = p.end_time_unix_nano;
         q.limit = limit(i128::from(p.limit))?;
-        q.cursor = (!p.cursor.is_empty()).then_some(p.cursor);
         q.service_name = (!p.service_name.is_empty()).then_some(p.service_name);
         if !p.trace_id.is_empty() {
             q.trace_id = Some(parse_trace_id("traceId", &p.trace_id)?);
@@ -257,93 +218,95 @@ impl Query {
         }
         q.min_severity = (p.min_severity_number > 0).then_some(p.min_severity_number);
         q.metric_name = (!p.metric_name.is_empty()).then_some(p.metric_name);
-        q.finish()
+        finish(q, (!p.cursor.is_empty()).then_some(p.cursor))
     }
 
-    /// A query of `signal` with no range or filter yet.
-    pub fn empty(signal: Signal) -> Query {
-        Query {
-            signal,
-            start: 0,
-            end: 0,
-            limit: DEFAULT_LIMIT,
-            cursor: None,
-            service_name: None,
-            trace_id: None,
-            attributes: Vec::new(),
-            min_severity: None,
-            metric_name: None,
+    /// The JSON body a client sends for this request: what
+    /// [`FetchRequest::from_json`] parses back to the same request.
+    pub fn to_json(&self) -> Vec<u8> {
+        let q = &self.query;
+        let mut body = Map::new();
+        body.insert("startTimeUnixNano".into(), json!(q.start.to_string()));
+        if q.end != 0 {
+            body.insert("endTimeUnixNano".into(), json!(q.end.to_string()));
         }
+        body.insert("limit".into(), json!(q.limit));
+        if let Some(c) = &self.cursor {
+            body.insert("cursor".into(), json!(c));
+        }
+        if let Some(s) = &q.service_name {
+            body.insert("serviceName".into(), json!(s));
+        }
+        if let Some(t) = &q.trace_id {
+            let hex: String = t.iter().map(|b| format!("{b:02x}")).collect();
+            body.insert("traceId".into(), json!(hex));
+        }
+        if !q.attributes.is_empty() {
+            let attrs = q
+                .attributes
+                .iter()
+                .map(|(k, v)| {
+                    let v = match v {
+                        AttrValue::Str(s) => json!(s),
+                        AttrValue::Int(i) => json!(i),
+                        AttrValue::Double(d) => json!(d),
+                        AttrValue::Bool(b) => json!(b),
+                    };
+                    (k.clone(), v)
+                })
+                .collect();
+            body.insert("attributes".into(), Value::Object(attrs));
+        }
+        if let Some(s) = q.min_severity {
+            body.insert("minSeverityNumber".into(), json!(s));
+        }
+        if let Some(m) = &q.metric_name {
+            body.insert("metricName".into(), json!(m));
+        }
+        Value::Object(body).to_string().into_bytes()
     }
+}
 
-    fn finish(mut self) -> Result<Query, ApiError> {
-        if self.end != 0 && self.end <= self.start {
-            return Err(bad("endTimeUnixNano", "must be after startTimeUnixNano"));
-        }
-        if self.min_severity.is_some() && self.signal != Signal::Logs {
-            return Err(bad("minSeverityNumber", "applies to logs only"));
-        }
-        if self.metric_name.is_some() && self.signal != Signal::Metrics {
-            return Err(bad("metricName", "applies to metrics only"));
-        }
-        if self.trace_id.is_some() && self.signal == Signal::Metrics {
-            return Err(bad("traceId", "applies to traces and logs only"));
-        }
-        self.attributes.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(self)
+/// Checks what no single field shows, and puts the filters in order.
+fn finish(mut q: Query, cursor: Option<String>) -> Result<FetchRequest, RequestError> {
+    if q.end != 0 && q.end <= q.start {
+        return Err(bad("endTimeUnixNano", "must be after startTimeUnixNano"));
     }
-
-    /// Binds a cursor to this query: the signal and every parameter that
-    /// selects items (not `limit` or the cursor itself).
-    pub fn fingerprint(&self) -> Vec<u8> {
-        let mut h = Sha256::new();
-        let mut field = |name: &str, value: &[u8]| {
-            h.update((name.len() as u64).to_be_bytes());
-            h.update(name.as_bytes());
-            h.update((value.len() as u64).to_be_bytes());
-            h.update(value);
-        };
-        field("signal", self.signal.as_str().as_bytes());
-        field("start", &self.start.to_be_bytes());
-        field("end", &self.end.to_be_bytes());
-        field(
-            "service",
-            self.service_name.as_deref().unwrap_or("\u{0}").as_bytes(),
-        );
-        field("trace", self.trace_id.as_deref().unwrap_or(b"\x00none"));
-        for (k, v) in &self.attributes {
-            field("attr", k.as_bytes());
-            field("value", v.canonical().as_bytes());
-        }
-        field("severity", &self.min_severity.unwrap_or(-1).to_be_bytes());
-        field(
-            "metric",
-            self.metric_name.as_deref().unwrap_or("\u{0}").as_bytes(),
-        );
-        let mut out = self.signal.as_str().as_bytes().to_vec();
-        out.push(b':');
-        out.extend_from_slice(&h.finalize());
-        out
+    if q.min_severity.is_some() && q.signal != Signal::Logs {
+        return Err(bad("minSeverityNumber", "applies to logs only"));
     }
+    if q.metric_name.is_some() && q.signal != Signal::Metrics {
+        return Err(bad("metricName", "applies to metrics only"));
+    }
+    if q.trace_id.is_some() && q.signal == Signal::Metrics {
+        return Err(bad("traceId", "applies to traces and logs only"));
+    }
+    q.attributes.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(FetchRequest { query: q, cursor })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn request(signal: Signal, body: &str) -> Result<FetchRequest, String> {
+        FetchRequest::from_json(signal, body.as_bytes()).map_err(|e| e.to_string())
+    }
+
     fn parse(signal: Signal, body: &str) -> Result<Query, String> {
-        Query::from_json(signal, body.as_bytes()).map_err(|e| e.to_string())
+        request(signal, body).map(|r| r.query)
     }
 
     #[test]
     fn the_oteleport_request_parses() {
-        let q = parse(
+        let r = request(
             Signal::Logs,
             r#"{"startTimeUnixNano": "1730000000000000000", "endTimeUnixNano": 1730000060000000000, "limit": 50,
                 "serviceName": "checkout", "traceId": "5B8EFFF798038103D269B633813FC60C",
                 "attributes": {"http.route": "/buy", "code": 200, "ok": true}, "minSeverityNumber": 9, "cursor": ""}"#,
         )
         .expect("valid");
+        let q = &r.query;
         assert_eq!(
             (q.start, q.end, q.limit),
             (1_730_000_000_000_000_000, 1_730_000_060_000_000_000, 50)
@@ -352,7 +315,7 @@ mod tests {
         assert_eq!(q.trace_id.as_ref().map(|t| t[0]), Some(0x5b));
         assert_eq!(q.attributes.len(), 3);
         assert_eq!(q.attributes[0], ("code".into(), AttrValue::Int(200)));
-        assert_eq!((q.min_severity, q.cursor), (Some(9), None));
+        assert_eq!((q.min_severity, &r.cursor), (Some(9), &None));
         let d = parse(Signal::Traces, r#"{"start_time_unix_nano": 5}"#).expect("snake case");
         assert_eq!((d.start, d.end, d.limit), (5, 0, DEFAULT_LIMIT));
     }
@@ -479,14 +442,36 @@ mod tests {
             trace_id: "5b8efff798038103d269b633813fc60c".into(),
             ..Default::default()
         };
-        let q = Query::from_protobuf(Signal::Traces, &prost::Message::encode_to_vec(&p))
-            .expect("valid");
+        let q = FetchRequest::from_protobuf(Signal::Traces, &prost::Message::encode_to_vec(&p))
+            .expect("valid")
+            .query;
         let j = parse(Signal::Traces, r#"{"startTimeUnixNano": 5, "limit": 3, "serviceName": "a", "traceId": "5b8efff798038103d269b633813fc60c"}"#).expect("valid");
         assert_eq!(q, j);
-        assert!(Query::from_protobuf(Signal::Traces, b"\xff\xff").is_err());
+        assert!(FetchRequest::from_protobuf(Signal::Traces, b"\xff\xff").is_err());
         assert!(
-            Query::from_protobuf(Signal::Traces, &[]).is_err(),
+            FetchRequest::from_protobuf(Signal::Traces, &[]).is_err(),
             "start is required"
         );
+    }
+
+    #[test]
+    fn what_clients_send_parses_back_to_the_same_request() {
+        for (signal, body) in [
+            (Signal::Traces, r#"{"startTimeUnixNano": 5}"#),
+            (
+                Signal::Logs,
+                r#"{"startTimeUnixNano": 5, "endTimeUnixNano": 90, "limit": 7, "cursor": "abc",
+                    "serviceName": "checkout", "traceId": "5B8EFFF798038103D269B633813FC60C",
+                    "attributes": {"s": "v", "i": -3, "d": 2.5, "b": false}, "minSeverityNumber": 13}"#,
+            ),
+            (
+                Signal::Metrics,
+                r#"{"startTimeUnixNano": "1730000000000000000", "metricName": "m", "attributes": {"k": "1"}}"#,
+            ),
+        ] {
+            let sent = request(signal, body).expect("valid");
+            let again = FetchRequest::from_json(signal, &sent.to_json()).expect("parses");
+            assert_eq!(again, sent, "{body}");
+        }
     }
 }

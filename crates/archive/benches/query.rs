@@ -13,11 +13,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use bytes::Bytes;
+use otelvault_archive::{Archive, Budget, Layout, PartitionKey, Query, Stats, content_id};
 use otelvault_codec::{Batch, Compression, Format, Granularity, Signal};
-use otelvault_service::query::engine::{Budget, Layout, Stats, fetch_page};
-use otelvault_service::query::request::Query;
-use otelvault_storage::{FsStore, ObjectStore, PartitionKey, PutOptions, content_id};
+use otelvault_storage::{FsStore, ObjectStore, PutOptions};
 use otelvault_testkit::data::trace_batch;
 
 const MINUTE: u64 = 60_000_000_000;
@@ -59,23 +60,25 @@ fn generate(store: &FsStore) -> (usize, u64) {
             );
             let body = Compression::Gzip.compress(&json).unwrap();
             bytes += body.len() as u64;
-            rt.block_on(store.put(&key.to_string(), Bytes::from(body), &PutOptions::default()))
-                .unwrap();
+            rt.block_on(store.put(
+                &key.object_key().unwrap(),
+                Bytes::from(body),
+                &PutOptions::default(),
+            ))
+            .unwrap();
         }
     }
     (spans, bytes)
 }
 
 /// Fetches every page; returns (items, stats summed over pages, pages).
-async fn run_query(store: &dyn ObjectStore, service: Option<&str>) -> (usize, Stats, usize) {
-    let mut query = Query::empty(Signal::Traces);
-    query.start = HOUR;
-    query.end = HOUR + 60 * MINUTE;
-    query.limit = 10_000;
-    query.service_name = service.map(str::to_owned);
-    let layout = Layout {
-        granularity: Granularity::Minute,
-        late_arrival: 0,
+async fn run_query(archive: &Archive, service: Option<&str>) -> (usize, Stats, usize) {
+    let query = Query {
+        start: HOUR,
+        end: HOUR + 60 * MINUTE,
+        limit: 10_000,
+        service_name: service.map(str::to_owned),
+        ..Query::new(Signal::Traces)
     };
     let budget = Budget {
         bytes: 5 * 1024 * 1024,
@@ -86,17 +89,10 @@ async fn run_query(store: &dyn ObjectStore, service: Option<&str>) -> (usize, St
     let mut pages = 0;
     let mut total = Stats::default();
     loop {
-        let page = fetch_page(
-            store,
-            layout,
-            &query,
-            resume,
-            HOUR + 61 * MINUTE,
-            Format::Json,
-            budget,
-        )
-        .await
-        .unwrap();
+        let page = archive
+            .read(&query, resume, HOUR + 61 * MINUTE, Format::Json, budget)
+            .await
+            .unwrap();
         // A response is encoded as it would be sent.
         std::hint::black_box(page.batch.encode(Format::Json));
         items += page.batch.item_count();
@@ -159,6 +155,7 @@ fn main() {
     let dir = tempfile::tempdir_in(base).unwrap();
     let store = FsStore::new(dir.path()).unwrap();
     let (spans, stored) = generate(&store);
+    let archive = Archive::new(Arc::new(store), Layout::default());
     println!(
         "otelvault query benchmark: 1 hour, 60 minute partitions, 120 objects, {spans} spans, {:.1} MiB stored (OTLP/JSON + gzip, fs store on tmpfs)",
         stored as f64 / 1048576.0
@@ -177,7 +174,7 @@ fn main() {
         let mut result = (0, Stats::default(), 0);
         for _ in 0..3 {
             let t = Instant::now();
-            result = rt.block_on(run_query(&store, service));
+            result = rt.block_on(run_query(&archive, service));
             best = best.min(t.elapsed().as_secs_f64());
         }
         let (items, stats, pages) = result;

@@ -1,4 +1,4 @@
-//! Runs a fetch query against the archive and builds one page.
+//! Reading: runs a query against the archive and builds one page.
 //!
 //! Partitions in the range are listed (a few at once) and their objects read
 //! and decoded (several at once) while the page is assembled strictly in
@@ -21,15 +21,12 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::future::Either;
 use futures::{StreamExt, TryStreamExt};
-use otelvault_codec::filter::{ItemRef, retain_items, skip_items, truncate_items};
-use otelvault_codec::partition::FUTURE_TOLERANCE_NANOS;
-use otelvault_codec::proto::common::{KeyValue, any_value};
-use otelvault_codec::{Batch, Format, Granularity};
-use otelvault_storage::{ListUnit, ObjectStore, PartitionKey, StorageError, list_units};
+use otelvault_codec::filter::{retain_items, skip_items, truncate_items};
+use otelvault_codec::size::{encoded_len, item_sizes};
+use otelvault_codec::{Batch, Format};
+use otelvault_storage::{KeyPrefix, ObjectKey, ObjectMeta, ObjectStore, StorageError};
 
-use super::cursor::Position;
-use super::request::{AttrValue, Query};
-use crate::error::ApiError;
+use crate::{Archive, ArchiveError, ListUnit, PartitionKey, Partitioning, Query, list_units};
 
 /// Partition listings in flight at once.
 const LIST_CONCURRENCY: usize = 4;
@@ -47,6 +44,22 @@ pub struct Budget {
     pub bytes: usize,
     /// Wall-clock time spent on one page before returning what it has.
     pub time: Duration,
+}
+
+/// Where the next page starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Position {
+    /// The resolved end of the query range (fixed on the first page, so that
+    /// "until now" does not move while paging).
+    pub end: u64,
+    /// Start of the listing unit (a partition, or a block of them) to resume in.
+    pub unit_start: u64,
+    /// The object key to resume at (empty: the start of the unit).
+    pub key: String,
+    /// Whether `key` itself still has items to return.
+    pub include_key: bool,
+    /// Matching items of `key` already returned.
+    pub skip: u64,
 }
 
 /// An object that was skipped because it cannot be read as OTLP.
@@ -85,96 +98,16 @@ pub struct Stats {
     pub bytes_read: usize,
 }
 
-/// Where archive data is and how it is partitioned.
-#[derive(Debug, Clone, Copy)]
-pub struct Layout {
-    /// Partition width the archive was written with.
-    pub granularity: Granularity,
-    /// How long after its event time an item may arrive (receive-time
-    /// partitioning): partitions up to this much after the range are read.
-    pub late_arrival: u64,
-}
-
-/// The time an item counts as having, for range matching: its event time,
-/// or its partition's start when the event time is missing or was too far
-/// in the future to have been used for partitioning.
-fn effective_time(t: u64, partition: u64, layout: Layout) -> u64 {
-    let partition_end = partition.saturating_add(layout.granularity.nanos());
-    if t == 0 || t > partition_end.saturating_add(FUTURE_TOLERANCE_NANOS) {
-        partition
-    } else {
-        t
-    }
-}
-
-fn value_matches(value: Option<&any_value::Value>, want: &AttrValue) -> bool {
-    match (value, want) {
-        (Some(any_value::Value::StringValue(s)), AttrValue::Str(w)) => s == w,
-        (Some(any_value::Value::BoolValue(b)), AttrValue::Bool(w)) => b == w,
-        (Some(any_value::Value::IntValue(i)), AttrValue::Int(w)) => i == w,
-        (Some(any_value::Value::IntValue(i)), AttrValue::Double(w)) => (*i as f64) == *w,
-        (Some(any_value::Value::DoubleValue(d)), AttrValue::Double(w)) => d == w,
-        (Some(any_value::Value::DoubleValue(d)), AttrValue::Int(w)) => *d == (*w as f64),
-        // A string filter also matches the text form of other scalars, so
-        // `{"http.status_code": "200"}` finds an int attribute.
-        (Some(any_value::Value::IntValue(i)), AttrValue::Str(w)) => i.to_string() == *w,
-        (Some(any_value::Value::BoolValue(b)), AttrValue::Str(w)) => b.to_string() == *w,
-        _ => false,
-    }
-}
-
-fn attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a any_value::Value> {
-    attrs
-        .iter()
-        .find(|kv| kv.key == key)
-        .and_then(|kv| kv.value.as_ref())
-        .and_then(|v| v.value.as_ref())
-}
-
-/// Does `item` (stored in `partition`) match the query?
-fn matches(q: &Query, item: &ItemRef<'_>, partition: u64, end: u64, layout: Layout) -> bool {
-    let t = effective_time(item.time, partition, layout);
-    if t < q.start || t >= end {
-        return false;
-    }
-    let resource_attrs: &[KeyValue] = item
-        .resource
-        .map(|r| r.attributes.as_slice())
-        .unwrap_or(&[]);
-    if let Some(service) = &q.service_name
-        && !value_matches(
-            attr(resource_attrs, "service.name"),
-            &AttrValue::Str(service.clone()),
-        )
-    {
-        return false;
-    }
-    if let Some(trace_id) = &q.trace_id
-        && item.trace_id != trace_id.as_slice()
-    {
-        return false;
-    }
-    if let Some(min) = q.min_severity
-        && item.severity_number < min
-    {
-        return false;
-    }
-    if let Some(name) = &q.metric_name
-        && item.metric_name != Some(name.as_str())
-    {
-        return false;
-    }
-    q.attributes.iter().all(|(key, want)| {
-        value_matches(attr(item.attributes, key), want)
-            || value_matches(attr(resource_attrs, key), want)
-    })
-}
-
 /// What the object stream yields, in archive order.
 enum Entry {
     /// An object of the listing unit starting at `unit`, to read skipping
-    /// this many matching items.
-    Object { unit: u64, key: String, skip: u64 },
+    /// this many matching items (its key parsed once, when listed).
+    Object {
+        unit: u64,
+        key: ObjectKey,
+        parsed: PartitionKey,
+        skip: u64,
+    },
     /// Every object of the unit ending here has been yielded.
     UnitEnd(u64),
 }
@@ -183,45 +116,56 @@ enum Entry {
 enum Loaded {
     Object {
         unit: u64,
-        key: String,
+        key: ObjectKey,
+        partition: u64,
         skip: u64,
-        result: Result<Result<(u64, Batch), String>, StorageError>,
+        result: Result<Result<Batch, String>, StorageError>,
         bytes: usize,
     },
     UnitEnd(u64),
 }
 
-/// Keys of `signal` objects of one listing unit, after `after`.
+/// Keys of `query.signal` objects of one listing unit, after `after`.
 async fn list_unit(
     store: &dyn ObjectStore,
     query: &Query,
     unit: ListUnit,
     after: Option<String>,
     requests: &AtomicUsize,
-) -> Result<Vec<Entry>, StorageError> {
-    let pages: Vec<Vec<otelvault_storage::ObjectMeta>> =
-        otelvault_storage::list(store, &unit.prefix, after)
-            .try_collect()
-            .await?;
+) -> Result<Vec<Entry>, ArchiveError> {
+    let listing = |e| ArchiveError::storage(format!("listing {}", unit.prefix), e);
+    let prefix = KeyPrefix::new(unit.prefix.as_str()).map_err(listing)?;
+    let pages: Vec<Vec<ObjectMeta>> = otelvault_storage::list(store, &prefix, after)
+        .try_collect()
+        .await
+        .map_err(listing)?;
     requests.fetch_add(pages.len().max(1), Ordering::Relaxed);
     let entries = pages
         .into_iter()
         .flatten()
-        .filter(|meta| {
+        .filter_map(|meta| {
             // Foreign files under the prefix are not archive objects.
-            PartitionKey::parse(&meta.key).is_ok_and(|k| k.signal == query.signal)
-        })
-        .map(|meta| Entry::Object {
-            unit: unit.start,
-            key: meta.key,
-            skip: 0,
+            let parsed = PartitionKey::parse(&meta.key).ok()?;
+            (parsed.signal == query.signal).then_some(Entry::Object {
+                unit: unit.start,
+                key: meta.key,
+                parsed,
+                skip: 0,
+            })
         })
         .chain(std::iter::once(Entry::UnitEnd(unit.end)))
         .collect();
     Ok(entries)
 }
 
-async fn load(store: &dyn ObjectStore, unit: u64, key: String, skip: u64) -> Loaded {
+async fn load(
+    store: &dyn ObjectStore,
+    unit: u64,
+    key: ObjectKey,
+    parsed: PartitionKey,
+    skip: u64,
+) -> Loaded {
+    let partition = parsed.partition_start;
     let raw = match store.get(&key).await {
         Ok(raw) => raw,
         // Deleted since it was listed (lifecycle expiry): nothing to return.
@@ -230,6 +174,7 @@ async fn load(store: &dyn ObjectStore, unit: u64, key: String, skip: u64) -> Loa
             return Loaded::Object {
                 unit,
                 key,
+                partition,
                 skip,
                 result: Err(e),
                 bytes: 0,
@@ -237,54 +182,79 @@ async fn load(store: &dyn ObjectStore, unit: u64, key: String, skip: u64) -> Loa
         }
     };
     let bytes = raw.len();
-    let name = key.clone();
-    let decoded = tokio::task::spawn_blocking(move || decode_object(&name, &raw))
+    let decoded = tokio::task::spawn_blocking(move || decode_object(&parsed, &raw))
         .await
         .unwrap_or_else(|e| Err(format!("decoder failed: {e}")));
     Loaded::Object {
         unit,
         key,
+        partition,
         skip,
         result: Ok(decoded),
         bytes,
     }
 }
 
-/// The object's partition start (from its key) and content.
-fn decode_object(key: &str, raw: &[u8]) -> Result<(u64, Batch), String> {
-    let parsed = PartitionKey::parse(key).map_err(|e| e.to_string())?;
+/// The object's content, as its key says it is encoded.
+fn decode_object(key: &PartitionKey, raw: &[u8]) -> Result<Batch, String> {
     if raw.is_empty() {
-        return Ok((parsed.partition_start, Batch::empty(parsed.signal)));
+        return Ok(Batch::empty(key.signal));
     }
-    let data = parsed
+    let data = key
         .compression
         .decompress(raw, MAX_OBJECT_BYTES)
         .map_err(|e| e.to_string())?;
-    Batch::decode(parsed.signal, parsed.format, &data)
-        .map(|batch| (parsed.partition_start, batch))
-        .map_err(|e| e.to_string())
+    Batch::decode(key.signal, key.format, &data).map_err(|e| e.to_string())
 }
 
-fn encoded_size(batch: &Batch, format: Format) -> usize {
-    match (format, batch) {
-        (Format::Json, b) => b.encode(Format::Json).len(),
-        (Format::Protobuf, Batch::Traces(r)) => prost::Message::encoded_len(r),
-        (Format::Protobuf, Batch::Metrics(r)) => prost::Message::encoded_len(r),
-        (Format::Protobuf, Batch::Logs(r)) => prost::Message::encoded_len(r),
+/// How many leading items of `batch` fit in `room` bytes, from the size of
+/// the whole and of each item: never more than fit, and no encoding per
+/// candidate cut.
+fn items_that_fit(batch: &Batch, whole: usize, format: Format, room: usize) -> usize {
+    let sizes = item_sizes(batch, format);
+    let mut used = whole.saturating_sub(sizes.iter().sum());
+    sizes
+        .iter()
+        .take_while(|size| {
+            used += **size;
+            used <= room
+        })
+        .count()
+}
+impl Archive {
+    /// Runs one page of `query`, from `resume` (a cursor's position) or from
+    /// the start of the range. `now` resolves an open end of the range on
+    /// the first page.
+    pub async fn read(
+        &self,
+        query: &Query,
+        resume: Option<Position>,
+        now: u64,
+        format: Format,
+        budget: Budget,
+    ) -> Result<Page, ArchiveError> {
+        read_page(
+            &*self.store,
+            self.layout.partitioning,
+            query,
+            resume,
+            now,
+            format,
+            budget,
+        )
+        .await
     }
 }
 
-/// Runs one page of `query`, from `resume` (a cursor's position) or from
-/// the start of the range.
-pub async fn fetch_page(
+async fn read_page(
     store: &dyn ObjectStore,
-    layout: Layout,
+    partitioning: Partitioning,
     query: &Query,
     resume: Option<Position>,
     now: u64,
     format: Format,
     budget: Budget,
-) -> Result<Page, ApiError> {
+) -> Result<Page, ArchiveError> {
     let started = Instant::now();
     let end = match &resume {
         Some(p) => p.end,
@@ -293,11 +263,11 @@ pub async fn fetch_page(
     };
     // Positions name the listing unit they are in; units are recomputed
     // identically on every page because the range (end included) is fixed.
-    let first_unit = resume.as_ref().map(|p| p.partition).unwrap_or(0);
+    let first_unit = resume.as_ref().map(|p| p.unit_start).unwrap_or(0);
     let units: Vec<ListUnit> = list_units(
         query.start,
-        end.saturating_add(layout.late_arrival),
-        layout.granularity,
+        end.saturating_add(partitioning.late_arrival()),
+        partitioning.granularity,
     )
     .into_iter()
     .filter(|u| u.start >= first_unit)
@@ -305,19 +275,28 @@ pub async fn fetch_page(
 
     let mut stats = Stats::default();
     // The resumed object comes first, then the rest of its unit after it,
-    // then the following units.
+    // then the following units. A resumed key that is not an archive key
+    // of this signal has nothing left to give.
     let head: Vec<Entry> = match &resume {
-        Some(p) if p.include_key => vec![Entry::Object {
-            unit: p.partition,
-            key: p.key.clone(),
-            skip: p.skip,
-        }],
+        Some(p) if p.include_key => ObjectKey::new(p.key.as_str())
+            .ok()
+            .and_then(|key| {
+                let parsed = PartitionKey::parse(&key).ok()?;
+                (parsed.signal == query.signal).then_some(Entry::Object {
+                    unit: p.unit_start,
+                    key,
+                    parsed,
+                    skip: p.skip,
+                })
+            })
+            .into_iter()
+            .collect(),
         _ => Vec::new(),
     };
     let resume_after = resume
         .as_ref()
         .filter(|p| !p.key.is_empty())
-        .map(|p| (p.partition, p.key.clone()));
+        .map(|p| (p.unit_start, p.key.clone()));
     stats.partitions = units.len();
     let list_requests = AtomicUsize::new(0);
     let list_requests = &list_requests;
@@ -330,16 +309,19 @@ pub async fn fetch_page(
             list_unit(store, query, unit, after, list_requests)
         })
         .buffered(LIST_CONCURRENCY);
-    let entries = futures::stream::iter(head.into_iter().map(|e| Ok::<_, StorageError>(vec![e])))
+    let entries = futures::stream::iter(head.into_iter().map(|e| Ok::<_, ArchiveError>(vec![e])))
         .chain(listings)
-        .map_ok(|entries| futures::stream::iter(entries.into_iter().map(Ok::<_, StorageError>)))
+        .map_ok(|entries| futures::stream::iter(entries.into_iter().map(Ok::<_, ArchiveError>)))
         .try_flatten();
     let mut loaded = Box::pin(
         entries
             .map(|entry| match entry {
-                Ok(Entry::Object { unit, key, skip }) => {
-                    Either::Left(async move { Ok(load(store, unit, key, skip).await) })
-                }
+                Ok(Entry::Object {
+                    unit,
+                    key,
+                    parsed,
+                    skip,
+                }) => Either::Left(async move { Ok(load(store, unit, key, parsed, skip).await) }),
                 Ok(Entry::UnitEnd(end)) => {
                     Either::Right(futures::future::ready(Ok(Loaded::UnitEnd(end))))
                 }
@@ -354,12 +336,12 @@ pub async fn fetch_page(
     let mut skipped = Vec::new();
     let mut next = None;
     while let Some(item) = loaded.next().await {
-        let (unit, key, skip, result, read) = match item? {
+        let (unit, key, partition, skip, result, read) = match item? {
             Loaded::UnitEnd(unit_end) => {
                 if started.elapsed() >= budget.time {
                     next = Some(Position {
                         end,
-                        partition: unit_end,
+                        unit_start: unit_end,
                         key: String::new(),
                         include_key: false,
                         skip: 0,
@@ -371,24 +353,31 @@ pub async fn fetch_page(
             Loaded::Object {
                 unit,
                 key,
+                partition,
                 skip,
                 result,
                 bytes,
-            } => (unit, key, skip, result, bytes),
+            } => (unit, key, partition, skip, result, bytes),
         };
         stats.objects += 1;
         stats.bytes_read += read;
-        let (partition, mut batch) = match result? {
-            Ok(decoded) => decoded,
-            Err(error) => {
-                tracing::warn!(key, error, "Skipped an unreadable archive object.");
+        let mut batch = match result {
+            Err(e) => return Err(ArchiveError::storage(format!("reading {key}"), e)),
+            Ok(Ok(batch)) => batch,
+            Ok(Err(error)) => {
+                tracing::warn!(key = %key, error, "Skipped an unreadable archive object.");
                 if skipped.len() < MAX_REPORTED_SKIPS {
-                    skipped.push(Skipped { key, error });
+                    skipped.push(Skipped {
+                        key: key.into_string(),
+                        error,
+                    });
                 }
                 continue;
             }
         };
-        retain_items(&mut batch, |it| matches(query, it, partition, end, layout));
+        retain_items(&mut batch, |it| {
+            query.matches(it, partition, end, partitioning)
+        });
         skip_items(&mut batch, usize::try_from(skip).unwrap_or(usize::MAX));
         let available = batch.item_count();
         let mut take = available.min(query.limit - taken);
@@ -396,28 +385,18 @@ pub async fn fetch_page(
             truncate_items(&mut batch, take);
         }
         let mut size = if take > 0 {
-            encoded_size(&batch, format)
+            encoded_len(&batch, format)
         } else {
             0
         };
         if bytes + size > budget.bytes {
-            // Largest prefix of this object's items that still fits.
-            let (mut lo, mut hi) = (0usize, take);
-            while lo < hi {
-                let mid = (lo + hi).div_ceil(2);
-                let mut probe = batch.clone();
-                truncate_items(&mut probe, mid);
-                if bytes + encoded_size(&probe, format) <= budget.bytes {
-                    lo = mid;
-                } else {
-                    hi = mid - 1;
-                }
-            }
-            // A page always makes progress, even past the budget for one
+            // The largest prefix of this object's items that still fits;
+            // a page always makes progress, even past the budget for one
             // oversized item.
-            take = if lo == 0 && taken == 0 { 1 } else { lo };
+            let fit = items_that_fit(&batch, size, format, budget.bytes.saturating_sub(bytes));
+            take = if fit == 0 && taken == 0 { 1 } else { fit };
             truncate_items(&mut batch, take);
-            size = encoded_size(&batch, format);
+            size = encoded_len(&batch, format);
         }
         if take > 0 {
             parts.push(batch);
@@ -427,8 +406,8 @@ pub async fn fetch_page(
         if take < available {
             next = Some(Position {
                 end,
-                partition: unit,
-                key,
+                unit_start: unit,
+                key: key.into_string(),
                 include_key: true,
                 skip: skip + take as u64,
             });
@@ -437,8 +416,8 @@ pub async fn fetch_page(
         if taken >= query.limit || started.elapsed() >= budget.time {
             next = Some(Position {
                 end,
-                partition: unit,
-                key,
+                unit_start: unit,
+                key: key.into_string(),
                 include_key: false,
                 skip: 0,
             });

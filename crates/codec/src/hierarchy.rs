@@ -1,5 +1,5 @@
-//! The resource → scope → item shape shared by all three signals, so that
-//! splitting, merging and filtering are written once.
+//! The resource → scope → item hierarchy shared by all three signals, so
+//! that splitting, merging and filtering are written once.
 
 use prost::Message;
 
@@ -10,7 +10,7 @@ use crate::proto::trace::{ResourceSpans, ScopeSpans, Span};
 /// A message that owns a list of children (a resource owns scopes, a scope
 /// owns items). Taking the children leaves a "shell" that can be cloned
 /// cheaply to hold a subset of them.
-pub(crate) trait Container: Sized {
+pub(crate) trait Parent: Sized {
     type Child;
     fn children(&self) -> &Vec<Self::Child>;
     fn children_mut(&mut self) -> &mut Vec<Self::Child>;
@@ -33,9 +33,9 @@ fn identity<M: Message>(message: Option<&M>, schema_url: &str) -> Vec<u8> {
     out
 }
 
-macro_rules! container {
+macro_rules! parent {
     ($ty:ty, $child:ty, $field:ident, $shell:ident) => {
-        impl Container for $ty {
+        impl Parent for $ty {
             type Child = $child;
             fn children(&self) -> &Vec<$child> {
                 &self.$field
@@ -50,19 +50,19 @@ macro_rules! container {
     };
 }
 
-container!(ResourceSpans, ScopeSpans, scope_spans, resource);
-container!(ScopeSpans, Span, spans, scope);
-container!(ResourceMetrics, ScopeMetrics, scope_metrics, resource);
-container!(ScopeMetrics, Metric, metrics, scope);
-container!(ResourceLogs, ScopeLogs, scope_logs, resource);
-container!(ScopeLogs, LogRecord, log_records, scope);
+parent!(ResourceSpans, ScopeSpans, scope_spans, resource);
+parent!(ScopeSpans, Span, spans, scope);
+parent!(ResourceMetrics, ScopeMetrics, scope_metrics, resource);
+parent!(ScopeMetrics, Metric, metrics, scope);
+parent!(ResourceLogs, ScopeLogs, scope_logs, resource);
+parent!(ScopeLogs, LogRecord, log_records, scope);
 
 /// Keeps the items for which `keep` returns true, dropping scopes and
 /// resources left empty. `keep` sees the resource, scope and item.
 pub(crate) fn retain<R, S, I>(resources: &mut Vec<R>, mut keep: impl FnMut(&R, &S, &mut I) -> bool)
 where
-    R: Container<Child = S>,
-    S: Container<Child = I>,
+    R: Parent<Child = S>,
+    S: Parent<Child = I>,
 {
     resources.retain_mut(|r| {
         let mut scopes = r.take_children();

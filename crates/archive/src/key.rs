@@ -156,7 +156,7 @@ impl fmt::Display for PartitionKey {
 
 /// The key prefix of the partition holding `t`, ending in `/`:
 /// `year=2024/month=10/day=27/hour=03/minute=33/`.
-pub fn partition_prefix(t: u64, granularity: Granularity) -> String {
+pub(crate) fn partition_prefix(t: u64, granularity: Granularity) -> String {
     let m = UtcMinute::from_unix_nanos(t);
     match granularity {
         Granularity::Minute => format!(

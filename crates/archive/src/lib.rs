@@ -24,7 +24,7 @@ use std::sync::Arc;
 use otelvault_storage::ObjectStore;
 
 pub use error::ArchiveError;
-pub use key::{KeyError, ListUnit, PartitionKey, content_id, list_units, partition_prefix};
+pub use key::{KeyError, ListUnit, PartitionKey, content_id, list_units};
 pub use layout::{Layout, PartitionTime, Partitioning};
 pub use query::{AttrValue, DEFAULT_LIMIT, MAX_LIMIT, Query};
 pub use read::{Budget, Page, Position, Skipped, Stats};

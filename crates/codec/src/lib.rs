@@ -31,8 +31,7 @@ pub use batch::{Batch, ExportResponse, Format};
 pub use compression::{Compression, ContentEncoding};
 pub use error::CodecError;
 pub use merge::merge;
-pub use partition::{Granularity, UtcMinute, item_time_or, now_unix_nanos, split_by_partition};
-pub use points::{first_point_time, point_count};
+pub use partition::{Granularity, UtcMinute, now_unix_nanos, split_by_partition};
 pub use signal::Signal;
 pub use validate::{Rejected, validate_ids};
 

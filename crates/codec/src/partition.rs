@@ -80,7 +80,7 @@ pub fn now_unix_nanos() -> u64 {
 }
 
 /// `t`, or `now` when `t` is zero or too far in the future.
-pub fn item_time_or(t: u64, now: u64) -> u64 {
+pub(crate) fn item_time_or(t: u64, now: u64) -> u64 {
     if t == 0 || t > now.saturating_add(FUTURE_TOLERANCE_NANOS) {
         now
     } else {
@@ -89,12 +89,12 @@ pub fn item_time_or(t: u64, now: u64) -> u64 {
 }
 
 /// A span's event time: its start time (0 when unset).
-pub fn span_time(span: &Span) -> u64 {
+pub(crate) fn span_time(span: &Span) -> u64 {
     span.start_time_unix_nano
 }
 
 /// A log record's event time: `timeUnixNano`, else `observedTimeUnixNano`.
-pub fn log_time(log: &LogRecord) -> u64 {
+pub(crate) fn log_time(log: &LogRecord) -> u64 {
     if log.time_unix_nano != 0 {
         log.time_unix_nano
     } else {
@@ -105,7 +105,7 @@ pub fn log_time(log: &LogRecord) -> u64 {
 /// Splits the data points of a metric into groups by `key(point time)`,
 /// returning one metric per group (same name, description, unit, metadata,
 /// type and temporality), in key order.
-pub fn split_metric(mut m: Metric, key: impl Fn(u64) -> u64) -> Vec<(u64, Metric)> {
+pub(crate) fn split_metric(mut m: Metric, key: impl Fn(u64) -> u64) -> Vec<(u64, Metric)> {
     let Some(mut data) = m.data.take() else {
         return vec![(key(0), m)];
     };

@@ -53,14 +53,14 @@ pub(crate) fn same_type<'a, T: Any>(_like: &T, data: &'a mut metric::Data) -> Op
 }
 
 /// The number of data points of a metric.
-pub fn point_count(m: &Metric) -> usize {
+pub(crate) fn point_count(m: &Metric) -> usize {
     m.data
         .as_ref()
         .map_or(0, |data| match_data!(data, |d, _wrap| d.data_points.len()))
 }
 
 /// The time of a metric's first data point (0 when it has none).
-pub fn first_point_time(m: &Metric) -> u64 {
+pub(crate) fn first_point_time(m: &Metric) -> u64 {
     m.data
         .as_ref()
         .and_then(|data| {

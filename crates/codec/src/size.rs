@@ -7,9 +7,9 @@ use crate::json::write::{JsonObject, object_len};
 use crate::points::match_data;
 use crate::{Batch, Format};
 
-fn size<T: Message + JsonObject>(item: &T, format: Format, scratch: &mut String) -> usize {
+fn size<T: Message + JsonObject>(item: &T, format: Format) -> usize {
     match format {
-        Format::Json => object_len(item, scratch),
+        Format::Json => object_len(item),
         // The field key (one byte: every item field number is below 16),
         // the length prefix and the message.
         Format::Protobuf => {
@@ -29,21 +29,20 @@ fn size<T: Message + JsonObject>(item: &T, format: Format, scratch: &mut String)
 /// the whole.
 pub fn item_sizes(batch: &Batch, format: Format) -> Vec<usize> {
     let mut out = Vec::with_capacity(batch.item_count());
-    let mut scratch = String::new();
     match batch {
         Batch::Traces(r) => out.extend(
             r.resource_spans
                 .iter()
                 .flat_map(|r| &r.scope_spans)
                 .flat_map(|s| &s.spans)
-                .map(|span| size(span, format, &mut scratch)),
+                .map(|span| size(span, format)),
         ),
         Batch::Logs(r) => out.extend(
             r.resource_logs
                 .iter()
                 .flat_map(|r| &r.scope_logs)
                 .flat_map(|s| &s.log_records)
-                .map(|log| size(log, format, &mut scratch)),
+                .map(|log| size(log, format)),
         ),
         Batch::Metrics(r) => {
             for data in r
@@ -54,17 +53,17 @@ pub fn item_sizes(batch: &Batch, format: Format) -> Vec<usize> {
                 .filter_map(|m| m.data.as_ref())
             {
                 match_data!(data, |d, _wrap| out
-                    .extend(d.data_points.iter().map(|p| size(p, format, &mut scratch))));
+                    .extend(d.data_points.iter().map(|p| size(p, format))));
             }
         }
     }
     out
 }
 
-/// The encoded size of `batch` in `format`, without allocating for protobuf.
+/// The encoded size of `batch` in `format`, counted without encoding it.
 pub fn encoded_len(batch: &Batch, format: Format) -> usize {
     match (format, batch) {
-        (Format::Json, b) => b.encode(Format::Json).len(),
+        (Format::Json, b) => crate::json::encoded_len(b),
         (Format::Protobuf, Batch::Traces(r)) => r.encoded_len(),
         (Format::Protobuf, Batch::Metrics(r)) => r.encoded_len(),
         (Format::Protobuf, Batch::Logs(r)) => r.encoded_len(),

@@ -56,6 +56,17 @@ impl fmt::Display for JsonError {
 
 impl std::error::Error for JsonError {}
 
+/// The length of a batch's OTLP/JSON encoding, counted without writing it.
+pub(crate) fn encoded_len(batch: &crate::Batch) -> usize {
+    let mut counter = write::Counter::default();
+    match batch {
+        crate::Batch::Traces(r) => write::traces_request(&mut counter, r),
+        crate::Batch::Metrics(r) => write::metrics_request(&mut counter, r),
+        crate::Batch::Logs(r) => write::logs_request(&mut counter, r),
+    }
+    counter.0
+}
+
 /// Decodes one message from a whole document (trailing whitespace only).
 /// serde_json refuses nesting deeper than 128 levels, which also bounds the
 /// recursion of the visitors.

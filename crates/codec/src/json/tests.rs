@@ -1341,6 +1341,21 @@ proptest! {
     }
 
     #[test]
+    fn counted_json_lengths_equal_the_written_ones(
+        traces in arb_traces(),
+        metrics in arb_metrics(),
+        logs in arb_logs(),
+    ) {
+        for batch in [
+            crate::Batch::Traces(traces),
+            crate::Batch::Metrics(metrics),
+            crate::Batch::Logs(logs),
+        ] {
+            prop_assert_eq!(encoded_len(&batch), batch.encode(crate::Format::Json).len());
+        }
+    }
+
+    #[test]
     fn arbitrary_bytes_never_panic_the_json_decoder(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
         let _ = decode_traces(&bytes);
         let _ = decode_metrics(&bytes);

@@ -1,7 +1,8 @@
 //! OTLP/JSON encoder: writes straight into a byte buffer, field by field in
-//! protobuf field order, omitting absent messages and default values.
+//! protobuf field order, omitting absent messages and default values. The
+//! same code measures a document without writing it ([`Counter`]).
 
-use std::fmt::Write as _;
+use std::fmt;
 
 use crate::proto::collector_logs::{ExportLogsPartialSuccess, ExportLogsServiceRequest};
 use crate::proto::collector_metrics::{ExportMetricsPartialSuccess, ExportMetricsServiceRequest};
@@ -19,14 +20,63 @@ use crate::proto::metrics::{
 use crate::proto::resource::Resource;
 use crate::proto::trace::{ResourceSpans, ScopeSpans, Span, Status, span};
 
+/// Where JSON text goes: a `String`, or a [`Counter`] of its length.
+pub(crate) trait Out: fmt::Write {
+    fn push(&mut self, c: char);
+    fn push_str(&mut self, s: &str);
+    fn reserve(&mut self, additional: usize);
+    /// Standard base64 with padding.
+    fn base64(&mut self, v: &[u8]);
+}
+
+impl Out for String {
+    fn push(&mut self, c: char) {
+        String::push(self, c);
+    }
+    fn push_str(&mut self, s: &str) {
+        String::push_str(self, s);
+    }
+    fn reserve(&mut self, additional: usize) {
+        String::reserve(self, additional);
+    }
+    fn base64(&mut self, v: &[u8]) {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode_string(v, self);
+    }
+}
+
+/// Counts the bytes of a document instead of writing them.
+#[derive(Debug, Default)]
+pub(crate) struct Counter(pub(crate) usize);
+
+impl fmt::Write for Counter {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0 += s.len();
+        Ok(())
+    }
+}
+
+impl Out for Counter {
+    fn push(&mut self, c: char) {
+        self.0 += c.len_utf8();
+    }
+    fn push_str(&mut self, s: &str) {
+        self.0 += s.len();
+    }
+    fn reserve(&mut self, _additional: usize) {}
+    fn base64(&mut self, v: &[u8]) {
+        self.0 += v.len().div_ceil(3) * 4;
+    }
+}
+
 /// Writes one JSON object; every setter skips default values.
-pub(crate) struct Obj<'a> {
-    out: &'a mut String,
+pub(crate) struct Obj<'a, W: Out = String> {
+    out: &'a mut W,
     empty: bool,
 }
 
-impl<'a> Obj<'a> {
-    pub(crate) fn begin(out: &'a mut String) -> Self {
+impl<'a, W: Out> Obj<'a, W> {
+    pub(crate) fn begin(out: &'a mut W) -> Self {
         out.push('{');
         Obj { out, empty: true }
     }
@@ -113,14 +163,13 @@ impl<'a> Obj<'a> {
 
     /// Any other `bytes` field: standard base64 with padding.
     pub(crate) fn base64(&mut self, key: &str, v: &[u8]) {
-        use base64::Engine as _;
         self.key(key);
         self.out.push('"');
-        base64::engine::general_purpose::STANDARD.encode_string(v, self.out);
+        self.out.base64(v);
         self.out.push('"');
     }
 
-    pub(crate) fn message(&mut self, key: &str, f: impl FnOnce(&mut Obj<'_>)) {
+    pub(crate) fn message(&mut self, key: &str, f: impl FnOnce(&mut Obj<'_, W>)) {
         self.key(key);
         let mut inner = Obj::begin(self.out);
         f(&mut inner);
@@ -131,7 +180,7 @@ impl<'a> Obj<'a> {
         &mut self,
         key: &str,
         v: Option<&T>,
-        f: impl FnOnce(&mut Obj<'_>, &T),
+        f: impl FnOnce(&mut Obj<'_, W>, &T),
     ) {
         if let Some(v) = v {
             self.message(key, |o| f(o, v));
@@ -142,7 +191,7 @@ impl<'a> Obj<'a> {
         &mut self,
         key: &str,
         items: &[T],
-        mut f: impl FnMut(&mut Obj<'_>, &T),
+        mut f: impl FnMut(&mut Obj<'_, W>, &T),
     ) {
         if items.is_empty() {
             return;
@@ -160,7 +209,7 @@ impl<'a> Obj<'a> {
         self.out.push(']');
     }
 
-    fn scalars<T: Copy>(&mut self, key: &str, items: &[T], mut f: impl FnMut(&mut String, T)) {
+    fn scalars<T: Copy>(&mut self, key: &str, items: &[T], mut f: impl FnMut(&mut W, T)) {
         if items.is_empty() {
             return;
         }
@@ -193,7 +242,7 @@ impl<'a> Obj<'a> {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-fn write_hex(out: &mut String, v: &[u8]) {
+fn write_hex<W: Out>(out: &mut W, v: &[u8]) {
     out.reserve(v.len() * 2);
     for b in v {
         out.push(HEX[(b >> 4) as usize] as char);
@@ -202,7 +251,7 @@ fn write_hex(out: &mut String, v: &[u8]) {
 }
 
 /// proto3 JSON writes non-finite doubles as the strings "NaN", "Infinity", "-Infinity".
-fn write_f64(out: &mut String, v: f64) {
+fn write_f64<W: Out>(out: &mut W, v: f64) {
     if v.is_nan() {
         out.push_str("\"NaN\"");
     } else if v.is_infinite() {
@@ -218,7 +267,7 @@ fn write_f64(out: &mut String, v: f64) {
     }
 }
 
-pub(crate) fn write_string(out: &mut String, s: &str) {
+pub(crate) fn write_string<W: Out>(out: &mut W, s: &str) {
     out.reserve(s.len() + 2);
     out.push('"');
     let bytes = s.as_bytes();
@@ -248,7 +297,7 @@ pub(crate) fn write_string(out: &mut String, s: &str) {
 // ---------------------------------------------------------------------------
 // common
 
-pub(crate) fn any_value(o: &mut Obj<'_>, v: &AnyValue) {
+pub(crate) fn any_value<W: Out>(o: &mut Obj<'_, W>, v: &AnyValue) {
     let AnyValue { value } = v;
     let Some(value) = value else { return };
     match value {
@@ -280,7 +329,7 @@ pub(crate) fn any_value(o: &mut Obj<'_>, v: &AnyValue) {
     }
 }
 
-pub(crate) fn key_value(o: &mut Obj<'_>, kv: &KeyValue) {
+pub(crate) fn key_value<W: Out>(o: &mut Obj<'_, W>, kv: &KeyValue) {
     let KeyValue {
         key,
         value,
@@ -291,7 +340,7 @@ pub(crate) fn key_value(o: &mut Obj<'_>, kv: &KeyValue) {
     o.i32("keyStrindex", *key_strindex);
 }
 
-fn scope(o: &mut Obj<'_>, s: &InstrumentationScope) {
+fn scope<W: Out>(o: &mut Obj<'_, W>, s: &InstrumentationScope) {
     let InstrumentationScope {
         name,
         version,
@@ -304,7 +353,7 @@ fn scope(o: &mut Obj<'_>, s: &InstrumentationScope) {
     o.u32("droppedAttributesCount", *dropped_attributes_count);
 }
 
-fn entity_ref(o: &mut Obj<'_>, e: &EntityRef) {
+fn entity_ref<W: Out>(o: &mut Obj<'_, W>, e: &EntityRef) {
     let EntityRef {
         schema_url,
         r#type,
@@ -317,7 +366,7 @@ fn entity_ref(o: &mut Obj<'_>, e: &EntityRef) {
     o.strings("descriptionKeys", description_keys);
 }
 
-fn resource(o: &mut Obj<'_>, r: &Resource) {
+fn resource<W: Out>(o: &mut Obj<'_, W>, r: &Resource) {
     let Resource {
         attributes,
         dropped_attributes_count,
@@ -331,7 +380,7 @@ fn resource(o: &mut Obj<'_>, r: &Resource) {
 // ---------------------------------------------------------------------------
 // traces
 
-pub(crate) fn resource_spans(o: &mut Obj<'_>, rs: &ResourceSpans) {
+pub(crate) fn resource_spans<W: Out>(o: &mut Obj<'_, W>, rs: &ResourceSpans) {
     let ResourceSpans {
         resource: res,
         scope_spans: ss,
@@ -342,7 +391,7 @@ pub(crate) fn resource_spans(o: &mut Obj<'_>, rs: &ResourceSpans) {
     o.str("schemaUrl", schema_url);
 }
 
-fn scope_spans(o: &mut Obj<'_>, ss: &ScopeSpans) {
+fn scope_spans<W: Out>(o: &mut Obj<'_, W>, ss: &ScopeSpans) {
     let ScopeSpans {
         scope: sc,
         spans,
@@ -353,7 +402,7 @@ fn scope_spans(o: &mut Obj<'_>, ss: &ScopeSpans) {
     o.str("schemaUrl", schema_url);
 }
 
-fn span(o: &mut Obj<'_>, s: &Span) {
+fn span<W: Out>(o: &mut Obj<'_, W>, s: &Span) {
     let Span {
         trace_id,
         span_id,
@@ -390,7 +439,7 @@ fn span(o: &mut Obj<'_>, s: &Span) {
     o.opt_message("status", st.as_ref(), status);
 }
 
-fn event(o: &mut Obj<'_>, e: &span::Event) {
+fn event<W: Out>(o: &mut Obj<'_, W>, e: &span::Event) {
     let span::Event {
         time_unix_nano,
         name,
@@ -403,7 +452,7 @@ fn event(o: &mut Obj<'_>, e: &span::Event) {
     o.u32("droppedAttributesCount", *dropped_attributes_count);
 }
 
-fn link(o: &mut Obj<'_>, l: &span::Link) {
+fn link<W: Out>(o: &mut Obj<'_, W>, l: &span::Link) {
     let span::Link {
         trace_id,
         span_id,
@@ -420,7 +469,7 @@ fn link(o: &mut Obj<'_>, l: &span::Link) {
     o.u32("flags", *flags);
 }
 
-fn status(o: &mut Obj<'_>, s: &Status) {
+fn status<W: Out>(o: &mut Obj<'_, W>, s: &Status) {
     let Status { message, code } = s;
     o.str("message", message);
     o.i32("code", *code);
@@ -429,7 +478,7 @@ fn status(o: &mut Obj<'_>, s: &Status) {
 // ---------------------------------------------------------------------------
 // metrics
 
-pub(crate) fn resource_metrics(o: &mut Obj<'_>, rm: &ResourceMetrics) {
+pub(crate) fn resource_metrics<W: Out>(o: &mut Obj<'_, W>, rm: &ResourceMetrics) {
     let ResourceMetrics {
         resource: res,
         scope_metrics: sm,
@@ -440,7 +489,7 @@ pub(crate) fn resource_metrics(o: &mut Obj<'_>, rm: &ResourceMetrics) {
     o.str("schemaUrl", schema_url);
 }
 
-fn scope_metrics(o: &mut Obj<'_>, sm: &ScopeMetrics) {
+fn scope_metrics<W: Out>(o: &mut Obj<'_, W>, sm: &ScopeMetrics) {
     let ScopeMetrics {
         scope: sc,
         metrics,
@@ -451,7 +500,7 @@ fn scope_metrics(o: &mut Obj<'_>, sm: &ScopeMetrics) {
     o.str("schemaUrl", schema_url);
 }
 
-fn metric(o: &mut Obj<'_>, m: &Metric) {
+fn metric<W: Out>(o: &mut Obj<'_, W>, m: &Metric) {
     let Metric {
         name,
         description,
@@ -487,7 +536,7 @@ fn metric(o: &mut Obj<'_>, m: &Metric) {
     o.messages("metadata", metadata, key_value);
 }
 
-fn number_point(o: &mut Obj<'_>, p: &NumberDataPoint) {
+fn number_point<W: Out>(o: &mut Obj<'_, W>, p: &NumberDataPoint) {
     let NumberDataPoint {
         attributes,
         start_time_unix_nano,
@@ -511,7 +560,7 @@ fn number_point(o: &mut Obj<'_>, p: &NumberDataPoint) {
     o.u32("flags", *flags);
 }
 
-fn histogram_point(o: &mut Obj<'_>, p: &HistogramDataPoint) {
+fn histogram_point<W: Out>(o: &mut Obj<'_, W>, p: &HistogramDataPoint) {
     let HistogramDataPoint {
         attributes,
         start_time_unix_nano,
@@ -546,7 +595,7 @@ fn histogram_point(o: &mut Obj<'_>, p: &HistogramDataPoint) {
     }
 }
 
-fn buckets(o: &mut Obj<'_>, b: &Buckets) {
+fn buckets<W: Out>(o: &mut Obj<'_, W>, b: &Buckets) {
     let Buckets {
         offset,
         bucket_counts,
@@ -557,7 +606,7 @@ fn buckets(o: &mut Obj<'_>, b: &Buckets) {
     });
 }
 
-fn exp_histogram_point(o: &mut Obj<'_>, p: &ExponentialHistogramDataPoint) {
+fn exp_histogram_point<W: Out>(o: &mut Obj<'_, W>, p: &ExponentialHistogramDataPoint) {
     let ExponentialHistogramDataPoint {
         attributes,
         start_time_unix_nano,
@@ -596,7 +645,7 @@ fn exp_histogram_point(o: &mut Obj<'_>, p: &ExponentialHistogramDataPoint) {
     o.f64("zeroThreshold", *zero_threshold);
 }
 
-fn summary_point(o: &mut Obj<'_>, p: &SummaryDataPoint) {
+fn summary_point<W: Out>(o: &mut Obj<'_, W>, p: &SummaryDataPoint) {
     let SummaryDataPoint {
         attributes,
         start_time_unix_nano,
@@ -623,7 +672,7 @@ fn summary_point(o: &mut Obj<'_>, p: &SummaryDataPoint) {
     o.u32("flags", *flags);
 }
 
-fn exemplar(o: &mut Obj<'_>, e: &Exemplar) {
+fn exemplar<W: Out>(o: &mut Obj<'_, W>, e: &Exemplar) {
     let Exemplar {
         filtered_attributes,
         time_unix_nano,
@@ -648,7 +697,7 @@ fn exemplar(o: &mut Obj<'_>, e: &Exemplar) {
 // ---------------------------------------------------------------------------
 // logs
 
-pub(crate) fn resource_logs(o: &mut Obj<'_>, rl: &ResourceLogs) {
+pub(crate) fn resource_logs<W: Out>(o: &mut Obj<'_, W>, rl: &ResourceLogs) {
     let ResourceLogs {
         resource: res,
         scope_logs: sl,
@@ -659,7 +708,7 @@ pub(crate) fn resource_logs(o: &mut Obj<'_>, rl: &ResourceLogs) {
     o.str("schemaUrl", schema_url);
 }
 
-fn scope_logs(o: &mut Obj<'_>, sl: &ScopeLogs) {
+fn scope_logs<W: Out>(o: &mut Obj<'_, W>, sl: &ScopeLogs) {
     let ScopeLogs {
         scope: sc,
         log_records,
@@ -670,7 +719,7 @@ fn scope_logs(o: &mut Obj<'_>, sl: &ScopeLogs) {
     o.str("schemaUrl", schema_url);
 }
 
-fn log_record(o: &mut Obj<'_>, l: &LogRecord) {
+fn log_record<W: Out>(o: &mut Obj<'_, W>, l: &LogRecord) {
     let LogRecord {
         time_unix_nano,
         observed_time_unix_nano,
@@ -700,35 +749,35 @@ fn log_record(o: &mut Obj<'_>, l: &LogRecord) {
 // ---------------------------------------------------------------------------
 // requests and responses
 
-pub(crate) fn traces_request(out: &mut String, r: &ExportTraceServiceRequest) {
+pub(crate) fn traces_request<W: Out>(out: &mut W, r: &ExportTraceServiceRequest) {
     let mut o = Obj::begin(out);
     o.messages("resourceSpans", &r.resource_spans, resource_spans);
     o.end();
 }
 
-pub(crate) fn metrics_request(out: &mut String, r: &ExportMetricsServiceRequest) {
+pub(crate) fn metrics_request<W: Out>(out: &mut W, r: &ExportMetricsServiceRequest) {
     let mut o = Obj::begin(out);
     o.messages("resourceMetrics", &r.resource_metrics, resource_metrics);
     o.end();
 }
 
-pub(crate) fn logs_request(out: &mut String, r: &ExportLogsServiceRequest) {
+pub(crate) fn logs_request<W: Out>(out: &mut W, r: &ExportLogsServiceRequest) {
     let mut o = Obj::begin(out);
     o.messages("resourceLogs", &r.resource_logs, resource_logs);
     o.end();
 }
 
-pub(crate) fn traces_partial(o: &mut Obj<'_>, p: &ExportTracePartialSuccess) {
+pub(crate) fn traces_partial<W: Out>(o: &mut Obj<'_, W>, p: &ExportTracePartialSuccess) {
     o.i64("rejectedSpans", p.rejected_spans);
     o.str("errorMessage", &p.error_message);
 }
 
-pub(crate) fn metrics_partial(o: &mut Obj<'_>, p: &ExportMetricsPartialSuccess) {
+pub(crate) fn metrics_partial<W: Out>(o: &mut Obj<'_, W>, p: &ExportMetricsPartialSuccess) {
     o.i64("rejectedDataPoints", p.rejected_data_points);
     o.str("errorMessage", &p.error_message);
 }
 
-pub(crate) fn logs_partial(o: &mut Obj<'_>, p: &ExportLogsPartialSuccess) {
+pub(crate) fn logs_partial<W: Out>(o: &mut Obj<'_, W>, p: &ExportLogsPartialSuccess) {
     o.i64("rejectedLogRecords", p.rejected_log_records);
     o.str("errorMessage", &p.error_message);
 }
@@ -738,13 +787,13 @@ pub(crate) fn logs_partial(o: &mut Obj<'_>, p: &ExportLogsPartialSuccess) {
 
 /// An item (span, log record, data point) written as one JSON object.
 pub(crate) trait JsonObject {
-    fn write(&self, o: &mut Obj<'_>);
+    fn write<W: Out>(&self, o: &mut Obj<'_, W>);
 }
 
 macro_rules! json_object {
     ($($ty:ty => $f:ident),* $(,)?) => {
         $(impl JsonObject for $ty {
-            fn write(&self, o: &mut Obj<'_>) {
+            fn write<W: Out>(&self, o: &mut Obj<'_, W>) {
                 $f(o, self)
             }
         })*
@@ -759,11 +808,11 @@ json_object!(
     SummaryDataPoint => summary_point,
 );
 
-/// The length of `item`'s JSON object, written into `scratch` (reused).
-pub(crate) fn object_len(item: &impl JsonObject, scratch: &mut String) -> usize {
-    scratch.clear();
-    let mut o = Obj::begin(scratch);
+/// The length of `item`'s JSON object, counted without writing it.
+pub(crate) fn object_len(item: &impl JsonObject) -> usize {
+    let mut counter = Counter::default();
+    let mut o = Obj::begin(&mut counter);
     item.write(&mut o);
     o.end();
-    scratch.len()
+    counter.0
 }

@@ -53,3 +53,6 @@ impl Archive {
         self.layout
     }
 }
+
+#[cfg(test)]
+mod tests;

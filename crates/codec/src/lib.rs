@@ -4,8 +4,9 @@
 //! protobuf and OTLP/JSON encoding of the `Export*ServiceRequest` messages for
 //! traces, metrics and logs ([`Batch`]), decompression through one capped
 //! reader ([`compression`]), item time and partition splitting ([`partition`]),
-//! merging of equal resources and scopes ([`merge`]) and validation of ids
-//! ([`validate`]).
+//! merging of equal resources and scopes ([`merge`]), item filters
+//! ([`filter`]), encoded sizes of batches and single items ([`size`]) and
+//! validation of ids ([`validate`]).
 //!
 //! The prost message types come from `opentelemetry-proto`; the JSON mapping
 //! is owned by this crate (see [`json`]) because the OTLP/JSON rules (hex ids,

@@ -151,16 +151,9 @@ impl FetchPage {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use otelvault_testkit::data::sample;
 
-    fn sample(signal: Signal) -> Batch {
-        let text = match signal {
-            Signal::Traces => include_str!("../../../samples/otlp/traces.json"),
-            Signal::Metrics => include_str!("../../../samples/otlp/metrics.json"),
-            Signal::Logs => include_str!("../../../samples/otlp/logs.json"),
-        };
-        Batch::decode(signal, Format::Json, text.as_bytes()).expect("sample")
-    }
+    use super::*;
 
     #[test]
     fn protobuf_pages_round_trip() {

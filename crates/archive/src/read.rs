@@ -26,7 +26,7 @@ use otelvault_codec::size::{encoded_len, item_sizes};
 use otelvault_codec::{Batch, Format};
 use otelvault_storage::{KeyPrefix, ObjectKey, ObjectMeta, ObjectStore, StorageError};
 
-use crate::{Archive, ArchiveError, ListUnit, PartitionKey, Partitioning, Query, list_units};
+use crate::{Archive, ArchiveError, ListUnit, PartitionKey, Query, list_units};
 
 /// Partition listings in flight at once.
 const LIST_CONCURRENCY: usize = 4;
@@ -233,204 +233,190 @@ impl Archive {
         format: Format,
         budget: Budget,
     ) -> Result<Page, ArchiveError> {
-        read_page(
-            &*self.store,
-            self.layout.partitioning,
-            query,
-            resume,
-            now,
-            format,
-            budget,
+        let started = Instant::now();
+        let store = &*self.store;
+        let partitioning = self.layout.partitioning;
+        let end = match &resume {
+            Some(p) => p.end,
+            None if query.end == 0 => now.max(query.start.saturating_add(1)),
+            None => query.end,
+        };
+        // Positions name the listing unit they are in; units are recomputed
+        // identically on every page because the range (end included) is fixed.
+        let first_unit = resume.as_ref().map(|p| p.unit_start).unwrap_or(0);
+        let units: Vec<ListUnit> = list_units(
+            query.start,
+            end.saturating_add(partitioning.late_arrival()),
+            partitioning.granularity,
         )
-        .await
-    }
-}
+        .into_iter()
+        .filter(|u| u.start >= first_unit)
+        .collect();
 
-async fn read_page(
-    store: &dyn ObjectStore,
-    partitioning: Partitioning,
-    query: &Query,
-    resume: Option<Position>,
-    now: u64,
-    format: Format,
-    budget: Budget,
-) -> Result<Page, ArchiveError> {
-    let started = Instant::now();
-    let end = match &resume {
-        Some(p) => p.end,
-        None if query.end == 0 => now.max(query.start.saturating_add(1)),
-        None => query.end,
-    };
-    // Positions name the listing unit they are in; units are recomputed
-    // identically on every page because the range (end included) is fixed.
-    let first_unit = resume.as_ref().map(|p| p.unit_start).unwrap_or(0);
-    let units: Vec<ListUnit> = list_units(
-        query.start,
-        end.saturating_add(partitioning.late_arrival()),
-        partitioning.granularity,
-    )
-    .into_iter()
-    .filter(|u| u.start >= first_unit)
-    .collect();
-
-    let mut stats = Stats::default();
-    // The resumed object comes first, then the rest of its unit after it,
-    // then the following units. A resumed key that is not an archive key
-    // of this signal has nothing left to give.
-    let head: Vec<Entry> = match &resume {
-        Some(p) if p.include_key => ObjectKey::new(p.key.as_str())
-            .ok()
-            .and_then(|key| {
-                let parsed = PartitionKey::parse(&key).ok()?;
-                (parsed.signal == query.signal).then_some(Entry::Object {
-                    unit: p.unit_start,
-                    key,
-                    parsed,
-                    skip: p.skip,
+        let mut stats = Stats::default();
+        // The resumed object comes first, then the rest of its unit after it,
+        // then the following units. A resumed key that is not an archive key
+        // of this signal has nothing left to give.
+        let head: Vec<Entry> = match &resume {
+            Some(p) if p.include_key => ObjectKey::new(p.key.as_str())
+                .ok()
+                .and_then(|key| {
+                    let parsed = PartitionKey::parse(&key).ok()?;
+                    (parsed.signal == query.signal).then_some(Entry::Object {
+                        unit: p.unit_start,
+                        key,
+                        parsed,
+                        skip: p.skip,
+                    })
                 })
+                .into_iter()
+                .collect(),
+            _ => Vec::new(),
+        };
+        let resume_after = resume
+            .as_ref()
+            .filter(|p| !p.key.is_empty())
+            .map(|p| (p.unit_start, p.key.clone()));
+        stats.partitions = units.len();
+        let list_requests = AtomicUsize::new(0);
+        let list_requests = &list_requests;
+        let listings = futures::stream::iter(units)
+            .map(|unit| {
+                let after = match &resume_after {
+                    Some((u, key)) if *u == unit.start => Some(key.clone()),
+                    _ => unit.after.clone(),
+                };
+                list_unit(store, query, unit, after, list_requests)
             })
-            .into_iter()
-            .collect(),
-        _ => Vec::new(),
-    };
-    let resume_after = resume
-        .as_ref()
-        .filter(|p| !p.key.is_empty())
-        .map(|p| (p.unit_start, p.key.clone()));
-    stats.partitions = units.len();
-    let list_requests = AtomicUsize::new(0);
-    let list_requests = &list_requests;
-    let listings = futures::stream::iter(units)
-        .map(|unit| {
-            let after = match &resume_after {
-                Some((u, key)) if *u == unit.start => Some(key.clone()),
-                _ => unit.after.clone(),
-            };
-            list_unit(store, query, unit, after, list_requests)
-        })
-        .buffered(LIST_CONCURRENCY);
-    let entries = futures::stream::iter(head.into_iter().map(|e| Ok::<_, ArchiveError>(vec![e])))
-        .chain(listings)
-        .map_ok(|entries| futures::stream::iter(entries.into_iter().map(Ok::<_, ArchiveError>)))
-        .try_flatten();
-    let mut loaded = Box::pin(
-        entries
-            .map(|entry| match entry {
-                Ok(Entry::Object {
+            .buffered(LIST_CONCURRENCY);
+        let entries =
+            futures::stream::iter(head.into_iter().map(|e| Ok::<_, ArchiveError>(vec![e])))
+                .chain(listings)
+                .map_ok(|entries| {
+                    futures::stream::iter(entries.into_iter().map(Ok::<_, ArchiveError>))
+                })
+                .try_flatten();
+        let mut loaded = Box::pin(
+            entries
+                .map(|entry| match entry {
+                    Ok(Entry::Object {
+                        unit,
+                        key,
+                        parsed,
+                        skip,
+                    }) => {
+                        Either::Left(async move { Ok(load(store, unit, key, parsed, skip).await) })
+                    }
+                    Ok(Entry::UnitEnd(end)) => {
+                        Either::Right(futures::future::ready(Ok(Loaded::UnitEnd(end))))
+                    }
+                    Err(e) => Either::Right(futures::future::ready(Err(e))),
+                })
+                .buffered(READ_CONCURRENCY),
+        );
+
+        let mut parts: Vec<Batch> = Vec::new();
+        let mut taken = 0usize;
+        let mut bytes = 0usize;
+        let mut skipped = Vec::new();
+        let mut next = None;
+        while let Some(item) = loaded.next().await {
+            let (unit, key, partition, skip, result, read) = match item? {
+                Loaded::UnitEnd(unit_end) => {
+                    if started.elapsed() >= budget.time {
+                        next = Some(Position {
+                            end,
+                            unit_start: unit_end,
+                            key: String::new(),
+                            include_key: false,
+                            skip: 0,
+                        });
+                        break;
+                    }
+                    continue;
+                }
+                Loaded::Object {
                     unit,
                     key,
-                    parsed,
+                    partition,
                     skip,
-                }) => Either::Left(async move { Ok(load(store, unit, key, parsed, skip).await) }),
-                Ok(Entry::UnitEnd(end)) => {
-                    Either::Right(futures::future::ready(Ok(Loaded::UnitEnd(end))))
+                    result,
+                    bytes,
+                } => (unit, key, partition, skip, result, bytes),
+            };
+            stats.objects += 1;
+            stats.bytes_read += read;
+            let mut batch = match result {
+                Err(e) => return Err(ArchiveError::storage(format!("reading {key}"), e)),
+                Ok(Ok(batch)) => batch,
+                Ok(Err(error)) => {
+                    tracing::warn!(key = %key, error, "Skipped an unreadable archive object.");
+                    if skipped.len() < MAX_REPORTED_SKIPS {
+                        skipped.push(Skipped {
+                            key: key.into_string(),
+                            error,
+                        });
+                    }
+                    continue;
                 }
-                Err(e) => Either::Right(futures::future::ready(Err(e))),
-            })
-            .buffered(READ_CONCURRENCY),
-    );
-
-    let mut parts: Vec<Batch> = Vec::new();
-    let mut taken = 0usize;
-    let mut bytes = 0usize;
-    let mut skipped = Vec::new();
-    let mut next = None;
-    while let Some(item) = loaded.next().await {
-        let (unit, key, partition, skip, result, read) = match item? {
-            Loaded::UnitEnd(unit_end) => {
-                if started.elapsed() >= budget.time {
-                    next = Some(Position {
-                        end,
-                        unit_start: unit_end,
-                        key: String::new(),
-                        include_key: false,
-                        skip: 0,
-                    });
-                    break;
-                }
-                continue;
-            }
-            Loaded::Object {
-                unit,
-                key,
-                partition,
-                skip,
-                result,
-                bytes,
-            } => (unit, key, partition, skip, result, bytes),
-        };
-        stats.objects += 1;
-        stats.bytes_read += read;
-        let mut batch = match result {
-            Err(e) => return Err(ArchiveError::storage(format!("reading {key}"), e)),
-            Ok(Ok(batch)) => batch,
-            Ok(Err(error)) => {
-                tracing::warn!(key = %key, error, "Skipped an unreadable archive object.");
-                if skipped.len() < MAX_REPORTED_SKIPS {
-                    skipped.push(Skipped {
-                        key: key.into_string(),
-                        error,
-                    });
-                }
-                continue;
-            }
-        };
-        retain_items(&mut batch, |it| {
-            query.matches(it, partition, end, partitioning)
-        });
-        skip_items(&mut batch, usize::try_from(skip).unwrap_or(usize::MAX));
-        let available = batch.item_count();
-        let mut take = available.min(query.limit - taken);
-        if take < available {
-            truncate_items(&mut batch, take);
-        }
-        let mut size = if take > 0 {
-            encoded_len(&batch, format)
-        } else {
-            0
-        };
-        if bytes + size > budget.bytes {
-            // The largest prefix of this object's items that still fits;
-            // a page always makes progress, even past the budget for one
-            // oversized item.
-            let fit = items_that_fit(&batch, size, format, budget.bytes.saturating_sub(bytes));
-            take = if fit == 0 && taken == 0 { 1 } else { fit };
-            truncate_items(&mut batch, take);
-            size = encoded_len(&batch, format);
-        }
-        if take > 0 {
-            parts.push(batch);
-            taken += take;
-            bytes += size;
-        }
-        if take < available {
-            next = Some(Position {
-                end,
-                unit_start: unit,
-                key: key.into_string(),
-                include_key: true,
-                skip: skip + take as u64,
+            };
+            retain_items(&mut batch, |it| {
+                query.matches(it, partition, end, partitioning)
             });
-            break;
+            skip_items(&mut batch, usize::try_from(skip).unwrap_or(usize::MAX));
+            let available = batch.item_count();
+            let mut take = available.min(query.limit - taken);
+            if take < available {
+                truncate_items(&mut batch, take);
+            }
+            let mut size = if take > 0 {
+                encoded_len(&batch, format)
+            } else {
+                0
+            };
+            if bytes + size > budget.bytes {
+                // The largest prefix of this object's items that still fits;
+                // a page always makes progress, even past the budget for one
+                // oversized item.
+                let fit = items_that_fit(&batch, size, format, budget.bytes.saturating_sub(bytes));
+                take = if fit == 0 && taken == 0 { 1 } else { fit };
+                truncate_items(&mut batch, take);
+                size = encoded_len(&batch, format);
+            }
+            if take > 0 {
+                parts.push(batch);
+                taken += take;
+                bytes += size;
+            }
+            if take < available {
+                next = Some(Position {
+                    end,
+                    unit_start: unit,
+                    key: key.into_string(),
+                    include_key: true,
+                    skip: skip + take as u64,
+                });
+                break;
+            }
+            if taken >= query.limit || started.elapsed() >= budget.time {
+                next = Some(Position {
+                    end,
+                    unit_start: unit,
+                    key: key.into_string(),
+                    include_key: false,
+                    skip: 0,
+                });
+                break;
+            }
         }
-        if taken >= query.limit || started.elapsed() >= budget.time {
-            next = Some(Position {
-                end,
-                unit_start: unit,
-                key: key.into_string(),
-                include_key: false,
-                skip: 0,
-            });
-            break;
-        }
+        drop(loaded);
+        stats.list_requests = list_requests.load(Ordering::Relaxed);
+        let batch = otelvault_codec::merge(parts).unwrap_or_else(|| Batch::empty(query.signal));
+        Ok(Page {
+            batch,
+            next,
+            skipped,
+            stats,
+        })
     }
-    drop(loaded);
-    stats.list_requests = list_requests.load(Ordering::Relaxed);
-    let batch = otelvault_codec::merge(parts).unwrap_or_else(|| Batch::empty(query.signal));
-    Ok(Page {
-        batch,
-        next,
-        skipped,
-        stats,
-    })
 }

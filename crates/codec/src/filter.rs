@@ -111,16 +111,8 @@ pub fn truncate_items(batch: &mut Batch, n: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Format, Signal};
-
-    fn sample(signal: Signal) -> Batch {
-        let text = match signal {
-            Signal::Traces => include_str!("../../../samples/otlp/traces.json"),
-            Signal::Metrics => include_str!("../../../samples/otlp/metrics.json"),
-            Signal::Logs => include_str!("../../../samples/otlp/logs.json"),
-        };
-        Batch::decode(signal, Format::Json, text.as_bytes()).expect("sample")
-    }
+    use crate::Signal;
+    use crate::samples::sample;
 
     #[test]
     fn predicates_see_every_item_with_its_context() {

@@ -26,6 +26,8 @@ pub mod validate;
 mod error;
 mod hierarchy;
 mod points;
+#[cfg(test)]
+mod samples;
 mod signal;
 
 pub use batch::{Batch, ExportResponse, Format};

@@ -75,16 +75,12 @@ mod tests {
     use super::*;
     use crate::Signal;
     use crate::filter::truncate_items;
+    use crate::samples::sample;
 
     #[test]
     fn prefix_sizes_are_bounded_by_the_item_sizes() {
         for signal in Signal::ALL {
-            let text = match signal {
-                Signal::Traces => include_str!("../../../samples/otlp/traces.json"),
-                Signal::Metrics => include_str!("../../../samples/otlp/metrics.json"),
-                Signal::Logs => include_str!("../../../samples/otlp/logs.json"),
-            };
-            let batch = Batch::decode(signal, Format::Json, text.as_bytes()).expect("sample");
+            let batch = sample(signal);
             for format in [Format::Json, Format::Protobuf] {
                 let sizes = item_sizes(&batch, format);
                 assert_eq!(sizes.len(), batch.item_count(), "{signal} {format}");

@@ -15,6 +15,7 @@ use otelvault_codec::{Batch, Compression, Format, Granularity, Signal};
 use otelvault_storage::{
     KeyPrefix, ListPage, MemoryStore, ObjectKey, ObjectStore, PutOptions, StorageError, list_all,
 };
+use otelvault_testkit::data::sample;
 use prost::Message;
 use tower::ServiceExt;
 
@@ -91,15 +92,6 @@ async fn stored(store: &dyn ObjectStore) -> Vec<(PartitionKey, Batch)> {
         ));
     }
     out
-}
-
-fn sample(signal: Signal) -> Batch {
-    let text = match signal {
-        Signal::Traces => TRACES_JSON,
-        Signal::Metrics => METRICS_JSON,
-        Signal::Logs => LOGS_JSON,
-    };
-    Batch::decode(signal, Format::Json, text.as_bytes()).expect("sample")
 }
 
 fn rpc_message(format: Format, body: &[u8]) -> String {

@@ -1,4 +1,7 @@
-//! Generated OTLP data for benchmarks and load tests.
+//! OTLP data for tests and benchmarks: the sample payloads, and generated
+//! batches of any size.
+
+use otelvault_codec::{Batch, Format, Signal};
 
 use otelvault_codec::proto::collector_trace::ExportTraceServiceRequest;
 use otelvault_codec::proto::common::{AnyValue, InstrumentationScope, KeyValue, any_value};
@@ -116,4 +119,14 @@ pub fn trace_batch(target: usize) -> ExportTraceServiceRequest {
         req.resource_spans.push(rs);
     }
     req
+}
+
+/// The sample OTLP/JSON payload of `signal` (`samples/otlp/{signal}.json`), decoded.
+pub fn sample(signal: Signal) -> Batch {
+    let text = match signal {
+        Signal::Traces => include_str!("../../../samples/otlp/traces.json"),
+        Signal::Metrics => include_str!("../../../samples/otlp/metrics.json"),
+        Signal::Logs => include_str!("../../../samples/otlp/logs.json"),
+    };
+    Batch::decode(signal, Format::Json, text.as_bytes()).expect("sample")
 }

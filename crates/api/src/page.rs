@@ -6,6 +6,7 @@
 //! field 1 is the same repeated field as in `Export*ServiceRequest`, so the
 //! batch's own encoding is the start of the page's: nothing is copied.
 
+use otelvault_archive::Page;
 use otelvault_codec::proto::logs::ResourceLogs;
 use otelvault_codec::proto::metrics::ResourceMetrics;
 use otelvault_codec::proto::trace::ResourceSpans;
@@ -57,6 +58,22 @@ fetch_response!(FetchMetricsResponse, ResourceMetrics, resource_metrics);
 fetch_response!(FetchLogsResponse, ResourceLogs, resource_logs);
 
 impl FetchPage {
+    /// The answer to a fetch: an archive page and the cursor of the next one.
+    pub fn new(page: Page, next_cursor: Option<String>) -> Self {
+        FetchPage {
+            batch: page.batch,
+            next_cursor,
+            skipped: page
+                .skipped
+                .into_iter()
+                .map(|s| SkippedObject {
+                    key: s.key,
+                    error: s.error,
+                })
+                .collect(),
+        }
+    }
+
     /// The response body in `format`.
     pub fn encode(&self, format: Format) -> Vec<u8> {
         let has_more = self.next_cursor.is_some();

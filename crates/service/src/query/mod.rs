@@ -14,8 +14,8 @@ use axum::extract::{Path, Query as UrlQuery, Request};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
-use otelvault_api::{FetchPage, FetchRequest, SkippedObject, parse_trace_id};
-use otelvault_archive::{Budget, Page, Query};
+use otelvault_api::{FetchPage, FetchRequest, parse_trace_id};
+use otelvault_archive::{Budget, Query};
 use otelvault_codec::{Format, Signal};
 
 use crate::auth::Scope;
@@ -68,22 +68,6 @@ async fn read_request(body: Body) -> Result<bytes::Bytes, ApiError> {
         Err(e) => Err(ApiError::BadRequest(format!(
             "could not read the request body: {e}"
         ))),
-    }
-}
-
-/// The answer to a fetch: the page and the sealed cursor of the next one.
-fn fetch_page(page: Page, cursor: Option<String>) -> FetchPage {
-    FetchPage {
-        batch: page.batch,
-        next_cursor: cursor,
-        skipped: page
-            .skipped
-            .into_iter()
-            .map(|s| SkippedObject {
-                key: s.key,
-                error: s.error,
-            })
-            .collect(),
     }
 }
 
@@ -161,7 +145,7 @@ async fn run_fetch(
     let cursor = page.next.as_ref().map(|p| state.sealer.seal(p, &context));
     Ok(respond(
         StatusCode::OK,
-        fetch_page(page, cursor).encode(format),
+        FetchPage::new(page, cursor).encode(format),
         format,
     ))
 }

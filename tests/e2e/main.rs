@@ -2,6 +2,7 @@
 //! server (moto) on 127.0.0.1, and real OpenTelemetry SDK exporters
 //! (Python protobuf and JSON, Node.js JSON and protobuf).
 
+mod cli;
 mod deploy;
 mod exporters;
 mod faults;

@@ -10,28 +10,6 @@ use serde_json::Value;
 
 use crate::support::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_otelvault");
-/// The samples' items lie in 2024-10-27T03:33 and 03:34.
-const RANGE: [&str; 4] = [
-    "--start",
-    "2024-10-27T03:30:00Z",
-    "--end",
-    "2024-10-27T03:40:00Z",
-];
-
-fn ingest_samples(url: &str, key: Option<&str>) {
-    for signal in Signal::ALL {
-        let body = std::fs::read(script(&format!("samples/otlp/{signal}.binpb"))).expect("sample");
-        let mut req = http()
-            .post(format!("{url}/v1/{signal}"))
-            .header("Content-Type", "application/x-protobuf");
-        if let Some(k) = key {
-            req = req.header("Oteleport-Access-Key", k);
-        }
-        assert_eq!(req.send(&body[..]).expect("post").status(), 200);
-    }
-}
-
 /// Every item of `signal` in the archive, as canonical OTLP/JSON of a
 /// one-item batch, sorted: archives compare equal when they hold the same
 /// items under the same resources and scopes, however split into objects.
@@ -50,20 +28,6 @@ fn items_of(all: &Batch) -> Vec<String> {
     }
     out.sort();
     out
-}
-
-fn run_cli(args: &[&str], envs: &[(&str, &str)]) -> (i32, String, String) {
-    let output = Command::new(BIN)
-        .args(args)
-        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-        .envs(envs.iter().copied())
-        .output()
-        .expect("run otelvault");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
 }
 
 #[test]

@@ -393,3 +393,45 @@ pub fn node_dir() -> PathBuf {
 pub fn script(path: &str) -> PathBuf {
     workspace_root().join(path)
 }
+
+/// The `otelvault` binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_otelvault");
+
+/// The samples' items lie in 2024-10-27T03:33 and 03:34.
+pub const RANGE: [&str; 4] = [
+    "--start",
+    "2024-10-27T03:30:00Z",
+    "--end",
+    "2024-10-27T03:40:00Z",
+];
+
+/// Sends the protobuf sample of every signal to a deployment.
+pub fn ingest_samples(url: &str, key: Option<&str>) {
+    for signal in Signal::ALL {
+        let body = std::fs::read(script(&format!("samples/otlp/{signal}.binpb"))).expect("sample");
+        let mut req = http()
+            .post(format!("{url}/v1/{signal}"))
+            .header("Content-Type", "application/x-protobuf");
+        if let Some(k) = key {
+            req = req.header("Oteleport-Access-Key", k);
+        }
+        assert_eq!(req.send(&body[..]).expect("post").status(), 200);
+    }
+}
+
+/// Runs the binary with `args` and `envs` (and no OTLP endpoint from this
+/// environment): exit code, stdout, stderr.
+pub fn run_cli(args: &[&str], envs: &[(&str, &str)]) -> (i32, String, String) {
+    let output = Command::new(BIN)
+        .args(args)
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .env_remove("OTELVAULT_LOG")
+        .envs(envs.iter().copied())
+        .output()
+        .expect("run otelvault");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}

@@ -23,7 +23,10 @@ pub enum PartitionTime {
 /// found when partitions are by receive time.
 const LATE_ARRIVAL_NANOS: u64 = 15 * 60 * 1_000_000_000;
 
-fn parse_with<T: std::str::FromStr<Err = String>>(
+/// A `clap` value parser whose errors name the environment variable too
+/// (clap's own message names only the flag), so a bad value fails with one
+/// line that says where to fix it.
+pub fn parse_with<T: std::str::FromStr<Err = String>>(
     var: &'static str,
 ) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static {
     move |s: &str| s.parse::<T>().map_err(|e| format!("{var}: {e}"))

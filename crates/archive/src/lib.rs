@@ -21,11 +21,12 @@ mod write;
 
 use std::sync::Arc;
 
-use otelvault_storage::ObjectStore;
+use otelvault_codec::Granularity;
+use otelvault_storage::{KeyPrefix, ObjectStore};
 
 pub use error::ArchiveError;
 pub use key::{KeyError, ListUnit, PartitionKey, content_id, list_units};
-pub use layout::{Layout, PartitionTime, Partitioning};
+pub use layout::{Layout, PartitionTime, Partitioning, parse_with};
 pub use query::{AttrValue, DEFAULT_LIMIT, MAX_LIMIT, Query};
 pub use read::{Budget, Page, Position, Skipped, Stats};
 pub use write::{Encoded, WriteReport};
@@ -51,6 +52,25 @@ impl Archive {
     /// How the archive is laid out.
     pub fn layout(&self) -> Layout {
         self.layout
+    }
+
+    /// The partition width of the archive in `store`, read from its first
+    /// objects (one list request); `None` when the first page of the
+    /// listing holds no archive object.
+    pub async fn detect_granularity(
+        store: &dyn ObjectStore,
+    ) -> Result<Option<Granularity>, ArchiveError> {
+        let years =
+            KeyPrefix::new("year=").map_err(|e| ArchiveError::storage("listing the archive", e))?;
+        let page = store
+            .list_page(&years, None)
+            .await
+            .map_err(|e| ArchiveError::storage("listing the archive", e))?;
+        Ok(page
+            .objects
+            .iter()
+            .find_map(|o| PartitionKey::parse(&o.key).ok())
+            .map(|k| k.granularity))
     }
 }
 

@@ -49,7 +49,6 @@ impl Default for RetryPolicy {
     }
 }
 
-const DEFAULT_ENDPOINT: &str = "http://localhost:4318";
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn signal_var(signal: Signal, name: &str) -> String {
@@ -100,7 +99,9 @@ fn parse_headers(var: &str, value: &str) -> Result<Vec<(String, String)>, Client
 impl Target {
     /// The target for `signal` from the environment (through `env`), with
     /// `to` (a base URL, like `OTEL_EXPORTER_OTLP_ENDPOINT`) taking
-    /// precedence over every endpoint variable.
+    /// precedence over every endpoint variable. Unlike an SDK, there is no
+    /// default endpoint: `localhost:4318` is where `otelvault serve` itself
+    /// listens, and replaying an archive into itself doubles it.
     pub fn from_env(
         signal: Signal,
         to: Option<&str>,
@@ -120,7 +121,12 @@ impl Target {
                 None => base(
                     &env("OTEL_EXPORTER_OTLP_ENDPOINT")
                         .filter(|v| !v.is_empty())
-                        .unwrap_or_else(|| DEFAULT_ENDPOINT.into()),
+                        .ok_or_else(|| {
+                            ClientError::Config(format!(
+                                "no OTLP endpoint to send {signal} to: pass --to URL, or set OTEL_EXPORTER_OTLP_ENDPOINT (or {})",
+                                signal_var(signal, "ENDPOINT")
+                            ))
+                        })?,
                 ),
             },
         };
@@ -340,9 +346,20 @@ mod tests {
     }
 
     #[test]
-    fn defaults_follow_the_otlp_exporter_specification() {
-        let t = Target::from_env(Signal::Traces, None, &env(&[])).expect("defaults");
-        assert_eq!(t.url, "http://localhost:4318/v1/traces");
+    fn defaults_follow_the_otlp_exporter_specification_but_the_endpoint() {
+        let err = Target::from_env(Signal::Logs, None, &env(&[])).expect_err("no endpoint");
+        assert!(
+            err.to_string().contains("--to")
+                && err.to_string().contains("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"),
+            "{err}"
+        );
+        let t = Target::from_env(
+            Signal::Traces,
+            None,
+            &env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")]),
+        )
+        .expect("defaults");
+        assert_eq!(t.url, "http://collector:4318/v1/traces");
         assert_eq!(
             (t.format, t.compression, t.timeout),
             (Format::Protobuf, Compression::None, Duration::from_secs(10))

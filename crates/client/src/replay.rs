@@ -31,6 +31,8 @@ pub struct Options {
     pub end: u64,
     /// Items per request sent.
     pub batch_items: usize,
+    /// Count what would be sent (requests, items, bytes), sending nothing.
+    pub dry_run: bool,
 }
 
 /// Requests are also cut at this size (before compression), well under
@@ -84,6 +86,13 @@ pub async fn replay_signal(
     let send = async |batch: Batch, summary: &mut Summary| {
         let items = batch.item_count() as u64;
         if items == 0 {
+            return;
+        }
+        if options.dry_run {
+            summary.items += items;
+            summary.batches += 1;
+            summary.bytes +=
+                otelvault_codec::size::encoded_len(&batch, exporter.target().format) as u64;
             return;
         }
         match exporter.send(&batch).await {

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use base64::Engine as _;
 use clap::{Args, ValueEnum};
-use otelvault_archive::Layout;
+use otelvault_archive::{Layout, parse_with};
 use otelvault_storage::StorageUrl;
 
 use crate::auth::KeySet;
@@ -18,12 +18,6 @@ pub enum AuthMode {
     Keys,
     /// No key checks (for a Function URL with `AWS_IAM` auth, or a trusted network).
     None,
-}
-
-fn parse_with<T: std::str::FromStr<Err = String>>(
-    var: &'static str,
-) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static {
-    move |s: &str| s.parse::<T>().map_err(|e| format!("{var}: {e}"))
 }
 
 /// The server's settings (`otelvault serve`, and the Lambda function).
@@ -57,6 +51,15 @@ pub struct ServeArgs {
     #[arg(long, env = "OTELVAULT_CURSOR_KEY", hide_env_values = true, default_value = "", hide_default_value = true, value_parser = parse_cursor_key)]
     pub cursor_key: CursorKey,
 
+    /// How to reach S3 when the storage is an s3:// location.
+    #[command(flatten)]
+    pub s3: S3Args,
+}
+
+/// How to reach an S3-compatible service: shared by every command that
+/// opens an archive, so they all read the same variables the same way.
+#[derive(Debug, Clone, Default, Args)]
+pub struct S3Args {
     /// Endpoint URL of an S3-compatible service.
     #[arg(long, env = "OTELVAULT_S3_ENDPOINT")]
     pub s3_endpoint: Option<String>,
@@ -64,6 +67,24 @@ pub struct ServeArgs {
     /// Path-style S3 addressing (most S3-compatible servers need it).
     #[arg(long, env = "OTELVAULT_S3_FORCE_PATH_STYLE", default_value_t = false, action = clap::ArgAction::Set, value_parser = parse_bool("OTELVAULT_S3_FORCE_PATH_STYLE"))]
     pub s3_force_path_style: bool,
+}
+
+impl S3Args {
+    /// `OTELVAULT_S3_ENDPOINT`, unless unset or empty.
+    pub fn endpoint(&self) -> Option<String> {
+        self.s3_endpoint.clone().filter(|e| !e.trim().is_empty())
+    }
+
+    /// Opens `storage` with these settings (no network call happens here).
+    pub async fn open(
+        &self,
+        storage: &StorageUrl,
+    ) -> Result<std::sync::Arc<dyn otelvault_storage::ObjectStore>, otelvault_storage::StorageError>
+    {
+        storage
+            .open(self.endpoint(), self.s3_force_path_style)
+            .await
+    }
 }
 
 fn parse_bool(
@@ -128,18 +149,13 @@ impl ServeArgs {
                 Runtime::Local => {}
             }
         }
-        if self.s3_endpoint().is_some() && !matches!(self.storage, StorageUrl::S3 { .. }) {
+        if self.s3.endpoint().is_some() && !matches!(self.storage, StorageUrl::S3 { .. }) {
             return Err(
                 "OTELVAULT_S3_ENDPOINT is set but OTELVAULT_STORAGE is not an s3:// location"
                     .into(),
             );
         }
         Ok(())
-    }
-
-    /// `OTELVAULT_S3_ENDPOINT`, unless unset or empty.
-    pub fn s3_endpoint(&self) -> Option<String> {
-        self.s3_endpoint.clone().filter(|e| !e.trim().is_empty())
     }
 
     /// True when requests must present keys.
@@ -187,7 +203,7 @@ mod tests {
             (PartitionTime::Event, AuthMode::Keys)
         );
         assert!(a.ingest_keys.is_empty() && a.query_keys.is_empty() && a.cursor_key.0.is_none());
-        assert!(!a.s3_force_path_style);
+        assert!(!a.s3.s3_force_path_style);
         assert!(a.validate(Runtime::Local).is_ok());
         assert!(!a.keys_enforced());
     }
@@ -239,7 +255,7 @@ mod tests {
         assert_eq!(cursor.cursor_key, CursorKey(Some([7; 32])));
         let empty = parse(&["--cursor-key", "", "--s3-endpoint", ""]).expect("empty means unset");
         assert_eq!(
-            (empty.s3_endpoint(), empty.cursor_key),
+            (empty.s3.endpoint(), empty.cursor_key),
             (None, CursorKey(None))
         );
     }

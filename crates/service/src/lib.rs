@@ -29,7 +29,7 @@ use otelvault_codec::{Format, Signal};
 use otelvault_storage::StorageError;
 
 pub use auth::{Auth, Scope};
-pub use config::{AuthMode, Runtime, ServeArgs};
+pub use config::{AuthMode, Runtime, S3Args, ServeArgs};
 pub use error::ApiError;
 pub use ingest::{MAX_BODY_BYTES, MAX_DECOMPRESSED_BYTES};
 
@@ -56,10 +56,7 @@ impl AppState {
 
     /// Opens the storage named by `args` (no network call happens here).
     pub async fn from_args(args: &ServeArgs) -> Result<Self, StorageError> {
-        let store = args
-            .storage
-            .open(args.s3_endpoint(), args.s3_force_path_style)
-            .await?;
+        let store = args.s3.open(&args.storage).await?;
         let auth = Auth::new(
             args.keys_enforced(),
             args.ingest_keys.clone(),

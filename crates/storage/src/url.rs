@@ -65,6 +65,16 @@ impl FromStr for StorageUrl {
                 "{s:?}: unsupported scheme {scheme:?} (use s3://, file:// or a path)"
             ));
         }
+        // `s3:/bucket` or `file:/data` is a typo of a URL, not a directory
+        // to create; a directory with such a name can be written `./s3:x`.
+        if let Some((scheme, _)) = s.split_once(':')
+            && scheme.len() > 1
+            && scheme.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
+            return Err(format!(
+                "{s:?} looks like a URL missing \"//\" after \"{scheme}:\" (use s3://bucket/prefix, file:///abs/path or a path; write ./{s} for a directory of that name)"
+            ));
+        }
         Ok(StorageUrl::Fs(PathBuf::from(s)))
     }
 }
@@ -133,12 +143,16 @@ mod tests {
             Ok(StorageUrl::Fs("./otelvault-data".into()))
         );
         assert_eq!("memory:".parse(), Ok(StorageUrl::Memory));
+        assert_eq!("./s3:x".parse(), Ok(StorageUrl::Fs("./s3:x".into())));
         for bad in [
             "s3://",
             "s3://UPPER",
             "s3://b/../x",
             "file://relative",
             "gs://bucket",
+            "s3:/bucket",
+            "s3:bucket/prefix",
+            "file:/var/lib/x",
             "",
         ] {
             assert!(bad.parse::<StorageUrl>().is_err(), "{bad:?} accepted");

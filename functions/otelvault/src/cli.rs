@@ -4,15 +4,19 @@
 use std::io::{IsTerminal as _, Write as _};
 
 use anyhow::{Context as _, bail};
+use axum::http::Uri;
 use clap::{Args, ValueEnum};
 use otelvault_api::{FetchRequest, parse_trace_id};
-use otelvault_archive::{Archive, AttrValue, Layout, Partitioning, Query};
+use otelvault_archive::{
+    Archive, AttrValue, Layout, PartitionTime, Partitioning, Query, parse_with,
+};
 use otelvault_client::api::ApiClient;
 use otelvault_client::exporter::{Exporter, RetryPolicy, Target};
 use otelvault_client::http::HttpClient;
 use otelvault_client::replay::{self, Options, Progress, Source, Summary};
 use otelvault_client::time::{parse_duration, parse_time};
-use otelvault_codec::{Format, Signal};
+use otelvault_codec::{Format, Granularity, Signal};
+use otelvault_service::S3Args;
 use otelvault_storage::StorageUrl;
 
 /// The time range flags shared by both commands.
@@ -120,7 +124,6 @@ fn key_value(s: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("expected key=value, got {s:?}"))
 }
 
-#[allow(clippy::print_stdout)] // The command's output.
 pub async fn fetch(args: FetchArgs) -> anyhow::Result<()> {
     let (start, end) = args.range.resolve()?;
     let signal: Signal = args.signal.into();
@@ -181,7 +184,10 @@ pub async fn fetch(args: FetchArgs) -> anyhow::Result<()> {
     if args.output == Output::Json {
         let merged =
             otelvault_codec::merge(pages).unwrap_or_else(|| otelvault_codec::Batch::empty(signal));
-        println!("{}", String::from_utf8_lossy(&merged.encode(Format::Json)));
+        let mut out = stdout.lock();
+        out.write_all(&merged.encode(Format::Json))?;
+        out.write_all(b"\n")?;
+        out.flush()?;
     }
     tracing::info!(%signal, items, "Fetched.");
     Ok(())
@@ -201,9 +207,12 @@ pub struct ReplayArgs {
     /// A deployment (https://…), an S3 archive (s3://bucket/prefix) or a directory.
     #[arg(long)]
     from: String,
-    /// Base URL of the OTLP/HTTP receiver; default from OTEL_EXPORTER_OTLP_ENDPOINT (and the per-signal variables).
+    /// Base URL of the OTLP/HTTP receiver; else OTEL_EXPORTER_OTLP_ENDPOINT (or the per-signal variables). There is no default.
     #[arg(long)]
     to: Option<String>,
+    /// Read the range and print what would be sent, without sending anything.
+    #[arg(long)]
+    dry_run: bool,
     /// Signals to replay.
     #[arg(long, value_enum, default_value = "all")]
     signal: SignalsArg,
@@ -221,15 +230,77 @@ pub struct ReplayArgs {
     /// Longest wait between retries (also caps Retry-After).
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     max_backoff: u64,
-    /// How the archive is partitioned (when reading an archive directly).
+    /// Partition width of an archive read directly: minute or hour (default: read from the archive).
+    #[arg(long, env = "OTELVAULT_PARTITION", value_parser = parse_with::<Granularity>("OTELVAULT_PARTITION"))]
+    partition: Option<Granularity>,
+    /// How an archive read directly was partitioned: event, or receive (Collector archives).
+    #[arg(
+        long,
+        env = "OTELVAULT_PARTITION_TIME",
+        value_enum,
+        default_value = "event"
+    )]
+    partition_time: PartitionTime,
     #[command(flatten)]
-    partitioning: Partitioning,
-    /// S3-compatible endpoint of an s3:// archive.
-    #[arg(long, env = "OTELVAULT_S3_ENDPOINT")]
-    s3_endpoint: Option<String>,
-    /// Path-style S3 addressing.
-    #[arg(long, env = "OTELVAULT_S3_FORCE_PATH_STYLE", default_value_t = false, action = clap::ArgAction::Set)]
-    s3_force_path_style: bool,
+    s3: S3Args,
+}
+
+/// Scheme, host and port of a URL, with the loopback names made one.
+fn origin(url: &str) -> Option<(String, String, u16)> {
+    let uri: Uri = url.parse().ok()?;
+    let scheme = uri.scheme_str()?.to_ascii_lowercase();
+    let host = uri.host()?.to_ascii_lowercase();
+    let host = match host.as_str() {
+        "localhost" | "127.0.0.1" | "[::1]" | "::1" => "loopback".to_owned(),
+        _ => host,
+    };
+    let port = uri
+        .port_u16()
+        .unwrap_or(if scheme == "https" { 443 } else { 80 });
+    Some((scheme, host, port))
+}
+
+/// Opens the archive at `from` for reading: the location must exist and
+/// hold objects in the archive layout, whose partition width is read from
+/// them (and must agree with `--partition` when that is given).
+async fn open_archive(args: &ReplayArgs) -> anyhow::Result<Archive> {
+    let url: StorageUrl = args
+        .from
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--from: {e}"))?;
+    if let StorageUrl::Fs(path) = &url
+        && !path.is_dir()
+    {
+        bail!(
+            "--from {}: no such directory (give an archive directory, s3://bucket/prefix or a deployment URL)",
+            path.display()
+        );
+    }
+    let store = args
+        .s3
+        .open(&url)
+        .await
+        .with_context(|| format!("opening {url}"))?;
+    let detected = Archive::detect_granularity(&*store)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.detail()))
+        .with_context(|| format!("reading {url}"))?;
+    let granularity = match (detected, args.partition) {
+        (None, _) => bail!(
+            "--from {url}: holds no archive objects (year=YYYY/month=MM/day=DD/hour=HH[/minute=mm]/{{signal}}_{{id}}.json|binpb[.gz|.zst])"
+        ),
+        (Some(found), Some(given)) if found != given => bail!(
+            "--from {url}: the archive is partitioned by {found}, not {given}: drop --partition (or OTELVAULT_PARTITION)"
+        ),
+        (Some(found), _) => found,
+    };
+    Ok(Archive::new(
+        store,
+        Layout::from(Partitioning {
+            granularity,
+            time: args.partition_time,
+        }),
+    ))
 }
 
 #[allow(clippy::print_stderr)] // The command's summary.
@@ -239,20 +310,7 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<bool> {
         bail!("--batch-size must be between 1 and 10000");
     }
     let client = HttpClient::new()?;
-    let source = if args.from.starts_with("http://") || args.from.starts_with("https://") {
-        Source::Api(Box::new(ApiClient::new(
-            client.clone(),
-            &args.from,
-            args.access_key.clone(),
-        )?))
-    } else {
-        let url: StorageUrl = args.from.parse().map_err(anyhow::Error::msg)?;
-        let store = url
-            .open(args.s3_endpoint.clone(), args.s3_force_path_style)
-            .await
-            .with_context(|| format!("opening {url}"))?;
-        Source::Archive(Archive::new(store, Layout::from(args.partitioning)))
-    };
+    let from_deployment = args.from.starts_with("http://") || args.from.starts_with("https://");
     let signals: Vec<Signal> = match args.signal {
         SignalsArg::All => Signal::ALL.to_vec(),
         SignalsArg::Traces => vec![Signal::Traces],
@@ -279,10 +337,33 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<bool> {
             ))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    if from_deployment {
+        let from = origin(&args.from);
+        if let Some((_, exporter)) = exporters
+            .iter()
+            .find(|(_, e)| from.is_some() && origin(&e.target().url) == from)
+        {
+            bail!(
+                "--from {} and the target {} are the same deployment: replaying it into itself would store everything twice",
+                args.from,
+                exporter.target().url
+            );
+        }
+    }
+    let source = if from_deployment {
+        Source::Api(Box::new(ApiClient::new(
+            client.clone(),
+            &args.from,
+            args.access_key.clone(),
+        )?))
+    } else {
+        Source::Archive(open_archive(&args).await?)
+    };
     let options = Options {
         start,
         end,
         batch_items: args.batch_size,
+        dry_run: args.dry_run,
     };
 
     let bar = std::io::stderr().is_terminal().then(|| {
@@ -296,8 +377,12 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<bool> {
         let mut report = |p: Progress| {
             if let Some(bar) = &bar {
                 bar.set_message(format!(
-                    "replaying {}; so far {} items in {} requests, {} failed",
-                    p.signal, p.summary.items, p.summary.batches, p.summary.failed_batches
+                    "{} {}; so far {} items in {} requests, {} failed",
+                    if args.dry_run { "reading" } else { "replaying" },
+                    p.signal,
+                    p.summary.items,
+                    p.summary.batches,
+                    p.summary.failed_batches
                 ));
             }
         };
@@ -313,6 +398,16 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<bool> {
     }
     if let Some(bar) = bar {
         bar.finish_and_clear();
+    }
+    if args.dry_run {
+        for (signal, exporter) in &exporters {
+            eprintln!("dry run: {signal} would go to {}", exporter.target().url);
+        }
+        eprintln!(
+            "dry run: would replay {} items in {} requests ({} bytes before compression); nothing was sent; unreadable archive objects: {}",
+            summary.items, summary.batches, summary.bytes, summary.unreadable_objects
+        );
+        return Ok(summary.unreadable_objects == 0);
     }
     eprintln!(
         "replayed {} items in {} requests ({} bytes); failed: {} requests with {} items; rejected by the receiver: {} items; unreadable archive objects: {}",

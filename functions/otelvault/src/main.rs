@@ -17,7 +17,8 @@ use tracing_subscriber::EnvFilter;
 #[command(
     name = "otelvault",
     version,
-    about = "Archive OpenTelemetry traces, metrics and logs in object storage and serve them back."
+    about = "Archive OpenTelemetry traces, metrics and logs in object storage and serve them back.",
+    arg_required_else_help = true
 )]
 struct Cli {
     #[command(subcommand)]
@@ -42,9 +43,36 @@ struct LambdaCli {
     serve: ServeArgs,
 }
 
+/// The filter of `OTELVAULT_LOG` (default `info`). tracing takes a bare
+/// word for a target to log at every level, which silences everything
+/// else: here a bare word must be a level, so a typo such as `verbose`
+/// fails at start with the fix instead.
+fn log_filter(value: Option<&str>) -> Result<EnvFilter, String> {
+    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+    let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(EnvFilter::new("info"));
+    };
+    let fix =
+        "use error, warn, info, debug or trace, or target=level such as otelvault_service=debug";
+    for directive in value.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        if !directive.contains('=') && !LEVELS.contains(&directive.to_ascii_lowercase().as_str()) {
+            return Err(format!(
+                "OTELVAULT_LOG={value}: {directive:?} is not a log level ({fix})"
+            ));
+        }
+    }
+    EnvFilter::try_new(value).map_err(|e| format!("OTELVAULT_LOG={value}: {e} ({fix})"))
+}
+
+#[allow(clippy::print_stderr)] // The CLI's own error output.
 fn init_logging(json: bool) {
-    let filter =
-        EnvFilter::try_from_env("OTELVAULT_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = match log_filter(std::env::var("OTELVAULT_LOG").ok().as_deref()) {
+        Ok(filter) => filter,
+        Err(e) => {
+            eprintln!("otelvault: {e}");
+            std::process::exit(2);
+        }
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
@@ -57,20 +85,34 @@ fn init_logging(json: bool) {
     }
 }
 
-/// Prints a configuration error as one line and exits 2; help and version
-/// requests print as usual.
+/// Parses the command line; on a mistake prints clap's whole message (what
+/// is wrong, the usage, where to get help) and exits 2. On Lambda, whose
+/// configuration is all environment, the message is one line for the log.
 #[allow(clippy::print_stderr)] // The CLI's own error output.
-fn parse_or_exit<T: Parser>(args: impl IntoIterator<Item = std::ffi::OsString>) -> T {
+fn parse_or_exit<T: Parser>(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+    one_line: bool,
+) -> T {
     match T::try_parse_from(args) {
         Ok(cli) => cli,
-        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) if !one_line || !e.use_stderr() => e.exit(),
         Err(e) => {
             let rendered = e.to_string();
-            let line = rendered.lines().next().unwrap_or("invalid arguments");
+            let line = rendered.lines().next().unwrap_or("invalid configuration");
             eprintln!("otelvault: {}", line.trim_start_matches("error: "));
             std::process::exit(2);
         }
     }
+}
+
+/// True when the error is the reader of our output going away (`| head`):
+/// not a failure of the command.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 #[allow(clippy::print_stderr)] // The CLI's own error output.
@@ -78,10 +120,10 @@ fn main() -> ExitCode {
     let on_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
     let result = if on_lambda {
         init_logging(true);
-        let cli: LambdaCli = parse_or_exit(["bootstrap".into()]);
+        let cli: LambdaCli = parse_or_exit(["bootstrap".into()], true);
         runtime().and_then(|rt| rt.block_on(run_lambda(cli.serve)))
     } else {
-        let cli: Cli = parse_or_exit(std::env::args_os());
+        let cli: Cli = parse_or_exit(std::env::args_os(), false);
         init_logging(false);
         match cli.command {
             Command::Serve(args) => runtime().and_then(|rt| rt.block_on(serve(args))),
@@ -98,6 +140,7 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("otelvault: {e:#}");
             ExitCode::FAILURE

@@ -1,0 +1,207 @@
+//! An operator's ordinary mistakes, through the real binary: each fails at
+//! once with a message that names the problem and the fix, and nothing
+//! surprising happens (no replay into a default address, no directory
+//! created for a typo, no panic when the reader of the output goes away).
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+
+use crate::support::*;
+
+#[test]
+fn bare_otelvault_prints_usage() {
+    let (code, stdout, stderr) = run_cli(&[], &[]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    for word in ["Usage:", "serve", "fetch", "replay"] {
+        assert!(stderr.contains(word), "{word} missing from:\n{stderr}");
+    }
+}
+
+#[test]
+fn flag_mistakes_print_clap_errors_whole() {
+    // A missing flag is named.
+    let (code, _, stderr) = run_cli(&["fetch", "--since", "1h"], &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--endpoint"), "{stderr}");
+    assert!(stderr.contains("Usage:"), "{stderr}");
+    // An invalid value names the variable and lists the valid values, from
+    // a flag or from the environment.
+    let (code, _, stderr) = run_cli(&["serve", "--format", "xml"], &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("OTELVAULT_FORMAT") && stderr.contains("json or proto"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = run_cli(&["serve"], &[("OTELVAULT_PARTITION", "day")]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("OTELVAULT_PARTITION") && stderr.contains("minute or hour"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn configuration_typos_fail_at_start() {
+    let dir = tempfile::tempdir().expect("dir");
+    // A log filter that would silence every log line.
+    let (code, _, stderr) = run_cli(
+        &["serve", "--listen", "127.0.0.1:0"],
+        &[
+            ("OTELVAULT_LOG", "verbose"),
+            ("OTELVAULT_STORAGE", &dir.path().to_string_lossy()),
+        ],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("OTELVAULT_LOG=verbose") && stderr.contains("debug"),
+        "{stderr}"
+    );
+    // An S3 URL with a slash missing is not a directory to create.
+    let (code, _, stderr) = run_cli(
+        &["serve", "--listen", "127.0.0.1:0"],
+        &[("OTELVAULT_STORAGE", "s3:/my-bucket")],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("OTELVAULT_STORAGE") && stderr.contains("s3://bucket"),
+        "{stderr}"
+    );
+    assert!(!std::path::Path::new("s3:").exists());
+    // Booleans read the same way in every command.
+    let (code, _, stderr) = run_cli(
+        &[
+            "replay",
+            "--from",
+            "/nonexistent",
+            "--to",
+            "http://127.0.0.1:1",
+        ],
+        &[("OTELVAULT_S3_FORCE_PATH_STYLE", "maybe")],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("OTELVAULT_S3_FORCE_PATH_STYLE"), "{stderr}");
+}
+
+#[test]
+fn replay_needs_a_target_and_refuses_its_own_source() {
+    let (source, store) = Server::start(&Storage::Fs, &[]);
+    ingest_samples(&source.url, None);
+    let objects = archive(&*store).len();
+    let dir = source.archive_dir.clone().expect("fs archive");
+    let dir = dir.to_string_lossy().into_owned();
+    // No --to and no OTEL_EXPORTER_OTLP_ENDPOINT: nothing is sent to a
+    // default address (where this very server listens).
+    let mut args = vec!["replay", "--from", dir.as_str()];
+    args.extend(RANGE);
+    let (code, _, stderr) = run_cli(&args, &[]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("--to") && stderr.contains("OTEL_EXPORTER_OTLP_ENDPOINT"),
+        "{stderr}"
+    );
+    // A deployment into itself, however its address is spelled.
+    let localhost = source.url.replace("127.0.0.1", "localhost");
+    let mut args = vec!["replay", "--from", &source.url, "--to", &localhost];
+    args.extend(RANGE);
+    let (code, _, stderr) = run_cli(&args, &[]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("same deployment"), "{stderr}");
+    // Neither attempt sent anything.
+    assert_eq!(archive(&*store).len(), objects);
+}
+
+#[test]
+fn replay_reads_only_archives_that_exist_and_says_what_a_dry_run_would_send() {
+    let (source, _store) = Server::start(&Storage::Fs, &[("OTELVAULT_PARTITION", "hour")]);
+    ingest_samples(&source.url, None);
+    let dir = source.archive_dir.clone().expect("fs archive");
+    let dir = dir.to_string_lossy().into_owned();
+    let (target, target_store) = Server::start(&Storage::Fs, &[]);
+
+    let missing = format!("{dir}-missing");
+    let mut args = vec!["replay", "--from", &missing, "--to", &target.url];
+    args.extend(RANGE);
+    let (code, _, stderr) = run_cli(&args, &[]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("no such directory"), "{stderr}");
+    assert!(!std::path::Path::new(&missing).exists(), "not created");
+
+    let empty = tempfile::tempdir().expect("dir");
+    let empty = empty.path().to_string_lossy().into_owned();
+    let mut args = vec!["replay", "--from", &empty, "--to", &target.url];
+    args.extend(RANGE);
+    let (code, _, stderr) = run_cli(&args, &[]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("holds no archive objects"), "{stderr}");
+
+    // The archive is partitioned by hour: that is read from it, and a
+    // --partition that says otherwise is an error.
+    let mut args = vec![
+        "replay",
+        "--from",
+        &dir,
+        "--to",
+        &target.url,
+        "--partition",
+        "minute",
+    ];
+    args.extend(RANGE);
+    let (code, _, stderr) = run_cli(&args, &[]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("partitioned by hour, not minute"),
+        "{stderr}"
+    );
+
+    let mut args = vec!["replay", "--from", &dir, "--to", &target.url, "--dry-run"];
+    args.extend(RANGE);
+    let (code, _, stderr) = run_cli(&args, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("would replay 17 items") && stderr.contains("nothing was sent"),
+        "{stderr}"
+    );
+    assert!(
+        archive(&*target_store).is_empty(),
+        "a dry run sends nothing"
+    );
+
+    let mut args = vec!["replay", "--from", &dir, "--to", &target.url];
+    args.extend(RANGE);
+    let (code, _, stderr) = run_cli(&args, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("replayed 17 items"), "{stderr}");
+}
+
+#[test]
+fn fetch_into_a_closed_pipe_is_not_a_crash() {
+    let (source, _store) = Server::start(&Storage::Fs, &[]);
+    ingest_samples(&source.url, None);
+    let mut args = vec![
+        "fetch",
+        "--endpoint",
+        source.url.as_str(),
+        "--signal",
+        "logs",
+        "--output",
+        "ndjson",
+        "--limit",
+        "1",
+    ];
+    args.extend(RANGE);
+    // The reader takes one byte and goes away, as `| head -c 1` does.
+    let mut child = Command::new(BIN)
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run otelvault");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut one = [0u8; 1];
+    stdout.read_exact(&mut one).expect("first byte");
+    drop(stdout);
+    let output = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+}

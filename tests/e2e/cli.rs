@@ -205,3 +205,73 @@ fn fetch_into_a_closed_pipe_is_not_a_crash() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(output.status.code(), Some(0), "{stderr}");
 }
+
+#[test]
+fn the_python_sample_exits_non_zero_when_its_exports_are_refused() {
+    let (server, store) = Server::start(
+        &Storage::Fs,
+        &[("OTELVAULT_INGEST_KEYS", "the-right-ingest-key")],
+    );
+    let sample = |key: &str| {
+        Command::new(python(".venv-otel-proto"))
+            .arg(script("samples/sdk/python/send.py"))
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", &server.url)
+            .env(
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                format!("Oteleport-Access-Key={key}"),
+            )
+            .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+            .output()
+            .expect("run send.py")
+    };
+    let refused = sample("a-wrong-ingest-key");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("refused the traces, metrics, logs"),
+        "{stderr}"
+    );
+    assert!(archive(&*store).is_empty());
+    let sent = sample("the-right-ingest-key");
+    assert!(
+        sent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    for signal in otelvault_codec::Signal::ALL {
+        assert!(
+            merged(&*store, signal).item_count() > 0,
+            "{signal} not stored"
+        );
+    }
+}
+
+#[test]
+fn clients_that_send_too_much_read_the_413_instead_of_a_broken_pipe() {
+    let (server, _store) = Server::start(&Storage::Fs, &[]);
+    // Python's urllib writes the whole body before it reads the answer.
+    let script = r#"
+import sys, urllib.request, urllib.error
+body = b"\0" * (7 * 1024 * 1024)
+req = urllib.request.Request(sys.argv[1] + "/v1/traces", data=body, headers={"Content-Type": "application/x-protobuf"})
+try:
+    urllib.request.urlopen(req, timeout=30)
+    print("accepted")
+except urllib.error.HTTPError as e:
+    print(e.code, e.read().decode("latin-1"))
+"#;
+    let output = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(&server.url)
+        .output()
+        .expect("python3");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.starts_with("413 "), "{stdout}");
+    assert!(stdout.contains("exceeds 6291456 bytes"), "{stdout}");
+}

@@ -70,7 +70,8 @@ impl ApiError {
 
     fn rpc_code(&self) -> i32 {
         match self {
-            ApiError::BadRequest(_) | ApiError::PayloadTooLarge(_) => code::INVALID_ARGUMENT,
+            ApiError::BadRequest(_) => code::INVALID_ARGUMENT,
+            ApiError::PayloadTooLarge(_) => code::RESOURCE_EXHAUSTED,
             ApiError::Auth(AuthError::Missing) => code::UNAUTHENTICATED,
             ApiError::Auth(_) => code::PERMISSION_DENIED,
             ApiError::NotFound(_) => code::NOT_FOUND,

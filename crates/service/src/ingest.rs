@@ -15,7 +15,6 @@ use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
 use otelvault_archive::{Archive, Encoded};
 use otelvault_codec::compression::decompress;
 use otelvault_codec::{
@@ -23,6 +22,7 @@ use otelvault_codec::{
 };
 
 use crate::auth::Scope;
+use crate::body::{BodyError, read_limited};
 use crate::error::ApiError;
 use crate::{AppState, RequestLog};
 
@@ -137,29 +137,20 @@ async fn ingest(
 /// Reads the body, refusing more than [`MAX_BODY_BYTES`] as it streams in
 /// (chunked bodies have no Content-Length to check up front).
 async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
-    let too_large = || {
-        ApiError::PayloadTooLarge(format!(
-            "request body exceeds {MAX_BODY_BYTES} bytes; send smaller batches"
-        ))
-    };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-        return Err(too_large());
-    }
-    match tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, MAX_BODY_BYTES).collect()).await {
-        Err(_) => Err(ApiError::RequestTimeout(format!(
-            "the request body did not arrive within {} seconds",
-            BODY_TIMEOUT.as_secs()
-        ))),
-        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
-        Ok(Err(e)) => Err(ApiError::BadRequest(format!(
-            "could not read the request body: {e}"
-        ))),
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-    }
+    read_limited(headers, body, MAX_BODY_BYTES, BODY_TIMEOUT)
+        .await
+        .map_err(|e| match e {
+            BodyError::TooLarge => ApiError::PayloadTooLarge(format!(
+                "request body exceeds {MAX_BODY_BYTES} bytes; send smaller batches"
+            )),
+            BodyError::Timeout => ApiError::RequestTimeout(format!(
+                "the request body did not arrive within {} seconds",
+                BODY_TIMEOUT.as_secs()
+            )),
+            BodyError::Read(e) => {
+                ApiError::BadRequest(format!("could not read the request body: {e}"))
+            }
+        })
 }
 
 /// Decompresses, decodes, validates and encodes for the archive: all the

@@ -10,6 +10,7 @@
 //! `axum::serve` run the same code.
 
 pub mod auth;
+mod body;
 pub mod config;
 pub mod error;
 mod ingest;

@@ -296,6 +296,19 @@ async fn oversized_bodies_are_413_declared_streamed_or_inflated() {
 }
 
 #[tokio::test]
+async fn too_large_is_resource_exhausted_not_invalid_argument() {
+    let (app, _) = app();
+    let req = Request::post("/v1/traces")
+        .header(header::CONTENT_TYPE, "application/x-protobuf")
+        .body(Body::from(vec![0u8; MAX_BODY_BYTES + 1]))
+        .expect("request");
+    let (status, _, body) = send(&app, req).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    let rpc = RpcStatus::decode(body).expect("status");
+    assert_eq!(rpc.code, otelvault_codec::status::code::RESOURCE_EXHAUSTED);
+}
+
+#[tokio::test]
 async fn unknown_paths_are_404_and_wrong_methods_405() {
     let (app, _) = app();
     let (status, _, body) = send(

@@ -13,17 +13,19 @@ use axum::body::Body;
 use axum::extract::{Path, Query as UrlQuery, Request};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use http_body_util::{BodyExt, Limited};
 use otelvault_api::{FetchPage, FetchRequest, parse_trace_id};
 use otelvault_archive::{Budget, Query};
 use otelvault_codec::{Format, Signal};
 
 use crate::auth::Scope;
+use crate::body::{BodyError, read_limited};
 use crate::error::ApiError;
 use crate::{AppState, RequestLog};
 
 /// Largest fetch request body.
 const MAX_REQUEST_BYTES: usize = 1024 * 1024;
+/// A client has this long to send a fetch request.
+const REQUEST_TIME: Duration = Duration::from_secs(30);
 /// A page's items stop before their encoding passes this, leaving room for
 /// the cursor and envelope under the 6 MB Function URL response limit.
 pub const PAGE_BYTES: usize = 5 * 1024 * 1024 - 16 * 1024;
@@ -59,16 +61,21 @@ fn accepted(headers: &HeaderMap) -> Format {
         })
 }
 
-async fn read_request(body: Body) -> Result<bytes::Bytes, ApiError> {
-    match Limited::new(body, MAX_REQUEST_BYTES).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::PayloadTooLarge(
-            format!("fetch requests are limited to {MAX_REQUEST_BYTES} bytes"),
-        )),
-        Err(e) => Err(ApiError::BadRequest(format!(
-            "could not read the request body: {e}"
-        ))),
-    }
+async fn read_request(headers: &HeaderMap, body: Body) -> Result<bytes::Bytes, ApiError> {
+    read_limited(headers, body, MAX_REQUEST_BYTES, REQUEST_TIME)
+        .await
+        .map_err(|e| match e {
+            BodyError::TooLarge => ApiError::PayloadTooLarge(format!(
+                "fetch requests are limited to {MAX_REQUEST_BYTES} bytes"
+            )),
+            BodyError::Timeout => ApiError::RequestTimeout(format!(
+                "the request body did not arrive within {} seconds",
+                REQUEST_TIME.as_secs()
+            )),
+            BodyError::Read(e) => {
+                ApiError::BadRequest(format!("could not read the request body: {e}"))
+            }
+        })
 }
 
 fn respond(status: StatusCode, body: Vec<u8>, format: Format) -> Response {
@@ -100,7 +107,7 @@ async fn run_fetch(
     log: &mut RequestLog,
 ) -> Result<Response, ApiError> {
     log.key_id = state.auth.check(headers, Scope::Query)?;
-    let raw = read_request(body).await?;
+    let raw = read_request(headers, body).await?;
     log.received_bytes = raw.len();
     let content_type = headers
         .get(header::CONTENT_TYPE)

@@ -64,3 +64,92 @@ fn s3_outage_is_503_with_retry_after_and_the_server_recovers() {
     assert_eq!(archive(&store_again).len(), 1);
     drop(store);
 }
+
+/// `otelvault serve` (or `check`) with this S3 configuration: exit code and stderr.
+fn start_with_s3(command: &str, endpoint: &str, storage: &str) -> (i32, String, String) {
+    let envs = s3_env(endpoint);
+    let mut envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    envs.push(("OTELVAULT_STORAGE", storage));
+    envs.push(("OTELVAULT_LISTEN", "127.0.0.1:0"));
+    envs.push(("OTELVAULT_INGEST_KEYS", "an-ingest-key-of-some-length"));
+    envs.push(("OTELVAULT_QUERY_KEYS", "a-query-key-of-some-length"));
+    run_cli(&[command], &envs)
+}
+
+#[test]
+fn a_missing_bucket_or_a_dead_endpoint_stops_serve_at_start_with_the_cause() {
+    let s3 = shared_s3();
+    let (code, _, stderr) = start_with_s3("serve", &s3.endpoint(), "s3://no-such-bucket/otel");
+    assert_eq!(code, 1, "{stderr}");
+    let line = stderr.trim();
+    assert_eq!(line.lines().count(), 1, "one line: {line}");
+    assert!(
+        line.contains("s3://no-such-bucket/otel")
+            && line.contains("NoSuchBucket")
+            && line.contains("create the bucket"),
+        "{line}"
+    );
+    // `check` says the same about a deployment's configuration.
+    let (code, _, stderr) = start_with_s3("check", &s3.endpoint(), "s3://no-such-bucket/otel");
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("NoSuchBucket"), "{stderr}");
+
+    let dead = format!("http://127.0.0.1:{}", otelvault_testkit::free_port());
+    let started = std::time::Instant::now();
+    let (code, _, stderr) = start_with_s3("serve", &dead, "s3://some-bucket");
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("storage s3://some-bucket cannot be used"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+
+    // A good configuration checks out.
+    let bucket = "e2e-check";
+    let _ = s3_store(&s3.endpoint(), bucket, "");
+    let (code, stdout, stderr) = start_with_s3("check", &s3.endpoint(), "s3://e2e-check/otel");
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.starts_with("ok: storage s3://e2e-check/otel"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_bucket_gone_while_serving_is_a_500_that_names_it_not_a_retry_forever() {
+    let s3 = shared_s3();
+    let storage = Storage::S3 {
+        endpoint: s3.endpoint(),
+        bucket: "e2e-vanishing".into(),
+    };
+    let (server, _store) = Server::start(&storage, &[]);
+    let client = s3_store(&s3.endpoint(), "e2e-vanishing", "");
+    block_on(
+        client
+            .client()
+            .delete_bucket()
+            .bucket("e2e-vanishing")
+            .send(),
+    )
+    .expect("delete the bucket");
+    let (status, retry_after, body) = post_traces(&server.url);
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(retry_after, None);
+    assert!(
+        body.contains("s3://e2e-vanishing/") && body.contains("NoSuchBucket"),
+        "{body}"
+    );
+    let mut fetch = http()
+        .post(format!("{}/api/traces/fetch", server.url))
+        .header("Content-Type", "application/json")
+        .send(r#"{"startTimeUnixNano": "1730000000000000000", "endTimeUnixNano": "1730000600000000000"}"#)
+        .expect("fetch");
+    assert_eq!(fetch.status().as_u16(), 500);
+    let text = fetch.body_mut().read_to_string().expect("body");
+    assert!(text.contains("NoSuchBucket"), "{text}");
+    // The log has one line per failure, naming the cause.
+    let log = server.log_text();
+    let failures: Vec<&str> = log.lines().filter(|l| l.contains("NoSuchBucket")).collect();
+    assert_eq!(failures.len(), 2, "{log}");
+}

@@ -102,6 +102,11 @@ impl KeySet {
         self.keys.is_empty()
     }
 
+    /// How many keys are configured.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
     /// The id of the key matching `secret`, checking every key so that the
     /// time taken does not depend on which key (if any) matched.
     fn find(&self, secret: &[u8]) -> Option<&str> {

@@ -42,9 +42,14 @@ pub enum ApiError {
     /// 429: storage throttled us.
     #[error("{0}")]
     Throttled(String),
-    /// 503: storage failed or is unreachable.
+    /// 503: storage is unreachable or failed in a way that may pass.
     #[error("{0}")]
     Unavailable(String),
+    /// 500: storage refused the operation in a way retrying will not fix
+    /// (a missing bucket, denied access, bad credentials); the message
+    /// names the bucket or directory and the cause, for the operator.
+    #[error("{0}")]
+    StorageFailed(String),
     /// 500: a fault of the server itself (a bug); details are logged.
     #[error("{0}")]
     Internal(String),
@@ -64,7 +69,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Internal(_) | ApiError::StorageFailed(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -80,7 +85,7 @@ impl ApiError {
             }
             ApiError::Throttled(_) => code::RESOURCE_EXHAUSTED,
             ApiError::RequestTimeout(_) | ApiError::Unavailable(_) => code::UNAVAILABLE,
-            ApiError::Internal(_) => code::INTERNAL,
+            ApiError::Internal(_) | ApiError::StorageFailed(_) => code::INTERNAL,
         }
     }
 
@@ -135,7 +140,12 @@ impl From<ArchiveError> for ApiError {
             Some(StorageError::Throttled { .. }) => {
                 ApiError::Throttled("storage is throttling requests; retry later".into())
             }
-            Some(_) => ApiError::Unavailable("storage is unavailable; retry later".into()),
+            Some(e) if e.is_retryable() => {
+                ApiError::Unavailable("storage is unavailable; retry later".into())
+            }
+            // The operator's mistake, said as the store said it (one line:
+            // the bucket or directory and the cause); retrying cannot help.
+            Some(e) => ApiError::StorageFailed(e.to_string()),
             None => ApiError::Internal(e.to_string()),
         }
     }

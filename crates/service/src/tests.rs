@@ -552,7 +552,7 @@ impl ObjectStore for FailingStore {
 }
 
 #[tokio::test]
-async fn storage_faults_are_503_or_429_with_retry_after() {
+async fn storage_faults_are_503_or_429_with_retry_after_and_mistakes_500() {
     let cases: [(fn() -> StorageError, StatusCode); 3] = [
         (
             || StorageError::Unavailable {
@@ -562,9 +562,9 @@ async fn storage_faults_are_503_or_429_with_retry_after() {
         ),
         (
             || StorageError::Failed {
-                message: "AccessDenied".into(),
+                message: "PutObject s3://b/k: AccessDenied".into(),
             },
-            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::INTERNAL_SERVER_ERROR,
         ),
         (
             || StorageError::Throttled {
@@ -585,12 +585,21 @@ async fn storage_faults_are_503_or_429_with_retry_after() {
             .expect("request");
         let (status, headers, body) = send(&app, req).await;
         assert_eq!(status, expected);
-        assert_eq!(headers[header::RETRY_AFTER], "5");
         let message = rpc_message(Format::Protobuf, &body);
-        assert!(
-            message.contains("retry later") && !message.contains("AccessDenied"),
-            "{message}"
-        );
+        if expected == StatusCode::INTERNAL_SERVER_ERROR {
+            // Permanent: no retry invited, and the cause is named.
+            assert!(headers.get(header::RETRY_AFTER).is_none());
+            assert!(
+                message.contains("s3://b/k: AccessDenied") && !message.contains("retry"),
+                "{message}"
+            );
+        } else {
+            assert_eq!(headers[header::RETRY_AFTER], "5");
+            assert!(
+                message.contains("retry later") && !message.contains("connection refused"),
+                "{message}"
+            );
+        }
         // Empty requests never touch storage.
         let (status, _, _) = send_json(&app, "/v1/traces", "{}").await;
         assert_eq!(status, StatusCode::OK);

@@ -198,6 +198,13 @@ impl ObjectStore for FsStore {
         })?
     }
 
+    async fn check(&self) -> Result<(), StorageError> {
+        match tokio::fs::read_dir(&self.root).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(io_error("listing", &self.root, e)),
+        }
+    }
+
     async fn delete(&self, key: &ObjectKey) -> Result<(), StorageError> {
         let path = self.path(key);
         match tokio::fs::remove_file(&path).await {

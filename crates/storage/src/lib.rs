@@ -90,6 +90,13 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
 
     /// Deletes the object at `key`; deleting a missing object succeeds.
     async fn delete(&self, key: &ObjectKey) -> Result<(), StorageError>;
+
+    /// Checks with one cheap call that the store can be reached and listed
+    /// (the bucket exists, the credentials are accepted, the directory is
+    /// readable), so that a misconfiguration shows at start.
+    async fn check(&self) -> Result<(), StorageError> {
+        self.list_page(&KeyPrefix::ROOT, None).await.map(|_| ())
+    }
 }
 
 /// Every object under `prefix` after `start_after`, page by page, as a stream.

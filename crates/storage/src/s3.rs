@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use aws_config::BehaviorVersion;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_s3::Client;
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 
@@ -123,43 +123,104 @@ impl S3Store {
     }
 }
 
-fn map_error<E>(
-    op: &str,
-    key: &str,
-    err: SdkError<E, aws_smithy_runtime_api::http::Response>,
-) -> StorageError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    let detail = || format!("{op} {key}: {}", DisplayErrorContext(&err));
-    match &err {
-        SdkError::ServiceError(service) => {
-            let status = service.raw().status().as_u16();
-            let code = service.err().code().unwrap_or_default();
-            match (status, code) {
-                (
-                    _,
-                    "NoSuchBucket"
-                    | "AccessDenied"
-                    | "InvalidAccessKeyId"
-                    | "SignatureDoesNotMatch",
-                ) => StorageError::Failed { message: detail() },
-                (404, _) | (_, "NoSuchKey") => StorageError::NotFound {
-                    key: key.to_owned(),
-                },
-                (429, _)
-                | (_, "SlowDown" | "Throttling" | "ThrottlingException" | "RequestLimitExceeded") => {
-                    StorageError::Throttled { message: detail() }
-                }
-                (500..=599, _) | (_, "InternalError" | "ServiceUnavailable" | "RequestTimeout") => {
-                    StorageError::Unavailable { message: detail() }
-                }
-                _ => StorageError::Failed { message: detail() },
-            }
+/// An error and its causes on one line, each said once.
+fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(err);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
         }
-        SdkError::ConstructionFailure(_) => StorageError::Failed { message: detail() },
-        // Timeouts, connection failures, unparseable responses: transient.
-        _ => StorageError::Unavailable { message: detail() },
+        next = e.source();
+    }
+    parts.join(": ")
+}
+
+impl S3Store {
+    /// Maps an SDK error to a [`StorageError`] whose message is one line:
+    /// the operation, the object's `s3://` address, and the service's error
+    /// code and message (or the network failure), with the fix for the
+    /// failures an operator must act on.
+    fn error<E>(
+        &self,
+        op: &str,
+        key: &str,
+        err: SdkError<E, aws_smithy_runtime_api::http::Response>,
+    ) -> StorageError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let at = format!("{op} s3://{}/{}{key}", self.bucket, self.root);
+        match &err {
+            SdkError::ServiceError(service) => {
+                let status = service.raw().status().as_u16();
+                let code = service.err().code().unwrap_or_default();
+                let said = service.err().message().unwrap_or_default();
+                let message = |fix: &str| {
+                    let code = if code.is_empty() {
+                        format!("HTTP {status}")
+                    } else {
+                        code.to_owned()
+                    };
+                    match (said.is_empty(), fix.is_empty()) {
+                        (true, true) => format!("{at}: {code}"),
+                        (true, false) => format!("{at}: {code} ({fix})"),
+                        (false, true) => format!("{at}: {code}: {said}"),
+                        (false, false) => format!("{at}: {code}: {said} ({fix})"),
+                    }
+                };
+                match (status, code) {
+                    (_, "NoSuchBucket") => StorageError::Failed {
+                        message: message(
+                            "create the bucket, or fix the bucket in OTELVAULT_STORAGE",
+                        ),
+                    },
+                    (_, "AccessDenied" | "AllAccessDisabled" | "AccountProblem") => {
+                        StorageError::Failed {
+                            message: message(
+                                "the credentials lack permission on this bucket and prefix",
+                            ),
+                        }
+                    }
+                    (
+                        _,
+                        "InvalidAccessKeyId"
+                        | "SignatureDoesNotMatch"
+                        | "ExpiredToken"
+                        | "InvalidToken",
+                    ) => StorageError::Failed {
+                        message: message("check the AWS credentials"),
+                    },
+                    (404, _) | (_, "NoSuchKey") => StorageError::NotFound {
+                        key: key.to_owned(),
+                    },
+                    (429, _)
+                    | (
+                        _,
+                        "SlowDown" | "Throttling" | "ThrottlingException" | "RequestLimitExceeded",
+                    ) => StorageError::Throttled {
+                        message: message(""),
+                    },
+                    (500..=599, _)
+                    | (_, "InternalError" | "ServiceUnavailable" | "RequestTimeout") => {
+                        StorageError::Unavailable {
+                            message: message(""),
+                        }
+                    }
+                    _ => StorageError::Failed {
+                        message: message(""),
+                    },
+                }
+            }
+            SdkError::ConstructionFailure(_) => StorageError::Failed {
+                message: format!("{at}: {}", chain(&err)),
+            },
+            // Timeouts, connection failures, unparseable responses: transient.
+            _ => StorageError::Unavailable {
+                message: format!("{at}: {}", chain(&err)),
+            },
+        }
     }
 }
 
@@ -180,7 +241,7 @@ impl ObjectStore for S3Store {
             .set_content_encoding(options.content_encoding.clone())
             .send()
             .await
-            .map_err(|e| map_error("PutObject", key, e))?;
+            .map_err(|e| self.error("PutObject", key, e))?;
         Ok(())
     }
 
@@ -192,7 +253,7 @@ impl ObjectStore for S3Store {
             .key(self.full_key(key))
             .send()
             .await
-            .map_err(|e| map_error("GetObject", key, e))?;
+            .map_err(|e| self.error("GetObject", key, e))?;
         let body = out
             .body
             .collect()
@@ -217,7 +278,7 @@ impl ObjectStore for S3Store {
             .max_keys(LIST_PAGE_SIZE as i32)
             .send()
             .await
-            .map_err(|e| map_error("ListObjectsV2", prefix, e))?;
+            .map_err(|e| self.error("ListObjectsV2", prefix, e))?;
         let listed = || {
             out.contents()
                 .iter()
@@ -241,6 +302,18 @@ impl ObjectStore for S3Store {
         })
     }
 
+    async fn check(&self) -> Result<(), StorageError> {
+        self.client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(&self.root)
+            .max_keys(1)
+            .send()
+            .await
+            .map_err(|e| self.error("ListObjectsV2", "", e))?;
+        Ok(())
+    }
+
     async fn delete(&self, key: &ObjectKey) -> Result<(), StorageError> {
         self.client
             .delete_object()
@@ -248,7 +321,7 @@ impl ObjectStore for S3Store {
             .key(self.full_key(key))
             .send()
             .await
-            .map_err(|e| map_error("DeleteObject", key, e))?;
+            .map_err(|e| self.error("DeleteObject", key, e))?;
         Ok(())
     }
 }

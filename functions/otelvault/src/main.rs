@@ -33,6 +33,9 @@ enum Command {
     Fetch(cli::FetchArgs),
     /// Send archived data (from a deployment, s3:// or a directory) to an OTLP/HTTP endpoint.
     Replay(cli::ReplayArgs),
+    /// Check a deployment's configuration as the Lambda function reads it (the
+    /// same variables), and that its storage can be reached and listed.
+    Check(ServeArgs),
 }
 
 /// On Lambda every setting comes from the environment.
@@ -128,6 +131,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => runtime().and_then(|rt| rt.block_on(serve(args))),
             Command::Fetch(args) => runtime().and_then(|rt| rt.block_on(cli::fetch(args))),
+            Command::Check(args) => runtime().and_then(|rt| rt.block_on(check(args))),
             Command::Replay(args) => {
                 match runtime().and_then(|rt| rt.block_on(cli::replay(args))) {
                     Ok(true) => Ok(()),
@@ -163,6 +167,43 @@ async fn state(args: &ServeArgs, runtime: Runtime) -> anyhow::Result<Arc<AppStat
     Ok(Arc::new(state))
 }
 
+/// One cheap call to the store, so that a wrong bucket, credentials or
+/// endpoint stops the process with the cause instead of failing every request.
+async fn check_storage(state: &AppState, args: &ServeArgs) -> anyhow::Result<()> {
+    state
+        .archive
+        .store()
+        .check()
+        .await
+        .map_err(|e| anyhow::anyhow!("storage {} cannot be used: {e}", args.storage))
+}
+
+#[allow(clippy::print_stdout)] // The command's report.
+async fn check(args: ServeArgs) -> anyhow::Result<()> {
+    let state = state(&args, Runtime::Lambda).await?;
+    check_storage(&state, &args).await?;
+    let layout = args.layout;
+    println!(
+        "ok: storage {} is reachable; {} ingest and {} query keys ({}); objects {} + {}, {} partitions by {} time",
+        args.storage,
+        args.ingest_keys.len(),
+        args.query_keys.len(),
+        if args.keys_enforced() {
+            "enforced"
+        } else {
+            "not enforced: OTELVAULT_AUTH=none"
+        },
+        layout.format,
+        layout.compression,
+        layout.partitioning.granularity,
+        match layout.partitioning.time {
+            otelvault_archive::PartitionTime::Event => "event",
+            otelvault_archive::PartitionTime::Receive => "receive",
+        },
+    );
+    Ok(())
+}
+
 async fn run_lambda(args: ServeArgs) -> anyhow::Result<()> {
     let state = state(&args, Runtime::Lambda).await?;
     tracing::info!(storage = %args.storage, keys = args.keys_enforced(), "Serving Lambda Function URL requests.");
@@ -173,6 +214,7 @@ async fn run_lambda(args: ServeArgs) -> anyhow::Result<()> {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let state = state(&args, Runtime::Local).await?;
+    check_storage(&state, &args).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding OTELVAULT_LISTEN={}", args.listen))?;

@@ -153,3 +153,42 @@ fn a_bucket_gone_while_serving_is_a_500_that_names_it_not_a_retry_forever() {
     let failures: Vec<&str> = log.lines().filter(|l| l.contains("NoSuchBucket")).collect();
     assert_eq!(failures.len(), 2, "{log}");
 }
+
+#[test]
+fn a_stalled_store_answers_503_within_the_configured_timeout_and_recovers() {
+    let s3 = shared_s3();
+    let proxy = StallingProxy::start(s3.port());
+    let _ = s3_store(&s3.endpoint(), "e2e-stall", "");
+    let (server, store) = Server::start(
+        &Storage::S3 {
+            endpoint: proxy.url.clone(),
+            bucket: "e2e-stall".into(),
+        },
+        &[
+            ("OTELVAULT_S3_TIMEOUT", "2s"),
+            ("OTELVAULT_S3_ATTEMPT_TIMEOUT", "1s"),
+        ],
+    );
+    drop(store);
+    assert_eq!(post_traces(&server.url).0, 200);
+    proxy.stall(true);
+    // The answer comes within the configured 2 s bound; the client gives
+    // up after 15 s, which a store call without that bound (the SDK's own
+    // limits are far longer) would outlast.
+    let body = std::fs::read(script("samples/otlp/logs.binpb")).expect("sample");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(15)))
+        .build()
+        .into();
+    let mut response = agent
+        .post(format!("{}/v1/logs", server.url))
+        .header("Content-Type", "application/x-protobuf")
+        .send(&body[..])
+        .expect("an answer before the client gives up");
+    assert_eq!(response.status().as_u16(), 503);
+    assert!(response.headers().get("retry-after").is_some());
+    let _ = response.body_mut().read_to_vec();
+    proxy.stall(false);
+    assert_eq!(post_traces(&server.url).0, 200, "recovered");
+}

@@ -435,3 +435,71 @@ pub fn run_cli(args: &[&str], envs: &[(&str, &str)]) -> (i32, String, String) {
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
 }
+
+/// A TCP proxy on 127.0.0.1 in front of another local server that can be
+/// told to stall: while stalled it relays nothing, on new connections or
+/// open ones, as a hung storage endpoint does.
+pub struct StallingProxy {
+    pub url: String,
+    stalled: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl StallingProxy {
+    pub fn start(target_port: u16) -> StallingProxy {
+        use std::net::{TcpListener, TcpStream};
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let port = listener.local_addr().expect("addr").port();
+        let stalled = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stalled);
+        fn relay(mut from: TcpStream, mut to: TcpStream, stalled: Arc<AtomicBool>) {
+            use std::io::{Read, Write};
+            let _ = from.set_read_timeout(Some(Duration::from_millis(50)));
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                if stalled.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(50));
+                    continue;
+                }
+                match from.read(&mut buf) {
+                    Ok(0) => return,
+                    Ok(n) => {
+                        if to.write_all(&buf[..n]).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) => {}
+                    Err(_) => return,
+                }
+            }
+        }
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let Ok(server) = TcpStream::connect(("127.0.0.1", target_port)) else {
+                    continue;
+                };
+                let (c2, s2) = (
+                    client.try_clone().expect("clone"),
+                    server.try_clone().expect("clone"),
+                );
+                let (f1, f2) = (Arc::clone(&flag), Arc::clone(&flag));
+                std::thread::spawn(move || relay(client, server, f1));
+                std::thread::spawn(move || relay(s2, c2, f2));
+            }
+        });
+        StallingProxy {
+            url: format!("http://127.0.0.1:{port}"),
+            stalled,
+        }
+    }
+
+    pub fn stall(&self, on: bool) {
+        self.stalled.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+}

@@ -2,11 +2,12 @@
 //! Every invalid value fails at start with one line naming the variable.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use base64::Engine as _;
 use clap::{Args, ValueEnum};
 use otelvault_archive::{Layout, parse_with};
-use otelvault_storage::StorageUrl;
+use otelvault_storage::{S3Timeouts, StorageUrl};
 
 use crate::auth::KeySet;
 
@@ -67,6 +68,18 @@ pub struct S3Args {
     /// Path-style S3 addressing (most S3-compatible servers need it).
     #[arg(long, env = "OTELVAULT_S3_FORCE_PATH_STYLE", default_value_t = false, action = clap::ArgAction::Set, value_parser = parse_bool("OTELVAULT_S3_FORCE_PATH_STYLE"))]
     pub s3_force_path_style: bool,
+
+    /// Longest an S3 call may take, retries included (6s, 1500ms): a stalled store answers 503 by then.
+    #[arg(long, env = "OTELVAULT_S3_TIMEOUT", default_value = "6s", value_parser = parse_duration("OTELVAULT_S3_TIMEOUT"))]
+    pub s3_timeout: Duration,
+
+    /// Longest one attempt of an S3 call may take.
+    #[arg(long, env = "OTELVAULT_S3_ATTEMPT_TIMEOUT", default_value = "3s", value_parser = parse_duration("OTELVAULT_S3_ATTEMPT_TIMEOUT"))]
+    pub s3_attempt_timeout: Duration,
+
+    /// Attempts of an S3 call in all (the first included), within OTELVAULT_S3_TIMEOUT.
+    #[arg(long, env = "OTELVAULT_S3_MAX_ATTEMPTS", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
+    pub s3_max_attempts: u32,
 }
 
 impl S3Args {
@@ -75,15 +88,73 @@ impl S3Args {
         self.s3_endpoint.clone().filter(|e| !e.trim().is_empty())
     }
 
+    /// The call timeouts; the error names the variables when they disagree.
+    pub fn timeouts(&self) -> Result<S3Timeouts, String> {
+        if self.s3_attempt_timeout > self.s3_timeout {
+            return Err(format!(
+                "OTELVAULT_S3_ATTEMPT_TIMEOUT ({:?}) is longer than OTELVAULT_S3_TIMEOUT ({:?}), which bounds the whole call: shorten the first or lengthen the second",
+                self.s3_attempt_timeout, self.s3_timeout
+            ));
+        }
+        Ok(S3Timeouts {
+            attempt: self.s3_attempt_timeout,
+            operation: self.s3_timeout,
+            max_attempts: self.s3_max_attempts,
+        })
+    }
+
     /// Opens `storage` with these settings (no network call happens here).
     pub async fn open(
         &self,
         storage: &StorageUrl,
-    ) -> Result<std::sync::Arc<dyn otelvault_storage::ObjectStore>, otelvault_storage::StorageError>
-    {
+    ) -> Result<std::sync::Arc<dyn otelvault_storage::ObjectStore>, OpenError> {
+        let timeouts = self.timeouts().map_err(OpenError::Config)?;
         storage
-            .open(self.endpoint(), self.s3_force_path_style)
+            .open(self.endpoint(), self.s3_force_path_style, timeouts)
             .await
+            .map_err(OpenError::Storage)
+    }
+}
+
+/// Why a store could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The settings disagree.
+    #[error("{0}")]
+    Config(String),
+    /// The store refused.
+    #[error(transparent)]
+    Storage(#[from] otelvault_storage::StorageError),
+}
+
+/// Durations as `6s`, `1500ms`, `2m` or plain seconds.
+fn parse_duration(
+    var: &'static str,
+) -> impl Fn(&str) -> Result<Duration, String> + Clone + Send + Sync + 'static {
+    move |s: &str| {
+        let t = s.trim();
+        let (number, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
+            Some(i) => t.split_at(i),
+            None => (t, "s"),
+        };
+        let n: u64 = number
+            .parse()
+            .map_err(|_| format!("{var}: expected a duration such as 6s or 1500ms, got {s:?}"))?;
+        match unit {
+            "ms" => Ok(Duration::from_millis(n)),
+            "s" => Ok(Duration::from_secs(n)),
+            "m" => Ok(Duration::from_secs(n * 60)),
+            _ => Err(format!(
+                "{var}: expected a duration such as 6s or 1500ms, got {s:?}"
+            )),
+        }
+        .and_then(|d| {
+            if d.is_zero() {
+                Err(format!("{var}: must be longer than zero"))
+            } else {
+                Ok(d)
+            }
+        })
     }
 }
 
@@ -221,10 +292,50 @@ mod tests {
                 vec!["--s3-force-path-style", "maybe"],
                 "OTELVAULT_S3_FORCE_PATH_STYLE",
             ),
+            (vec!["--s3-timeout", "fast"], "OTELVAULT_S3_TIMEOUT"),
+            (vec!["--s3-timeout", "0s"], "OTELVAULT_S3_TIMEOUT"),
+            (
+                vec!["--s3-attempt-timeout", "3h"],
+                "OTELVAULT_S3_ATTEMPT_TIMEOUT",
+            ),
         ] {
             let err = parse(&args).err().unwrap_or_default();
             assert!(err.contains(var), "{args:?}: {err}");
         }
+    }
+
+    #[test]
+    fn storage_timeouts_parse_and_must_agree() {
+        let a = parse(&[]).expect("defaults");
+        assert_eq!(
+            a.s3.timeouts(),
+            Ok(S3Timeouts {
+                attempt: Duration::from_secs(3),
+                operation: Duration::from_secs(6),
+                max_attempts: 3
+            })
+        );
+        let a = parse(&[
+            "--s3-timeout",
+            "1500ms",
+            "--s3-attempt-timeout",
+            "1",
+            "--s3-max-attempts",
+            "2",
+        ])
+        .expect("parse");
+        assert_eq!(
+            a.s3.timeouts()
+                .map(|t| (t.operation, t.attempt, t.max_attempts)),
+            Ok((Duration::from_millis(1500), Duration::from_secs(1), 2))
+        );
+        let a = parse(&["--s3-timeout", "2s", "--s3-attempt-timeout", "5s"]).expect("parse");
+        let err = a.s3.timeouts().expect_err("attempt longer than the call");
+        assert!(
+            err.contains("OTELVAULT_S3_ATTEMPT_TIMEOUT") && err.contains("OTELVAULT_S3_TIMEOUT"),
+            "{err}"
+        );
+        assert!(parse(&["--s3-max-attempts", "0"]).is_err());
     }
 
     #[test]

@@ -27,10 +27,9 @@ use axum::routing::{get, post};
 use http::{Method, StatusCode};
 use otelvault_archive::Archive;
 use otelvault_codec::{Format, Signal};
-use otelvault_storage::StorageError;
 
 pub use auth::{Auth, Scope};
-pub use config::{AuthMode, Runtime, S3Args, ServeArgs};
+pub use config::{AuthMode, OpenError, Runtime, S3Args, ServeArgs};
 pub use error::ApiError;
 pub use ingest::{MAX_BODY_BYTES, MAX_DECOMPRESSED_BYTES};
 
@@ -56,7 +55,7 @@ impl AppState {
     }
 
     /// Opens the storage named by `args` (no network call happens here).
-    pub async fn from_args(args: &ServeArgs) -> Result<Self, StorageError> {
+    pub async fn from_args(args: &ServeArgs) -> Result<Self, OpenError> {
         let store = args.s3.open(&args.storage).await?;
         let auth = Auth::new(
             args.keys_enforced(),

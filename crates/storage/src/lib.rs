@@ -24,7 +24,7 @@ pub use error::StorageError;
 pub use fs::FsStore;
 pub use memory::MemoryStore;
 pub use path::{KeyPrefix, ObjectKey};
-pub use s3::{S3Options, S3Store};
+pub use s3::{S3Options, S3Store, S3Timeouts};
 pub use url::StorageUrl;
 
 /// The most keys one [`ObjectStore::list_page`] call returns (S3's page size).

@@ -37,6 +37,31 @@ pub struct S3Options {
     /// Fixed access key id and secret instead of the AWS credential chain
     /// (for tests against local S3-compatible servers).
     pub static_credentials: Option<(String, String)>,
+    /// How long calls may take.
+    pub timeouts: S3Timeouts,
+}
+
+/// How long an S3 call may take. A stalled store must fail a request well
+/// before the client gives up on it (OpenTelemetry SDKs wait 10 s), so that
+/// the client is told to retry instead of timing out blind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct S3Timeouts {
+    /// One attempt (connecting included).
+    pub attempt: Duration,
+    /// The whole call, retries and reading the body included.
+    pub operation: Duration,
+    /// Attempts in all (the first included).
+    pub max_attempts: u32,
+}
+
+impl Default for S3Timeouts {
+    fn default() -> Self {
+        S3Timeouts {
+            attempt: Duration::from_secs(3),
+            operation: Duration::from_secs(6),
+            max_attempts: 3,
+        }
+    }
 }
 
 /// Objects in an S3 bucket under a prefix.
@@ -46,13 +71,11 @@ pub struct S3Store {
     bucket: String,
     /// Empty, or the prefix followed by `/`.
     root: String,
+    timeouts: S3Timeouts,
 }
 
-/// Connect quickly, fail an attempt that hangs, and bound the whole
-/// operation (with the SDK's retries) well inside a Lambda invocation.
+/// Connecting takes no longer than this (or than an attempt).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
-const OPERATION_TIMEOUT: Duration = Duration::from_secs(25);
 
 impl S3Store {
     /// Builds the client. Reads configuration from the environment and
@@ -72,10 +95,14 @@ impl S3Store {
             .http_client(http)
             .timeout_config(
                 TimeoutConfig::builder()
-                    .connect_timeout(CONNECT_TIMEOUT)
-                    .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-                    .operation_timeout(OPERATION_TIMEOUT)
+                    .connect_timeout(CONNECT_TIMEOUT.min(options.timeouts.attempt))
+                    .operation_attempt_timeout(options.timeouts.attempt)
+                    .operation_timeout(options.timeouts.operation)
                     .build(),
+            )
+            .retry_config(
+                aws_config::retry::RetryConfig::standard()
+                    .with_max_attempts(options.timeouts.max_attempts.max(1)),
             );
         let region_in_env = ["AWS_REGION", "AWS_DEFAULT_REGION"]
             .iter()
@@ -110,6 +137,7 @@ impl S3Store {
             } else {
                 format!("{prefix}/")
             },
+            timeouts: options.timeouts,
         })
     }
 
@@ -254,12 +282,20 @@ impl ObjectStore for S3Store {
             .send()
             .await
             .map_err(|e| self.error("GetObject", key, e))?;
-        let body = out
-            .body
-            .collect()
+        // The SDK's timeouts end when the response starts; bound the body too.
+        let body = tokio::time::timeout(self.timeouts.operation, out.body.collect())
             .await
+            .map_err(|_| StorageError::Unavailable {
+                message: format!(
+                    "GetObject s3://{}/{}{key}: the body did not arrive within {:?}",
+                    self.bucket, self.root, self.timeouts.operation
+                ),
+            })?
             .map_err(|e| StorageError::Unavailable {
-                message: format!("GetObject {key}: reading body: {e}"),
+                message: format!(
+                    "GetObject s3://{}/{}{key}: reading body: {e}",
+                    self.bucket, self.root
+                ),
             })?;
         Ok(body.into_bytes())
     }

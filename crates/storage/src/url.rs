@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use crate::{FsStore, MemoryStore, ObjectStore, S3Options, S3Store, StorageError};
+use crate::{FsStore, MemoryStore, ObjectStore, S3Options, S3Store, S3Timeouts, StorageError};
 
 /// Where the archive lives: `s3://bucket/prefix`, `file:///abs/path`, a
 /// plain path, or `memory:` (tests).
@@ -91,11 +91,13 @@ impl fmt::Display for StorageUrl {
 }
 
 impl StorageUrl {
-    /// Opens the store. `endpoint` and `force_path_style` apply to S3 only.
+    /// Opens the store. `endpoint`, `force_path_style` and `timeouts` apply
+    /// to S3 only.
     pub async fn open(
         &self,
         endpoint: Option<String>,
         force_path_style: bool,
+        timeouts: S3Timeouts,
     ) -> Result<Arc<dyn ObjectStore>, StorageError> {
         Ok(match self {
             StorageUrl::S3 { bucket, prefix } => Arc::new(
@@ -105,6 +107,7 @@ impl StorageUrl {
                     endpoint,
                     force_path_style,
                     static_credentials: None,
+                    timeouts,
                 })
                 .await?,
             ),

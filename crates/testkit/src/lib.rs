@@ -63,6 +63,7 @@ pub async fn s3_store(endpoint: &str, bucket: &str, prefix: &str) -> S3Store {
         endpoint: Some(endpoint.into()),
         force_path_style: true,
         static_credentials: Some(("test".into(), "test".into())),
+        ..Default::default()
     })
     .await
     .expect("s3 store");

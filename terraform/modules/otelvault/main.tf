@@ -23,14 +23,17 @@ locals {
   # table); a test keeps this list, the binary and lambroll/ in step.
   environment = merge(
     {
-      OTELVAULT_STORAGE        = "s3://${local.bucket_name}/${var.prefix}"
-      OTELVAULT_FORMAT         = var.format
-      OTELVAULT_COMPRESSION    = var.compression
-      OTELVAULT_PARTITION      = var.partition
-      OTELVAULT_PARTITION_TIME = var.partition_time
-      OTELVAULT_AUTH           = var.auth
-      OTELVAULT_INGEST_KEYS    = local.ingest_keys
-      OTELVAULT_QUERY_KEYS     = local.query_keys
+      OTELVAULT_STORAGE            = "s3://${local.bucket_name}/${var.prefix}"
+      OTELVAULT_FORMAT             = var.format
+      OTELVAULT_COMPRESSION        = var.compression
+      OTELVAULT_PARTITION          = var.partition
+      OTELVAULT_PARTITION_TIME     = var.partition_time
+      OTELVAULT_AUTH               = var.auth
+      OTELVAULT_INGEST_KEYS        = local.ingest_keys
+      OTELVAULT_QUERY_KEYS         = local.query_keys
+      OTELVAULT_S3_TIMEOUT         = var.s3_timeout
+      OTELVAULT_S3_ATTEMPT_TIMEOUT = var.s3_attempt_timeout
+      OTELVAULT_S3_MAX_ATTEMPTS    = tostring(var.s3_max_attempts)
     },
     var.cursor_key == null ? {} : { OTELVAULT_CURSOR_KEY = var.cursor_key },
   )

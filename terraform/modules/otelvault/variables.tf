@@ -203,6 +203,39 @@ variable "partition_time" {
   }
 }
 
+variable "s3_timeout" {
+  description = "OTELVAULT_S3_TIMEOUT: longest an S3 call may take, retries included (6s, 1500ms); a stalled store answers 503 by then."
+  type        = string
+  default     = "6s"
+
+  validation {
+    condition     = can(regex("^[0-9]+(ms|s|m)?$", var.s3_timeout))
+    error_message = "s3_timeout must be a duration such as 6s or 1500ms."
+  }
+}
+
+variable "s3_attempt_timeout" {
+  description = "OTELVAULT_S3_ATTEMPT_TIMEOUT: longest one attempt of an S3 call may take; at most s3_timeout."
+  type        = string
+  default     = "3s"
+
+  validation {
+    condition     = can(regex("^[0-9]+(ms|s|m)?$", var.s3_attempt_timeout))
+    error_message = "s3_attempt_timeout must be a duration such as 3s or 1500ms."
+  }
+}
+
+variable "s3_max_attempts" {
+  description = "OTELVAULT_S3_MAX_ATTEMPTS: attempts of an S3 call in all, within s3_timeout."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.s3_max_attempts >= 1 && var.s3_max_attempts <= 10
+    error_message = "s3_max_attempts must be between 1 and 10."
+  }
+}
+
 variable "log_retention_days" {
   description = "Retention of the function's CloudWatch log group, in days."
   type        = number

@@ -35,6 +35,8 @@ impl fmt::Display for Scope {
 struct Key {
     /// Shown in logs instead of the secret.
     id: String,
+    /// Whether the id was configured (`id:secret`) rather than numbered.
+    named: bool,
     /// SHA-256 of the secret: comparing fixed-size digests hides the length.
     digest: [u8; 32],
 }
@@ -68,9 +70,9 @@ impl FromStr for KeySet {
         }
         for (i, entry) in s.split(',').enumerate() {
             let entry = entry.trim();
-            let (id, secret) = match entry.split_once(':') {
-                Some((id, secret)) if !id.is_empty() => (id.to_owned(), secret),
-                _ => (format!("key#{}", i + 1), entry),
+            let (id, named, secret) = match entry.split_once(':') {
+                Some((id, secret)) if !id.is_empty() => (id.to_owned(), true, secret),
+                _ => (format!("key#{}", i + 1), false, entry),
             };
             if secret.len() < MIN_SECRET_LEN {
                 return Err(format!(
@@ -80,6 +82,7 @@ impl FromStr for KeySet {
             }
             keys.push(Key {
                 id,
+                named,
                 digest: digest(secret.as_bytes()),
             });
         }
@@ -107,13 +110,27 @@ impl KeySet {
         self.keys.len()
     }
 
-    /// The id of the key matching `secret`, checking every key so that the
-    /// time taken does not depend on which key (if any) matched.
-    fn find(&self, secret: &[u8]) -> Option<&str> {
-        let presented = digest(secret);
+    /// The id of the key matching what a client presented: the secret, or
+    /// a key configured as `id:secret` presented whole, as it was written in
+    /// the configuration. Every key is checked, so that the time taken does
+    /// not depend on which key (if any) matched.
+    fn find(&self, presented: &[u8]) -> Option<&str> {
+        let whole = digest(presented);
+        let split = presented
+            .iter()
+            .position(|&b| b == b':')
+            .map(|i| (&presented[..i], digest(&presented[i + 1..])));
         let mut found = None;
         for key in &self.keys {
-            if bool::from(key.digest.ct_eq(&presented)) {
+            let as_secret = key.digest.ct_eq(&whole);
+            // Ids are not secret (they are logged): compared plainly.
+            let as_configured = match &split {
+                Some((id, secret)) if key.named && key.id.as_bytes() == *id => {
+                    key.digest.ct_eq(secret)
+                }
+                _ => subtle::Choice::from(0),
+            };
+            if bool::from(as_secret | as_configured) {
                 found = Some(key.id.as_str());
             }
         }
@@ -239,6 +256,36 @@ mod tests {
             ),
             Ok(Some("key#1".into()))
         );
+    }
+
+    #[test]
+    fn named_keys_may_be_presented_whole_as_configured() {
+        let a = auth();
+        for presented in ["ci:ingest-secret-1", "ingest-secret-1"] {
+            assert_eq!(
+                a.check(
+                    &headers(&[("oteleport-access-key", presented)]),
+                    Scope::Ingest
+                ),
+                Ok(Some("ci".into())),
+                "{presented}"
+            );
+        }
+        // The id must be the key's own, and numbered keys have none to give.
+        for presented in [
+            "cd:ingest-secret-1",
+            "key#2:ingest-secret-2",
+            ":ingest-secret-1",
+        ] {
+            assert_eq!(
+                a.check(
+                    &headers(&[("oteleport-access-key", presented)]),
+                    Scope::Ingest
+                ),
+                Err(AuthError::Invalid),
+                "{presented}"
+            );
+        }
     }
 
     #[test]

@@ -42,7 +42,15 @@ pub struct AppState {
     pub auth: Auth,
     /// Seals query cursors.
     pub sealer: query::cursor::CursorSealer,
+    /// Queries running at once on this instance, at most
+    /// [`MAX_CONCURRENT_QUERIES`]: every query key holder shares them.
+    pub queries: Arc<tokio::sync::Semaphore>,
 }
+
+/// Queries (fetch pages, trace lookups) one instance runs at once; more are
+/// answered 429 with `Retry-After`, so a few expensive queries cannot stack
+/// up and starve ingest. A Lambda instance serves one request at a time.
+pub const MAX_CONCURRENT_QUERIES: usize = 4;
 
 impl AppState {
     /// State over an open archive.
@@ -51,6 +59,7 @@ impl AppState {
             archive,
             auth,
             sealer: query::cursor::CursorSealer::new(cursor_key),
+            queries: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_QUERIES)),
         }
     }
 

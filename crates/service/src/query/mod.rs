@@ -78,6 +78,16 @@ async fn read_request(headers: &HeaderMap, body: Body) -> Result<bytes::Bytes, A
         })
 }
 
+/// A place among the queries running at once, or 429.
+fn query_slot(state: &AppState) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+    state.queries.try_acquire().map_err(|_| {
+        ApiError::Throttled(format!(
+            "{} queries are already running on this server; retry later",
+            crate::MAX_CONCURRENT_QUERIES
+        ))
+    })
+}
+
 fn respond(status: StatusCode, body: Vec<u8>, format: Format) -> Response {
     let mut response = (status, body).into_response();
     response.headers_mut().insert(
@@ -107,6 +117,7 @@ async fn run_fetch(
     log: &mut RequestLog,
 ) -> Result<Response, ApiError> {
     log.key_id = state.auth.check(headers, Scope::Query)?;
+    let _running = query_slot(state)?;
     let raw = read_request(headers, body).await?;
     log.received_bytes = raw.len();
     let content_type = headers
@@ -193,6 +204,7 @@ async fn run_trace_by_id(
 ) -> Result<Response, ApiError> {
     log.key_id = state.auth.check(headers, Scope::Query)?;
     let id = parse_trace_id("traceId", trace_id)?;
+    let _running = query_slot(state)?;
     const NANOS: u64 = 1_000_000_000;
     let now = otelvault_codec::now_unix_nanos();
     let end = seconds_param(params, "end")?.map_or(now, |s| s.saturating_mul(NANOS));

@@ -34,7 +34,7 @@ fn app(store: Arc<dyn ObjectStore>) -> Router {
     app_with(store, Auth::default())
 }
 
-fn app_with(store: Arc<dyn ObjectStore>, auth: Auth) -> Router {
+fn state(store: Arc<dyn ObjectStore>, auth: Auth) -> Arc<AppState> {
     let layout = Layout {
         partitioning: Partitioning {
             granularity: Granularity::Minute,
@@ -43,11 +43,11 @@ fn app_with(store: Arc<dyn ObjectStore>, auth: Auth) -> Router {
         format: Format::Json,
         compression: Compression::Gzip,
     };
-    router(Arc::new(AppState::new(
-        Archive::new(store, layout),
-        auth,
-        &[3; 32],
-    )))
+    Arc::new(AppState::new(Archive::new(store, layout), auth, &[3; 32]))
+}
+
+fn app_with(store: Arc<dyn ObjectStore>, auth: Auth) -> Router {
+    router(state(store, auth))
 }
 
 fn kv(key: &str, value: &str) -> KeyValue {
@@ -789,4 +789,36 @@ async fn traces_are_looked_up_by_id() {
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn queries_past_the_instance_limit_are_429_while_ingest_goes_on() {
+    let state = state(Arc::new(MemoryStore::new()), Auth::default());
+    let app = router(state.clone());
+    let running = state
+        .queries
+        .acquire_many(crate::MAX_CONCURRENT_QUERIES as u32)
+        .await
+        .expect("every query slot");
+    let req = Request::post("/api/traces/fetch")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(json!({ "startTimeUnixNano": T0 }).to_string()))
+        .expect("request");
+    let (status, headers, body) = call(&app, req).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body:?}");
+    assert_eq!(headers[header::RETRY_AFTER], "5");
+    let lookup = Request::get(format!(
+        "/api/traces/5b8efff798038103d269b633813fc60c?start={}&end={}",
+        T0 / 1_000_000_000,
+        T0 / 1_000_000_000 + 60
+    ))
+    .body(Body::empty())
+    .expect("request");
+    assert_eq!(call(&app, lookup).await.0, StatusCode::TOO_MANY_REQUESTS);
+    // Ingest does not wait for queries.
+    ingest(&app, batch("a", vec![span(0, T0, vec![])])).await;
+    drop(running);
+    let (status, page) = fetch(&app, "traces", json!({ "startTimeUnixNano": T0 })).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(span_names(&page), vec!["span-0"]);
 }

@@ -275,3 +275,55 @@ except urllib.error.HTTPError as e:
     assert!(stdout.starts_with("413 "), "{stdout}");
     assert!(stdout.contains("exceeds 6291456 bytes"), "{stdout}");
 }
+
+#[test]
+fn fetch_and_stats_read_an_archive_without_a_server() {
+    let (server, store) = Server::start(&Storage::Fs, &[]);
+    ingest_samples(&server.url, None);
+    let dir = server.archive_dir.clone().expect("fs archive");
+    let dir = dir.to_string_lossy().into_owned();
+    for signal in ["traces", "metrics", "logs"] {
+        let mut through_api = vec!["fetch", "--endpoint", &server.url, "--signal", signal];
+        through_api.extend(RANGE);
+        let (code, from_api, stderr) = run_cli(&through_api, &[]);
+        assert_eq!(code, 0, "{stderr}");
+        let mut direct = vec!["fetch", "--from", &dir, "--signal", signal];
+        direct.extend(RANGE);
+        let (code, from_archive, stderr) = run_cli(&direct, &[]);
+        assert_eq!(code, 0, "{stderr}");
+        assert_eq!(from_archive, from_api, "{signal}");
+        assert!(from_archive.contains("\"resource"), "{from_archive}");
+    }
+
+    let (code, table, stderr) = run_cli(&["stats", "--from", &dir], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let objects = archive(&*store);
+    let row = |signal: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with("2024-10-27") && l.split_whitespace().nth(1) == Some(signal))
+            .unwrap_or_else(|| panic!("no {signal} row in:\n{table}"))
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    for (signal, items) in [("traces", 2), ("metrics", 7), ("logs", 8)] {
+        let cells = row(signal);
+        // 2024-10-27 in unix nanoseconds.
+        let day = 1_729_987_200_000_000_000..1_730_073_600_000_000_000;
+        let stored = objects
+            .iter()
+            .filter(|(k, _)| k.signal.as_str() == signal && day.contains(&k.partition_start))
+            .count();
+        assert_eq!(cells[2], stored.to_string(), "{signal} objects: {table}");
+        assert_eq!(cells[4], items.to_string(), "{signal} items: {table}");
+        assert_eq!(cells[5], "0", "{signal}: {table}");
+    }
+    let total = table.lines().last().expect("total line");
+    assert!(total.starts_with("total"), "{table}");
+    assert_eq!(total.split_whitespace().nth(3), Some("17"), "{table}");
+
+    let (code, _, stderr) = run_cli(&["stats", "--from", &format!("{dir}-missing")], &[]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("no such directory"), "{stderr}");
+}

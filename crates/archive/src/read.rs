@@ -182,7 +182,7 @@ async fn load(
         }
     };
     let bytes = raw.len();
-    let decoded = tokio::task::spawn_blocking(move || decode_object(&parsed, &raw))
+    let decoded = tokio::task::spawn_blocking(move || parsed.decode(&raw))
         .await
         .unwrap_or_else(|e| Err(format!("decoder failed: {e}")));
     Loaded::Object {
@@ -195,16 +195,19 @@ async fn load(
     }
 }
 
-/// The object's content, as its key says it is encoded.
-fn decode_object(key: &PartitionKey, raw: &[u8]) -> Result<Batch, String> {
-    if raw.is_empty() {
-        return Ok(Batch::empty(key.signal));
+impl PartitionKey {
+    /// Decodes an object's content as its key says it is encoded; the
+    /// error says why it cannot be read.
+    pub fn decode(&self, raw: &[u8]) -> Result<Batch, String> {
+        if raw.is_empty() {
+            return Ok(Batch::empty(self.signal));
+        }
+        let data = self
+            .compression
+            .decompress(raw, MAX_OBJECT_BYTES)
+            .map_err(|e| e.to_string())?;
+        Batch::decode(self.signal, self.format, &data).map_err(|e| e.to_string())
     }
-    let data = key
-        .compression
-        .decompress(raw, MAX_OBJECT_BYTES)
-        .map_err(|e| e.to_string())?;
-    Batch::decode(key.signal, key.format, &data).map_err(|e| e.to_string())
 }
 
 /// How many leading items of `batch` fit in `room` bytes, from the size of

@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
-use otelvault_api::FetchRequest;
+use otelvault_api::{FetchPage, FetchRequest};
 use otelvault_archive::{Archive, Budget, Query};
-use otelvault_codec::{Batch, Signal};
+use otelvault_codec::{Batch, Format, Signal};
 
 use crate::ClientError;
 use crate::api::ApiClient;
@@ -118,69 +118,82 @@ pub async fn replay_signal(
         limit: options.batch_items,
         ..Query::new(signal)
     };
-    match source {
-        Source::Api(api) => {
-            let mut request = FetchRequest {
-                query,
-                cursor: None,
-            };
-            loop {
-                let page = api.page(&request).await?;
-                summary.unreadable_objects += page.skipped.len() as u64;
-                for s in &page.skipped {
-                    tracing::error!(
-                        key = s.key,
-                        error = s.error,
-                        "The archive has an unreadable object."
-                    );
-                }
-                send(page.batch, summary).await;
-                progress(Progress {
-                    signal,
-                    summary: *summary,
-                });
-                match page.next_cursor {
-                    Some(c) => request.cursor = Some(c),
-                    None => return Ok(()),
+    source
+        .pages(query, exporter.target().format, BATCH_BYTES, async |page| {
+            summary.unreadable_objects += page.skipped.len() as u64;
+            for s in &page.skipped {
+                tracing::error!(
+                    key = s.key,
+                    error = s.error,
+                    "The archive has an unreadable object."
+                );
+            }
+            send(page.batch, summary).await;
+            progress(Progress {
+                signal,
+                summary: *summary,
+            });
+            true
+        })
+        .await
+}
+
+impl Source {
+    /// Reads every page of `query` in turn and hands each to `each`, which
+    /// returns whether to go on. `format` and `bytes` bound the pages read
+    /// straight from an archive (a deployment applies its own limits).
+    pub async fn pages(
+        &self,
+        query: Query,
+        format: Format,
+        bytes: usize,
+        mut each: impl AsyncFnMut(FetchPage) -> bool,
+    ) -> Result<(), ClientError> {
+        match self {
+            Source::Api(api) => {
+                let mut request = FetchRequest {
+                    query,
+                    cursor: None,
+                };
+                loop {
+                    let page = api.page(&request).await?;
+                    let next = page.next_cursor.clone();
+                    if !each(page).await {
+                        return Ok(());
+                    }
+                    match next {
+                        Some(c) => request.cursor = Some(c),
+                        None => return Ok(()),
+                    }
                 }
             }
-        }
-        Source::Archive(archive) => {
-            let mut resume = None;
-            let budget = Budget {
-                bytes: BATCH_BYTES,
-                time: Duration::from_secs(60),
-            };
-            let format = exporter.target().format;
-            loop {
-                let page = archive
-                    .read(
-                        &query,
-                        resume,
-                        otelvault_codec::now_unix_nanos(),
-                        format,
-                        budget,
-                    )
-                    .await
-                    .map_err(|e| {
-                        ClientError::Storage(format!("reading the archive: {}", e.detail()))
-                    })?;
-                summary.unreadable_objects += page.skipped.len() as u64;
-                for s in &page.skipped {
-                    tracing::error!(
-                        key = s.key,
-                        error = s.error,
-                        "The archive has an unreadable object."
-                    );
-                }
-                send(page.batch, summary).await;
-                progress(Progress {
-                    signal,
-                    summary: *summary,
-                });
-                match page.next {
-                    Some(next) => resume = Some(next),
-                    None => return Ok(()),
+            Source::Archive(archive) => {
+                let mut resume = None;
+                let budget = Budget {
+                    bytes,
+                    time: Duration::from_secs(60),
+                };
+                loop {
+                    let page = archive
+                        .read(
+                            &query,
+                            resume,
+                            otelvault_codec::now_unix_nanos(),
+                            format,
+                            budget,
+                        )
+                        .await
+                        .map_err(|e| {
+                            ClientError::Storage(format!("reading the archive: {}", e.detail()))
+                        })?;
+                    let next = page.next.clone();
+                    if !each(FetchPage::new(page, None)).await {
+                        return Ok(());
+                    }
+                    match next {
+                        Some(next) => resume = Some(next),
+                        None => return Ok(()),
+                    }
                 }
             }
         }

@@ -6,7 +6,7 @@ use std::io::{IsTerminal as _, Write as _};
 use anyhow::{Context as _, bail};
 use axum::http::Uri;
 use clap::{Args, ValueEnum};
-use otelvault_api::{FetchRequest, parse_trace_id};
+use otelvault_api::parse_trace_id;
 use otelvault_archive::{
     Archive, AttrValue, Layout, PartitionTime, Partitioning, Query, parse_with,
 };
@@ -78,8 +78,13 @@ enum Output {
 #[derive(Debug, Args)]
 pub struct FetchArgs {
     /// Base URL of the deployment (the Function URL, or http://127.0.0.1:4318).
-    #[arg(long, env = "OTELVAULT_ENDPOINT")]
-    endpoint: String,
+    #[arg(long, env = "OTELVAULT_ENDPOINT", required_unless_present = "from")]
+    endpoint: Option<String>,
+    /// Read an archive directly instead of a deployment: a directory or s3://bucket/prefix.
+    #[arg(long)]
+    from: Option<String>,
+    #[command(flatten)]
+    archive: ArchiveArgs,
     /// Query key.
     #[arg(long, env = "OTELVAULT_ACCESS_KEY", hide_env_values = true)]
     access_key: Option<String>,
@@ -127,59 +132,76 @@ fn key_value(s: &str) -> Result<(String, String), String> {
 pub async fn fetch(args: FetchArgs) -> anyhow::Result<()> {
     let (start, end) = args.range.resolve()?;
     let signal: Signal = args.signal.into();
-    let api = ApiClient::new(HttpClient::new()?, &args.endpoint, args.access_key.clone())?;
-    let mut request = FetchRequest {
-        query: Query {
-            start,
-            end,
-            limit: args.limit,
-            service_name: args.service.clone(),
-            trace_id: args.trace_id.clone(),
-            attributes: args
-                .attributes
-                .iter()
-                .map(|(k, v)| (k.clone(), AttrValue::Str(v.clone())))
-                .collect(),
-            min_severity: args.min_severity,
-            metric_name: args.metric.clone(),
-            ..Query::new(signal)
-        },
-        cursor: None,
+    let source = match (&args.from, &args.endpoint) {
+        (Some(from), _) => Source::Archive(open_archive(from, &args.archive).await?),
+        (None, Some(endpoint)) => Source::Api(Box::new(ApiClient::new(
+            HttpClient::new()?,
+            endpoint,
+            args.access_key.clone(),
+        )?)),
+        (None, None) => bail!("give --endpoint (or OTELVAULT_ENDPOINT), or --from an archive"),
+    };
+    let query = Query {
+        start,
+        end,
+        limit: args.limit,
+        service_name: args.service.clone(),
+        trace_id: args.trace_id.clone(),
+        attributes: args
+            .attributes
+            .iter()
+            .map(|(k, v)| (k.clone(), AttrValue::Str(v.clone())))
+            .collect(),
+        min_severity: args.min_severity,
+        metric_name: args.metric.clone(),
+        ..Query::new(signal)
     };
     let mut pages = Vec::new();
     let mut items = 0usize;
+    let mut failed: Option<std::io::Error> = None;
     let stdout = std::io::stdout();
-    loop {
-        let mut page = api.page(&request).await?;
-        for s in &page.skipped {
-            tracing::warn!(
-                key = s.key,
-                error = s.error,
-                "The server skipped an unreadable archive object."
-            );
-        }
-        if let Some(max) = args.max_items {
-            let room = max.saturating_sub(items);
-            if page.batch.item_count() > room {
-                otelvault_codec::filter::truncate_items(&mut page.batch, room);
-                page.next_cursor = None;
-            }
-        }
-        items += page.batch.item_count();
-        match args.output {
-            Output::Ndjson => {
-                if !page.batch.is_empty() {
-                    let mut out = stdout.lock();
-                    out.write_all(&page.batch.encode(Format::Json))?;
-                    out.write_all(b"\n")?;
+    source
+        .pages(
+            query,
+            Format::Json,
+            otelvault_service::query::PAGE_BYTES,
+            async |mut page| {
+                for s in &page.skipped {
+                    tracing::warn!(
+                        key = s.key,
+                        error = s.error,
+                        "Skipped an unreadable archive object."
+                    );
                 }
-            }
-            Output::Json => pages.push(page.batch),
-        }
-        match page.next_cursor {
-            Some(c) => request.cursor = Some(c),
-            None => break,
-        }
+                let mut go_on = true;
+                if let Some(max) = args.max_items {
+                    let room = max.saturating_sub(items);
+                    if page.batch.item_count() >= room {
+                        otelvault_codec::filter::truncate_items(&mut page.batch, room);
+                        go_on = false;
+                    }
+                }
+                items += page.batch.item_count();
+                match args.output {
+                    Output::Ndjson if !page.batch.is_empty() => {
+                        let mut out = stdout.lock();
+                        if let Err(e) = out
+                            .write_all(&page.batch.encode(Format::Json))
+                            .and_then(|()| out.write_all(b"\n"))
+                        {
+                            failed = Some(e);
+                            return false;
+                        }
+                    }
+                    Output::Ndjson => {}
+                    Output::Json => pages.push(page.batch),
+                }
+                go_on
+            },
+        )
+        .await?;
+    if let Some(e) = failed {
+        return Err(e.into());
     }
     if args.output == Output::Json {
         let merged =
@@ -230,6 +252,13 @@ pub struct ReplayArgs {
     /// Longest wait between retries (also caps Retry-After).
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     max_backoff: u64,
+    #[command(flatten)]
+    archive: ArchiveArgs,
+}
+
+/// How to read an archive directly (`--from` a directory or s3://).
+#[derive(Debug, Args)]
+pub struct ArchiveArgs {
     /// Partition width of an archive read directly: minute or hour (default: read from the archive).
     #[arg(long, env = "OTELVAULT_PARTITION", value_parser = parse_with::<Granularity>("OTELVAULT_PARTITION"))]
     partition: Option<Granularity>,
@@ -263,11 +292,8 @@ fn origin(url: &str) -> Option<(String, String, u16)> {
 /// Opens the archive at `from` for reading: the location must exist and
 /// hold objects in the archive layout, whose partition width is read from
 /// them (and must agree with `--partition` when that is given).
-async fn open_archive(args: &ReplayArgs) -> anyhow::Result<Archive> {
-    let url: StorageUrl = args
-        .from
-        .parse()
-        .map_err(|e| anyhow::anyhow!("--from: {e}"))?;
+async fn open_archive(from: &str, args: &ArchiveArgs) -> anyhow::Result<Archive> {
+    let url: StorageUrl = from.parse().map_err(|e| anyhow::anyhow!("--from: {e}"))?;
     if let StorageUrl::Fs(path) = &url
         && !path.is_dir()
     {
@@ -357,7 +383,7 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<bool> {
             args.access_key.clone(),
         )?))
     } else {
-        Source::Archive(open_archive(&args).await?)
+        Source::Archive(open_archive(&args.from, &args.archive).await?)
     };
     let options = Options {
         start,
@@ -420,4 +446,137 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<bool> {
         summary.unreadable_objects
     );
     Ok(!summary.lost_data())
+}
+
+/// `otelvault stats`: what an archive holds, per day and signal.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// The archive: a directory or s3://bucket/prefix.
+    #[arg(long, env = "OTELVAULT_STORAGE", default_value = "./otelvault-data")]
+    from: String,
+    /// Count objects and bytes only, without reading the objects to count their items.
+    #[arg(long)]
+    no_items: bool,
+    #[command(flatten)]
+    s3: S3Args,
+}
+
+/// Objects, bytes and items of one day and signal.
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    objects: u64,
+    bytes: u64,
+    items: u64,
+    unreadable: u64,
+}
+
+#[allow(clippy::print_stdout)] // The command's report.
+pub async fn stats(args: StatsArgs) -> anyhow::Result<()> {
+    use futures::{StreamExt as _, TryStreamExt as _};
+    let url: StorageUrl = args
+        .from
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--from: {e}"))?;
+    if let StorageUrl::Fs(path) = &url
+        && !path.is_dir()
+    {
+        bail!("--from {}: no such directory", path.display());
+    }
+    let store = args
+        .s3
+        .open(&url)
+        .await
+        .with_context(|| format!("opening {url}"))?;
+    let years = otelvault_storage::KeyPrefix::new("year=").map_err(anyhow::Error::msg)?;
+    let objects: Vec<(
+        otelvault_archive::PartitionKey,
+        otelvault_storage::ObjectMeta,
+    )> = otelvault_storage::list(&*store, &years, None)
+        .map_ok(|page| {
+            futures::stream::iter(
+                page.into_iter()
+                    .map(Ok::<_, otelvault_storage::StorageError>),
+            )
+        })
+        .try_flatten()
+        .try_filter_map(|meta| async move {
+            Ok(otelvault_archive::PartitionKey::parse(&meta.key)
+                .ok()
+                .map(|k| (k, meta)))
+        })
+        .try_collect()
+        .await
+        .with_context(|| format!("listing {url}"))?;
+    if objects.is_empty() {
+        println!("{url}: no archive objects");
+        return Ok(());
+    }
+    let items: Vec<Result<u64, String>> = if args.no_items {
+        Vec::new()
+    } else {
+        let store = &store;
+        futures::stream::iter(&objects)
+            .map(|(key, meta)| async move {
+                let raw = store.get(&meta.key).await.map_err(|e| e.to_string())?;
+                let key = key.clone();
+                tokio::task::spawn_blocking(move || key.decode(&raw).map(|b| b.item_count() as u64))
+                    .await
+                    .map_err(|e| e.to_string())?
+            })
+            .buffered(8)
+            .collect()
+            .await
+    };
+    let mut rows: std::collections::BTreeMap<(String, Signal), Tally> = Default::default();
+    for (i, (key, meta)) in objects.iter().enumerate() {
+        let day = otelvault_codec::UtcMinute::from_unix_nanos(key.partition_start);
+        let day = format!("{:04}-{:02}-{:02}", day.year, day.month, day.day);
+        let row = rows.entry((day, key.signal)).or_default();
+        row.objects += 1;
+        row.bytes += meta.size;
+        match items.get(i) {
+            Some(Ok(n)) => row.items += n,
+            Some(Err(e)) => {
+                row.unreadable += 1;
+                tracing::warn!(key = %meta.key, error = e, "Unreadable archive object.");
+            }
+            None => {}
+        }
+    }
+    let count = |n: u64| {
+        if args.no_items {
+            "-".to_owned()
+        } else {
+            n.to_string()
+        }
+    };
+    println!(
+        "{:<10}  {:<7}  {:>9}  {:>14}  {:>12}  {:>10}",
+        "day", "signal", "objects", "bytes", "items", "unreadable"
+    );
+    let mut total = Tally::default();
+    for ((day, signal), t) in &rows {
+        println!(
+            "{day:<10}  {:<7}  {:>9}  {:>14}  {:>12}  {:>10}",
+            signal.as_str(),
+            t.objects,
+            t.bytes,
+            count(t.items),
+            count(t.unreadable)
+        );
+        total.objects += t.objects;
+        total.bytes += t.bytes;
+        total.items += t.items;
+        total.unreadable += t.unreadable;
+    }
+    println!(
+        "{:<10}  {:<7}  {:>9}  {:>14}  {:>12}  {:>10}",
+        "total",
+        "",
+        total.objects,
+        total.bytes,
+        count(total.items),
+        count(total.unreadable)
+    );
+    Ok(())
 }

@@ -33,6 +33,8 @@ enum Command {
     Fetch(cli::FetchArgs),
     /// Send archived data (from a deployment, s3:// or a directory) to an OTLP/HTTP endpoint.
     Replay(cli::ReplayArgs),
+    /// Show what an archive holds: objects, bytes and items per day and signal.
+    Stats(cli::StatsArgs),
     /// Check a deployment's configuration as the Lambda function reads it (the
     /// same variables), and that its storage can be reached and listed.
     Check(ServeArgs),
@@ -132,6 +134,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => runtime().and_then(|rt| rt.block_on(serve(args))),
             Command::Fetch(args) => runtime().and_then(|rt| rt.block_on(cli::fetch(args))),
             Command::Check(args) => runtime().and_then(|rt| rt.block_on(check(args))),
+            Command::Stats(args) => runtime().and_then(|rt| rt.block_on(cli::stats(args))),
             Command::Replay(args) => {
                 match runtime().and_then(|rt| rt.block_on(cli::replay(args))) {
                     Ok(true) => Ok(()),

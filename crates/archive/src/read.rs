@@ -23,7 +23,7 @@ use futures::future::Either;
 use futures::{StreamExt, TryStreamExt};
 use otelvault_codec::filter::{retain_items, skip_items, truncate_items};
 use otelvault_codec::size::{encoded_len, item_sizes};
-use otelvault_codec::{Batch, Format};
+use otelvault_codec::{Batch, Format, UtcMinute};
 use otelvault_storage::{KeyPrefix, ObjectKey, ObjectMeta, ObjectStore, StorageError};
 
 use crate::{Archive, ArchiveError, ListUnit, PartitionKey, Query, list_units};
@@ -36,6 +36,77 @@ const READ_CONCURRENCY: usize = 8;
 const MAX_OBJECT_BYTES: usize = 256 * 1024 * 1024;
 /// Skipped objects named in one page at most.
 const MAX_REPORTED_SKIPS: usize = 100;
+
+const DAY: u64 = 86_400 * 1_000_000_000;
+/// Ranges longer than this first look up which days exist (one listing per
+/// level of `year=/month=/day=` that holds data), so that a range of years
+/// costs what the archive holds, not one listing per hour of the range.
+const LOOK_UP_DAYS_PAST: u64 = 3 * DAY;
+
+/// The start of every day in `[start, end)` that has data, oldest first,
+/// found by walking the `year=`, `month=` and `day=` levels.
+async fn existing_days(
+    store: &dyn ObjectStore,
+    start: u64,
+    end: u64,
+    requests: &AtomicUsize,
+) -> Result<Vec<u64>, ArchiveError> {
+    let first = UtcMinute::from_unix_nanos(start);
+    let last = UtcMinute::from_unix_nanos(end.saturating_sub(1));
+    let first = (first.year, first.month, first.day);
+    let last = (last.year, last.month, last.day);
+    let dirs = async |prefix: &str| {
+        requests.fetch_add(1, Ordering::Relaxed);
+        let listing = |e| ArchiveError::storage(format!("listing {prefix}"), e);
+        let prefix = KeyPrefix::new(prefix).map_err(listing)?;
+        store.list_dirs(&prefix).await.map_err(listing)
+    };
+    // `year=2024/month=10/` → 10.
+    let value = |dir: &str, name: &str| -> Option<u32> {
+        dir.trim_end_matches('/')
+            .rsplit('/')
+            .next()?
+            .strip_prefix(name)?
+            .parse()
+            .ok()
+    };
+    let mut days = Vec::new();
+    for year_dir in dirs("").await? {
+        let Some(year) = value(&year_dir, "year=").and_then(|y| i32::try_from(y).ok()) else {
+            continue;
+        };
+        if year < first.0 || year > last.0 {
+            continue;
+        }
+        for month_dir in dirs(&year_dir).await? {
+            let Some(month) = value(&month_dir, "month=") else {
+                continue;
+            };
+            if (year, month) < (first.0, first.1) || (year, month) > (last.0, last.1) {
+                continue;
+            }
+            for day_dir in dirs(&month_dir).await? {
+                let Some(day) = value(&day_dir, "day=") else {
+                    continue;
+                };
+                if (year, month, day) < first || (year, month, day) > last {
+                    continue;
+                }
+                let at = UtcMinute {
+                    year,
+                    month,
+                    day,
+                    hour: 0,
+                    minute: 0,
+                };
+                days.extend(at.to_unix_nanos());
+            }
+        }
+    }
+    days.sort_unstable();
+    days.dedup();
+    Ok(days)
+}
 
 /// How a page is bounded.
 #[derive(Debug, Clone, Copy)]
@@ -247,14 +318,31 @@ impl Archive {
         // Positions name the listing unit they are in; units are recomputed
         // identically on every page because the range (end included) is fixed.
         let first_unit = resume.as_ref().map(|p| p.unit_start).unwrap_or(0);
-        let units: Vec<ListUnit> = list_units(
-            query.start,
-            end.saturating_add(partitioning.late_arrival()),
-            partitioning.granularity,
-        )
-        .into_iter()
-        .filter(|u| u.start >= first_unit)
-        .collect();
+        let list_requests = AtomicUsize::new(0);
+        let list_requests = &list_requests;
+        let range_end = end.saturating_add(partitioning.late_arrival());
+        let units: Vec<ListUnit> = if range_end.saturating_sub(query.start) > LOOK_UP_DAYS_PAST {
+            // A long range: list only the days that exist. Within a day the
+            // units are the ones the whole range would give, so positions
+            // stay valid from page to page.
+            existing_days(store, query.start, range_end, list_requests)
+                .await?
+                .into_iter()
+                .flat_map(|day| {
+                    list_units(
+                        day.max(query.start),
+                        day.saturating_add(DAY).min(range_end),
+                        partitioning.granularity,
+                    )
+                })
+                .filter(|u| u.start >= first_unit)
+                .collect()
+        } else {
+            list_units(query.start, range_end, partitioning.granularity)
+                .into_iter()
+                .filter(|u| u.start >= first_unit)
+                .collect()
+        };
 
         let mut stats = Stats::default();
         // The resumed object comes first, then the rest of its unit after it,
@@ -281,8 +369,6 @@ impl Archive {
             .filter(|p| !p.key.is_empty())
             .map(|p| (p.unit_start, p.key.clone()));
         stats.partitions = units.len();
-        let list_requests = AtomicUsize::new(0);
-        let list_requests = &list_requests;
         let listings = futures::stream::iter(units)
             .map(|unit| {
                 let after = match &resume_after {

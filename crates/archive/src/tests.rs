@@ -239,6 +239,11 @@ impl ObjectStore for Down {
             message: "SlowDown".into(),
         })
     }
+    async fn list_dirs(&self, _: &KeyPrefix) -> Result<Vec<String>, StorageError> {
+        Err(StorageError::Throttled {
+            message: "SlowDown".into(),
+        })
+    }
     async fn delete(&self, _: &ObjectKey) -> Result<(), StorageError> {
         Ok(())
     }
@@ -281,4 +286,46 @@ async fn failures_say_what_was_being_done_and_keep_the_storage_cause() {
         err.storage_error(),
         Some(StorageError::Throttled { .. })
     ));
+}
+
+#[tokio::test]
+async fn a_range_of_decades_costs_what_the_archive_holds() {
+    let archive = Archive::new(Arc::new(MemoryStore::new()), layout(PartitionTime::Event));
+    // 2014-05-01T00:00:00Z and the usual 2024-10-27T03:33.
+    let old = 1_398_902_400_000_000_000;
+    archive
+        .write(spans("old", old, 6), T0)
+        .await
+        .expect("write");
+    archive.write(spans("new", T0, 6), T0).await.expect("write");
+    let query = Query {
+        start: 1,
+        end: T0 + 10 * MIN,
+        ..Query::new(Signal::Traces)
+    };
+    let page = archive
+        .read(&query, None, T0, Format::Json, budget(5 << 20))
+        .await
+        .expect("read");
+    assert_eq!(page.batch.item_count(), 12);
+    assert!(page.next.is_none());
+    // Decades hold 480,000 hours; two days of them hold data, one of them
+    // cut by the end of the range into hours and minutes.
+    assert!(page.stats.partitions <= 100, "{:?}", page.stats);
+    assert!(page.stats.list_requests <= 100, "{:?}", page.stats);
+    // Paging across the years returns every span once.
+    let (mut paged, pages) = read_all(
+        &archive,
+        &Query {
+            limit: 4,
+            ..query.clone()
+        },
+        budget(5 << 20),
+    )
+    .await;
+    paged.sort();
+    let mut all = names(&page.batch);
+    all.sort();
+    assert_eq!(paged, all);
+    assert!(pages >= 3);
 }

@@ -546,6 +546,9 @@ impl ObjectStore for FailingStore {
     async fn list_page(&self, _: &KeyPrefix, _: Option<&str>) -> Result<ListPage, StorageError> {
         Err((self.0)())
     }
+    async fn list_dirs(&self, _: &KeyPrefix) -> Result<Vec<String>, StorageError> {
+        Err((self.0)())
+    }
     async fn delete(&self, _: &ObjectKey) -> Result<(), StorageError> {
         Err((self.0)())
     }

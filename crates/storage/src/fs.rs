@@ -198,6 +198,50 @@ impl ObjectStore for FsStore {
         })?
     }
 
+    async fn list_dirs(&self, prefix: &KeyPrefix) -> Result<Vec<String>, StorageError> {
+        let store = self.clone();
+        let prefix = prefix.clone();
+        tokio::task::spawn_blocking(move || {
+            let dir = store.root.join(prefix.directory());
+            // What follows the last '/' of the prefix must start the name.
+            let (parent, start) = match prefix.as_str().rsplit_once('/') {
+                Some((parent, start)) => (format!("{parent}/"), start),
+                None => (String::new(), prefix.as_str()),
+            };
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e)
+                    if e.kind() == ErrorKind::NotFound || e.kind() == ErrorKind::NotADirectory =>
+                {
+                    return Ok(Vec::new());
+                }
+                Err(e) => return Err(io_error("listing", &dir, e)),
+            };
+            let mut dirs = Vec::new();
+            for entry in entries {
+                let entry = entry.map_err(|e| io_error("listing", &dir, e))?;
+                let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                    continue;
+                };
+                let is_dir = entry
+                    .file_type()
+                    .map_err(|e| io_error("listing", &dir, e))?
+                    .is_dir();
+                // An empty directory counts too (S3 has none): listing it
+                // later finds nothing, which costs one call.
+                if is_dir && !name.starts_with('.') && name.starts_with(start) {
+                    dirs.push(format!("{parent}{name}/"));
+                }
+            }
+            dirs.sort_unstable();
+            Ok(dirs)
+        })
+        .await
+        .map_err(|e| StorageError::Failed {
+            message: format!("list task failed: {e}"),
+        })?
+    }
+
     async fn check(&self) -> Result<(), StorageError> {
         match tokio::fs::read_dir(&self.root).await {
             Ok(_) => Ok(()),

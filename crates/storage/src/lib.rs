@@ -91,6 +91,13 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
     /// Deletes the object at `key`; deleting a missing object succeeds.
     async fn delete(&self, key: &ObjectKey) -> Result<(), StorageError>;
 
+    /// The "directories" right below `prefix` (which is empty or ends in
+    /// `/`): the distinct `prefix…/` that start at least one key, in
+    /// ascending order, as S3 lists common prefixes with a `/` delimiter.
+    /// Walking a hierarchy this way costs one call per level, not one per
+    /// possible name.
+    async fn list_dirs(&self, prefix: &KeyPrefix) -> Result<Vec<String>, StorageError>;
+
     /// Checks with one cheap call that the store can be reached and listed
     /// (the bucket exists, the credentials are accepted, the directory is
     /// readable), so that a misconfiguration shows at start.

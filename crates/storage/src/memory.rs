@@ -86,6 +86,25 @@ impl ObjectStore for MemoryStore {
         })
     }
 
+    async fn list_dirs(&self, prefix: &KeyPrefix) -> Result<Vec<String>, StorageError> {
+        let objects = self.objects.read().map_err(|_| Self::poisoned())?;
+        let prefix = prefix.as_str();
+        let mut dirs: Vec<String> = Vec::new();
+        for key in objects
+            .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+            .map(|(k, _)| k.as_str())
+            .take_while(|k| k.starts_with(prefix))
+        {
+            if let Some(i) = key[prefix.len()..].find('/') {
+                let dir = &key[..prefix.len() + i + 1];
+                if dirs.last().map(String::as_str) != Some(dir) {
+                    dirs.push(dir.to_owned());
+                }
+            }
+        }
+        Ok(dirs)
+    }
+
     async fn delete(&self, key: &ObjectKey) -> Result<(), StorageError> {
         self.objects
             .write()

@@ -338,6 +338,35 @@ impl ObjectStore for S3Store {
         })
     }
 
+    async fn list_dirs(&self, prefix: &KeyPrefix) -> Result<Vec<String>, StorageError> {
+        let mut dirs = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(self.full_key(prefix))
+                .delimiter("/")
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|e| self.error("ListObjectsV2", prefix, e))?;
+            dirs.extend(
+                out.common_prefixes()
+                    .iter()
+                    .filter_map(|p| p.prefix()?.strip_prefix(&self.root))
+                    .map(str::to_owned),
+            );
+            match out.next_continuation_token() {
+                Some(next) if out.is_truncated().unwrap_or(false) => token = Some(next.to_owned()),
+                _ => break,
+            }
+        }
+        dirs.sort_unstable();
+        Ok(dirs)
+    }
+
     async fn check(&self) -> Result<(), StorageError> {
         self.client
             .list_objects_v2()

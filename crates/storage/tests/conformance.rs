@@ -164,6 +164,21 @@ async fn listing_pages_through_more_than_a_thousand_keys(store: &dyn ObjectStore
     assert_eq!(all[13].size, 13 % 7);
 }
 
+async fn directories_list_one_level(store: &dyn ObjectStore) {
+    for n in ["p/a/x", "p/a/y/z", "p/b/c", "p/top", "q/r", "top"] {
+        store
+            .put(&k(n), Bytes::from_static(b"x"), &PutOptions::default())
+            .await
+            .expect("put");
+    }
+    let dirs = async |prefix: &str| store.list_dirs(&p(prefix)).await.expect("list dirs");
+    assert_eq!(dirs("").await, vec!["p/", "q/"]);
+    assert_eq!(dirs("p/").await, vec!["p/a/", "p/b/"]);
+    assert_eq!(dirs("p/a/").await, vec!["p/a/y/"]);
+    assert_eq!(dirs("p/a").await, vec!["p/a/"]);
+    assert_eq!(dirs("nothing/").await, Vec::<String>::new());
+}
+
 /// Unsafe keys cannot even be made, so no backend can be handed one.
 async fn unsafe_keys_are_refused(store: &dyn ObjectStore) {
     for bad in [
@@ -194,6 +209,7 @@ async fn conformance(make: impl AsyncFn() -> Arc<dyn ObjectStore>) {
     listing_order_prefixes_and_start_after(&*make().await).await;
     listing_pages_through_more_than_a_thousand_keys(&*make().await).await;
     unsafe_keys_are_refused(&*make().await).await;
+    directories_list_one_level(&*make().await).await;
 }
 
 #[tokio::test]

@@ -21,6 +21,9 @@ module "otelvault" {
   query_keys     = var.query_keys
   cursor_key     = var.cursor_key
 
+  function_url_auth_type = var.function_url_auth_type
+  auth                   = var.auth
+
   tags = {
     app = "otelvault"
   }

@@ -22,3 +22,20 @@ output "log_group" {
   description = "Function log group."
   value       = module.otelvault.log_group
 }
+
+output "ingest_keys" {
+  description = "The ingest keys given to apply (read them with: terraform output -json ingest_keys). Exporters send one in the Oteleport-Access-Key header: the secret, or the whole id:secret."
+  value       = var.ingest_keys
+  sensitive   = true
+}
+
+output "query_keys" {
+  description = "The query keys given to apply (read them with: terraform output -json query_keys), for otelvault fetch/replay (OTELVAULT_ACCESS_KEY)."
+  value       = var.query_keys
+  sensitive   = true
+}
+
+output "exporter_environment" {
+  description = "What an OpenTelemetry exporter needs; put a key from `terraform output -json ingest_keys` in place of <ingest key>."
+  value       = "OTEL_EXPORTER_OTLP_ENDPOINT=${module.otelvault.function_url} OTEL_EXPORTER_OTLP_HEADERS=Oteleport-Access-Key=<ingest key>"
+}

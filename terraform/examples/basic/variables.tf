@@ -29,15 +29,29 @@ variable "retention_days" {
 }
 
 variable "ingest_keys" {
-  description = "Keys allowed to ingest."
+  description = "Keys allowed to ingest: secrets, or id:secret (clients may send either the secret or the whole id:secret)."
   type        = list(string)
+  default     = []
   sensitive   = true
 }
 
 variable "query_keys" {
-  description = "Keys allowed to query."
+  description = "Keys allowed to query, as ingest_keys."
   type        = list(string)
+  default     = []
   sensitive   = true
+}
+
+variable "function_url_auth_type" {
+  description = "NONE (requests carry otelvault keys) or AWS_IAM (SigV4-signed requests; then auth may be none)."
+  type        = string
+  default     = "NONE"
+}
+
+variable "auth" {
+  description = "keys (check ingest_keys/query_keys) or none (only with function_url_auth_type = AWS_IAM)."
+  type        = string
+  default     = "keys"
 }
 
 variable "cursor_key" {

@@ -11,6 +11,8 @@ use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, header};
 use http_body_util::BodyExt;
 
+use crate::error::ApiError;
+
 /// Read and discarded after a refusal at most; past it the connection is closed.
 const DRAIN_BYTES: usize = 64 * 1024 * 1024;
 /// Time given to the discarding.
@@ -18,7 +20,7 @@ const DRAIN_TIME: Duration = Duration::from_secs(5);
 
 /// Why a body was not read.
 #[derive(Debug)]
-pub(crate) enum BodyError {
+enum BodyError {
     /// Over the limit (declared or as it streamed in).
     TooLarge,
     /// It did not arrive in time.
@@ -27,8 +29,28 @@ pub(crate) enum BodyError {
     Read(String),
 }
 
-/// Reads `body`, at most `limit` bytes within `time`.
+/// Reads `body`, at most `limit` bytes within `time`; `advice` follows the
+/// 413's message (what to send instead).
 pub(crate) async fn read_limited(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+    time: Duration,
+    advice: &str,
+) -> Result<Bytes, ApiError> {
+    read(headers, body, limit, time).await.map_err(|e| match e {
+        BodyError::TooLarge => {
+            ApiError::PayloadTooLarge(format!("request body exceeds {limit} bytes; {advice}"))
+        }
+        BodyError::Timeout => ApiError::RequestTimeout(format!(
+            "the request body did not arrive within {} seconds",
+            time.as_secs()
+        )),
+        BodyError::Read(e) => ApiError::BadRequest(format!("could not read the request body: {e}")),
+    })
+}
+
+async fn read(
     headers: &HeaderMap,
     mut body: Body,
     limit: usize,

@@ -22,7 +22,7 @@ use otelvault_codec::{
 };
 
 use crate::auth::Scope;
-use crate::body::{BodyError, read_limited};
+use crate::body::read_limited;
 use crate::error::ApiError;
 use crate::{AppState, RequestLog};
 
@@ -137,20 +137,14 @@ async fn ingest(
 /// Reads the body, refusing more than [`MAX_BODY_BYTES`] as it streams in
 /// (chunked bodies have no Content-Length to check up front).
 async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
-    read_limited(headers, body, MAX_BODY_BYTES, BODY_TIMEOUT)
-        .await
-        .map_err(|e| match e {
-            BodyError::TooLarge => ApiError::PayloadTooLarge(format!(
-                "request body exceeds {MAX_BODY_BYTES} bytes; send smaller batches"
-            )),
-            BodyError::Timeout => ApiError::RequestTimeout(format!(
-                "the request body did not arrive within {} seconds",
-                BODY_TIMEOUT.as_secs()
-            )),
-            BodyError::Read(e) => {
-                ApiError::BadRequest(format!("could not read the request body: {e}"))
-            }
-        })
+    read_limited(
+        headers,
+        body,
+        MAX_BODY_BYTES,
+        BODY_TIMEOUT,
+        "send smaller batches",
+    )
+    .await
 }
 
 /// Decompresses, decodes, validates and encodes for the archive: all the

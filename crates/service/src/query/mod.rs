@@ -18,7 +18,7 @@ use otelvault_archive::{Budget, Query};
 use otelvault_codec::{Format, Signal};
 
 use crate::auth::Scope;
-use crate::body::{BodyError, read_limited};
+use crate::body::read_limited;
 use crate::error::ApiError;
 use crate::{AppState, RequestLog};
 
@@ -62,20 +62,14 @@ fn accepted(headers: &HeaderMap) -> Format {
 }
 
 async fn read_request(headers: &HeaderMap, body: Body) -> Result<bytes::Bytes, ApiError> {
-    read_limited(headers, body, MAX_REQUEST_BYTES, REQUEST_TIME)
-        .await
-        .map_err(|e| match e {
-            BodyError::TooLarge => ApiError::PayloadTooLarge(format!(
-                "fetch requests are limited to {MAX_REQUEST_BYTES} bytes"
-            )),
-            BodyError::Timeout => ApiError::RequestTimeout(format!(
-                "the request body did not arrive within {} seconds",
-                REQUEST_TIME.as_secs()
-            )),
-            BodyError::Read(e) => {
-                ApiError::BadRequest(format!("could not read the request body: {e}"))
-            }
-        })
+    read_limited(
+        headers,
+        body,
+        MAX_REQUEST_BYTES,
+        REQUEST_TIME,
+        "a fetch request is a small JSON or protobuf document",
+    )
+    .await
 }
 
 /// A place among the queries running at once, or 429.

@@ -54,18 +54,29 @@ impl Archive {
         self.layout
     }
 
-    /// The partition width of the archive in `store`, read from its first
-    /// objects (one list request); `None` when the first page of the
-    /// listing holds no archive object.
+    /// The partition width of the archive in `store`, read from the
+    /// objects of its first hour: a handful of list calls, whatever the
+    /// archive's size. `None` when it holds no archive object there.
     pub async fn detect_granularity(
         store: &dyn ObjectStore,
     ) -> Result<Option<Granularity>, ArchiveError> {
-        let years =
-            KeyPrefix::new("year=").map_err(|e| ArchiveError::storage("listing the archive", e))?;
+        let listing = |e| ArchiveError::storage("listing the archive", e);
+        // Descend the first year, month, day and hour that exist.
+        let mut prefix = String::new();
+        for level in ["year=", "month=", "day=", "hour="] {
+            let dirs = store
+                .list_dirs(&KeyPrefix::new(format!("{prefix}{level}")).map_err(listing)?)
+                .await
+                .map_err(listing)?;
+            let Some(first) = dirs.into_iter().next() else {
+                return Ok(None);
+            };
+            prefix = first;
+        }
         let page = store
-            .list_page(&years, None)
+            .list_page(&KeyPrefix::new(prefix).map_err(listing)?, None)
             .await
-            .map_err(|e| ArchiveError::storage("listing the archive", e))?;
+            .map_err(listing)?;
         Ok(page
             .objects
             .iter()

@@ -329,3 +329,25 @@ async fn a_range_of_decades_costs_what_the_archive_holds() {
     assert_eq!(paged, all);
     assert!(pages >= 3);
 }
+
+#[tokio::test]
+async fn the_partition_width_is_read_from_the_archive() {
+    let empty: Arc<dyn ObjectStore> = Arc::new(MemoryStore::new());
+    assert_eq!(
+        Archive::detect_granularity(&*empty).await.expect("ok"),
+        None
+    );
+    for granularity in [Granularity::Minute, Granularity::Hour] {
+        let store: Arc<dyn ObjectStore> = Arc::new(MemoryStore::new());
+        let mut layout = layout(PartitionTime::Event);
+        layout.partitioning.granularity = granularity;
+        Archive::new(store.clone(), layout)
+            .write(spans("a", T0, 3), T0)
+            .await
+            .expect("write");
+        assert_eq!(
+            Archive::detect_granularity(&*store).await.expect("ok"),
+            Some(granularity)
+        );
+    }
+}

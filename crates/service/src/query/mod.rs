@@ -111,8 +111,9 @@ async fn run_fetch(
     log: &mut RequestLog,
 ) -> Result<Response, ApiError> {
     log.key_id = state.auth.check(headers, Scope::Query)?;
-    let _running = query_slot(state)?;
+    // Taken once the body is in, so a slow upload holds no slot.
     let raw = read_request(headers, body).await?;
+    let _running = query_slot(state)?;
     log.received_bytes = raw.len();
     let content_type = headers
         .get(header::CONTENT_TYPE)

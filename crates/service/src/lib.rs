@@ -45,6 +45,8 @@ pub struct AppState {
     /// Queries running at once on this instance, at most
     /// [`MAX_CONCURRENT_QUERIES`]: every query key holder shares them.
     pub queries: Arc<tokio::sync::Semaphore>,
+    /// Work one fetch page may take ([`query::PAGE_TIME`]).
+    pub page_time: std::time::Duration,
 }
 
 /// Queries (fetch pages, trace lookups) one instance runs at once; more are
@@ -60,6 +62,7 @@ impl AppState {
             auth,
             sealer: query::cursor::CursorSealer::new(cursor_key),
             queries: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_QUERIES)),
+            page_time: query::PAGE_TIME,
         }
     }
 

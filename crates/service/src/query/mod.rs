@@ -40,8 +40,9 @@ pub fn page_bytes(format: Format) -> usize {
         Format::Protobuf => PAGE_BYTES_BINARY,
     }
 }
-/// Work one page may take before it returns with a cursor.
-const PAGE_TIME: Duration = Duration::from_secs(20);
+/// Work one page may take before it returns with a cursor (a trace lookup
+/// may take twice this).
+pub const PAGE_TIME: Duration = Duration::from_secs(20);
 /// Window searched by `GET /api/traces/{traceId}` without `start`/`end`.
 pub const DEFAULT_TRACE_WINDOW_SECS: u64 = 3600;
 /// Spans returned by one trace lookup at most.
@@ -147,7 +148,7 @@ async fn run_fetch(
             format,
             Budget {
                 bytes: page_bytes(format),
-                time: PAGE_TIME,
+                time: state.page_time,
             },
         )
         .await
@@ -226,7 +227,7 @@ async fn run_trace_by_id(
             format,
             Budget {
                 bytes: page_bytes(format),
-                time: PAGE_TIME * 2,
+                time: state.page_time * 2,
             },
         )
         .await
@@ -235,12 +236,20 @@ async fn run_trace_by_id(
     log.objects = page.stats.objects;
     log.read_bytes = page.stats.bytes_read;
     if page.batch.is_empty() {
-        return Err(ApiError::NotFound(format!(
-            "trace {} not found between {} and {} (unix seconds; widen with ?start=&end=)",
-            trace_id.to_ascii_lowercase(),
-            start / NANOS,
-            end / NANOS
-        )));
+        let id = trace_id.to_ascii_lowercase();
+        let (from, to) = (start / NANOS, end / NANOS);
+        return Err(ApiError::NotFound(match &page.next {
+            None => format!(
+                "trace {id} not found between {from} and {to} (unix seconds; widen with ?start=&end=)"
+            ),
+            // The time budget ran out: say how far the search got.
+            Some(stopped) => {
+                let at = (stopped.unit_start / NANOS).min(to);
+                format!(
+                    "trace {id} not found between {from} and {at}; the search stopped there when its time ran out, so {at} to {to} was not searched (unix seconds; search it with ?start={at}&end={to})"
+                )
+            }
+        }));
     }
     let mut response = respond(StatusCode::OK, page.batch.encode(format), format);
     if page.next.is_some() {

@@ -822,3 +822,58 @@ async fn queries_past_the_instance_limit_are_429_while_ingest_goes_on() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(span_names(&page), vec!["span-0"]);
 }
+
+#[tokio::test]
+async fn a_trace_lookup_that_runs_out_of_time_says_what_it_did_not_search() {
+    let store: Arc<dyn ObjectStore> = Arc::new(MemoryStore::new());
+    let mut state = AppState::new(
+        Archive::new(
+            store,
+            Layout {
+                partitioning: Partitioning {
+                    granularity: Granularity::Minute,
+                    time: PartitionTime::Event,
+                },
+                format: Format::Json,
+                compression: Compression::Gzip,
+            },
+        ),
+        Auth::default(),
+        &[3; 32],
+    );
+    let start = T0 / 1_000_000_000 - 60;
+    let missing = format!("/api/traces/{:032x}?start={start}&end={}", 77, start + 3600);
+    let lookup = async |app: &Router| {
+        let (status, _, body) = call(
+            app,
+            Request::get(&missing).body(Body::empty()).expect("request"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        rpc_text(&body)
+    };
+    // With time for the whole hour, the answer is final.
+    let app = router(Arc::new(AppState::new(
+        state.archive.clone(),
+        Auth::default(),
+        &[3; 32],
+    )));
+    ingest(&app, batch("a", vec![span(0, T0, vec![])])).await;
+    let complete = lookup(&app).await;
+    assert!(
+        complete.contains("widen with") && !complete.contains("not searched"),
+        "{complete}"
+    );
+    // Out of time at once: the answer says which part was not searched.
+    state.page_time = Duration::ZERO;
+    let partial = lookup(&router(Arc::new(state))).await;
+    assert!(
+        partial.contains("was not searched") && partial.contains(&format!("&end={}", start + 3600)),
+        "{partial}"
+    );
+}
+
+fn rpc_text(body: &[u8]) -> String {
+    let v: Value = serde_json::from_slice(body).expect("json status");
+    v["message"].as_str().expect("message").to_owned()
+}

@@ -128,7 +128,7 @@ pub fn list<'a>(
     })
 }
 
-/// Collects [`list`] into one vector (for small listings and tests).
+/// Collects [`list`] into one vector (for listings that fit in memory).
 pub async fn list_all(
     store: &dyn ObjectStore,
     prefix: &KeyPrefix,

@@ -289,24 +289,36 @@ fn origin(url: &str) -> Option<(String, String, u16)> {
     Some((scheme, host, port))
 }
 
-/// Opens the archive at `from` for reading: the location must exist and
-/// hold objects in the archive layout, whose partition width is read from
-/// them (and must agree with `--partition` when that is given).
-async fn open_archive(from: &str, args: &ArchiveArgs) -> anyhow::Result<Archive> {
+/// Opens the store at `from` (`--from`), which must exist: a directory is
+/// never created for reading.
+async fn open_existing(
+    from: &str,
+    s3: &S3Args,
+) -> anyhow::Result<(
+    StorageUrl,
+    std::sync::Arc<dyn otelvault_storage::ObjectStore>,
+)> {
     let url: StorageUrl = from.parse().map_err(|e| anyhow::anyhow!("--from: {e}"))?;
     if let StorageUrl::Fs(path) = &url
         && !path.is_dir()
     {
         bail!(
-            "--from {}: no such directory (give an archive directory, s3://bucket/prefix or a deployment URL)",
+            "--from {}: no such directory (give an archive directory, s3://bucket/prefix or, where it applies, a deployment URL)",
             path.display()
         );
     }
-    let store = args
-        .s3
+    let store = s3
         .open(&url)
         .await
         .with_context(|| format!("opening {url}"))?;
+    Ok((url, store))
+}
+
+/// Opens the archive at `from` for reading: the location must exist and
+/// hold objects in the archive layout, whose partition width is read from
+/// them (and must agree with `--partition` when that is given).
+async fn open_archive(from: &str, args: &ArchiveArgs) -> anyhow::Result<Archive> {
+    let (url, store) = open_existing(from, &args.s3).await?;
     let detected = Archive::detect_granularity(&*store)
         .await
         .map_err(|e| anyhow::anyhow!("{}", e.detail()))
@@ -472,41 +484,22 @@ struct Tally {
 
 #[allow(clippy::print_stdout)] // The command's report.
 pub async fn stats(args: StatsArgs) -> anyhow::Result<()> {
-    use futures::{StreamExt as _, TryStreamExt as _};
-    let url: StorageUrl = args
-        .from
-        .parse()
-        .map_err(|e| anyhow::anyhow!("--from: {e}"))?;
-    if let StorageUrl::Fs(path) = &url
-        && !path.is_dir()
-    {
-        bail!("--from {}: no such directory", path.display());
-    }
-    let store = args
-        .s3
-        .open(&url)
-        .await
-        .with_context(|| format!("opening {url}"))?;
+    use futures::StreamExt as _;
+    let (url, store) = open_existing(&args.from, &args.s3).await?;
     let years = otelvault_storage::KeyPrefix::new("year=").map_err(anyhow::Error::msg)?;
     let objects: Vec<(
         otelvault_archive::PartitionKey,
         otelvault_storage::ObjectMeta,
-    )> = otelvault_storage::list(&*store, &years, None)
-        .map_ok(|page| {
-            futures::stream::iter(
-                page.into_iter()
-                    .map(Ok::<_, otelvault_storage::StorageError>),
-            )
-        })
-        .try_flatten()
-        .try_filter_map(|meta| async move {
-            Ok(otelvault_archive::PartitionKey::parse(&meta.key)
-                .ok()
-                .map(|k| (k, meta)))
-        })
-        .try_collect()
+    )> = otelvault_storage::list_all(&*store, &years)
         .await
-        .with_context(|| format!("listing {url}"))?;
+        .with_context(|| format!("listing {url}"))?
+        .into_iter()
+        .filter_map(|meta| {
+            otelvault_archive::PartitionKey::parse(&meta.key)
+                .ok()
+                .map(|k| (k, meta))
+        })
+        .collect();
     if objects.is_empty() {
         println!("{url}: no archive objects");
         return Ok(());

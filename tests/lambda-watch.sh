@@ -8,28 +8,41 @@ cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
 command -v cargo-lambda >/dev/null || { echo "cargo-lambda is missing: run make test-deps"; exit 1; }
 
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+port=$(free_port)
 archive=$(mktemp -d)
 log=$(mktemp)
-OTELVAULT_STORAGE="$archive" \
-OTELVAULT_INGEST_KEYS="lambda-ingest-key" \
-OTELVAULT_QUERY_KEYS="lambda-query-key" \
-OTELVAULT_LOG=warn \
-  setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" --package otelvault >"$log" 2>&1 &
-pid=$!
+pid=
 cleanup() {
-  kill -- "-$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
+  [ -z "$pid" ] || kill -- "-$pid" 2>/dev/null || true
+  [ -z "$pid" ] || wait "$pid" 2>/dev/null || true
   rm -rf "$archive" "$log"
 }
 trap cleanup EXIT
 
-url="http://127.0.0.1:$port/lambda-url/otelvault"
-# The first invocation builds (or reuses) the binary and starts it.
-for _ in $(seq 1 600); do
-  curl -sf -m 120 "$url/health" >/dev/null 2>&1 && break
-  sleep 0.5
-done
+# start_function VAR=VALUE…: the function under the emulator on $port, with
+# the given environment, logging to $log; returns once it answers /health.
+start_function() {
+  env "$@" setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" --package otelvault >"$log" 2>&1 &
+  pid=$!
+  url="http://127.0.0.1:$port/lambda-url/otelvault"
+  # The first invocation builds (or reuses) the binary and starts it.
+  for _ in $(seq 1 600); do
+    curl -sf -m 120 "$url/health" >/dev/null 2>&1 && return 0
+    sleep 0.5
+  done
+}
+
+stop_function() {
+  kill -- "-$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  pid=
+}
+
+start_function OTELVAULT_STORAGE="$archive" \
+  OTELVAULT_INGEST_KEYS="lambda-ingest-key" \
+  OTELVAULT_QUERY_KEYS="lambda-query-key" \
+  OTELVAULT_LOG=warn
 
 passed=0
 failed=0
@@ -65,6 +78,29 @@ check "an unsupported content type is 415" status POST /v1/traces 415 \
 check "the fetch API returns the stored span" bash -c \
   "curl -sf -m 60 -X POST '$url/api/traces/fetch' -H 'Content-Type: application/json' -H 'Oteleport-Access-Key: lambda-query-key' --data-binary @samples/requests/fetch-traces.json | grep -q '\"name\":\"POST /buy\"'"
 
+if [ "$failed" -ne 0 ]; then
+  echo "--- cargo lambda watch log"
+  cat "$log"
+fi
+stop_function
+
+# Storage that cannot be reached: init makes no network call, so the
+# function starts; its first request checks the storage and logs the cause
+# once, and requests answer 503 with Retry-After instead of a lie.
+dead=$(free_port)
+port=$(free_port)
+: >"$log"
+start_function OTELVAULT_STORAGE=s3://otelvault-unreachable \
+  OTELVAULT_S3_ENDPOINT="http://127.0.0.1:$dead" \
+  OTELVAULT_S3_FORCE_PATH_STYLE=true \
+  OTELVAULT_S3_TIMEOUT=1s OTELVAULT_S3_ATTEMPT_TIMEOUT=500ms \
+  AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 \
+  OTELVAULT_INGEST_KEYS="lambda-ingest-key" \
+  OTELVAULT_LOG=warn
+check "unreachable storage: ingest is 503" status POST /v1/traces 503 \
+  -H 'Content-Type: application/json' -H 'Oteleport-Access-Key: lambda-ingest-key' --data-binary @samples/otlp/traces.json
+check "unreachable storage: the first request logged the cause once" bash -c \
+  "[ \"\$(grep -c 'storage s3://otelvault-unreachable cannot be used' '$log')\" = 1 ]"
 if [ "$failed" -ne 0 ]; then
   echo "--- cargo lambda watch log"
   cat "$log"

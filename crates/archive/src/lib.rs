@@ -36,12 +36,21 @@ pub use write::{Encoded, WriteReport};
 pub struct Archive {
     store: Arc<dyn ObjectStore>,
     layout: Layout,
+    /// Objects being decoded at once by the reads of this archive (and its
+    /// clones): one per core. Decoding is CPU work, so more would not be
+    /// faster, and a decoded object can take many times its stored size.
+    decodes: Arc<tokio::sync::Semaphore>,
 }
 
 impl Archive {
     /// The archive in `store`, written (and read) with `layout`.
     pub fn new(store: Arc<dyn ObjectStore>, layout: Layout) -> Self {
-        Archive { store, layout }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Archive {
+            store,
+            layout,
+            decodes: Arc::new(tokio::sync::Semaphore::new(cores)),
+        }
     }
 
     /// The store holding the archive.

@@ -15,18 +15,23 @@
 //! object that cannot be decoded can never become readable, so it is
 //! skipped and reported in the page instead of blocking the range forever.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::future::Either;
-use futures::{StreamExt, TryStreamExt};
+use futures::stream::FuturesOrdered;
+use futures::{Stream, StreamExt, TryStreamExt};
 use otelvault_codec::filter::{retain_items, skip_items, truncate_items};
 use otelvault_codec::size::{encoded_len, item_sizes};
 use otelvault_codec::{Batch, Format, UtcMinute};
 use otelvault_storage::{KeyPrefix, ObjectKey, ObjectMeta, ObjectStore, StorageError};
 
-use crate::{Archive, ArchiveError, ListUnit, PartitionKey, Query, list_units};
+use crate::{Archive, ArchiveError, ListUnit, PartitionKey, Partitioning, Query, list_units};
 
 /// Partition listings in flight at once.
 const LIST_CONCURRENCY: usize = 4;
@@ -183,12 +188,63 @@ enum Entry {
     UnitEnd(u64),
 }
 
-/// A read object (with the partition its key names), or a unit's end.
+/// `buffered` with a window that starts small and doubles, up to
+/// [`READ_CONCURRENCY`], each time the reader asks for more.
+struct Readahead<S: Stream>
+where
+    S::Item: Future,
+{
+    inner: Pin<Box<S>>,
+    done: bool,
+    in_flight: FuturesOrdered<S::Item>,
+    window: usize,
+}
+
+impl<S: Stream> Readahead<S>
+where
+    S::Item: Future,
+{
+    fn new(inner: S, window: usize) -> Self {
+        Readahead {
+            inner: Box::pin(inner),
+            done: false,
+            in_flight: FuturesOrdered::new(),
+            window,
+        }
+    }
+
+    fn widen(&mut self) {
+        self.window = (self.window * 2).min(READ_CONCURRENCY);
+    }
+}
+
+impl<S: Stream> Stream for Readahead<S>
+where
+    S::Item: Future,
+{
+    type Item = <S::Item as Future>::Output;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        while this.in_flight.len() < this.window && !this.done {
+            match this.inner.as_mut().poll_next(cx) {
+                Poll::Ready(Some(future)) => this.in_flight.push_back(future),
+                Poll::Ready(None) => this.done = true,
+                Poll::Pending => break,
+            }
+        }
+        match this.in_flight.poll_next_unpin(cx) {
+            Poll::Ready(None) if !this.done => Poll::Pending,
+            other => other,
+        }
+    }
+}
+
+/// A read and sieved object, or a unit's end.
 enum Loaded {
     Object {
         unit: u64,
         key: ObjectKey,
-        partition: u64,
         skip: u64,
         result: Result<Result<Batch, String>, StorageError>,
         bytes: usize,
@@ -229,15 +285,37 @@ async fn list_unit(
     Ok(entries)
 }
 
+/// What an object gives a page once decoded: its items that match the
+/// query, after the `skip` already returned, and at most one more than a
+/// page can take (which tells that the object has more). Applied as soon as
+/// the object is decoded, so objects read ahead hold only that.
+struct Sieve {
+    query: Query,
+    end: u64,
+    partitioning: Partitioning,
+}
+
+impl Sieve {
+    fn apply(&self, batch: &mut Batch, partition: u64, skip: u64) {
+        let query = &self.query;
+        retain_items(batch, |it| {
+            query.matches(it, partition, self.end, self.partitioning)
+        });
+        skip_items(batch, usize::try_from(skip).unwrap_or(usize::MAX));
+        truncate_items(batch, query.limit.saturating_add(1));
+    }
+}
+
 async fn load(
-    store: &dyn ObjectStore,
+    archive: &Archive,
+    sieve: &Arc<Sieve>,
     unit: u64,
     key: ObjectKey,
     parsed: PartitionKey,
     skip: u64,
 ) -> Loaded {
     let partition = parsed.partition_start;
-    let raw = match store.get(&key).await {
+    let raw = match archive.store.get(&key).await {
         Ok(raw) => raw,
         // Deleted since it was listed (lifecycle expiry): nothing to return.
         Err(StorageError::NotFound { .. }) => Bytes::new(),
@@ -245,7 +323,6 @@ async fn load(
             return Loaded::Object {
                 unit,
                 key,
-                partition,
                 skip,
                 result: Err(e),
                 bytes: 0,
@@ -253,13 +330,20 @@ async fn load(
         }
     };
     let bytes = raw.len();
-    let decoded = tokio::task::spawn_blocking(move || parsed.decode(&raw))
-        .await
-        .unwrap_or_else(|e| Err(format!("decoder failed: {e}")));
+    // The semaphore is never closed.
+    let permit = archive.decodes.acquire().await.ok();
+    let sieve = Arc::clone(sieve);
+    let decoded = tokio::task::spawn_blocking(move || {
+        let mut batch = parsed.decode(&raw)?;
+        sieve.apply(&mut batch, partition, skip);
+        Ok(batch)
+    })
+    .await
+    .unwrap_or_else(|e| Err(format!("decoder failed: {e}")));
+    drop(permit);
     Loaded::Object {
         unit,
         key,
-        partition,
         skip,
         result: Ok(decoded),
         bytes,
@@ -369,6 +453,11 @@ impl Archive {
             .filter(|p| !p.key.is_empty())
             .map(|p| (p.unit_start, p.key.clone()));
         stats.partitions = units.len();
+        let sieve = &Arc::new(Sieve {
+            query: query.clone(),
+            end,
+            partitioning,
+        });
         let listings = futures::stream::iter(units)
             .map(|unit| {
                 let after = match &resume_after {
@@ -385,24 +474,21 @@ impl Archive {
                     futures::stream::iter(entries.into_iter().map(Ok::<_, ArchiveError>))
                 })
                 .try_flatten();
-        let mut loaded = Box::pin(
-            entries
-                .map(|entry| match entry {
-                    Ok(Entry::Object {
-                        unit,
-                        key,
-                        parsed,
-                        skip,
-                    }) => {
-                        Either::Left(async move { Ok(load(store, unit, key, parsed, skip).await) })
-                    }
-                    Ok(Entry::UnitEnd(end)) => {
-                        Either::Right(futures::future::ready(Ok(Loaded::UnitEnd(end))))
-                    }
-                    Err(e) => Either::Right(futures::future::ready(Err(e))),
-                })
-                .buffered(READ_CONCURRENCY),
-        );
+        let loads = entries.map(|entry| match entry {
+            Ok(Entry::Object {
+                unit,
+                key,
+                parsed,
+                skip,
+            }) => Either::Left(async move { Ok(load(self, sieve, unit, key, parsed, skip).await) }),
+            Ok(Entry::UnitEnd(end)) => {
+                Either::Right(futures::future::ready(Ok(Loaded::UnitEnd(end))))
+            }
+            Err(e) => Either::Right(futures::future::ready(Err(e))),
+        });
+        // A resumed page most often continues inside one object that fills
+        // it: read ahead only as the page proves to need more.
+        let mut loaded = Readahead::new(loads, if resume.is_some() { 1 } else { 2 });
 
         let mut parts: Vec<Batch> = Vec::new();
         let mut taken = 0usize;
@@ -410,7 +496,7 @@ impl Archive {
         let mut skipped = Vec::new();
         let mut next = None;
         while let Some(item) = loaded.next().await {
-            let (unit, key, partition, skip, result, read) = match item? {
+            let (unit, key, skip, result, read) = match item? {
                 Loaded::UnitEnd(unit_end) => {
                     if started.elapsed() >= budget.time {
                         next = Some(Position {
@@ -427,11 +513,10 @@ impl Archive {
                 Loaded::Object {
                     unit,
                     key,
-                    partition,
                     skip,
                     result,
                     bytes,
-                } => (unit, key, partition, skip, result, bytes),
+                } => (unit, key, skip, result, bytes),
             };
             stats.objects += 1;
             stats.bytes_read += read;
@@ -449,10 +534,7 @@ impl Archive {
                     continue;
                 }
             };
-            retain_items(&mut batch, |it| {
-                query.matches(it, partition, end, partitioning)
-            });
-            skip_items(&mut batch, usize::try_from(skip).unwrap_or(usize::MAX));
+            // Sieved: at most one item more than a page takes.
             let available = batch.item_count();
             let mut take = available.min(query.limit - taken);
             if take < available {
@@ -497,6 +579,7 @@ impl Archive {
                 });
                 break;
             }
+            loaded.widen();
         }
         drop(loaded);
         stats.list_requests = list_requests.load(Ordering::Relaxed);

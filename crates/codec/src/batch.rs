@@ -114,7 +114,23 @@ impl Batch {
     /// Decodes an `Export*ServiceRequest` of `signal` (or the equivalent
     /// `*Data` message, which has the same encoding).
     pub fn decode(signal: Signal, format: Format, bytes: &[u8]) -> Result<Self, CodecError> {
+        Batch::decode_limited(signal, format, bytes, usize::MAX)
+    }
+
+    /// Decodes a batch, refusing it with [`CodecError::DecodedTooLarge`]
+    /// when it would take more than `limit` bytes of memory, input included
+    /// (an estimate made before or while decoding: see [`crate::cost`]).
+    pub fn decode_limited(
+        signal: Signal,
+        format: Format,
+        bytes: &[u8],
+        limit: usize,
+    ) -> Result<Self, CodecError> {
         let pb = |message: &'static str| move |source| CodecError::Protobuf { message, source };
+        if format == Format::Protobuf {
+            crate::cost::check_protobuf(signal, bytes, limit)
+                .map_err(|_| CodecError::DecodedTooLarge { limit })?;
+        }
         Ok(match (signal, format) {
             (Signal::Traces, Format::Protobuf) => Batch::Traces(
                 ExportTraceServiceRequest::decode(bytes)
@@ -127,9 +143,9 @@ impl Batch {
             (Signal::Logs, Format::Protobuf) => Batch::Logs(
                 ExportLogsServiceRequest::decode(bytes).map_err(pb("ExportLogsServiceRequest"))?,
             ),
-            (Signal::Traces, Format::Json) => Batch::Traces(json::decode_traces(bytes)?),
-            (Signal::Metrics, Format::Json) => Batch::Metrics(json::decode_metrics(bytes)?),
-            (Signal::Logs, Format::Json) => Batch::Logs(json::decode_logs(bytes)?),
+            (Signal::Traces, Format::Json) => Batch::Traces(json::decode_limited(bytes, limit)?),
+            (Signal::Metrics, Format::Json) => Batch::Metrics(json::decode_limited(bytes, limit)?),
+            (Signal::Logs, Format::Json) => Batch::Logs(json::decode_limited(bytes, limit)?),
         })
     }
 

@@ -34,6 +34,13 @@ pub enum CodecError {
         /// The cap in bytes.
         limit: usize,
     },
+    /// Decoding would take more memory than the limit allows (see
+    /// [`crate::cost`]): the request is refused before or while decoding.
+    #[error("the request takes more than {limit} bytes of memory once decoded")]
+    DecodedTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
     /// Compressing failed (only I/O-level failures of the encoder).
     #[error("{encoding} compression failed: {source}")]
     Compress {

@@ -23,6 +23,7 @@ pub mod size;
 pub mod status;
 pub mod validate;
 
+mod cost;
 mod error;
 mod hierarchy;
 mod points;

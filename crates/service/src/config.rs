@@ -55,7 +55,18 @@ pub struct ServeArgs {
     /// How to reach S3 when the storage is an s3:// location.
     #[command(flatten)]
     pub s3: S3Args,
+
+    /// Memory one ingest request may take once decoded, in MiB, estimated before decoding; larger requests are answered 413 [default: 128, or a quarter of the Lambda function's memory when that is less].
+    #[arg(long, env = "OTELVAULT_MAX_REQUEST_MIB", value_parser = clap::value_parser!(u32).range(8..=16384))]
+    pub max_request_mib: Option<u32>,
+
+    /// Queries (fetch pages, trace lookups) one instance runs at once; more are answered 429.
+    #[arg(long, env = "OTELVAULT_MAX_QUERIES", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub max_queries: u32,
 }
+
+/// [`ServeArgs::max_request_mib`] when unset.
+pub const DEFAULT_MAX_REQUEST_MIB: u32 = 128;
 
 /// How to reach an S3-compatible service: shared by every command that
 /// opens an archive, so they all read the same variables the same way.
@@ -229,6 +240,29 @@ impl ServeArgs {
         Ok(())
     }
 
+    /// The decoded-memory limit of one ingest request, in bytes: the
+    /// setting; else 128 MiB, or a quarter of the Lambda function's memory
+    /// (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, set by Lambda) when that is less.
+    pub fn max_request_bytes(&self) -> usize {
+        self.max_request_bytes_in(
+            std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+                .ok()
+                .as_deref(),
+        )
+    }
+
+    fn max_request_bytes_in(&self, lambda_memory_mb: Option<&str>) -> usize {
+        let lambda_quarter = lambda_memory_mb
+            .and_then(|mb| mb.trim().parse::<u32>().ok())
+            .map(|mb| (mb / 4).max(8));
+        let mib = self.max_request_mib.unwrap_or_else(|| {
+            lambda_quarter.map_or(DEFAULT_MAX_REQUEST_MIB, |q| q.min(DEFAULT_MAX_REQUEST_MIB))
+        });
+        usize::try_from(mib)
+            .unwrap_or(usize::MAX)
+            .saturating_mul(1 << 20)
+    }
+
     /// True when requests must present keys.
     pub fn keys_enforced(&self) -> bool {
         self.auth == AuthMode::Keys && !(self.ingest_keys.is_empty() && self.query_keys.is_empty())
@@ -369,5 +403,18 @@ mod tests {
             (empty.s3.endpoint(), empty.cursor_key),
             (None, CursorKey(None))
         );
+    }
+
+    #[test]
+    fn the_request_memory_limit_follows_the_lambda_memory_unless_set() {
+        let default = parse(&[]).expect("defaults");
+        assert_eq!(default.max_request_bytes_in(None), 128 << 20);
+        assert_eq!(default.max_request_bytes_in(Some("256")), 64 << 20);
+        assert_eq!(default.max_request_bytes_in(Some("4096")), 128 << 20);
+        let set = parse(&["--max-request-mib", "512"]).expect("set");
+        assert_eq!(set.max_request_bytes_in(Some("256")), 512 << 20);
+        assert!(parse(&["--max-request-mib", "4"]).is_err());
+        assert!(parse(&["--max-queries", "0"]).is_err());
+        assert_eq!(default.max_queries, 4);
     }
 }

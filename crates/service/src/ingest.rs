@@ -96,8 +96,9 @@ async fn ingest(
 
     let archive = state.archive.clone();
     let now = otelvault_codec::now_unix_nanos();
+    let limit = state.max_request_bytes;
     let prepared = match tokio::task::spawn_blocking(move || {
-        prepare(&archive, signal, format, encoding, &raw, now)
+        prepare(&archive, signal, format, encoding, &raw, now, limit)
     })
     .await
     {
@@ -156,6 +157,7 @@ fn prepare(
     encoding: ContentEncoding,
     raw: &[u8],
     now: u64,
+    limit: usize,
 ) -> Result<Prepared, ApiError> {
     let data = decompress(encoding, raw, MAX_DECOMPRESSED_BYTES).map_err(|e| match e {
         CodecError::TooLarge { .. } => ApiError::PayloadTooLarge(format!(
@@ -163,8 +165,14 @@ fn prepare(
         )),
         other => ApiError::BadRequest(other.to_string()),
     })?;
-    let mut batch =
-        Batch::decode(signal, format, &data).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let mut batch = Batch::decode_limited(signal, format, &data, limit).map_err(|e| match e {
+        CodecError::DecodedTooLarge { limit } => ApiError::PayloadTooLarge(format!(
+            "the request would take more than {} MiB of memory once decoded (OTELVAULT_MAX_REQUEST_MIB): send fewer {} per request",
+            limit >> 20,
+            signal.item_noun()
+        )),
+        other => ApiError::BadRequest(other.to_string()),
+    })?;
     drop(data);
     let rejected = validate_ids(&mut batch);
     let items = batch.item_count();

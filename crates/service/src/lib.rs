@@ -42,16 +42,22 @@ pub struct AppState {
     pub auth: Auth,
     /// Seals query cursors.
     pub sealer: query::cursor::CursorSealer,
-    /// Queries running at once on this instance, at most
-    /// [`MAX_CONCURRENT_QUERIES`]: every query key holder shares them.
+    /// Places for queries running at once on this instance
+    /// (`OTELVAULT_MAX_QUERIES`): every query key holder shares them.
     pub queries: Arc<tokio::sync::Semaphore>,
+    /// How many places `queries` has.
+    pub query_slots: usize,
+    /// Memory one ingest request may take once decoded
+    /// (`OTELVAULT_MAX_REQUEST_MIB`, estimated: see `otelvault_codec::cost`).
+    pub max_request_bytes: usize,
     /// Work one fetch page may take ([`query::PAGE_TIME`]).
     pub page_time: std::time::Duration,
 }
 
-/// Queries (fetch pages, trace lookups) one instance runs at once; more are
-/// answered 429 with `Retry-After`, so a few expensive queries cannot stack
-/// up and starve ingest. A Lambda instance serves one request at a time.
+/// Queries (fetch pages, trace lookups) one instance runs at once by
+/// default; more are answered 429 with `Retry-After`, so a few expensive
+/// queries cannot stack up and starve ingest. A Lambda instance serves one
+/// request at a time.
 pub const MAX_CONCURRENT_QUERIES: usize = 4;
 
 impl AppState {
@@ -62,8 +68,17 @@ impl AppState {
             auth,
             sealer: query::cursor::CursorSealer::new(cursor_key),
             queries: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_QUERIES)),
+            query_slots: MAX_CONCURRENT_QUERIES,
+            max_request_bytes: config::DEFAULT_MAX_REQUEST_MIB as usize * (1 << 20),
             page_time: query::PAGE_TIME,
         }
+    }
+
+    /// Allows `slots` queries at once.
+    pub fn with_query_slots(mut self, slots: usize) -> Self {
+        self.queries = Arc::new(tokio::sync::Semaphore::new(slots));
+        self.query_slots = slots;
+        self
     }
 
     /// Opens the storage named by `args` (no network call happens here).
@@ -74,11 +89,10 @@ impl AppState {
             args.ingest_keys.clone(),
             args.query_keys.clone(),
         );
-        Ok(AppState::new(
-            Archive::new(store, args.layout),
-            auth,
-            &cursor_key(args),
-        ))
+        let mut state = AppState::new(Archive::new(store, args.layout), auth, &cursor_key(args))
+            .with_query_slots(args.max_queries as usize);
+        state.max_request_bytes = args.max_request_bytes();
+        Ok(state)
     }
 }
 

@@ -295,6 +295,72 @@ async fn oversized_bodies_are_413_declared_streamed_or_inflated() {
     assert!(rpc_message(Format::Json, &body).contains("after decompression"));
 }
 
+/// One span with `n` empty attributes: two bytes each on the wire, a
+/// `KeyValue` each once decoded.
+fn span_with_empty_attributes(n: usize) -> Vec<u8> {
+    use otelvault_codec::proto::collector_trace::ExportTraceServiceRequest;
+    use otelvault_codec::proto::common::KeyValue;
+    use otelvault_codec::proto::trace::{ResourceSpans, ScopeSpans, Span};
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans: vec![Span {
+                    trace_id: vec![1; 16],
+                    span_id: vec![1; 8],
+                    name: "s".into(),
+                    attributes: vec![KeyValue::default(); n],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+    .encode_to_vec()
+}
+
+#[tokio::test]
+async fn requests_too_costly_to_decode_are_413_and_store_nothing() {
+    let (app, store) = app();
+    // 5 MB of protobuf (well under the body limits) that would take about
+    // 150 MB once decoded, past the default 128 MiB.
+    let protobuf = span_with_empty_attributes(2_500_000);
+    assert!(protobuf.len() < MAX_BODY_BYTES);
+    let json = Batch::decode(Signal::Traces, Format::Protobuf, &protobuf)
+        .expect("decode")
+        .encode(Format::Json);
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gzip.write_all(&json).expect("gzip");
+    for (format, body, encoding) in [
+        (Format::Protobuf, protobuf, "identity"),
+        (Format::Json, gzip.finish().expect("gzip"), "gzip"),
+    ] {
+        let req = Request::post("/v1/traces")
+            .header(header::CONTENT_TYPE, format.content_type())
+            .header(header::CONTENT_ENCODING, encoding)
+            .body(Body::from(body))
+            .expect("request");
+        let (status, _, body) = send(&app, req).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{format:?}");
+        let message = rpc_message(format, &body);
+        assert!(
+            message.contains("more than 128 MiB of memory once decoded")
+                && message.contains("OTELVAULT_MAX_REQUEST_MIB")
+                && message.contains("fewer spans"),
+            "{message}"
+        );
+    }
+    assert!(stored(&*store).await.is_empty());
+
+    // The same shape, smaller, is stored.
+    let req = Request::post("/v1/traces")
+        .header(header::CONTENT_TYPE, "application/x-protobuf")
+        .body(Body::from(span_with_empty_attributes(100_000)))
+        .expect("request");
+    assert_eq!(send(&app, req).await.0, StatusCode::OK);
+    assert_eq!(stored(&*store).await.len(), 1);
+}
+
 #[tokio::test]
 async fn too_large_is_resource_exhausted_not_invalid_argument() {
     let (app, _) = app();

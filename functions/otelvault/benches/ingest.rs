@@ -111,6 +111,78 @@ fn post(agent: &ureq::Agent, url: &str, body: &[u8]) -> u16 {
     }
 }
 
+/// `n` spans with ids, a one-letter name and times only, as gzip OTLP/JSON:
+/// the request shape whose memory follows its item count, not its bytes.
+fn tiny_spans(n: usize, seed: u64) -> Vec<u8> {
+    use otelvault_codec::proto::collector_trace::ExportTraceServiceRequest;
+    use otelvault_codec::proto::trace::{ResourceSpans, ScopeSpans, Span};
+    use std::io::Write as _;
+    let t0: u64 = 1_730_000_000_000_000_000;
+    let spans = (0..n as u64)
+        .map(|i| Span {
+            trace_id: (u128::from(seed) << 64 | u128::from(i + 1))
+                .to_be_bytes()
+                .to_vec(),
+            span_id: (i + 1).to_be_bytes().to_vec(),
+            name: "s".into(),
+            start_time_unix_nano: t0 + i,
+            end_time_unix_nano: t0 + i + 1,
+            ..Default::default()
+        })
+        .collect();
+    let json = Batch::Traces(ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    })
+    .encode(Format::Json);
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gzip.write_all(&json).unwrap();
+    gzip.finish().unwrap()
+}
+
+fn post_gzip_json(agent: &ureq::Agent, url: &str, body: &[u8]) -> u16 {
+    match agent
+        .post(format!("{url}/v1/traces"))
+        .header("Content-Type", "application/json")
+        .header("Content-Encoding", "gzip")
+        .send(body)
+    {
+        Ok(r) => r.status().as_u16(),
+        Err(_) => 0,
+    }
+}
+
+/// Fetches every span since the epoch, page by page; returns the pages.
+fn fetch_all(agent: &ureq::Agent, url: &str) -> usize {
+    let mut query = serde_json::json!({"startTimeUnixNano": "1", "limit": 10000});
+    let mut pages = 0;
+    loop {
+        let mut response = agent
+            .post(format!("{url}/api/traces/fetch"))
+            .header("Content-Type", "application/json")
+            .send(query.to_string().as_bytes())
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(64 << 20)
+            .read_to_string()
+            .unwrap();
+        let page: serde_json::Value = serde_json::from_str(&text).unwrap();
+        pages += 1;
+        match page["nextCursor"].as_str() {
+            Some(cursor) if !cursor.is_empty() => query["cursor"] = cursor.into(),
+            _ => return pages,
+        }
+    }
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
@@ -221,5 +293,40 @@ fn main() {
         "peak RSS: {:.1} MiB after one {:.1} MiB protobuf request ({idle:.1} MiB before it)",
         server.peak_rss_mib(),
         six.len() as f64 / 1048576.0
+    );
+    drop(server);
+
+    // Many tiny spans: memory follows what a request holds. Below the
+    // decoded-size limit (128 MiB) it is stored; past it, refused early.
+    for spans in [100_000, 300_000] {
+        let (server, _) = Server::spawn();
+        while post(&agent, &server.url, &small) != 200 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let body = tiny_spans(spans, 1);
+        let status = post_gzip_json(&agent, &server.url, &body);
+        println!(
+            "peak RSS: {:.1} MiB after {spans} tiny spans in {:.1} MiB of gzip OTLP/JSON (answered {status})",
+            server.peak_rss_mib(),
+            body.len() as f64 / 1048576.0,
+        );
+    }
+
+    // Fetch over objects of 100,000 tiny spans each: every page decodes one
+    // whole object; read-ahead keeps only what a page can take.
+    let (server, _) = Server::spawn();
+    for seed in 1..=8 {
+        assert_eq!(
+            post_gzip_json(&agent, &server.url, &tiny_spans(100_000, seed)),
+            200
+        );
+    }
+    let before = server.peak_rss_mib();
+    let wall = Instant::now();
+    let pages = fetch_all(&agent, &server.url);
+    println!(
+        "fetch of 8 objects of 100000 tiny spans: {pages} pages in {:.2} s, peak RSS {:.1} MiB ({before:.1} MiB after ingesting them)",
+        wall.elapsed().as_secs_f64(),
+        server.peak_rss_mib(),
     );
 }

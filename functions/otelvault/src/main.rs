@@ -210,9 +210,33 @@ async fn check(args: ServeArgs) -> anyhow::Result<()> {
 async fn run_lambda(args: ServeArgs) -> anyhow::Result<()> {
     let state = state(&args, Runtime::Lambda).await?;
     tracing::info!(storage = %args.storage, keys = args.keys_enforced(), "Serving Lambda Function URL requests.");
-    lambda_http::run(router(state))
+    // No network during init (it is billed and bounded): the storage check
+    // runs with the first request instead, once per instance.
+    let checked = Arc::new(tokio::sync::OnceCell::new());
+    let storage = args.storage.to_string();
+    let app = router(state.clone()).layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            let (state, checked, storage) = (state.clone(), checked.clone(), storage.clone());
+            async move {
+                checked
+                    .get_or_init(|| check_storage_once(&state, &storage))
+                    .await;
+                next.run(request).await
+            }
+        },
+    ));
+    lambda_http::run(app)
         .await
         .map_err(|e| anyhow::anyhow!("lambda runtime: {e}"))
+}
+
+/// The Lambda instance's storage check: logged, not fatal (requests then
+/// answer with the cause themselves).
+async fn check_storage_once(state: &AppState, storage: &str) {
+    match state.archive.store().check().await {
+        Ok(()) => tracing::info!(storage, "Storage is reachable."),
+        Err(e) => tracing::error!("storage {storage} cannot be used: {e}"),
+    }
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {

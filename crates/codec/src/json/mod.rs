@@ -78,6 +78,20 @@ fn decode<T: read::JsonMessage>(bytes: &[u8]) -> Result<T, JsonError> {
     Ok(message)
 }
 
+/// Decodes one message, refusing it once its decoded cost (input included,
+/// see [`crate::cost`]) passes `limit`.
+pub(crate) fn decode_limited<T: read::JsonMessage>(
+    bytes: &[u8],
+    limit: usize,
+) -> Result<T, crate::CodecError> {
+    let too_large = crate::CodecError::DecodedTooLarge { limit };
+    let Some(left) = limit.checked_sub(bytes.len()) else {
+        return Err(too_large);
+    };
+    let scope = read::Limit::enter(left);
+    decode(bytes).map_err(|e| if scope.passed() { too_large } else { e.into() })
+}
+
 /// Decodes an OTLP/JSON `ExportTraceServiceRequest` (or `TracesData`, which has the same shape).
 pub fn decode_traces(bytes: &[u8]) -> Result<ExportTraceServiceRequest, JsonError> {
     decode(bytes)

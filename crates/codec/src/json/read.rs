@@ -9,11 +9,13 @@
 //! (`resourceSpans[0].scopeSpans[2].spans[7].traceId: …`).
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
+use crate::cost;
 use crate::proto::collector_logs::ExportLogsServiceRequest;
 use crate::proto::collector_metrics::ExportMetricsServiceRequest;
 use crate::proto::collector_trace::ExportTraceServiceRequest;
@@ -74,6 +76,55 @@ fn camel(key: &str) -> Cow<'_, str> {
         }
     }
     Cow::Owned(out)
+}
+
+// ---------------------------------------------------------------------------
+// decoded-size limit
+
+thread_local! {
+    /// What is left of the decoded-size limit of the document being decoded
+    /// on this thread (see [`crate::cost`]); `None` once it was passed.
+    static LEFT: Cell<Option<usize>> = const { Cell::new(Some(usize::MAX)) };
+}
+
+/// The limit of one decoding on this thread; the previous one (of an
+/// enclosing decoding) comes back when it is dropped.
+pub(crate) struct Limit {
+    previous: Option<usize>,
+}
+
+impl Limit {
+    pub(crate) fn enter(limit: usize) -> Limit {
+        Limit {
+            previous: LEFT.replace(Some(limit)),
+        }
+    }
+
+    /// True when the document was refused for passing the limit.
+    pub(crate) fn passed(&self) -> bool {
+        LEFT.get().is_none()
+    }
+}
+
+impl Drop for Limit {
+    fn drop(&mut self) {
+        LEFT.set(self.previous);
+    }
+}
+
+/// Charges what a decoded value costs in memory; past the limit, decoding stops.
+fn charge<E: de::Error>(cost: usize) -> Result<(), E> {
+    let mut left = LEFT.get().unwrap_or(0);
+    match cost::charge(&mut left, cost) {
+        Ok(()) => {
+            LEFT.set(Some(left));
+            Ok(())
+        }
+        Err(cost::OverLimit) => {
+            LEFT.set(None);
+            Err(E::custom("the decoded request passes the size limit"))
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -199,7 +250,10 @@ impl<'de, S: DeserializeSeed<'de> + Clone> Visitor<'de> for List<S> {
         loop {
             let i = out.len();
             match seq.next_element_seed(self.0.clone()) {
-                Ok(Some(v)) => out.push(v),
+                Ok(Some(v)) => {
+                    charge(size_of::<S::Value>()).map_err(|e| at(format_args!("[{i}]"), e))?;
+                    out.push(v);
+                }
                 Ok(None) => return Ok(out),
                 Err(e) => return Err(at(format_args!("[{i}]"), e)),
             }
@@ -237,12 +291,20 @@ macro_rules! scalar_seed {
 
 scalar_seed!(Str, String, "a string", {
     fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+        charge_bytes(v)?;
         Ok(v.to_owned())
     }
     fn visit_string<E: de::Error>(self, v: String) -> Result<String, E> {
+        charge_bytes(&v)?;
         Ok(v)
     }
 });
+
+/// A string or byte field: its allocation, when it has one (its bytes are
+/// counted with the input's).
+fn charge_bytes<E: de::Error>(text: &str) -> Result<(), E> {
+    charge(cost::string_cost(text.as_bytes()))
+}
 
 scalar_seed!(Bool, bool, "a boolean", {
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<bool, E> {
@@ -322,6 +384,7 @@ scalar_seed!(F64, f64, "a double", {
 // not an undecodable document.
 scalar_seed!(Hex, Vec<u8>, "a hex string", {
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Vec<u8>, E> {
+        charge_bytes(v)?;
         let bytes = v.as_bytes();
         if !bytes.len().is_multiple_of(2) {
             return Err(E::custom(format_args!(
@@ -347,6 +410,7 @@ scalar_seed!(Hex, Vec<u8>, "a hex string", {
 // Other `bytes` fields: base64, standard or URL-safe, padded or not.
 scalar_seed!(Base64, Vec<u8>, "a base64 string", {
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Vec<u8>, E> {
+        charge_bytes(v)?;
         use base64::Engine as _;
         let trimmed = v.trim_end_matches('=');
         let engine = if trimmed.contains(['-', '_']) {

@@ -78,7 +78,7 @@ fn query_slot(state: &AppState) -> Result<tokio::sync::SemaphorePermit<'_>, ApiE
     state.queries.try_acquire().map_err(|_| {
         ApiError::Throttled(format!(
             "{} queries are already running on this server; retry later",
-            crate::MAX_CONCURRENT_QUERIES
+            state.query_slots
         ))
     })
 }

@@ -117,6 +117,23 @@ fn a_missing_bucket_or_a_dead_endpoint_stops_serve_at_start_with_the_cause() {
 }
 
 #[test]
+fn credentials_the_store_does_not_know_stop_serve_with_the_aws_code() {
+    let s3 = S3Server::start_checking_credentials();
+    for command in ["serve", "check"] {
+        let (code, _, stderr) = start_with_s3(command, &s3.endpoint(), "s3://some-bucket/otel");
+        assert_eq!(code, 1, "{stderr}");
+        let line = stderr.trim();
+        assert_eq!(line.lines().count(), 1, "one line: {line}");
+        assert!(
+            line.contains("s3://some-bucket/otel")
+                && line.contains("InvalidAccessKeyId")
+                && line.contains("credentials"),
+            "{line}"
+        );
+    }
+}
+
+#[test]
 fn a_bucket_gone_while_serving_is_a_500_that_names_it_not_a_retry_forever() {
     let s3 = shared_s3();
     let storage = Storage::S3 {

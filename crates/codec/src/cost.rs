@@ -332,7 +332,7 @@ mod tests {
         );
 
         let json = Batch::decode(Signal::Traces, Format::Protobuf, &bytes)
-            .unwrap()
+            .expect("decode")
             .encode(Format::Json);
         let refused = Batch::decode_limited(Signal::Traces, Format::Json, &json, limit);
         assert!(matches!(refused, Err(CodecError::DecodedTooLarge { .. })));

@@ -92,6 +92,16 @@ impl S3Server {
     /// Starts a server on `port` (to bring a stopped server back at the
     /// same address). Its buckets start empty.
     pub fn start_on(port: u16) -> S3Server {
+        Self::start_with(port, &[])
+    }
+
+    /// Starts a server that checks credentials, as S3 does: it knows no
+    /// access key, so every request is refused with `InvalidAccessKeyId`.
+    pub fn start_checking_credentials() -> S3Server {
+        Self::start_with(free_port(), &[("INITIAL_NO_AUTH_ACTION_COUNT", "0")])
+    }
+
+    fn start_with(port: u16, envs: &[(&str, &str)]) -> S3Server {
         let moto = moto_server_path();
         // The shell runs moto in the background and kills it when its stdin
         // closes, which happens when this process exits for any reason.
@@ -100,6 +110,7 @@ impl S3Server {
             .arg(r#""$0" -H 127.0.0.1 -p "$1" >/dev/null 2>&1 & pid=$!; trap 'kill $pid 2>/dev/null' EXIT; read _; kill $pid 2>/dev/null; wait $pid"#)
             .arg(&moto)
             .arg(port.to_string())
+            .envs(envs.iter().copied())
             .stdin(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start sh for {}: {e}", moto.display()));

@@ -120,8 +120,31 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
+/// glibc gives threads up to eight malloc arenas per core, and memory freed
+/// in one arena is seldom returned: the decoding of a large object on one
+/// blocking thread after another left the peak RSS of a paging fetch three
+/// times higher than with one arena per core. `MALLOC_ARENA_MAX` still wins.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn limit_malloc_arenas() {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
+        return;
+    }
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get().max(2));
+    let arenas = libc::c_int::try_from(cores).unwrap_or(libc::c_int::MAX);
+    // SAFETY: mallopt only sets an allocator parameter; it is called before
+    // any other thread exists.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, arenas);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn limit_malloc_arenas() {}
+
 #[allow(clippy::print_stderr)] // The CLI's own error output.
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let on_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
     let result = if on_lambda {
         init_logging(true);

@@ -13,6 +13,7 @@
 local tfstate = std.native('tfstate');
 local env = std.native('env');
 local must_env = std.native('must_env');
+local memory = std.parseInt(env('OTELVAULT_MEMORY_SIZE', '1024'));
 
 {
   FunctionName: tfstate('module.otelvault.aws_lambda_function.this.function_name'),
@@ -20,7 +21,7 @@ local must_env = std.native('must_env');
   Handler: 'bootstrap',
   Runtime: 'provided.al2023',
   Architectures: [env('OTELVAULT_ARCHITECTURE', 'arm64')],
-  MemorySize: std.parseInt(env('OTELVAULT_MEMORY_SIZE', '1024')),
+  MemorySize: memory,
   Timeout: 30,
   LoggingConfig: {
     LogFormat: 'JSON',
@@ -43,6 +44,8 @@ local must_env = std.native('must_env');
       OTELVAULT_S3_TIMEOUT: env('OTELVAULT_S3_TIMEOUT', '6s'),
       OTELVAULT_S3_ATTEMPT_TIMEOUT: env('OTELVAULT_S3_ATTEMPT_TIMEOUT', '3s'),
       OTELVAULT_S3_MAX_ATTEMPTS: env('OTELVAULT_S3_MAX_ATTEMPTS', '3'),
+      // The binary's own default: 128, or a quarter of the memory when less.
+      OTELVAULT_MAX_REQUEST_MIB: env('OTELVAULT_MAX_REQUEST_MIB', std.toString(std.min(128, std.floor(memory / 4)))),
     },
   },
   Tags: {

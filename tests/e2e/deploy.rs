@@ -43,10 +43,12 @@ fn terraform_lambroll_and_the_binary_use_the_same_variables() {
         binary.contains("OTELVAULT_STORAGE") && binary.len() >= 12,
         "{binary:?}"
     );
-    // Not for Lambda: the listen address (the runtime API is used instead)
-    // and the S3-compatible endpoint settings (AWS's own S3 is used).
+    // Not for Lambda: the listen address (the runtime API is used instead),
+    // the S3-compatible endpoint settings (AWS's own S3 is used) and the
+    // query concurrency (an instance serves one request at a time).
     let local_only: BTreeSet<String> = [
         "OTELVAULT_LISTEN",
+        "OTELVAULT_MAX_QUERIES",
         "OTELVAULT_S3_ENDPOINT",
         "OTELVAULT_S3_FORCE_PATH_STYLE",
     ]

@@ -234,6 +234,18 @@ impl ObjectStore for Down {
             message: "connection refused".into(),
         })
     }
+    async fn get_range(
+        &self,
+        key: &ObjectKey,
+        _: std::ops::Range<u64>,
+    ) -> Result<Bytes, StorageError> {
+        self.get(key).await
+    }
+    async fn head(&self, key: &ObjectKey) -> Result<otelvault_storage::ObjectMeta, StorageError> {
+        Err(StorageError::Unavailable {
+            message: format!("connection refused reading {key}"),
+        })
+    }
     async fn list_page(&self, _: &KeyPrefix, _: Option<&str>) -> Result<ListPage, StorageError> {
         Err(StorageError::Throttled {
             message: "SlowDown".into(),

@@ -57,11 +57,11 @@ pub struct ServeArgs {
     pub s3: S3Args,
 
     /// Memory one ingest request may take once decoded, in MiB, estimated before decoding; larger requests are answered 413 [default: 128, or a quarter of the Lambda function's memory when that is less].
-    #[arg(long, env = "OTELVAULT_MAX_REQUEST_MIB", value_parser = clap::value_parser!(u32).range(8..=16384))]
+    #[arg(long, env = "OTELVAULT_MAX_REQUEST_MIB", value_parser = parse_count("OTELVAULT_MAX_REQUEST_MIB", 8, 16384))]
     pub max_request_mib: Option<u32>,
 
-    /// Queries (fetch pages, trace lookups) one instance runs at once; more are answered 429.
-    #[arg(long, env = "OTELVAULT_MAX_QUERIES", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
+    /// Queries (fetch pages, trace lookups) one instance runs at once; more are answered 429 (a Lambda instance serves one request at a time).
+    #[arg(long, env = "OTELVAULT_MAX_QUERIES", default_value_t = 4, value_parser = parse_count("OTELVAULT_MAX_QUERIES", 1, 256))]
     pub max_queries: u32,
 }
 
@@ -89,7 +89,7 @@ pub struct S3Args {
     pub s3_attempt_timeout: Duration,
 
     /// Attempts of an S3 call in all (the first included), within OTELVAULT_S3_TIMEOUT.
-    #[arg(long, env = "OTELVAULT_S3_MAX_ATTEMPTS", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
+    #[arg(long, env = "OTELVAULT_S3_MAX_ATTEMPTS", default_value_t = 3, value_parser = parse_count("OTELVAULT_S3_MAX_ATTEMPTS", 1, 10))]
     pub s3_max_attempts: u32,
 }
 
@@ -166,6 +166,21 @@ fn parse_duration(
                 Ok(d)
             }
         })
+    }
+}
+
+/// A whole number in `min..=max`; the error names the variable and the range.
+fn parse_count(
+    var: &'static str,
+    min: u32,
+    max: u32,
+) -> impl Fn(&str) -> Result<u32, String> + Clone + Send + Sync + 'static {
+    move |s: &str| {
+        s.trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (min..=max).contains(n))
+            .ok_or_else(|| format!("{var}: expected a whole number from {min} to {max}, got {s:?}"))
     }
 }
 
@@ -413,7 +428,11 @@ mod tests {
         assert_eq!(default.max_request_bytes_in(Some("4096")), 128 << 20);
         let set = parse(&["--max-request-mib", "512"]).expect("set");
         assert_eq!(set.max_request_bytes_in(Some("256")), 512 << 20);
-        assert!(parse(&["--max-request-mib", "4"]).is_err());
+        let err = parse(&["--max-request-mib", "4"]).expect_err("too small");
+        assert!(
+            err.contains("OTELVAULT_MAX_REQUEST_MIB: expected a whole number from 8 to 16384"),
+            "{err}"
+        );
         assert!(parse(&["--max-queries", "0"]).is_err());
         assert_eq!(default.max_queries, 4);
     }

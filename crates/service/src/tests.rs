@@ -609,6 +609,16 @@ impl ObjectStore for FailingStore {
     async fn get(&self, _: &ObjectKey) -> Result<Bytes, StorageError> {
         Err((self.0)())
     }
+    async fn get_range(
+        &self,
+        _: &ObjectKey,
+        _: std::ops::Range<u64>,
+    ) -> Result<Bytes, StorageError> {
+        Err((self.0)())
+    }
+    async fn head(&self, _: &ObjectKey) -> Result<otelvault_storage::ObjectMeta, StorageError> {
+        Err((self.0)())
+    }
     async fn list_page(&self, _: &KeyPrefix, _: Option<&str>) -> Result<ListPage, StorageError> {
         Err((self.0)())
     }

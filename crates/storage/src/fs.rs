@@ -6,6 +6,7 @@
 //! are [`ObjectKey`]s, so they can never leave the root.
 
 use std::io::{ErrorKind, Write};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -166,6 +167,52 @@ impl ObjectStore for FsStore {
                     key: key.to_string(),
                 })
             }
+            Err(e) => Err(io_error("reading", &path, e)),
+        }
+    }
+
+    async fn get_range(&self, key: &ObjectKey, range: Range<u64>) -> Result<Bytes, StorageError> {
+        use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
+        let path = self.path(key);
+        let reading = |e| io_error("reading", &path, e);
+        let mut file = match tokio::fs::File::open(&path).await {
+            Ok(file) => file,
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                return Err(StorageError::NotFound {
+                    key: key.to_string(),
+                });
+            }
+            Err(e) => return Err(reading(e)),
+        };
+        let meta = file.metadata().await.map_err(reading)?;
+        if meta.is_dir() {
+            return Err(StorageError::NotFound {
+                key: key.to_string(),
+            });
+        }
+        let len = usize::try_from(meta.len()).unwrap_or(usize::MAX);
+        let wanted = crate::clamp(&range, len);
+        let mut body = vec![0u8; wanted.len()];
+        file.seek(std::io::SeekFrom::Start(wanted.start as u64))
+            .await
+            .map_err(reading)?;
+        file.read_exact(&mut body).await.map_err(reading)?;
+        Ok(Bytes::from(body))
+    }
+
+    async fn head(&self, key: &ObjectKey) -> Result<ObjectMeta, StorageError> {
+        let path = self.path(key);
+        match tokio::fs::metadata(&path).await {
+            Ok(meta) if meta.is_file() => Ok(ObjectMeta {
+                key: key.clone(),
+                size: meta.len(),
+            }),
+            Ok(_) => Err(StorageError::NotFound {
+                key: key.to_string(),
+            }),
+            Err(e) if e.kind() == ErrorKind::NotFound => Err(StorageError::NotFound {
+                key: key.to_string(),
+            }),
             Err(e) => Err(io_error("reading", &path, e)),
         }
     }

@@ -15,6 +15,7 @@ mod s3;
 mod url;
 
 use std::fmt;
+use std::ops::Range;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -49,6 +50,14 @@ pub struct ObjectMeta {
     pub size: u64,
 }
 
+/// `range` clamped to an object of `len` bytes, as indices into it.
+pub(crate) fn clamp(range: &Range<u64>, len: usize) -> Range<usize> {
+    let len64 = len as u64;
+    let start = range.start.min(len64) as usize;
+    let end = range.end.clamp(range.start.min(len64), len64) as usize;
+    start..end
+}
+
 /// One page of a listing, in ascending key order (byte order, as S3 lists).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListPage {
@@ -77,6 +86,14 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
 
     /// Reads the whole object at `key`.
     async fn get(&self, key: &ObjectKey) -> Result<Bytes, StorageError>;
+
+    /// Reads the bytes `range` of the object at `key` (offsets, end
+    /// excluded), clamped to the object: shorter at its end, empty past it.
+    /// An empty range reads nothing. A missing object is `NotFound`.
+    async fn get_range(&self, key: &ObjectKey, range: Range<u64>) -> Result<Bytes, StorageError>;
+
+    /// The size of the object at `key` (`NotFound` when there is none).
+    async fn head(&self, key: &ObjectKey) -> Result<ObjectMeta, StorageError>;
 
     /// Lists up to [`LIST_PAGE_SIZE`] keys that start with `prefix` and sort
     /// after `start_after`, in ascending byte order. `prefix` need not end at

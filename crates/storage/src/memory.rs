@@ -1,7 +1,7 @@
 //! In-memory store, for tests.
 
 use std::collections::BTreeMap;
-use std::ops::Bound;
+use std::ops::{Bound, Range};
 use std::sync::RwLock;
 
 use async_trait::async_trait;
@@ -55,6 +55,19 @@ impl ObjectStore for MemoryStore {
             .ok_or_else(|| StorageError::NotFound {
                 key: key.to_string(),
             })
+    }
+
+    async fn get_range(&self, key: &ObjectKey, range: Range<u64>) -> Result<Bytes, StorageError> {
+        let body = self.get(key).await?;
+        Ok(body.slice(crate::clamp(&range, body.len())))
+    }
+
+    async fn head(&self, key: &ObjectKey) -> Result<ObjectMeta, StorageError> {
+        let body = self.get(key).await?;
+        Ok(ObjectMeta {
+            key: key.clone(),
+            size: body.len() as u64,
+        })
     }
 
     async fn list_page(

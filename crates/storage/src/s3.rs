@@ -7,6 +7,7 @@
 //! told apart so the HTTP layer can answer 429/503 and operators get the
 //! right log level.
 
+use std::ops::Range;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -166,6 +167,44 @@ fn chain(err: &(dyn std::error::Error + 'static)) -> String {
 }
 
 impl S3Store {
+    /// GetObject, whole or of an HTTP `range`; `None` when the range starts
+    /// past the object's end.
+    async fn get_object(
+        &self,
+        key: &ObjectKey,
+        range: Option<String>,
+    ) -> Result<Option<Bytes>, StorageError> {
+        let out = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(self.full_key(key))
+            .set_range(range)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(SdkError::ServiceError(e)) if e.raw().status().as_u16() == 416 => return Ok(None),
+            Err(e) => return Err(self.error("GetObject", key, e)),
+        };
+        // The SDK's timeouts end when the response starts; bound the body too.
+        let body = tokio::time::timeout(self.timeouts.operation, out.body.collect())
+            .await
+            .map_err(|_| StorageError::Unavailable {
+                message: format!(
+                    "GetObject s3://{}/{}{key}: the body did not arrive within {:?}",
+                    self.bucket, self.root, self.timeouts.operation
+                ),
+            })?
+            .map_err(|e| StorageError::Unavailable {
+                message: format!(
+                    "GetObject s3://{}/{}{key}: reading body: {e}",
+                    self.bucket, self.root
+                ),
+            })?;
+        Ok(Some(body.into_bytes()))
+    }
+
     /// Maps an SDK error to a [`StorageError`] whose message is one line:
     /// the operation, the object's `s3://` address, and the service's error
     /// code and message (or the network failure), with the fix for the
@@ -274,30 +313,41 @@ impl ObjectStore for S3Store {
     }
 
     async fn get(&self, key: &ObjectKey) -> Result<Bytes, StorageError> {
+        self.get_object(key, None)
+            .await?
+            .ok_or_else(|| StorageError::NotFound {
+                key: key.to_string(),
+            })
+    }
+
+    async fn get_range(&self, key: &ObjectKey, range: Range<u64>) -> Result<Bytes, StorageError> {
+        if range.is_empty() {
+            return Ok(Bytes::new());
+        }
+        // HTTP ranges name their last byte; past the end S3 answers 416.
+        let header = format!("bytes={}-{}", range.start, range.end - 1);
+        Ok(self
+            .get_object(key, Some(header))
+            .await?
+            .unwrap_or_default())
+    }
+
+    async fn head(&self, key: &ObjectKey) -> Result<ObjectMeta, StorageError> {
         let out = self
             .client
-            .get_object()
+            .head_object()
             .bucket(&self.bucket)
             .key(self.full_key(key))
             .send()
             .await
-            .map_err(|e| self.error("GetObject", key, e))?;
-        // The SDK's timeouts end when the response starts; bound the body too.
-        let body = tokio::time::timeout(self.timeouts.operation, out.body.collect())
-            .await
-            .map_err(|_| StorageError::Unavailable {
-                message: format!(
-                    "GetObject s3://{}/{}{key}: the body did not arrive within {:?}",
-                    self.bucket, self.root, self.timeouts.operation
-                ),
-            })?
-            .map_err(|e| StorageError::Unavailable {
-                message: format!(
-                    "GetObject s3://{}/{}{key}: reading body: {e}",
-                    self.bucket, self.root
-                ),
-            })?;
-        Ok(body.into_bytes())
+            .map_err(|e| self.error("HeadObject", key, e))?;
+        Ok(ObjectMeta {
+            key: key.clone(),
+            size: out
+                .content_length()
+                .and_then(|n| u64::try_from(n).ok())
+                .unwrap_or(0),
+        })
     }
 
     async fn list_page(

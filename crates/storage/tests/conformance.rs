@@ -204,8 +204,72 @@ async fn unsafe_keys_are_refused(store: &dyn ObjectStore) {
     assert_eq!(keys(store, "").await, Vec::<String>::new());
 }
 
+/// Ranged reads and sizes, as a Parquet reader uses them: the footer from
+/// the end, a column chunk from the middle.
+async fn ranges_and_sizes(store: &dyn ObjectStore) {
+    let key = k("parquet/traces/part-1.parquet");
+    let body: Vec<u8> = (0..=255u8).cycle().take(10_000).collect();
+    store
+        .put(&key, Bytes::from(body.clone()), &opts())
+        .await
+        .expect("put");
+    let meta = store.head(&key).await.expect("head");
+    assert_eq!((meta.key.as_str(), meta.size), (key.as_str(), 10_000));
+    for range in [0..1, 0..10_000, 9_992..10_000, 1_234..5_678, 4_096..4_097] {
+        let want = &body[range.start as usize..range.end as usize];
+        assert_eq!(
+            store.get_range(&key, range.clone()).await.expect("range"),
+            want,
+            "{range:?}"
+        );
+    }
+    // Clamped to the object: shorter at its end, empty past it or when empty.
+    assert_eq!(
+        store.get_range(&key, 9_000..20_000).await.expect("tail"),
+        &body[9_000..]
+    );
+    assert!(
+        store
+            .get_range(&key, 10_000..10_008)
+            .await
+            .expect("past")
+            .is_empty()
+    );
+    assert!(
+        store
+            .get_range(&key, 50..50)
+            .await
+            .expect("empty")
+            .is_empty()
+    );
+
+    store
+        .put(&k("empty/object"), Bytes::new(), &opts())
+        .await
+        .expect("put empty");
+    assert_eq!(store.head(&k("empty/object")).await.expect("head").size, 0);
+    assert!(
+        store
+            .get_range(&k("empty/object"), 0..8)
+            .await
+            .expect("range of empty")
+            .is_empty()
+    );
+    for missing in [k("never/written"), k("parquet")] {
+        assert!(matches!(
+            store.head(&missing).await,
+            Err(StorageError::NotFound { .. })
+        ));
+        assert!(matches!(
+            store.get_range(&missing, 0..8).await,
+            Err(StorageError::NotFound { .. })
+        ));
+    }
+}
+
 async fn conformance(make: impl AsyncFn() -> Arc<dyn ObjectStore>) {
     put_get_overwrite_delete(&*make().await).await;
+    ranges_and_sizes(&*make().await).await;
     listing_order_prefixes_and_start_after(&*make().await).await;
     listing_pages_through_more_than_a_thousand_keys(&*make().await).await;
     unsafe_keys_are_refused(&*make().await).await;

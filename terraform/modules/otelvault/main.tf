@@ -36,6 +36,7 @@ locals {
       OTELVAULT_S3_MAX_ATTEMPTS    = tostring(var.s3_max_attempts)
     },
     var.cursor_key == null ? {} : { OTELVAULT_CURSOR_KEY = var.cursor_key },
+    var.max_request_mib == null ? {} : { OTELVAULT_MAX_REQUEST_MIB = tostring(var.max_request_mib) },
   )
 }
 

@@ -247,3 +247,14 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "max_request_mib" {
+  description = "OTELVAULT_MAX_REQUEST_MIB: memory one ingest request may take once decoded, in MiB; larger requests are answered 413. Unset: 128, or a quarter of memory_size when that is less."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.max_request_mib == null ? true : (var.max_request_mib >= 8 && var.max_request_mib <= 16384)
+    error_message = "max_request_mib must be between 8 and 16384."
+  }
+}

@@ -6,6 +6,7 @@
 //! `make test` installs) or `PATH`. It is started behind a small shell guard
 //! that stops it when the test process exits, however it exits.
 
+pub mod arb;
 pub mod data;
 
 use std::io::Write;

@@ -1,0 +1,51 @@
+//! The compacted tier of the otelvault archive: OTLP items as Parquet.
+//!
+//! One row per span (and, to come, per log record and data point), with the
+//! column names of the OpenTelemetry Collector's ClickHouse exporter
+//! (`Timestamp`, `TraceId`, `ServiceName`, `SpanAttributes`, …) so that SQL
+//! written for that schema runs unchanged on DuckDB, Athena or Spark. Those
+//! columns are for reading with SQL; what makes the tier lossless are three
+//! more: `OtlpResource`, `OtlpScope` and `OtlpSpan`, the item and its context
+//! as protobuf, from which [`traces::read`] rebuilds exactly what was
+//! ingested (typed attribute values, bytes, arrays, flags, dropped counts,
+//! schema URLs).
+//!
+//! Files are zstd-compressed, their rows sorted by `ServiceName` then
+//! `Timestamp` (and say so in their metadata), with min/max statistics and
+//! bloom filters on `TraceId` and `ServiceName`, so that a reader can skip
+//! the row groups that cannot hold a trace or a service.
+
+pub mod traces;
+mod values;
+
+/// Why a part file could not be written or read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CompactError {
+    /// The Parquet or Arrow library refused.
+    #[error("parquet: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    /// Building or reading the Arrow arrays failed.
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow_schema::ArrowError),
+    /// A part file lacks a column this crate writes, or holds a column of
+    /// another type: it was not written by otelvault.
+    #[error("not an otelvault {table} part: {problem}")]
+    Schema {
+        /// The table being read.
+        table: &'static str,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A lossless column holds bytes that are not the protobuf they should be.
+    #[error("invalid {column} in row {row}: {source}")]
+    Protobuf {
+        /// The column.
+        column: &'static str,
+        /// The row, counted from 0 in the file.
+        row: usize,
+        /// What prost reported.
+        #[source]
+        source: prost::DecodeError,
+    },
+}

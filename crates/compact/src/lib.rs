@@ -15,6 +15,8 @@
 //! bloom filters on `TraceId` and `ServiceName`, so that a reader can skip
 //! the row groups that cannot hold a trace or a service.
 
+pub mod logs;
+mod table;
 pub mod traces;
 mod values;
 

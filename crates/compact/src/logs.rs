@@ -1,0 +1,209 @@
+//! The logs table: one row per log record.
+//!
+//! SQL columns (the ClickHouse exporter's `otel_logs`): `ServiceName`,
+//! `Timestamp` (the record's time, else its observed time; nanoseconds,
+//! UTC), `TraceId`, `SpanId` (lowercase hex), `TraceFlags`, `SeverityText`,
+//! `SeverityNumber`, `Body` (as a string), `LogAttributes`
+//! (`map<string,string>`), `EventName`, `ResourceAttributes`, `ScopeName`,
+//! `ScopeVersion`, `ResourceSchemaUrl`, `ScopeSchemaUrl`. Lossless columns:
+//! `OtlpResource`, `OtlpScope` and `OtlpLogRecord`.
+
+use std::sync::Arc;
+
+use arrow_array::ArrayRef;
+use arrow_array::builder::{Int32Builder, StringBuilder, UInt32Builder};
+use bytes::Bytes;
+use otelvault_codec::proto::collector_logs::ExportLogsServiceRequest;
+use otelvault_codec::proto::logs::{LogRecord, ResourceLogs, ScopeLogs};
+
+use crate::CompactError;
+use crate::table::{Placed, append_map, map, place, read_part, write_part};
+use crate::values::{as_string, hex};
+
+const TABLE: &str = "logs";
+const ITEM_COLUMN: &str = "OtlpLogRecord";
+
+/// A record's `Timestamp`: its time, else the time it was observed.
+fn time(record: &LogRecord) -> u64 {
+    if record.time_unix_nano != 0 {
+        record.time_unix_nano
+    } else {
+        record.observed_time_unix_nano
+    }
+}
+
+/// Writes the log records of `request` as one Parquet part, sorted by
+/// service then time. An empty request gives a part with no rows.
+pub fn write(request: &ExportLogsServiceRequest) -> Result<Vec<u8>, CompactError> {
+    let groups = request.resource_logs.iter().flat_map(|rl| {
+        rl.scope_logs.iter().map(move |sl| {
+            (
+                rl.resource.as_ref(),
+                rl.schema_url.as_str(),
+                sl.scope.as_ref(),
+                sl.schema_url.as_str(),
+                sl.log_records.as_slice(),
+            )
+        })
+    });
+    let rows = place(groups, time);
+    let columns = columns(&rows)?;
+    write_part(&rows, columns, ITEM_COLUMN, &["TraceId", "ServiceName"])
+}
+
+fn columns(rows: &[Placed<'_, LogRecord>]) -> Result<Vec<(&'static str, ArrayRef)>, CompactError> {
+    let n = rows.len();
+    let strings = || StringBuilder::with_capacity(n, n * 16);
+    let (mut trace_id, mut span_id, mut severity_text) = (strings(), strings(), strings());
+    let (mut body, mut event_name) = (strings(), strings());
+    let mut flags = UInt32Builder::with_capacity(n);
+    let mut severity_number = Int32Builder::with_capacity(n);
+    let mut attributes = map();
+    for row in rows {
+        let record = row.item;
+        trace_id.append_value(hex(&record.trace_id));
+        span_id.append_value(hex(&record.span_id));
+        flags.append_value(record.flags);
+        severity_text.append_value(&record.severity_text);
+        severity_number.append_value(record.severity_number);
+        body.append_value(as_string(record.body.as_ref()));
+        append_map(&mut attributes, &record.attributes)?;
+        event_name.append_value(&record.event_name);
+    }
+    Ok(vec![
+        ("TraceId", Arc::new(trace_id.finish())),
+        ("SpanId", Arc::new(span_id.finish())),
+        ("TraceFlags", Arc::new(flags.finish())),
+        ("SeverityText", Arc::new(severity_text.finish())),
+        ("SeverityNumber", Arc::new(severity_number.finish())),
+        ("Body", Arc::new(body.finish())),
+        ("LogAttributes", Arc::new(attributes.finish())),
+        ("EventName", Arc::new(event_name.finish())),
+    ])
+}
+
+/// Reads a part back into OTLP, from its lossless columns only: each log
+/// record with exactly the resource, scope and schema URLs it came with.
+pub fn read(part: Bytes) -> Result<ExportLogsServiceRequest, CompactError> {
+    let groups = read_part::<LogRecord>(part, TABLE, ITEM_COLUMN)?;
+    Ok(ExportLogsServiceRequest {
+        resource_logs: groups
+            .into_iter()
+            .map(|g| ResourceLogs {
+                resource: g.resource,
+                schema_url: g.schema_url,
+                scope_logs: g
+                    .scopes
+                    .into_iter()
+                    .map(|s| ScopeLogs {
+                        scope: s.scope,
+                        schema_url: s.schema_url,
+                        log_records: s.items,
+                    })
+                    .collect(),
+            })
+            .collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow_array::cast::AsArray as _;
+    use arrow_array::types::{Int32Type, TimestampNanosecondType};
+    use otelvault_codec::{Batch, Signal};
+    use otelvault_testkit::arb::arb_logs;
+    use otelvault_testkit::data::sample;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use proptest::prelude::*;
+    use prost::Message as _;
+
+    use super::*;
+
+    /// Every record with its resource, scope and schema URLs, encoded, in
+    /// a canonical order.
+    fn items(request: &ExportLogsServiceRequest) -> Vec<Vec<u8>> {
+        let mut out: Vec<Vec<u8>> = request
+            .resource_logs
+            .iter()
+            .flat_map(|rl| {
+                rl.scope_logs.iter().flat_map(move |sl| {
+                    sl.log_records.iter().map(move |record| {
+                        ResourceLogs {
+                            resource: rl.resource.clone(),
+                            schema_url: rl.schema_url.clone(),
+                            scope_logs: vec![ScopeLogs {
+                                scope: sl.scope.clone(),
+                                schema_url: sl.schema_url.clone(),
+                                log_records: vec![record.clone()],
+                            }],
+                        }
+                        .encode_to_vec()
+                    })
+                })
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+        #[test]
+        fn every_log_record_comes_back_exactly(request in arb_logs()) {
+            let part = write(&request).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let back = read(Bytes::from(part)).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(items(&back), items(&request));
+        }
+    }
+
+    #[test]
+    fn sql_columns_follow_the_clickhouse_exporter() {
+        let Batch::Logs(request) = sample(Signal::Logs) else {
+            panic!("a logs sample");
+        };
+        let records: Vec<&LogRecord> = request
+            .resource_logs
+            .iter()
+            .flat_map(|rl| rl.scope_logs.iter().flat_map(|sl| sl.log_records.iter()))
+            .collect();
+        let part = write(&request).expect("write");
+        let mut batches: Vec<_> = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(part))
+            .expect("part")
+            .build()
+            .expect("reader")
+            .map(|b| b.expect("batch"))
+            .collect();
+        assert_eq!(batches.len(), 1);
+        let rows = batches.remove(0);
+        assert_eq!(rows.num_rows(), records.len());
+        let first = records[0];
+        let column = |name: &str| {
+            rows.column_by_name(name)
+                .unwrap_or_else(|| panic!("no column {name}"))
+                .clone()
+        };
+        let times = column("Timestamp");
+        let i = (0..rows.num_rows())
+            .find(|i| {
+                times.as_primitive::<TimestampNanosecondType>().value(*i)
+                    == i64::try_from(time(first)).expect("time")
+                    && column("SeverityText").as_string::<i32>().value(*i) == first.severity_text
+            })
+            .expect("the first record is a row");
+        assert_eq!(
+            column("Body").as_string::<i32>().value(i),
+            as_string(first.body.as_ref())
+        );
+        assert_eq!(
+            column("SeverityNumber")
+                .as_primitive::<Int32Type>()
+                .value(i),
+            first.severity_number
+        );
+        assert_eq!(
+            column("TraceId").as_string::<i32>().value(i),
+            hex(&first.trace_id)
+        );
+    }
+}

@@ -1,0 +1,334 @@
+//! What every table shares: rows of items placed in their resource and
+//! scope, the sort, the context columns, the Parquet settings, and reading
+//! the lossless columns back into groups.
+
+use std::sync::Arc;
+
+use arrow_array::builder::{BinaryBuilder, MapBuilder, StringBuilder, TimestampNanosecondBuilder};
+use arrow_array::cast::AsArray as _;
+use arrow_array::{Array, ArrayRef, BinaryArray, RecordBatch, StringArray};
+use bytes::Bytes;
+use otelvault_codec::proto::common::{InstrumentationScope, KeyValue};
+use otelvault_codec::proto::resource::Resource;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::{ArrowWriter, ProjectionMask};
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::SortingColumn;
+use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
+use prost::Message as _;
+
+use crate::CompactError;
+use crate::values::{as_string, string_attribute};
+
+/// Rows a row group holds at most: small enough that a lookup skips most of
+/// a part by its bloom filters, large enough to compress well.
+const ROW_GROUP_ROWS: usize = 65_536;
+
+/// One item (span, log record) and where it came from, ready to become a row.
+pub(crate) struct Placed<'a, T> {
+    pub service: &'a str,
+    pub resource: Option<&'a Resource>,
+    pub resource_schema: &'a str,
+    pub scope: Option<&'a InstrumentationScope>,
+    pub scope_schema: &'a str,
+    pub item: &'a T,
+    /// The `Timestamp` column, nanoseconds.
+    pub time: u64,
+}
+
+/// Places every item of a request's groups.
+pub(crate) fn place<'a, T>(
+    groups: impl Iterator<
+        Item = (
+            Option<&'a Resource>,
+            &'a str,
+            Option<&'a InstrumentationScope>,
+            &'a str,
+            &'a [T],
+        ),
+    >,
+    time: impl Fn(&T) -> u64,
+) -> Vec<Placed<'a, T>> {
+    let mut rows = Vec::new();
+    for (resource, resource_schema, scope, scope_schema, items) in groups {
+        let attributes = resource.map_or(&[][..], |r| &r.attributes);
+        let service = string_attribute(attributes, "service.name").unwrap_or("");
+        for item in items {
+            rows.push(Placed {
+                service,
+                resource,
+                resource_schema,
+                scope,
+                scope_schema,
+                item,
+                time: time(item),
+            });
+        }
+    }
+    // Stable: items of one service at one time keep their request order.
+    rows.sort_by(|a, b| (a.service, a.time).cmp(&(b.service, b.time)));
+    rows
+}
+
+/// Writes one part: `ServiceName` and `Timestamp` first (the sort order the
+/// file declares), then the table's own columns, then the context columns
+/// and the lossless ones, the item's protobuf in `item_column`.
+pub(crate) fn write_part<T: prost::Message>(
+    rows: &[Placed<'_, T>],
+    columns: Vec<(&'static str, ArrayRef)>,
+    item_column: &'static str,
+    bloom_filters: &[&str],
+) -> Result<Vec<u8>, CompactError> {
+    let n = rows.len();
+    let strings = || StringBuilder::with_capacity(n, n * 16);
+    let binaries = || BinaryBuilder::with_capacity(n, n * 64);
+    let (mut service, mut scope_name, mut scope_version) = (strings(), strings(), strings());
+    let (mut resource_schema, mut scope_schema) = (strings(), strings());
+    let mut timestamp = timestamps(n);
+    let mut resource_attributes = map();
+    let (mut otlp_resource, mut otlp_scope, mut otlp_item) = (binaries(), binaries(), binaries());
+    for row in rows {
+        service.append_value(row.service);
+        timestamp.append_value(nanos(row.time));
+        append_map(
+            &mut resource_attributes,
+            row.resource.map_or(&[][..], |r| &r.attributes),
+        )?;
+        let scope = row.scope.cloned().unwrap_or_default();
+        scope_name.append_value(&scope.name);
+        scope_version.append_value(&scope.version);
+        resource_schema.append_value(row.resource_schema);
+        scope_schema.append_value(row.scope_schema);
+        otlp_resource.append_option(row.resource.map(|r| r.encode_to_vec()));
+        otlp_scope.append_option(row.scope.map(|s| s.encode_to_vec()));
+        otlp_item.append_value(row.item.encode_to_vec());
+    }
+    let mut all: Vec<(&str, ArrayRef)> = vec![
+        ("ServiceName", Arc::new(service.finish())),
+        ("Timestamp", Arc::new(timestamp.finish())),
+    ];
+    all.extend(columns);
+    all.extend([
+        (
+            "ResourceAttributes",
+            Arc::new(resource_attributes.finish()) as ArrayRef,
+        ),
+        ("ScopeName", Arc::new(scope_name.finish())),
+        ("ScopeVersion", Arc::new(scope_version.finish())),
+        ("ResourceSchemaUrl", Arc::new(resource_schema.finish())),
+        ("ScopeSchemaUrl", Arc::new(scope_schema.finish())),
+        ("OtlpResource", Arc::new(otlp_resource.finish())),
+        ("OtlpScope", Arc::new(otlp_scope.finish())),
+        (item_column, Arc::new(otlp_item.finish())),
+    ]);
+    let batch = RecordBatch::try_from_iter(all)?;
+    let mut writer =
+        ArrowWriter::try_new(Vec::new(), batch.schema(), Some(properties(bloom_filters)?))?;
+    writer.write(&batch)?;
+    Ok(writer.into_inner()?)
+}
+
+/// zstd, row groups of [`ROW_GROUP_ROWS`], bloom filters on the given
+/// columns, and the sort order (`ServiceName`, `Timestamp`: the first two
+/// leaf columns) declared.
+fn properties(bloom_filters: &[&str]) -> Result<WriterProperties, CompactError> {
+    let ascending = |column_idx| SortingColumn {
+        column_idx,
+        descending: false,
+        nulls_first: false,
+    };
+    let mut builder = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_sorting_columns(Some(vec![ascending(0), ascending(1)]));
+    for column in bloom_filters {
+        builder = builder.set_column_bloom_filter_enabled(ColumnPath::from(*column), true);
+    }
+    Ok(builder.build())
+}
+
+/// A `Timestamp` (nanoseconds, UTC) column builder.
+pub(crate) fn timestamps(capacity: usize) -> TimestampNanosecondBuilder {
+    TimestampNanosecondBuilder::with_capacity(capacity).with_timezone("UTC")
+}
+
+/// Nanoseconds as Arrow stores them (past year 2262 they saturate).
+pub(crate) fn nanos(time: u64) -> i64 {
+    i64::try_from(time).unwrap_or(i64::MAX)
+}
+
+/// A `map<string,string>` column builder.
+pub(crate) fn map() -> MapBuilder<StringBuilder, StringBuilder> {
+    MapBuilder::new(None, StringBuilder::new(), StringBuilder::new())
+}
+
+/// Appends attributes as one map entry, values as strings.
+pub(crate) fn append_map(
+    builder: &mut MapBuilder<StringBuilder, StringBuilder>,
+    attributes: &[KeyValue],
+) -> Result<(), CompactError> {
+    for kv in attributes {
+        builder.keys().append_value(&kv.key);
+        builder.values().append_value(as_string(kv.value.as_ref()));
+    }
+    Ok(builder.append(true)?)
+}
+
+/// Items read back with their resource and scope, exactly as stored.
+#[derive(Debug)]
+pub(crate) struct ResourceGroup<T> {
+    pub resource: Option<Resource>,
+    pub schema_url: String,
+    pub scopes: Vec<ScopeGroup<T>>,
+}
+
+/// Items of one scope, read back.
+#[derive(Debug)]
+pub(crate) struct ScopeGroup<T> {
+    pub scope: Option<InstrumentationScope>,
+    pub schema_url: String,
+    pub items: Vec<T>,
+}
+
+/// Where a row's item belongs: its resource and scope, as stored.
+struct Context {
+    resource: Option<Vec<u8>>,
+    resource_schema: String,
+    scope: Option<Vec<u8>>,
+    scope_schema: String,
+}
+
+impl Context {
+    fn same_resource(&self, other: &Context) -> bool {
+        self.resource == other.resource && self.resource_schema == other.resource_schema
+    }
+
+    fn same_scope(&self, other: &Context) -> bool {
+        self.scope == other.scope && self.scope_schema == other.scope_schema
+    }
+}
+
+/// Reads a part's lossless columns only. Rows of one resource and scope
+/// that follow each other share a group.
+pub(crate) fn read_part<T: prost::Message + Default>(
+    part: Bytes,
+    table: &'static str,
+    item_column: &'static str,
+) -> Result<Vec<ResourceGroup<T>>, CompactError> {
+    let lossless = [
+        "OtlpResource",
+        "ResourceSchemaUrl",
+        "OtlpScope",
+        "ScopeSchemaUrl",
+        item_column,
+    ];
+    let builder = ParquetRecordBatchReaderBuilder::try_new(part)?;
+    let schema = builder.schema().clone();
+    let roots = lossless
+        .iter()
+        .map(|name| {
+            schema.index_of(name).map_err(|_| CompactError::Schema {
+                table,
+                problem: format!("no column {name}"),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+    let reader = builder.with_projection(mask).build()?;
+
+    let mut out: Vec<ResourceGroup<T>> = Vec::new();
+    let mut last: Option<Context> = None;
+    let mut row = 0usize;
+    for batch in reader {
+        let batch = batch?;
+        let resources = binary(&batch, table, "OtlpResource")?;
+        let resource_schemas = string(&batch, table, "ResourceSchemaUrl")?;
+        let scopes = binary(&batch, table, "OtlpScope")?;
+        let scope_schemas = string(&batch, table, "ScopeSchemaUrl")?;
+        let items = binary(&batch, table, item_column)?;
+        for i in 0..batch.num_rows() {
+            let context = Context {
+                resource: (!resources.is_null(i)).then(|| resources.value(i).to_vec()),
+                resource_schema: resource_schemas.value(i).to_owned(),
+                scope: (!scopes.is_null(i)).then(|| scopes.value(i).to_vec()),
+                scope_schema: scope_schemas.value(i).to_owned(),
+            };
+            let item = T::decode(items.value(i)).map_err(|source| CompactError::Protobuf {
+                column: item_column,
+                row,
+                source,
+            })?;
+            let same_resource = last.as_ref().is_some_and(|l| l.same_resource(&context));
+            let same_scope = same_resource && last.as_ref().is_some_and(|l| l.same_scope(&context));
+            if !same_resource {
+                out.push(ResourceGroup {
+                    resource: decode(context.resource.as_deref(), "OtlpResource", row)?,
+                    schema_url: context.resource_schema.clone(),
+                    scopes: Vec::new(),
+                });
+            }
+            let group = out.last_mut().ok_or_else(|| CompactError::Schema {
+                table,
+                problem: format!("row {row} has no resource"),
+            })?;
+            if !same_scope {
+                group.scopes.push(ScopeGroup {
+                    scope: decode(context.scope.as_deref(), "OtlpScope", row)?,
+                    schema_url: context.scope_schema.clone(),
+                    items: Vec::new(),
+                });
+            }
+            if let Some(scope) = group.scopes.last_mut() {
+                scope.items.push(item);
+            }
+            last = Some(context);
+            row += 1;
+        }
+    }
+    Ok(out)
+}
+
+fn decode<M: prost::Message + Default>(
+    bytes: Option<&[u8]>,
+    column: &'static str,
+    row: usize,
+) -> Result<Option<M>, CompactError> {
+    bytes
+        .map(|b| {
+            M::decode(b).map_err(|source| CompactError::Protobuf {
+                column,
+                row,
+                source,
+            })
+        })
+        .transpose()
+}
+
+fn binary<'a>(
+    batch: &'a RecordBatch,
+    table: &'static str,
+    name: &str,
+) -> Result<&'a BinaryArray, CompactError> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_binary_opt::<i32>())
+        .ok_or_else(|| CompactError::Schema {
+            table,
+            problem: format!("{name} is not a binary column"),
+        })
+}
+
+fn string<'a>(
+    batch: &'a RecordBatch,
+    table: &'static str,
+    name: &str,
+) -> Result<&'a StringArray, CompactError> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_string_opt::<i32>())
+        .ok_or_else(|| CompactError::Schema {
+            table,
+            problem: format!("{name} is not a string column"),
+        })
+}

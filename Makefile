@@ -55,7 +55,7 @@ tf-plan: ## terraform init and plan in TF_DIR (default terraform/examples/basic)
 tf-apply: ## terraform apply in TF_DIR.
 	cd $(TF_DIR) && terraform apply -input=false
 
-test-deps: $(VENV)/.installed .venv-otel-proto/.installed .venv-otel-json/.installed tests/node/node_modules/.installed samples/sdk/node/node_modules/.installed ## Install what the tests need: moto's S3 server, cargo-lambda's emulator, the OpenTelemetry Python and Node.js SDK exporters.
+test-deps: $(VENV)/.installed .venv-bench/.installed .venv-otel-proto/.installed .venv-otel-json/.installed tests/node/node_modules/.installed samples/sdk/node/node_modules/.installed ## Install what the tests need: moto's S3 server, cargo-lambda's emulator, DuckDB, the OpenTelemetry Python and Node.js SDK exporters.
 
 $(VENV)/.installed: tests/requirements/s3.txt tests/requirements/lambda.txt
 	$(PYTHON) -m venv $(VENV)

@@ -3,6 +3,7 @@
 //! (Python protobuf and JSON, Node.js JSON and protobuf).
 
 mod cli;
+mod compact;
 mod deploy;
 mod exporters;
 mod faults;

@@ -15,6 +15,7 @@
 //! bloom filters on `TraceId` and `ServiceName`, so that a reader can skip
 //! the row groups that cannot hold a trace or a service.
 
+pub mod hour;
 pub mod logs;
 mod table;
 pub mod traces;
@@ -38,6 +39,15 @@ pub enum CompactError {
         table: &'static str,
         /// What is wrong.
         problem: String,
+    },
+    /// The store failed.
+    #[error("{action}: {source}")]
+    Storage {
+        /// What was being done.
+        action: String,
+        /// The storage error.
+        #[source]
+        source: otelvault_storage::StorageError,
     },
     /// A lossless column holds bytes that are not the protobuf they should be.
     #[error("invalid {column} in row {row}: {source}")]

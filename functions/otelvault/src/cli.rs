@@ -573,3 +573,109 @@ pub async fn stats(args: StatsArgs) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// `otelvault compact`: closed hours of an archive into the Parquet tier.
+#[derive(Debug, Args)]
+pub struct CompactArgs {
+    /// The archive: a directory or s3://bucket/prefix.
+    #[arg(long, env = "OTELVAULT_STORAGE", default_value = "./otelvault-data")]
+    storage: String,
+    /// Which hours: --since (default 24h) or --start/--end; only hours that
+    /// have ended are compacted.
+    #[command(flatten)]
+    range: Range,
+    /// Say what would be compacted, and write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    #[command(flatten)]
+    s3: S3Args,
+}
+
+#[allow(clippy::print_stdout)] // The command's report.
+pub async fn compact(args: CompactArgs) -> anyhow::Result<()> {
+    use otelvault_compact::hour::{Outcome, compact_hour};
+    const HOUR: u64 = 3_600_000_000_000;
+    let (url, store) = open_existing(&args.storage, &args.s3).await?;
+    let (start, end) = if args.range.since.is_none() && args.range.start.is_none() {
+        let now = otelvault_codec::now_unix_nanos();
+        (now.saturating_sub(24 * HOUR), now)
+    } else {
+        args.range.resolve()?
+    };
+    // Only hours that have ended: the current one is still being written.
+    let end = end.min(otelvault_codec::now_unix_nanos() / HOUR * HOUR);
+    let (mut compacted, mut up_to_date, mut metrics_hours) = (0usize, 0usize, 0usize);
+    let (mut raw_bytes, mut parquet_bytes) = (0u64, 0u64);
+    let mut hour = start / HOUR * HOUR;
+    while hour < end {
+        for signal in Signal::ALL {
+            let report = compact_hour(&*store, signal, hour, args.dry_run)
+                .await
+                .with_context(|| format!("compacting {url}"))?;
+            let when = otelvault_codec::UtcMinute::from_unix_nanos(hour);
+            let when = format!(
+                "{:04}-{:02}-{:02}T{:02}",
+                when.year, when.month, when.day, when.hour
+            );
+            match report.outcome {
+                Outcome::Compacted => {
+                    compacted += 1;
+                    raw_bytes += report.raw_bytes;
+                    parquet_bytes += report.parquet_bytes;
+                    println!(
+                        "{signal} {when}: {} raw objects ({}) -> {} parts, {} rows ({})",
+                        report.raw_objects,
+                        size(report.raw_bytes),
+                        report.parts,
+                        report.rows,
+                        size(report.parquet_bytes),
+                    );
+                }
+                Outcome::WouldCompact => {
+                    compacted += 1;
+                    println!(
+                        "{signal} {when}: would compact {} raw objects ({})",
+                        report.raw_objects,
+                        size(report.raw_bytes)
+                    );
+                }
+                Outcome::UpToDate => up_to_date += 1,
+                Outcome::Unsupported => metrics_hours += 1,
+                Outcome::Empty => {}
+            }
+            for key in &report.unreadable {
+                println!("{signal} {when}: left raw, cannot be decoded: {key}");
+            }
+        }
+        hour += HOUR;
+    }
+    let verb = if args.dry_run {
+        "would compact"
+    } else {
+        "compacted"
+    };
+    let mut summary = format!("{verb} {compacted} signal-hours");
+    if !args.dry_run && compacted > 0 {
+        summary.push_str(&format!(
+            " ({} raw -> {} parquet)",
+            size(raw_bytes),
+            size(parquet_bytes)
+        ));
+    }
+    summary.push_str(&format!("; {up_to_date} already up to date"));
+    if metrics_hours > 0 {
+        summary.push_str(&format!(
+            "; {metrics_hours} hours of metrics stay raw (no metrics table yet)"
+        ));
+    }
+    println!("{summary}");
+    Ok(())
+}
+
+fn size(bytes: u64) -> String {
+    if bytes < 1 << 20 {
+        format!("{:.1} KiB", bytes as f64 / 1024.0)
+    } else {
+        format!("{:.1} MiB", bytes as f64 / 1048576.0)
+    }
+}

@@ -35,6 +35,8 @@ enum Command {
     Replay(cli::ReplayArgs),
     /// Show what an archive holds: objects, bytes and items per day and signal.
     Stats(cli::StatsArgs),
+    /// Compact ended hours of an archive into Parquet under parquet/ (traces and logs), for SQL engines.
+    Compact(cli::CompactArgs),
     /// Check a deployment's configuration as the Lambda function reads it (the
     /// same variables), and that its storage can be reached and listed.
     Check(ServeArgs),
@@ -158,6 +160,7 @@ fn main() -> ExitCode {
             Command::Fetch(args) => runtime().and_then(|rt| rt.block_on(cli::fetch(args))),
             Command::Check(args) => runtime().and_then(|rt| rt.block_on(check(args))),
             Command::Stats(args) => runtime().and_then(|rt| rt.block_on(cli::stats(args))),
+            Command::Compact(args) => runtime().and_then(|rt| rt.block_on(cli::compact(args))),
             Command::Replay(args) => {
                 match runtime().and_then(|rt| rt.block_on(cli::replay(args))) {
                     Ok(true) => Ok(()),

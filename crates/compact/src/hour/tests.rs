@@ -1,0 +1,246 @@
+use std::sync::Arc;
+
+use otelvault_archive::{Archive, Layout};
+use otelvault_codec::{Compression, Format};
+use otelvault_storage::MemoryStore;
+use otelvault_testkit::data::sample;
+
+use super::*;
+
+/// The samples' hour (2024-10-27 03:00 UTC).
+const SAMPLE_HOUR: u64 = 1_729_998_000_000_000_000;
+
+fn archive(store: Arc<MemoryStore>) -> Archive {
+    Archive::new(
+        store,
+        Layout {
+            format: Format::Json,
+            compression: Compression::Gzip,
+            ..Layout::default()
+        },
+    )
+}
+
+/// Every object of the store: key and bytes.
+async fn snapshot(store: &MemoryStore) -> Vec<(String, Bytes)> {
+    let mut out = Vec::new();
+    for meta in list_all(store, &KeyPrefix::ROOT).await.expect("list") {
+        let body = store.get(&meta.key).await.expect("get");
+        out.push((meta.key.into_string(), body));
+    }
+    out
+}
+
+/// The items of the hour's parts, as encoded single-item batches, sorted.
+async fn parquet_items(store: &MemoryStore, signal: Signal) -> Vec<Vec<u8>> {
+    let prefix = hour_prefix(signal, SAMPLE_HOUR);
+    let manifest = store
+        .get(&ObjectKey::new(format!("{prefix}_manifest.json").as_str()).expect("key"))
+        .await
+        .expect("manifest");
+    let manifest = Manifest::parse(&manifest).expect("a manifest");
+    let mut items = Vec::new();
+    for part in manifest.parts {
+        let bytes = store
+            .get(&ObjectKey::new(format!("{prefix}{part}").as_str()).expect("key"))
+            .await
+            .expect("part");
+        items.extend(singles(read_part(signal, bytes).expect("read")));
+    }
+    items.sort();
+    items
+}
+
+fn singles(batch: Batch) -> Vec<Vec<u8>> {
+    use prost::Message as _;
+    let mut out = Vec::new();
+    match batch {
+        Batch::Traces(r) => {
+            for rs in r.resource_spans {
+                for ss in &rs.scope_spans {
+                    for span in &ss.spans {
+                        let mut one = rs.clone();
+                        one.scope_spans = vec![ss.clone()];
+                        one.scope_spans[0].spans = vec![span.clone()];
+                        out.push(one.encode_to_vec());
+                    }
+                }
+            }
+        }
+        Batch::Logs(r) => {
+            for rl in r.resource_logs {
+                for sl in &rl.scope_logs {
+                    for record in &sl.log_records {
+                        let mut one = rl.clone();
+                        one.scope_logs = vec![sl.clone()];
+                        one.scope_logs[0].log_records = vec![record.clone()];
+                        out.push(one.encode_to_vec());
+                    }
+                }
+            }
+        }
+        Batch::Metrics(_) => {}
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn an_hour_compacts_once_and_again_only_when_raw_objects_change() {
+    let store = Arc::new(MemoryStore::new());
+    let archive = archive(store.clone());
+    for signal in Signal::ALL {
+        archive
+            .write(sample(signal), SAMPLE_HOUR)
+            .await
+            .expect("write");
+    }
+
+    let report = compact_hour(&*store, Signal::Traces, SAMPLE_HOUR + 5, false)
+        .await
+        .expect("compact");
+    assert_eq!(report.outcome, Outcome::Compacted);
+    assert_eq!(report.hour, SAMPLE_HOUR);
+    assert_eq!((report.raw_objects, report.parts), (1, 1));
+    assert_eq!(report.rows, sample(Signal::Traces).item_count());
+    assert_eq!(
+        parquet_items(&store, Signal::Traces).await,
+        singles(sample(Signal::Traces))
+    );
+
+    // Running again writes nothing.
+    let before = snapshot(&store).await;
+    let again = compact_hour(&*store, Signal::Traces, SAMPLE_HOUR, false)
+        .await
+        .expect("again");
+    assert_eq!(again.outcome, Outcome::UpToDate);
+    assert_eq!(snapshot(&store).await, before);
+
+    // A late arrival: the hour is compacted again, over both objects, and
+    // the first run's part is gone.
+    let late = match sample(Signal::Traces) {
+        Batch::Traces(mut r) => {
+            for rs in &mut r.resource_spans {
+                rs.schema_url = "late".into();
+            }
+            Batch::Traces(r)
+        }
+        other => other,
+    };
+    archive
+        .write(late.clone(), SAMPLE_HOUR)
+        .await
+        .expect("write late");
+    assert_eq!(
+        compact_hour(&*store, Signal::Traces, SAMPLE_HOUR, true)
+            .await
+            .expect("dry run")
+            .outcome,
+        Outcome::WouldCompact
+    );
+    let report = compact_hour(&*store, Signal::Traces, SAMPLE_HOUR, false)
+        .await
+        .expect("compact late");
+    assert_eq!(
+        (report.outcome, report.raw_objects),
+        (Outcome::Compacted, 2)
+    );
+    let mut expected = singles(sample(Signal::Traces));
+    expected.extend(singles(late));
+    expected.sort();
+    assert_eq!(parquet_items(&store, Signal::Traces).await, expected);
+    let parts = list_all(
+        &*store,
+        &KeyPrefix::new(hour_prefix(Signal::Traces, SAMPLE_HOUR).as_str()).expect("prefix"),
+    )
+    .await
+    .expect("list")
+    .into_iter()
+    .filter(|m| m.key.as_str().ends_with(".parquet"))
+    .count();
+    assert_eq!(parts, 1, "the first run's part was removed");
+
+    // Logs have their table; metrics stay raw.
+    let logs = compact_hour(&*store, Signal::Logs, SAMPLE_HOUR, false)
+        .await
+        .expect("logs");
+    assert_eq!(logs.outcome, Outcome::Compacted);
+    assert_eq!(
+        parquet_items(&store, Signal::Logs).await,
+        singles(sample(Signal::Logs))
+    );
+    let metrics = compact_hour(&*store, Signal::Metrics, SAMPLE_HOUR, false)
+        .await
+        .expect("metrics");
+    assert_eq!(metrics.outcome, Outcome::Unsupported);
+    // An hour without data is empty, and nothing is written for it.
+    let empty = compact_hour(&*store, Signal::Traces, SAMPLE_HOUR + HOUR, false)
+        .await
+        .expect("empty");
+    assert_eq!(empty.outcome, Outcome::Empty);
+}
+
+#[tokio::test]
+async fn a_run_cut_before_its_manifest_is_completed_by_the_next() {
+    let store = Arc::new(MemoryStore::new());
+    archive(store.clone())
+        .write(sample(Signal::Traces), SAMPLE_HOUR)
+        .await
+        .expect("write");
+    let prefix = hour_prefix(Signal::Traces, SAMPLE_HOUR);
+    // What a crashed run leaves: a part, no manifest.
+    store
+        .put(
+            &ObjectKey::new(format!("{prefix}part-crashed-0000.parquet").as_str()).expect("key"),
+            Bytes::from_static(b"half a part"),
+            &PutOptions::default(),
+        )
+        .await
+        .expect("put");
+    let report = compact_hour(&*store, Signal::Traces, SAMPLE_HOUR, false)
+        .await
+        .expect("compact");
+    assert_eq!(report.outcome, Outcome::Compacted);
+    let names: Vec<String> = list_all(&*store, &KeyPrefix::new(prefix.as_str()).expect("prefix"))
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|m| m.key.into_string())
+        .collect();
+    assert!(!names.iter().any(|n| n.contains("crashed")), "{names:?}");
+    assert_eq!(names.len(), 2, "one part and the manifest: {names:?}");
+}
+
+#[tokio::test]
+async fn unreadable_raw_objects_stay_raw_and_are_reported() {
+    let store = Arc::new(MemoryStore::new());
+    let written = archive(store.clone())
+        .write(sample(Signal::Logs), SAMPLE_HOUR)
+        .await
+        .expect("write");
+    let broken = ObjectKey::new(
+        written.keys[0]
+            .as_str()
+            .replace(".json.gz", "0.json.gz")
+            .as_str(),
+    )
+    .expect("key");
+    store
+        .put(
+            &broken,
+            Bytes::from_static(b"not gzip"),
+            &PutOptions::default(),
+        )
+        .await
+        .expect("put");
+    let report = compact_hour(&*store, Signal::Logs, SAMPLE_HOUR, false)
+        .await
+        .expect("compact");
+    assert_eq!(report.outcome, Outcome::Compacted);
+    assert_eq!(report.unreadable, vec![broken.as_str().to_owned()]);
+    assert_eq!(report.rows, sample(Signal::Logs).item_count());
+    let again = compact_hour(&*store, Signal::Logs, SAMPLE_HOUR, false)
+        .await
+        .expect("again");
+    assert_eq!(again.outcome, Outcome::UpToDate);
+}

@@ -38,10 +38,11 @@ terraform-lint: .venv-checkov/.installed
 	terraform fmt -check -recursive terraform
 	.venv-checkov/bin/checkov -d terraform --framework terraform --skip-download --compact --quiet
 
-bench: .venv-bench/.installed ## Benchmarks; they print their figures (codec MB/s; ingest CPU/MiB, requests/s, latency, RSS, start time; archive reads vs DuckDB).
+bench: .venv-bench/.installed ## Benchmarks; they print their figures (codec MB/s; ingest CPU/MiB, requests/s, latency, RSS, start time; archive reads vs DuckDB; compaction: Parquet size, throughput, DuckDB over raw and Parquet).
 	$(CARGO) bench --locked -p otelvault-codec
 	$(CARGO) bench --locked -p otelvault --bench ingest
 	$(CARGO) bench --locked -p otelvault-archive --bench query
+	$(CARGO) bench --locked -p otelvault-compact --bench compact
 
 build-lambda: ## Build the Lambda package target/lambda/otelvault/bootstrap.zip with cargo-lambda (ARCH=arm64|x86_64; arm64 needs the aarch64-unknown-linux-gnu target and a linker, which cargo-lambda brings via zig).
 	$(CARGO) lambda build --release --locked -p otelvault --output-format zip $(if $(filter arm64,$(ARCH)),--arm64,--x86-64)

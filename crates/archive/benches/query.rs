@@ -19,54 +19,38 @@ use bytes::Bytes;
 use otelvault_archive::{Archive, Budget, Layout, PartitionKey, Query, Stats, content_id};
 use otelvault_codec::{Batch, Compression, Format, Granularity, Signal};
 use otelvault_storage::{FsStore, ObjectStore, PutOptions};
-use otelvault_testkit::data::trace_batch;
+use otelvault_testkit::data::minute_batches;
 
 const MINUTE: u64 = 60_000_000_000;
 /// 2024-10-27T03:00:00Z
 const HOUR: u64 = 1_729_998_000_000_000_000;
 
 fn generate(store: &FsStore) -> (usize, u64) {
-    let template = trace_batch(420_000);
     let mut spans = 0;
     let mut bytes = 0u64;
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    for minute in 0..60u64 {
-        for object in 0..2u64 {
-            let mut batch = template.clone();
-            let mut k = 0u64;
-            for rs in &mut batch.resource_spans {
-                for ss in &mut rs.scope_spans {
-                    for span in &mut ss.spans {
-                        k += 1;
-                        span.start_time_unix_nano =
-                            HOUR + minute * MINUTE + (object * 1000 + k) * 20_000_000;
-                        span.end_time_unix_nano = span.start_time_unix_nano + 5_000_000;
-                        span.span_id = (minute << 32 | object << 20 | k).to_be_bytes().to_vec();
-                    }
-                }
-            }
-            let batch = Batch::Traces(batch);
-            spans += batch.item_count();
-            let json = batch.encode(Format::Json);
-            let key = PartitionKey::new(
-                HOUR + minute * MINUTE,
-                Granularity::Minute,
-                Signal::Traces,
-                content_id(&json),
-                Format::Json,
-                Compression::Gzip,
-            );
-            let body = Compression::Gzip.compress(&json).unwrap();
-            bytes += body.len() as u64;
-            rt.block_on(store.put(
-                &key.object_key().unwrap(),
-                Bytes::from(body),
-                &PutOptions::default(),
-            ))
-            .unwrap();
-        }
+    for (minute_start, batch) in minute_batches(HOUR) {
+        let batch = Batch::Traces(batch);
+        spans += batch.item_count();
+        let json = batch.encode(Format::Json);
+        let key = PartitionKey::new(
+            minute_start,
+            Granularity::Minute,
+            Signal::Traces,
+            content_id(&json),
+            Format::Json,
+            Compression::Gzip,
+        );
+        let body = Compression::Gzip.compress(&json).unwrap();
+        bytes += body.len() as u64;
+        rt.block_on(store.put(
+            &key.object_key().unwrap(),
+            Bytes::from(body),
+            &PutOptions::default(),
+        ))
+        .unwrap();
     }
     (spans, bytes)
 }

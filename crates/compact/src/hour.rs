@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use crate::CompactError;
 
 /// Rows of one part at most.
-pub const PART_ROWS: usize = 200_000;
+pub const PART_ROWS: usize = 50_000;
 
 const HOUR: u64 = 3_600_000_000_000;
 

@@ -20,6 +20,34 @@ fn s(v: impl Into<String>) -> any_value::Value {
     any_value::Value::StringValue(v.into())
 }
 
+/// One hour of benchmark traffic from `hour` (unix nanoseconds): two
+/// batches a minute of about 420 KB of protobuf each (1,080 spans over 20
+/// services), with distinct span ids and times spread over their minute.
+/// Yields each batch with the start of its minute.
+pub fn minute_batches(hour: u64) -> impl Iterator<Item = (u64, ExportTraceServiceRequest)> {
+    const MINUTE: u64 = 60_000_000_000;
+    let template = trace_batch(420_000);
+    (0..60u64).flat_map(move |minute| {
+        let template = template.clone();
+        (0..2u64).map(move |object| {
+            let mut batch = template.clone();
+            let mut k = 0u64;
+            for rs in &mut batch.resource_spans {
+                for ss in &mut rs.scope_spans {
+                    for span in &mut ss.spans {
+                        k += 1;
+                        span.start_time_unix_nano =
+                            hour + minute * MINUTE + (object * 1000 + k) * 20_000_000;
+                        span.end_time_unix_nano = span.start_time_unix_nano + 5_000_000;
+                        span.span_id = (minute << 32 | object << 20 | k).to_be_bytes().to_vec();
+                    }
+                }
+            }
+            (hour + minute * MINUTE, batch)
+        })
+    })
+}
+
 /// A realistic trace batch of about `target` bytes of protobuf: services
 /// with five resource attributes, three scopes each, spans with eight
 /// attributes, an event on every tenth span.

@@ -161,6 +161,13 @@ fn main() {
             format!("SELECT count(*) FROM {parquet} WHERE ServiceName = 'service-3'"),
         ),
     ];
+    let lossless = format!(
+        "SELECT (100 * sum(total_compressed_size) FILTER (WHERE path_in_schema LIKE 'Otlp%') / sum(total_compressed_size))::BIGINT FROM parquet_metadata('{root}/parquet/traces/**/*.parquet')"
+    );
+    println!(
+        "the lossless Otlp* columns: {}% of the Parquet bytes",
+        duckdb(&python, &lossless).1
+    );
     for (label, over_raw, over_parquet) in questions {
         let (raw_secs, raw_count) = duckdb(&python, &over_raw);
         let (pq_secs, pq_count) = duckdb(&python, &over_parquet);

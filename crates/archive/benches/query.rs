@@ -9,8 +9,7 @@
 
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use std::sync::Arc;
@@ -19,6 +18,7 @@ use bytes::Bytes;
 use otelvault_archive::{Archive, Budget, Layout, PartitionKey, Query, Stats, content_id};
 use otelvault_codec::{Batch, Compression, Format, Granularity, Signal};
 use otelvault_storage::{FsStore, ObjectStore, PutOptions};
+use otelvault_testkit::bench::{duckdb_count, duckdb_python, fast_tempdir};
 use otelvault_testkit::data::minute_batches;
 
 const MINUTE: u64 = 60_000_000_000;
@@ -92,12 +92,6 @@ async fn run_query(archive: &Archive, service: Option<&str>) -> (usize, Stats, u
     }
 }
 
-fn duckdb_python() -> Option<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let python = root.join(".venv-bench/bin/python");
-    python.exists().then_some(python)
-}
-
 /// Seconds DuckDB takes to return the matching spans (best of 3), and their count.
 fn duckdb(python: &Path, dir: &Path, service: Option<&str>) -> (f64, u64) {
     let filter = match service {
@@ -110,33 +104,14 @@ fn duckdb(python: &Path, dir: &Path, service: Option<&str>) -> (f64, u64) {
         "SELECT count(*) FROM (SELECT unnest(ss.spans) AS span FROM (SELECT unnest(rs.scopeSpans) AS ss FROM (SELECT unnest(resourceSpans) AS rs FROM read_json('{}/**/traces_*.json.gz', maximum_object_size=268435456)) {filter}))",
         dir.display()
     );
-    let script = format!(
-        "import duckdb, time\ncon = duckdb.connect()\nbest = None\nfor _ in range(3):\n    t = time.perf_counter()\n    n = con.execute({sql:?}).fetchone()[0]\n    d = time.perf_counter() - t\n    best = d if best is None else min(best, d)\nprint(best, n)\n"
-    );
-    let out = Command::new(python).arg("-c").arg(script).output().unwrap();
-    assert!(
-        out.status.success(),
-        "duckdb: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut parts = text.split_whitespace();
-    (
-        parts.next().unwrap().parse().unwrap(),
-        parts.next().unwrap().parse().unwrap(),
-    )
+    duckdb_count(python, &sql)
 }
 
 fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
-    let base = if Path::new("/dev/shm").is_dir() {
-        PathBuf::from("/dev/shm")
-    } else {
-        std::env::temp_dir()
-    };
-    let dir = tempfile::tempdir_in(base).unwrap();
+    let dir = fast_tempdir();
     let store = FsStore::new(dir.path()).unwrap();
     let (spans, stored) = generate(&store);
     let archive = Archive::new(Arc::new(store), Layout::default());

@@ -9,8 +9,6 @@
 
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -18,69 +16,20 @@ use otelvault_archive::{Archive, Layout};
 use otelvault_codec::{Batch, Compression, Format, Signal};
 use otelvault_compact::hour::compact_hour;
 use otelvault_storage::{FsStore, KeyPrefix, list_all};
+use otelvault_testkit::bench::{
+    cpu_seconds, duckdb_count, duckdb_python, fast_tempdir, peak_rss_mib,
+};
 use otelvault_testkit::data::minute_batches;
 
 /// 2024-10-27T03:00:00Z
 const HOUR: u64 = 1_729_998_000_000_000_000;
-
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let kb: f64 = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .unwrap()
-        .parse()
-        .unwrap();
-    kb / 1024.0
-}
-
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .unwrap()
-        .1
-        .split_whitespace()
-        .collect();
-    (fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap()) / 100.0
-}
-
-fn duckdb_python() -> Option<PathBuf> {
-    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv-bench/bin/python");
-    python.exists().then_some(python)
-}
-
-/// Best of 3 seconds and the count DuckDB returns for `sql`.
-fn duckdb(python: &Path, sql: &str) -> (f64, u64) {
-    let script = format!(
-        "import duckdb, time\ncon = duckdb.connect()\nbest = None\nfor _ in range(3):\n    t = time.perf_counter()\n    n = con.execute({sql:?}).fetchone()[0]\n    d = time.perf_counter() - t\n    best = d if best is None else min(best, d)\nprint(best, n)\n"
-    );
-    let out = Command::new(python).arg("-c").arg(script).output().unwrap();
-    assert!(
-        out.status.success(),
-        "duckdb: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut parts = text.split_whitespace();
-    (
-        parts.next().unwrap().parse().unwrap(),
-        parts.next().unwrap().parse().unwrap(),
-    )
-}
 
 fn main() {
     // `cargo bench` passes --bench; a plain `cargo test --benches` run passes nothing.
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
-    let base = if Path::new("/dev/shm").is_dir() {
-        PathBuf::from("/dev/shm")
-    } else {
-        std::env::temp_dir()
-    };
-    let dir = tempfile::tempdir_in(base).unwrap();
+    let dir = fast_tempdir();
     let store = Arc::new(FsStore::new(dir.path()).unwrap());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -112,14 +61,14 @@ fn main() {
         raw_bytes as f64 / 1048576.0
     );
 
-    let rss_before = peak_rss_mib();
-    let cpu = cpu_seconds();
+    let rss_before = peak_rss_mib("self");
+    let cpu = cpu_seconds("self");
     let wall = Instant::now();
     let report = rt
         .block_on(compact_hour(&*store, Signal::Traces, HOUR, false))
         .unwrap();
     let wall = wall.elapsed().as_secs_f64();
-    let cpu = cpu_seconds() - cpu;
+    let cpu = cpu_seconds("self") - cpu;
     assert_eq!(report.rows, spans);
     let raw_mib = raw_bytes as f64 / 1048576.0;
     println!(
@@ -128,7 +77,7 @@ fn main() {
         cpu,
         raw_mib / cpu,
         report.parts,
-        peak_rss_mib(),
+        peak_rss_mib("self"),
     );
     println!(
         "stored: Parquet {:.1} MiB vs raw {:.1} MiB: {:.2}x",
@@ -166,11 +115,11 @@ fn main() {
     );
     println!(
         "the lossless Otlp* columns: {}% of the Parquet bytes",
-        duckdb(&python, &lossless).1
+        duckdb_count(&python, &lossless).1
     );
     for (label, over_raw, over_parquet) in questions {
-        let (raw_secs, raw_count) = duckdb(&python, &over_raw);
-        let (pq_secs, pq_count) = duckdb(&python, &over_parquet);
+        let (raw_secs, raw_count) = duckdb_count(&python, &over_raw);
+        let (pq_secs, pq_count) = duckdb_count(&python, &over_parquet);
         assert_eq!(raw_count, pq_count, "{label}");
         println!(
             "duckdb, {label} ({pq_count} spans): read_json over raw {raw_secs:.3} s, Parquet {pq_secs:.3} s: {:.1}x faster",

@@ -7,6 +7,7 @@
 //! that stops it when the test process exits, however it exits.
 
 pub mod arb;
+pub mod bench;
 pub mod data;
 
 use std::io::Write;

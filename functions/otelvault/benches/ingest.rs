@@ -8,7 +8,6 @@
 
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,12 +26,7 @@ struct Server {
 
 impl Server {
     fn spawn() -> (Server, Instant) {
-        let base = if Path::new("/dev/shm").is_dir() {
-            PathBuf::from("/dev/shm")
-        } else {
-            std::env::temp_dir()
-        };
-        let dir = tempfile::tempdir_in(base).unwrap();
+        let dir = otelvault_testkit::bench::fast_tempdir();
         let port = free_port();
         let started = Instant::now();
         let child = Command::new(BIN)
@@ -60,29 +54,12 @@ impl Server {
 
     /// user + system CPU seconds of the server so far.
     fn cpu_seconds(&self) -> f64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap();
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .unwrap()
-            .1
-            .split_whitespace()
-            .collect();
-        // Fields 14 and 15 of stat (utime, stime) are 12 and 13 after the name.
-        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-        ticks / 100.0
+        otelvault_testkit::bench::cpu_seconds(&self.pid().to_string())
     }
 
     /// Peak resident set size in MiB.
     fn peak_rss_mib(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
-        let kb: f64 = status
-            .lines()
-            .find(|l| l.starts_with("VmHWM:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .unwrap()
-            .parse()
-            .unwrap();
-        kb / 1024.0
+        otelvault_testkit::bench::peak_rss_mib(&self.pid().to_string())
     }
 }
 

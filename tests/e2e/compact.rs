@@ -100,8 +100,8 @@ fn compacted_hours_are_parquet_that_duckdb_counts_like_the_fetch_api() {
     for line in [
         "traces 2024-10-27T03: 1 raw objects",
         "logs 2024-10-27T03: 1 raw objects",
-        "compacted 2 signal-hours",
-        "1 hours of metrics stay raw",
+        "metrics 2024-10-27T03: 2 raw objects",
+        "compacted 3 signal-hours",
     ] {
         assert!(stdout.contains(line), "{line} missing from:\n{stdout}");
     }
@@ -126,7 +126,7 @@ fn compacted_hours_are_parquet_that_duckdb_counts_like_the_fetch_api() {
     let (code, stdout, stderr) = run_cli(&compact, &[]);
     assert_eq!(code, 0, "{stderr}");
     assert!(
-        stdout.contains("compacted 0 signal-hours; 2 already up to date"),
+        stdout.contains("compacted 0 signal-hours; 3 already up to date"),
         "{stdout}"
     );
     assert_eq!(

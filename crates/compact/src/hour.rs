@@ -18,7 +18,8 @@ use serde_json::{Value, json};
 
 use crate::CompactError;
 
-/// Rows of one part at most.
+/// Items (rows of all of a signal's tables) buffered before parts are
+/// written: what bounds memory.
 pub const PART_ROWS: usize = 50_000;
 
 const HOUR: u64 = 3_600_000_000_000;
@@ -58,9 +59,6 @@ pub enum Outcome {
     UpToDate,
     /// No raw objects of the signal in the hour.
     Empty,
-    /// The signal has no table yet (metrics): its raw objects stay the
-    /// only copy readers use.
-    Unsupported,
 }
 
 /// `parquet/{signal}/year=YYYY/month=MM/day=DD/hour=HH/`.
@@ -133,11 +131,6 @@ pub async fn compact_hour(
     }
     report.raw_objects = raw.len();
     report.raw_bytes = raw.iter().map(|(_, _, size)| size).sum();
-    if signal == Signal::Metrics {
-        report.outcome = Outcome::Unsupported;
-        return Ok(report);
-    }
-
     let prefix = hour_prefix(signal, hour);
     let manifest_key = key(format!("{prefix}_manifest.json"))?;
     let previous = match store.get(&manifest_key).await {
@@ -169,6 +162,7 @@ pub async fn compact_hour(
     let mut pending = Batch::empty(signal);
     let mut covered: Vec<String> = Vec::new();
     let mut parts: Vec<(String, usize, u64)> = Vec::new();
+    let mut batches = 0usize;
     for (object, parsed, _) in &raw {
         let bytes = store
             .get(object)
@@ -189,11 +183,12 @@ pub async fn compact_hour(
         append(&mut pending, batch);
         if pending.item_count() >= PART_ROWS {
             let full = std::mem::replace(&mut pending, Batch::empty(signal));
-            parts.push(write_part(store, &prefix, &run, parts.len(), full).await?);
+            parts.extend(write_parts(store, &prefix, &run, batches, full).await?);
+            batches += 1;
         }
     }
     if pending.item_count() > 0 {
-        parts.push(write_part(store, &prefix, &run, parts.len(), pending).await?);
+        parts.extend(write_parts(store, &prefix, &run, batches, pending).await?);
     }
     report.rows = parts.iter().map(|(_, rows, _)| rows).sum();
     report.parts = parts.len();
@@ -255,47 +250,57 @@ fn append(batch: &mut Batch, more: Batch) {
     }
 }
 
-/// Writes part `index` of run `run`; returns its name, rows and bytes.
-async fn write_part(
+/// Writes the parts of batch `index` of run `run` (one per table the batch
+/// fills); returns their names, rows and bytes.
+async fn write_parts(
     store: &dyn ObjectStore,
     prefix: &str,
     run: &str,
     index: usize,
     batch: Batch,
-) -> Result<(String, usize, u64), CompactError> {
-    let rows = batch.item_count();
-    let bytes = tokio::task::spawn_blocking(move || encode(&batch))
+) -> Result<Vec<(String, usize, u64)>, CompactError> {
+    let encoded = tokio::task::spawn_blocking(move || encode(&batch))
         .await
         .map_err(|e| CompactError::Schema {
             table: "part",
             problem: format!("encoder failed: {e}"),
         })??;
-    let name = format!("part-{run}-{index:04}.parquet");
-    let part_key = key(format!("{prefix}{name}"))?;
-    let size = bytes.len() as u64;
-    store
-        .put(
-            &part_key,
-            Bytes::from(bytes),
-            &PutOptions {
-                content_type: Some("application/vnd.apache.parquet".into()),
-                content_encoding: None,
-            },
-        )
-        .await
-        .map_err(storage(format!("writing {part_key}")))?;
-    Ok((name, rows, size))
+    let mut written = Vec::new();
+    for (table, rows, bytes) in encoded {
+        let name = format!("{table}-{run}-{index:04}.parquet");
+        let part_key = key(format!("{prefix}{name}"))?;
+        let size = bytes.len() as u64;
+        store
+            .put(
+                &part_key,
+                Bytes::from(bytes),
+                &PutOptions {
+                    content_type: Some("application/vnd.apache.parquet".into()),
+                    content_encoding: None,
+                },
+            )
+            .await
+            .map_err(storage(format!("writing {part_key}")))?;
+        written.push((name, rows, size));
+    }
+    Ok(written)
 }
 
-fn encode(batch: &Batch) -> Result<Vec<u8>, CompactError> {
-    match batch {
-        Batch::Traces(request) => crate::traces::write(request),
-        Batch::Logs(request) => crate::logs::write(request),
-        Batch::Metrics(_) => Err(CompactError::Schema {
-            table: "metrics",
-            problem: "metrics have no table yet".into(),
-        }),
-    }
+/// A part to write: the table its name starts with, its rows, its bytes.
+type Part = (&'static str, usize, Vec<u8>);
+
+/// The parts of a batch.
+fn encode(batch: &Batch) -> Result<Vec<Part>, CompactError> {
+    Ok(match batch {
+        Batch::Traces(request) => {
+            vec![("part", batch.item_count(), crate::traces::write(request)?)]
+        }
+        Batch::Logs(request) => vec![("part", batch.item_count(), crate::logs::write(request)?)],
+        Batch::Metrics(request) => crate::metrics::write(request)?
+            .into_iter()
+            .map(|(kind, rows, bytes)| (kind.as_str(), rows, bytes))
+            .collect(),
+    })
 }
 
 /// What a manifest says, as far as compaction needs it.
@@ -340,7 +345,7 @@ pub fn read_part(signal: Signal, part: Bytes) -> Result<Batch, CompactError> {
     Ok(match signal {
         Signal::Traces => Batch::Traces(crate::traces::read(part)?),
         Signal::Logs => Batch::Logs(crate::logs::read(part)?),
-        Signal::Metrics => Batch::Metrics(Default::default()),
+        Signal::Metrics => Batch::Metrics(crate::metrics::read(part)?),
     })
 }
 

@@ -17,6 +17,7 @@
 
 pub mod hour;
 pub mod logs;
+pub mod metrics;
 mod table;
 pub mod traces;
 mod values;

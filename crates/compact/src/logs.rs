@@ -48,7 +48,13 @@ pub fn write(request: &ExportLogsServiceRequest) -> Result<Vec<u8>, CompactError
     });
     let rows = place(groups, time);
     let columns = columns(&rows)?;
-    write_part(&rows, columns, ITEM_COLUMN, &["TraceId", "ServiceName"])
+    write_part(
+        &rows,
+        "Timestamp",
+        columns,
+        ITEM_COLUMN,
+        &["TraceId", "ServiceName"],
+    )
 }
 
 fn columns(rows: &[Placed<'_, LogRecord>]) -> Result<Vec<(&'static str, ArrayRef)>, CompactError> {

@@ -71,11 +71,13 @@ pub(crate) fn place<'a, T>(
     rows
 }
 
-/// Writes one part: `ServiceName` and `Timestamp` first (the sort order the
-/// file declares), then the table's own columns, then the context columns
-/// and the lossless ones, the item's protobuf in `item_column`.
+/// Writes one part: `ServiceName` and the time (`time_column`) first (the
+/// sort order the file declares), then the table's own columns, then the
+/// context columns and the lossless ones, the item's protobuf in
+/// `item_column`.
 pub(crate) fn write_part<T: prost::Message>(
     rows: &[Placed<'_, T>],
+    time_column: &'static str,
     columns: Vec<(&'static str, ArrayRef)>,
     item_column: &'static str,
     bloom_filters: &[&str],
@@ -106,7 +108,7 @@ pub(crate) fn write_part<T: prost::Message>(
     }
     let mut all: Vec<(&str, ArrayRef)> = vec![
         ("ServiceName", Arc::new(service.finish())),
-        ("Timestamp", Arc::new(timestamp.finish())),
+        (time_column, Arc::new(timestamp.finish())),
     ];
     all.extend(columns);
     all.extend([
@@ -130,7 +132,7 @@ pub(crate) fn write_part<T: prost::Message>(
 }
 
 /// zstd, row groups of [`ROW_GROUP_ROWS`], bloom filters on the given
-/// columns, and the sort order (`ServiceName`, `Timestamp`: the first two
+/// columns, and the sort order (`ServiceName`, then the time: the first two
 /// leaf columns) declared.
 fn properties(bloom_filters: &[&str]) -> Result<WriterProperties, CompactError> {
     let ascending = |column_idx| SortingColumn {

@@ -41,7 +41,13 @@ pub fn write(request: &ExportTraceServiceRequest) -> Result<Vec<u8>, CompactErro
     });
     let rows = place(groups, |span: &Span| span.start_time_unix_nano);
     let columns = columns(&rows)?;
-    write_part(&rows, columns, ITEM_COLUMN, &["TraceId", "ServiceName"])
+    write_part(
+        &rows,
+        "Timestamp",
+        columns,
+        ITEM_COLUMN,
+        &["TraceId", "ServiceName"],
+    )
 }
 
 fn columns(rows: &[Placed<'_, Span>]) -> Result<Vec<(&'static str, ArrayRef)>, CompactError> {

@@ -604,7 +604,7 @@ pub async fn compact(args: CompactArgs) -> anyhow::Result<()> {
     };
     // Only hours that have ended: the current one is still being written.
     let end = end.min(otelvault_codec::now_unix_nanos() / HOUR * HOUR);
-    let (mut compacted, mut up_to_date, mut metrics_hours) = (0usize, 0usize, 0usize);
+    let (mut compacted, mut up_to_date) = (0usize, 0usize);
     let (mut raw_bytes, mut parquet_bytes) = (0u64, 0u64);
     let mut hour = start / HOUR * HOUR;
     while hour < end {
@@ -640,7 +640,6 @@ pub async fn compact(args: CompactArgs) -> anyhow::Result<()> {
                     );
                 }
                 Outcome::UpToDate => up_to_date += 1,
-                Outcome::Unsupported => metrics_hours += 1,
                 Outcome::Empty => {}
             }
             for key in &report.unreadable {
@@ -663,11 +662,6 @@ pub async fn compact(args: CompactArgs) -> anyhow::Result<()> {
         ));
     }
     summary.push_str(&format!("; {up_to_date} already up to date"));
-    if metrics_hours > 0 {
-        summary.push_str(&format!(
-            "; {metrics_hours} hours of metrics stay raw (no metrics table yet)"
-        ));
-    }
     println!("{summary}");
     Ok(())
 }

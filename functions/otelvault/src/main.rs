@@ -35,7 +35,7 @@ enum Command {
     Replay(cli::ReplayArgs),
     /// Show what an archive holds: objects, bytes and items per day and signal.
     Stats(cli::StatsArgs),
-    /// Compact ended hours of an archive into Parquet under parquet/ (traces and logs), for SQL engines.
+    /// Compact ended hours of an archive into Parquet under parquet/, for SQL engines.
     Compact(cli::CompactArgs),
     /// Check a deployment's configuration as the Lambda function reads it (the
     /// same variables), and that its storage can be reached and listed.

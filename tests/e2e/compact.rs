@@ -137,6 +137,25 @@ fn compacted_hours_are_parquet_that_duckdb_counts_like_the_fetch_api() {
         written
     );
 
+    // Decades: only the days that hold data are looked at.
+    let (code, stdout, stderr) = run_cli(
+        &[
+            "compact",
+            "--storage",
+            &dir,
+            "--start",
+            "2000-01-01T00:00:00Z",
+            "--end",
+            "2025-01-01T00:00:00Z",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("compacted 0 signal-hours; 3 already up to date"),
+        "{stdout}"
+    );
+
     // The hour that has not ended is left alone.
     let (code, stdout, stderr) = run_cli(&["compact", "--storage", &dir, "--since", "30m"], &[]);
     assert_eq!(code, 0, "{stderr}");

@@ -28,7 +28,7 @@ pub use error::ArchiveError;
 pub use key::{KeyError, ListUnit, PartitionKey, content_id, list_units};
 pub use layout::{Layout, PartitionTime, Partitioning, parse_with};
 pub use query::{AttrValue, DEFAULT_LIMIT, MAX_LIMIT, Query};
-pub use read::{Budget, Page, Position, Skipped, Stats};
+pub use read::{Budget, Page, Position, Skipped, Stats, days_with_data};
 pub use write::{Encoded, WriteReport};
 
 /// An archive: where it is stored and how it is laid out.

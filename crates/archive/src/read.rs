@@ -48,8 +48,18 @@ const DAY: u64 = 86_400 * 1_000_000_000;
 /// costs what the archive holds, not one listing per hour of the range.
 const LOOK_UP_DAYS_PAST: u64 = 3 * DAY;
 
-/// The start of every day in `[start, end)` that has data, oldest first,
-/// found by walking the `year=`, `month=` and `day=` levels.
+/// The start of every day in `[start, end)` that has raw objects, oldest
+/// first, found by walking the `year=`, `month=` and `day=` levels: a few
+/// listings per day that exists, none per day that does not.
+pub async fn days_with_data(
+    store: &dyn ObjectStore,
+    start: u64,
+    end: u64,
+) -> Result<Vec<u64>, ArchiveError> {
+    existing_days(store, start, end, &AtomicUsize::new(0)).await
+}
+
+/// [`days_with_data`], counting its list requests in `requests`.
 async fn existing_days(
     store: &dyn ObjectStore,
     start: u64,

@@ -606,8 +606,18 @@ pub async fn compact(args: CompactArgs) -> anyhow::Result<()> {
     let end = end.min(otelvault_codec::now_unix_nanos() / HOUR * HOUR);
     let (mut compacted, mut up_to_date) = (0usize, 0usize);
     let (mut raw_bytes, mut parquet_bytes) = (0u64, 0u64);
-    let mut hour = start / HOUR * HOUR;
-    while hour < end {
+    // Only the days that hold raw objects are looked at, hour by hour.
+    let first = start / HOUR * HOUR;
+    let days = otelvault_archive::days_with_data(&*store, first, end.max(first))
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.detail()))
+        .with_context(|| format!("listing {url}"))?;
+    let hours = days.into_iter().flat_map(|day| {
+        (0..24)
+            .map(move |h| day + h * HOUR)
+            .filter(move |hour| *hour >= first && *hour < end)
+    });
+    for hour in hours {
         for signal in Signal::ALL {
             let report = compact_hour(&*store, signal, hour, args.dry_run)
                 .await
@@ -646,7 +656,6 @@ pub async fn compact(args: CompactArgs) -> anyhow::Result<()> {
                 println!("{signal} {when}: left raw, cannot be decoded: {key}");
             }
         }
-        hour += HOUR;
     }
     let verb = if args.dry_run {
         "would compact"

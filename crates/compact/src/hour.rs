@@ -159,7 +159,9 @@ pub async fn compact_hour(
     }
 
     let run = content_id(keys.join("\n").as_bytes());
-    let mut pending = Batch::empty(signal);
+    // Decoded objects waiting to be written, and their items.
+    let mut pending: Vec<Batch> = Vec::new();
+    let mut pending_items = 0usize;
     let mut covered: Vec<String> = Vec::new();
     let mut parts: Vec<(String, usize, u64)> = Vec::new();
     let mut batches = 0usize;
@@ -180,14 +182,16 @@ pub async fn compact_hour(
             }
         };
         covered.push(object.as_str().to_owned());
-        append(&mut pending, batch);
-        if pending.item_count() >= PART_ROWS {
-            let full = std::mem::replace(&mut pending, Batch::empty(signal));
+        pending_items += batch.item_count();
+        pending.push(batch);
+        if pending_items >= PART_ROWS {
+            let full = std::mem::take(&mut pending);
+            pending_items = 0;
             parts.extend(write_parts(store, &prefix, &run, batches, full).await?);
             batches += 1;
         }
     }
-    if pending.item_count() > 0 {
+    if pending_items > 0 {
         parts.extend(write_parts(store, &prefix, &run, batches, pending).await?);
     }
     report.rows = parts.iter().map(|(_, rows, _)| rows).sum();
@@ -239,32 +243,25 @@ pub async fn compact_hour(
     Ok(report)
 }
 
-/// Appends `more` to `batch` (same signal).
-fn append(batch: &mut Batch, more: Batch) {
-    match (batch, more) {
-        (Batch::Traces(a), Batch::Traces(b)) => a.resource_spans.extend(b.resource_spans),
-        (Batch::Logs(a), Batch::Logs(b)) => a.resource_logs.extend(b.resource_logs),
-        (Batch::Metrics(a), Batch::Metrics(b)) => a.resource_metrics.extend(b.resource_metrics),
-        // Objects of one hour and signal decode to one signal.
-        _ => {}
-    }
-}
-
-/// Writes the parts of batch `index` of run `run` (one per table the batch
-/// fills); returns their names, rows and bytes.
+/// Writes the objects of batch `index` of run `run`, merged (equal
+/// resources and scopes once), as one part per table they fill; returns
+/// the parts' names, rows and bytes.
 async fn write_parts(
     store: &dyn ObjectStore,
     prefix: &str,
     run: &str,
     index: usize,
-    batch: Batch,
+    objects: Vec<Batch>,
 ) -> Result<Vec<(String, usize, u64)>, CompactError> {
-    let encoded = tokio::task::spawn_blocking(move || encode(&batch))
-        .await
-        .map_err(|e| CompactError::Schema {
-            table: "part",
-            problem: format!("encoder failed: {e}"),
-        })??;
+    let encoded = tokio::task::spawn_blocking(move || match otelvault_codec::merge(objects) {
+        Some(batch) => encode(&batch),
+        None => Ok(Vec::new()),
+    })
+    .await
+    .map_err(|e| CompactError::Schema {
+        table: "part",
+        problem: format!("encoder failed: {e}"),
+    })??;
     let mut written = Vec::new();
     for (table, rows, bytes) in encoded {
         let name = format!("{table}-{run}-{index:04}.parquet");

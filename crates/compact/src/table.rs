@@ -307,18 +307,29 @@ fn decode<M: prost::Message + Default>(
         .transpose()
 }
 
+/// Column `name` of `batch` as the array type `cast` gives, or why not.
+fn column<'a, A>(
+    batch: &'a RecordBatch,
+    table: &'static str,
+    name: &str,
+    kind: &str,
+    cast: impl FnOnce(&'a ArrayRef) -> Option<&'a A>,
+) -> Result<&'a A, CompactError> {
+    batch
+        .column_by_name(name)
+        .and_then(cast)
+        .ok_or_else(|| CompactError::Schema {
+            table,
+            problem: format!("{name} is not a {kind} column"),
+        })
+}
+
 fn binary<'a>(
     batch: &'a RecordBatch,
     table: &'static str,
     name: &str,
 ) -> Result<&'a BinaryArray, CompactError> {
-    batch
-        .column_by_name(name)
-        .and_then(|c| c.as_binary_opt::<i32>())
-        .ok_or_else(|| CompactError::Schema {
-            table,
-            problem: format!("{name} is not a binary column"),
-        })
+    column(batch, table, name, "binary", |c| c.as_binary_opt::<i32>())
 }
 
 fn string<'a>(
@@ -326,11 +337,5 @@ fn string<'a>(
     table: &'static str,
     name: &str,
 ) -> Result<&'a StringArray, CompactError> {
-    batch
-        .column_by_name(name)
-        .and_then(|c| c.as_string_opt::<i32>())
-        .ok_or_else(|| CompactError::Schema {
-            table,
-            problem: format!("{name} is not a string column"),
-        })
+    column(batch, table, name, "string", |c| c.as_string_opt::<i32>())
 }

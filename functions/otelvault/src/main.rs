@@ -198,19 +198,19 @@ async fn state(args: &ServeArgs, runtime: Runtime) -> anyhow::Result<Arc<AppStat
 
 /// One cheap call to the store, so that a wrong bucket, credentials or
 /// endpoint stops the process with the cause instead of failing every request.
-async fn check_storage(state: &AppState, args: &ServeArgs) -> anyhow::Result<()> {
+async fn check_storage(state: &AppState, storage: &impl std::fmt::Display) -> anyhow::Result<()> {
     state
         .archive
         .store()
         .check()
         .await
-        .map_err(|e| anyhow::anyhow!("storage {} cannot be used: {e}", args.storage))
+        .map_err(|e| anyhow::anyhow!("storage {storage} cannot be used: {e}"))
 }
 
 #[allow(clippy::print_stdout)] // The command's report.
 async fn check(args: ServeArgs) -> anyhow::Result<()> {
     let state = state(&args, Runtime::Lambda).await?;
-    check_storage(&state, &args).await?;
+    check_storage(&state, &args.storage).await?;
     let layout = args.layout;
     println!(
         "ok: storage {} is reachable; {} ingest and {} query keys ({}); objects {} + {}, {} partitions by {} time",
@@ -259,15 +259,15 @@ async fn run_lambda(args: ServeArgs) -> anyhow::Result<()> {
 /// The Lambda instance's storage check: logged, not fatal (requests then
 /// answer with the cause themselves).
 async fn check_storage_once(state: &AppState, storage: &str) {
-    match state.archive.store().check().await {
+    match check_storage(state, &storage).await {
         Ok(()) => tracing::info!(storage, "Storage is reachable."),
-        Err(e) => tracing::error!("storage {storage} cannot be used: {e}"),
+        Err(e) => tracing::error!("{e}"),
     }
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let state = state(&args, Runtime::Local).await?;
-    check_storage(&state, &args).await?;
+    check_storage(&state, &args.storage).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding OTELVAULT_LISTEN={}", args.listen))?;

@@ -7,11 +7,14 @@
 //! the objects of a [`Query`]'s signal, filters their items and returns one
 //! [`Page`] with the [`Position`] the next page starts from. The key layout
 //! ([`PartitionKey`]) is the OpenTelemetry Collector `awss3exporter` one, so
-//! either side can read the other's data.
+//! either side can read the other's data. [`compact_hour`] turns a closed
+//! hour of raw objects into the compacted tier (Parquet parts and a
+//! manifest, written with `otelvault-compact`'s tables).
 //!
 //! HTTP, cursors and API shapes are not this crate's business: servers,
 //! commands and scheduled jobs are adapters on it.
 
+mod compact;
 mod error;
 mod key;
 mod layout;
@@ -24,6 +27,7 @@ use std::sync::Arc;
 use otelvault_codec::Granularity;
 use otelvault_storage::{KeyPrefix, ObjectStore};
 
+pub use compact::{HourReport, Manifest, Outcome, PART_ROWS, compact_hour, hour_prefix};
 pub use error::ArchiveError;
 pub use key::{KeyError, ListUnit, PartitionKey, content_id, list_units};
 pub use layout::{Layout, PartitionTime, Partitioning, parse_with};

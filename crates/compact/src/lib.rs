@@ -15,12 +15,14 @@
 //! bloom filters on `TraceId` and `ServiceName`, so that a reader can skip
 //! the row groups that cannot hold a trace or a service.
 
-pub mod hour;
 pub mod logs;
 pub mod metrics;
 mod table;
 pub mod traces;
 mod values;
+
+use bytes::Bytes;
+use otelvault_codec::{Batch, Signal};
 
 /// Why a part file could not be written or read.
 #[derive(Debug, thiserror::Error)]
@@ -61,4 +63,13 @@ pub enum CompactError {
         #[source]
         source: prost::DecodeError,
     },
+}
+
+/// Reads a part of `signal` back into a batch (for replay and tests).
+pub fn read_part(signal: Signal, part: Bytes) -> Result<Batch, CompactError> {
+    Ok(match signal {
+        Signal::Traces => Batch::Traces(traces::read(part)?),
+        Signal::Logs => Batch::Logs(logs::read(part)?),
+        Signal::Metrics => Batch::Metrics(metrics::read(part)?),
+    })
 }

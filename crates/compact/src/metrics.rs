@@ -85,7 +85,7 @@ impl MetricType {
 }
 
 /// A metric once per data point, each copy holding that point only.
-pub(crate) fn single_points(m: &Metric) -> Vec<Metric> {
+pub fn single_points(m: &Metric) -> Vec<Metric> {
     let with = |data: Data| Metric {
         name: m.name.clone(),
         description: m.description.clone(),

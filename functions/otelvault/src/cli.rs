@@ -593,7 +593,7 @@ pub struct CompactArgs {
 
 #[allow(clippy::print_stdout)] // The command's report.
 pub async fn compact(args: CompactArgs) -> anyhow::Result<()> {
-    use otelvault_compact::hour::{Outcome, compact_hour};
+    use otelvault_archive::{Outcome, compact_hour};
     const HOUR: u64 = 3_600_000_000_000;
     let (url, store) = open_existing(&args.storage, &args.s3).await?;
     let (start, end) = if args.range.since.is_none() && args.range.start.is_none() {

@@ -12,9 +12,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use otelvault_archive::compact_hour;
 use otelvault_archive::{Archive, Layout};
 use otelvault_codec::{Batch, Compression, Format, Signal};
-use otelvault_compact::hour::compact_hour;
 use otelvault_storage::{FsStore, KeyPrefix, list_all};
 use otelvault_testkit::bench::{
     cpu_seconds, duckdb_count, duckdb_python, fast_tempdir, peak_rss_mib,

@@ -1,11 +1,12 @@
 use std::sync::Arc;
 
-use otelvault_archive::{Archive, Layout};
+use crate::{Archive, Layout};
 use otelvault_codec::{Compression, Format};
 use otelvault_storage::MemoryStore;
 use otelvault_testkit::data::sample;
 
 use super::*;
+use otelvault_compact::read_part;
 
 /// The samples' hour (2024-10-27 03:00 UTC).
 const SAMPLE_HOUR: u64 = 1_729_998_000_000_000_000;
@@ -83,7 +84,7 @@ fn singles(batch: Batch) -> Vec<Vec<u8>> {
             for rm in r.resource_metrics {
                 for sm in &rm.scope_metrics {
                     for metric in &sm.metrics {
-                        for single in crate::metrics::single_points(metric) {
+                        for single in otelvault_compact::metrics::single_points(metric) {
                             let mut one = rm.clone();
                             one.scope_metrics = vec![sm.clone()];
                             one.scope_metrics[0].metrics = vec![single];

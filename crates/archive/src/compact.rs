@@ -11,12 +11,13 @@
 //! only after it is written. Raw objects are never touched here.
 
 use bytes::Bytes;
-use otelvault_archive::{PartitionKey, content_id};
 use otelvault_codec::{Batch, Signal, UtcMinute};
 use otelvault_storage::{KeyPrefix, ObjectKey, ObjectStore, PutOptions, StorageError, list_all};
 use serde_json::{Value, json};
 
-use crate::CompactError;
+use otelvault_compact::CompactError;
+
+use crate::{PartitionKey, content_id};
 
 /// Items (rows of all of a signal's tables) buffered before parts are
 /// written: what bounds memory.
@@ -290,10 +291,18 @@ type Part = (&'static str, usize, Vec<u8>);
 fn encode(batch: &Batch) -> Result<Vec<Part>, CompactError> {
     Ok(match batch {
         Batch::Traces(request) => {
-            vec![("part", batch.item_count(), crate::traces::write(request)?)]
+            vec![(
+                "part",
+                batch.item_count(),
+                otelvault_compact::traces::write(request)?,
+            )]
         }
-        Batch::Logs(request) => vec![("part", batch.item_count(), crate::logs::write(request)?)],
-        Batch::Metrics(request) => crate::metrics::write(request)?
+        Batch::Logs(request) => vec![(
+            "part",
+            batch.item_count(),
+            otelvault_compact::logs::write(request)?,
+        )],
+        Batch::Metrics(request) => otelvault_compact::metrics::write(request)?
             .into_iter()
             .map(|(kind, rows, bytes)| (kind.as_str(), rows, bytes))
             .collect(),
@@ -335,15 +344,6 @@ impl Manifest {
                 .collect::<Option<Vec<_>>>()?,
         })
     }
-}
-
-/// Reads a part of `signal` back into a batch (for replay and tests).
-pub fn read_part(signal: Signal, part: Bytes) -> Result<Batch, CompactError> {
-    Ok(match signal {
-        Signal::Traces => Batch::Traces(crate::traces::read(part)?),
-        Signal::Logs => Batch::Logs(crate::logs::read(part)?),
-        Signal::Metrics => Batch::Metrics(crate::metrics::read(part)?),
-    })
 }
 
 #[cfg(test)]

@@ -161,7 +161,7 @@ pub async fn compact_hour(
 
     let run = content_id(keys.join("\n").as_bytes());
     // Decoded objects waiting to be written, and their items.
-    let mut pending: Vec<Batch> = Vec::new();
+    let mut pending: Vec<(u32, Batch)> = Vec::new();
     let mut pending_items = 0usize;
     let mut covered: Vec<String> = Vec::new();
     let mut parts: Vec<(String, usize, u64)> = Vec::new();
@@ -182,9 +182,14 @@ pub async fn compact_hour(
                 continue;
             }
         };
+        // Rows name their object by its index in the manifest's `raw`.
+        let index = u32::try_from(covered.len()).map_err(|_| CompactError::Schema {
+            table: "manifest",
+            problem: format!("more than {} raw objects in one hour", u32::MAX),
+        })?;
         covered.push(object.as_str().to_owned());
         pending_items += batch.item_count();
-        pending.push(batch);
+        pending.push((index, batch));
         if pending_items >= PART_ROWS {
             let full = std::mem::take(&mut pending);
             pending_items = 0;
@@ -244,25 +249,22 @@ pub async fn compact_hour(
     Ok(report)
 }
 
-/// Writes the objects of batch `index` of run `run`, merged (equal
-/// resources and scopes once), as one part per table they fill; returns
-/// the parts' names, rows and bytes.
+/// Writes the objects of batch `index` of run `run` (each with its index
+/// in the manifest) as one part per table they fill; returns the parts'
+/// names, rows and bytes.
 async fn write_parts(
     store: &dyn ObjectStore,
     prefix: &str,
     run: &str,
     index: usize,
-    objects: Vec<Batch>,
+    objects: Vec<(u32, Batch)>,
 ) -> Result<Vec<(String, usize, u64)>, CompactError> {
-    let encoded = tokio::task::spawn_blocking(move || match otelvault_codec::merge(objects) {
-        Some(batch) => encode(&batch),
-        None => Ok(Vec::new()),
-    })
-    .await
-    .map_err(|e| CompactError::Schema {
-        table: "part",
-        problem: format!("encoder failed: {e}"),
-    })??;
+    let encoded = tokio::task::spawn_blocking(move || encode(&objects))
+        .await
+        .map_err(|e| CompactError::Schema {
+            table: "part",
+            problem: format!("encoder failed: {e}"),
+        })??;
     let mut written = Vec::new();
     for (table, rows, bytes) in encoded {
         let name = format!("{table}-{run}-{index:04}.parquet");
@@ -287,22 +289,27 @@ async fn write_parts(
 /// A part to write: the table its name starts with, its rows, its bytes.
 type Part = (&'static str, usize, Vec<u8>);
 
-/// The parts of a batch.
-fn encode(batch: &Batch) -> Result<Vec<Part>, CompactError> {
-    Ok(match batch {
-        Batch::Traces(request) => {
-            vec![(
-                "part",
-                batch.item_count(),
-                otelvault_compact::traces::write(request)?,
-            )]
-        }
-        Batch::Logs(request) => vec![(
-            "part",
-            batch.item_count(),
-            otelvault_compact::logs::write(request)?,
-        )],
-        Batch::Metrics(request) => otelvault_compact::metrics::write(request)?
+/// The parts of some objects of one signal.
+fn encode(objects: &[(u32, Batch)]) -> Result<Vec<Part>, CompactError> {
+    use otelvault_compact::{logs, metrics, traces};
+    let rows = objects.iter().map(|(_, b)| b.item_count()).sum();
+    // Objects of another signal than the first are not in an hour of it.
+    macro_rules! requests {
+        ($variant:ident) => {
+            objects
+                .iter()
+                .filter_map(|(i, b)| match b {
+                    Batch::$variant(r) => Some((*i, r)),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+    }
+    Ok(match objects.first().map(|(_, b)| b.signal()) {
+        None => Vec::new(),
+        Some(Signal::Traces) => vec![("part", rows, traces::write(&requests!(Traces))?)],
+        Some(Signal::Logs) => vec![("part", rows, logs::write(&requests!(Logs))?)],
+        Some(Signal::Metrics) => metrics::write(&requests!(Metrics))?
             .into_iter()
             .map(|(kind, rows, bytes)| (kind.as_str(), rows, bytes))
             .collect(),

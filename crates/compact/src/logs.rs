@@ -17,7 +17,7 @@ use otelvault_codec::proto::collector_logs::ExportLogsServiceRequest;
 use otelvault_codec::proto::logs::{LogRecord, ResourceLogs, ScopeLogs};
 
 use crate::CompactError;
-use crate::table::{Placed, append_map, map, place, read_part, write_part};
+use crate::table::{Placed, append_map, groups, map, place, read_part, write_part};
 use crate::values::{as_string, hex};
 
 const TABLE: &str = "logs";
@@ -32,21 +32,17 @@ fn time(record: &LogRecord) -> u64 {
     }
 }
 
-/// Writes the log records of `request` as one Parquet part, sorted by
-/// service then time. An empty request gives a part with no rows.
-pub fn write(request: &ExportLogsServiceRequest) -> Result<Vec<u8>, CompactError> {
-    let groups = request.resource_logs.iter().flat_map(|rl| {
-        rl.scope_logs.iter().map(move |sl| {
-            (
-                rl.resource.as_ref(),
-                rl.schema_url.as_str(),
-                sl.scope.as_ref(),
-                sl.schema_url.as_str(),
-                sl.log_records.as_slice(),
-            )
-        })
-    });
-    let rows = place(groups, time);
+/// Writes the log records of raw objects (each with its index in the
+/// hour's manifest) as one Parquet part, sorted by service then time. No
+/// records give a part with no rows.
+pub fn write(objects: &[(u32, &ExportLogsServiceRequest)]) -> Result<Vec<u8>, CompactError> {
+    let groups = groups(
+        objects,
+        |r| &r.resource_logs,
+        |rl| (rl.resource.as_ref(), &rl.schema_url, &rl.scope_logs),
+        |sl| (sl.scope.as_ref(), &sl.schema_url, &sl.log_records),
+    );
+    let rows = place(&groups, time);
     let columns = columns(&rows)?;
     write_part(
         &rows,
@@ -157,7 +153,7 @@ mod tests {
 
         #[test]
         fn every_log_record_comes_back_exactly(request in arb_logs()) {
-            let part = write(&request).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let part = write(&[(0, &request)]).map_err(|e| TestCaseError::fail(e.to_string()))?;
             let back = read(Bytes::from(part)).map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert_eq!(items(&back), items(&request));
         }
@@ -173,7 +169,7 @@ mod tests {
             .iter()
             .flat_map(|rl| rl.scope_logs.iter().flat_map(|sl| sl.log_records.iter()))
             .collect();
-        let part = write(&request).expect("write");
+        let part = write(&[(0, &request)]).expect("write");
         let mut batches: Vec<_> = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(part))
             .expect("part")
             .build()

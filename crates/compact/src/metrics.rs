@@ -32,7 +32,9 @@ use otelvault_codec::proto::metrics::{
 use otelvault_codec::proto::resource::Resource;
 
 use crate::CompactError;
-use crate::table::{Placed, append_map, map, nanos, place, read_part, timestamps, write_part};
+use crate::table::{
+    Group, Placed, append_map, map, nanos, place, read_part, timestamps, write_part,
+};
 
 const TABLE: &str = "metrics";
 const ITEM_COLUMN: &str = "OtlpMetric";
@@ -172,48 +174,66 @@ fn point_fields(m: &Metric) -> (u64, u64, u32, &[KeyValue]) {
     }
 }
 
-type Group<'a> = (
+/// The data points of one metric of a raw object, each as a single-point
+/// metric numbered in its object: type, resource, its schema URL, scope,
+/// its schema URL, object, points.
+type Points<'a> = (
+    MetricType,
     Option<&'a Resource>,
     &'a str,
     Option<&'a InstrumentationScope>,
     &'a str,
-    Vec<Metric>,
+    u32,
+    Vec<(u32, Metric)>,
 );
 
-/// Writes the data points of `request` as one Parquet part per metric type
-/// that it holds, each sorted by service then time.
+/// Writes the data points of raw objects (each with its index in the
+/// hour's manifest) as one Parquet part per metric type that they hold,
+/// each sorted by service then time. Points are numbered in document
+/// order in their object, across types, as readers of the object count.
 pub fn write(
-    request: &ExportMetricsServiceRequest,
+    objects: &[(u32, &ExportMetricsServiceRequest)],
 ) -> Result<Vec<(MetricType, usize, Vec<u8>)>, CompactError> {
+    let mut points: Vec<Points<'_>> = Vec::new();
+    for (object, request) in objects {
+        let mut next = 0u32;
+        for rm in &request.resource_metrics {
+            for sm in &rm.scope_metrics {
+                for m in &sm.metrics {
+                    let Some(kind) = m.data.as_ref().map(MetricType::of) else {
+                        continue;
+                    };
+                    let numbered = single_points(m)
+                        .into_iter()
+                        .map(|single| {
+                            next += 1;
+                            (next - 1, single)
+                        })
+                        .collect();
+                    points.push((
+                        kind,
+                        rm.resource.as_ref(),
+                        &rm.schema_url,
+                        sm.scope.as_ref(),
+                        &sm.schema_url,
+                        *object,
+                        numbered,
+                    ));
+                }
+            }
+        }
+    }
     let mut parts = Vec::new();
     for kind in MetricType::ALL {
-        let groups: Vec<Group<'_>> = request
-            .resource_metrics
+        let groups: Vec<Group<'_, Metric>> = points
             .iter()
-            .flat_map(|rm| {
-                rm.scope_metrics.iter().map(move |sm| {
-                    let singles = sm
-                        .metrics
-                        .iter()
-                        .filter(|m| m.data.as_ref().map(MetricType::of) == Some(kind))
-                        .flat_map(single_points)
-                        .collect();
-                    (
-                        rm.resource.as_ref(),
-                        rm.schema_url.as_str(),
-                        sm.scope.as_ref(),
-                        sm.schema_url.as_str(),
-                        singles,
-                    )
-                })
+            .filter(|p| p.0 == kind)
+            .map(|(_, r, rs, s, ss, object, singles)| {
+                let items = singles.iter().map(|(i, m)| (*i, m)).collect();
+                (*r, *rs, *s, *ss, *object, items)
             })
             .collect();
-        let rows = place(
-            groups
-                .iter()
-                .map(|(r, rs, s, ss, items)| (*r, *rs, *s, *ss, items.as_slice())),
-            |m: &Metric| point_fields(m).0,
-        );
+        let rows = place(&groups, |m: &Metric| point_fields(m).0);
         if rows.is_empty() {
             continue;
         }

@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use arrow_array::builder::{BinaryBuilder, MapBuilder, StringBuilder, TimestampNanosecondBuilder};
+use arrow_array::builder::{
+    BinaryBuilder, MapBuilder, StringBuilder, TimestampNanosecondBuilder, UInt32Builder,
+};
 use arrow_array::cast::AsArray as _;
 use arrow_array::{Array, ArrayRef, BinaryArray, RecordBatch, StringArray};
 use bytes::Bytes;
@@ -25,7 +27,13 @@ use crate::values::{as_string, string_attribute};
 /// a part by its bloom filters, large enough to compress well.
 const ROW_GROUP_ROWS: usize = 65_536;
 
-/// One item (span, log record) and where it came from, ready to become a row.
+/// The column of a row's raw object (its index in the manifest).
+pub const OBJECT_COLUMN: &str = "OtlpObject";
+/// The column of a row's position in its raw object.
+pub const INDEX_COLUMN: &str = "OtlpIndex";
+
+/// One item (span, log record, data point) and where it came from, ready
+/// to become a row.
 pub(crate) struct Placed<'a, T> {
     pub service: &'a str,
     pub resource: Option<&'a Resource>,
@@ -35,46 +43,95 @@ pub(crate) struct Placed<'a, T> {
     pub item: &'a T,
     /// The `Timestamp` column, nanoseconds.
     pub time: u64,
+    /// The raw object the item was read from (its index in the hour's
+    /// manifest) and the item's position in it.
+    pub object: u32,
+    pub index: u32,
 }
 
-/// Places every item of a request's groups.
+/// Items of one resource and scope of one raw object, each with its
+/// position in the object: resource, its schema URL, scope, its schema
+/// URL, object, items.
+pub(crate) type Group<'a, T> = (
+    Option<&'a Resource>,
+    &'a str,
+    Option<&'a InstrumentationScope>,
+    &'a str,
+    u32,
+    Vec<(u32, &'a T)>,
+);
+
+/// The groups of raw objects whose requests nest resources, scopes and
+/// items: `scopes` and `items` open one level each, `context` names a
+/// resource's and a scope's parts. Items are numbered in document order,
+/// from 0 in each object, as readers of the raw object count them.
+pub(crate) fn groups<'a, Req, R: 'a, S: 'a, T: 'a>(
+    objects: &[(u32, &'a Req)],
+    resources: impl Fn(&'a Req) -> &'a [R],
+    scopes: impl Fn(&'a R) -> (Option<&'a Resource>, &'a str, &'a [S]),
+    items: impl Fn(&'a S) -> (Option<&'a InstrumentationScope>, &'a str, &'a [T]),
+) -> Vec<Group<'a, T>> {
+    let mut out = Vec::new();
+    for (object, request) in objects {
+        let mut next = 0u32;
+        for r in resources(request) {
+            let (resource, resource_schema, scope_list) = scopes(r);
+            for s in scope_list {
+                let (scope, scope_schema, list) = items(s);
+                let numbered = list
+                    .iter()
+                    .map(|item| {
+                        next += 1;
+                        (next - 1, item)
+                    })
+                    .collect();
+                out.push((
+                    resource,
+                    resource_schema,
+                    scope,
+                    scope_schema,
+                    *object,
+                    numbered,
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Places every item of the groups, sorted by service then time.
 pub(crate) fn place<'a, T>(
-    groups: impl Iterator<
-        Item = (
-            Option<&'a Resource>,
-            &'a str,
-            Option<&'a InstrumentationScope>,
-            &'a str,
-            &'a [T],
-        ),
-    >,
+    groups: &'a [Group<'a, T>],
     time: impl Fn(&T) -> u64,
 ) -> Vec<Placed<'a, T>> {
     let mut rows = Vec::new();
-    for (resource, resource_schema, scope, scope_schema, items) in groups {
+    for (resource, resource_schema, scope, scope_schema, object, items) in groups {
         let attributes = resource.map_or(&[][..], |r| &r.attributes);
         let service = string_attribute(attributes, "service.name").unwrap_or("");
-        for item in items {
+        for (index, item) in items {
             rows.push(Placed {
                 service,
-                resource,
+                resource: *resource,
                 resource_schema,
-                scope,
+                scope: *scope,
                 scope_schema,
-                item,
+                item: *item,
                 time: time(item),
+                object: *object,
+                index: *index,
             });
         }
     }
-    // Stable: items of one service at one time keep their request order.
+    // Stable: items of one service at one time keep their raw order.
     rows.sort_by(|a, b| (a.service, a.time).cmp(&(b.service, b.time)));
     rows
 }
 
 /// Writes one part: `ServiceName` and the time (`time_column`) first (the
 /// sort order the file declares), then the table's own columns, then the
-/// context columns and the lossless ones, the item's protobuf in
-/// `item_column`.
+/// context columns and the lossless ones: the item's protobuf in
+/// `item_column`, and where it came from in `OtlpObject` (its raw
+/// object's index in the manifest) and `OtlpIndex` (its position there).
 pub(crate) fn write_part<T: prost::Message>(
     rows: &[Placed<'_, T>],
     time_column: &'static str,
@@ -90,6 +147,10 @@ pub(crate) fn write_part<T: prost::Message>(
     let mut timestamp = timestamps(n);
     let mut resource_attributes = map();
     let (mut otlp_resource, mut otlp_scope, mut otlp_item) = (binaries(), binaries(), binaries());
+    let (mut object, mut index) = (
+        UInt32Builder::with_capacity(n),
+        UInt32Builder::with_capacity(n),
+    );
     for row in rows {
         service.append_value(row.service);
         timestamp.append_value(nanos(row.time));
@@ -105,6 +166,8 @@ pub(crate) fn write_part<T: prost::Message>(
         otlp_resource.append_option(row.resource.map(|r| r.encode_to_vec()));
         otlp_scope.append_option(row.scope.map(|s| s.encode_to_vec()));
         otlp_item.append_value(row.item.encode_to_vec());
+        object.append_value(row.object);
+        index.append_value(row.index);
     }
     let mut all: Vec<(&str, ArrayRef)> = vec![
         ("ServiceName", Arc::new(service.finish())),
@@ -123,6 +186,8 @@ pub(crate) fn write_part<T: prost::Message>(
         ("OtlpResource", Arc::new(otlp_resource.finish())),
         ("OtlpScope", Arc::new(otlp_scope.finish())),
         (item_column, Arc::new(otlp_item.finish())),
+        (OBJECT_COLUMN, Arc::new(object.finish())),
+        (INDEX_COLUMN, Arc::new(index.finish())),
     ]);
     let batch = RecordBatch::try_from_iter(all)?;
     let mut writer =

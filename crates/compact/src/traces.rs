@@ -19,27 +19,25 @@ use otelvault_codec::proto::collector_trace::ExportTraceServiceRequest;
 use otelvault_codec::proto::trace::{ResourceSpans, ScopeSpans, Span, span, status};
 
 use crate::CompactError;
-use crate::table::{Placed, append_map, map, nanos, place, read_part, timestamps, write_part};
+use crate::table::{
+    Placed, append_map, groups, map, nanos, place, read_part, timestamps, write_part,
+};
 use crate::values::hex;
 
 const TABLE: &str = "traces";
 const ITEM_COLUMN: &str = "OtlpSpan";
 
-/// Writes the spans of `request` as one Parquet part, sorted by service
-/// then start time. An empty request gives a part with no rows.
-pub fn write(request: &ExportTraceServiceRequest) -> Result<Vec<u8>, CompactError> {
-    let groups = request.resource_spans.iter().flat_map(|rs| {
-        rs.scope_spans.iter().map(move |ss| {
-            (
-                rs.resource.as_ref(),
-                rs.schema_url.as_str(),
-                ss.scope.as_ref(),
-                ss.schema_url.as_str(),
-                ss.spans.as_slice(),
-            )
-        })
-    });
-    let rows = place(groups, |span: &Span| span.start_time_unix_nano);
+/// Writes the spans of raw objects (each with its index in the hour's
+/// manifest) as one Parquet part, sorted by service then start time. No
+/// spans give a part with no rows.
+pub fn write(objects: &[(u32, &ExportTraceServiceRequest)]) -> Result<Vec<u8>, CompactError> {
+    let groups = groups(
+        objects,
+        |r| &r.resource_spans,
+        |rs| (rs.resource.as_ref(), &rs.schema_url, &rs.scope_spans),
+        |ss| (ss.scope.as_ref(), &ss.schema_url, &ss.spans),
+    );
+    let rows = place(&groups, |span: &Span| span.start_time_unix_nano);
     let columns = columns(&rows)?;
     write_part(
         &rows,

@@ -17,6 +17,7 @@
 
 pub mod logs;
 pub mod metrics;
+pub mod scan;
 mod table;
 pub mod traces;
 mod values;

@@ -17,11 +17,11 @@ use otelvault_codec::proto::collector_logs::ExportLogsServiceRequest;
 use otelvault_codec::proto::logs::{LogRecord, ResourceLogs, ScopeLogs};
 
 use crate::CompactError;
-use crate::table::{Placed, append_map, groups, map, place, read_part, write_part};
+use crate::table::{Placed, ResourceGroup, append_map, groups, map, place, read_part, write_part};
 use crate::values::{as_string, hex};
 
-const TABLE: &str = "logs";
-const ITEM_COLUMN: &str = "OtlpLogRecord";
+pub(crate) const TABLE: &str = "logs";
+pub(crate) const ITEM_COLUMN: &str = "OtlpLogRecord";
 
 /// A record's `Timestamp`: its time, else the time it was observed.
 fn time(record: &LogRecord) -> u64 {
@@ -87,8 +87,12 @@ fn columns(rows: &[Placed<'_, LogRecord>]) -> Result<Vec<(&'static str, ArrayRef
 /// Reads a part back into OTLP, from its lossless columns only: each log
 /// record with exactly the resource, scope and schema URLs it came with.
 pub fn read(part: Bytes) -> Result<ExportLogsServiceRequest, CompactError> {
-    let groups = read_part::<LogRecord>(part, TABLE, ITEM_COLUMN)?;
-    Ok(ExportLogsServiceRequest {
+    Ok(request(read_part::<LogRecord>(part, TABLE, ITEM_COLUMN)?))
+}
+
+/// A request of read groups.
+pub(crate) fn request(groups: Vec<ResourceGroup<LogRecord>>) -> ExportLogsServiceRequest {
+    ExportLogsServiceRequest {
         resource_logs: groups
             .into_iter()
             .map(|g| ResourceLogs {
@@ -105,7 +109,7 @@ pub fn read(part: Bytes) -> Result<ExportLogsServiceRequest, CompactError> {
                     .collect(),
             })
             .collect(),
-    })
+    }
 }
 
 #[cfg(test)]

@@ -33,11 +33,11 @@ use otelvault_codec::proto::resource::Resource;
 
 use crate::CompactError;
 use crate::table::{
-    Group, Placed, append_map, map, nanos, place, read_part, timestamps, write_part,
+    Group, Placed, ResourceGroup, append_map, map, nanos, place, read_part, timestamps, write_part,
 };
 
-const TABLE: &str = "metrics";
-const ITEM_COLUMN: &str = "OtlpMetric";
+pub(crate) const TABLE: &str = "metrics";
+pub(crate) const ITEM_COLUMN: &str = "OtlpMetric";
 
 /// The metric types, each a table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -402,8 +402,12 @@ fn number(p: &NumberDataPoint) -> f64 {
 /// as a metric of its own, with exactly the metric's name, description,
 /// unit, metadata and type fields, and its resource and scope.
 pub fn read(part: Bytes) -> Result<ExportMetricsServiceRequest, CompactError> {
-    let groups = read_part::<Metric>(part, TABLE, ITEM_COLUMN)?;
-    Ok(ExportMetricsServiceRequest {
+    Ok(request(read_part::<Metric>(part, TABLE, ITEM_COLUMN)?))
+}
+
+/// A request of read groups.
+pub(crate) fn request(groups: Vec<ResourceGroup<Metric>>) -> ExportMetricsServiceRequest {
+    ExportMetricsServiceRequest {
         resource_metrics: groups
             .into_iter()
             .map(|g| ResourceMetrics {
@@ -420,7 +424,7 @@ pub fn read(part: Bytes) -> Result<ExportMetricsServiceRequest, CompactError> {
                     .collect(),
             })
             .collect(),
-    })
+    }
 }
 
 #[cfg(test)]

@@ -259,7 +259,8 @@ pub(crate) struct ScopeGroup<T> {
 }
 
 /// Where a row's item belongs: its resource and scope, as stored.
-struct Context {
+#[derive(Debug)]
+pub(crate) struct Context {
     resource: Option<Vec<u8>>,
     resource_schema: String,
     scope: Option<Vec<u8>>,
@@ -273,6 +274,23 @@ impl Context {
 
     fn same_scope(&self, other: &Context) -> bool {
         self.scope == other.scope && self.scope_schema == other.scope_schema
+    }
+
+    /// The context of every row of a batch holding the context columns.
+    pub(crate) fn of_batch(batch: &RecordBatch) -> Result<Vec<Context>, CompactError> {
+        let table = "part";
+        let resources = binary(batch, table, "OtlpResource")?;
+        let resource_schemas = string(batch, table, "ResourceSchemaUrl")?;
+        let scopes = binary(batch, table, "OtlpScope")?;
+        let scope_schemas = string(batch, table, "ScopeSchemaUrl")?;
+        Ok((0..batch.num_rows())
+            .map(|i| Context {
+                resource: (!resources.is_null(i)).then(|| resources.value(i).to_vec()),
+                resource_schema: resource_schemas.value(i).to_owned(),
+                scope: (!scopes.is_null(i)).then(|| scopes.value(i).to_vec()),
+                scope_schema: scope_schemas.value(i).to_owned(),
+            })
+            .collect())
     }
 }
 
@@ -303,55 +321,60 @@ pub(crate) fn read_part<T: prost::Message + Default>(
         .collect::<Result<Vec<_>, _>>()?;
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
     let reader = builder.with_projection(mask).build()?;
-
-    let mut out: Vec<ResourceGroup<T>> = Vec::new();
-    let mut last: Option<Context> = None;
-    let mut row = 0usize;
+    let mut rows = Vec::new();
     for batch in reader {
         let batch = batch?;
-        let resources = binary(&batch, table, "OtlpResource")?;
-        let resource_schemas = string(&batch, table, "ResourceSchemaUrl")?;
-        let scopes = binary(&batch, table, "OtlpScope")?;
-        let scope_schemas = string(&batch, table, "ScopeSchemaUrl")?;
         let items = binary(&batch, table, item_column)?;
-        for i in 0..batch.num_rows() {
-            let context = Context {
-                resource: (!resources.is_null(i)).then(|| resources.value(i).to_vec()),
-                resource_schema: resource_schemas.value(i).to_owned(),
-                scope: (!scopes.is_null(i)).then(|| scopes.value(i).to_vec()),
-                scope_schema: scope_schemas.value(i).to_owned(),
-            };
-            let item = T::decode(items.value(i)).map_err(|source| CompactError::Protobuf {
-                column: item_column,
-                row,
-                source,
-            })?;
-            let same_resource = last.as_ref().is_some_and(|l| l.same_resource(&context));
-            let same_scope = same_resource && last.as_ref().is_some_and(|l| l.same_scope(&context));
-            if !same_resource {
-                out.push(ResourceGroup {
-                    resource: decode(context.resource.as_deref(), "OtlpResource", row)?,
-                    schema_url: context.resource_schema.clone(),
-                    scopes: Vec::new(),
-                });
-            }
-            let group = out.last_mut().ok_or_else(|| CompactError::Schema {
-                table,
-                problem: format!("row {row} has no resource"),
-            })?;
-            if !same_scope {
-                group.scopes.push(ScopeGroup {
-                    scope: decode(context.scope.as_deref(), "OtlpScope", row)?,
-                    schema_url: context.scope_schema.clone(),
-                    items: Vec::new(),
-                });
-            }
-            if let Some(scope) = group.scopes.last_mut() {
-                scope.items.push(item);
-            }
-            last = Some(context);
-            row += 1;
+        for (i, context) in Context::of_batch(&batch)?.into_iter().enumerate() {
+            rows.push((context, items.value(i).to_vec()));
         }
+    }
+    group(
+        rows.iter().map(|(c, i)| (c, i.as_slice())),
+        table,
+        item_column,
+    )
+}
+
+/// Decodes rows (context, item protobuf) into groups: rows of one resource
+/// and scope that follow each other share a group.
+pub(crate) fn group<'a, T: prost::Message + Default>(
+    rows: impl Iterator<Item = (&'a Context, &'a [u8])>,
+    table: &'static str,
+    item_column: &'static str,
+) -> Result<Vec<ResourceGroup<T>>, CompactError> {
+    let mut out: Vec<ResourceGroup<T>> = Vec::new();
+    let mut last: Option<&Context> = None;
+    for (row, (context, item)) in rows.enumerate() {
+        let item = T::decode(item).map_err(|source| CompactError::Protobuf {
+            column: item_column,
+            row,
+            source,
+        })?;
+        let same_resource = last.is_some_and(|l| l.same_resource(context));
+        let same_scope = same_resource && last.is_some_and(|l| l.same_scope(context));
+        if !same_resource {
+            out.push(ResourceGroup {
+                resource: decode(context.resource.as_deref(), "OtlpResource", row)?,
+                schema_url: context.resource_schema.clone(),
+                scopes: Vec::new(),
+            });
+        }
+        let group = out.last_mut().ok_or_else(|| CompactError::Schema {
+            table,
+            problem: format!("row {row} has no resource"),
+        })?;
+        if !same_scope {
+            group.scopes.push(ScopeGroup {
+                scope: decode(context.scope.as_deref(), "OtlpScope", row)?,
+                schema_url: context.scope_schema.clone(),
+                items: Vec::new(),
+            });
+        }
+        if let Some(scope) = group.scopes.last_mut() {
+            scope.items.push(item);
+        }
+        last = Some(context);
     }
     Ok(out)
 }
@@ -389,7 +412,7 @@ fn column<'a, A>(
         })
 }
 
-fn binary<'a>(
+pub(crate) fn binary<'a>(
     batch: &'a RecordBatch,
     table: &'static str,
     name: &str,
@@ -397,10 +420,20 @@ fn binary<'a>(
     column(batch, table, name, "binary", |c| c.as_binary_opt::<i32>())
 }
 
-fn string<'a>(
+pub(crate) fn string<'a>(
     batch: &'a RecordBatch,
     table: &'static str,
     name: &str,
 ) -> Result<&'a StringArray, CompactError> {
     column(batch, table, name, "string", |c| c.as_string_opt::<i32>())
+}
+
+/// Column `name` of `batch` as `u32` values.
+pub(crate) fn uint32<'a>(
+    batch: &'a RecordBatch,
+    name: &str,
+) -> Result<&'a arrow_array::UInt32Array, CompactError> {
+    column(batch, "part", name, "uint32", |c| {
+        c.as_primitive_opt::<arrow_array::types::UInt32Type>()
+    })
 }

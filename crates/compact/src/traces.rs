@@ -20,12 +20,12 @@ use otelvault_codec::proto::trace::{ResourceSpans, ScopeSpans, Span, span, statu
 
 use crate::CompactError;
 use crate::table::{
-    Placed, append_map, groups, map, nanos, place, read_part, timestamps, write_part,
+    Placed, ResourceGroup, append_map, groups, map, nanos, place, read_part, timestamps, write_part,
 };
 use crate::values::hex;
 
-const TABLE: &str = "traces";
-const ITEM_COLUMN: &str = "OtlpSpan";
+pub(crate) const TABLE: &str = "traces";
+pub(crate) const ITEM_COLUMN: &str = "OtlpSpan";
 
 /// Writes the spans of raw objects (each with its index in the hour's
 /// manifest) as one Parquet part, sorted by service then start time. No
@@ -135,8 +135,12 @@ fn status_name(code: i32) -> &'static str {
 /// Rows of one resource and scope that follow each other share a
 /// `ResourceSpans` and a `ScopeSpans`.
 pub fn read(part: Bytes) -> Result<ExportTraceServiceRequest, CompactError> {
-    let groups = read_part::<Span>(part, TABLE, ITEM_COLUMN)?;
-    Ok(ExportTraceServiceRequest {
+    Ok(request(read_part::<Span>(part, TABLE, ITEM_COLUMN)?))
+}
+
+/// A request of read groups.
+pub(crate) fn request(groups: Vec<ResourceGroup<Span>>) -> ExportTraceServiceRequest {
+    ExportTraceServiceRequest {
         resource_spans: groups
             .into_iter()
             .map(|g| ResourceSpans {
@@ -153,7 +157,7 @@ pub fn read(part: Bytes) -> Result<ExportTraceServiceRequest, CompactError> {
                     .collect(),
             })
             .collect(),
-    })
+    }
 }
 
 #[cfg(test)]

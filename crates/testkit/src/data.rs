@@ -158,3 +158,20 @@ pub fn sample(signal: Signal) -> Batch {
     };
     Batch::decode(signal, Format::Json, text.as_bytes()).expect("sample")
 }
+
+/// Every item of `batch` (span, log record, data point) on its own, with
+/// its resource and scope, in document order, encoded: two batches hold
+/// the same items in the same order exactly when these are equal.
+pub fn item_by_item(batch: &Batch) -> Vec<Vec<u8>> {
+    (0..batch.item_count())
+        .map(|k| {
+            let mut one = batch.clone();
+            let mut seen = 0;
+            otelvault_codec::filter::retain_items(&mut one, |_| {
+                seen += 1;
+                seen - 1 == k
+            });
+            one.encode(Format::Protobuf)
+        })
+        .collect()
+}

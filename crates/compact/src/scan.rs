@@ -1,0 +1,516 @@
+//! Reading part files for queries, with ranged reads: the footer (and page
+//! index) first, then bloom filters and statistics to skip row groups that
+//! cannot match, then only the columns a step needs.
+//!
+//! A query reads a part in two steps. [`candidates`] reads the narrow
+//! columns (`ServiceName`, the time, `TraceId`, `OtlpObject`, `OtlpIndex`)
+//! of the row groups that may match and keeps the rows that may: a
+//! superset of the matches, never fewer, since the archive's own rule
+//! decides in the end. [`read_rows`] then reads the lossless columns of
+//! chosen rows only, and [`assemble`] rebuilds each raw object's items in
+//! their original order from them.
+
+use std::ops::Range;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use arrow_array::RecordBatch;
+use arrow_array::cast::AsArray as _;
+use arrow_array::types::{TimestampNanosecondType, UInt32Type};
+use bytes::Bytes;
+use futures::StreamExt as _;
+use futures::future::{BoxFuture, FutureExt as _};
+use otelvault_codec::{Batch, Signal};
+use otelvault_storage::{ObjectKey, ObjectStore, StorageError};
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::{ArrowReaderOptions, RowSelection, RowSelector};
+use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStreamBuilder};
+use parquet::errors::ParquetError;
+use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
+use parquet::file::statistics::Statistics;
+
+use crate::table::{Context, INDEX_COLUMN, OBJECT_COLUMN};
+use crate::{CompactError, logs, metrics, traces};
+
+/// Bytes read from the end of a part at first: the footer and page index
+/// of a part fit in it, so most parts cost one request before their data.
+const FOOTER_PREFETCH: usize = 64 * 1024;
+
+/// Storage work done reading parts.
+#[derive(Debug, Default)]
+pub struct Work {
+    /// Ranged reads made.
+    pub requests: AtomicUsize,
+    /// Bytes they returned.
+    pub bytes: AtomicUsize,
+}
+
+/// A part file in a store, read by ranges.
+#[derive(Clone)]
+pub struct PartFile {
+    store: Arc<dyn ObjectStore>,
+    key: ObjectKey,
+    size: u64,
+    work: Arc<Work>,
+    /// The footer, once read: the steps of a query share it.
+    metadata: Arc<std::sync::Mutex<Option<Arc<ParquetMetaData>>>>,
+}
+
+impl PartFile {
+    /// The part at `key`, `size` bytes long (the manifest says), counting
+    /// its reads in `work`.
+    pub fn new(store: Arc<dyn ObjectStore>, key: ObjectKey, size: u64, work: Arc<Work>) -> Self {
+        PartFile {
+            store,
+            key,
+            size,
+            work,
+            metadata: Arc::default(),
+        }
+    }
+}
+
+impl PartFile {
+    fn cached(&self) -> Option<Arc<ParquetMetaData>> {
+        self.metadata.lock().ok()?.clone()
+    }
+}
+
+impl AsyncFileReader for PartFile {
+    fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
+        async move {
+            let bytes = self
+                .store
+                .get_range(&self.key, range)
+                .await
+                .map_err(|e| ParquetError::External(Box::new(e)))?;
+            self.work.requests.fetch_add(1, Ordering::Relaxed);
+            self.work.bytes.fetch_add(bytes.len(), Ordering::Relaxed);
+            Ok(bytes)
+        }
+        .boxed()
+    }
+
+    fn get_metadata<'a>(
+        &'a mut self,
+        _options: Option<&'a ArrowReaderOptions>,
+    ) -> BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
+        async move {
+            if let Some(cached) = self.cached() {
+                return Ok(cached);
+            }
+            let size = self.size;
+            let metadata = ParquetMetaDataReader::new()
+                .with_prefetch_hint(Some(FOOTER_PREFETCH))
+                .with_page_index_policy(PageIndexPolicy::Optional)
+                .load_and_finish(&mut *self, size)
+                .await?;
+            let metadata = Arc::new(metadata);
+            if let Ok(mut cache) = self.metadata.lock() {
+                *cache = Some(Arc::clone(&metadata));
+            }
+            Ok(metadata)
+        }
+        .boxed()
+    }
+}
+
+/// A Parquet error, or the storage error behind it.
+fn failed(key: &ObjectKey, e: ParquetError) -> CompactError {
+    match e {
+        ParquetError::External(inner) => match inner.downcast::<StorageError>() {
+            Ok(source) => CompactError::Storage {
+                action: format!("reading {key}"),
+                source: *source,
+            },
+            Err(other) => CompactError::Parquet(ParquetError::External(other)),
+        },
+        other => CompactError::Parquet(other),
+    }
+}
+
+/// What a row must be to be worth reading: conservative, so that a row the
+/// archive's rule would match is never left out.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// The time range, unix nanoseconds.
+    pub start: u64,
+    /// Exclusive end.
+    pub end: u64,
+    /// Times of 0 or from this on are not what an item counts as having
+    /// (the archive counts it at its partition then): such rows always
+    /// pass the time test.
+    pub unreliable_from: u64,
+    /// `service.name`.
+    pub service: Option<String>,
+    /// Trace id, 16 bytes.
+    pub trace_id: Option<Vec<u8>>,
+    /// Raw objects (indices in the manifest) wanted.
+    pub objects: Range<u32>,
+}
+
+impl Filter {
+    fn time_may_match(&self, t: u64) -> bool {
+        t == 0 || t >= self.unreliable_from || (self.start..self.end).contains(&t)
+    }
+
+    /// A service name column value that may match: the name, or empty (a
+    /// `service.name` that is not a string, which the rule may still match).
+    fn service_may_match(&self, name: &str) -> bool {
+        self.service.as_deref().is_none_or(|s| s == name) || name.is_empty()
+    }
+}
+
+/// A row that may match: where it is in the part, and where it came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Candidate {
+    /// Its raw object's index in the manifest.
+    pub object: u32,
+    /// Its position in that object.
+    pub index: u32,
+    /// Its row in the part, from 0.
+    pub row: u64,
+}
+
+/// The leaf column named `name`, if the part has it.
+fn leaf(metadata: &ParquetMetaData, name: &str) -> Option<usize> {
+    metadata
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .position(|c| c.path().string() == name)
+}
+
+/// Min and max of an integer column's row group statistics.
+fn int_range(stats: Option<&Statistics>) -> Option<(i64, i64)> {
+    match stats? {
+        Statistics::Int64(s) => Some((*s.min_opt()?, *s.max_opt()?)),
+        Statistics::Int32(s) => Some((
+            i64::from(*s.min_opt()? as u32),
+            i64::from(*s.max_opt()? as u32),
+        )),
+        _ => None,
+    }
+}
+
+/// The rows of `part` that may match `filter`, in file order. Row groups
+/// are skipped by statistics (time, object) and bloom filters (trace id,
+/// service) before any of their data is read.
+pub async fn candidates(
+    part: PartFile,
+    time_column: &str,
+    filter: &Filter,
+) -> Result<Vec<Candidate>, CompactError> {
+    let key = part.key.clone();
+    let failed = |e| failed(&key, e);
+    let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
+    let mut builder = ParquetRecordBatchStreamBuilder::new_with_options(part, options)
+        .await
+        .map_err(failed)?;
+    let metadata = Arc::clone(builder.metadata());
+    let schema_error = |problem: String| CompactError::Schema {
+        table: "part",
+        problem,
+    };
+    let column =
+        |name: &str| leaf(&metadata, name).ok_or_else(|| schema_error(format!("no column {name}")));
+    let (service, time) = (column("ServiceName")?, column(time_column)?);
+    let object = column(OBJECT_COLUMN)?;
+    column(INDEX_COLUMN)?;
+    let trace = leaf(&metadata, "TraceId");
+    let trace_hex = filter.trace_id.as_deref().map(crate::values::hex);
+    if filter.trace_id.is_some() && trace.is_none() {
+        // A table without trace ids holds no item of a trace.
+        return Ok(Vec::new());
+    }
+
+    let mut groups = Vec::new();
+    let mut first_rows = Vec::new();
+    let mut first_row = 0u64;
+    for (i, rg) in metadata.row_groups().iter().enumerate() {
+        let rows = u64::try_from(rg.num_rows()).unwrap_or(0);
+        let starts_at = first_row;
+        first_row += rows;
+        if let Some((min, max)) = int_range(rg.column(object).statistics())
+            && (max < i64::from(filter.objects.start) || min >= i64::from(filter.objects.end))
+        {
+            continue;
+        }
+        if let Some((min, max)) = int_range(rg.column(time).statistics()) {
+            let reliable = min > 0 && (max as u64) < filter.unreliable_from;
+            if reliable && ((max as u64) < filter.start || (min as u64) >= filter.end) {
+                continue;
+            }
+        }
+        if let (Some(hex), Some(trace)) = (&trace_hex, trace)
+            && let Some(bloom) = builder
+                .get_row_group_column_bloom_filter(i, trace)
+                .await
+                .map_err(failed)?
+            && !bloom.check(hex.as_str())
+        {
+            continue;
+        }
+        if let Some(name) = &filter.service
+            && let Some(bloom) = builder
+                .get_row_group_column_bloom_filter(i, service)
+                .await
+                .map_err(failed)?
+            && !bloom.check(name.as_str())
+            && !bloom.check("")
+        {
+            continue;
+        }
+        groups.push(i);
+        first_rows.push(starts_at);
+    }
+    if groups.is_empty() {
+        return Ok(Vec::new());
+    }
+
+    let mut roots = vec!["ServiceName", time_column, OBJECT_COLUMN, INDEX_COLUMN];
+    if trace_hex.is_some() {
+        roots.push("TraceId");
+    }
+    let arrow_schema = builder.schema().clone();
+    let roots = roots
+        .iter()
+        .map(|name| {
+            arrow_schema
+                .index_of(name)
+                .map_err(|_| schema_error(format!("no column {name}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+    let mut stream = builder
+        .with_projection(mask)
+        .with_row_groups(groups.clone())
+        .build()
+        .map_err(failed)?;
+
+    let sizes: Vec<u64> = groups
+        .iter()
+        .map(|g| u64::try_from(metadata.row_group(*g).num_rows()).unwrap_or(0))
+        .collect();
+    let (mut group, mut in_group) = (0usize, 0u64);
+    let mut out = Vec::new();
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(|e| failed(ParquetError::ArrowError(e.to_string())))?;
+        let columns = NarrowColumns::of(&batch, time_column, trace_hex.is_some())?;
+        for i in 0..batch.num_rows() {
+            while group < sizes.len() && in_group >= sizes[group] {
+                group += 1;
+                in_group = 0;
+            }
+            let row = first_rows.get(group).copied().unwrap_or(0) + in_group;
+            in_group += 1;
+            let object = columns.object.value(i);
+            let time = u64::try_from(columns.time.value(i)).unwrap_or(0);
+            let keep = filter.objects.contains(&object)
+                && filter.time_may_match(time)
+                && filter.service_may_match(columns.service.value(i))
+                && match (&trace_hex, &columns.trace) {
+                    (Some(hex), Some(trace)) => trace.value(i) == hex,
+                    _ => true,
+                };
+            if keep {
+                out.push(Candidate {
+                    object,
+                    index: columns.index.value(i),
+                    row,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The narrow columns of a batch.
+struct NarrowColumns<'a> {
+    service: &'a arrow_array::StringArray,
+    time: &'a arrow_array::PrimitiveArray<TimestampNanosecondType>,
+    object: &'a arrow_array::PrimitiveArray<UInt32Type>,
+    index: &'a arrow_array::PrimitiveArray<UInt32Type>,
+    trace: Option<&'a arrow_array::StringArray>,
+}
+
+impl<'a> NarrowColumns<'a> {
+    fn of(batch: &'a RecordBatch, time: &str, trace: bool) -> Result<Self, CompactError> {
+        let missing = |name: &str| CompactError::Schema {
+            table: "part",
+            problem: format!("{name} has an unexpected type"),
+        };
+        let get = |name: &str| batch.column_by_name(name).ok_or_else(|| missing(name));
+        Ok(NarrowColumns {
+            service: get("ServiceName")?
+                .as_string_opt::<i32>()
+                .ok_or_else(|| missing("ServiceName"))?,
+            time: get(time)?
+                .as_primitive_opt::<TimestampNanosecondType>()
+                .ok_or_else(|| missing(time))?,
+            object: get(OBJECT_COLUMN)?
+                .as_primitive_opt::<UInt32Type>()
+                .ok_or_else(|| missing(OBJECT_COLUMN))?,
+            index: get(INDEX_COLUMN)?
+                .as_primitive_opt::<UInt32Type>()
+                .ok_or_else(|| missing(INDEX_COLUMN))?,
+            trace: if trace {
+                Some(
+                    get("TraceId")?
+                        .as_string_opt::<i32>()
+                        .ok_or_else(|| missing("TraceId"))?,
+                )
+            } else {
+                None
+            },
+        })
+    }
+}
+
+/// A row's lossless columns: where it came from and what it holds.
+#[derive(Debug)]
+pub struct Row {
+    /// Its raw object's index in the manifest.
+    pub object: u32,
+    /// Its position in that object.
+    pub index: u32,
+    context: Context,
+    item: Vec<u8>,
+}
+
+/// The lossless columns of `rows` (sorted, rows of the part from 0) of
+/// `part`, a part of `signal`: only the pages holding them are read.
+pub async fn read_rows(
+    part: PartFile,
+    signal: Signal,
+    rows: &[u64],
+) -> Result<Vec<Row>, CompactError> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let key = part.key.clone();
+    let failed = |e| failed(&key, e);
+    let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
+    let builder = ParquetRecordBatchStreamBuilder::new_with_options(part, options)
+        .await
+        .map_err(failed)?;
+    let metadata = Arc::clone(builder.metadata());
+    // The row groups holding the rows, and the selection within them.
+    let mut groups = Vec::new();
+    let mut selectors = Vec::new();
+    let (mut first_row, mut next) = (0u64, 0usize);
+    for (g, rg) in metadata.row_groups().iter().enumerate() {
+        let n = u64::try_from(rg.num_rows()).unwrap_or(0);
+        let end = first_row + n;
+        let mut at = first_row;
+        let mut any = false;
+        while next < rows.len() && rows[next] < end {
+            let row = rows[next];
+            let mut run = 1;
+            while next + run < rows.len() && rows[next + run] == row + run as u64 {
+                run += 1;
+            }
+            if row > at {
+                selectors.push(RowSelector::skip((row - at) as usize));
+            }
+            selectors.push(RowSelector::select(run));
+            at = row + run as u64;
+            next += run;
+            any = true;
+        }
+        if any {
+            if end > at {
+                selectors.push(RowSelector::skip((end - at) as usize));
+            }
+            groups.push(g);
+        }
+        first_row = end;
+    }
+    let item_column = item_column(signal);
+    let lossless = [
+        "OtlpResource",
+        "ResourceSchemaUrl",
+        "OtlpScope",
+        "ScopeSchemaUrl",
+        item_column,
+        OBJECT_COLUMN,
+        INDEX_COLUMN,
+    ];
+    let arrow_schema = builder.schema().clone();
+    let roots = lossless
+        .iter()
+        .map(|name| {
+            arrow_schema
+                .index_of(name)
+                .map_err(|_| CompactError::Schema {
+                    table: "part",
+                    problem: format!("no column {name}"),
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+    let mut stream = builder
+        .with_projection(mask)
+        .with_row_groups(groups)
+        .with_row_selection(RowSelection::from(selectors))
+        .build()
+        .map_err(failed)?;
+    let mut out = Vec::with_capacity(rows.len());
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(|e| failed(ParquetError::ArrowError(e.to_string())))?;
+        let objects = crate::table::uint32(&batch, OBJECT_COLUMN)?;
+        let indices = crate::table::uint32(&batch, INDEX_COLUMN)?;
+        let items = crate::table::binary(&batch, "part", item_column)?;
+        for (i, context) in Context::of_batch(&batch)?.into_iter().enumerate() {
+            out.push(Row {
+                object: objects.value(i),
+                index: indices.value(i),
+                context,
+                item: items.value(i).to_vec(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn item_column(signal: Signal) -> &'static str {
+    match signal {
+        Signal::Traces => traces::ITEM_COLUMN,
+        Signal::Logs => logs::ITEM_COLUMN,
+        Signal::Metrics => metrics::ITEM_COLUMN,
+    }
+}
+
+/// Rebuilds raw objects from their rows: each object's items, in the
+/// order of `rows` (sort them by object and index first), with rows of
+/// one resource and scope that follow each other in one group, as in the
+/// object itself.
+pub fn assemble(signal: Signal, rows: &[Row]) -> Result<Vec<(u32, Batch)>, CompactError> {
+    let mut out = Vec::new();
+    for object in rows.chunk_by(|a, b| a.object == b.object) {
+        let items = object.iter().map(|r| (&r.context, r.item.as_slice()));
+        let batch = match signal {
+            Signal::Traces => Batch::Traces(traces::request(crate::table::group(
+                items,
+                traces::TABLE,
+                traces::ITEM_COLUMN,
+            )?)),
+            Signal::Logs => Batch::Logs(logs::request(crate::table::group(
+                items,
+                logs::TABLE,
+                logs::ITEM_COLUMN,
+            )?)),
+            Signal::Metrics => Batch::Metrics(metrics::request(crate::table::group(
+                items,
+                metrics::TABLE,
+                metrics::ITEM_COLUMN,
+            )?)),
+        };
+        out.push((object[0].object, batch));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

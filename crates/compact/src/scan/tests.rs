@@ -1,0 +1,214 @@
+use otelvault_codec::proto::collector_trace::ExportTraceServiceRequest;
+use otelvault_storage::{MemoryStore, PutOptions};
+use otelvault_testkit::arb::{arb_logs, arb_metrics, arb_traces};
+use otelvault_testkit::data::{item_by_item, trace_batch};
+use proptest::prelude::*;
+
+use super::*;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime")
+}
+
+/// Writes `objects` as parts of `signal` into a memory store.
+async fn store_parts(objects: &[(u32, Batch)]) -> (Arc<MemoryStore>, Vec<PartFile>, Arc<Work>) {
+    let store = Arc::new(MemoryStore::new());
+    let work = Arc::new(Work::default());
+    let parts: Vec<Vec<u8>> = match objects.first().map(|(_, b)| b.signal()) {
+        Some(Signal::Traces) => {
+            let r: Vec<_> = objects
+                .iter()
+                .filter_map(|(i, b)| match b {
+                    Batch::Traces(r) => Some((*i, r)),
+                    _ => None,
+                })
+                .collect();
+            vec![traces::write(&r).expect("write")]
+        }
+        Some(Signal::Logs) => {
+            let r: Vec<_> = objects
+                .iter()
+                .filter_map(|(i, b)| match b {
+                    Batch::Logs(r) => Some((*i, r)),
+                    _ => None,
+                })
+                .collect();
+            vec![logs::write(&r).expect("write")]
+        }
+        Some(Signal::Metrics) => {
+            let r: Vec<_> = objects
+                .iter()
+                .filter_map(|(i, b)| match b {
+                    Batch::Metrics(r) => Some((*i, r)),
+                    _ => None,
+                })
+                .collect();
+            metrics::write(&r)
+                .expect("write")
+                .into_iter()
+                .map(|(_, _, bytes)| bytes)
+                .collect()
+        }
+        None => Vec::new(),
+    };
+    let mut files = Vec::new();
+    for (n, bytes) in parts.into_iter().enumerate() {
+        let key = ObjectKey::new(format!("parquet/part-{n}.parquet").as_str()).expect("key");
+        let size = bytes.len() as u64;
+        store
+            .put(&key, Bytes::from(bytes), &PutOptions::default())
+            .await
+            .expect("put");
+        files.push(PartFile::new(store.clone(), key, size, work.clone()));
+    }
+    (store, files, work)
+}
+
+fn everything() -> Filter {
+    Filter {
+        start: 0,
+        end: u64::MAX,
+        unreliable_from: u64::MAX,
+        service: None,
+        trace_id: None,
+        objects: 0..u32::MAX,
+    }
+}
+
+/// The objects back from the parts: every candidate of `filter`, read and
+/// assembled.
+async fn scan(signal: Signal, files: &[PartFile], filter: &Filter) -> Vec<(u32, Batch)> {
+    let time_column = if signal == Signal::Metrics {
+        "TimeUnix"
+    } else {
+        "Timestamp"
+    };
+    let mut rows = Vec::new();
+    for file in files {
+        let found = candidates(file.clone(), time_column, filter)
+            .await
+            .expect("candidates");
+        let wanted: Vec<u64> = found.iter().map(|c| c.row).collect();
+        rows.extend(
+            read_rows(file.clone(), signal, &wanted)
+                .await
+                .expect("rows"),
+        );
+    }
+    rows.sort_by_key(|r| (r.object, r.index));
+    assemble(signal, &rows).expect("assemble")
+}
+
+fn round_trip(objects: Vec<Batch>) -> Result<(), TestCaseError> {
+    let signal = objects[0].signal();
+    let numbered: Vec<(u32, Batch)> = objects
+        .into_iter()
+        .enumerate()
+        .map(|(i, b)| (i as u32 * 3, b))
+        .collect();
+    let back = runtime().block_on(async {
+        let (_store, files, _) = store_parts(&numbered).await;
+        scan(signal, &files, &everything()).await
+    });
+    let want: Vec<(u32, Vec<Vec<u8>>)> = numbered
+        .iter()
+        .filter(|(_, b)| b.item_count() > 0)
+        .map(|(i, b)| (*i, item_by_item(b)))
+        .collect();
+    let got: Vec<(u32, Vec<Vec<u8>>)> = back.iter().map(|(i, b)| (*i, item_by_item(b))).collect();
+    prop_assert_eq!(got, want);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Rows read back by object and index rebuild every object's items, in
+    /// their order, whatever order the part holds them in.
+    #[test]
+    fn objects_come_back_item_by_item_in_their_order(
+        traces in proptest::collection::vec(arb_traces(), 1..4),
+        logs in proptest::collection::vec(arb_logs(), 1..4),
+        metrics in proptest::collection::vec(arb_metrics(), 1..4),
+    ) {
+        round_trip(traces.into_iter().map(Batch::Traces).collect())?;
+        round_trip(logs.into_iter().map(Batch::Logs).collect())?;
+        round_trip(metrics.into_iter().map(Batch::Metrics).collect())?;
+    }
+}
+
+fn spans_of(batch: &Batch) -> Vec<Vec<u8>> {
+    match batch {
+        Batch::Traces(r) => r
+            .resource_spans
+            .iter()
+            .flat_map(|rs| &rs.scope_spans)
+            .flat_map(|ss| &ss.spans)
+            .map(|s| s.trace_id.clone())
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[test]
+fn a_trace_id_reads_its_rows_and_an_absent_one_only_footers_and_bloom_filters() {
+    // Three objects of about 1 MB of protobuf each.
+    let objects: Vec<(u32, Batch)> = (0..3)
+        .map(|i| (i, Batch::Traces(trace_batch(1_000_000))))
+        .collect();
+    let wanted = spans_of(&objects[1].1)[17].clone();
+    let expected = objects
+        .iter()
+        .flat_map(|(_, b)| spans_of(b))
+        .filter(|t| *t == wanted)
+        .count();
+    runtime().block_on(async {
+        let (_store, files, work) = store_parts(&objects).await;
+        let filter = Filter {
+            trace_id: Some(wanted.clone()),
+            ..everything()
+        };
+        let found = scan(Signal::Traces, &files, &filter).await;
+        let spans: Vec<Vec<u8>> = found.iter().flat_map(|(_, b)| spans_of(b)).collect();
+        assert_eq!(spans.len(), expected);
+        assert!(spans.iter().all(|t| *t == wanted));
+
+        // A trace that is not there: footer and bloom filters only.
+        let before = work.bytes.load(Ordering::Relaxed);
+        let none = Filter {
+            trace_id: Some(vec![0xee; 16]),
+            ..everything()
+        };
+        assert!(scan(Signal::Traces, &files, &none).await.is_empty());
+        let read = work.bytes.load(Ordering::Relaxed) - before;
+        let size: u64 = files.iter().map(|f| f.size).sum();
+        assert!(
+            (read as u64) < size / 20,
+            "read {read} bytes of {size} for an absent trace"
+        );
+    });
+}
+
+#[test]
+fn objects_outside_the_range_asked_for_are_not_read() {
+    let objects: Vec<(u32, Batch)> = (0..4)
+        .map(|i| {
+            let mut r: ExportTraceServiceRequest = trace_batch(200);
+            r.resource_spans.truncate(2);
+            (i, Batch::Traces(r))
+        })
+        .collect();
+    runtime().block_on(async {
+        let (_store, files, _) = store_parts(&objects).await;
+        let filter = Filter {
+            objects: 2..3,
+            ..everything()
+        };
+        let found = scan(Signal::Traces, &files, &filter).await;
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].0, 2);
+        assert_eq!(item_by_item(&found[0].1), item_by_item(&objects[2].1));
+    });
+}

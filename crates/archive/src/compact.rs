@@ -325,8 +325,19 @@ pub struct Manifest {
     pub unreadable: Vec<String>,
     /// Rows in all.
     pub rows: usize,
-    /// Part file names, relative to the hour's prefix.
-    pub parts: Vec<String>,
+    /// Part files.
+    pub parts: Vec<ManifestPart>,
+}
+
+/// A part file a manifest lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestPart {
+    /// Its name, relative to the hour's prefix.
+    pub name: String,
+    /// Its rows.
+    pub rows: usize,
+    /// Its size in bytes.
+    pub bytes: u64,
 }
 
 impl Manifest {
@@ -347,7 +358,13 @@ impl Manifest {
             parts: value["parts"]
                 .as_array()?
                 .iter()
-                .map(|p| p["name"].as_str().map(str::to_owned))
+                .map(|p| {
+                    Some(ManifestPart {
+                        name: p["name"].as_str()?.to_owned(),
+                        rows: usize::try_from(p["rows"].as_u64()?).ok()?,
+                        bytes: p["bytes"].as_u64()?,
+                    })
+                })
                 .collect::<Option<Vec<_>>>()?,
         })
     }

@@ -20,6 +20,7 @@ mod key;
 mod layout;
 mod query;
 mod read;
+mod tier;
 mod write;
 
 use std::sync::Arc;
@@ -27,7 +28,9 @@ use std::sync::Arc;
 use otelvault_codec::Granularity;
 use otelvault_storage::{KeyPrefix, ObjectStore};
 
-pub use compact::{HourReport, Manifest, Outcome, PART_ROWS, compact_hour, hour_prefix};
+pub use compact::{
+    HourReport, Manifest, ManifestPart, Outcome, PART_ROWS, compact_hour, hour_prefix,
+};
 pub use error::ArchiveError;
 pub use key::{KeyError, ListUnit, PartitionKey, content_id, list_units};
 pub use layout::{Layout, PartitionTime, Partitioning, parse_with};

@@ -31,6 +31,11 @@ use otelvault_codec::size::{encoded_len, item_sizes};
 use otelvault_codec::{Batch, Format, UtcMinute};
 use otelvault_storage::{KeyPrefix, ObjectKey, ObjectMeta, ObjectStore, StorageError};
 
+use std::collections::HashSet;
+
+use otelvault_compact::scan::Work;
+
+use crate::tier::{HOUR, HourScan, manifest};
 use crate::{Archive, ArchiveError, ListUnit, PartitionKey, Partitioning, Query, list_units};
 
 /// Partition listings in flight at once.
@@ -56,12 +61,14 @@ pub async fn days_with_data(
     start: u64,
     end: u64,
 ) -> Result<Vec<u64>, ArchiveError> {
-    existing_days(store, start, end, &AtomicUsize::new(0)).await
+    existing_days(store, "", start, end, &AtomicUsize::new(0)).await
 }
 
-/// [`days_with_data`], counting its list requests in `requests`.
+/// [`days_with_data`] under `base` (empty: the raw tier), counting its
+/// list requests in `requests`.
 async fn existing_days(
     store: &dyn ObjectStore,
+    base: &str,
     start: u64,
     end: u64,
     requests: &AtomicUsize,
@@ -86,7 +93,7 @@ async fn existing_days(
             .ok()
     };
     let mut days = Vec::new();
-    for year_dir in dirs("").await? {
+    for year_dir in dirs(base).await? {
         let Some(year) = value(&year_dir, "year=").and_then(|y| i32::try_from(y).ok()) else {
             continue;
         };
@@ -182,6 +189,9 @@ pub struct Stats {
     pub objects: usize,
     /// Bytes read from storage.
     pub bytes_read: usize,
+    /// Requests to the compacted tier: manifests, and ranged reads of
+    /// parts (footers, bloom filters, column pages).
+    pub parquet_requests: usize,
 }
 
 /// What the object stream yields, in archive order.
@@ -193,6 +203,15 @@ enum Entry {
         key: ObjectKey,
         parsed: PartitionKey,
         skip: u64,
+    },
+    /// A raw object of a compacted hour, read from its Parquet parts.
+    Compacted {
+        unit: u64,
+        key: ObjectKey,
+        parsed: PartitionKey,
+        skip: u64,
+        hour: Arc<HourScan>,
+        object: u32,
     },
     /// Every object of the unit ending here has been yielded.
     UnitEnd(u64),
@@ -262,37 +281,143 @@ enum Loaded {
     UnitEnd(u64),
 }
 
-/// Keys of `query.signal` objects of one listing unit, after `after`.
+/// Where a listing unit is read from.
+struct UnitRead<'a> {
+    archive: &'a Archive,
+    query: &'a Query,
+    end: u64,
+    /// Whether the signal has a compacted tier at all.
+    tiered: bool,
+    requests: &'a AtomicUsize,
+    work: &'a Arc<Work>,
+}
+
+/// The objects of `query.signal` of one listing unit after `after`, and
+/// `after` itself first when `include` gives its items already returned:
+/// raw objects, and those of compacted hours from their parts (only the
+/// ones with rows that may match), in key order.
 async fn list_unit(
-    store: &dyn ObjectStore,
-    query: &Query,
+    read: &UnitRead<'_>,
     unit: ListUnit,
     after: Option<String>,
-    requests: &AtomicUsize,
+    include: Option<u64>,
 ) -> Result<Vec<Entry>, ArchiveError> {
+    let store = &*read.archive.store;
+    let signal = read.query.signal;
     let listing = |e| ArchiveError::storage(format!("listing {}", unit.prefix), e);
     let prefix = KeyPrefix::new(unit.prefix.as_str()).map_err(listing)?;
-    let pages: Vec<Vec<ObjectMeta>> = otelvault_storage::list(store, &prefix, after)
+    let pages: Vec<Vec<ObjectMeta>> = otelvault_storage::list(store, &prefix, after.clone())
         .try_collect()
         .await
         .map_err(listing)?;
-    requests.fetch_add(pages.len().max(1), Ordering::Relaxed);
-    let entries = pages
+    read.requests
+        .fetch_add(pages.len().max(1), Ordering::Relaxed);
+    let parse = |key: ObjectKey| {
+        // Foreign files under the prefix are not archive objects.
+        let parsed = PartitionKey::parse(&key).ok()?;
+        (parsed.signal == signal).then_some((key, parsed))
+    };
+    let raw: Vec<(ObjectKey, PartitionKey)> = pages
         .into_iter()
         .flatten()
-        .filter_map(|meta| {
-            // Foreign files under the prefix are not archive objects.
-            let parsed = PartitionKey::parse(&meta.key).ok()?;
-            (parsed.signal == query.signal).then_some(Entry::Object {
-                unit: unit.start,
-                key: meta.key,
-                parsed,
-                skip: 0,
-            })
-        })
-        .chain(std::iter::once(Entry::UnitEnd(unit.end)))
+        .filter_map(|meta| parse(meta.key))
         .collect();
+    // The resumed object, which may have been deleted since: nothing to
+    // give then. A key that is not an archive key of this signal has
+    // nothing to give either.
+    let resumed = match (&after, include) {
+        (Some(key), Some(_)) => ObjectKey::new(key.as_str()).ok().and_then(parse),
+        _ => None,
+    };
+    let skip_of = |key: &ObjectKey| match (&after, include) {
+        (Some(k), Some(skip)) if k == key.as_str() => skip,
+        _ => 0,
+    };
+    let mut entries = Vec::new();
+    let mut covered: HashSet<String> = HashSet::new();
+    if read.tiered {
+        let mut hour = unit.start - unit.start % HOUR;
+        while hour < unit.end {
+            let found = manifest(store, signal, hour).await?;
+            read.work.requests.fetch_add(1, Ordering::Relaxed);
+            if let Some(manifest) = found {
+                // The covered objects of this unit from `after` on (the
+                // manifest lists them in key order).
+                let wanted = |k: &String| {
+                    k.starts_with(&unit.prefix)
+                        && after
+                            .as_ref()
+                            .is_none_or(|a| k > a || (include.is_some() && k == a))
+                };
+                let first = manifest.raw.iter().position(wanted);
+                let last = manifest.raw.iter().rposition(wanted);
+                if let (Some(first), Some(last)) = (first, last) {
+                    let objects = index(first)?..index(last + 1)?;
+                    let scan = HourScan::open(
+                        &read.archive.store,
+                        signal,
+                        hour,
+                        &manifest,
+                        objects,
+                        read.query,
+                        read.end,
+                        read.work,
+                    )
+                    .await?;
+                    let scan = Arc::new(scan);
+                    for object in scan.objects() {
+                        let Some((key, parsed)) = manifest
+                            .raw
+                            .get(object as usize)
+                            .and_then(|k| ObjectKey::new(k.as_str()).ok())
+                            .and_then(parse)
+                        else {
+                            continue;
+                        };
+                        entries.push(Entry::Compacted {
+                            unit: unit.start,
+                            skip: skip_of(&key),
+                            key,
+                            parsed,
+                            hour: Arc::clone(&scan),
+                            object,
+                        });
+                    }
+                }
+                // Covered objects are read from the parts, or not at all.
+                covered.extend(manifest.raw);
+            }
+            hour += HOUR;
+        }
+    }
+    let raw_entries = resumed
+        .into_iter()
+        .chain(raw)
+        .filter(|(key, _)| !covered.contains(key.as_str()));
+    for (key, parsed) in raw_entries {
+        entries.push(Entry::Object {
+            unit: unit.start,
+            skip: skip_of(&key),
+            key,
+            parsed,
+        });
+    }
+    entries.sort_by(|a, b| entry_key(a).cmp(entry_key(b)));
+    entries.push(Entry::UnitEnd(unit.end));
     Ok(entries)
+}
+
+fn entry_key(entry: &Entry) -> &str {
+    match entry {
+        Entry::Object { key, .. } | Entry::Compacted { key, .. } => key.as_str(),
+        Entry::UnitEnd(_) => "",
+    }
+}
+
+/// A manifest position as a row's object index.
+fn index(position: usize) -> Result<u32, ArchiveError> {
+    u32::try_from(position)
+        .map_err(|_| ArchiveError::Internal("a manifest lists more than 2^32 objects".into()))
 }
 
 /// What an object gives a page once decoded: its items that match the
@@ -360,6 +485,38 @@ async fn load(
     }
 }
 
+/// Loads a raw object of a compacted hour from its parts and sieves it.
+#[allow(clippy::too_many_arguments)]
+async fn load_compacted(
+    archive: &Archive,
+    sieve: &Arc<Sieve>,
+    unit: u64,
+    key: ObjectKey,
+    parsed: PartitionKey,
+    skip: u64,
+    hour: &HourScan,
+    object: u32,
+) -> Result<Loaded, ArchiveError> {
+    let mut batch = hour.load(object).await?;
+    let partition = parsed.partition_start;
+    let permit = archive.decodes.acquire().await.ok();
+    let sieve = Arc::clone(sieve);
+    let sieved = tokio::task::spawn_blocking(move || {
+        sieve.apply(&mut batch, partition, skip);
+        batch
+    })
+    .await
+    .map_err(|e| ArchiveError::Internal(format!("filtering failed: {e}")))?;
+    drop(permit);
+    Ok(Loaded::Object {
+        unit,
+        key,
+        skip,
+        result: Ok(Ok(sieved)),
+        bytes: 0,
+    })
+}
+
 impl PartitionKey {
     /// Decodes an object's content as its key says it is encoded; the
     /// error says why it cannot be read.
@@ -415,13 +572,28 @@ impl Archive {
         let list_requests = AtomicUsize::new(0);
         let list_requests = &list_requests;
         let range_end = end.saturating_add(partitioning.late_arrival());
+        // Whether the signal has a compacted tier: one listing, and none of
+        // the manifest lookups when it has not.
+        let tier = format!("parquet/{}/", query.signal.as_str());
+        let tiered = {
+            let listing = |e| ArchiveError::storage(format!("listing {tier}"), e);
+            let prefix = KeyPrefix::new(tier.as_str()).map_err(listing)?;
+            list_requests.fetch_add(1, Ordering::Relaxed);
+            !store.list_dirs(&prefix).await.map_err(listing)?.is_empty()
+        };
         let units: Vec<ListUnit> = if range_end.saturating_sub(query.start) > LOOK_UP_DAYS_PAST {
-            // A long range: list only the days that exist. Within a day the
-            // units are the ones the whole range would give, so positions
-            // stay valid from page to page.
-            existing_days(store, query.start, range_end, list_requests)
-                .await?
-                .into_iter()
+            // A long range: list only the days that exist, in either tier.
+            // Within a day the units are the ones the whole range would
+            // give, so positions stay valid from page to page.
+            let mut days = existing_days(store, "", query.start, range_end, list_requests).await?;
+            if tiered {
+                days.extend(
+                    existing_days(store, &tier, query.start, range_end, list_requests).await?,
+                );
+                days.sort_unstable();
+                days.dedup();
+            }
+            days.into_iter()
                 .flat_map(|day| {
                     list_units(
                         day.max(query.start),
@@ -439,58 +611,56 @@ impl Archive {
         };
 
         let mut stats = Stats::default();
-        // The resumed object comes first, then the rest of its unit after it,
-        // then the following units. A resumed key that is not an archive key
-        // of this signal has nothing left to give.
-        let head: Vec<Entry> = match &resume {
-            Some(p) if p.include_key => ObjectKey::new(p.key.as_str())
-                .ok()
-                .and_then(|key| {
-                    let parsed = PartitionKey::parse(&key).ok()?;
-                    (parsed.signal == query.signal).then_some(Entry::Object {
-                        unit: p.unit_start,
-                        key,
-                        parsed,
-                        skip: p.skip,
-                    })
-                })
-                .into_iter()
-                .collect(),
-            _ => Vec::new(),
-        };
-        let resume_after = resume
-            .as_ref()
-            .filter(|p| !p.key.is_empty())
-            .map(|p| (p.unit_start, p.key.clone()));
         stats.partitions = units.len();
         let sieve = &Arc::new(Sieve {
             query: query.clone(),
             end,
             partitioning,
         });
+        let work = &Arc::new(Work::default());
+        let read = &UnitRead {
+            archive: self,
+            query,
+            end,
+            tiered,
+            requests: list_requests,
+            work,
+        };
+        // The resumed unit starts at the resumed object (itself included
+        // when it has items left), the others where their listing starts.
         let listings = futures::stream::iter(units)
             .map(|unit| {
-                let after = match &resume_after {
-                    Some((u, key)) if *u == unit.start => Some(key.clone()),
-                    _ => unit.after.clone(),
+                let (after, include) = match &resume {
+                    Some(p) if p.unit_start == unit.start && !p.key.is_empty() => {
+                        (Some(p.key.clone()), p.include_key.then_some(p.skip))
+                    }
+                    _ => (unit.after.clone(), None),
                 };
-                list_unit(store, query, unit, after, list_requests)
+                list_unit(read, unit, after, include)
             })
             .buffered(LIST_CONCURRENCY);
-        let entries =
-            futures::stream::iter(head.into_iter().map(|e| Ok::<_, ArchiveError>(vec![e])))
-                .chain(listings)
-                .map_ok(|entries| {
-                    futures::stream::iter(entries.into_iter().map(Ok::<_, ArchiveError>))
-                })
-                .try_flatten();
+        let entries = listings
+            .map_ok(|entries| futures::stream::iter(entries.into_iter().map(Ok::<_, ArchiveError>)))
+            .try_flatten();
         let loads = entries.map(|entry| match entry {
             Ok(Entry::Object {
                 unit,
                 key,
                 parsed,
                 skip,
-            }) => Either::Left(async move { Ok(load(self, sieve, unit, key, parsed, skip).await) }),
+            }) => Either::Left(Either::Left(async move {
+                Ok(load(self, sieve, unit, key, parsed, skip).await)
+            })),
+            Ok(Entry::Compacted {
+                unit,
+                key,
+                parsed,
+                skip,
+                hour,
+                object,
+            }) => Either::Left(Either::Right(async move {
+                load_compacted(self, sieve, unit, key, parsed, skip, &hour, object).await
+            })),
             Ok(Entry::UnitEnd(end)) => {
                 Either::Right(futures::future::ready(Ok(Loaded::UnitEnd(end))))
             }
@@ -593,6 +763,8 @@ impl Archive {
         }
         drop(loaded);
         stats.list_requests = list_requests.load(Ordering::Relaxed);
+        stats.parquet_requests = work.requests.load(Ordering::Relaxed);
+        stats.bytes_read += work.bytes.load(Ordering::Relaxed);
         let batch = otelvault_codec::merge(parts).unwrap_or_else(|| Batch::empty(query.signal));
         Ok(Page {
             batch,

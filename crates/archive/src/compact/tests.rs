@@ -43,7 +43,7 @@ async fn parquet_items(store: &MemoryStore, signal: Signal) -> Vec<Vec<u8>> {
     let mut items = Vec::new();
     for part in manifest.parts {
         let bytes = store
-            .get(&ObjectKey::new(format!("{prefix}{part}").as_str()).expect("key"))
+            .get(&ObjectKey::new(format!("{prefix}{}", part.name).as_str()).expect("key"))
             .await
             .expect("part");
         items.extend(singles(read_part(signal, bytes).expect("read")));

@@ -1,0 +1,260 @@
+//! The compacted tier on the read path.
+//!
+//! A compacted hour's manifest lists the raw objects its Parquet parts
+//! hold; a read takes those objects' items from the parts and every other
+//! raw object (a late arrival, one that could not be decoded) from the raw
+//! tier. Rows remember their raw object and their position in it, so a
+//! compacted object gives the same items in the same order as the raw one
+//! did: positions (object key, items of it returned) mean the same in both
+//! tiers, and a cursor taken before a compaction stays valid after it.
+//!
+//! An hour is read in two steps. Opening it reads the parts' footers, skips
+//! row groups by statistics and bloom filters and reads narrow columns to
+//! find the rows that may match, per raw object; objects without such rows
+//! are never read. Loading an object then reads the lossless columns of its
+//! rows, and those of the objects after it up to a chunk of rows, so that
+//! a page reading many objects reads each part's pages about once.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::{Arc, Mutex};
+
+use otelvault_codec::{Batch, Signal};
+use otelvault_compact::CompactError;
+use otelvault_compact::scan::{self, Candidate, Filter, PartFile, Work};
+use otelvault_storage::{ObjectKey, ObjectStore, StorageError};
+
+use crate::{ArchiveError, Manifest, Query, hour_prefix};
+
+pub(crate) const HOUR: u64 = 3_600_000_000_000;
+
+/// Rows read at once when loading objects, at least and at most.
+const CHUNK_ROWS: Range<usize> = 4096..16_384;
+
+/// The manifest of the hour starting at `hour`, if it has been compacted.
+/// A manifest that cannot be parsed is ignored (the raw tier is read), with
+/// a warning: compacting the hour again rewrites it.
+pub(crate) async fn manifest(
+    store: &dyn ObjectStore,
+    signal: Signal,
+    hour: u64,
+) -> Result<Option<Manifest>, ArchiveError> {
+    let text = format!("{}_manifest.json", hour_prefix(signal, hour));
+    let key = ObjectKey::new(text.as_str())
+        .map_err(|e| ArchiveError::storage(format!("naming {text}"), e))?;
+    match store.get(&key).await {
+        Ok(bytes) => {
+            let manifest = Manifest::parse(&bytes);
+            if manifest.is_none() {
+                tracing::warn!(key = %key, "Ignored a manifest that cannot be parsed; the hour is read from raw objects. Run compact again to rewrite it.");
+            }
+            Ok(manifest)
+        }
+        Err(StorageError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(ArchiveError::storage(format!("reading {key}"), e)),
+    }
+}
+
+/// Why loading failed, kept for every object of a chunk.
+#[derive(Debug, Clone)]
+struct Failure {
+    retryable: bool,
+    message: String,
+}
+
+impl Failure {
+    fn of(e: &CompactError) -> Failure {
+        match e {
+            CompactError::Storage { action, source } => Failure {
+                // A part that is gone was replaced by a compaction running
+                // now: the next try reads the new manifest.
+                retryable: source.is_retryable() || matches!(source, StorageError::NotFound { .. }),
+                message: format!("{action}: {source}"),
+            },
+            other => Failure {
+                retryable: false,
+                message: other.to_string(),
+            },
+        }
+    }
+
+    fn error(&self, hour: &str) -> ArchiveError {
+        let message = self.message.clone();
+        let source = if self.retryable {
+            StorageError::Unavailable { message }
+        } else {
+            StorageError::Failed { message }
+        };
+        ArchiveError::storage(format!("reading the compacted hour {hour}"), source)
+    }
+}
+
+/// Objects whose rows are read together.
+struct Chunk {
+    objects: Range<u32>,
+    loaded: tokio::sync::OnceCell<Result<Mutex<HashMap<u32, Batch>>, Failure>>,
+}
+
+/// One compacted hour, opened for one page.
+pub(crate) struct HourScan {
+    signal: Signal,
+    prefix: String,
+    parts: Vec<PartFile>,
+    /// Per part, the rows that may match, sorted by object then index.
+    candidates: Vec<Vec<Candidate>>,
+    /// Objects with rows that may match, ascending, and their row counts.
+    objects: Vec<(u32, usize)>,
+    chunks: Vec<Chunk>,
+}
+
+impl std::fmt::Debug for HourScan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HourScan")
+            .field("prefix", &self.prefix)
+            .field("objects", &self.objects.len())
+            .finish()
+    }
+}
+
+impl HourScan {
+    /// Finds the rows of the raw objects `objects` (indices in the
+    /// manifest) of the hour at `hour` that may match `query` over
+    /// `[query.start, end)`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn open(
+        store: &Arc<dyn ObjectStore>,
+        signal: Signal,
+        hour: u64,
+        manifest: &Manifest,
+        objects: Range<u32>,
+        query: &Query,
+        end: u64,
+        work: &Arc<Work>,
+    ) -> Result<HourScan, ArchiveError> {
+        let prefix = hour_prefix(signal, hour);
+        let parts = manifest
+            .parts
+            .iter()
+            .map(|part| {
+                let text = format!("{prefix}{}", part.name);
+                let key = ObjectKey::new(text.as_str())
+                    .map_err(|e| ArchiveError::storage(format!("naming {text}"), e))?;
+                Ok(PartFile::new(
+                    Arc::clone(store),
+                    key,
+                    part.bytes,
+                    Arc::clone(work),
+                ))
+            })
+            .collect::<Result<Vec<_>, ArchiveError>>()?;
+        let filter = Filter {
+            start: query.start,
+            end,
+            // Past its partition (and a tolerance), an item counts at its
+            // partition's start, whatever its time says: from the end of the
+            // hour on, a time is not what the rule will use.
+            unreliable_from: hour.saturating_add(HOUR),
+            service: query.service_name.clone(),
+            trace_id: query.trace_id.clone(),
+            objects,
+        };
+        let time_column = match signal {
+            Signal::Metrics => "TimeUnix",
+            Signal::Traces | Signal::Logs => "Timestamp",
+        };
+        let found = futures::future::join_all(
+            parts
+                .iter()
+                .map(|part| scan::candidates(part.clone(), time_column, &filter)),
+        )
+        .await;
+        let mut candidates = Vec::with_capacity(found.len());
+        for result in found {
+            let mut rows = result.map_err(|e| Failure::of(&e).error(&prefix))?;
+            rows.sort_unstable();
+            candidates.push(rows);
+        }
+        let mut counts: HashMap<u32, usize> = HashMap::new();
+        for c in candidates.iter().flatten() {
+            *counts.entry(c.object).or_default() += 1;
+        }
+        let mut objects: Vec<(u32, usize)> = counts.into_iter().collect();
+        objects.sort_unstable();
+        let target = (query.limit.saturating_add(1) * 2).clamp(CHUNK_ROWS.start, CHUNK_ROWS.end);
+        let mut chunks = Vec::new();
+        let mut first = 0usize;
+        let mut rows = 0usize;
+        for (i, (_, n)) in objects.iter().enumerate() {
+            rows += n;
+            if rows >= target || i + 1 == objects.len() {
+                chunks.push(Chunk {
+                    objects: objects[first].0..objects[i].0 + 1,
+                    loaded: tokio::sync::OnceCell::new(),
+                });
+                first = i + 1;
+                rows = 0;
+            }
+        }
+        Ok(HourScan {
+            signal,
+            prefix,
+            parts,
+            candidates,
+            objects,
+            chunks,
+        })
+    }
+
+    /// The raw objects with rows that may match, ascending.
+    pub(crate) fn objects(&self) -> impl Iterator<Item = u32> + '_ {
+        self.objects.iter().map(|(object, _)| *object)
+    }
+
+    /// The items of `object` that may match, in the object's order (the
+    /// caller applies the query's rule). Each object is loaded once.
+    pub(crate) async fn load(&self, object: u32) -> Result<Batch, ArchiveError> {
+        let Some(chunk) = self.chunks.iter().find(|c| c.objects.contains(&object)) else {
+            return Ok(Batch::empty(self.signal));
+        };
+        let loaded = chunk
+            .loaded
+            .get_or_init(|| self.read_chunk(chunk.objects.clone()))
+            .await;
+        match loaded {
+            Ok(objects) => Ok(objects
+                .lock()
+                .ok()
+                .and_then(|mut objects| objects.remove(&object))
+                .unwrap_or_else(|| Batch::empty(self.signal))),
+            Err(failure) => Err(failure.error(&self.prefix)),
+        }
+    }
+
+    async fn read_chunk(&self, objects: Range<u32>) -> Result<Mutex<HashMap<u32, Batch>>, Failure> {
+        let reads = self.parts.iter().zip(&self.candidates).map(|(part, rows)| {
+            let mut wanted: Vec<u64> = rows
+                .iter()
+                .filter(|c| objects.contains(&c.object))
+                .map(|c| c.row)
+                .collect();
+            wanted.sort_unstable();
+            async move { scan::read_rows(part.clone(), self.signal, &wanted).await }
+        });
+        let mut rows = Vec::new();
+        for result in futures::future::join_all(reads).await {
+            rows.extend(result.map_err(|e| Failure::of(&e))?);
+        }
+        let signal = self.signal;
+        let assembled = tokio::task::spawn_blocking(move || {
+            rows.sort_unstable_by_key(|r| (r.object, r.index));
+            scan::assemble(signal, &rows)
+        })
+        .await
+        .map_err(|e| Failure {
+            retryable: false,
+            message: format!("assembling rows failed: {e}"),
+        })?
+        .map_err(|e| Failure::of(&e))?;
+        Ok(Mutex::new(assembled.into_iter().collect()))
+    }
+}

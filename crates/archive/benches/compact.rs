@@ -12,8 +12,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use otelvault_archive::compact_hour;
 use otelvault_archive::{Archive, Layout};
+use otelvault_archive::{CompactOptions, compact_hour};
 use otelvault_codec::{Batch, Compression, Format, Signal};
 use otelvault_storage::{FsStore, KeyPrefix, list_all};
 use otelvault_testkit::bench::{
@@ -65,7 +65,12 @@ fn main() {
     let cpu = cpu_seconds("self");
     let wall = Instant::now();
     let report = rt
-        .block_on(compact_hour(&*store, Signal::Traces, HOUR, false))
+        .block_on(compact_hour(
+            &*store,
+            Signal::Traces,
+            HOUR,
+            CompactOptions::default(),
+        ))
         .unwrap();
     let wall = wall.elapsed().as_secs_f64();
     let cpu = cpu_seconds("self") - cpu;

@@ -1,14 +1,19 @@
 //! Compacting one (signal, hour) of raw objects into Parquet parts.
 //!
-//! The raw objects of the hour are read in key order and written as parts
-//! of at most [`PART_ROWS`] rows, so memory stays bounded whatever the
-//! hour's size. Parts are named after the raw keys they cover, so a re-run
-//! over the same objects rewrites the same names. The manifest
-//! (`_manifest.json`) is written last and is the commit point: an hour
-//! without one, or whose manifest lists other raw keys than the archive
-//! now holds (late arrivals, a replay), is compacted again, and the parts
-//! of the previous manifest that the new one does not list are removed
-//! only after it is written. Raw objects are never touched here.
+//! The raw objects of the hour that its manifest does not cover yet are
+//! read in key order and written as parts of at most [`PART_ROWS`] rows, so
+//! memory stays bounded whatever the hour's size. Parts are named after
+//! the raw keys they cover, so a re-run over the same objects rewrites the
+//! same names. The manifest (`_manifest.json`) is written last and is the
+//! commit point; it only grows: late arrivals (a replay of old data, a
+//! slow exporter) are compacted into parts of their own and appended, so
+//! rows whose raw objects were deleted (`delete_raw`, a lifecycle rule)
+//! are never rewritten. Parts no manifest lists (a crashed run's) are
+//! removed after it is written, and raw objects only with `delete_raw`,
+//! once the manifest that covers them is durable. Run one compaction of
+//! an archive at a time.
+
+use std::collections::HashSet;
 
 use bytes::Bytes;
 use otelvault_codec::{Batch, Signal, UtcMinute};
@@ -47,6 +52,8 @@ pub struct HourReport {
     pub parts: usize,
     /// Bytes of the parts written.
     pub parquet_bytes: u64,
+    /// Raw objects deleted (with `delete_raw`).
+    pub deleted_raw: usize,
 }
 
 /// The outcome of one hour.
@@ -92,13 +99,22 @@ fn key(text: String) -> Result<ObjectKey, CompactError> {
     ObjectKey::new(text.as_str()).map_err(storage(format!("naming {text}")))
 }
 
+/// How to compact.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CompactOptions {
+    /// Say what would be done; write and delete nothing.
+    pub dry_run: bool,
+    /// Once the manifest is written, delete the raw objects it covers.
+    pub delete_raw: bool,
+}
+
 /// Compacts the hour starting at `hour` (unix nanoseconds, a whole hour)
 /// of `signal` in `store`. Idempotent; see the module documentation.
 pub async fn compact_hour(
     store: &dyn ObjectStore,
     signal: Signal,
     hour: u64,
-    dry_run: bool,
+    options: CompactOptions,
 ) -> Result<HourReport, CompactError> {
     let hour = hour - hour % HOUR;
     let mut report = HourReport {
@@ -111,6 +127,7 @@ pub async fn compact_hour(
         rows: 0,
         parts: 0,
         parquet_bytes: 0,
+        deleted_raw: 0,
     };
     let raw_prefix = raw_prefix(hour);
     let listed = list_all(
@@ -127,46 +144,56 @@ pub async fn compact_hour(
         })
         .collect();
     raw.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
-    if raw.is_empty() {
-        return Ok(report);
-    }
-    report.raw_objects = raw.len();
-    report.raw_bytes = raw.iter().map(|(_, _, size)| size).sum();
     let prefix = hour_prefix(signal, hour);
     let manifest_key = key(format!("{prefix}_manifest.json"))?;
-    let previous = match store.get(&manifest_key).await {
-        Ok(bytes) => Some(Manifest::parse(&bytes)),
-        Err(StorageError::NotFound { .. }) => None,
-        Err(e) => return Err(storage(format!("reading {manifest_key}"))(e)),
-    };
-    let keys: Vec<&str> = raw.iter().map(|(k, _, _)| k.as_str()).collect();
-    if let Some(Some(previous)) = &previous {
-        // Unreadable objects stay out of a manifest; they are not news.
-        let covered: Vec<&str> = keys
-            .iter()
-            .copied()
-            .filter(|k| !previous.unreadable.iter().any(|u| u == k))
-            .collect();
-        if previous.raw == covered {
+    let previous = read_manifest(store, &manifest_key).await?;
+    // What the manifest already covers (or could not decode) is done.
+    let known: HashSet<&str> = previous
+        .iter()
+        .flat_map(|m| m.raw.iter().chain(&m.unreadable))
+        .map(String::as_str)
+        .collect();
+    let (done, new): (Vec<_>, Vec<_>) = raw
+        .iter()
+        .partition(|(key, _, _)| known.contains(key.as_str()));
+    let covered_before: HashSet<&str> = previous
+        .iter()
+        .flat_map(|m| m.raw.iter())
+        .map(String::as_str)
+        .collect();
+    // Raw objects the manifest holds, to delete with --delete-raw.
+    let deletable: Vec<ObjectKey> = done
+        .iter()
+        .filter(|(key, _, _)| covered_before.contains(key.as_str()))
+        .map(|(key, _, _)| key.clone())
+        .collect();
+    if new.is_empty() {
+        if let Some(previous) = &previous {
             report.outcome = Outcome::UpToDate;
             report.rows = previous.rows;
             report.parts = previous.parts.len();
-            return Ok(report);
+            if options.delete_raw && !options.dry_run {
+                report.deleted_raw = delete_raw(store, &deletable).await?;
+            }
         }
+        return Ok(report);
     }
-    if dry_run {
+    report.raw_objects = new.len();
+    report.raw_bytes = new.iter().map(|(_, _, size)| size).sum();
+    if options.dry_run {
         report.outcome = Outcome::WouldCompact;
         return Ok(report);
     }
 
-    let run = content_id(keys.join("\n").as_bytes());
+    let new_keys: Vec<&str> = new.iter().map(|(k, _, _)| k.as_str()).collect();
+    let run = content_id(new_keys.join("\n").as_bytes());
+    let mut manifest = previous.unwrap_or_default();
+    let first_part = manifest.parts.len();
     // Decoded objects waiting to be written, and their items.
     let mut pending: Vec<(u32, Batch)> = Vec::new();
     let mut pending_items = 0usize;
-    let mut covered: Vec<String> = Vec::new();
-    let mut parts: Vec<(String, usize, u64)> = Vec::new();
     let mut batches = 0usize;
-    for (object, parsed, _) in &raw {
+    for (object, parsed, _) in new {
         let bytes = store
             .get(object)
             .await
@@ -182,44 +209,42 @@ pub async fn compact_hour(
                 continue;
             }
         };
-        // Rows name their object by its index in the manifest's `raw`.
-        let index = u32::try_from(covered.len()).map_err(|_| CompactError::Schema {
+        // Rows name their object by its index in the manifest's `raw`,
+        // which only ever grows.
+        let index = u32::try_from(manifest.raw.len()).map_err(|_| CompactError::Schema {
             table: "manifest",
             problem: format!("more than {} raw objects in one hour", u32::MAX),
         })?;
-        covered.push(object.as_str().to_owned());
+        manifest.raw.push(object.as_str().to_owned());
         pending_items += batch.item_count();
         pending.push((index, batch));
         if pending_items >= PART_ROWS {
             let full = std::mem::take(&mut pending);
             pending_items = 0;
-            parts.extend(write_parts(store, &prefix, &run, batches, full).await?);
+            manifest
+                .parts
+                .extend(write_parts(store, &prefix, &run, batches, full).await?);
             batches += 1;
         }
     }
     if pending_items > 0 {
-        parts.extend(write_parts(store, &prefix, &run, batches, pending).await?);
+        manifest
+            .parts
+            .extend(write_parts(store, &prefix, &run, batches, pending).await?);
     }
-    report.rows = parts.iter().map(|(_, rows, _)| rows).sum();
-    report.parts = parts.len();
-    report.parquet_bytes = parts.iter().map(|(_, _, bytes)| bytes).sum();
+    manifest
+        .unreadable
+        .extend(report.unreadable.iter().cloned());
+    let written = &manifest.parts[first_part..];
+    report.rows = written.iter().map(|p| p.rows).sum();
+    report.parts = written.len();
+    report.parquet_bytes = written.iter().map(|p| p.bytes).sum();
+    manifest.rows = manifest.parts.iter().map(|p| p.rows).sum();
 
-    let manifest = json!({
-        "version": 1,
-        "signal": signal.as_str(),
-        "hour": hour.to_string(),
-        "rows": report.rows,
-        "raw": covered,
-        "unreadable": report.unreadable,
-        "parts": parts
-            .iter()
-            .map(|(name, rows, bytes)| json!({"name": name, "rows": rows, "bytes": bytes}))
-            .collect::<Vec<_>>(),
-    });
     store
         .put(
             &manifest_key,
-            Bytes::from(manifest.to_string()),
+            Bytes::from(manifest.to_json(signal, hour)),
             &PutOptions {
                 content_type: Some("application/json".into()),
                 content_encoding: None,
@@ -227,9 +252,15 @@ pub async fn compact_hour(
         )
         .await
         .map_err(storage(format!("writing {manifest_key}")))?;
-    // The manifest is the commit point. Parts it does not name (an earlier
-    // manifest's, or a crashed run's) go now, so that engines reading every
-    // file of the prefix count each row once.
+    report.outcome = Outcome::Compacted;
+    // The manifest is the commit point. Parts no manifest names (a crashed
+    // run's, or those of a compaction that lost a race with this one) go
+    // now, so that engines reading every file of the prefix count each row
+    // once; the manifest is read again first, so that a compaction
+    // committed meanwhile keeps its parts.
+    let current = read_manifest(store, &manifest_key)
+        .await?
+        .unwrap_or_default();
     let listed = list_all(
         store,
         &KeyPrefix::new(prefix.as_str()).map_err(storage(format!("listing {prefix}")))?,
@@ -238,15 +269,52 @@ pub async fn compact_hour(
     .map_err(storage(format!("listing {prefix}")))?;
     for meta in listed {
         let name = &meta.key.as_str()[prefix.len()..];
-        if name.ends_with(".parquet") && !parts.iter().any(|(part, _, _)| part == name) {
+        if name.ends_with(".parquet") && !current.parts.iter().any(|part| part.name == name) {
             store
                 .delete(&meta.key)
                 .await
                 .map_err(storage(format!("deleting {}", meta.key)))?;
         }
     }
-    report.outcome = Outcome::Compacted;
+    if options.delete_raw {
+        let covered: HashSet<&str> = current.raw.iter().map(String::as_str).collect();
+        let deletable: Vec<ObjectKey> = raw
+            .iter()
+            .filter(|(key, _, _)| covered.contains(key.as_str()))
+            .map(|(key, _, _)| key.clone())
+            .collect();
+        report.deleted_raw = delete_raw(store, &deletable).await?;
+    }
     Ok(report)
+}
+
+/// The hour's manifest, if it has one. One that cannot be parsed stops
+/// the hour: its parts may hold rows whose raw objects are gone.
+async fn read_manifest(
+    store: &dyn ObjectStore,
+    key: &ObjectKey,
+) -> Result<Option<Manifest>, CompactError> {
+    match store.get(key).await {
+        Ok(bytes) => Manifest::parse(&bytes).map(Some).ok_or_else(|| CompactError::Schema {
+            table: "manifest",
+            problem: format!(
+                "{key} cannot be parsed; if the hour's raw objects are all still there, delete it (and the hour's parts) to compact the hour again"
+            ),
+        }),
+        Err(StorageError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(storage(format!("reading {key}"))(e)),
+    }
+}
+
+/// Deletes raw objects a durable manifest covers; returns how many.
+async fn delete_raw(store: &dyn ObjectStore, keys: &[ObjectKey]) -> Result<usize, CompactError> {
+    for key in keys {
+        store
+            .delete(key)
+            .await
+            .map_err(storage(format!("deleting {key}")))?;
+    }
+    Ok(keys.len())
 }
 
 /// Writes the objects of batch `index` of run `run` (each with its index
@@ -258,7 +326,7 @@ async fn write_parts(
     run: &str,
     index: usize,
     objects: Vec<(u32, Batch)>,
-) -> Result<Vec<(String, usize, u64)>, CompactError> {
+) -> Result<Vec<ManifestPart>, CompactError> {
     let encoded = tokio::task::spawn_blocking(move || encode(&objects))
         .await
         .map_err(|e| CompactError::Schema {
@@ -281,7 +349,11 @@ async fn write_parts(
             )
             .await
             .map_err(storage(format!("writing {part_key}")))?;
-        written.push((name, rows, size));
+        written.push(ManifestPart {
+            name,
+            rows,
+            bytes: size,
+        });
     }
     Ok(written)
 }
@@ -316,10 +388,11 @@ fn encode(objects: &[(u32, Batch)]) -> Result<Vec<Part>, CompactError> {
     })
 }
 
-/// What a manifest says, as far as compaction needs it.
+/// What a manifest says.
 #[derive(Debug, Default)]
 pub struct Manifest {
-    /// Raw keys covered, in key order.
+    /// Raw keys covered; a row's `OtlpObject` is an index in this list,
+    /// which later runs only append to.
     pub raw: Vec<String>,
     /// Raw keys that could not be decoded.
     pub unreadable: Vec<String>,
@@ -341,7 +414,24 @@ pub struct ManifestPart {
 }
 
 impl Manifest {
-    /// `None` when the bytes are not a manifest (it is then rewritten).
+    fn to_json(&self, signal: Signal, hour: u64) -> String {
+        json!({
+            "version": 1,
+            "signal": signal.as_str(),
+            "hour": hour.to_string(),
+            "rows": self.rows,
+            "raw": self.raw,
+            "unreadable": self.unreadable,
+            "parts": self
+                .parts
+                .iter()
+                .map(|p| json!({"name": p.name, "rows": p.rows, "bytes": p.bytes}))
+                .collect::<Vec<_>>(),
+        })
+        .to_string()
+    }
+
+    /// `None` when the bytes are not a manifest.
     pub fn parse(bytes: &[u8]) -> Option<Manifest> {
         let value: Value = serde_json::from_slice(bytes).ok()?;
         let strings = |field: &str| -> Option<Vec<String>> {

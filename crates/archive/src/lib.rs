@@ -29,7 +29,8 @@ use otelvault_codec::Granularity;
 use otelvault_storage::{KeyPrefix, ObjectStore};
 
 pub use compact::{
-    HourReport, Manifest, ManifestPart, Outcome, PART_ROWS, compact_hour, hour_prefix,
+    CompactOptions, HourReport, Manifest, ManifestPart, Outcome, PART_ROWS, compact_hour,
+    hour_prefix,
 };
 pub use error::ArchiveError;
 pub use key::{KeyError, ListUnit, PartitionKey, content_id, list_units};

@@ -341,24 +341,26 @@ async fn list_unit(
             let found = manifest(store, signal, hour).await?;
             read.work.requests.fetch_add(1, Ordering::Relaxed);
             if let Some(manifest) = found {
-                // The covered objects of this unit from `after` on (the
-                // manifest lists them in key order).
-                let wanted = |k: &String| {
-                    k.starts_with(&unit.prefix)
-                        && after
-                            .as_ref()
-                            .is_none_or(|a| k > a || (include.is_some() && k == a))
-                };
-                let first = manifest.raw.iter().position(wanted);
-                let last = manifest.raw.iter().rposition(wanted);
-                if let (Some(first), Some(last)) = (first, last) {
-                    let objects = index(first)?..index(last + 1)?;
+                // The covered objects of this unit from `after` on.
+                let wanted: Vec<u32> = manifest
+                    .raw
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, k)| {
+                        k.starts_with(&unit.prefix)
+                            && after
+                                .as_ref()
+                                .is_none_or(|a| *k > a || (include.is_some() && *k == a))
+                    })
+                    .map(|(i, _)| index(i))
+                    .collect::<Result<_, _>>()?;
+                if !wanted.is_empty() {
                     let scan = HourScan::open(
                         &read.archive.store,
                         signal,
                         hour,
                         &manifest,
-                        objects,
+                        &wanted,
                         read.query,
                         read.end,
                         read.work,
@@ -610,8 +612,10 @@ impl Archive {
                 .collect()
         };
 
-        let mut stats = Stats::default();
-        stats.partitions = units.len();
+        let mut stats = Stats {
+            partitions: units.len(),
+            ..Stats::default()
+        };
         let sieve = &Arc::new(Sieve {
             query: query.clone(),
             end,

@@ -89,9 +89,9 @@ impl Failure {
     }
 }
 
-/// Objects whose rows are read together.
+/// Objects whose rows are read together (ascending).
 struct Chunk {
-    objects: Range<u32>,
+    objects: Vec<u32>,
     loaded: tokio::sync::OnceCell<Result<Mutex<HashMap<u32, Batch>>, Failure>>,
 }
 
@@ -102,7 +102,8 @@ pub(crate) struct HourScan {
     parts: Vec<PartFile>,
     /// Per part, the rows that may match, sorted by object then index.
     candidates: Vec<Vec<Candidate>>,
-    /// Objects with rows that may match, ascending, and their row counts.
+    /// Objects with rows that may match, in key order (the order a page
+    /// reads them in), and their row counts.
     objects: Vec<(u32, usize)>,
     chunks: Vec<Chunk>,
 }
@@ -118,15 +119,15 @@ impl std::fmt::Debug for HourScan {
 
 impl HourScan {
     /// Finds the rows of the raw objects `objects` (indices in the
-    /// manifest) of the hour at `hour` that may match `query` over
-    /// `[query.start, end)`.
+    /// manifest, ascending) of the hour at `hour` that may match `query`
+    /// over `[query.start, end)`.
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn open(
         store: &Arc<dyn ObjectStore>,
         signal: Signal,
         hour: u64,
         manifest: &Manifest,
-        objects: Range<u32>,
+        objects: &[u32],
         query: &Query,
         end: u64,
         work: &Arc<Work>,
@@ -156,7 +157,9 @@ impl HourScan {
             unreliable_from: hour.saturating_add(HOUR),
             service: query.service_name.clone(),
             trace_id: query.trace_id.clone(),
-            objects,
+            // Row groups are skipped by the range; rows by the list below.
+            objects: objects.first().copied().unwrap_or(0)
+                ..objects.last().map_or(0, |last| last.saturating_add(1)),
         };
         let time_column = match signal {
             Signal::Metrics => "TimeUnix",
@@ -171,6 +174,7 @@ impl HourScan {
         let mut candidates = Vec::with_capacity(found.len());
         for result in found {
             let mut rows = result.map_err(|e| Failure::of(&e).error(&prefix))?;
+            rows.retain(|c| objects.binary_search(&c.object).is_ok());
             rows.sort_unstable();
             candidates.push(rows);
         }
@@ -179,19 +183,21 @@ impl HourScan {
             *counts.entry(c.object).or_default() += 1;
         }
         let mut objects: Vec<(u32, usize)> = counts.into_iter().collect();
-        objects.sort_unstable();
+        let key_of = |object: u32| manifest.raw.get(object as usize).map(String::as_str);
+        objects.sort_unstable_by(|a, b| key_of(a.0).cmp(&key_of(b.0)));
         let target = (query.limit.saturating_add(1) * 2).clamp(CHUNK_ROWS.start, CHUNK_ROWS.end);
         let mut chunks = Vec::new();
-        let mut first = 0usize;
+        let mut chunk = Vec::new();
         let mut rows = 0usize;
-        for (i, (_, n)) in objects.iter().enumerate() {
+        for (i, (object, n)) in objects.iter().enumerate() {
+            chunk.push(*object);
             rows += n;
             if rows >= target || i + 1 == objects.len() {
+                chunk.sort_unstable();
                 chunks.push(Chunk {
-                    objects: objects[first].0..objects[i].0 + 1,
+                    objects: std::mem::take(&mut chunk),
                     loaded: tokio::sync::OnceCell::new(),
                 });
-                first = i + 1;
                 rows = 0;
             }
         }
@@ -205,7 +211,7 @@ impl HourScan {
         })
     }
 
-    /// The raw objects with rows that may match, ascending.
+    /// The raw objects with rows that may match, in key order.
     pub(crate) fn objects(&self) -> impl Iterator<Item = u32> + '_ {
         self.objects.iter().map(|(object, _)| *object)
     }
@@ -213,12 +219,16 @@ impl HourScan {
     /// The items of `object` that may match, in the object's order (the
     /// caller applies the query's rule). Each object is loaded once.
     pub(crate) async fn load(&self, object: u32) -> Result<Batch, ArchiveError> {
-        let Some(chunk) = self.chunks.iter().find(|c| c.objects.contains(&object)) else {
+        let Some(chunk) = self
+            .chunks
+            .iter()
+            .find(|c| c.objects.binary_search(&object).is_ok())
+        else {
             return Ok(Batch::empty(self.signal));
         };
         let loaded = chunk
             .loaded
-            .get_or_init(|| self.read_chunk(chunk.objects.clone()))
+            .get_or_init(|| self.read_chunk(&chunk.objects))
             .await;
         match loaded {
             Ok(objects) => Ok(objects
@@ -230,11 +240,11 @@ impl HourScan {
         }
     }
 
-    async fn read_chunk(&self, objects: Range<u32>) -> Result<Mutex<HashMap<u32, Batch>>, Failure> {
+    async fn read_chunk(&self, objects: &[u32]) -> Result<Mutex<HashMap<u32, Batch>>, Failure> {
         let reads = self.parts.iter().zip(&self.candidates).map(|(part, rows)| {
             let mut wanted: Vec<u64> = rows
                 .iter()
-                .filter(|c| objects.contains(&c.object))
+                .filter(|c| objects.binary_search(&c.object).is_ok())
                 .map(|c| c.row)
                 .collect();
             wanted.sort_unstable();

@@ -587,15 +587,24 @@ pub struct CompactArgs {
     /// Say what would be compacted, and write nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Delete the raw objects of each compacted hour once its manifest is
+    /// written. Fetch, trace lookup and replay read the Parquet parts
+    /// then; the raw objects are the Collector-compatible copy.
+    #[arg(long)]
+    delete_raw: bool,
     #[command(flatten)]
     s3: S3Args,
 }
 
 #[allow(clippy::print_stdout)] // The command's report.
 pub async fn compact(args: CompactArgs) -> anyhow::Result<()> {
-    use otelvault_archive::{Outcome, compact_hour};
+    use otelvault_archive::{CompactOptions, Outcome, compact_hour};
     const HOUR: u64 = 3_600_000_000_000;
     let (url, store) = open_existing(&args.storage, &args.s3).await?;
+    let options = CompactOptions {
+        dry_run: args.dry_run,
+        delete_raw: args.delete_raw,
+    };
     let (start, end) = if args.range.since.is_none() && args.range.start.is_none() {
         let now = otelvault_codec::now_unix_nanos();
         (now.saturating_sub(24 * HOUR), now)
@@ -604,7 +613,7 @@ pub async fn compact(args: CompactArgs) -> anyhow::Result<()> {
     };
     // Only hours that have ended: the current one is still being written.
     let end = end.min(otelvault_codec::now_unix_nanos() / HOUR * HOUR);
-    let (mut compacted, mut up_to_date) = (0usize, 0usize);
+    let (mut compacted, mut up_to_date, mut deleted) = (0usize, 0usize, 0usize);
     let (mut raw_bytes, mut parquet_bytes) = (0u64, 0u64);
     // Only the days that hold raw objects are looked at, hour by hour.
     let first = start / HOUR * HOUR;
@@ -619,7 +628,7 @@ pub async fn compact(args: CompactArgs) -> anyhow::Result<()> {
     });
     for hour in hours {
         for signal in Signal::ALL {
-            let report = compact_hour(&*store, signal, hour, args.dry_run)
+            let report = compact_hour(&*store, signal, hour, options)
                 .await
                 .with_context(|| format!("compacting {url}"))?;
             let when = otelvault_codec::UtcMinute::from_unix_nanos(hour);
@@ -652,6 +661,7 @@ pub async fn compact(args: CompactArgs) -> anyhow::Result<()> {
                 Outcome::UpToDate => up_to_date += 1,
                 Outcome::Empty => {}
             }
+            deleted += report.deleted_raw;
             for key in &report.unreadable {
                 println!("{signal} {when}: left raw, cannot be decoded: {key}");
             }
@@ -671,6 +681,9 @@ pub async fn compact(args: CompactArgs) -> anyhow::Result<()> {
         ));
     }
     summary.push_str(&format!("; {up_to_date} already up to date"));
+    if args.delete_raw && !args.dry_run {
+        summary.push_str(&format!("; {deleted} raw objects deleted"));
+    }
     println!("{summary}");
     Ok(())
 }

@@ -110,9 +110,14 @@ async fn an_hour_compacts_once_and_again_only_when_raw_objects_change() {
             .expect("write");
     }
 
-    let report = compact_hour(&*store, Signal::Traces, SAMPLE_HOUR + 5, false)
-        .await
-        .expect("compact");
+    let report = compact_hour(
+        &*store,
+        Signal::Traces,
+        SAMPLE_HOUR + 5,
+        CompactOptions::default(),
+    )
+    .await
+    .expect("compact");
     assert_eq!(report.outcome, Outcome::Compacted);
     assert_eq!(report.hour, SAMPLE_HOUR);
     assert_eq!((report.raw_objects, report.parts), (1, 1));
@@ -124,14 +129,19 @@ async fn an_hour_compacts_once_and_again_only_when_raw_objects_change() {
 
     // Running again writes nothing.
     let before = snapshot(&store).await;
-    let again = compact_hour(&*store, Signal::Traces, SAMPLE_HOUR, false)
-        .await
-        .expect("again");
+    let again = compact_hour(
+        &*store,
+        Signal::Traces,
+        SAMPLE_HOUR,
+        CompactOptions::default(),
+    )
+    .await
+    .expect("again");
     assert_eq!(again.outcome, Outcome::UpToDate);
     assert_eq!(snapshot(&store).await, before);
 
-    // A late arrival: the hour is compacted again, over both objects, and
-    // the first run's part is gone.
+    // A late arrival: compacted into a part of its own, appended to the
+    // manifest; the first run's part stays as it is.
     let late = match sample(Signal::Traces) {
         Batch::Traces(mut r) => {
             for rs in &mut r.resource_spans {
@@ -146,18 +156,31 @@ async fn an_hour_compacts_once_and_again_only_when_raw_objects_change() {
         .await
         .expect("write late");
     assert_eq!(
-        compact_hour(&*store, Signal::Traces, SAMPLE_HOUR, true)
-            .await
-            .expect("dry run")
-            .outcome,
+        compact_hour(
+            &*store,
+            Signal::Traces,
+            SAMPLE_HOUR,
+            CompactOptions {
+                dry_run: true,
+                ..CompactOptions::default()
+            }
+        )
+        .await
+        .expect("dry run")
+        .outcome,
         Outcome::WouldCompact
     );
-    let report = compact_hour(&*store, Signal::Traces, SAMPLE_HOUR, false)
-        .await
-        .expect("compact late");
+    let report = compact_hour(
+        &*store,
+        Signal::Traces,
+        SAMPLE_HOUR,
+        CompactOptions::default(),
+    )
+    .await
+    .expect("compact late");
     assert_eq!(
         (report.outcome, report.raw_objects),
-        (Outcome::Compacted, 2)
+        (Outcome::Compacted, 1)
     );
     let mut expected = singles(sample(Signal::Traces));
     expected.extend(singles(late));
@@ -172,20 +195,30 @@ async fn an_hour_compacts_once_and_again_only_when_raw_objects_change() {
     .into_iter()
     .filter(|m| m.key.as_str().ends_with(".parquet"))
     .count();
-    assert_eq!(parts, 1, "the first run's part was removed");
+    assert_eq!(parts, 2, "the first run's part and the late one's");
 
     // Logs and metrics have their tables too.
-    let logs = compact_hour(&*store, Signal::Logs, SAMPLE_HOUR, false)
-        .await
-        .expect("logs");
+    let logs = compact_hour(
+        &*store,
+        Signal::Logs,
+        SAMPLE_HOUR,
+        CompactOptions::default(),
+    )
+    .await
+    .expect("logs");
     assert_eq!(logs.outcome, Outcome::Compacted);
     assert_eq!(
         parquet_items(&store, Signal::Logs).await,
         singles(sample(Signal::Logs))
     );
-    let metrics = compact_hour(&*store, Signal::Metrics, SAMPLE_HOUR, false)
-        .await
-        .expect("metrics");
+    let metrics = compact_hour(
+        &*store,
+        Signal::Metrics,
+        SAMPLE_HOUR,
+        CompactOptions::default(),
+    )
+    .await
+    .expect("metrics");
     assert_eq!(metrics.outcome, Outcome::Compacted);
     assert_eq!(metrics.rows, sample(Signal::Metrics).item_count());
     assert!(metrics.parts >= 3, "a part per metric type: {metrics:?}");
@@ -194,9 +227,14 @@ async fn an_hour_compacts_once_and_again_only_when_raw_objects_change() {
         singles(sample(Signal::Metrics))
     );
     // An hour without data is empty, and nothing is written for it.
-    let empty = compact_hour(&*store, Signal::Traces, SAMPLE_HOUR + HOUR, false)
-        .await
-        .expect("empty");
+    let empty = compact_hour(
+        &*store,
+        Signal::Traces,
+        SAMPLE_HOUR + HOUR,
+        CompactOptions::default(),
+    )
+    .await
+    .expect("empty");
     assert_eq!(empty.outcome, Outcome::Empty);
 }
 
@@ -217,9 +255,14 @@ async fn a_run_cut_before_its_manifest_is_completed_by_the_next() {
         )
         .await
         .expect("put");
-    let report = compact_hour(&*store, Signal::Traces, SAMPLE_HOUR, false)
-        .await
-        .expect("compact");
+    let report = compact_hour(
+        &*store,
+        Signal::Traces,
+        SAMPLE_HOUR,
+        CompactOptions::default(),
+    )
+    .await
+    .expect("compact");
     assert_eq!(report.outcome, Outcome::Compacted);
     let names: Vec<String> = list_all(&*store, &KeyPrefix::new(prefix.as_str()).expect("prefix"))
         .await
@@ -253,14 +296,131 @@ async fn unreadable_raw_objects_stay_raw_and_are_reported() {
         )
         .await
         .expect("put");
-    let report = compact_hour(&*store, Signal::Logs, SAMPLE_HOUR, false)
-        .await
-        .expect("compact");
+    let report = compact_hour(
+        &*store,
+        Signal::Logs,
+        SAMPLE_HOUR,
+        CompactOptions::default(),
+    )
+    .await
+    .expect("compact");
     assert_eq!(report.outcome, Outcome::Compacted);
     assert_eq!(report.unreadable, vec![broken.as_str().to_owned()]);
     assert_eq!(report.rows, sample(Signal::Logs).item_count());
-    let again = compact_hour(&*store, Signal::Logs, SAMPLE_HOUR, false)
+    let again = compact_hour(
+        &*store,
+        Signal::Logs,
+        SAMPLE_HOUR,
+        CompactOptions::default(),
+    )
+    .await
+    .expect("again");
+    assert_eq!(again.outcome, Outcome::UpToDate);
+}
+
+/// Every item a read of the sample hour returns, one page.
+async fn read_hour(archive: &Archive, signal: Signal) -> Vec<Vec<u8>> {
+    let query = crate::Query {
+        start: SAMPLE_HOUR,
+        end: SAMPLE_HOUR + HOUR,
+        limit: crate::MAX_LIMIT,
+        ..crate::Query::new(signal)
+    };
+    let page = archive
+        .read(
+            &query,
+            None,
+            SAMPLE_HOUR + HOUR,
+            Format::Json,
+            crate::Budget {
+                bytes: 64 << 20,
+                time: std::time::Duration::from_secs(60),
+            },
+        )
+        .await
+        .expect("read");
+    assert!(page.next.is_none());
+    let mut items = singles(page.batch);
+    items.sort();
+    items
+}
+
+#[tokio::test]
+async fn with_delete_raw_the_parts_are_the_archive_and_late_arrivals_are_appended() {
+    let store = Arc::new(MemoryStore::new());
+    let archive = archive(store.clone());
+    for signal in Signal::ALL {
+        archive
+            .write(sample(signal), SAMPLE_HOUR)
+            .await
+            .expect("write");
+    }
+    let delete = CompactOptions {
+        delete_raw: true,
+        ..CompactOptions::default()
+    };
+    for signal in Signal::ALL {
+        let report = compact_hour(&*store, signal, SAMPLE_HOUR, delete)
+            .await
+            .expect("compact");
+        assert_eq!(
+            (report.outcome, report.deleted_raw),
+            (Outcome::Compacted, 1)
+        );
+    }
+    let left: Vec<String> = list_all(&*store, &KeyPrefix::ROOT)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|m| m.key.into_string())
+        .filter(|k| !k.starts_with("parquet/"))
+        .collect();
+    assert!(left.is_empty(), "raw objects left: {left:?}");
+    for signal in Signal::ALL {
+        assert_eq!(read_hour(&archive, signal).await, singles(sample(signal)));
+    }
+
+    // The same logs again are the same object (keys are content hashes):
+    // nothing new.
+    archive
+        .write(sample(Signal::Logs), SAMPLE_HOUR)
         .await
         .expect("again");
-    assert_eq!(again.outcome, Outcome::UpToDate);
+    assert_eq!(
+        read_hour(&archive, Signal::Logs).await,
+        singles(sample(Signal::Logs))
+    );
+    // Other logs of the hour arrive late: read raw at once, and compacted
+    // next to the first run's rows, which have no raw object any more.
+    let late = match sample(Signal::Logs) {
+        Batch::Logs(mut r) => {
+            for rl in &mut r.resource_logs {
+                rl.schema_url = "late".into();
+            }
+            Batch::Logs(r)
+        }
+        other => other,
+    };
+    archive
+        .write(late.clone(), SAMPLE_HOUR)
+        .await
+        .expect("late");
+    let mut twice = singles(sample(Signal::Logs));
+    twice.extend(singles(late));
+    twice.sort();
+    assert_eq!(read_hour(&archive, Signal::Logs).await, twice);
+    let report = compact_hour(&*store, Signal::Logs, SAMPLE_HOUR, delete)
+        .await
+        .expect("compact late");
+    assert_eq!(
+        (report.outcome, report.raw_objects),
+        (Outcome::Compacted, 1)
+    );
+    // The late object, and the identical one written again.
+    assert_eq!(report.deleted_raw, 2);
+    assert_eq!(read_hour(&archive, Signal::Logs).await, twice);
+    let again = compact_hour(&*store, Signal::Logs, SAMPLE_HOUR, delete)
+        .await
+        .expect("again");
+    assert_eq!((again.outcome, again.deleted_raw), (Outcome::UpToDate, 0));
 }

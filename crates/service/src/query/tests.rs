@@ -262,8 +262,8 @@ proptest! {
 }
 
 /// Compacts the hours of the property test's archive (03:00 to 06:00) that
-/// `which` selects.
-async fn compact(store: &MemoryStore, which: &[bool]) {
+/// `which` selects, deleting their raw objects with `delete_raw`.
+async fn compact(store: &MemoryStore, which: &[bool], delete_raw: bool) {
     let first_hour = T0 - 33 * MIN;
     for (k, yes) in which.iter().enumerate() {
         if *yes {
@@ -271,7 +271,10 @@ async fn compact(store: &MemoryStore, which: &[bool]) {
                 store,
                 Signal::Traces,
                 first_hour + k as u64 * 60 * MIN,
-                false,
+                otelvault_archive::CompactOptions {
+                    delete_raw,
+                    ..Default::default()
+                },
             )
             .await
             .expect("compact");
@@ -282,8 +285,9 @@ async fn compact(store: &MemoryStore, which: &[bool]) {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
-    /// The same with a compacted tier: random hours compacted, late raw
-    /// objects after a compaction, a compaction between two pages. A
+    /// The same with a compacted tier: random hours compacted (their raw
+    /// objects deleted or not), late raw objects after a compaction, a
+    /// compaction between two pages. A
     /// compacted hour reads exactly as its raw objects did (same items,
     /// same order), and paging stays exactly-once across tiers and across
     /// a compaction that happens while a client pages.
@@ -299,6 +303,7 @@ proptest! {
         trace_filter in prop::option::of(1u64..20),
         hours in prop::collection::vec(any::<bool>(), 4),
         hours_mid_paging in prop::collection::vec(any::<bool>(), 4),
+        delete_raw in any::<bool>(),
     ) {
         rt().block_on(async {
             let store = Arc::new(MemoryStore::new());
@@ -349,7 +354,7 @@ proptest! {
             // the same pages.
             write(false).await;
             let raw = fetch_all(&app, "traces", query.clone()).await;
-            compact(&store, &hours).await;
+            compact(&store, &hours, delete_raw).await;
             let tiered = fetch_all(&app, "traces", query.clone()).await;
             prop_assert_eq!(&tiered, &raw);
 
@@ -363,7 +368,7 @@ proptest! {
                 prop_assert_eq!(status, StatusCode::OK, "{}", page);
                 names.extend(span_names(&page));
                 if page_number == 0 {
-                    compact(&store, &hours_mid_paging).await;
+                    compact(&store, &hours_mid_paging, delete_raw).await;
                 }
                 match page["nextCursor"].as_str() {
                     Some(c) => page_query["cursor"] = json!(c),

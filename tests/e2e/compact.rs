@@ -264,3 +264,44 @@ fn an_s3_archive_whose_raw_objects_were_deleted_reads_and_replays_from_parquet()
         .into();
     assert_eq!(replayed, before);
 }
+
+#[test]
+fn serve_compacts_ended_hours_in_the_background() {
+    let (server, _store) = Server::start(
+        &Storage::Fs,
+        &[
+            ("OTELVAULT_COMPACT_INTERVAL_SECS", "1"),
+            ("OTELVAULT_COMPACT_DELETE_RAW", "true"),
+        ],
+    );
+    let fetch = |signal: &str| {
+        let mut args = vec!["fetch", "--endpoint", &server.url, "--signal", signal];
+        args.extend(HOURS);
+        let (code, document, stderr) = run_cli(&args, &[]);
+        assert_eq!(code, 0, "{stderr}");
+        fetched_items(signal)(&document)
+    };
+    ingest_samples(&server.url, None);
+    let before = fetch("traces");
+    let dir = server.archive_dir.clone().expect("fs archive");
+    let manifest = dir.join("parquet/traces/year=2024/month=10/day=27/hour=03/_manifest.json");
+    // Deleted raw objects leave no empty directories either.
+    let raw = dir.join("year=2024");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !manifest.exists() || raw.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no background compaction; log:\n{}",
+            server.log_text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(
+        server
+            .log_text()
+            .contains("Compacted ended hours into Parquet."),
+        "{}",
+        server.log_text()
+    );
+    assert_eq!(fetch("traces"), before);
+}

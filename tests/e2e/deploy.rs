@@ -47,6 +47,9 @@ fn terraform_lambroll_and_the_binary_use_the_same_variables() {
     // the S3-compatible endpoint settings (AWS's own S3 is used) and the
     // query concurrency (an instance serves one request at a time).
     let local_only: BTreeSet<String> = [
+        "OTELVAULT_COMPACT",
+        "OTELVAULT_COMPACT_DELETE_RAW",
+        "OTELVAULT_COMPACT_INTERVAL_SECS",
         "OTELVAULT_LISTEN",
         "OTELVAULT_MAX_QUERIES",
         "OTELVAULT_S3_ENDPOINT",

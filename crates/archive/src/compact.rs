@@ -288,6 +288,42 @@ pub async fn compact_hour(
     Ok(report)
 }
 
+/// Compacts every hour of `[start, end)` of every signal, in time order,
+/// calling `each` with each hour's report. Only the days that hold raw
+/// objects are looked at, so a range of years costs what the archive
+/// holds. The caller leaves out the hour still being written.
+pub async fn compact_range(
+    store: &dyn ObjectStore,
+    start: u64,
+    end: u64,
+    options: CompactOptions,
+    mut each: impl FnMut(&HourReport),
+) -> Result<(), CompactError> {
+    let first = start - start % HOUR;
+    let days = crate::days_with_data(store, first, end.max(first))
+        .await
+        .map_err(|e| match e {
+            crate::ArchiveError::Storage { action, source } => {
+                CompactError::Storage { action, source }
+            }
+            other => CompactError::Schema {
+                table: "archive",
+                problem: other.to_string(),
+            },
+        })?;
+    for day in days {
+        for hour in (0..24).map(|h| day + h * HOUR) {
+            if hour < first || hour >= end {
+                continue;
+            }
+            for signal in Signal::ALL {
+                each(&compact_hour(store, signal, hour, options).await?);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The hour's manifest, if it has one. One that cannot be parsed stops
 /// the hour: its parts may hold rows whose raw objects are gone.
 async fn read_manifest(

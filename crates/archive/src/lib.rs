@@ -30,7 +30,7 @@ use otelvault_storage::{KeyPrefix, ObjectStore};
 
 pub use compact::{
     CompactOptions, HourReport, Manifest, ManifestPart, Outcome, PART_ROWS, compact_hour,
-    hour_prefix,
+    compact_range, hour_prefix,
 };
 pub use error::ArchiveError;
 pub use key::{KeyError, ListUnit, PartitionKey, content_id, list_units};
@@ -48,6 +48,9 @@ pub struct Archive {
     /// clones): one per core. Decoding is CPU work, so more would not be
     /// faster, and a decoded object can take many times its stored size.
     decodes: Arc<tokio::sync::Semaphore>,
+    /// Start of every hour written to since [`Archive::take_written_hours`]
+    /// last ran: what a background compaction has to look at.
+    written_hours: Arc<std::sync::Mutex<std::collections::BTreeSet<u64>>>,
 }
 
 impl Archive {
@@ -58,7 +61,17 @@ impl Archive {
             store,
             layout,
             decodes: Arc::new(tokio::sync::Semaphore::new(cores)),
+            written_hours: Arc::default(),
         }
+    }
+
+    /// The start of every hour this archive (or a clone) has written
+    /// objects to since the last call, oldest first.
+    pub fn take_written_hours(&self) -> Vec<u64> {
+        self.written_hours
+            .lock()
+            .map(|mut hours| std::mem::take(&mut *hours).into_iter().collect())
+            .unwrap_or_default()
     }
 
     /// The store holding the archive.

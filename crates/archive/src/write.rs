@@ -8,6 +8,7 @@ use futures::{StreamExt, TryStreamExt};
 use otelvault_codec::{Batch, Compression, split_by_partition};
 use otelvault_storage::{ObjectKey, PutOptions};
 
+use crate::tier::HOUR;
 use crate::{Archive, ArchiveError, PartitionKey, PartitionTime, content_id};
 
 /// Objects written at once for one batch.
@@ -103,6 +104,13 @@ impl Archive {
             .buffer_unordered(WRITE_CONCURRENCY)
             .try_collect::<Vec<()>>()
             .await?;
+        if let Ok(mut hours) = self.written_hours.lock() {
+            for key in &report.keys {
+                if let Ok(parsed) = PartitionKey::parse(key) {
+                    hours.insert(parsed.partition_start - parsed.partition_start % HOUR);
+                }
+            }
+        }
         Ok(report)
     }
 

@@ -63,6 +63,40 @@ pub struct ServeArgs {
     /// Queries (fetch pages, trace lookups) one instance runs at once; more are answered 429 (a Lambda instance serves one request at a time).
     #[arg(long, env = "OTELVAULT_MAX_QUERIES", default_value_t = 4, value_parser = parse_count("OTELVAULT_MAX_QUERIES", 1, 256))]
     pub max_queries: u32,
+
+    /// Local server: compact ended hours into Parquet in the background. auto is on for a directory and off for s3:// (run `otelvault compact` or the scheduled compaction function there).
+    #[arg(long, env = "OTELVAULT_COMPACT", value_enum, default_value = "auto")]
+    pub compact: CompactMode,
+
+    /// Local server: background compaction deletes the raw objects of the hours it compacts.
+    #[arg(long, env = "OTELVAULT_COMPACT_DELETE_RAW", default_value_t = false, action = clap::ArgAction::Set, value_parser = parse_bool("OTELVAULT_COMPACT_DELETE_RAW"))]
+    pub compact_delete_raw: bool,
+
+    /// Local server: seconds between background compactions (the first runs at start, over the whole archive; later ones over the last two days).
+    #[arg(long, env = "OTELVAULT_COMPACT_INTERVAL_SECS", default_value_t = 300, value_parser = parse_count("OTELVAULT_COMPACT_INTERVAL_SECS", 1, 86_400))]
+    pub compact_interval_secs: u32,
+}
+
+/// Whether the local server compacts in the background.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompactMode {
+    /// On for a directory, off for S3.
+    Auto,
+    /// Always.
+    On,
+    /// Never.
+    Off,
+}
+
+impl ServeArgs {
+    /// Whether the local server compacts in the background.
+    pub fn compacts(&self) -> bool {
+        match self.compact {
+            CompactMode::On => true,
+            CompactMode::Off => false,
+            CompactMode::Auto => !matches!(self.storage, StorageUrl::S3 { .. }),
+        }
+    }
 }
 
 /// [`ServeArgs::max_request_mib`] when unset.

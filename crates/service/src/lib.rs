@@ -29,7 +29,7 @@ use otelvault_archive::Archive;
 use otelvault_codec::{Format, Signal};
 
 pub use auth::{Auth, Scope};
-pub use config::{AuthMode, OpenError, Runtime, S3Args, ServeArgs};
+pub use config::{AuthMode, CompactMode, OpenError, Runtime, S3Args, ServeArgs};
 pub use error::ApiError;
 pub use ingest::{MAX_BODY_BYTES, MAX_DECOMPRESSED_BYTES};
 

@@ -58,15 +58,23 @@ impl FsStore {
         let dir = path.parent().ok_or_else(|| StorageError::Failed {
             message: format!("{} has no parent directory", path.display()),
         })?;
-        std::fs::create_dir_all(dir).map_err(|e| io_error("creating", dir, e))?;
         let temp = dir.join(format!(
             ".otelvault-{}-{}.tmp",
             std::process::id(),
             TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
+        // A delete of the directory's last object removes the directory:
+        // when that happens between creating it and the file, create again.
+        let mut attempts = 0;
+        let mut file = loop {
+            std::fs::create_dir_all(dir).map_err(|e| io_error("creating", dir, e))?;
+            match std::fs::File::create(&temp) {
+                Ok(file) => break file,
+                Err(e) if e.kind() == ErrorKind::NotFound && attempts < 3 => attempts += 1,
+                Err(e) => return Err(io_error("creating", &temp, e)),
+            }
+        };
         let result = (|| {
-            let mut file =
-                std::fs::File::create(&temp).map_err(|e| io_error("creating", &temp, e))?;
             file.write_all(body)
                 .map_err(|e| io_error("writing", &temp, e))?;
             file.sync_all().map_err(|e| io_error("syncing", &temp, e))?;
@@ -299,9 +307,19 @@ impl ObjectStore for FsStore {
     async fn delete(&self, key: &ObjectKey) -> Result<(), StorageError> {
         let path = self.path(key);
         match tokio::fs::remove_file(&path).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io_error("deleting", &path, e)),
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io_error("deleting", &path, e)),
         }
+        // Directories left empty go too, as prefixes do in S3: an archive
+        // whose raw objects were deleted lists no empty days.
+        let mut dir = path.parent();
+        while let Some(d) = dir.filter(|d| *d != self.root && d.starts_with(&self.root)) {
+            if tokio::fs::remove_dir(d).await.is_err() {
+                break;
+            }
+            dir = d.parent();
+        }
+        Ok(())
     }
 }

@@ -78,6 +78,22 @@ async fn put_get_overwrite_delete(store: &dyn ObjectStore) {
         Err(StorageError::NotFound { .. })
     ));
     assert_eq!(keys(store, "year=2024/").await, Vec::<String>::new());
+    // Deleting a prefix's last object leaves no empty "directory" behind;
+    // a write there afterwards works.
+    assert!(
+        !store
+            .list_dirs(&p(""))
+            .await
+            .expect("dirs")
+            .iter()
+            .any(|d| d == "year=2024/"),
+        "an empty prefix is still listed"
+    );
+    store
+        .put(&k(key), Bytes::from_static(b"again"), &opts())
+        .await
+        .expect("put after delete");
+    store.delete(&k(key)).await.expect("delete again");
 }
 
 async fn listing_order_prefixes_and_start_after(store: &dyn ObjectStore) {

@@ -598,7 +598,7 @@ pub struct CompactArgs {
 
 #[allow(clippy::print_stdout)] // The command's report.
 pub async fn compact(args: CompactArgs) -> anyhow::Result<()> {
-    use otelvault_archive::{CompactOptions, Outcome, compact_hour};
+    use otelvault_archive::{CompactOptions, Outcome, compact_range};
     const HOUR: u64 = 3_600_000_000_000;
     let (url, store) = open_existing(&args.storage, &args.s3).await?;
     let options = CompactOptions {
@@ -615,58 +615,45 @@ pub async fn compact(args: CompactArgs) -> anyhow::Result<()> {
     let end = end.min(otelvault_codec::now_unix_nanos() / HOUR * HOUR);
     let (mut compacted, mut up_to_date, mut deleted) = (0usize, 0usize, 0usize);
     let (mut raw_bytes, mut parquet_bytes) = (0u64, 0u64);
-    // Only the days that hold raw objects are looked at, hour by hour.
-    let first = start / HOUR * HOUR;
-    let days = otelvault_archive::days_with_data(&*store, first, end.max(first))
-        .await
-        .map_err(|e| anyhow::anyhow!("{}", e.detail()))
-        .with_context(|| format!("listing {url}"))?;
-    let hours = days.into_iter().flat_map(|day| {
-        (0..24)
-            .map(move |h| day + h * HOUR)
-            .filter(move |hour| *hour >= first && *hour < end)
-    });
-    for hour in hours {
-        for signal in Signal::ALL {
-            let report = compact_hour(&*store, signal, hour, options)
-                .await
-                .with_context(|| format!("compacting {url}"))?;
-            let when = otelvault_codec::UtcMinute::from_unix_nanos(hour);
-            let when = format!(
-                "{:04}-{:02}-{:02}T{:02}",
-                when.year, when.month, when.day, when.hour
-            );
-            match report.outcome {
-                Outcome::Compacted => {
-                    compacted += 1;
-                    raw_bytes += report.raw_bytes;
-                    parquet_bytes += report.parquet_bytes;
-                    println!(
-                        "{signal} {when}: {} raw objects ({}) -> {} parts, {} rows ({})",
-                        report.raw_objects,
-                        size(report.raw_bytes),
-                        report.parts,
-                        report.rows,
-                        size(report.parquet_bytes),
-                    );
-                }
-                Outcome::WouldCompact => {
-                    compacted += 1;
-                    println!(
-                        "{signal} {when}: would compact {} raw objects ({})",
-                        report.raw_objects,
-                        size(report.raw_bytes)
-                    );
-                }
-                Outcome::UpToDate => up_to_date += 1,
-                Outcome::Empty => {}
+    compact_range(&*store, start, end, options, |report| {
+        let signal = report.signal;
+        let when = otelvault_codec::UtcMinute::from_unix_nanos(report.hour);
+        let when = format!(
+            "{:04}-{:02}-{:02}T{:02}",
+            when.year, when.month, when.day, when.hour
+        );
+        match report.outcome {
+            Outcome::Compacted => {
+                compacted += 1;
+                raw_bytes += report.raw_bytes;
+                parquet_bytes += report.parquet_bytes;
+                println!(
+                    "{signal} {when}: {} raw objects ({}) -> {} parts, {} rows ({})",
+                    report.raw_objects,
+                    size(report.raw_bytes),
+                    report.parts,
+                    report.rows,
+                    size(report.parquet_bytes),
+                );
             }
-            deleted += report.deleted_raw;
-            for key in &report.unreadable {
-                println!("{signal} {when}: left raw, cannot be decoded: {key}");
+            Outcome::WouldCompact => {
+                compacted += 1;
+                println!(
+                    "{signal} {when}: would compact {} raw objects ({})",
+                    report.raw_objects,
+                    size(report.raw_bytes)
+                );
             }
+            Outcome::UpToDate => up_to_date += 1,
+            Outcome::Empty => {}
         }
-    }
+        deleted += report.deleted_raw;
+        for key in &report.unreadable {
+            println!("{signal} {when}: left raw, cannot be decoded: {key}");
+        }
+    })
+    .await
+    .with_context(|| format!("compacting {url}"))?;
     let verb = if args.dry_run {
         "would compact"
     } else {

@@ -84,6 +84,37 @@ if [ "$failed" -ne 0 ]; then
 fi
 stop_function
 
+# The scheduled compaction function: the same package with
+# OTELVAULT_FUNCTION=compact, invoked with EventBridge's scheduled event and
+# with a range, compacts the archive the API function wrote.
+port=$(free_port)
+: >"$log"
+env OTELVAULT_FUNCTION=compact OTELVAULT_STORAGE="$archive" OTELVAULT_LOG=info \
+  setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" --package otelvault >"$log" 2>&1 &
+pid=$!
+invoke() { # EVENT-JSON: the function's answer
+  cargo lambda invoke --invoke-address 127.0.0.1 --invoke-port "$port" otelvault --data-ascii "$1" 2>&1
+}
+answer=
+for _ in $(seq 1 300); do
+  answer=$(invoke '{"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}') && break
+  sleep 1
+done
+echo "  scheduled: $answer"
+check "compact function: a scheduled run answers with what it did" bash -c "echo '$answer' | grep -q '\"compacted\":0'"
+answer=$(invoke '{"start": "2024-10-27T03:00:00Z", "end": "2024-10-27T04:00:00Z"}' || true)
+echo "  ranged: $answer"
+check "compact function: a ranged run compacts the hour's traces and logs" bash -c "echo '$answer' | grep -q '\"compacted\":2'"
+check "compact function: the hour has its Parquet parts and manifest" bash -c \
+  "ls '$archive'/parquet/traces/year=2024/month=10/day=27/hour=03/ | grep -q _manifest.json && ls '$archive'/parquet/logs/year=2024/month=10/day=27/hour=03/ | grep -q '^part-.*parquet$'"
+check "compact function: a bad range is an error naming the field" bash -c \
+  "invoke() { cargo lambda invoke --invoke-address 127.0.0.1 --invoke-port $port otelvault --data-ascii \"\$1\" 2>&1; }; invoke '{\"start\": \"yesterday\"}' | grep -q 'start: '"
+if [ "$failed" -ne 0 ]; then
+  echo "--- cargo lambda watch log"
+  cat "$log"
+fi
+stop_function
+
 # Storage that cannot be reached: init makes no network call, so the
 # function starts; its first request checks the storage and logs the cause
 # once, and requests answer 503 with Retry-After instead of a lie.

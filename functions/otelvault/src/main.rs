@@ -7,9 +7,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 mod cli;
+mod compaction;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use futures::future::Either;
 use otelvault_service::{AppState, Runtime, ServeArgs, router};
 use tracing_subscriber::EnvFilter;
 
@@ -46,8 +48,21 @@ enum Command {
 #[derive(Debug, Parser)]
 #[command(name = "bootstrap")]
 struct LambdaCli {
+    /// Which function of the package this is: `api` serves Function URL
+    /// requests, `compact` compacts ended hours when its schedule invokes it.
+    #[arg(long, env = "OTELVAULT_FUNCTION", value_enum, default_value = "api")]
+    function: LambdaFunction,
     #[command(flatten)]
     serve: ServeArgs,
+}
+
+/// The functions of the Lambda package.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LambdaFunction {
+    /// OTLP ingest and the query API behind a Function URL.
+    Api,
+    /// Scheduled compaction (EventBridge).
+    Compact,
 }
 
 /// The filter of `OTELVAULT_LOG` (default `info`). tracing takes a bare
@@ -151,7 +166,12 @@ fn main() -> ExitCode {
     let result = if on_lambda {
         init_logging(true);
         let cli: LambdaCli = parse_or_exit(["bootstrap".into()], true);
-        runtime().and_then(|rt| rt.block_on(run_lambda(cli.serve)))
+        runtime().and_then(|rt| {
+            rt.block_on(match cli.function {
+                LambdaFunction::Api => Either::Left(run_lambda(cli.serve)),
+                LambdaFunction::Compact => Either::Right(compaction::run_lambda(cli.serve)),
+            })
+        })
     } else {
         let cli: Cli = parse_or_exit(std::env::args_os(), false);
         init_logging(false);
@@ -283,7 +303,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             delete_raw: args.compact_delete_raw,
         };
         let every = std::time::Duration::from_secs(args.compact_interval_secs.into());
-        tokio::spawn(compact_in_background(state.archive.clone(), options, every));
+        tokio::spawn(compaction::in_background(
+            state.archive.clone(),
+            options,
+            every,
+        ));
     }
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())
@@ -291,74 +315,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .context("serving")?;
     tracing::info!("Stopped.");
     Ok(())
-}
-
-/// The local server's compaction: at start over the whole archive, then
-/// every `every` over the hours this server has written to since, once
-/// they ended at least five minutes ago (a late arrival after that is
-/// appended by a later run). Failures are logged and the hours retried at
-/// the next run; a run cut short by shutdown leaves every hour readable
-/// (the manifest is the commit point).
-async fn compact_in_background(
-    archive: otelvault_archive::Archive,
-    options: otelvault_archive::CompactOptions,
-    every: std::time::Duration,
-) {
-    use otelvault_archive::Outcome;
-    use otelvault_codec::Signal;
-    const HOUR: u64 = 3_600_000_000_000;
-    const GRACE: u64 = 300_000_000_000;
-    let store = Arc::clone(archive.store());
-    let mut first = true;
-    let mut waiting: std::collections::BTreeSet<u64> = Default::default();
-    loop {
-        let now = otelvault_codec::now_unix_nanos();
-        let ended = now.saturating_sub(GRACE) / HOUR * HOUR;
-        let (mut hours, mut rows, mut deleted) = (0usize, 0usize, 0usize);
-        let mut count = |report: &otelvault_archive::HourReport| {
-            if report.outcome == Outcome::Compacted {
-                hours += 1;
-                rows += report.rows;
-            }
-            deleted += report.deleted_raw;
-        };
-        waiting.extend(archive.take_written_hours());
-        let result = if first {
-            otelvault_archive::compact_range(&*store, 0, ended, options, &mut count).await
-        } else {
-            let due: Vec<u64> = waiting.range(..ended).copied().collect();
-            let mut result = Ok(());
-            for hour in due {
-                for signal in Signal::ALL {
-                    match otelvault_archive::compact_hour(&*store, signal, hour, options).await {
-                        Ok(report) => count(&report),
-                        Err(e) => result = Err(e),
-                    }
-                }
-                if result.is_ok() {
-                    waiting.remove(&hour);
-                }
-            }
-            result
-        };
-        match result {
-            Ok(()) => {
-                first = false;
-                if hours > 0 || deleted > 0 {
-                    tracing::info!(
-                        hours,
-                        rows,
-                        deleted_raw = deleted,
-                        "Compacted ended hours into Parquet."
-                    );
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "Background compaction failed; it runs again later.")
-            }
-        }
-        tokio::time::sleep(every).await;
-    }
 }
 
 /// Ctrl-C or SIGTERM: stop accepting, let in-flight requests finish.

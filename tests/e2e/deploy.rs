@@ -38,7 +38,9 @@ fn binary_env_names() -> BTreeSet<String> {
 
 #[test]
 fn terraform_lambroll_and_the_binary_use_the_same_variables() {
-    let binary = binary_env_names();
+    let mut binary = binary_env_names();
+    // Read on Lambda only, to choose the package's function (main.rs).
+    binary.insert("OTELVAULT_FUNCTION".into());
     assert!(
         binary.contains("OTELVAULT_STORAGE") && binary.len() >= 12,
         "{binary:?}"
@@ -48,7 +50,6 @@ fn terraform_lambroll_and_the_binary_use_the_same_variables() {
     // query concurrency (an instance serves one request at a time).
     let local_only: BTreeSet<String> = [
         "OTELVAULT_COMPACT",
-        "OTELVAULT_COMPACT_DELETE_RAW",
         "OTELVAULT_COMPACT_INTERVAL_SECS",
         "OTELVAULT_LISTEN",
         "OTELVAULT_MAX_QUERIES",
@@ -59,6 +60,13 @@ fn terraform_lambroll_and_the_binary_use_the_same_variables() {
     .map(String::from)
     .collect();
     let on_lambda: BTreeSet<String> = binary.difference(&local_only).cloned().collect();
+    // Set on the compaction function only (terraform's schedule); lambroll
+    // deploys the API function.
+    let compaction_only: BTreeSet<String> = ["OTELVAULT_FUNCTION", "OTELVAULT_COMPACT_DELETE_RAW"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    let api_function: BTreeSet<String> = on_lambda.difference(&compaction_only).cloned().collect();
 
     let terraform = env_names(&read("terraform/modules/otelvault/main.tf"));
     assert_eq!(
@@ -84,7 +92,7 @@ fn terraform_lambroll_and_the_binary_use_the_same_variables() {
         .filter(|k| k.starts_with("OTELVAULT_"))
         .collect();
     assert_eq!(
-        keys, on_lambda,
+        keys, api_function,
         "lambroll sets exactly the variables the binary reads on Lambda"
     );
     let mentioned = env_names(&function);
@@ -171,5 +179,57 @@ fn the_iam_policy_grants_only_the_s3_actions_the_binary_uses() {
     assert!(
         policy.contains("\"s3:prefix\""),
         "ListBucket is restricted to the archive prefix"
+    );
+}
+
+#[test]
+fn the_compaction_role_deletes_raw_objects_only_when_told_to() {
+    let tf = read("terraform/modules/otelvault/main.tf");
+    let policy = &tf[tf
+        .find("data \"aws_iam_policy_document\" \"compaction\"")
+        .expect("compaction policy")..];
+    let policy = &policy[..policy
+        .find("resource \"aws_iam_role_policy\" \"compaction\"")
+        .expect("policy end")];
+    assert!(
+        !policy.contains("\"*\""),
+        "no wildcard resources or actions"
+    );
+    // Each statement (from its sid): its actions and resources.
+    let statements: Vec<&str> = policy.split("sid ").skip(1).collect();
+    let grants = |action: &str| -> Vec<&str> {
+        statements
+            .iter()
+            .filter(|s| s.contains(&format!("\"{action}\"")))
+            .copied()
+            .collect()
+    };
+    for put in grants("s3:PutObject") {
+        assert!(
+            put.contains("/parquet/*"),
+            "writes only the Parquet tier: {put}"
+        );
+    }
+    let deletes = grants("s3:DeleteObject");
+    assert_eq!(deletes.len(), 2, "{deletes:?}");
+    assert!(deletes.iter().any(|d| d.contains("/parquet/*\"]")));
+    // The raw delete is a dynamic statement that exists only with the variable.
+    let at = policy
+        .find("/year=*")
+        .expect("a statement deleting raw objects");
+    let before = &policy[..at];
+    let dynamic = before
+        .rfind("dynamic \"statement\"")
+        .expect("dynamic statement");
+    assert!(
+        before
+            .rfind("  statement {")
+            .is_none_or(|plain| plain < dynamic)
+            && before[dynamic..].contains("for_each = var.compaction_delete_raw"),
+        "raw objects are deletable only with compaction_delete_raw"
+    );
+    assert!(
+        policy.contains("\"s3:prefix\""),
+        "listing is restricted to the prefix"
     );
 }

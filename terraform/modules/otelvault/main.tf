@@ -18,6 +18,7 @@ locals {
   ingest_keys = var.keys_ssm_parameter_prefix == null ? join(",", var.ingest_keys) : data.aws_ssm_parameter.ingest_keys[0].value
   query_keys  = var.keys_ssm_parameter_prefix == null ? join(",", var.query_keys) : data.aws_ssm_parameter.query_keys[0].value
   log_group   = "/aws/lambda/${var.name}"
+  compaction  = var.compaction_schedule != null
 
   # Exactly the variables the binary reads (see the README's configuration
   # table); a test keeps this list, the binary and lambroll/ in step.
@@ -88,11 +89,31 @@ resource "aws_s3_bucket_lifecycle_configuration" "archive" {
   count  = var.create_bucket ? 1 : 0
   bucket = aws_s3_bucket.archive[0].id
 
+  # Raw objects (year=…/) and the Parquet tier (parquet/) expire apart:
+  # once compacted, raw objects may go sooner.
   rule {
-    id     = "otelvault-retention"
+    id     = "otelvault-raw-retention"
     status = "Enabled"
     filter {
-      prefix = "${var.prefix}/"
+      prefix = "${var.prefix}/year="
+    }
+    expiration {
+      days = coalesce(var.raw_retention_days, var.retention_days)
+    }
+    dynamic "transition" {
+      for_each = var.transition_days == null ? [] : [var.transition_days]
+      content {
+        days          = transition.value
+        storage_class = var.transition_storage_class
+      }
+    }
+  }
+
+  rule {
+    id     = "otelvault-parquet-retention"
+    status = "Enabled"
+    filter {
+      prefix = "${var.prefix}/parquet/"
     }
     expiration {
       days = var.retention_days
@@ -266,4 +287,146 @@ resource "aws_lambda_function_url" "this" {
   authorization_type = var.function_url_auth_type
 
   #checkov:skip=CKV_AWS_258:With NONE, every request must carry an otelvault key (the function refuses to start without keys); AWS_IAM is available through function_url_auth_type.
+}
+
+# ---------------------------------------------------------------------------
+# Compaction: the same package as a second function, on a schedule, with a
+# role of its own (it reads raw objects, writes the Parquet tier, removes
+# parts no manifest names, and deletes raw objects only when told to).
+
+resource "aws_iam_role" "compaction" {
+  count              = local.compaction ? 1 : 0
+  name               = "${var.name}-compaction"
+  assume_role_policy = data.aws_iam_policy_document.assume.json
+  tags               = var.tags
+}
+
+data "aws_iam_policy_document" "compaction" {
+  count = local.compaction ? 1 : 0
+
+  statement {
+    sid       = "ReadArchiveObjects"
+    actions   = ["s3:GetObject"]
+    resources = ["${local.bucket_arn}/${var.prefix}/*"]
+  }
+
+  statement {
+    sid       = "WriteAndReplaceParquetTier"
+    actions   = ["s3:PutObject", "s3:DeleteObject"]
+    resources = ["${local.bucket_arn}/${var.prefix}/parquet/*"]
+  }
+
+  dynamic "statement" {
+    for_each = var.compaction_delete_raw ? [1] : []
+    content {
+      sid       = "DeleteCompactedRawObjects"
+      actions   = ["s3:DeleteObject"]
+      resources = ["${local.bucket_arn}/${var.prefix}/year=*"]
+    }
+  }
+
+  statement {
+    sid       = "ListArchivePartitions"
+    actions   = ["s3:ListBucket"]
+    resources = [local.bucket_arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${var.prefix}/*"]
+    }
+  }
+
+  statement {
+    sid       = "WriteOwnLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.compaction[0].arn}:*"]
+  }
+
+  dynamic "statement" {
+    for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
+    content {
+      sid       = "UseArchiveKey"
+      actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+      resources = [statement.value]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "compaction" {
+  count  = local.compaction ? 1 : 0
+  name   = "${var.name}-compaction"
+  role   = aws_iam_role.compaction[0].id
+  policy = data.aws_iam_policy_document.compaction[0].json
+}
+
+resource "aws_cloudwatch_log_group" "compaction" {
+  count             = local.compaction ? 1 : 0
+  name              = "/aws/lambda/${var.name}-compaction"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+  tags              = var.tags
+
+  #checkov:skip=CKV_AWS_338:Retention is the log_retention_days variable; compaction logs are operational.
+  #checkov:skip=CKV_AWS_158:Log group KMS encryption follows kms_key_arn; logs never contain keys or telemetry payloads.
+}
+
+resource "aws_lambda_function" "compaction" {
+  count                          = local.compaction ? 1 : 0
+  function_name                  = "${var.name}-compaction"
+  role                           = aws_iam_role.compaction[0].arn
+  filename                       = var.lambda_zip
+  source_code_hash               = filebase64sha256(var.lambda_zip)
+  handler                        = "bootstrap"
+  runtime                        = "provided.al2023"
+  architectures                  = [var.architecture]
+  memory_size                    = var.compaction_memory_size
+  timeout                        = var.compaction_timeout
+  reserved_concurrent_executions = 1
+  kms_key_arn                    = var.kms_key_arn
+  tags                           = var.tags
+
+  environment {
+    variables = {
+      OTELVAULT_FUNCTION           = "compact"
+      OTELVAULT_STORAGE            = local.environment.OTELVAULT_STORAGE
+      OTELVAULT_COMPACT_DELETE_RAW = tostring(var.compaction_delete_raw)
+      OTELVAULT_S3_MAX_ATTEMPTS    = local.environment.OTELVAULT_S3_MAX_ATTEMPTS
+    }
+  }
+
+  logging_config {
+    log_format = "JSON"
+    log_group  = aws_cloudwatch_log_group.compaction[0].name
+  }
+
+  depends_on = [aws_iam_role_policy.compaction]
+
+  #checkov:skip=CKV_AWS_117:The function talks only to S3 and CloudWatch over AWS endpoints; a VPC would add NAT or endpoint cost without a benefit here.
+  #checkov:skip=CKV_AWS_116:A failed run is retried by the next scheduled one; compaction is idempotent and commits hour by hour, so there is nothing to dead-letter.
+  #checkov:skip=CKV_AWS_272:Code signing needs a signing profile the user owns; the package hash is pinned by source_code_hash.
+  #checkov:skip=CKV_AWS_50:X-Ray would trace the telemetry pipeline itself; the function logs what each run did.
+  #checkov:skip=CKV_AWS_173:Environment variables are encrypted at rest with the Lambda service key, or kms_key_arn when set; they hold no secrets.
+}
+
+resource "aws_cloudwatch_event_rule" "compaction" {
+  count               = local.compaction ? 1 : 0
+  name                = "${var.name}-compaction"
+  description         = "Compacts ended hours of the otelvault archive into its Parquet tier."
+  schedule_expression = var.compaction_schedule
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_event_target" "compaction" {
+  count = local.compaction ? 1 : 0
+  rule  = aws_cloudwatch_event_rule.compaction[0].name
+  arn   = aws_lambda_function.compaction[0].arn
+}
+
+resource "aws_lambda_permission" "compaction" {
+  count         = local.compaction ? 1 : 0
+  statement_id  = "AllowEventBridgeSchedule"
+  action        = "lambda:InvokeFunction"
+  function_name = aws_lambda_function.compaction[0].function_name
+  principal     = "events.amazonaws.com"
+  source_arn    = aws_cloudwatch_event_rule.compaction[0].arn
 }

@@ -27,3 +27,8 @@ output "log_group" {
   description = "CloudWatch log group of the function."
   value       = aws_cloudwatch_log_group.function.name
 }
+
+output "compaction_function_name" {
+  description = "Name of the scheduled compaction function (null without one); invoke it with {\"start\": …, \"end\": …} to compact older hours after a replay."
+  value       = local.compaction ? aws_lambda_function.compaction[0].function_name : null
+}

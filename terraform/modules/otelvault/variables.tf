@@ -77,7 +77,7 @@ variable "prefix" {
 }
 
 variable "retention_days" {
-  description = "Days after which archived objects expire (lifecycle rule)."
+  description = "Days after which archived objects expire (lifecycle rule): the Parquet tier, and raw objects unless raw_retention_days is set."
   type        = number
   default     = 400
 
@@ -256,5 +256,55 @@ variable "max_request_mib" {
   validation {
     condition     = var.max_request_mib == null ? true : (var.max_request_mib >= 8 && var.max_request_mib <= 16384)
     error_message = "max_request_mib must be between 8 and 16384."
+  }
+}
+
+variable "raw_retention_days" {
+  description = "Days after which raw objects (the Collector layout, year=…/) expire, when they should go before the Parquet tier (parquet/): the compacted tier keeps every item, and fetch, trace lookups and replay read it. null: retention_days."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.raw_retention_days == null || try(var.raw_retention_days >= 1, false)
+    error_message = "raw_retention_days must be at least 1 (or null)."
+  }
+}
+
+variable "compaction_schedule" {
+  description = "EventBridge schedule of the compaction function, which turns ended hours into the Parquet tier (\"rate(1 hour)\", \"cron(5 * * * ? *)\"); null for no compaction function."
+  type        = string
+  default     = "rate(1 hour)"
+
+  validation {
+    condition     = var.compaction_schedule == null || can(regex("^(rate|cron)\\(.+\\)$", var.compaction_schedule))
+    error_message = "compaction_schedule must be a rate(...) or cron(...) expression, or null."
+  }
+}
+
+variable "compaction_delete_raw" {
+  description = "The compaction function deletes an hour's raw objects once its manifest is written (and its role may then delete them). Keep false while anything reads the Collector layout."
+  type        = bool
+  default     = false
+}
+
+variable "compaction_memory_size" {
+  description = "Memory of the compaction function in MB; it holds at most 50,000 items of an hour at once."
+  type        = number
+  default     = 1024
+
+  validation {
+    condition     = var.compaction_memory_size >= 512 && var.compaction_memory_size <= 10240
+    error_message = "compaction_memory_size must be between 512 and 10240 MB."
+  }
+}
+
+variable "compaction_timeout" {
+  description = "Timeout of the compaction function in seconds. Each hour is committed by its manifest, so a run cut short is continued by the next."
+  type        = number
+  default     = 900
+
+  validation {
+    condition     = var.compaction_timeout >= 60 && var.compaction_timeout <= 900
+    error_message = "compaction_timeout must be between 60 and 900 seconds."
   }
 }

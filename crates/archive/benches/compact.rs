@@ -1,19 +1,26 @@
-//! Compaction benchmark: one hour of minute partitions (120 objects, about
-//! 130k spans over 20 services, OTLP/JSON + gzip as ingest writes them) on
-//! the filesystem store on a tmpfs, compacted into Parquet. Prints stored
-//! bytes raw and as Parquet, compaction throughput and peak RSS, and, in
-//! the same run, DuckDB answering the same questions over the raw JSON and
-//! over the Parquet parts, with the ratios.
+//! Compaction benchmark, on the filesystem store on a tmpfs:
 //!
-//! Run with `make bench` (which installs DuckDB into `.venv-bench`).
+//! - three hours of minute partitions (120 objects an hour, about 130k
+//!   spans an hour over 20 services, OTLP/JSON + gzip as ingest writes
+//!   them) compacted into Parquet: stored bytes, throughput, peak RSS;
+//! - the same questions asked of the raw tier and, after compaction, of the
+//!   Parquet tier through the archive's query engine (time, pages, storage
+//!   requests and bytes read), and of DuckDB over the raw JSON and over the
+//!   Parquet parts: one hour's spans, one service over three hours, one
+//!   attribute value, a trace by id over three hours;
+//! - a trace by id over seven days of hours (an object an hour), raw and
+//!   compacted.
+//!
+//! Ratios are measured in the same run. Run with `make bench` (which
+//! installs DuckDB into `.venv-bench`).
 
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use otelvault_archive::{Archive, Layout};
-use otelvault_archive::{CompactOptions, compact_hour};
+use otelvault_archive::{AttrValue, Budget, CompactOptions, Query, Stats, compact_range};
 use otelvault_codec::{Batch, Compression, Format, Signal};
 use otelvault_storage::{FsStore, KeyPrefix, list_all};
 use otelvault_testkit::bench::{
@@ -23,6 +30,75 @@ use otelvault_testkit::data::minute_batches;
 
 /// 2024-10-27T03:00:00Z
 const HOUR: u64 = 1_729_998_000_000_000_000;
+const HOUR_NANOS: u64 = 3_600_000_000_000;
+const HOURS: u64 = 3;
+const WEEK_HOURS: u64 = 7 * 24;
+
+fn layout() -> Layout {
+    Layout {
+        format: Format::Json,
+        compression: Compression::Gzip,
+        ..Layout::default()
+    }
+}
+
+/// What a query cost: its items, wall time, pages and storage work.
+struct Run {
+    items: usize,
+    secs: f64,
+    pages: usize,
+    stats: Stats,
+}
+
+/// Pages through `query` (OTLP/JSON pages, as the fetch API answers) and
+/// adds up what it took; the best time of three runs.
+fn fetch(rt: &tokio::runtime::Runtime, archive: &Archive, query: &Query) -> Run {
+    let budget = Budget {
+        bytes: 6 << 20,
+        time: Duration::from_secs(600),
+    };
+    let mut best: Option<Run> = None;
+    for _ in 0..3 {
+        let started = Instant::now();
+        let mut run = Run {
+            items: 0,
+            secs: 0.0,
+            pages: 0,
+            stats: Stats::default(),
+        };
+        let mut resume = None;
+        loop {
+            let page = rt
+                .block_on(archive.read(query, resume, query.end, Format::Json, budget))
+                .unwrap();
+            run.items += page.batch.item_count();
+            run.pages += 1;
+            run.stats.list_requests += page.stats.list_requests;
+            run.stats.objects += page.stats.objects;
+            run.stats.bytes_read += page.stats.bytes_read;
+            run.stats.parquet_requests += page.stats.parquet_requests;
+            match page.next {
+                Some(next) => resume = Some(next),
+                None => break,
+            }
+        }
+        run.secs = started.elapsed().as_secs_f64();
+        if best.as_ref().is_none_or(|b| run.secs < b.secs) {
+            best = Some(run);
+        }
+    }
+    best.unwrap()
+}
+
+fn describe(run: &Run) -> String {
+    format!(
+        "{:>8.3} s, {:>3} pages, {:>4} requests, {:>7.1} MiB read",
+        run.secs,
+        run.pages,
+        run.stats.list_requests + run.stats.objects + run.stats.parquet_requests,
+        run.stats.bytes_read as f64 / 1048576.0
+    )
+}
 
 fn main() {
     // `cargo bench` passes --bench; a plain `cargo test --benches` run passes nothing.
@@ -35,19 +111,14 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let archive = Archive::new(
-        store.clone(),
-        Layout {
-            format: Format::Json,
-            compression: Compression::Gzip,
-            ..Layout::default()
-        },
-    );
+    let archive = Archive::new(store.clone(), layout());
     let mut spans = 0;
-    for (minute, batch) in minute_batches(HOUR) {
-        let batch = Batch::Traces(batch);
-        spans += batch.item_count();
-        rt.block_on(archive.write(batch, minute)).unwrap();
+    for h in 0..HOURS {
+        for (minute, batch) in minute_batches(HOUR + h * HOUR_NANOS) {
+            let batch = Batch::Traces(batch);
+            spans += batch.item_count();
+            rt.block_on(archive.write(batch, minute)).unwrap();
+        }
     }
     let raw_bytes: u64 = rt
         .block_on(list_all(&*store, &KeyPrefix::new("year=").unwrap()))
@@ -57,38 +128,141 @@ fn main() {
         .sum();
     println!("otelvault compaction benchmark (fs store on tmpfs)");
     println!(
-        "archive: 1 hour, 120 objects, {spans} spans, {:.1} MiB stored as OTLP/JSON + gzip",
+        "archive: {HOURS} hours, {} objects, {spans} spans over 20 services, {:.1} MiB stored as OTLP/JSON + gzip",
+        HOURS * 120,
         raw_bytes as f64 / 1048576.0
     );
+
+    // The questions, asked of the raw tier first.
+    let window = |hours: u64| Query {
+        start: HOUR,
+        end: HOUR + hours * HOUR_NANOS,
+        limit: otelvault_archive::MAX_LIMIT,
+        ..Query::new(Signal::Traces)
+    };
+    // A trace of the middle hour.
+    let trace_hex = {
+        let (_, batch) = minute_batches(HOUR + HOUR_NANOS).nth(61).unwrap();
+        let id = batch.resource_spans[7].scope_spans[1].spans[12]
+            .trace_id
+            .clone();
+        id.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    };
+    let trace_id: Vec<u8> = (0..16)
+        .map(|i| u8::from_str_radix(&trace_hex[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    let questions: Vec<(&str, Query)> = vec![
+        ("one hour, all spans", window(1)),
+        (
+            "service-3 over 3 hours",
+            Query {
+                service_name: Some("service-3".into()),
+                ..window(HOURS)
+            },
+        ),
+        (
+            "status 400 over 1 hour",
+            Query {
+                attributes: vec![(
+                    "http.response.status_code".into(),
+                    AttrValue::Str("400".into()),
+                )],
+                ..window(1)
+            },
+        ),
+        (
+            "trace by id over 3 hours",
+            Query {
+                trace_id: Some(trace_id.clone()),
+                ..window(HOURS)
+            },
+        ),
+    ];
+    let raw_runs: Vec<Run> = questions
+        .iter()
+        .map(|(_, q)| fetch(&rt, &archive, q))
+        .collect();
 
     let rss_before = peak_rss_mib("self");
     let cpu = cpu_seconds("self");
     let wall = Instant::now();
-    let report = rt
-        .block_on(compact_hour(
-            &*store,
-            Signal::Traces,
-            HOUR,
-            CompactOptions::default(),
-        ))
-        .unwrap();
+    let (mut rows, mut parts, mut parquet_bytes) = (0, 0, 0);
+    rt.block_on(compact_range(
+        &*store,
+        HOUR,
+        HOUR + HOURS * HOUR_NANOS,
+        CompactOptions::default(),
+        |r| {
+            rows += r.rows;
+            parts += r.parts;
+            parquet_bytes += r.parquet_bytes;
+        },
+    ))
+    .unwrap();
     let wall = wall.elapsed().as_secs_f64();
     let cpu = cpu_seconds("self") - cpu;
-    assert_eq!(report.rows, spans);
+    assert_eq!(rows, spans);
     let raw_mib = raw_bytes as f64 / 1048576.0;
     println!(
-        "compaction: {:.2} s wall, {:.2} s CPU, {:.1} MiB/s of stored raw per core, {} parts; peak RSS {:.1} MiB ({rss_before:.1} MiB before)",
-        wall,
-        cpu,
+        "compaction: {wall:.2} s wall, {cpu:.2} s CPU, {:.1} MiB/s of stored raw per core, {parts} parts; peak RSS {:.1} MiB ({rss_before:.1} MiB before)",
         raw_mib / cpu,
-        report.parts,
         peak_rss_mib("self"),
     );
     println!(
-        "stored: Parquet {:.1} MiB vs raw {:.1} MiB: {:.2}x",
-        report.parquet_bytes as f64 / 1048576.0,
-        raw_mib,
-        report.parquet_bytes as f64 / raw_bytes as f64
+        "stored: Parquet {:.1} MiB vs raw {raw_mib:.1} MiB: {:.2}x",
+        parquet_bytes as f64 / 1048576.0,
+        parquet_bytes as f64 / raw_bytes as f64
+    );
+
+    println!("fetch through the query engine (best of 3), raw tier vs Parquet tier:");
+    for ((label, query), raw) in questions.iter().zip(&raw_runs) {
+        let compacted = fetch(&rt, &archive, query);
+        assert_eq!(compacted.items, raw.items, "{label}");
+        println!(
+            "  {label:<26} {:>6} spans  raw {}  |  parquet {}  |  {:.1}x faster",
+            raw.items,
+            describe(raw),
+            describe(&compacted),
+            raw.secs / compacted.secs
+        );
+    }
+
+    // Seven days of hours, an object in each, for a trace lookup.
+    let week_dir = fast_tempdir();
+    let week_store = Arc::new(FsStore::new(week_dir.path()).unwrap());
+    let week = Archive::new(week_store.clone(), layout());
+    let first = HOUR - (WEEK_HOURS - HOURS) * HOUR_NANOS;
+    for h in 0..WEEK_HOURS {
+        let (minute, batch) = minute_batches(first + h * HOUR_NANOS).nth(61).unwrap();
+        rt.block_on(week.write(Batch::Traces(batch), minute))
+            .unwrap();
+    }
+    let lookup = Query {
+        start: first,
+        end: first + WEEK_HOURS * HOUR_NANOS,
+        trace_id: Some(trace_id),
+        limit: 100_000,
+        ..Query::new(Signal::Traces)
+    };
+    let raw_week = fetch(&rt, &week, &lookup);
+    rt.block_on(compact_range(
+        &*week_store,
+        lookup.start,
+        lookup.end,
+        CompactOptions::default(),
+        |_| {},
+    ))
+    .unwrap();
+    let compacted_week = fetch(&rt, &week, &lookup);
+    assert_eq!(compacted_week.items, raw_week.items);
+    assert!(raw_week.items > 0);
+    println!(
+        "  {:<26} {:>6} spans  raw {}  |  parquet {}  |  {:.1}x faster",
+        "trace by id over 7 days",
+        raw_week.items,
+        describe(&raw_week),
+        describe(&compacted_week),
+        raw_week.secs / compacted_week.secs
     );
 
     let Some(python) = duckdb_python() else {
@@ -97,22 +271,40 @@ fn main() {
     };
     let root = dir.path().display();
     let raw = format!(
-        "(SELECT unnest(rs.scopeSpans) AS ss, rs FROM (SELECT unnest(resourceSpans) AS rs FROM read_json('{root}/year=*/**/traces_*.json.gz', maximum_object_size=268435456)))"
+        "(SELECT unnest(ss.spans) AS span, rs FROM (SELECT unnest(rs.scopeSpans) AS ss, rs FROM (SELECT unnest(resourceSpans) AS rs FROM read_json('{root}/year=*/**/traces_*.json.gz', maximum_object_size=268435456))))"
     );
     let parquet =
         format!("read_parquet('{root}/parquet/traces/**/*.parquet', hive_partitioning = true)");
-    let questions = [
+    let one_hour_raw = format!(
+        "{raw} WHERE span.startTimeUnixNano::UBIGINT < {}",
+        HOUR + HOUR_NANOS
+    );
+    let duck = [
         (
-            "all spans",
-            format!("SELECT count(*) FROM (SELECT unnest(ss.spans) FROM {raw})"),
-            format!("SELECT count(*) FROM {parquet}"),
+            "one hour, all spans",
+            format!("SELECT count(*) FROM {one_hour_raw}"),
+            format!("SELECT count(*) FROM {parquet} WHERE hour = 3"),
         ),
         (
-            "service-3",
+            "service-3 over 3 hours",
             format!(
-                "SELECT count(*) FROM (SELECT unnest(ss.spans) FROM {raw} WHERE list_contains(list_transform(rs.resource.attributes, a -> a.key || '=' || coalesce(a.value.stringValue, '')), 'service.name=service-3'))"
+                "SELECT count(*) FROM {raw} WHERE list_contains(list_transform(rs.resource.attributes, a -> a.key || '=' || coalesce(a.value.stringValue, '')), 'service.name=service-3')"
             ),
             format!("SELECT count(*) FROM {parquet} WHERE ServiceName = 'service-3'"),
+        ),
+        (
+            "status 400 over 1 hour",
+            format!(
+                "SELECT count(*) FROM {one_hour_raw} AND list_contains(list_transform(span.attributes, a -> a.key || '=' || coalesce(a.value.intValue::VARCHAR, '')), 'http.response.status_code=400')"
+            ),
+            format!(
+                "SELECT count(*) FROM {parquet} WHERE hour = 3 AND map_extract(SpanAttributes, 'http.response.status_code') = ['400']"
+            ),
+        ),
+        (
+            "trace by id over 3 hours",
+            format!("SELECT count(*) FROM {raw} WHERE lower(span.traceId) = '{trace_hex}'"),
+            format!("SELECT count(*) FROM {parquet} WHERE TraceId = '{trace_hex}'"),
         ),
     ];
     let lossless = format!(
@@ -122,13 +314,21 @@ fn main() {
         "the lossless Otlp* columns: {}% of the Parquet bytes",
         duckdb_count(&python, &lossless).1
     );
-    for (label, over_raw, over_parquet) in questions {
-        let (raw_secs, raw_count) = duckdb_count(&python, &over_raw);
-        let (pq_secs, pq_count) = duckdb_count(&python, &over_parquet);
+    println!(
+        "DuckDB (best of 3), read_json over raw vs read_parquet, and otelvault's Parquet tier:"
+    );
+    for (((label, over_raw, over_parquet), (_, query)), raw_run) in
+        duck.iter().zip(&questions).zip(&raw_runs)
+    {
+        let (raw_secs, raw_count) = duckdb_count(&python, over_raw);
+        let (pq_secs, pq_count) = duckdb_count(&python, over_parquet);
         assert_eq!(raw_count, pq_count, "{label}");
+        assert_eq!(pq_count as usize, raw_run.items, "{label}");
+        let ours = fetch(&rt, &archive, query);
         println!(
-            "duckdb, {label} ({pq_count} spans): read_json over raw {raw_secs:.3} s, Parquet {pq_secs:.3} s: {:.1}x faster",
-            raw_secs / pq_secs
+            "  {label:<26} {pq_count:>6} spans  duckdb raw {raw_secs:>7.3} s  |  duckdb parquet {pq_secs:>7.3} s  |  otelvault parquet {:>7.3} s: {:.1}x faster than duckdb over raw",
+            ours.secs,
+            raw_secs / ours.secs
         );
     }
 }

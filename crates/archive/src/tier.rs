@@ -29,7 +29,7 @@ use crate::{ArchiveError, Manifest, Query, hour_prefix};
 pub(crate) const HOUR: u64 = 3_600_000_000_000;
 
 /// Rows read at once when loading objects, at least and at most.
-const CHUNK_ROWS: Range<usize> = 4096..16_384;
+const CHUNK_ROWS: Range<usize> = 1024..16_384;
 
 /// The manifest of the hour starting at `hour`, if it has been compacted.
 /// A manifest that cannot be parsed is ignored (the raw tier is read), with
@@ -185,7 +185,11 @@ impl HourScan {
         let mut objects: Vec<(u32, usize)> = counts.into_iter().collect();
         let key_of = |object: u32| manifest.raw.get(object as usize).map(String::as_str);
         objects.sort_unstable_by(|a, b| key_of(a.0).cmp(&key_of(b.0)));
-        let target = (query.limit.saturating_add(1) * 2).clamp(CHUNK_ROWS.start, CHUNK_ROWS.end);
+        // What a page can take (one more tells it that more follow).
+        let target = query
+            .limit
+            .saturating_add(1)
+            .clamp(CHUNK_ROWS.start, CHUNK_ROWS.end);
         let mut chunks = Vec::new();
         let mut chunk = Vec::new();
         let mut rows = 0usize;

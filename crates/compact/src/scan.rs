@@ -32,9 +32,11 @@ use parquet::file::statistics::Statistics;
 use crate::table::{Context, INDEX_COLUMN, OBJECT_COLUMN};
 use crate::{CompactError, logs, metrics, traces};
 
-/// Bytes read from the end of a part at first: the footer and page index
-/// of a part fit in it, so most parts cost one request before their data.
-const FOOTER_PREFETCH: usize = 64 * 1024;
+/// Bytes read from the end of a part at first, and kept: the footer, the
+/// page index and the last row group's bloom filters usually fit in it,
+/// and a small part (an hour of a quiet service) is read whole, so a part
+/// that a lookup rules out costs one request.
+const TAIL_BYTES: u64 = 128 * 1024;
 
 /// Storage work done reading parts.
 #[derive(Debug, Default)]
@@ -54,6 +56,8 @@ pub struct PartFile {
     work: Arc<Work>,
     /// The footer, once read: the steps of a query share it.
     metadata: Arc<std::sync::Mutex<Option<Arc<ParquetMetaData>>>>,
+    /// The last bytes of the part, once read: where they start, and them.
+    tail: Arc<std::sync::Mutex<Option<(u64, Bytes)>>>,
 }
 
 impl PartFile {
@@ -66,6 +70,7 @@ impl PartFile {
             size,
             work,
             metadata: Arc::default(),
+            tail: Arc::default(),
         }
     }
 }
@@ -74,19 +79,35 @@ impl PartFile {
     fn cached(&self) -> Option<Arc<ParquetMetaData>> {
         self.metadata.lock().ok()?.clone()
     }
+
+    /// `range` from the kept tail, if it lies there.
+    fn from_tail(&self, range: &Range<u64>) -> Option<Bytes> {
+        let tail = self.tail.lock().ok()?;
+        let (start, bytes) = tail.as_ref()?;
+        let end = *start + bytes.len() as u64;
+        (range.start >= *start && range.end <= end)
+            .then(|| bytes.slice((range.start - start) as usize..(range.end - start) as usize))
+    }
+
+    async fn fetch(&self, range: Range<u64>) -> parquet::errors::Result<Bytes> {
+        let bytes = self
+            .store
+            .get_range(&self.key, range)
+            .await
+            .map_err(|e| ParquetError::External(Box::new(e)))?;
+        self.work.requests.fetch_add(1, Ordering::Relaxed);
+        self.work.bytes.fetch_add(bytes.len(), Ordering::Relaxed);
+        Ok(bytes)
+    }
 }
 
 impl AsyncFileReader for PartFile {
     fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
         async move {
-            let bytes = self
-                .store
-                .get_range(&self.key, range)
-                .await
-                .map_err(|e| ParquetError::External(Box::new(e)))?;
-            self.work.requests.fetch_add(1, Ordering::Relaxed);
-            self.work.bytes.fetch_add(bytes.len(), Ordering::Relaxed);
-            Ok(bytes)
+            match self.from_tail(&range) {
+                Some(bytes) => Ok(bytes),
+                None => self.fetch(range).await,
+            }
         }
         .boxed()
     }
@@ -100,8 +121,13 @@ impl AsyncFileReader for PartFile {
                 return Ok(cached);
             }
             let size = self.size;
+            let start = size.saturating_sub(TAIL_BYTES);
+            let tail = self.fetch(start..size).await?;
+            if let Ok(mut kept) = self.tail.lock() {
+                *kept = Some((start, tail));
+            }
+            // Served from the tail when it holds them: no more requests.
             let metadata = ParquetMetaDataReader::new()
-                .with_prefetch_hint(Some(FOOTER_PREFETCH))
                 .with_page_index_policy(PageIndexPolicy::Optional)
                 .load_and_finish(&mut *self, size)
                 .await?;
@@ -269,7 +295,21 @@ pub async fn candidates(
         return Ok(Vec::new());
     }
 
-    let mut roots = vec!["ServiceName", time_column, OBJECT_COLUMN, INDEX_COLUMN];
+    // Only the columns a test needs: the time when some kept row group is
+    // not wholly inside the range, the service and trace id when asked for.
+    let times_needed = groups.iter().any(|g| {
+        int_range(metadata.row_group(*g).column(time).statistics()).is_none_or(|(min, max)| {
+            let (min, max) = (min as u64, max as u64);
+            !(min > 0 && max < filter.unreliable_from && min >= filter.start && max < filter.end)
+        })
+    });
+    let mut roots = vec![OBJECT_COLUMN, INDEX_COLUMN];
+    if times_needed {
+        roots.push(time_column);
+    }
+    if filter.service.is_some() {
+        roots.push("ServiceName");
+    }
     if trace_hex.is_some() {
         roots.push("TraceId");
     }
@@ -297,7 +337,12 @@ pub async fn candidates(
     let mut out = Vec::new();
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(|e| failed(ParquetError::ArrowError(e.to_string())))?;
-        let columns = NarrowColumns::of(&batch, time_column, trace_hex.is_some())?;
+        let columns = NarrowColumns::of(
+            &batch,
+            times_needed.then_some(time_column),
+            filter.service.is_some(),
+            trace_hex.is_some(),
+        )?;
         for i in 0..batch.num_rows() {
             while group < sizes.len() && in_group >= sizes[group] {
                 group += 1;
@@ -306,10 +351,13 @@ pub async fn candidates(
             let row = first_rows.get(group).copied().unwrap_or(0) + in_group;
             in_group += 1;
             let object = columns.object.value(i);
-            let time = u64::try_from(columns.time.value(i)).unwrap_or(0);
             let keep = filter.objects.contains(&object)
-                && filter.time_may_match(time)
-                && filter.service_may_match(columns.service.value(i))
+                && columns.time.is_none_or(|times| {
+                    filter.time_may_match(u64::try_from(times.value(i)).unwrap_or(0))
+                })
+                && columns
+                    .service
+                    .is_none_or(|names| filter.service_may_match(names.value(i)))
                 && match (&trace_hex, &columns.trace) {
                     (Some(hex), Some(trace)) => trace.value(i) == hex,
                     _ => true,
@@ -326,29 +374,45 @@ pub async fn candidates(
     Ok(out)
 }
 
-/// The narrow columns of a batch.
+/// The narrow columns of a batch (those a filter needs).
 struct NarrowColumns<'a> {
-    service: &'a arrow_array::StringArray,
-    time: &'a arrow_array::PrimitiveArray<TimestampNanosecondType>,
+    service: Option<&'a arrow_array::StringArray>,
+    time: Option<&'a arrow_array::PrimitiveArray<TimestampNanosecondType>>,
     object: &'a arrow_array::PrimitiveArray<UInt32Type>,
     index: &'a arrow_array::PrimitiveArray<UInt32Type>,
     trace: Option<&'a arrow_array::StringArray>,
 }
 
 impl<'a> NarrowColumns<'a> {
-    fn of(batch: &'a RecordBatch, time: &str, trace: bool) -> Result<Self, CompactError> {
+    fn of(
+        batch: &'a RecordBatch,
+        time: Option<&str>,
+        service: bool,
+        trace: bool,
+    ) -> Result<Self, CompactError> {
         let missing = |name: &str| CompactError::Schema {
             table: "part",
             problem: format!("{name} has an unexpected type"),
         };
         let get = |name: &str| batch.column_by_name(name).ok_or_else(|| missing(name));
         Ok(NarrowColumns {
-            service: get("ServiceName")?
-                .as_string_opt::<i32>()
-                .ok_or_else(|| missing("ServiceName"))?,
-            time: get(time)?
-                .as_primitive_opt::<TimestampNanosecondType>()
-                .ok_or_else(|| missing(time))?,
+            service: if service {
+                Some(
+                    get("ServiceName")?
+                        .as_string_opt::<i32>()
+                        .ok_or_else(|| missing("ServiceName"))?,
+                )
+            } else {
+                None
+            },
+            time: match time {
+                Some(time) => Some(
+                    get(time)?
+                        .as_primitive_opt::<TimestampNanosecondType>()
+                        .ok_or_else(|| missing(time))?,
+                ),
+                None => None,
+            },
             object: get(OBJECT_COLUMN)?
                 .as_primitive_opt::<UInt32Type>()
                 .ok_or_else(|| missing(OBJECT_COLUMN))?,

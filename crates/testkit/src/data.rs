@@ -22,8 +22,9 @@ fn s(v: impl Into<String>) -> any_value::Value {
 
 /// One hour of benchmark traffic from `hour` (unix nanoseconds): two
 /// batches a minute of about 420 KB of protobuf each (1,080 spans over 20
-/// services), with distinct span ids and times spread over their minute.
-/// Yields each batch with the start of its minute.
+/// services), with distinct span ids and times spread over their minute,
+/// and traces (of five spans) that belong to one batch each. Yields each
+/// batch with the start of its minute.
 pub fn minute_batches(hour: u64) -> impl Iterator<Item = (u64, ExportTraceServiceRequest)> {
     const MINUTE: u64 = 60_000_000_000;
     let template = trace_batch(420_000);
@@ -40,6 +41,10 @@ pub fn minute_batches(hour: u64) -> impl Iterator<Item = (u64, ExportTraceServic
                             hour + minute * MINUTE + (object * 1000 + k) * 20_000_000;
                         span.end_time_unix_nano = span.start_time_unix_nano + 5_000_000;
                         span.span_id = (minute << 32 | object << 20 | k).to_be_bytes().to_vec();
+                        let tag = (hour / (60 * MINUTE)) << 16 | minute << 8 | object;
+                        for (byte, t) in span.trace_id.iter_mut().zip(tag.to_be_bytes()) {
+                            *byte ^= t;
+                        }
                     }
                 }
             }

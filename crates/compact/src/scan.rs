@@ -81,7 +81,7 @@ impl PartFile {
     }
 
     /// `range` from the kept tail, if it lies there.
-    fn from_tail(&self, range: &Range<u64>) -> Option<Bytes> {
+    fn kept(&self, range: &Range<u64>) -> Option<Bytes> {
         let tail = self.tail.lock().ok()?;
         let (start, bytes) = tail.as_ref()?;
         let end = *start + bytes.len() as u64;
@@ -104,7 +104,7 @@ impl PartFile {
 impl AsyncFileReader for PartFile {
     fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
         async move {
-            match self.from_tail(&range) {
+            match self.kept(&range) {
                 Some(bytes) => Ok(bytes),
                 None => self.fetch(range).await,
             }

@@ -42,7 +42,7 @@ bench: .venv-bench/.installed ## Benchmarks; they print their figures (codec MB/
 	$(CARGO) bench --locked -p otelvault-codec
 	$(CARGO) bench --locked -p otelvault --bench ingest
 	$(CARGO) bench --locked -p otelvault-archive --bench query
-	$(CARGO) bench --locked -p otelvault-archive --bench compact
+	MALLOC_ARENA_MAX=$$(nproc) $(CARGO) bench --locked -p otelvault-archive --bench compact  # one malloc arena per core, as the binary sets
 
 build-lambda: ## Build the Lambda package target/lambda/otelvault/bootstrap.zip with cargo-lambda (ARCH=arm64|x86_64; arm64 needs the aarch64-unknown-linux-gnu target and a linker, which cargo-lambda brings via zig).
 	$(CARGO) lambda build --release --locked -p otelvault --output-format zip $(if $(filter arm64,$(ARCH)),--arm64,--x86-64)

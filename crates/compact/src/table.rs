@@ -258,13 +258,25 @@ pub(crate) struct ScopeGroup<T> {
     pub items: Vec<T>,
 }
 
-/// Where a row's item belongs: its resource and scope, as stored.
+/// Where a row's item belongs: its resource and scope, as stored. Rows
+/// of one batch with the same resource (or scope) share its bytes.
 #[derive(Debug)]
 pub(crate) struct Context {
-    resource: Option<Vec<u8>>,
-    resource_schema: String,
-    scope: Option<Vec<u8>>,
-    scope_schema: String,
+    resource: Option<Arc<[u8]>>,
+    resource_schema: Arc<str>,
+    scope: Option<Arc<[u8]>>,
+    scope_schema: Arc<str>,
+}
+
+/// `value` shared with `last` when they are equal, else newly allocated.
+fn shared<T: ?Sized + PartialEq>(last: Option<&Arc<T>>, value: &T) -> Arc<T>
+where
+    Arc<T>: for<'a> From<&'a T>,
+{
+    match last {
+        Some(last) if **last == *value => Arc::clone(last),
+        _ => Arc::from(value),
+    }
 }
 
 impl Context {
@@ -283,14 +295,20 @@ impl Context {
         let resource_schemas = string(batch, table, "ResourceSchemaUrl")?;
         let scopes = binary(batch, table, "OtlpScope")?;
         let scope_schemas = string(batch, table, "ScopeSchemaUrl")?;
-        Ok((0..batch.num_rows())
-            .map(|i| Context {
-                resource: (!resources.is_null(i)).then(|| resources.value(i).to_vec()),
-                resource_schema: resource_schemas.value(i).to_owned(),
-                scope: (!scopes.is_null(i)).then(|| scopes.value(i).to_vec()),
-                scope_schema: scope_schemas.value(i).to_owned(),
-            })
-            .collect())
+        let mut out: Vec<Context> = Vec::with_capacity(batch.num_rows());
+        for i in 0..batch.num_rows() {
+            let last = out.last();
+            let context = Context {
+                resource: (!resources.is_null(i))
+                    .then(|| shared(last.and_then(|l| l.resource.as_ref()), resources.value(i))),
+                resource_schema: shared(last.map(|l| &l.resource_schema), resource_schemas.value(i)),
+                scope: (!scopes.is_null(i))
+                    .then(|| shared(last.and_then(|l| l.scope.as_ref()), scopes.value(i))),
+                scope_schema: shared(last.map(|l| &l.scope_schema), scope_schemas.value(i)),
+            };
+            out.push(context);
+        }
+        Ok(out)
     }
 }
 
@@ -356,7 +374,7 @@ pub(crate) fn group<'a, T: prost::Message + Default>(
         if !same_resource {
             out.push(ResourceGroup {
                 resource: decode(context.resource.as_deref(), "OtlpResource", row)?,
-                schema_url: context.resource_schema.clone(),
+                schema_url: context.resource_schema.to_string(),
                 scopes: Vec::new(),
             });
         }
@@ -367,7 +385,7 @@ pub(crate) fn group<'a, T: prost::Message + Default>(
         if !same_scope {
             group.scopes.push(ScopeGroup {
                 scope: decode(context.scope.as_deref(), "OtlpScope", row)?,
-                schema_url: context.scope_schema.clone(),
+                schema_url: context.scope_schema.to_string(),
                 items: Vec::new(),
             });
         }

@@ -10,18 +10,74 @@
 
 use std::sync::Arc;
 
-use arrow_array::ArrayRef;
 use arrow_array::builder::{Int32Builder, StringBuilder, UInt32Builder};
+use arrow_array::{ArrayRef, RecordBatch};
 use bytes::Bytes;
 use otelvault_codec::proto::collector_logs::ExportLogsServiceRequest;
 use otelvault_codec::proto::logs::{LogRecord, ResourceLogs, ScopeLogs};
+use prost::Message as _;
 
 use crate::CompactError;
-use crate::table::{Placed, ResourceGroup, append_map, groups, map, place, read_part, write_part};
-use crate::values::{as_string, hex};
+use crate::table::{
+    Lossless, Placed, ResourceGroup, append_map, groups, int32, map, place, read_part, string,
+    uint32, write_part,
+};
+use crate::values::{as_string, hex, unhex};
 
 pub(crate) const TABLE: &str = "logs";
 pub(crate) const ITEM_COLUMN: &str = "OtlpLogRecord";
+
+/// `OtlpLogRecord` holds a record without its trace and span ids, flags,
+/// severity and event name, which `TraceId`, `SpanId`, `TraceFlags`,
+/// `SeverityText`, `SeverityNumber` and `EventName` hold exactly.
+pub(crate) const LOSSLESS: Lossless<LogRecord> = Lossless {
+    table: TABLE,
+    column: ITEM_COLUMN,
+    stored: stored,
+    restored_from: &[
+        "TraceId",
+        "SpanId",
+        "TraceFlags",
+        "SeverityText",
+        "SeverityNumber",
+        "EventName",
+    ],
+    restore: restore,
+};
+
+fn stored(record: &LogRecord) -> Vec<u8> {
+    LogRecord {
+        trace_id: Vec::new(),
+        span_id: Vec::new(),
+        flags: 0,
+        severity_text: String::new(),
+        severity_number: 0,
+        event_name: String::new(),
+        ..record.clone()
+    }
+    .encode_to_vec()
+}
+
+fn restore(batch: &RecordBatch, i: usize) -> Result<Vec<u8>, CompactError> {
+    let text = |name: &str| string(batch, TABLE, name).map(|c| c.value(i));
+    let id = |name: &'static str| {
+        let value = text(name)?;
+        unhex(value).ok_or_else(|| CompactError::Schema {
+            table: TABLE,
+            problem: format!("{name} {value:?} in row {i} is not hex"),
+        })
+    };
+    Ok(LogRecord {
+        trace_id: id("TraceId")?,
+        span_id: id("SpanId")?,
+        flags: uint32(batch, "TraceFlags")?.value(i),
+        severity_text: text("SeverityText")?.to_owned(),
+        severity_number: int32(batch, TABLE, "SeverityNumber")?.value(i),
+        event_name: text("EventName")?.to_owned(),
+        ..LogRecord::default()
+    }
+    .encode_to_vec())
+}
 
 /// A record's `Timestamp`: its time, else the time it was observed.
 fn time(record: &LogRecord) -> u64 {
@@ -48,7 +104,7 @@ pub fn write(objects: &[(u32, &ExportLogsServiceRequest)]) -> Result<Vec<u8>, Co
         &rows,
         "Timestamp",
         columns,
-        ITEM_COLUMN,
+        &LOSSLESS,
         &["TraceId", "ServiceName"],
     )
 }
@@ -87,7 +143,7 @@ fn columns(rows: &[Placed<'_, LogRecord>]) -> Result<Vec<(&'static str, ArrayRef
 /// Reads a part back into OTLP, from its lossless columns only: each log
 /// record with exactly the resource, scope and schema URLs it came with.
 pub fn read(part: Bytes) -> Result<ExportLogsServiceRequest, CompactError> {
-    Ok(request(read_part::<LogRecord>(part, TABLE, ITEM_COLUMN)?))
+    Ok(request(read_part(part, &LOSSLESS)?))
 }
 
 /// A request of read groups.

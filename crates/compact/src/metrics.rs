@@ -30,14 +30,25 @@ use otelvault_codec::proto::metrics::{
     Sum, Summary, metric::Data, number_data_point,
 };
 use otelvault_codec::proto::resource::Resource;
+use prost::Message as _;
 
 use crate::CompactError;
 use crate::table::{
-    Group, Placed, ResourceGroup, append_map, map, nanos, place, read_part, timestamps, write_part,
+    Group, Lossless, Placed, ResourceGroup, append_map, map, nanos, nothing, place, read_part,
+    timestamps, write_part,
 };
 
 pub(crate) const TABLE: &str = "metrics";
 pub(crate) const ITEM_COLUMN: &str = "OtlpMetric";
+
+/// `OtlpMetric` holds the single-point metric whole.
+pub(crate) const LOSSLESS: Lossless<Metric> = Lossless {
+    table: TABLE,
+    column: ITEM_COLUMN,
+    stored: |metric| metric.encode_to_vec(),
+    restored_from: &[],
+    restore: nothing,
+};
 
 /// The metric types, each a table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -238,7 +249,7 @@ pub fn write(
             continue;
         }
         let columns = columns(kind, &rows)?;
-        let bytes = write_part(&rows, "TimeUnix", columns, ITEM_COLUMN, &["ServiceName"])?;
+        let bytes = write_part(&rows, "TimeUnix", columns, &LOSSLESS, &["ServiceName"])?;
         parts.push((kind, rows.len(), bytes));
     }
     Ok(parts)
@@ -402,7 +413,7 @@ fn number(p: &NumberDataPoint) -> f64 {
 /// as a metric of its own, with exactly the metric's name, description,
 /// unit, metadata and type fields, and its resource and scope.
 pub fn read(part: Bytes) -> Result<ExportMetricsServiceRequest, CompactError> {
-    Ok(request(read_part::<Metric>(part, TABLE, ITEM_COLUMN)?))
+    Ok(request(read_part(part, &LOSSLESS)?))
 }
 
 /// A request of read groups.

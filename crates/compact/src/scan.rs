@@ -29,7 +29,7 @@ use parquet::errors::ParquetError;
 use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
 use parquet::file::statistics::Statistics;
 
-use crate::table::{Context, INDEX_COLUMN, OBJECT_COLUMN};
+use crate::table::{Context, INDEX_COLUMN, Lossless, OBJECT_COLUMN, item_bytes};
 use crate::{CompactError, logs, metrics, traces};
 
 /// Bytes read from the end of a part at first, and kept: the footer, the
@@ -444,10 +444,23 @@ pub struct Row {
 }
 
 /// The lossless columns of `rows` (sorted, rows of the part from 0) of
-/// `part`, a part of `signal`: only the pages holding them are read.
+/// `part`, a part of `signal`, and those completing its items: only the
+/// pages holding them are read.
 pub async fn read_rows(
     part: PartFile,
     signal: Signal,
+    rows: &[u64],
+) -> Result<Vec<Row>, CompactError> {
+    match signal {
+        Signal::Traces => read_rows_of(part, &traces::LOSSLESS, rows).await,
+        Signal::Logs => read_rows_of(part, &logs::LOSSLESS, rows).await,
+        Signal::Metrics => read_rows_of(part, &metrics::LOSSLESS, rows).await,
+    }
+}
+
+async fn read_rows_of<T>(
+    part: PartFile,
+    lossless: &Lossless<T>,
     rows: &[u64],
 ) -> Result<Vec<Row>, CompactError> {
     if rows.is_empty() {
@@ -491,29 +504,12 @@ pub async fn read_rows(
         }
         first_row = end;
     }
-    let item_column = item_column(signal);
-    let lossless = [
-        "OtlpResource",
-        "ResourceSchemaUrl",
-        "OtlpScope",
-        "ScopeSchemaUrl",
-        item_column,
-        OBJECT_COLUMN,
-        INDEX_COLUMN,
-    ];
-    let arrow_schema = builder.schema().clone();
-    let roots = lossless
-        .iter()
-        .map(|name| {
-            arrow_schema
-                .index_of(name)
-                .map_err(|_| CompactError::Schema {
-                    table: "part",
-                    problem: format!("no column {name}"),
-                })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+    let mask = crate::table::projection(
+        builder.schema(),
+        builder.parquet_schema(),
+        lossless,
+        &[OBJECT_COLUMN, INDEX_COLUMN],
+    )?;
     let mut stream = builder
         .with_projection(mask)
         .with_row_groups(groups)
@@ -525,25 +521,16 @@ pub async fn read_rows(
         let batch = batch.map_err(|e| failed(ParquetError::ArrowError(e.to_string())))?;
         let objects = crate::table::uint32(&batch, OBJECT_COLUMN)?;
         let indices = crate::table::uint32(&batch, INDEX_COLUMN)?;
-        let items = crate::table::binary(&batch, "part", item_column)?;
         for (i, context) in Context::of_batch(&batch)?.into_iter().enumerate() {
             out.push(Row {
                 object: objects.value(i),
                 index: indices.value(i),
                 context,
-                item: items.value(i).to_vec(),
+                item: item_bytes(lossless, &batch, i)?,
             });
         }
     }
     Ok(out)
-}
-
-fn item_column(signal: Signal) -> &'static str {
-    match signal {
-        Signal::Traces => traces::ITEM_COLUMN,
-        Signal::Logs => logs::ITEM_COLUMN,
-        Signal::Metrics => metrics::ITEM_COLUMN,
-    }
 }
 
 /// Rebuilds raw objects from their rows: each object's items, in the

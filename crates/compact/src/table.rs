@@ -32,6 +32,40 @@ pub const OBJECT_COLUMN: &str = "OtlpObject";
 /// The column of a row's position in its raw object.
 pub const INDEX_COLUMN: &str = "OtlpIndex";
 
+/// How a table keeps its items losslessly: the protobuf column, and the
+/// SQL columns that hold parts of the item exactly. Those parts are left
+/// out of the stored protobuf (`stored`) and put back when reading by
+/// appending them (`restore`) as protobuf: a message followed by another
+/// decodes as the two merged.
+pub(crate) struct Lossless<T> {
+    pub table: &'static str,
+    pub column: &'static str,
+    /// The item without what the SQL columns hold, encoded.
+    pub stored: fn(&T) -> Vec<u8>,
+    /// The SQL columns read back.
+    pub restored_from: &'static [&'static str],
+    /// What row `i` of a batch with those columns puts back, encoded.
+    pub restore: fn(&RecordBatch, usize) -> Result<Vec<u8>, CompactError>,
+}
+
+/// A [`Lossless::restore`] that puts nothing back.
+pub(crate) fn nothing(_: &RecordBatch, _: usize) -> Result<Vec<u8>, CompactError> {
+    Ok(Vec::new())
+}
+
+/// A row's item as stored, followed by what its SQL columns put back.
+pub(crate) fn item_bytes<T>(
+    lossless: &Lossless<T>,
+    batch: &RecordBatch,
+    i: usize,
+) -> Result<Vec<u8>, CompactError> {
+    let mut bytes = binary(batch, lossless.table, lossless.column)?
+        .value(i)
+        .to_vec();
+    bytes.extend((lossless.restore)(batch, i)?);
+    Ok(bytes)
+}
+
 /// One item (span, log record, data point) and where it came from, ready
 /// to become a row.
 pub(crate) struct Placed<'a, T> {
@@ -130,13 +164,13 @@ pub(crate) fn place<'a, T>(
 /// Writes one part: `ServiceName` and the time (`time_column`) first (the
 /// sort order the file declares), then the table's own columns, then the
 /// context columns and the lossless ones: the item's protobuf in
-/// `item_column`, and where it came from in `OtlpObject` (its raw
+/// `lossless.column`, and where it came from in `OtlpObject` (its raw
 /// object's index in the manifest) and `OtlpIndex` (its position there).
 pub(crate) fn write_part<T: prost::Message>(
     rows: &[Placed<'_, T>],
     time_column: &'static str,
     columns: Vec<(&'static str, ArrayRef)>,
-    item_column: &'static str,
+    lossless: &Lossless<T>,
     bloom_filters: &[&str],
 ) -> Result<Vec<u8>, CompactError> {
     let n = rows.len();
@@ -165,7 +199,7 @@ pub(crate) fn write_part<T: prost::Message>(
         scope_schema.append_value(row.scope_schema);
         otlp_resource.append_option(row.resource.map(|r| r.encode_to_vec()));
         otlp_scope.append_option(row.scope.map(|s| s.encode_to_vec()));
-        otlp_item.append_value(row.item.encode_to_vec());
+        otlp_item.append_value((lossless.stored)(row.item));
         object.append_value(row.object);
         index.append_value(row.index);
     }
@@ -185,7 +219,7 @@ pub(crate) fn write_part<T: prost::Message>(
         ("ScopeSchemaUrl", Arc::new(scope_schema.finish())),
         ("OtlpResource", Arc::new(otlp_resource.finish())),
         ("OtlpScope", Arc::new(otlp_scope.finish())),
-        (item_column, Arc::new(otlp_item.finish())),
+        (lossless.column, Arc::new(otlp_item.finish())),
         (OBJECT_COLUMN, Arc::new(object.finish())),
         (INDEX_COLUMN, Arc::new(index.finish())),
     ]);
@@ -301,7 +335,10 @@ impl Context {
             let context = Context {
                 resource: (!resources.is_null(i))
                     .then(|| shared(last.and_then(|l| l.resource.as_ref()), resources.value(i))),
-                resource_schema: shared(last.map(|l| &l.resource_schema), resource_schemas.value(i)),
+                resource_schema: shared(
+                    last.map(|l| &l.resource_schema),
+                    resource_schemas.value(i),
+                ),
                 scope: (!scopes.is_null(i))
                     .then(|| shared(last.and_then(|l| l.scope.as_ref()), scopes.value(i))),
                 scope_schema: shared(last.map(|l| &l.scope_schema), scope_schemas.value(i)),
@@ -312,46 +349,58 @@ impl Context {
     }
 }
 
-/// Reads a part's lossless columns only. Rows of one resource and scope
-/// that follow each other share a group.
+/// Reads a part's lossless columns (and those that complete its items)
+/// only. Rows of one resource and scope that follow each other share a
+/// group.
 pub(crate) fn read_part<T: prost::Message + Default>(
     part: Bytes,
-    table: &'static str,
-    item_column: &'static str,
+    lossless: &Lossless<T>,
 ) -> Result<Vec<ResourceGroup<T>>, CompactError> {
-    let lossless = [
-        "OtlpResource",
-        "ResourceSchemaUrl",
-        "OtlpScope",
-        "ScopeSchemaUrl",
-        item_column,
-    ];
+    let table = lossless.table;
     let builder = ParquetRecordBatchReaderBuilder::try_new(part)?;
-    let schema = builder.schema().clone();
-    let roots = lossless
-        .iter()
-        .map(|name| {
-            schema.index_of(name).map_err(|_| CompactError::Schema {
-                table,
-                problem: format!("no column {name}"),
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+    let mask = projection(builder.schema(), builder.parquet_schema(), lossless, &[])?;
     let reader = builder.with_projection(mask).build()?;
     let mut rows = Vec::new();
     for batch in reader {
         let batch = batch?;
-        let items = binary(&batch, table, item_column)?;
         for (i, context) in Context::of_batch(&batch)?.into_iter().enumerate() {
-            rows.push((context, items.value(i).to_vec()));
+            rows.push((context, item_bytes(lossless, &batch, i)?));
         }
     }
     group(
         rows.iter().map(|(c, i)| (c, i.as_slice())),
         table,
-        item_column,
+        lossless.column,
     )
+}
+
+/// The columns that rebuild items: context, lossless and restoring ones,
+/// and `more`.
+pub(crate) fn projection<T>(
+    schema: &arrow_schema::SchemaRef,
+    parquet: &parquet::schema::types::SchemaDescriptor,
+    lossless: &Lossless<T>,
+    more: &[&str],
+) -> Result<ProjectionMask, CompactError> {
+    let names = [
+        "OtlpResource",
+        "ResourceSchemaUrl",
+        "OtlpScope",
+        "ScopeSchemaUrl",
+        lossless.column,
+    ];
+    let roots = names
+        .iter()
+        .chain(lossless.restored_from)
+        .chain(more)
+        .map(|name| {
+            schema.index_of(name).map_err(|_| CompactError::Schema {
+                table: lossless.table,
+                problem: format!("no column {name}"),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ProjectionMask::roots(parquet, roots))
 }
 
 /// Decodes rows (context, item protobuf) into groups: rows of one resource
@@ -453,5 +502,27 @@ pub(crate) fn uint32<'a>(
 ) -> Result<&'a arrow_array::UInt32Array, CompactError> {
     column(batch, "part", name, "uint32", |c| {
         c.as_primitive_opt::<arrow_array::types::UInt32Type>()
+    })
+}
+
+/// Column `name` of `batch` as `i32` values.
+pub(crate) fn int32<'a>(
+    batch: &'a RecordBatch,
+    table: &'static str,
+    name: &str,
+) -> Result<&'a arrow_array::Int32Array, CompactError> {
+    column(batch, table, name, "int32", |c| {
+        c.as_primitive_opt::<arrow_array::types::Int32Type>()
+    })
+}
+
+/// Column `name` of `batch` as nanosecond timestamps.
+pub(crate) fn timestamp<'a>(
+    batch: &'a RecordBatch,
+    table: &'static str,
+    name: &str,
+) -> Result<&'a arrow_array::TimestampNanosecondArray, CompactError> {
+    column(batch, table, name, "timestamp", |c| {
+        c.as_primitive_opt::<arrow_array::types::TimestampNanosecondType>()
     })
 }

@@ -12,20 +12,79 @@
 
 use std::sync::Arc;
 
-use arrow_array::ArrayRef;
 use arrow_array::builder::{ListBuilder, MapBuilder, StringBuilder, UInt64Builder};
+use arrow_array::{ArrayRef, RecordBatch};
 use bytes::Bytes;
 use otelvault_codec::proto::collector_trace::ExportTraceServiceRequest;
 use otelvault_codec::proto::trace::{ResourceSpans, ScopeSpans, Span, span, status};
+use prost::Message as _;
 
 use crate::CompactError;
 use crate::table::{
-    Placed, ResourceGroup, append_map, groups, map, nanos, place, read_part, timestamps, write_part,
+    Lossless, Placed, ResourceGroup, append_map, groups, map, nanos, place, read_part, string,
+    timestamp, timestamps, write_part,
 };
-use crate::values::hex;
+use crate::values::{hex, unhex};
 
 pub(crate) const TABLE: &str = "traces";
 pub(crate) const ITEM_COLUMN: &str = "OtlpSpan";
+
+/// `OtlpSpan` holds a span without its ids, trace state, name and start
+/// time (unless past year 2262), which `TraceId`, `SpanId`, `ParentSpanId`,
+/// `TraceState`, `SpanName` and `Timestamp` hold exactly: ids are most of
+/// a span's bytes that do not compress.
+pub(crate) const LOSSLESS: Lossless<Span> = Lossless {
+    table: TABLE,
+    column: ITEM_COLUMN,
+    stored: stored,
+    restored_from: &[
+        "TraceId",
+        "SpanId",
+        "ParentSpanId",
+        "TraceState",
+        "SpanName",
+        "Timestamp",
+    ],
+    restore: restore,
+};
+
+fn stored(span: &Span) -> Vec<u8> {
+    let mut rest = Span {
+        trace_id: Vec::new(),
+        span_id: Vec::new(),
+        parent_span_id: Vec::new(),
+        trace_state: String::new(),
+        name: String::new(),
+        ..span.clone()
+    };
+    if span.start_time_unix_nano < i64::MAX as u64 {
+        rest.start_time_unix_nano = 0;
+    }
+    rest.encode_to_vec()
+}
+
+fn restore(batch: &RecordBatch, i: usize) -> Result<Vec<u8>, CompactError> {
+    let text = |name: &str| string(batch, TABLE, name).map(|c| c.value(i));
+    let id = |name: &'static str| {
+        let value = text(name)?;
+        unhex(value).ok_or_else(|| CompactError::Schema {
+            table: TABLE,
+            problem: format!("{name} {value:?} in row {i} is not hex"),
+        })
+    };
+    let start = timestamp(batch, TABLE, "Timestamp")?.value(i);
+    Ok(Span {
+        trace_id: id("TraceId")?,
+        span_id: id("SpanId")?,
+        parent_span_id: id("ParentSpanId")?,
+        trace_state: text("TraceState")?.to_owned(),
+        name: text("SpanName")?.to_owned(),
+        // Saturated: the span kept its own.
+        start_time_unix_nano: if start < i64::MAX { start as u64 } else { 0 },
+        ..Span::default()
+    }
+    .encode_to_vec())
+}
 
 /// Writes the spans of raw objects (each with its index in the hour's
 /// manifest) as one Parquet part, sorted by service then start time. No
@@ -43,7 +102,7 @@ pub fn write(objects: &[(u32, &ExportTraceServiceRequest)]) -> Result<Vec<u8>, C
         &rows,
         "Timestamp",
         columns,
-        ITEM_COLUMN,
+        &LOSSLESS,
         &["TraceId", "ServiceName"],
     )
 }
@@ -135,7 +194,7 @@ fn status_name(code: i32) -> &'static str {
 /// Rows of one resource and scope that follow each other share a
 /// `ResourceSpans` and a `ScopeSpans`.
 pub fn read(part: Bytes) -> Result<ExportTraceServiceRequest, CompactError> {
-    Ok(request(read_part::<Span>(part, TABLE, ITEM_COLUMN)?))
+    Ok(request(read_part(part, &LOSSLESS)?))
 }
 
 /// A request of read groups.

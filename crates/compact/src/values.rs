@@ -71,6 +71,17 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
         })
 }
 
+/// The bytes of lowercase hex written by [`hex`].
+pub(crate) fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use otelvault_codec::proto::common::{ArrayValue, KeyValueList};

@@ -13,7 +13,6 @@ use arrow_array::{Array as _, ArrayRef, RecordBatch, StringArray};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
-use prost::Message as _;
 
 /// Every span with its resource, scope and schema URLs, encoded, in a
 /// canonical order: what "the same items" means, whatever the grouping.

@@ -33,7 +33,7 @@ pub(crate) const ITEM_COLUMN: &str = "OtlpLogRecord";
 pub(crate) const LOSSLESS: Lossless<LogRecord> = Lossless {
     table: TABLE,
     column: ITEM_COLUMN,
-    stored: stored,
+    stored,
     restored_from: &[
         "TraceId",
         "SpanId",
@@ -42,7 +42,7 @@ pub(crate) const LOSSLESS: Lossless<LogRecord> = Lossless {
         "SeverityNumber",
         "EventName",
     ],
-    restore: restore,
+    restore,
 };
 
 fn stored(record: &LogRecord) -> Vec<u8> {

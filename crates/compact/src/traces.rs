@@ -36,7 +36,7 @@ pub(crate) const ITEM_COLUMN: &str = "OtlpSpan";
 pub(crate) const LOSSLESS: Lossless<Span> = Lossless {
     table: TABLE,
     column: ITEM_COLUMN,
-    stored: stored,
+    stored,
     restored_from: &[
         "TraceId",
         "SpanId",
@@ -45,7 +45,7 @@ pub(crate) const LOSSLESS: Lossless<Span> = Lossless {
         "SpanName",
         "Timestamp",
     ],
-    restore: restore,
+    restore,
 };
 
 fn stored(span: &Span) -> Vec<u8> {

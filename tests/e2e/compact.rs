@@ -164,6 +164,16 @@ fn compacted_hours_are_parquet_that_duckdb_counts_like_the_fetch_api() {
     assert!(stdout.contains("compacted 0 signal-hours"), "{stdout}");
 }
 
+/// Every item of `signal` that `fetch` gets from a deployment over the
+/// compacted hours, each on its own, sorted.
+fn fetch_items(url: &str, signal: &str) -> Vec<String> {
+    let mut args = vec!["fetch", "--endpoint", url, "--signal", signal];
+    args.extend(HOURS);
+    let (code, document, stderr) = run_cli(&args, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    fetched_items(signal)(&document)
+}
+
 /// Every item of a fetched OTLP/JSON document, one per line, sorted.
 fn fetched_items(signal: &str) -> impl Fn(&str) -> Vec<String> {
     let signal: otelvault_codec::Signal = signal.parse().expect("signal");
@@ -199,13 +209,7 @@ fn an_s3_archive_whose_raw_objects_were_deleted_reads_and_replays_from_parquet()
     ingest_samples(&server.url, None);
     let envs: Vec<(&str, String)> = s3_env(&s3.endpoint());
     let envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let fetch = |signal: &str| {
-        let mut args = vec!["fetch", "--endpoint", &server.url, "--signal", signal];
-        args.extend(HOURS);
-        let (code, document, stderr) = run_cli(&args, &[]);
-        assert_eq!(code, 0, "{stderr}");
-        fetched_items(signal)(&document)
-    };
+    let fetch = |signal: &str| fetch_items(&server.url, signal);
     let before: Vec<Vec<String>> = ["traces", "metrics", "logs"].map(fetch).into();
     assert!(before.iter().all(|items| !items.is_empty()));
 
@@ -254,13 +258,7 @@ fn an_s3_archive_whose_raw_objects_were_deleted_reads_and_replays_from_parquet()
     let (code, _, stderr) = run_cli(&replay, &envs);
     assert_eq!(code, 0, "{stderr}");
     let replayed: Vec<Vec<String>> = ["traces", "metrics", "logs"]
-        .map(|signal| {
-            let mut args = vec!["fetch", "--endpoint", &target.url, "--signal", signal];
-            args.extend(HOURS);
-            let (code, document, stderr) = run_cli(&args, &[]);
-            assert_eq!(code, 0, "{stderr}");
-            fetched_items(signal)(&document)
-        })
+        .map(|signal| fetch_items(&target.url, signal))
         .into();
     assert_eq!(replayed, before);
 }
@@ -274,13 +272,7 @@ fn serve_compacts_ended_hours_in_the_background() {
             ("OTELVAULT_COMPACT_DELETE_RAW", "true"),
         ],
     );
-    let fetch = |signal: &str| {
-        let mut args = vec!["fetch", "--endpoint", &server.url, "--signal", signal];
-        args.extend(HOURS);
-        let (code, document, stderr) = run_cli(&args, &[]);
-        assert_eq!(code, 0, "{stderr}");
-        fetched_items(signal)(&document)
-    };
+    let fetch = |signal: &str| fetch_items(&server.url, signal);
     ingest_samples(&server.url, None);
     let before = fetch("traces");
     let dir = server.archive_dir.clone().expect("fs archive");

@@ -441,6 +441,30 @@ impl Sieve {
         skip_items(batch, usize::try_from(skip).unwrap_or(usize::MAX));
         truncate_items(batch, query.limit.saturating_add(1));
     }
+
+    /// `decode`, then the sieve, on a blocking thread: as many at once as
+    /// the archive has cores, since decoding is CPU work and a decoded
+    /// object can take many times its stored size.
+    async fn run(
+        self: &Arc<Self>,
+        archive: &Archive,
+        partition: u64,
+        skip: u64,
+        decode: impl FnOnce() -> Result<Batch, String> + Send + 'static,
+    ) -> Result<Batch, String> {
+        // The semaphore is never closed.
+        let permit = archive.decodes.acquire().await.ok();
+        let sieve = Arc::clone(self);
+        let result = tokio::task::spawn_blocking(move || {
+            let mut batch = decode()?;
+            sieve.apply(&mut batch, partition, skip);
+            Ok(batch)
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("decoder failed: {e}")));
+        drop(permit);
+        result
+    }
 }
 
 async fn load(
@@ -467,17 +491,9 @@ async fn load(
         }
     };
     let bytes = raw.len();
-    // The semaphore is never closed.
-    let permit = archive.decodes.acquire().await.ok();
-    let sieve = Arc::clone(sieve);
-    let decoded = tokio::task::spawn_blocking(move || {
-        let mut batch = parsed.decode(&raw)?;
-        sieve.apply(&mut batch, partition, skip);
-        Ok(batch)
-    })
-    .await
-    .unwrap_or_else(|e| Err(format!("decoder failed: {e}")));
-    drop(permit);
+    let decoded = sieve
+        .run(archive, partition, skip, move || parsed.decode(&raw))
+        .await;
     Loaded::Object {
         unit,
         key,
@@ -499,22 +515,15 @@ async fn load_compacted(
     hour: &HourScan,
     object: u32,
 ) -> Result<Loaded, ArchiveError> {
-    let mut batch = hour.load(object).await?;
-    let partition = parsed.partition_start;
-    let permit = archive.decodes.acquire().await.ok();
-    let sieve = Arc::clone(sieve);
-    let sieved = tokio::task::spawn_blocking(move || {
-        sieve.apply(&mut batch, partition, skip);
-        batch
-    })
-    .await
-    .map_err(|e| ArchiveError::Internal(format!("filtering failed: {e}")))?;
-    drop(permit);
+    let batch = hour.load(object).await?;
+    let sieved = sieve
+        .run(archive, parsed.partition_start, skip, move || Ok(batch))
+        .await;
     Ok(Loaded::Object {
         unit,
         key,
         skip,
-        result: Ok(Ok(sieved)),
+        result: Ok(sieved),
         bytes: 0,
     })
 }

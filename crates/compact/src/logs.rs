@@ -19,10 +19,10 @@ use prost::Message as _;
 
 use crate::CompactError;
 use crate::table::{
-    Lossless, Placed, ResourceGroup, append_map, groups, int32, map, place, read_part, string,
-    uint32, write_part,
+    Lossless, Placed, ResourceGroup, append_map, groups, id_column, int32, map, place, read_part,
+    string, uint32, write_part,
 };
-use crate::values::{as_string, hex, unhex};
+use crate::values::{as_string, hex};
 
 pub(crate) const TABLE: &str = "logs";
 pub(crate) const ITEM_COLUMN: &str = "OtlpLogRecord";
@@ -60,13 +60,7 @@ fn stored(record: &LogRecord) -> Vec<u8> {
 
 fn restore(batch: &RecordBatch, i: usize) -> Result<Vec<u8>, CompactError> {
     let text = |name: &str| string(batch, TABLE, name).map(|c| c.value(i));
-    let id = |name: &'static str| {
-        let value = text(name)?;
-        unhex(value).ok_or_else(|| CompactError::Schema {
-            table: TABLE,
-            problem: format!("{name} {value:?} in row {i} is not hex"),
-        })
-    };
+    let id = |name| id_column(batch, TABLE, name, i);
     Ok(LogRecord {
         trace_id: id("TraceId")?,
         span_id: id("SpanId")?,

@@ -526,3 +526,17 @@ pub(crate) fn timestamp<'a>(
         c.as_primitive_opt::<arrow_array::types::TimestampNanosecondType>()
     })
 }
+
+/// Row `i` of a hex id column (`TraceId`, `SpanId`, …) as the id's bytes.
+pub(crate) fn id_column(
+    batch: &RecordBatch,
+    table: &'static str,
+    name: &'static str,
+    i: usize,
+) -> Result<Vec<u8>, CompactError> {
+    let value = string(batch, table, name)?.value(i);
+    crate::values::unhex(value).ok_or_else(|| CompactError::Schema {
+        table,
+        problem: format!("{name} {value:?} in row {i} is not hex"),
+    })
+}

@@ -21,10 +21,10 @@ use prost::Message as _;
 
 use crate::CompactError;
 use crate::table::{
-    Lossless, Placed, ResourceGroup, append_map, groups, map, nanos, place, read_part, string,
-    timestamp, timestamps, write_part,
+    Lossless, Placed, ResourceGroup, append_map, groups, id_column, map, nanos, place, read_part,
+    string, timestamp, timestamps, write_part,
 };
-use crate::values::{hex, unhex};
+use crate::values::hex;
 
 pub(crate) const TABLE: &str = "traces";
 pub(crate) const ITEM_COLUMN: &str = "OtlpSpan";
@@ -65,13 +65,7 @@ fn stored(span: &Span) -> Vec<u8> {
 
 fn restore(batch: &RecordBatch, i: usize) -> Result<Vec<u8>, CompactError> {
     let text = |name: &str| string(batch, TABLE, name).map(|c| c.value(i));
-    let id = |name: &'static str| {
-        let value = text(name)?;
-        unhex(value).ok_or_else(|| CompactError::Schema {
-            table: TABLE,
-            problem: format!("{name} {value:?} in row {i} is not hex"),
-        })
-    };
+    let id = |name| id_column(batch, TABLE, name, i);
     let start = timestamp(batch, TABLE, "Timestamp")?.value(i);
     Ok(Span {
         trace_id: id("TraceId")?,

@@ -59,7 +59,7 @@ pub fn duckdb_python() -> Option<PathBuf> {
 /// seconds, and the count.
 pub fn duckdb_count(python: &Path, sql: &str) -> (f64, u64) {
     let script = format!(
-        "import duckdb, time\ncon = duckdb.connect()\nbest = None\nfor _ in range(3):\n    t = time.perf_counter()\n    n = con.execute({sql:?}).fetchone()[0]\n    d = time.perf_counter() - t\n    best = d if best is None else min(best, d)\nprint(best, n)\n"
+        "import duckdb, time\ncon = duckdb.connect()\ncon.execute('SET enable_progress_bar = false')\nbest = None\nfor _ in range(3):\n    t = time.perf_counter()\n    n = con.execute({sql:?}).fetchone()[0]\n    d = time.perf_counter() - t\n    best = d if best is None else min(best, d)\nprint(best, n)\n"
     );
     let out = Command::new(python)
         .arg("-c")

@@ -52,51 +52,12 @@ async fn parquet_items(store: &MemoryStore, signal: Signal) -> Vec<Vec<u8>> {
     items
 }
 
+/// Every item of `batch` on its own, sorted: batches that hold the same
+/// items, however grouped and ordered, compare equal.
 fn singles(batch: Batch) -> Vec<Vec<u8>> {
-    use prost::Message as _;
-    let mut out = Vec::new();
-    match batch {
-        Batch::Traces(r) => {
-            for rs in r.resource_spans {
-                for ss in &rs.scope_spans {
-                    for span in &ss.spans {
-                        let mut one = rs.clone();
-                        one.scope_spans = vec![ss.clone()];
-                        one.scope_spans[0].spans = vec![span.clone()];
-                        out.push(one.encode_to_vec());
-                    }
-                }
-            }
-        }
-        Batch::Logs(r) => {
-            for rl in r.resource_logs {
-                for sl in &rl.scope_logs {
-                    for record in &sl.log_records {
-                        let mut one = rl.clone();
-                        one.scope_logs = vec![sl.clone()];
-                        one.scope_logs[0].log_records = vec![record.clone()];
-                        out.push(one.encode_to_vec());
-                    }
-                }
-            }
-        }
-        Batch::Metrics(r) => {
-            for rm in r.resource_metrics {
-                for sm in &rm.scope_metrics {
-                    for metric in &sm.metrics {
-                        for single in otelvault_compact::metrics::single_points(metric) {
-                            let mut one = rm.clone();
-                            one.scope_metrics = vec![sm.clone()];
-                            one.scope_metrics[0].metrics = vec![single];
-                            out.push(one.encode_to_vec());
-                        }
-                    }
-                }
-            }
-        }
-    }
-    out.sort();
-    out
+    let mut items = otelvault_testkit::data::item_by_item(&batch);
+    items.sort();
+    items
 }
 
 #[tokio::test]

@@ -192,7 +192,7 @@ fn main() {
         HOUR,
         HOUR + HOURS * HOUR_NANOS,
         CompactOptions::default(),
-        |r| {
+        |r, _| {
             rows += r.rows;
             parts += r.parts;
             parquet_bytes += r.parquet_bytes;
@@ -250,7 +250,7 @@ fn main() {
         lookup.start,
         lookup.end,
         CompactOptions::default(),
-        |_| {},
+        |_, _| {},
     ))
     .unwrap();
     let compacted_week = fetch(&rt, &week, &lookup);

@@ -289,15 +289,16 @@ pub async fn compact_hour(
 }
 
 /// Compacts every hour of `[start, end)` of every signal, in time order,
-/// calling `each` with each hour's report. Only the days that hold raw
-/// objects are looked at, so a range of years costs what the archive
-/// holds. The caller leaves out the hour still being written.
+/// calling `each` with each hour's report and how many signal-hours are
+/// done of how many. Only the days that hold raw objects are looked at, so
+/// a range of years costs what the archive holds. The caller leaves out
+/// the hour still being written.
 pub async fn compact_range(
     store: &dyn ObjectStore,
     start: u64,
     end: u64,
     options: CompactOptions,
-    mut each: impl FnMut(&HourReport),
+    mut each: impl FnMut(&HourReport, (usize, usize)),
 ) -> Result<(), CompactError> {
     let first = start - start % HOUR;
     let days = crate::days_with_data(store, first, end.max(first))
@@ -311,14 +312,18 @@ pub async fn compact_range(
                 problem: other.to_string(),
             },
         })?;
-    for day in days {
-        for hour in (0..24).map(|h| day + h * HOUR) {
-            if hour < first || hour >= end {
-                continue;
-            }
-            for signal in Signal::ALL {
-                each(&compact_hour(store, signal, hour, options).await?);
-            }
+    let hours: Vec<u64> = days
+        .into_iter()
+        .flat_map(|day| (0..24).map(move |h| day + h * HOUR))
+        .filter(|hour| *hour >= first && *hour < end)
+        .collect();
+    let total = hours.len() * Signal::ALL.len();
+    let mut done = 0;
+    for hour in hours {
+        for signal in Signal::ALL {
+            let report = compact_hour(store, signal, hour, options).await?;
+            done += 1;
+            each(&report, (done, total));
         }
     }
     Ok(())

@@ -536,7 +536,11 @@ async fn read_rows_of<T>(
         while next < rows.len() && rows[next] < end {
             let row = rows[next];
             let mut run = 1;
-            while next + run < rows.len() && rows[next + run] == row + run as u64 {
+            // A run of rows ends with its row group.
+            while next + run < rows.len()
+                && rows[next + run] == row + run as u64
+                && row + (run as u64) < end
+            {
                 run += 1;
             }
             if row > at {

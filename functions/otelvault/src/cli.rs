@@ -615,45 +615,69 @@ pub async fn compact(args: CompactArgs) -> anyhow::Result<()> {
     let end = end.min(otelvault_codec::now_unix_nanos() / HOUR * HOUR);
     let (mut compacted, mut up_to_date, mut deleted) = (0usize, 0usize, 0usize);
     let (mut raw_bytes, mut parquet_bytes) = (0u64, 0u64);
-    compact_range(&*store, start, end, options, |report| {
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(0).with_style(
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} signal-hours {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        bar
+    });
+    compact_range(&*store, start, end, options, |report, (done, total)| {
         let signal = report.signal;
         let when = otelvault_codec::UtcMinute::from_unix_nanos(report.hour);
         let when = format!(
             "{:04}-{:02}-{:02}T{:02}",
             when.year, when.month, when.day, when.hour
         );
+        let mut lines = Vec::new();
         match report.outcome {
             Outcome::Compacted => {
                 compacted += 1;
                 raw_bytes += report.raw_bytes;
                 parquet_bytes += report.parquet_bytes;
-                println!(
+                lines.push(format!(
                     "{signal} {when}: {} raw objects ({}) -> {} parts, {} rows ({})",
                     report.raw_objects,
                     size(report.raw_bytes),
                     report.parts,
                     report.rows,
                     size(report.parquet_bytes),
-                );
+                ));
             }
             Outcome::WouldCompact => {
                 compacted += 1;
-                println!(
+                lines.push(format!(
                     "{signal} {when}: would compact {} raw objects ({})",
                     report.raw_objects,
                     size(report.raw_bytes)
-                );
+                ));
             }
             Outcome::UpToDate => up_to_date += 1,
             Outcome::Empty => {}
         }
         deleted += report.deleted_raw;
         for key in &report.unreadable {
-            println!("{signal} {when}: left raw, cannot be decoded: {key}");
+            lines.push(format!(
+                "{signal} {when}: left raw, cannot be decoded: {key}"
+            ));
+        }
+        let print = || lines.iter().for_each(|line| println!("{line}"));
+        match &bar {
+            Some(bar) => {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+                bar.set_message(format!("{signal} {when}"));
+                bar.suspend(print);
+            }
+            None => print(),
         }
     })
     .await
     .with_context(|| format!("compacting {url}"))?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
     let verb = if args.dry_run {
         "would compact"
     } else {

@@ -60,7 +60,7 @@ pub(crate) async fn in_background(archive: Archive, options: CompactOptions, eve
         let now = otelvault_codec::now_unix_nanos();
         let ended = now.saturating_sub(GRACE) / HOUR * HOUR;
         let mut tally = Tally::default();
-        let mut count = |report: &HourReport| tally.add(report);
+        let mut count = |report: &HourReport, _| tally.add(report);
         waiting.extend(archive.take_written_hours());
         let result = if first {
             compact_range(&*store, 0, ended, options, &mut count).await
@@ -70,7 +70,7 @@ pub(crate) async fn in_background(archive: Archive, options: CompactOptions, eve
             for hour in due {
                 for signal in Signal::ALL {
                     match compact_hour(&*store, signal, hour, options).await {
-                        Ok(report) => count(&report),
+                        Ok(report) => count(&report, (0, 0)),
                         Err(e) => result = Err(e),
                     }
                 }
@@ -128,7 +128,7 @@ pub(crate) async fn run_lambda(args: ServeArgs) -> anyhow::Result<()> {
         async move {
             let (start, end) = range(&event.payload, otelvault_codec::now_unix_nanos())?;
             let mut tally = Tally::default();
-            compact_range(&*store, start, end, options, |r| tally.add(r))
+            compact_range(&*store, start, end, options, |r, _| tally.add(r))
                 .await
                 .map_err(|e| format!("compacting {storage}: {e}"))?;
             tracing::info!(

@@ -446,7 +446,7 @@ proptest::proptest! {
                 raw.push(read_everything(&archive, signal, limit).await);
             }
             let options = CompactOptions { delete_raw, ..CompactOptions::default() };
-            compact_range(&*store, 0, u64::MAX - HOUR, options, |_| {}).await.expect("compact");
+            compact_range(&*store, 0, u64::MAX - HOUR, options, |_, _| {}).await.expect("compact");
             for (signal, raw) in Signal::ALL.into_iter().zip(raw) {
                 let compacted = read_everything(&archive, signal, limit).await;
                 proptest::prop_assert_eq!(compacted, raw, "{}", signal);

@@ -212,3 +212,30 @@ fn objects_outside_the_range_asked_for_are_not_read() {
         assert_eq!(item_by_item(&found[0].1), item_by_item(&objects[2].1));
     });
 }
+
+#[test]
+fn objects_spanning_several_row_groups_come_back_whole() {
+    // About 12,000 spans: two row groups, with objects on both sides of
+    // the boundary and runs of rows across it.
+    let objects: Vec<(u32, Batch)> = (0..3)
+        .map(|i| (i, Batch::Traces(trace_batch(1_500_000))))
+        .collect();
+    runtime().block_on(async {
+        let (_store, files, _) = store_parts(&objects).await;
+        let back = scan(Signal::Traces, &files, &everything()).await;
+        assert_eq!(back.len(), 3);
+        // Each object's resources and scopes follow one another once, so it
+        // comes back equal as a whole.
+        for ((i, got), (j, want)) in back.iter().zip(&objects) {
+            assert_eq!(i, j);
+            assert!(got == want, "object {i} differs");
+        }
+        // And a part of them: every other object.
+        let filter = Filter {
+            objects: 1..2,
+            ..everything()
+        };
+        let middle = scan(Signal::Traces, &files, &filter).await;
+        assert!(middle.len() == 1 && middle[0].1 == objects[1].1);
+    });
+}

@@ -26,12 +26,12 @@ use crate::values::{as_string, string_attribute};
 /// Rows a row group holds at most. Rows are sorted by service, so a row
 /// group holds a few services and its statistics and bloom filters let a
 /// query for one service (or trace) skip the others; a part of 50,000 rows
-/// has several.
-const ROW_GROUP_ROWS: usize = 8192;
+/// has a few.
+const ROW_GROUP_ROWS: usize = 16_384;
 
 /// Rows a data page holds at most: a query reads (and decompresses) only
 /// the pages holding the rows it returns.
-const PAGE_ROWS: usize = 1024;
+const PAGE_ROWS: usize = 2048;
 
 /// The column of a row's raw object (its index in the manifest).
 pub const OBJECT_COLUMN: &str = "OtlpObject";

@@ -215,13 +215,19 @@ fn objects_outside_the_range_asked_for_are_not_read() {
 
 #[test]
 fn objects_spanning_several_row_groups_come_back_whole() {
-    // About 12,000 spans: two row groups, with objects on both sides of
+    // About 20,000 spans: two row groups, with objects on both sides of
     // the boundary and runs of rows across it.
     let objects: Vec<(u32, Batch)> = (0..3)
-        .map(|i| (i, Batch::Traces(trace_batch(1_500_000))))
+        .map(|i| (i, Batch::Traces(trace_batch(2_500_000))))
         .collect();
     runtime().block_on(async {
         let (_store, files, _) = store_parts(&objects).await;
+        let groups = ParquetRecordBatchStreamBuilder::new(files[0].clone())
+            .await
+            .expect("footer")
+            .metadata()
+            .num_row_groups();
+        assert!(groups >= 2, "{groups} row groups");
         let back = scan(Signal::Traces, &files, &everything()).await;
         assert_eq!(back.len(), 3);
         // Each object's resources and scopes follow one another once, so it

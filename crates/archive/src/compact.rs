@@ -211,9 +211,8 @@ pub async fn compact_hour(
         };
         // Rows name their object by its index in the manifest's `raw`,
         // which only ever grows.
-        let index = u32::try_from(manifest.raw.len()).map_err(|_| CompactError::Schema {
-            table: "manifest",
-            problem: format!("more than {} raw objects in one hour", u32::MAX),
+        let index = u32::try_from(manifest.raw.len()).map_err(|_| {
+            CompactError::Manifest(format!("more than {} raw objects in one hour", u32::MAX))
         })?;
         manifest.raw.push(object.as_str().to_owned());
         pending_items += batch.item_count();
@@ -336,11 +335,10 @@ async fn read_manifest(
     key: &ObjectKey,
 ) -> Result<Option<Manifest>, CompactError> {
     match store.get(key).await {
-        Ok(bytes) => Manifest::parse(&bytes).map(Some).ok_or_else(|| CompactError::Schema {
-            table: "manifest",
-            problem: format!(
+        Ok(bytes) => Manifest::parse(&bytes).map(Some).ok_or_else(|| {
+            CompactError::Manifest(format!(
                 "{key} cannot be parsed; if the hour's raw objects are all still there, delete it (and the hour's parts) to compact the hour again"
-            ),
+            ))
         }),
         Err(StorageError::NotFound { .. }) => Ok(None),
         Err(e) => Err(storage(format!("reading {key}"))(e)),

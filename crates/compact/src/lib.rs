@@ -44,6 +44,9 @@ pub enum CompactError {
         /// What is wrong.
         problem: String,
     },
+    /// A manifest that cannot be used; the message says what to do.
+    #[error("{0}")]
+    Manifest(String),
     /// The store failed.
     #[error("{action}: {source}")]
     Storage {

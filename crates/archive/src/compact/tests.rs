@@ -455,3 +455,42 @@ proptest::proptest! {
         })?;
     }
 }
+
+#[tokio::test]
+async fn a_manifest_that_cannot_be_parsed_stops_the_hour_with_the_fix() {
+    let store = Arc::new(MemoryStore::new());
+    archive(store.clone())
+        .write(sample(Signal::Traces), SAMPLE_HOUR)
+        .await
+        .expect("write");
+    let key = ObjectKey::new(
+        format!("{}_manifest.json", hour_prefix(Signal::Traces, SAMPLE_HOUR)).as_str(),
+    )
+    .expect("key");
+    store
+        .put(
+            &key,
+            Bytes::from_static(b"{\"raw\": 3"),
+            &PutOptions::default(),
+        )
+        .await
+        .expect("put");
+    let err = compact_hour(
+        &*store,
+        Signal::Traces,
+        SAMPLE_HOUR,
+        CompactOptions::default(),
+    )
+    .await
+    .expect_err("a broken manifest");
+    let text = err.to_string();
+    assert!(
+        text.contains("_manifest.json cannot be parsed") && text.contains("delete it"),
+        "{text}"
+    );
+    // Readers ignore it and read the raw objects.
+    assert_eq!(
+        read_hour(&archive(store.clone()), Signal::Traces).await,
+        singles(sample(Signal::Traces))
+    );
+}

@@ -234,6 +234,22 @@ fn an_s3_archive_whose_raw_objects_were_deleted_reads_and_replays_from_parquet()
     .filter(|k| k.starts_with("year=2024/"))
     .collect();
     assert!(left.is_empty(), "raw objects left: {left:?}");
+    // stats shows what the Parquet tier holds.
+    let (code, table, stderr) = run_cli(&["stats", "--from", &from], &envs);
+    assert_eq!(code, 0, "{stderr}");
+    let traces_row: Vec<&str> = table
+        .lines()
+        .skip_while(|l| !l.starts_with("parquet tier"))
+        .find(|l| l.starts_with("2024-10-27  traces"))
+        .unwrap_or_else(|| panic!("no Parquet row for the traces: {table}"))
+        .split_whitespace()
+        .collect();
+    // day, signal, hours, parts, bytes, rows
+    assert_eq!(
+        (traces_row[2], traces_row[3], traces_row[5]),
+        ("1", "1", "2"),
+        "{table}"
+    );
 
     // The fetch API reads the parts (ranged reads on S3): the same items.
     let after: Vec<Vec<String>> = ["traces", "metrics", "logs"].map(fetch).into();

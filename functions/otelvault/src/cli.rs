@@ -500,7 +500,10 @@ pub async fn stats(args: StatsArgs) -> anyhow::Result<()> {
                 .map(|k| (k, meta))
         })
         .collect();
-    if objects.is_empty() {
+    let compacted = compacted_hours(&*store)
+        .await
+        .with_context(|| format!("listing {url}"))?;
+    if objects.is_empty() && compacted.is_empty() {
         println!("{url}: no archive objects");
         return Ok(());
     }
@@ -571,7 +574,56 @@ pub async fn stats(args: StatsArgs) -> anyhow::Result<()> {
         count(total.items),
         count(total.unreadable)
     );
+    if !compacted.is_empty() {
+        println!("\nparquet tier (compacted hours, from their manifests)");
+        println!(
+            "{:<10}  {:<7}  {:>9}  {:>9}  {:>14}  {:>12}",
+            "day", "signal", "hours", "parts", "bytes", "rows"
+        );
+        for ((day, signal), (hours, parts, bytes, rows)) in &compacted {
+            println!(
+                "{day:<10}  {:<7}  {hours:>9}  {parts:>9}  {bytes:>14}  {rows:>12}",
+                signal.as_str()
+            );
+        }
+    }
     Ok(())
+}
+
+/// Compacted hours, parts, bytes and rows per day and signal, from the
+/// manifests under `parquet/`.
+async fn compacted_hours(
+    store: &dyn otelvault_storage::ObjectStore,
+) -> anyhow::Result<std::collections::BTreeMap<(String, Signal), (u64, u64, u64, u64)>> {
+    let prefix = otelvault_storage::KeyPrefix::new("parquet/").map_err(anyhow::Error::msg)?;
+    let mut out: std::collections::BTreeMap<(String, Signal), (u64, u64, u64, u64)> =
+        Default::default();
+    for meta in otelvault_storage::list_all(store, &prefix).await? {
+        // parquet/{signal}/year=YYYY/month=MM/day=DD/hour=HH/_manifest.json
+        let parts: Vec<&str> = meta.key.as_str().split('/').collect();
+        let [_, signal, year, month, day, _, "_manifest.json"] = parts[..] else {
+            continue;
+        };
+        let (Ok(signal), Some(y), Some(m), Some(d)) = (
+            signal.parse::<Signal>(),
+            year.strip_prefix("year="),
+            month.strip_prefix("month="),
+            day.strip_prefix("day="),
+        ) else {
+            continue;
+        };
+        let Some(manifest) = otelvault_archive::Manifest::parse(&store.get(&meta.key).await?)
+        else {
+            tracing::warn!(key = %meta.key, "A manifest that cannot be parsed.");
+            continue;
+        };
+        let row = out.entry((format!("{y}-{m}-{d}"), signal)).or_default();
+        row.0 += 1;
+        row.1 += manifest.parts.len() as u64;
+        row.2 += manifest.parts.iter().map(|p| p.bytes).sum::<u64>();
+        row.3 += manifest.rows as u64;
+    }
+    Ok(out)
 }
 
 /// `otelvault compact`: closed hours of an archive into the Parquet tier.

@@ -22,6 +22,11 @@ fn archive(store: Arc<MemoryStore>) -> Archive {
     )
 }
 
+/// Compacts the samples' hour of `signal`, raw objects kept.
+async fn compact(store: &MemoryStore, signal: Signal) -> Result<HourReport, CompactError> {
+    compact_hour(store, signal, SAMPLE_HOUR, CompactOptions::default()).await
+}
+
 /// Every object of the store: key and bytes.
 async fn snapshot(store: &MemoryStore) -> Vec<(String, Bytes)> {
     let mut out = Vec::new();
@@ -90,14 +95,7 @@ async fn an_hour_compacts_once_and_again_only_when_raw_objects_change() {
 
     // Running again writes nothing.
     let before = snapshot(&store).await;
-    let again = compact_hour(
-        &*store,
-        Signal::Traces,
-        SAMPLE_HOUR,
-        CompactOptions::default(),
-    )
-    .await
-    .expect("again");
+    let again = compact(&store, Signal::Traces).await.expect("again");
     assert_eq!(again.outcome, Outcome::UpToDate);
     assert_eq!(snapshot(&store).await, before);
 
@@ -131,14 +129,7 @@ async fn an_hour_compacts_once_and_again_only_when_raw_objects_change() {
         .outcome,
         Outcome::WouldCompact
     );
-    let report = compact_hour(
-        &*store,
-        Signal::Traces,
-        SAMPLE_HOUR,
-        CompactOptions::default(),
-    )
-    .await
-    .expect("compact late");
+    let report = compact(&store, Signal::Traces).await.expect("compact late");
     assert_eq!(
         (report.outcome, report.raw_objects),
         (Outcome::Compacted, 1)
@@ -159,27 +150,13 @@ async fn an_hour_compacts_once_and_again_only_when_raw_objects_change() {
     assert_eq!(parts, 2, "the first run's part and the late one's");
 
     // Logs and metrics have their tables too.
-    let logs = compact_hour(
-        &*store,
-        Signal::Logs,
-        SAMPLE_HOUR,
-        CompactOptions::default(),
-    )
-    .await
-    .expect("logs");
+    let logs = compact(&store, Signal::Logs).await.expect("logs");
     assert_eq!(logs.outcome, Outcome::Compacted);
     assert_eq!(
         parquet_items(&store, Signal::Logs).await,
         singles(sample(Signal::Logs))
     );
-    let metrics = compact_hour(
-        &*store,
-        Signal::Metrics,
-        SAMPLE_HOUR,
-        CompactOptions::default(),
-    )
-    .await
-    .expect("metrics");
+    let metrics = compact(&store, Signal::Metrics).await.expect("metrics");
     assert_eq!(metrics.outcome, Outcome::Compacted);
     assert_eq!(metrics.rows, sample(Signal::Metrics).item_count());
     assert!(metrics.parts >= 3, "a part per metric type: {metrics:?}");
@@ -216,14 +193,7 @@ async fn a_run_cut_before_its_manifest_is_completed_by_the_next() {
         )
         .await
         .expect("put");
-    let report = compact_hour(
-        &*store,
-        Signal::Traces,
-        SAMPLE_HOUR,
-        CompactOptions::default(),
-    )
-    .await
-    .expect("compact");
+    let report = compact(&store, Signal::Traces).await.expect("compact");
     assert_eq!(report.outcome, Outcome::Compacted);
     let names: Vec<String> = list_all(&*store, &KeyPrefix::new(prefix.as_str()).expect("prefix"))
         .await
@@ -257,25 +227,11 @@ async fn unreadable_raw_objects_stay_raw_and_are_reported() {
         )
         .await
         .expect("put");
-    let report = compact_hour(
-        &*store,
-        Signal::Logs,
-        SAMPLE_HOUR,
-        CompactOptions::default(),
-    )
-    .await
-    .expect("compact");
+    let report = compact(&store, Signal::Logs).await.expect("compact");
     assert_eq!(report.outcome, Outcome::Compacted);
     assert_eq!(report.unreadable, vec![broken.as_str().to_owned()]);
     assert_eq!(report.rows, sample(Signal::Logs).item_count());
-    let again = compact_hour(
-        &*store,
-        Signal::Logs,
-        SAMPLE_HOUR,
-        CompactOptions::default(),
-    )
-    .await
-    .expect("again");
+    let again = compact(&store, Signal::Logs).await.expect("again");
     assert_eq!(again.outcome, Outcome::UpToDate);
 }
 
@@ -475,14 +431,9 @@ async fn a_manifest_that_cannot_be_parsed_stops_the_hour_with_the_fix() {
         )
         .await
         .expect("put");
-    let err = compact_hour(
-        &*store,
-        Signal::Traces,
-        SAMPLE_HOUR,
-        CompactOptions::default(),
-    )
-    .await
-    .expect_err("a broken manifest");
+    let err = compact(&store, Signal::Traces)
+        .await
+        .expect_err("a broken manifest");
     let text = err.to_string();
     assert!(
         text.contains("_manifest.json cannot be parsed") && text.contains("delete it"),

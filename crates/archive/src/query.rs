@@ -37,6 +37,20 @@ impl AttrValue {
         }
     }
 
+    /// The texts a matching value has in a `map<string,string>` attribute
+    /// column of the compacted tier (strings as they are, integers and
+    /// booleans in their usual text, doubles as Rust prints them); empty
+    /// when they cannot be listed (a double also matches integers).
+    pub(crate) fn texts(&self) -> Vec<String> {
+        match self {
+            AttrValue::Str(s) => vec![s.clone()],
+            AttrValue::Bool(b) => vec![b.to_string()],
+            // A double equal to the integer prints as it does, or as -0.
+            AttrValue::Int(i) => vec![i.to_string(), (*i as f64).to_string(), "-0".into()],
+            AttrValue::Double(_) => Vec::new(),
+        }
+    }
+
     fn matches(&self, value: Option<&any_value::Value>) -> bool {
         use any_value::Value;
         match (value, self) {

@@ -160,17 +160,22 @@ impl HourScan {
             // Row groups are skipped by the range; rows by the list below.
             objects: objects.first().copied().unwrap_or(0)
                 ..objects.last().map_or(0, |last| last.saturating_add(1)),
-        };
-        let time_column = match signal {
-            Signal::Metrics => "TimeUnix",
-            Signal::Traces | Signal::Logs => "Timestamp",
-        };
-        let found = futures::future::join_all(
-            parts
+            attributes: query
+                .attributes
                 .iter()
-                .map(|part| scan::candidates(part.clone(), time_column, &filter)),
-        )
-        .await;
+                .map(|(key, value)| (key.clone(), value.texts()))
+                .collect(),
+        };
+        let (time_column, attributes_column) = match signal {
+            Signal::Traces => ("Timestamp", "SpanAttributes"),
+            Signal::Logs => ("Timestamp", "LogAttributes"),
+            Signal::Metrics => ("TimeUnix", "Attributes"),
+        };
+        let found =
+            futures::future::join_all(parts.iter().map(|part| {
+                scan::candidates(part.clone(), time_column, attributes_column, &filter)
+            }))
+            .await;
         let mut candidates = Vec::with_capacity(found.len());
         for result in found {
             let mut rows = result.map_err(|e| Failure::of(&e).error(&prefix))?;

@@ -14,9 +14,9 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use arrow_array::RecordBatch;
 use arrow_array::cast::AsArray as _;
 use arrow_array::types::{TimestampNanosecondType, UInt32Type};
+use arrow_array::{MapArray, RecordBatch};
 use bytes::Bytes;
 use futures::StreamExt as _;
 use futures::future::{BoxFuture, FutureExt as _};
@@ -224,9 +224,22 @@ pub struct Filter {
     pub trace_id: Option<Vec<u8>>,
     /// Raw objects (indices in the manifest) wanted.
     pub objects: Range<u32>,
+    /// Attribute filters as the `map<string,string>` columns write values:
+    /// a key and the texts a matching value can have. A row passes when
+    /// its item's or its resource's attributes hold the key with one of
+    /// those texts; an empty list passes every row.
+    pub attributes: Vec<(String, Vec<String>)>,
 }
 
 impl Filter {
+    /// Whether row `i` may match the attribute filters, from the item's
+    /// and the resource's attribute maps.
+    fn attributes_may_match(&self, maps: &[&MapArray], i: usize) -> bool {
+        self.attributes.iter().all(|(key, texts)| {
+            texts.is_empty() || maps.iter().any(|map| map_has(map, i, key, texts))
+        })
+    }
+
     fn time_may_match(&self, t: u64) -> bool {
         t == 0 || t >= self.unreliable_from || (self.start..self.end).contains(&t)
     }
@@ -236,6 +249,21 @@ impl Filter {
     fn service_may_match(&self, name: &str) -> bool {
         self.service.as_deref().is_none_or(|s| s == name) || name.is_empty()
     }
+}
+
+/// Whether row `i` of a `map<string,string>` column has `key` with one of
+/// `texts`.
+fn map_has(map: &MapArray, i: usize, key: &str, texts: &[String]) -> bool {
+    let (Some(keys), Some(values)) = (
+        map.keys().as_string_opt::<i32>(),
+        map.values().as_string_opt::<i32>(),
+    ) else {
+        // Not a map of strings: no conclusion, so the row stays.
+        return true;
+    };
+    let offsets = map.value_offsets();
+    let (start, end) = (offsets[i] as usize, offsets[i + 1] as usize);
+    (start..end).any(|e| keys.value(e) == key && texts.iter().any(|t| values.value(e) == t))
 }
 
 /// A row that may match: where it is in the part, and where it came from.
@@ -277,6 +305,7 @@ fn int_range(stats: Option<&Statistics>) -> Option<(i64, i64)> {
 pub async fn candidates(
     part: PartFile,
     time_column: &str,
+    attributes_column: &str,
     filter: &Filter,
 ) -> Result<Vec<Candidate>, CompactError> {
     let key = part.key.clone();
@@ -364,6 +393,10 @@ pub async fn candidates(
     if trace_hex.is_some() {
         roots.push("TraceId");
     }
+    let attributes = filter.attributes.iter().any(|(_, texts)| !texts.is_empty());
+    if attributes {
+        roots.extend([attributes_column, "ResourceAttributes"]);
+    }
     let arrow_schema = builder.schema().clone();
     let roots = roots
         .iter()
@@ -394,6 +427,22 @@ pub async fn candidates(
             filter.service.is_some(),
             trace_hex.is_some(),
         )?;
+        let maps: Vec<&MapArray> = if attributes {
+            [attributes_column, "ResourceAttributes"]
+                .iter()
+                .map(|name| {
+                    batch
+                        .column_by_name(name)
+                        .and_then(|c| c.as_map_opt())
+                        .ok_or_else(|| CompactError::Schema {
+                            table: "part",
+                            problem: format!("{name} is not a map column"),
+                        })
+                })
+                .collect::<Result<_, _>>()?
+        } else {
+            Vec::new()
+        };
         for i in 0..batch.num_rows() {
             while group < sizes.len() && in_group >= sizes[group] {
                 group += 1;
@@ -412,7 +461,8 @@ pub async fn candidates(
                 && match (&trace_hex, &columns.trace) {
                     (Some(hex), Some(trace)) => trace.value(i) == hex,
                     _ => true,
-                };
+                }
+                && (maps.is_empty() || filter.attributes_may_match(&maps, i));
             if keep {
                 out.push(Candidate {
                     object,

@@ -74,20 +74,21 @@ fn everything() -> Filter {
         service: None,
         trace_id: None,
         objects: 0..u32::MAX,
+        attributes: Vec::new(),
     }
 }
 
 /// The objects back from the parts: every candidate of `filter`, read and
 /// assembled.
 async fn scan(signal: Signal, files: &[PartFile], filter: &Filter) -> Vec<(u32, Batch)> {
-    let time_column = if signal == Signal::Metrics {
-        "TimeUnix"
-    } else {
-        "Timestamp"
+    let (time_column, attributes_column) = match signal {
+        Signal::Traces => ("Timestamp", "SpanAttributes"),
+        Signal::Logs => ("Timestamp", "LogAttributes"),
+        Signal::Metrics => ("TimeUnix", "Attributes"),
     };
     let mut rows = Vec::new();
     for file in files {
-        let found = candidates(file.clone(), time_column, filter)
+        let found = candidates(file.clone(), time_column, attributes_column, filter)
             .await
             .expect("candidates");
         let wanted: Vec<u64> = found.iter().map(|c| c.row).collect();
@@ -243,5 +244,67 @@ fn objects_spanning_several_row_groups_come_back_whole() {
         };
         let middle = scan(Signal::Traces, &files, &filter).await;
         assert!(middle.len() == 1 && middle[0].1 == objects[1].1);
+    });
+}
+
+#[test]
+fn an_attribute_value_keeps_only_rows_that_hold_it() {
+    let objects: Vec<(u32, Batch)> = (0..2)
+        .map(|i| (i, Batch::Traces(trace_batch(200_000))))
+        .collect();
+    // The spans whose status code attribute is 400 (an integer).
+    let with_400 = |batch: &Batch| -> usize {
+        match batch {
+            Batch::Traces(r) => r
+                .resource_spans
+                .iter()
+                .flat_map(|rs| &rs.scope_spans)
+                .flat_map(|ss| &ss.spans)
+                .filter(|s| {
+                    s.attributes.iter().any(|kv| {
+                        kv.key == "http.response.status_code"
+                            && kv.value.as_ref().and_then(|v| v.value.as_ref())
+                                == Some(
+                                    &otelvault_codec::proto::common::any_value::Value::IntValue(
+                                        400,
+                                    ),
+                                )
+                    })
+                })
+                .count(),
+            _ => 0,
+        }
+    };
+    let expected: usize = objects.iter().map(|(_, b)| with_400(b)).sum();
+    let all: usize = objects.iter().map(|(_, b)| b.item_count()).sum();
+    assert!(expected > 0 && expected < all);
+    runtime().block_on(async {
+        let (_store, files, _) = store_parts(&objects).await;
+        let filter = Filter {
+            attributes: vec![("http.response.status_code".into(), vec!["400".into()])],
+            ..everything()
+        };
+        let found = scan(Signal::Traces, &files, &filter).await;
+        let got: usize = found.iter().map(|(_, b)| with_400(b)).sum();
+        let rows: usize = found.iter().map(|(_, b)| b.item_count()).sum();
+        assert_eq!((got, rows), (expected, expected));
+        // A service.name in the resource attributes counts too.
+        let filter = Filter {
+            attributes: vec![("service.name".into(), vec!["service-1".into()])],
+            ..everything()
+        };
+        let found = scan(Signal::Traces, &files, &filter).await;
+        assert!(!found.is_empty());
+        // No list of texts: every row stays.
+        let filter = Filter {
+            attributes: vec![("retry.ratio".into(), Vec::new())],
+            ..everything()
+        };
+        let rows: usize = scan(Signal::Traces, &files, &filter)
+            .await
+            .iter()
+            .map(|(_, b)| b.item_count())
+            .sum();
+        assert_eq!(rows, all);
     });
 }

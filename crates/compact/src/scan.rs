@@ -299,6 +299,16 @@ fn int_range(stats: Option<&Statistics>) -> Option<(i64, i64)> {
     }
 }
 
+/// Min and max of a string column's row group statistics, when exact.
+fn bytes_range(stats: Option<&Statistics>) -> Option<(&[u8], &[u8])> {
+    match stats? {
+        Statistics::ByteArray(s) if s.min_is_exact() && s.max_is_exact() => {
+            Some((s.min_opt()?.data(), s.max_opt()?.data()))
+        }
+        _ => None,
+    }
+}
+
 /// The rows of `part` that may match `filter`, in file order. Row groups
 /// are skipped by statistics (time, object) and bloom filters (trace id,
 /// service) before any of their data is read.
@@ -355,6 +365,15 @@ pub async fn candidates(
                 .await
                 .map_err(failed)?
             && !bloom.check(hex.as_str())
+        {
+            continue;
+        }
+        // Rows are sorted by service: a row group's range of names rules
+        // most services out without reading its bloom filter.
+        if let Some(name) = &filter.service
+            && let Some((min, max)) = bytes_range(rg.column(service).statistics())
+            && !(min..=max).contains(&name.as_bytes())
+            && !min.is_empty()
         {
             continue;
         }

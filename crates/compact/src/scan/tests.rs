@@ -244,6 +244,37 @@ fn objects_spanning_several_row_groups_come_back_whole() {
         };
         let middle = scan(Signal::Traces, &files, &filter).await;
         assert!(middle.len() == 1 && middle[0].1 == objects[1].1);
+        // One service: row groups of others are skipped by their name
+        // ranges, and its spans all come back.
+        let of_service = |batch: &Batch, name: &str| -> usize {
+            match batch {
+                Batch::Traces(r) => r
+                    .resource_spans
+                    .iter()
+                    .filter(|rs| {
+                        crate::values::string_attribute(
+                            rs.resource.as_ref().map_or(&[][..], |r| &r.attributes),
+                            "service.name",
+                        ) == Some(name)
+                    })
+                    .flat_map(|rs| &rs.scope_spans)
+                    .map(|ss| ss.spans.len())
+                    .sum(),
+                _ => 0,
+            }
+        };
+        for name in ["service-0", "service-7"] {
+            let filter = Filter {
+                service: Some(name.into()),
+                ..everything()
+            };
+            let found = scan(Signal::Traces, &files, &filter).await;
+            let want: usize = objects.iter().map(|(_, b)| of_service(b, name)).sum();
+            let got: usize = found.iter().map(|(_, b)| of_service(b, name)).sum();
+            let rows: usize = found.iter().map(|(_, b)| b.item_count()).sum();
+            assert!(want > 0);
+            assert_eq!((got, rows), (want, want), "{name}");
+        }
     });
 }
 

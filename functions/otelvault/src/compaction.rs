@@ -68,13 +68,18 @@ pub(crate) async fn in_background(archive: Archive, options: CompactOptions, eve
             let due: Vec<u64> = waiting.range(..ended).copied().collect();
             let mut result = Ok(());
             for hour in due {
+                let mut done = true;
                 for signal in Signal::ALL {
                     match compact_hour(&*store, signal, hour, options).await {
                         Ok(report) => count(&report, (0, 0)),
-                        Err(e) => result = Err(e),
+                        Err(e) => {
+                            done = false;
+                            result = Err(e);
+                        }
                     }
                 }
-                if result.is_ok() {
+                // An hour that failed is tried again at the next run.
+                if done {
                     waiting.remove(&hour);
                 }
             }

@@ -22,13 +22,12 @@ use serde_json::{Value, json};
 
 use otelvault_compact::CompactError;
 
+use crate::tier::HOUR;
 use crate::{PartitionKey, content_id};
 
 /// Items (rows of all of a signal's tables) buffered before parts are
 /// written: what bounds memory.
 pub const PART_ROWS: usize = 50_000;
-
-const HOUR: u64 = 3_600_000_000_000;
 
 /// What compacting one hour did (or, on a dry run, would do).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -366,7 +365,7 @@ async fn write_parts(
     index: usize,
     objects: Vec<(u32, Batch)>,
 ) -> Result<Vec<ManifestPart>, CompactError> {
-    let encoded = tokio::task::spawn_blocking(move || encode(&objects))
+    let encoded = tokio::task::spawn_blocking(move || otelvault_compact::write_parts(&objects))
         .await
         .map_err(|e| CompactError::Schema {
             table: "part",
@@ -395,36 +394,6 @@ async fn write_parts(
         });
     }
     Ok(written)
-}
-
-/// A part to write: the table its name starts with, its rows, its bytes.
-type Part = (&'static str, usize, Vec<u8>);
-
-/// The parts of some objects of one signal.
-fn encode(objects: &[(u32, Batch)]) -> Result<Vec<Part>, CompactError> {
-    use otelvault_compact::{logs, metrics, traces};
-    let rows = objects.iter().map(|(_, b)| b.item_count()).sum();
-    // Objects of another signal than the first are not in an hour of it.
-    macro_rules! requests {
-        ($variant:ident) => {
-            objects
-                .iter()
-                .filter_map(|(i, b)| match b {
-                    Batch::$variant(r) => Some((*i, r)),
-                    _ => None,
-                })
-                .collect::<Vec<_>>()
-        };
-    }
-    Ok(match objects.first().map(|(_, b)| b.signal()) {
-        None => Vec::new(),
-        Some(Signal::Traces) => vec![("part", rows, traces::write(&requests!(Traces))?)],
-        Some(Signal::Logs) => vec![("part", rows, logs::write(&requests!(Logs))?)],
-        Some(Signal::Metrics) => metrics::write(&requests!(Metrics))?
-            .into_iter()
-            .map(|(kind, rows, bytes)| (kind.as_str(), rows, bytes))
-            .collect(),
-    })
 }
 
 /// What a manifest says.

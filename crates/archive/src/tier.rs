@@ -166,16 +166,12 @@ impl HourScan {
                 .map(|(key, value)| (key.clone(), value.texts()))
                 .collect(),
         };
-        let (time_column, attributes_column) = match signal {
-            Signal::Traces => ("Timestamp", "SpanAttributes"),
-            Signal::Logs => ("Timestamp", "LogAttributes"),
-            Signal::Metrics => ("TimeUnix", "Attributes"),
-        };
-        let found =
-            futures::future::join_all(parts.iter().map(|part| {
-                scan::candidates(part.clone(), time_column, attributes_column, &filter)
-            }))
-            .await;
+        let found = futures::future::join_all(
+            parts
+                .iter()
+                .map(|part| scan::candidates(part.clone(), signal, &filter)),
+        )
+        .await;
         let mut candidates = Vec::with_capacity(found.len());
         for result in found {
             let mut rows = result.map_err(|e| Failure::of(&e).error(&prefix))?;

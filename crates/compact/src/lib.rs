@@ -77,3 +77,34 @@ pub fn read_part(signal: Signal, part: Bytes) -> Result<Batch, CompactError> {
         Signal::Metrics => Batch::Metrics(metrics::read(part)?),
     })
 }
+
+/// A part file to store: its table (which starts its name), rows, bytes.
+pub type Part = (&'static str, usize, Vec<u8>);
+
+/// Writes raw objects of one signal (each with its index in the hour's
+/// manifest) as parts: one for traces or logs, one per metric type the
+/// objects hold. Objects of another signal than the first are
+/// left out.
+pub fn write_parts(objects: &[(u32, Batch)]) -> Result<Vec<Part>, CompactError> {
+    let rows = objects.iter().map(|(_, b)| b.item_count()).sum();
+    macro_rules! requests {
+        ($variant:ident) => {
+            objects
+                .iter()
+                .filter_map(|(i, b)| match b {
+                    Batch::$variant(r) => Some((*i, r)),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+    }
+    Ok(match objects.first().map(|(_, b)| b.signal()) {
+        None => Vec::new(),
+        Some(Signal::Traces) => vec![("part", rows, traces::write(&requests!(Traces))?)],
+        Some(Signal::Logs) => vec![("part", rows, logs::write(&requests!(Logs))?)],
+        Some(Signal::Metrics) => metrics::write(&requests!(Metrics))?
+            .into_iter()
+            .map(|(kind, rows, bytes)| (kind.as_str(), rows, bytes))
+            .collect(),
+    })
+}

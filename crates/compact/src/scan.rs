@@ -314,10 +314,14 @@ fn bytes_range(stats: Option<&Statistics>) -> Option<(&[u8], &[u8])> {
 /// service) before any of their data is read.
 pub async fn candidates(
     part: PartFile,
-    time_column: &str,
-    attributes_column: &str,
+    signal: Signal,
     filter: &Filter,
 ) -> Result<Vec<Candidate>, CompactError> {
+    let (time_column, attributes_column) = match signal {
+        Signal::Traces => ("Timestamp", "SpanAttributes"),
+        Signal::Logs => ("Timestamp", "LogAttributes"),
+        Signal::Metrics => ("TimeUnix", "Attributes"),
+    };
     let key = part.key.clone();
     let failed = |e| failed(&key, e);
     let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);

@@ -16,43 +16,11 @@ fn runtime() -> tokio::runtime::Runtime {
 async fn store_parts(objects: &[(u32, Batch)]) -> (Arc<MemoryStore>, Vec<PartFile>, Arc<Work>) {
     let store = Arc::new(MemoryStore::new());
     let work = Arc::new(Work::default());
-    let parts: Vec<Vec<u8>> = match objects.first().map(|(_, b)| b.signal()) {
-        Some(Signal::Traces) => {
-            let r: Vec<_> = objects
-                .iter()
-                .filter_map(|(i, b)| match b {
-                    Batch::Traces(r) => Some((*i, r)),
-                    _ => None,
-                })
-                .collect();
-            vec![traces::write(&r).expect("write")]
-        }
-        Some(Signal::Logs) => {
-            let r: Vec<_> = objects
-                .iter()
-                .filter_map(|(i, b)| match b {
-                    Batch::Logs(r) => Some((*i, r)),
-                    _ => None,
-                })
-                .collect();
-            vec![logs::write(&r).expect("write")]
-        }
-        Some(Signal::Metrics) => {
-            let r: Vec<_> = objects
-                .iter()
-                .filter_map(|(i, b)| match b {
-                    Batch::Metrics(r) => Some((*i, r)),
-                    _ => None,
-                })
-                .collect();
-            metrics::write(&r)
-                .expect("write")
-                .into_iter()
-                .map(|(_, _, bytes)| bytes)
-                .collect()
-        }
-        None => Vec::new(),
-    };
+    let parts: Vec<Vec<u8>> = crate::write_parts(objects)
+        .expect("write")
+        .into_iter()
+        .map(|(_, _, bytes)| bytes)
+        .collect();
     let mut files = Vec::new();
     for (n, bytes) in parts.into_iter().enumerate() {
         let key = ObjectKey::new(format!("parquet/part-{n}.parquet").as_str()).expect("key");
@@ -81,14 +49,9 @@ fn everything() -> Filter {
 /// The objects back from the parts: every candidate of `filter`, read and
 /// assembled.
 async fn scan(signal: Signal, files: &[PartFile], filter: &Filter) -> Vec<(u32, Batch)> {
-    let (time_column, attributes_column) = match signal {
-        Signal::Traces => ("Timestamp", "SpanAttributes"),
-        Signal::Logs => ("Timestamp", "LogAttributes"),
-        Signal::Metrics => ("TimeUnix", "Attributes"),
-    };
     let mut rows = Vec::new();
     for file in files {
-        let found = candidates(file.clone(), time_column, attributes_column, filter)
+        let found = candidates(file.clone(), signal, filter)
             .await
             .expect("candidates");
         let wanted: Vec<u64> = found.iter().map(|c| c.row).collect();

@@ -20,7 +20,7 @@ use otelvault_codec::{Batch, Signal, UtcMinute};
 use otelvault_storage::{KeyPrefix, ObjectKey, ObjectStore, PutOptions, StorageError, list_all};
 use serde_json::{Value, json};
 
-use otelvault_compact::CompactError;
+use otelvault_compact::{CompactError, Table};
 
 use crate::tier::HOUR;
 use crate::{PartitionKey, content_id};
@@ -68,17 +68,24 @@ pub enum Outcome {
     Empty,
 }
 
-/// `parquet/{signal}/year=YYYY/month=MM/day=DD/hour=HH/`.
+/// `parquet/{signal}/year=YYYY/month=MM/day=DD/hour=HH/`: where the hour's
+/// manifest is.
 pub fn hour_prefix(signal: Signal, hour: u64) -> String {
+    dir_hour_prefix(signal.as_str(), hour)
+}
+
+/// `parquet/{dir}/year=YYYY/month=MM/day=DD/hour=HH/`.
+fn dir_hour_prefix(dir: &str, hour: u64) -> String {
     let t = UtcMinute::from_unix_nanos(hour);
     format!(
-        "parquet/{}/year={:04}/month={:02}/day={:02}/hour={:02}/",
-        signal.as_str(),
-        t.year,
-        t.month,
-        t.day,
-        t.hour
+        "parquet/{dir}/year={:04}/month={:02}/day={:02}/hour={:02}/",
+        t.year, t.month, t.day, t.hour
     )
+}
+
+/// Where the hour's parts of `table` are.
+pub fn table_hour_prefix(table: &Table, hour: u64) -> String {
+    dir_hour_prefix(table.dir, hour)
 }
 
 /// The raw prefix of an hour (every minute of it).
@@ -145,7 +152,7 @@ pub async fn compact_hour(
     raw.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
     let prefix = hour_prefix(signal, hour);
     let manifest_key = key(format!("{prefix}_manifest.json"))?;
-    let previous = read_manifest(store, &manifest_key).await?;
+    let previous = read_manifest(store, &manifest_key, &prefix).await?;
     // What the manifest already covers (or could not decode) is done.
     let known: HashSet<&str> = previous
         .iter()
@@ -221,14 +228,14 @@ pub async fn compact_hour(
             pending_items = 0;
             manifest
                 .parts
-                .extend(write_parts(store, &prefix, &run, batches, full).await?);
+                .extend(write_parts(store, hour, &run, batches, full).await?);
             batches += 1;
         }
     }
     if pending_items > 0 {
         manifest
             .parts
-            .extend(write_parts(store, &prefix, &run, batches, pending).await?);
+            .extend(write_parts(store, hour, &run, batches, pending).await?);
     }
     manifest
         .unreadable
@@ -253,25 +260,31 @@ pub async fn compact_hour(
     report.outcome = Outcome::Compacted;
     // The manifest is the commit point. Parts no manifest names (a crashed
     // run's, or those of a compaction that lost a race with this one) go
-    // now, so that engines reading every file of the prefix count each row
-    // once; the manifest is read again first, so that a compaction
-    // committed meanwhile keeps its parts.
-    let current = read_manifest(store, &manifest_key)
+    // now, so that engines reading every file of a table's directory count
+    // each row once; the manifest is read again first, so that a
+    // compaction committed meanwhile keeps its parts.
+    let current = read_manifest(store, &manifest_key, &prefix)
         .await?
         .unwrap_or_default();
-    let listed = list_all(
-        store,
-        &KeyPrefix::new(prefix.as_str()).map_err(storage(format!("listing {prefix}")))?,
-    )
-    .await
-    .map_err(storage(format!("listing {prefix}")))?;
-    for meta in listed {
-        let name = &meta.key.as_str()[prefix.len()..];
-        if name.ends_with(".parquet") && !current.parts.iter().any(|part| part.name == name) {
-            store
-                .delete(&meta.key)
-                .await
-                .map_err(storage(format!("deleting {}", meta.key)))?;
+    let listed: std::collections::BTreeSet<String> = Table::of(signal)
+        .map(|table| table_hour_prefix(table, hour))
+        .chain([prefix.clone()])
+        .collect();
+    for dir in listed {
+        let found = list_all(
+            store,
+            &KeyPrefix::new(dir.as_str()).map_err(storage(format!("listing {dir}")))?,
+        )
+        .await
+        .map_err(storage(format!("listing {dir}")))?;
+        for meta in found {
+            let name = meta.key.as_str();
+            if name.ends_with(".parquet") && !current.parts.iter().any(|part| part.key == name) {
+                store
+                    .delete(&meta.key)
+                    .await
+                    .map_err(storage(format!("deleting {}", meta.key)))?;
+            }
         }
     }
     if options.delete_raw {
@@ -332,9 +345,10 @@ pub async fn compact_range(
 async fn read_manifest(
     store: &dyn ObjectStore,
     key: &ObjectKey,
+    prefix: &str,
 ) -> Result<Option<Manifest>, CompactError> {
     match store.get(key).await {
-        Ok(bytes) => Manifest::parse(&bytes).map(Some).ok_or_else(|| {
+        Ok(bytes) => Manifest::parse(&bytes, prefix).map(Some).ok_or_else(|| {
             CompactError::Manifest(format!(
                 "{key} cannot be parsed; if the hour's raw objects are all still there, delete it (and the hour's parts) to compact the hour again"
             ))
@@ -356,11 +370,11 @@ async fn delete_raw(store: &dyn ObjectStore, keys: &[ObjectKey]) -> Result<usize
 }
 
 /// Writes the objects of batch `index` of run `run` (each with its index
-/// in the manifest) as one part per table they fill; returns the parts'
-/// names, rows and bytes.
+/// in the manifest) as one part per table they fill, in the table's
+/// directory for `hour`; returns the parts' keys, rows and bytes.
 async fn write_parts(
     store: &dyn ObjectStore,
-    prefix: &str,
+    hour: u64,
     run: &str,
     index: usize,
     objects: Vec<(u32, Batch)>,
@@ -373,8 +387,11 @@ async fn write_parts(
         })??;
     let mut written = Vec::new();
     for (table, rows, bytes) in encoded {
-        let name = format!("{table}-{run}-{index:04}.parquet");
-        let part_key = key(format!("{prefix}{name}"))?;
+        let name = format!(
+            "{}part-{run}-{index:04}.parquet",
+            table_hour_prefix(table, hour)
+        );
+        let part_key = key(name.clone())?;
         let size = bytes.len() as u64;
         store
             .put(
@@ -388,7 +405,7 @@ async fn write_parts(
             .await
             .map_err(storage(format!("writing {part_key}")))?;
         written.push(ManifestPart {
-            name,
+            key: name,
             rows,
             bytes: size,
         });
@@ -413,8 +430,8 @@ pub struct Manifest {
 /// A part file a manifest lists.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManifestPart {
-    /// Its name, relative to the hour's prefix.
-    pub name: String,
+    /// Its key in the archive (`parquet/…`).
+    pub key: String,
     /// Its rows.
     pub rows: usize,
     /// Its size in bytes.
@@ -424,7 +441,7 @@ pub struct ManifestPart {
 impl Manifest {
     fn to_json(&self, signal: Signal, hour: u64) -> String {
         json!({
-            "version": 1,
+            "version": 2,
             "signal": signal.as_str(),
             "hour": hour.to_string(),
             "rows": self.rows,
@@ -433,14 +450,16 @@ impl Manifest {
             "parts": self
                 .parts
                 .iter()
-                .map(|p| json!({"name": p.name, "rows": p.rows, "bytes": p.bytes}))
+                .map(|p| json!({"key": p.key, "rows": p.rows, "bytes": p.bytes}))
                 .collect::<Vec<_>>(),
         })
         .to_string()
     }
 
-    /// `None` when the bytes are not a manifest.
-    pub fn parse(bytes: &[u8]) -> Option<Manifest> {
+    /// The manifest in `bytes`, read from the directory `prefix`; `None`
+    /// when the bytes are not a manifest, or name a part outside `parquet/`.
+    /// (Manifests of version 1 name parts relative to their directory.)
+    pub fn parse(bytes: &[u8], prefix: &str) -> Option<Manifest> {
         let value: Value = serde_json::from_slice(bytes).ok()?;
         let strings = |field: &str| -> Option<Vec<String>> {
             value[field]
@@ -457,8 +476,17 @@ impl Manifest {
                 .as_array()?
                 .iter()
                 .map(|p| {
+                    let key = match (p["key"].as_str(), p["name"].as_str()) {
+                        (Some(key), _) => key.to_owned(),
+                        (None, Some(name)) if !name.contains('/') => format!("{prefix}{name}"),
+                        _ => return None,
+                    };
+                    let inside = key.starts_with("parquet/")
+                        && key
+                            .split('/')
+                            .all(|s| !s.is_empty() && s != "." && s != "..");
                     Some(ManifestPart {
-                        name: p["name"].as_str()?.to_owned(),
+                        key: inside.then_some(key)?,
                         rows: usize::try_from(p["rows"].as_u64()?).ok()?,
                         bytes: p["bytes"].as_u64()?,
                     })

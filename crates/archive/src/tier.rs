@@ -39,12 +39,13 @@ pub(crate) async fn manifest(
     signal: Signal,
     hour: u64,
 ) -> Result<Option<Manifest>, ArchiveError> {
-    let text = format!("{}_manifest.json", hour_prefix(signal, hour));
+    let prefix = hour_prefix(signal, hour);
+    let text = format!("{prefix}_manifest.json");
     let key = ObjectKey::new(text.as_str())
         .map_err(|e| ArchiveError::storage(format!("naming {text}"), e))?;
     match store.get(&key).await {
         Ok(bytes) => {
-            let manifest = Manifest::parse(&bytes);
+            let manifest = Manifest::parse(&bytes, &prefix);
             if manifest.is_none() {
                 tracing::warn!(key = %key, "Ignored a manifest that cannot be parsed; the hour is read from raw objects. Run compact again to rewrite it.");
             }
@@ -137,9 +138,8 @@ impl HourScan {
             .parts
             .iter()
             .map(|part| {
-                let text = format!("{prefix}{}", part.name);
-                let key = ObjectKey::new(text.as_str())
-                    .map_err(|e| ArchiveError::storage(format!("naming {text}"), e))?;
+                let key = ObjectKey::new(part.key.as_str())
+                    .map_err(|e| ArchiveError::storage(format!("naming {}", part.key), e))?;
                 Ok(PartFile::new(
                     Arc::clone(store),
                     key,

@@ -78,8 +78,81 @@ pub fn read_part(signal: Signal, part: Bytes) -> Result<Batch, CompactError> {
     })
 }
 
-/// A part file to store: its table (which starts its name), rows, bytes.
-pub type Part = (&'static str, usize, Vec<u8>);
+/// A SQL table of the compacted tier: the rows of one signal (of one
+/// metric type), in a directory of their own, so that an engine pointed at
+/// the directory reads that table's parts and no other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Table {
+    /// Its SQL name: the ClickHouse exporter's (`otel_traces`, …).
+    pub name: &'static str,
+    /// The signal whose items are its rows.
+    pub signal: Signal,
+    /// Its directory under `parquet/`; parts are in
+    /// `parquet/{dir}/year=YYYY/month=MM/day=DD/hour=HH/`.
+    pub dir: &'static str,
+    /// Its time column (what `Timestamp` is for spans and logs).
+    pub time_column: &'static str,
+}
+
+/// Every table: spans, log records, then data points of each metric type.
+pub const TABLES: [Table; 7] = [
+    table("otel_traces", Signal::Traces, "traces", "Timestamp"),
+    table("otel_logs", Signal::Logs, "logs", "Timestamp"),
+    table(
+        "otel_metrics_gauge",
+        Signal::Metrics,
+        "metrics/gauge",
+        "TimeUnix",
+    ),
+    table(
+        "otel_metrics_sum",
+        Signal::Metrics,
+        "metrics/sum",
+        "TimeUnix",
+    ),
+    table(
+        "otel_metrics_histogram",
+        Signal::Metrics,
+        "metrics/histogram",
+        "TimeUnix",
+    ),
+    table(
+        "otel_metrics_exponential_histogram",
+        Signal::Metrics,
+        "metrics/exponential_histogram",
+        "TimeUnix",
+    ),
+    table(
+        "otel_metrics_summary",
+        Signal::Metrics,
+        "metrics/summary",
+        "TimeUnix",
+    ),
+];
+
+const fn table(
+    name: &'static str,
+    signal: Signal,
+    dir: &'static str,
+    time_column: &'static str,
+) -> Table {
+    Table {
+        name,
+        signal,
+        dir,
+        time_column,
+    }
+}
+
+impl Table {
+    /// The tables of a signal.
+    pub fn of(signal: Signal) -> impl Iterator<Item = &'static Table> {
+        TABLES.iter().filter(move |t| t.signal == signal)
+    }
+}
+
+/// A part file to store: its table, rows, bytes.
+pub type Part = (&'static Table, usize, Vec<u8>);
 
 /// Writes raw objects of one signal (each with its index in the hour's
 /// manifest) as parts: one for traces or logs, one per metric type the
@@ -100,11 +173,11 @@ pub fn write_parts(objects: &[(u32, Batch)]) -> Result<Vec<Part>, CompactError> 
     }
     Ok(match objects.first().map(|(_, b)| b.signal()) {
         None => Vec::new(),
-        Some(Signal::Traces) => vec![("part", rows, traces::write(&requests!(Traces))?)],
-        Some(Signal::Logs) => vec![("part", rows, logs::write(&requests!(Logs))?)],
+        Some(Signal::Traces) => vec![(&TABLES[0], rows, traces::write(&requests!(Traces))?)],
+        Some(Signal::Logs) => vec![(&TABLES[1], rows, logs::write(&requests!(Logs))?)],
         Some(Signal::Metrics) => metrics::write(&requests!(Metrics))?
             .into_iter()
-            .map(|(kind, rows, bytes)| (kind.as_str(), rows, bytes))
+            .map(|(kind, rows, bytes)| (kind.table(), rows, bytes))
             .collect(),
     })
 }

@@ -1,7 +1,7 @@
 //! The logs table: one row per log record.
 //!
 //! SQL columns (the ClickHouse exporter's `otel_logs`): `ServiceName`,
-//! `Timestamp` (the record's time, else its observed time; nanoseconds,
+//! `Timestamp` (the record's time, else its observed time; microseconds,
 //! UTC), `TraceId`, `SpanId` (lowercase hex), `TraceFlags`, `SeverityText`,
 //! `SeverityNumber`, `Body` (as a string), `LogAttributes`
 //! (`map<string,string>`), `EventName`, `ResourceAttributes`, `ScopeName`,
@@ -165,7 +165,7 @@ pub(crate) fn request(groups: Vec<ResourceGroup<LogRecord>>) -> ExportLogsServic
 #[cfg(test)]
 mod tests {
     use arrow_array::cast::AsArray as _;
-    use arrow_array::types::{Int32Type, TimestampNanosecondType};
+    use arrow_array::types::{Int32Type, TimestampMicrosecondType};
     use otelvault_codec::{Batch, Signal};
     use otelvault_testkit::arb::arb_logs;
     use otelvault_testkit::data::sample;
@@ -242,8 +242,8 @@ mod tests {
         let times = column("Timestamp");
         let i = (0..rows.num_rows())
             .find(|i| {
-                times.as_primitive::<TimestampNanosecondType>().value(*i)
-                    == i64::try_from(time(first)).expect("time")
+                times.as_primitive::<TimestampMicrosecondType>().value(*i)
+                    == i64::try_from(time(first) / 1000).expect("time")
                     && column("SeverityText").as_string::<i32>().value(*i) == first.severity_text
             })
             .expect("the first record is a row");

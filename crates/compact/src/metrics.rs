@@ -19,8 +19,8 @@ use std::sync::Arc;
 
 use arrow_array::ArrayRef;
 use arrow_array::builder::{
-    BooleanBuilder, Float64Builder, Int32Builder, ListBuilder, StringBuilder, UInt32Builder,
-    UInt64Builder,
+    BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, ListBuilder, StringBuilder,
+    UInt32Builder,
 };
 use bytes::Bytes;
 use otelvault_codec::proto::collector_metrics::ExportMetricsServiceRequest;
@@ -34,8 +34,8 @@ use prost::Message as _;
 
 use crate::CompactError;
 use crate::table::{
-    Group, Lossless, Placed, ResourceGroup, append_map, map, nanos, nothing, place, read_part,
-    timestamps, write_part,
+    Group, Lossless, Placed, ResourceGroup, append_map, map, micros, nothing, place, read_part,
+    signed, timestamps, write_part,
 };
 
 pub(crate) const TABLE: &str = "metrics";
@@ -75,7 +75,12 @@ impl MetricType {
         MetricType::Summary,
     ];
 
-    /// The table's name, which starts its part files' names.
+    /// Its table.
+    pub fn table(self) -> &'static crate::Table {
+        &crate::TABLES[2 + self as usize]
+    }
+
+    /// Its name in OTLP/JSON-ish lowercase (`exponential_histogram`).
     pub fn as_str(self) -> &'static str {
         match self {
             MetricType::Gauge => "gauge",
@@ -269,8 +274,8 @@ fn columns(
     let mut temporality = Int32Builder::with_capacity(n);
     let mut monotonic = BooleanBuilder::with_capacity(n);
     let (mut count, mut zero_count) = (
-        UInt64Builder::with_capacity(n),
-        UInt64Builder::with_capacity(n),
+        Int64Builder::with_capacity(n),
+        Int64Builder::with_capacity(n),
     );
     let (mut sum, mut min, mut max) = (
         Float64Builder::with_capacity(n),
@@ -282,7 +287,8 @@ fn columns(
         Int32Builder::with_capacity(n),
         Int32Builder::with_capacity(n),
     );
-    let counts = || ListBuilder::new(UInt64Builder::new());
+    let counts = || ListBuilder::new(Int64Builder::new());
+    let all_signed = |counts: &[u64]| counts.iter().map(|c| signed(*c)).collect::<Vec<_>>();
     let floats = || ListBuilder::new(Float64Builder::new());
     let (mut bucket_counts, mut positive_counts, mut negative_counts) =
         (counts(), counts(), counts());
@@ -295,7 +301,7 @@ fn columns(
         description.append_value(&m.description);
         unit.append_value(&m.unit);
         append_map(&mut attributes, point_attributes)?;
-        start.append_value(nanos(start_time));
+        start.append_value(micros(start_time));
         flags.append_value(point_flags);
         match &m.data {
             Some(Data::Gauge(g)) => value.append_option(g.data_points.first().map(number)),
@@ -307,11 +313,13 @@ fn columns(
             Some(Data::Histogram(h)) => {
                 temporality.append_value(h.aggregation_temporality);
                 let p = h.data_points.first().cloned().unwrap_or_default();
-                count.append_value(p.count);
+                count.append_value(signed(p.count));
                 sum.append_option(p.sum);
                 min.append_option(p.min);
                 max.append_option(p.max);
-                bucket_counts.values().append_slice(&p.bucket_counts);
+                bucket_counts
+                    .values()
+                    .append_slice(&all_signed(&p.bucket_counts));
                 bucket_counts.append(true);
                 bounds.values().append_slice(&p.explicit_bounds);
                 bounds.append(true);
@@ -319,28 +327,28 @@ fn columns(
             Some(Data::ExponentialHistogram(h)) => {
                 temporality.append_value(h.aggregation_temporality);
                 let p = h.data_points.first().cloned().unwrap_or_default();
-                count.append_value(p.count);
+                count.append_value(signed(p.count));
                 sum.append_option(p.sum);
                 min.append_option(p.min);
                 max.append_option(p.max);
                 scale.append_value(p.scale);
-                zero_count.append_value(p.zero_count);
+                zero_count.append_value(signed(p.zero_count));
                 let positive = p.positive.unwrap_or_default();
                 let negative = p.negative.unwrap_or_default();
                 positive_offset.append_value(positive.offset);
                 positive_counts
                     .values()
-                    .append_slice(&positive.bucket_counts);
+                    .append_slice(&all_signed(&positive.bucket_counts));
                 positive_counts.append(true);
                 negative_offset.append_value(negative.offset);
                 negative_counts
                     .values()
-                    .append_slice(&negative.bucket_counts);
+                    .append_slice(&all_signed(&negative.bucket_counts));
                 negative_counts.append(true);
             }
             Some(Data::Summary(s)) => {
                 let p = s.data_points.first().cloned().unwrap_or_default();
-                count.append_value(p.count);
+                count.append_value(signed(p.count));
                 sum.append_value(p.sum);
                 for q in &p.quantile_values {
                     quantiles.values().append_value(q.quantile);

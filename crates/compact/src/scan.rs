@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use arrow_array::cast::AsArray as _;
-use arrow_array::types::{TimestampNanosecondType, UInt32Type};
+use arrow_array::types::{TimestampMicrosecondType, UInt32Type};
 use arrow_array::{MapArray, RecordBatch};
 use bytes::Bytes;
 use futures::StreamExt as _;
@@ -240,8 +240,24 @@ impl Filter {
         })
     }
 
-    fn time_may_match(&self, t: u64) -> bool {
-        t == 0 || t >= self.unreliable_from || (self.start..self.end).contains(&t)
+    /// Whether items whose time column reads `micros` (the time, rounded
+    /// down to the microsecond) may be in the time range.
+    fn time_may_match(&self, micros: i64) -> bool {
+        self.times_may_match(micros, micros)
+    }
+
+    /// Whether items whose time column lies in `[min, max]` may be in the
+    /// time range (each may be anywhere in its microsecond).
+    fn times_may_match(&self, min: i64, max: i64) -> bool {
+        let (first, last) = nanos_of(min, max);
+        first == 0 || last >= self.unreliable_from || (first < self.end && last >= self.start)
+    }
+
+    /// Whether every item whose time column lies in `[min, max]` is in the
+    /// time range, so that the column need not be read.
+    fn times_all_match(&self, min: i64, max: i64) -> bool {
+        let (first, last) = nanos_of(min, max);
+        first > 0 && last < self.unreliable_from && first >= self.start && last < self.end
     }
 
     /// A service name column value that may match: the name, or empty (a
@@ -249,6 +265,18 @@ impl Filter {
     fn service_may_match(&self, name: &str) -> bool {
         self.service.as_deref().is_none_or(|s| s == name) || name.is_empty()
     }
+}
+
+/// The unix nanoseconds items whose time column lies in `[min, max]`
+/// (microseconds) can have: from the first nanosecond of `min` to the last
+/// of `max`.
+fn nanos_of(min: i64, max: i64) -> (u64, u64) {
+    let first = u64::try_from(min).unwrap_or(0).saturating_mul(1000);
+    let last = u64::try_from(max)
+        .unwrap_or(0)
+        .saturating_mul(1000)
+        .saturating_add(999);
+    (first, last)
 }
 
 /// Whether row `i` of a `map<string,string>` column has `key` with one of
@@ -357,11 +385,10 @@ pub async fn candidates(
         {
             continue;
         }
-        if let Some((min, max)) = int_range(rg.column(time).statistics()) {
-            let reliable = min > 0 && (max as u64) < filter.unreliable_from;
-            if reliable && ((max as u64) < filter.start || (min as u64) >= filter.end) {
-                continue;
-            }
+        if let Some((min, max)) = int_range(rg.column(time).statistics())
+            && !filter.times_may_match(min, max)
+        {
+            continue;
         }
         if let (Some(hex), Some(trace)) = (&trace_hex, trace)
             && let Some(bloom) = builder
@@ -401,10 +428,8 @@ pub async fn candidates(
     // Only the columns a test needs: the time when some kept row group is
     // not wholly inside the range, the service and trace id when asked for.
     let times_needed = groups.iter().any(|g| {
-        int_range(metadata.row_group(*g).column(time).statistics()).is_none_or(|(min, max)| {
-            let (min, max) = (min as u64, max as u64);
-            !(min > 0 && max < filter.unreliable_from && min >= filter.start && max < filter.end)
-        })
+        int_range(metadata.row_group(*g).column(time).statistics())
+            .is_none_or(|(min, max)| !filter.times_all_match(min, max))
     });
     let mut roots = vec![OBJECT_COLUMN, INDEX_COLUMN];
     if times_needed {
@@ -475,9 +500,9 @@ pub async fn candidates(
             in_group += 1;
             let object = columns.object.value(i);
             let keep = filter.objects.contains(&object)
-                && columns.time.is_none_or(|times| {
-                    filter.time_may_match(u64::try_from(times.value(i)).unwrap_or(0))
-                })
+                && columns
+                    .time
+                    .is_none_or(|times| filter.time_may_match(times.value(i)))
                 && columns
                     .service
                     .is_none_or(|names| filter.service_may_match(names.value(i)))
@@ -501,7 +526,7 @@ pub async fn candidates(
 /// The narrow columns of a batch (those a filter needs).
 struct NarrowColumns<'a> {
     service: Option<&'a arrow_array::StringArray>,
-    time: Option<&'a arrow_array::PrimitiveArray<TimestampNanosecondType>>,
+    time: Option<&'a arrow_array::PrimitiveArray<TimestampMicrosecondType>>,
     object: &'a arrow_array::PrimitiveArray<UInt32Type>,
     index: &'a arrow_array::PrimitiveArray<UInt32Type>,
     trace: Option<&'a arrow_array::StringArray>,
@@ -532,7 +557,7 @@ impl<'a> NarrowColumns<'a> {
             time: match time {
                 Some(time) => Some(
                     get(time)?
-                        .as_primitive_opt::<TimestampNanosecondType>()
+                        .as_primitive_opt::<TimestampMicrosecondType>()
                         .ok_or_else(|| missing(time))?,
                 ),
                 None => None,

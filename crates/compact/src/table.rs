@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    BinaryBuilder, MapBuilder, StringBuilder, TimestampNanosecondBuilder, UInt32Builder,
+    BinaryBuilder, MapBuilder, StringBuilder, TimestampMicrosecondBuilder, UInt32Builder,
 };
 use arrow_array::cast::AsArray as _;
 use arrow_array::{Array, ArrayRef, BinaryArray, RecordBatch, StringArray};
@@ -81,7 +81,8 @@ pub(crate) struct Placed<'a, T> {
     pub scope: Option<&'a InstrumentationScope>,
     pub scope_schema: &'a str,
     pub item: &'a T,
-    /// The `Timestamp` column, nanoseconds.
+    /// The item's time, unix nanoseconds (the `Timestamp` column holds it
+    /// to the microsecond).
     pub time: u64,
     /// The raw object the item was read from (its index in the hour's
     /// manifest) and the item's position in it.
@@ -193,7 +194,7 @@ pub(crate) fn write_part<T: prost::Message>(
     );
     for row in rows {
         service.append_value(row.service);
-        timestamp.append_value(nanos(row.time));
+        timestamp.append_value(micros(row.time));
         append_map(
             &mut resource_attributes,
             row.resource.map_or(&[][..], |r| &r.attributes),
@@ -256,14 +257,24 @@ fn properties(bloom_filters: &[&str]) -> Result<WriterProperties, CompactError> 
     Ok(builder.build())
 }
 
-/// A `Timestamp` (nanoseconds, UTC) column builder.
-pub(crate) fn timestamps(capacity: usize) -> TimestampNanosecondBuilder {
-    TimestampNanosecondBuilder::with_capacity(capacity).with_timezone("UTC")
+/// A timestamp (microseconds, UTC) column builder. Microseconds, not
+/// nanoseconds: every SQL engine reads them (Spark refuses nanosecond
+/// Parquet timestamps), and what must be exact is in the lossless columns.
+pub(crate) fn timestamps(capacity: usize) -> TimestampMicrosecondBuilder {
+    TimestampMicrosecondBuilder::with_capacity(capacity).with_timezone("UTC")
 }
 
-/// Nanoseconds as Arrow stores them (past year 2262 they saturate).
-pub(crate) fn nanos(time: u64) -> i64 {
-    i64::try_from(time).unwrap_or(i64::MAX)
+/// Unix nanoseconds as a timestamp column stores them: microseconds,
+/// rounded down (every `u64` fits).
+pub(crate) fn micros(time: u64) -> i64 {
+    (time / 1000) as i64
+}
+
+/// A count as the SQL columns hold it: `bigint`, which every engine reads
+/// (unsigned 64-bit Parquet columns are not); past `i64::MAX` it saturates,
+/// and the lossless columns keep it exact.
+pub(crate) fn signed(count: u64) -> i64 {
+    i64::try_from(count).unwrap_or(i64::MAX)
 }
 
 /// A `map<string,string>` column builder.
@@ -520,17 +531,6 @@ pub(crate) fn int32<'a>(
 ) -> Result<&'a arrow_array::Int32Array, CompactError> {
     column(batch, table, name, "int32", |c| {
         c.as_primitive_opt::<arrow_array::types::Int32Type>()
-    })
-}
-
-/// Column `name` of `batch` as nanosecond timestamps.
-pub(crate) fn timestamp<'a>(
-    batch: &'a RecordBatch,
-    table: &'static str,
-    name: &str,
-) -> Result<&'a arrow_array::TimestampNanosecondArray, CompactError> {
-    column(batch, table, name, "timestamp", |c| {
-        c.as_primitive_opt::<arrow_array::types::TimestampNanosecondType>()
     })
 }
 

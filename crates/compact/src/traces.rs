@@ -1,18 +1,18 @@
 //! The traces table: one row per span.
 //!
 //! SQL columns (the ClickHouse exporter's `otel_traces`): `ServiceName`,
-//! `Timestamp` (span start, nanoseconds, UTC), `TraceId`, `SpanId`,
+//! `Timestamp` (span start, microseconds, UTC), `TraceId`, `SpanId`,
 //! `ParentSpanId` (lowercase hex), `TraceState`, `SpanName`, `SpanKind`
 //! (`Server`, `Client`, …), `ResourceAttributes`, `ScopeName`,
 //! `ScopeVersion`, `SpanAttributes` (`map<string,string>`), `Duration`
-//! (nanoseconds), `StatusCode` (`Unset`, `Ok`, `Error`), `StatusMessage`,
+//! (nanoseconds, `bigint`), `StatusCode` (`Unset`, `Ok`, `Error`), `StatusMessage`,
 //! `Events.Timestamp`, `Events.Name`, `Links.TraceId`, `Links.SpanId`,
 //! `ResourceSchemaUrl`, `ScopeSchemaUrl`. Lossless columns: `OtlpResource`,
 //! `OtlpScope` (protobuf, null when the request had none) and `OtlpSpan`.
 
 use std::sync::Arc;
 
-use arrow_array::builder::{ListBuilder, MapBuilder, StringBuilder, UInt64Builder};
+use arrow_array::builder::{Int64Builder, ListBuilder, MapBuilder, StringBuilder};
 use arrow_array::{ArrayRef, RecordBatch};
 use bytes::Bytes;
 use otelvault_codec::proto::collector_trace::ExportTraceServiceRequest;
@@ -21,18 +21,18 @@ use prost::Message as _;
 
 use crate::CompactError;
 use crate::table::{
-    Lossless, Placed, ResourceGroup, append_map, groups, id_column, map, nanos, place, read_part,
-    string, timestamp, timestamps, write_part,
+    Lossless, Placed, ResourceGroup, append_map, groups, id_column, map, micros, place, read_part,
+    signed, string, timestamps, write_part,
 };
 use crate::values::hex;
 
 pub(crate) const TABLE: &str = "traces";
 pub(crate) const ITEM_COLUMN: &str = "OtlpSpan";
 
-/// `OtlpSpan` holds a span without its ids, trace state, name and start
-/// time (unless past year 2262), which `TraceId`, `SpanId`, `ParentSpanId`,
-/// `TraceState`, `SpanName` and `Timestamp` hold exactly: ids are most of
-/// a span's bytes that do not compress.
+/// `OtlpSpan` holds a span without its ids, trace state and name, which
+/// `TraceId`, `SpanId`, `ParentSpanId`, `TraceState` and `SpanName` hold
+/// exactly: ids are most of a span's bytes that do not compress.
+/// (`Timestamp` holds the start to the microsecond only.)
 pub(crate) const LOSSLESS: Lossless<Span> = Lossless {
     table: TABLE,
     column: ITEM_COLUMN,
@@ -43,38 +43,31 @@ pub(crate) const LOSSLESS: Lossless<Span> = Lossless {
         "ParentSpanId",
         "TraceState",
         "SpanName",
-        "Timestamp",
     ],
     restore,
 };
 
 fn stored(span: &Span) -> Vec<u8> {
-    let mut rest = Span {
+    Span {
         trace_id: Vec::new(),
         span_id: Vec::new(),
         parent_span_id: Vec::new(),
         trace_state: String::new(),
         name: String::new(),
         ..span.clone()
-    };
-    if span.start_time_unix_nano < i64::MAX as u64 {
-        rest.start_time_unix_nano = 0;
     }
-    rest.encode_to_vec()
+    .encode_to_vec()
 }
 
 fn restore(batch: &RecordBatch, i: usize) -> Result<Vec<u8>, CompactError> {
     let text = |name: &str| string(batch, TABLE, name).map(|c| c.value(i));
     let id = |name| id_column(batch, TABLE, name, i);
-    let start = timestamp(batch, TABLE, "Timestamp")?.value(i);
     Ok(Span {
         trace_id: id("TraceId")?,
         span_id: id("SpanId")?,
         parent_span_id: id("ParentSpanId")?,
         trace_state: text("TraceState")?.to_owned(),
         name: text("SpanName")?.to_owned(),
-        // Saturated: the span kept its own.
-        start_time_unix_nano: if start < i64::MAX { start as u64 } else { 0 },
         ..Span::default()
     }
     .encode_to_vec())
@@ -107,7 +100,7 @@ fn columns(rows: &[Placed<'_, Span>]) -> Result<Vec<(&'static str, ArrayRef)>, C
     let (mut trace_id, mut span_id, mut parent) = (strings(), strings(), strings());
     let (mut trace_state, mut name, mut kind) = (strings(), strings(), strings());
     let mut span_attributes: MapBuilder<StringBuilder, StringBuilder> = map();
-    let mut duration = UInt64Builder::with_capacity(n);
+    let mut duration = Int64Builder::with_capacity(n);
     let (mut status_code, mut status_message) = (strings(), strings());
     let mut event_times = ListBuilder::new(timestamps(0));
     let mut event_names = ListBuilder::new(StringBuilder::new());
@@ -122,17 +115,17 @@ fn columns(rows: &[Placed<'_, Span>]) -> Result<Vec<(&'static str, ArrayRef)>, C
         name.append_value(&span.name);
         kind.append_value(kind_name(span.kind));
         append_map(&mut span_attributes, &span.attributes)?;
-        duration.append_value(
+        duration.append_value(signed(
             span.end_time_unix_nano
                 .saturating_sub(span.start_time_unix_nano),
-        );
+        ));
         let status = span.status.clone().unwrap_or_default();
         status_code.append_value(status_name(status.code));
         status_message.append_value(&status.message);
         for event in &span.events {
             event_times
                 .values()
-                .append_value(nanos(event.time_unix_nano));
+                .append_value(micros(event.time_unix_nano));
             event_names.values().append_value(&event.name);
         }
         event_times.append(true);

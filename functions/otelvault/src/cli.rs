@@ -612,7 +612,8 @@ async fn compacted_hours(
         ) else {
             continue;
         };
-        let Some(manifest) = otelvault_archive::Manifest::parse(&store.get(&meta.key).await?)
+        let dir = meta.key.as_str().trim_end_matches("_manifest.json");
+        let Some(manifest) = otelvault_archive::Manifest::parse(&store.get(&meta.key).await?, dir)
         else {
             tracing::warn!(key = %meta.key, "A manifest that cannot be parsed.");
             continue;

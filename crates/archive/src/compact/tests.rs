@@ -44,11 +44,11 @@ async fn parquet_items(store: &MemoryStore, signal: Signal) -> Vec<Vec<u8>> {
         .get(&ObjectKey::new(format!("{prefix}_manifest.json").as_str()).expect("key"))
         .await
         .expect("manifest");
-    let manifest = Manifest::parse(&manifest).expect("a manifest");
+    let manifest = Manifest::parse(&manifest, &prefix).expect("a manifest");
     let mut items = Vec::new();
     for part in manifest.parts {
         let bytes = store
-            .get(&ObjectKey::new(format!("{prefix}{}", part.name).as_str()).expect("key"))
+            .get(&ObjectKey::new(part.key.as_str()).expect("key"))
             .await
             .expect("part");
         items.extend(singles(read_part(signal, bytes).expect("read")));
@@ -160,6 +160,35 @@ async fn an_hour_compacts_once_and_again_only_when_raw_objects_change() {
     assert_eq!(metrics.outcome, Outcome::Compacted);
     assert_eq!(metrics.rows, sample(Signal::Metrics).item_count());
     assert!(metrics.parts >= 3, "a part per metric type: {metrics:?}");
+    // Each metric type's parts are in its table's directory only, so that
+    // an engine pointed at one table reads no other's rows.
+    let manifest = store
+        .get(
+            &ObjectKey::new(
+                format!(
+                    "{}_manifest.json",
+                    hour_prefix(Signal::Metrics, SAMPLE_HOUR)
+                )
+                .as_str(),
+            )
+            .expect("key"),
+        )
+        .await
+        .expect("manifest");
+    let manifest = Manifest::parse(&manifest, "unused/").expect("manifest");
+    let mut dirs: Vec<&str> = Vec::new();
+    for part in &manifest.parts {
+        let table = Table::of(Signal::Metrics)
+            .find(|t| part.key.starts_with(&table_hour_prefix(t, SAMPLE_HOUR)))
+            .unwrap_or_else(|| panic!("{} is in no table's directory", part.key));
+        dirs.push(table.dir);
+    }
+    dirs.dedup();
+    assert_eq!(
+        dirs.len(),
+        manifest.parts.len(),
+        "one part per type: {dirs:?}"
+    );
     assert_eq!(
         parquet_items(&store, Signal::Metrics).await,
         singles(sample(Signal::Metrics))
@@ -444,4 +473,27 @@ async fn a_manifest_that_cannot_be_parsed_stops_the_hour_with_the_fix() {
         read_hour(&archive(store.clone()), Signal::Traces).await,
         singles(sample(Signal::Traces))
     );
+}
+
+#[test]
+fn manifests_of_version_1_name_parts_beside_them_and_none_may_leave_parquet() {
+    let v1 = br#"{"version":1,"raw":["year=2024/x"],"rows":2,"parts":[{"name":"gauge-r-0000.parquet","rows":2,"bytes":10}]}"#;
+    let manifest = Manifest::parse(v1, "parquet/metrics/year=2024/month=10/day=27/hour=03/")
+        .expect("a version 1 manifest");
+    assert_eq!(
+        manifest.parts[0].key,
+        "parquet/metrics/year=2024/month=10/day=27/hour=03/gauge-r-0000.parquet"
+    );
+    for key in [
+        "year=2024/x.json.gz",
+        "parquet/../year=2024/x",
+        "parquet//x",
+    ] {
+        let bad =
+            format!(r#"{{"raw":[],"rows":0,"parts":[{{"key":"{key}","rows":0,"bytes":0}}]}}"#);
+        assert!(
+            Manifest::parse(bad.as_bytes(), "parquet/traces/").is_none(),
+            "{key}"
+        );
+    }
 }

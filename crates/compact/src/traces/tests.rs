@@ -1,5 +1,5 @@
 use arrow_array::cast::AsArray as _;
-use arrow_array::types::{TimestampNanosecondType, UInt64Type};
+use arrow_array::types::{Int64Type, TimestampMicrosecondType};
 use otelvault_codec::proto::common::{AnyValue, any_value};
 use otelvault_codec::{Batch, Signal};
 use otelvault_testkit::arb::arb_traces;
@@ -105,13 +105,13 @@ fn sql_columns_follow_the_clickhouse_exporter() {
     );
     assert_eq!(
         column("Timestamp")
-            .as_primitive::<TimestampNanosecondType>()
+            .as_primitive::<TimestampMicrosecondType>()
             .value(i),
-        i64::try_from(first.start_time_unix_nano).expect("time")
+        i64::try_from(first.start_time_unix_nano / 1000).expect("time")
     );
     assert_eq!(
-        column("Duration").as_primitive::<UInt64Type>().value(i),
-        first.end_time_unix_nano - first.start_time_unix_nano
+        column("Duration").as_primitive::<Int64Type>().value(i),
+        i64::try_from(first.end_time_unix_nano - first.start_time_unix_nano).expect("duration")
     );
     assert!(!first.attributes.is_empty());
     let attributes = column("SpanAttributes").as_map().value(i);
@@ -150,7 +150,7 @@ fn parts_are_sorted_compressed_and_carry_bloom_filters() {
     let times = rows
         .column_by_name("Timestamp")
         .expect("Timestamp")
-        .as_primitive::<TimestampNanosecondType>()
+        .as_primitive::<TimestampMicrosecondType>()
         .clone();
     let keys: Vec<(String, i64)> = (0..rows.num_rows())
         .map(|i| (services.value(i).to_owned(), times.value(i)))

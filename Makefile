@@ -56,7 +56,7 @@ tf-plan: ## terraform init and plan in TF_DIR (default terraform/examples/basic)
 tf-apply: ## terraform apply in TF_DIR.
 	cd $(TF_DIR) && terraform apply -input=false
 
-test-deps: $(VENV)/.installed .venv-bench/.installed .venv-otel-proto/.installed .venv-otel-json/.installed tests/node/node_modules/.installed samples/sdk/node/node_modules/.installed ## Install what the tests need: moto's S3 server, cargo-lambda's emulator, DuckDB, the OpenTelemetry Python and Node.js SDK exporters.
+test-deps: $(VENV)/.installed .venv-bench/.installed .venv-otel-proto/.installed .venv-otel-json/.installed .venv-sql/.installed java tests/node/node_modules/.installed samples/sdk/node/node_modules/.installed ## Install what the tests need: moto's S3 server, cargo-lambda's emulator, DuckDB, Spark and a Java runtime, the OpenTelemetry Python and Node.js SDK exporters.
 
 $(VENV)/.installed: tests/requirements/s3.txt tests/requirements/lambda.txt
 	$(PYTHON) -m venv $(VENV)
@@ -73,6 +73,16 @@ $(VENV)/.installed: tests/requirements/s3.txt tests/requirements/lambda.txt
 	$(PYTHON) -m venv .venv-otel-json
 	.venv-otel-json/$(PIP_INSTALL) --pre -r $<
 	touch $@
+
+.venv-sql/.installed: tests/requirements/sql.txt
+	$(PYTHON) -m venv .venv-sql
+	.venv-sql/$(PIP_INSTALL) -r $<
+	touch $@
+
+# Spark needs a Java runtime: Debian's, when the machine has none.
+.PHONY: java
+java:
+	@command -v java >/dev/null || { $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq openjdk-17-jre-headless; }
 
 .venv-checkov/.installed: tests/requirements/checkov.txt
 	$(PYTHON) -m venv .venv-checkov

@@ -10,4 +10,5 @@ mod faults;
 mod lambda;
 mod readme;
 mod replay;
+mod sql;
 mod support;

@@ -18,6 +18,7 @@
 pub mod logs;
 pub mod metrics;
 pub mod scan;
+pub mod sql;
 mod table;
 pub mod traces;
 mod values;
@@ -145,6 +146,20 @@ const fn table(
 }
 
 impl Table {
+    /// The columns its parts have, in order: what the writer writes, and
+    /// what [`sql`] declares.
+    pub fn schema(&self) -> Result<arrow_schema::SchemaRef, CompactError> {
+        match (self.signal, metrics::MetricType::of_table(self)) {
+            (Signal::Traces, _) => traces::schema(),
+            (Signal::Logs, _) => logs::schema(),
+            (Signal::Metrics, Some(kind)) => metrics::schema(kind),
+            (Signal::Metrics, None) => Err(CompactError::Schema {
+                table: self.name,
+                problem: "not a metric type's table".into(),
+            }),
+        }
+    }
+
     /// The tables of a signal.
     pub fn of(signal: Signal) -> impl Iterator<Item = &'static Table> {
         TABLES.iter().filter(move |t| t.signal == signal)

@@ -20,7 +20,7 @@ use prost::Message as _;
 use crate::CompactError;
 use crate::table::{
     Lossless, Placed, ResourceGroup, append_map, groups, id_column, int32, map, place, read_part,
-    string, uint32, write_part,
+    record_batch, string, uint32, write_part,
 };
 use crate::values::{as_string, hex};
 
@@ -101,6 +101,11 @@ pub fn write(objects: &[(u32, &ExportLogsServiceRequest)]) -> Result<Vec<u8>, Co
         &LOSSLESS,
         &["TraceId", "ServiceName"],
     )
+}
+
+/// The table's columns, as parts have them.
+pub(crate) fn schema() -> Result<arrow_schema::SchemaRef, CompactError> {
+    Ok(record_batch(&[], "Timestamp", columns(&[])?, &LOSSLESS)?.schema())
 }
 
 fn columns(rows: &[Placed<'_, LogRecord>]) -> Result<Vec<(&'static str, ArrayRef)>, CompactError> {

@@ -35,7 +35,7 @@ use prost::Message as _;
 use crate::CompactError;
 use crate::table::{
     Group, Lossless, Placed, ResourceGroup, append_map, map, micros, nothing, place, read_part,
-    signed, timestamps, write_part,
+    record_batch, signed, timestamps, write_part,
 };
 
 pub(crate) const TABLE: &str = "metrics";
@@ -78,6 +78,11 @@ impl MetricType {
     /// Its table.
     pub fn table(self) -> &'static crate::Table {
         &crate::TABLES[2 + self as usize]
+    }
+
+    /// The type whose table is `table`.
+    pub fn of_table(table: &crate::Table) -> Option<MetricType> {
+        MetricType::ALL.into_iter().find(|t| t.table() == table)
     }
 
     /// Its name in OTLP/JSON-ish lowercase (`exponential_histogram`).
@@ -258,6 +263,11 @@ pub fn write(
         parts.push((kind, rows.len(), bytes));
     }
     Ok(parts)
+}
+
+/// The columns of `kind`'s table, as parts have them.
+pub(crate) fn schema(kind: MetricType) -> Result<arrow_schema::SchemaRef, CompactError> {
+    Ok(record_batch(&[], "TimeUnix", columns(kind, &[])?, &LOSSLESS)?.schema())
 }
 
 fn columns(

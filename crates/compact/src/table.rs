@@ -180,6 +180,21 @@ pub(crate) fn write_part<T: prost::Message>(
     lossless: &Lossless<T>,
     bloom_filters: &[&str],
 ) -> Result<Vec<u8>, CompactError> {
+    let batch = record_batch(rows, time_column, columns, lossless)?;
+    let mut writer =
+        ArrowWriter::try_new(Vec::new(), batch.schema(), Some(properties(bloom_filters)?))?;
+    writer.write(&batch)?;
+    Ok(writer.into_inner()?)
+}
+
+/// The rows of a part, with every column in the order the part has them:
+/// with no rows, the table's schema.
+pub(crate) fn record_batch<T: prost::Message>(
+    rows: &[Placed<'_, T>],
+    time_column: &'static str,
+    columns: Vec<(&'static str, ArrayRef)>,
+    lossless: &Lossless<T>,
+) -> Result<RecordBatch, CompactError> {
     let n = rows.len();
     let strings = || StringBuilder::with_capacity(n, n * 16);
     let binaries = || BinaryBuilder::with_capacity(n, n * 64);
@@ -230,11 +245,7 @@ pub(crate) fn write_part<T: prost::Message>(
         (OBJECT_COLUMN, Arc::new(object.finish())),
         (INDEX_COLUMN, Arc::new(index.finish())),
     ]);
-    let batch = RecordBatch::try_from_iter(all)?;
-    let mut writer =
-        ArrowWriter::try_new(Vec::new(), batch.schema(), Some(properties(bloom_filters)?))?;
-    writer.write(&batch)?;
-    Ok(writer.into_inner()?)
+    Ok(RecordBatch::try_from_iter(all)?)
 }
 
 /// zstd, row groups of [`ROW_GROUP_ROWS`], bloom filters on the given

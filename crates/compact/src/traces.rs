@@ -22,7 +22,7 @@ use prost::Message as _;
 use crate::CompactError;
 use crate::table::{
     Lossless, Placed, ResourceGroup, append_map, groups, id_column, map, micros, place, read_part,
-    signed, string, timestamps, write_part,
+    record_batch, signed, string, timestamps, write_part,
 };
 use crate::values::hex;
 
@@ -92,6 +92,11 @@ pub fn write(objects: &[(u32, &ExportTraceServiceRequest)]) -> Result<Vec<u8>, C
         &LOSSLESS,
         &["TraceId", "ServiceName"],
     )
+}
+
+/// The table's columns, as parts have them.
+pub(crate) fn schema() -> Result<arrow_schema::SchemaRef, CompactError> {
+    Ok(record_batch(&[], "Timestamp", columns(&[])?, &LOSSLESS)?.schema())
 }
 
 fn columns(rows: &[Placed<'_, Span>]) -> Result<Vec<(&'static str, ArrayRef)>, CompactError> {

@@ -98,7 +98,7 @@ pub struct FetchArgs {
     service: Option<String>,
     /// Only this trace (traces and logs), 32 hex digits.
     #[arg(long, value_parser = trace_id)]
-    trace_id: Option<Vec<u8>>,
+    trace_id: Option<TraceId>,
     /// Only items with this attribute (resource or item), as key=value; repeatable.
     #[arg(long = "attribute", value_parser = key_value)]
     attributes: Vec<(String, String)>,
@@ -119,8 +119,15 @@ pub struct FetchArgs {
     output: Output,
 }
 
-fn trace_id(s: &str) -> Result<Vec<u8>, String> {
-    parse_trace_id("--trace-id", s).map_err(|e| e.to_string())
+/// A trace id's bytes (a type of its own: clap takes `Option<Vec<u8>>`
+/// for a list of bytes).
+#[derive(Debug, Clone)]
+struct TraceId(Vec<u8>);
+
+fn trace_id(s: &str) -> Result<TraceId, String> {
+    parse_trace_id("--trace-id", s)
+        .map(TraceId)
+        .map_err(|e| e.to_string())
 }
 
 fn key_value(s: &str) -> Result<(String, String), String> {
@@ -146,7 +153,7 @@ pub async fn fetch(args: FetchArgs) -> anyhow::Result<()> {
         end,
         limit: args.limit,
         service_name: args.service.clone(),
-        trace_id: args.trace_id.clone(),
+        trace_id: args.trace_id.as_ref().map(|id| id.0.clone()),
         attributes: args
             .attributes
             .iter()
@@ -458,6 +465,96 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<bool> {
         summary.unreadable_objects
     );
     Ok(!summary.lost_data())
+}
+
+/// `otelvault schema`: the compacted tier's tables as SQL.
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// The engine whose SQL to print; glue is the tables as JSON (name, directory, columns),
+    /// as the terraform module declares them.
+    #[arg(long, value_enum)]
+    dialect: SchemaDialect,
+    /// The archive the tables read: s3://bucket/prefix, or a directory (Spark and DuckDB).
+    #[arg(long, env = "OTELVAULT_STORAGE", default_value = "./otelvault-data")]
+    storage: String,
+    /// First and last year Athena's partition projection covers.
+    #[arg(long, default_value = "2020,2050", value_parser = parse_years)]
+    years: (u16, u16),
+    /// Print the named queries (trace by id, error spans by service, …) after the tables.
+    #[arg(long)]
+    queries: bool,
+}
+
+/// A SQL engine, or Glue's JSON.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum SchemaDialect {
+    /// Athena (Trino) DDL with partition projection.
+    Athena,
+    /// Spark SQL (with Hive support): Athena's DDL, then MSCK REPAIR TABLE.
+    Spark,
+    /// DuckDB views over read_parquet.
+    Duckdb,
+    /// The tables as JSON, for terraform.
+    Glue,
+}
+
+fn parse_years(text: &str) -> Result<(u16, u16), String> {
+    let parsed = text
+        .split_once(',')
+        .and_then(|(a, b)| Some((a.trim().parse().ok()?, b.trim().parse().ok()?)));
+    match parsed {
+        Some((first, last)) if first <= last => Ok((first, last)),
+        _ => Err(format!("{text:?} is not two years, first,last (2020,2050)")),
+    }
+}
+
+/// Where the engine reads the archive: `s3://…` as it is; a directory as
+/// an absolute path (DuckDB) or a `file://` URL (Spark). Athena reads S3
+/// only.
+fn sql_root(storage: &str, dialect: SchemaDialect) -> anyhow::Result<String> {
+    if storage.starts_with("s3://") {
+        return Ok(storage.trim_end_matches('/').to_owned());
+    }
+    let path = storage.strip_prefix("file://").unwrap_or(storage);
+    if matches!(dialect, SchemaDialect::Athena) {
+        anyhow::bail!(
+            "Athena reads S3 only: give --storage s3://bucket/prefix (the archive's bucket and prefix)"
+        );
+    }
+    let absolute = std::path::absolute(path)
+        .with_context(|| format!("--storage {storage} is not a usable path"))?;
+    let text = absolute.to_string_lossy().trim_end_matches('/').to_owned();
+    Ok(match dialect {
+        SchemaDialect::Spark => format!("file://{text}"),
+        _ => text,
+    })
+}
+
+#[allow(clippy::print_stdout)] // The command's output.
+pub fn schema(args: SchemaArgs) -> anyhow::Result<()> {
+    use otelvault_compact::sql;
+    let dialect = match args.dialect {
+        SchemaDialect::Glue => {
+            println!("{:#}", sql::glue_tables()?);
+            return Ok(());
+        }
+        SchemaDialect::Athena => sql::Dialect::Athena,
+        SchemaDialect::Spark => sql::Dialect::Spark,
+        SchemaDialect::Duckdb => sql::Dialect::DuckDb,
+    };
+    let root = sql_root(&args.storage, args.dialect)?;
+    print!("{}", sql::ddl(dialect, &root, args.years)?);
+    if args.queries {
+        for (name, text) in sql::QUERIES {
+            println!(
+                "-- Named query {name}:
+{};
+",
+                text.trim_end()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// `otelvault stats`: what an archive holds, per day and signal.

@@ -39,6 +39,9 @@ enum Command {
     Stats(cli::StatsArgs),
     /// Compact ended hours of an archive into Parquet under parquet/, for SQL engines.
     Compact(cli::CompactArgs),
+    /// Print the SQL that declares the compacted tier's tables for Athena, Spark or DuckDB
+    /// (and, with --queries, the named queries).
+    Schema(cli::SchemaArgs),
     /// Check a deployment's configuration as the Lambda function reads it (the
     /// same variables), and that its storage can be reached and listed.
     Check(ServeArgs),
@@ -181,6 +184,7 @@ fn main() -> ExitCode {
             Command::Check(args) => runtime().and_then(|rt| rt.block_on(check(args))),
             Command::Stats(args) => runtime().and_then(|rt| rt.block_on(cli::stats(args))),
             Command::Compact(args) => runtime().and_then(|rt| rt.block_on(cli::compact(args))),
+            Command::Schema(args) => cli::schema(args),
             Command::Replay(args) => {
                 match runtime().and_then(|rt| rt.block_on(cli::replay(args))) {
                     Ok(true) => Ok(()),

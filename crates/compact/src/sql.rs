@@ -246,17 +246,29 @@ fn duckdb_view(table: &Table, columns: &[Column], location: &str) -> String {
 }
 
 /// The tables as terraform declares them in Glue: name → directory under
-/// `parquet/` and columns (name, Hive type).
-pub fn glue_tables() -> Result<serde_json::Value, CompactError> {
+/// `parquet/`, columns (name, Hive type), partition columns, and the
+/// partition projection (its years and locations relative to the archive's
+/// root, which terraform sets).
+pub fn glue_tables(years: (u16, u16)) -> Result<serde_json::Value, CompactError> {
     let mut tables = serde_json::Map::new();
     for table in &TABLES {
         let columns: Vec<_> = columns(table)?
             .into_iter()
             .map(|c| json!({"name": c.name, "type": c.hive}))
             .collect();
+        let projection: serde_json::Map<String, serde_json::Value> =
+            projection(&location("", table)[1..], years)
+                .into_iter()
+                .map(|(k, v)| (k, v.into()))
+                .collect();
         tables.insert(
             table.name.to_owned(),
-            json!({"dir": table.dir, "columns": columns}),
+            json!({
+                "dir": table.dir,
+                "columns": columns,
+                "partitions": PARTITIONS,
+                "projection": projection,
+            }),
         );
     }
     Ok(serde_json::Value::Object(tables))

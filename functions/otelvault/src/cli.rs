@@ -535,7 +535,7 @@ pub fn schema(args: SchemaArgs) -> anyhow::Result<()> {
     use otelvault_compact::sql;
     let dialect = match args.dialect {
         SchemaDialect::Glue => {
-            println!("{:#}", sql::glue_tables()?);
+            println!("{:#}", sql::glue_tables(args.years)?);
             return Ok(());
         }
         SchemaDialect::Athena => sql::Dialect::Athena,

@@ -39,3 +39,13 @@ output "exporter_environment" {
   description = "What an OpenTelemetry exporter needs; put a key from `terraform output -json ingest_keys` in place of <ingest key>."
   value       = "OTEL_EXPORTER_OTLP_ENDPOINT=${module.otelvault.function_url} OTEL_EXPORTER_OTLP_HEADERS=Oteleport-Access-Key=<ingest key>"
 }
+
+output "glue_database" {
+  description = "Glue database of the compacted tier's tables; query them in the Athena workgroup below."
+  value       = module.otelvault.glue_database
+}
+
+output "athena_workgroup" {
+  description = "Athena workgroup with the named queries (trace by id, error spans by service, p99 duration by span name, log search, metric points)."
+  value       = module.otelvault.athena_workgroup
+}

@@ -128,6 +128,17 @@ resource "aws_s3_bucket_lifecycle_configuration" "archive" {
   }
 
   rule {
+    id     = "otelvault-athena-results"
+    status = "Enabled"
+    filter {
+      prefix = "${var.prefix}/athena-results/"
+    }
+    expiration {
+      days = var.athena_results_retention_days
+    }
+  }
+
+  rule {
     id     = "abort-incomplete-uploads"
     status = "Enabled"
     filter {}

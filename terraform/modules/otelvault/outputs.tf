@@ -32,3 +32,18 @@ output "compaction_function_name" {
   description = "Name of the scheduled compaction function (null without one); invoke it with {\"start\": …, \"end\": …} to compact older hours after a replay."
   value       = local.compaction ? aws_lambda_function.compaction[0].function_name : null
 }
+
+output "glue_database" {
+  description = "Glue database of the compacted tier's tables (otel_traces, otel_logs, otel_metrics_*); null without sql_tables."
+  value       = var.sql_tables ? aws_glue_catalog_database.archive[0].name : null
+}
+
+output "athena_workgroup" {
+  description = "Athena workgroup to query the tables in (results under {prefix}/athena-results/); null without sql_tables."
+  value       = var.sql_tables ? aws_athena_workgroup.archive[0].name : null
+}
+
+output "athena_named_queries" {
+  description = "Named queries saved in the workgroup, by name: their ids."
+  value       = { for name, query in aws_athena_named_query.archive : name => query.id }
+}

@@ -308,3 +308,53 @@ variable "compaction_timeout" {
     error_message = "compaction_timeout must be between 60 and 900 seconds."
   }
 }
+
+variable "sql_tables" {
+  description = "Create the Glue database and tables over the compacted tier (parquet/), an Athena workgroup and the named queries."
+  type        = bool
+  default     = true
+}
+
+variable "glue_database_name" {
+  description = "Name of the Glue database; null: name with - replaced by _."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.glue_database_name == null || can(regex("^[a-z0-9_]{1,255}$", var.glue_database_name))
+    error_message = "glue_database_name must be lowercase letters, digits and _ (what Athena accepts)."
+  }
+}
+
+variable "sql_projection_years" {
+  description = "First and last year (\"2020,2050\") of the tables' partition projection: the years a query without a year filter looks at."
+  type        = string
+  default     = "2020,2050"
+
+  validation {
+    condition     = can(regex("^[0-9]{4},[0-9]{4}$", var.sql_projection_years))
+    error_message = "sql_projection_years must be two years, first,last (\"2020,2050\")."
+  }
+}
+
+variable "athena_bytes_scanned_cutoff" {
+  description = "Bytes one Athena query of the workgroup may scan before it is cancelled (at least 10 MB); the default, 100 GiB, costs about 0.50 USD."
+  type        = number
+  default     = 107374182400
+
+  validation {
+    condition     = var.athena_bytes_scanned_cutoff >= 10485760
+    error_message = "athena_bytes_scanned_cutoff must be at least 10485760 (10 MB), Athena's least."
+  }
+}
+
+variable "athena_results_retention_days" {
+  description = "Days after which Athena's query results (under {prefix}/athena-results/) expire."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.athena_results_retention_days >= 1
+    error_message = "athena_results_retention_days must be at least 1."
+  }
+}

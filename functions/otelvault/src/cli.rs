@@ -508,12 +508,18 @@ fn parse_years(text: &str) -> Result<(u16, u16), String> {
     }
 }
 
-/// Where the engine reads the archive: `s3://…` as it is; a directory as
-/// an absolute path (DuckDB) or a `file://` URL (Spark). Athena reads S3
-/// only.
+/// Where the engine reads the archive: `s3://…` (and, for Spark and
+/// DuckDB, any URL such as `s3a://…`) as it is; a directory as an absolute
+/// path (DuckDB) or a `file://` URL (Spark). Athena reads S3 only.
 fn sql_root(storage: &str, dialect: SchemaDialect) -> anyhow::Result<String> {
-    if storage.starts_with("s3://") {
-        return Ok(storage.trim_end_matches('/').to_owned());
+    let url = storage
+        .split_once("://")
+        .filter(|(scheme, _)| *scheme != "file");
+    match (url, dialect) {
+        (Some(("s3", _)), _) | (Some(_), SchemaDialect::Spark | SchemaDialect::Duckdb) => {
+            return Ok(storage.trim_end_matches('/').to_owned());
+        }
+        _ => {}
     }
     let path = storage.strip_prefix("file://").unwrap_or(storage);
     if matches!(dialect, SchemaDialect::Athena) {

@@ -20,28 +20,11 @@ const HOURS: [&str; 4] = [
 
 /// Items per `service.name` in an OTLP/JSON document from `fetch`.
 fn per_service(document: &str, signal: &str) -> BTreeMap<String, u64> {
-    let (resources, scopes, items) = match signal {
-        "traces" => ("resourceSpans", "scopeSpans", "spans"),
-        _ => ("resourceLogs", "scopeLogs", "logRecords"),
-    };
     let doc: Value = serde_json::from_str(document).expect("fetch output");
+    let levels = if signal == "traces" { SPANS } else { LOGS };
     let mut out = BTreeMap::new();
-    for resource in doc[resources].as_array().expect("resources") {
-        let service = resource["resource"]["attributes"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|kv| kv["key"] == "service.name")
-            .and_then(|kv| kv["value"]["stringValue"].as_str())
-            .unwrap_or("")
-            .to_owned();
-        let count: u64 = resource[scopes]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|scope| scope[items].as_array().map_or(0, |a| a.len() as u64))
-            .sum();
-        *out.entry(service).or_default() += count;
+    for (service, _) in items(&doc, levels) {
+        *out.entry(service).or_default() += 1;
     }
     out
 }

@@ -283,29 +283,6 @@ fn fetch(url: &str, signal: &str, filter: &[&str]) -> Value {
     serde_json::from_str(&stdout).expect("OTLP/JSON")
 }
 
-/// Every item of a fetched document with its resource's `service.name`.
-fn items<'a>(doc: &'a Value, levels: [&str; 3]) -> Vec<(String, &'a Value)> {
-    let mut out = Vec::new();
-    for resource in doc[levels[0]].as_array().into_iter().flatten() {
-        let service = resource["resource"]["attributes"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|kv| kv["key"] == "service.name")
-            .and_then(|kv| kv["value"]["stringValue"].as_str())
-            .unwrap_or_default()
-            .to_owned();
-        for scope in resource[levels[1]].as_array().into_iter().flatten() {
-            for item in scope[levels[2]].as_array().into_iter().flatten() {
-                out.push((service.clone(), item));
-            }
-        }
-    }
-    out
-}
-
-const SPANS: [&str; 3] = ["resourceSpans", "scopeSpans", "spans"];
-const LOGS: [&str; 3] = ["resourceLogs", "scopeLogs", "logRecords"];
 const POINTS: [&str; 3] = ["resourceMetrics", "scopeMetrics", "metrics"];
 
 fn nanos(v: &Value) -> u64 {

@@ -15,7 +15,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use arrow_array::cast::AsArray as _;
-use arrow_array::types::{TimestampMicrosecondType, UInt32Type};
+use arrow_array::types::{TimestampMicrosecondType, TimestampNanosecondType, UInt32Type};
+use arrow_schema::{DataType, TimeUnit};
 use arrow_array::{MapArray, RecordBatch};
 use bytes::Bytes;
 use futures::StreamExt as _;
@@ -364,6 +365,18 @@ pub async fn candidates(
     let column =
         |name: &str| leaf(&metadata, name).ok_or_else(|| schema_error(format!("no column {name}")));
     let (service, time) = (column("ServiceName")?, column(time_column)?);
+    // Parts of manifest version 1 hold nanoseconds; times are compared in
+    // microseconds, rounded down.
+    let per_micro = match builder.schema().field_with_name(time_column) {
+        Ok(field) if matches!(field.data_type(), DataType::Timestamp(TimeUnit::Nanosecond, _)) => {
+            1000
+        }
+        _ => 1,
+    };
+    let time_range = |g: usize| {
+        int_range(metadata.row_group(g).column(time).statistics())
+            .map(|(min, max)| (min.div_euclid(per_micro), max.div_euclid(per_micro)))
+    };
     let object = column(OBJECT_COLUMN)?;
     column(INDEX_COLUMN)?;
     let trace = leaf(&metadata, "TraceId");
@@ -385,7 +398,7 @@ pub async fn candidates(
         {
             continue;
         }
-        if let Some((min, max)) = int_range(rg.column(time).statistics())
+        if let Some((min, max)) = time_range(i)
             && !filter.times_may_match(min, max)
         {
             continue;
@@ -427,10 +440,9 @@ pub async fn candidates(
 
     // Only the columns a test needs: the time when some kept row group is
     // not wholly inside the range, the service and trace id when asked for.
-    let times_needed = groups.iter().any(|g| {
-        int_range(metadata.row_group(*g).column(time).statistics())
-            .is_none_or(|(min, max)| !filter.times_all_match(min, max))
-    });
+    let times_needed = groups
+        .iter()
+        .any(|g| time_range(*g).is_none_or(|(min, max)| !filter.times_all_match(min, max)));
     let mut roots = vec![OBJECT_COLUMN, INDEX_COLUMN];
     if times_needed {
         roots.push(time_column);
@@ -502,7 +514,8 @@ pub async fn candidates(
             let keep = filter.objects.contains(&object)
                 && columns
                     .time
-                    .is_none_or(|times| filter.time_may_match(times.value(i)))
+                    .as_ref()
+                    .is_none_or(|times| filter.time_may_match(times.micros(i)))
                 && columns
                     .service
                     .is_none_or(|names| filter.service_may_match(names.value(i)))
@@ -523,10 +536,27 @@ pub async fn candidates(
     Ok(out)
 }
 
+/// A time column: microseconds, or nanoseconds in parts of manifest
+/// version 1.
+enum Times<'a> {
+    Micros(&'a arrow_array::PrimitiveArray<TimestampMicrosecondType>),
+    Nanos(&'a arrow_array::PrimitiveArray<TimestampNanosecondType>),
+}
+
+impl Times<'_> {
+    /// Row `i`'s time in microseconds, rounded down.
+    fn micros(&self, i: usize) -> i64 {
+        match self {
+            Times::Micros(t) => t.value(i),
+            Times::Nanos(t) => t.value(i).div_euclid(1000),
+        }
+    }
+}
+
 /// The narrow columns of a batch (those a filter needs).
 struct NarrowColumns<'a> {
     service: Option<&'a arrow_array::StringArray>,
-    time: Option<&'a arrow_array::PrimitiveArray<TimestampMicrosecondType>>,
+    time: Option<Times<'a>>,
     object: &'a arrow_array::PrimitiveArray<UInt32Type>,
     index: &'a arrow_array::PrimitiveArray<UInt32Type>,
     trace: Option<&'a arrow_array::StringArray>,
@@ -555,11 +585,19 @@ impl<'a> NarrowColumns<'a> {
                 None
             },
             time: match time {
-                Some(time) => Some(
-                    get(time)?
-                        .as_primitive_opt::<TimestampMicrosecondType>()
-                        .ok_or_else(|| missing(time))?,
-                ),
+                Some(time) => {
+                    let column = get(time)?;
+                    Some(
+                        match column.as_primitive_opt::<TimestampMicrosecondType>() {
+                            Some(micros) => Times::Micros(micros),
+                            None => Times::Nanos(
+                                column
+                                    .as_primitive_opt::<TimestampNanosecondType>()
+                                    .ok_or_else(|| missing(time))?,
+                            ),
+                        },
+                    )
+                }
                 None => None,
             },
             object: get(OBJECT_COLUMN)?

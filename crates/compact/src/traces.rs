@@ -13,6 +13,8 @@
 use std::sync::Arc;
 
 use arrow_array::builder::{Int64Builder, ListBuilder, MapBuilder, StringBuilder};
+use arrow_array::cast::AsArray as _;
+use arrow_array::types::TimestampNanosecondType;
 use arrow_array::{ArrayRef, RecordBatch};
 use bytes::Bytes;
 use otelvault_codec::proto::collector_trace::ExportTraceServiceRequest;
@@ -32,7 +34,8 @@ pub(crate) const ITEM_COLUMN: &str = "OtlpSpan";
 /// `OtlpSpan` holds a span without its ids, trace state and name, which
 /// `TraceId`, `SpanId`, `ParentSpanId`, `TraceState` and `SpanName` hold
 /// exactly: ids are most of a span's bytes that do not compress.
-/// (`Timestamp` holds the start to the microsecond only.)
+/// (`Timestamp` holds the start to the microsecond only, but in parts of
+/// manifest version 1, whose `OtlpSpan` lacks it, to the nanosecond.)
 pub(crate) const LOSSLESS: Lossless<Span> = Lossless {
     table: TABLE,
     column: ITEM_COLUMN,
@@ -43,6 +46,7 @@ pub(crate) const LOSSLESS: Lossless<Span> = Lossless {
         "ParentSpanId",
         "TraceState",
         "SpanName",
+        "Timestamp",
     ],
     restore,
 };
@@ -62,12 +66,20 @@ fn stored(span: &Span) -> Vec<u8> {
 fn restore(batch: &RecordBatch, i: usize) -> Result<Vec<u8>, CompactError> {
     let text = |name: &str| string(batch, TABLE, name).map(|c| c.value(i));
     let id = |name| id_column(batch, TABLE, name, i);
+    // A version 1 part: the start, unless saturated, is in `Timestamp` only.
+    let start = batch
+        .column_by_name("Timestamp")
+        .and_then(|c| c.as_primitive_opt::<TimestampNanosecondType>())
+        .map(|t| t.value(i))
+        .filter(|start| *start < i64::MAX)
+        .map_or(0, |start| start as u64);
     Ok(Span {
         trace_id: id("TraceId")?,
         span_id: id("SpanId")?,
         parent_span_id: id("ParentSpanId")?,
         trace_state: text("TraceState")?.to_owned(),
         name: text("SpanName")?.to_owned(),
+        start_time_unix_nano: start,
         ..Span::default()
     }
     .encode_to_vec())

@@ -374,9 +374,19 @@ async fn with_delete_raw_the_parts_are_the_archive_and_late_arrivals_are_appende
 /// Every item of the archive's `signal`, page after page, in read order,
 /// each on its own.
 async fn read_everything(archive: &Archive, signal: Signal, limit: usize) -> Vec<Vec<u8>> {
+    read_range(archive, signal, limit, 0..u64::MAX).await
+}
+
+/// Every item of the archive's `signal` in `range`, as [`read_everything`].
+async fn read_range(
+    archive: &Archive,
+    signal: Signal,
+    limit: usize,
+    range: std::ops::Range<u64>,
+) -> Vec<Vec<u8>> {
     let query = crate::Query {
-        start: 0,
-        end: u64::MAX,
+        start: range.start,
+        end: range.end,
         limit,
         ..crate::Query::new(signal)
     };
@@ -495,5 +505,82 @@ fn manifests_of_version_1_name_parts_beside_them_and_none_may_leave_parquet() {
             Manifest::parse(bad.as_bytes(), "parquet/traces/").is_none(),
             "{key}"
         );
+    }
+}
+
+/// An archive whose hour 2024-10-27T03 was compacted by the first release
+/// of the Parquet tier (manifest version 1: nanosecond timestamps, spans'
+/// start times in `Timestamp` only, metric parts beside the manifest).
+async fn version_1_archive() -> Arc<MemoryStore> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1");
+    let store = Arc::new(MemoryStore::new());
+    let mut dirs = vec![root.clone()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("fixture") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            let key = path.strip_prefix(&root).expect("inside").to_string_lossy();
+            let bytes = std::fs::read(&path).expect("read");
+            store
+                .put(
+                    &ObjectKey::new(key.as_ref()).expect("key"),
+                    Bytes::from(bytes),
+                    &PutOptions::default(),
+                )
+                .await
+                .expect("put");
+        }
+    }
+    store
+}
+
+#[tokio::test]
+async fn hours_compacted_by_version_1_read_back_exactly_and_stay_compacted() {
+    let store = version_1_archive().await;
+    for signal in Signal::ALL {
+        // What the raw objects hold …
+        let mut raw = Vec::new();
+        for meta in list_all(&*store, &KeyPrefix::new("year=2024/").expect("prefix"))
+            .await
+            .expect("list")
+        {
+            let key = PartitionKey::parse(&meta.key).expect("raw key");
+            if key.signal == signal {
+                let bytes = store.get(&meta.key).await.expect("get");
+                raw.extend(singles(key.decode(&bytes).expect("decode")));
+            }
+        }
+        raw.sort();
+        assert!(!raw.is_empty(), "{signal}");
+        // … is what the version 1 parts give back, to the nanosecond.
+        assert_eq!(parquet_items(&store, signal).await, raw, "{signal}");
+        // The manifest is understood: nothing to do.
+        let report = compact(&store, signal).await.expect("compact");
+        assert_eq!(report.outcome, Outcome::UpToDate, "{signal}");
+    }
+    // Reads that filter on time (whole hour, and cut inside the samples'
+    // items) give what the raw objects alone give.
+    let raw_only = Arc::new(MemoryStore::new());
+    for (key, bytes) in snapshot(&store).await {
+        if key.starts_with("year=") {
+            raw_only
+                .put(&ObjectKey::new(key.as_str()).expect("key"), bytes, &PutOptions::default())
+                .await
+                .expect("put");
+        }
+    }
+    // 2024-10-27T03:33:20.000_000_500Z, inside the samples' first second.
+    let cut = 1_730_000_000_000_000_500;
+    for range in [SAMPLE_HOUR..SAMPLE_HOUR + HOUR, cut..SAMPLE_HOUR + HOUR, SAMPLE_HOUR..cut] {
+        for signal in Signal::ALL {
+            assert_eq!(
+                read_range(&archive(store.clone()), signal, 3, range.clone()).await,
+                read_range(&archive(raw_only.clone()), signal, 3, range.clone()).await,
+                "{signal} {range:?}"
+            );
+        }
     }
 }

@@ -53,6 +53,9 @@ pub struct HourReport {
     pub parquet_bytes: u64,
     /// Raw objects deleted (with `delete_raw`).
     pub deleted_raw: usize,
+    /// Parts of an earlier format rewritten in today's (or, on a dry run,
+    /// that would be).
+    pub upgraded_parts: usize,
 }
 
 /// The outcome of one hour.
@@ -134,6 +137,7 @@ pub async fn compact_hour(
         parts: 0,
         parquet_bytes: 0,
         deleted_raw: 0,
+        upgraded_parts: 0,
     };
     let raw_prefix = raw_prefix(hour);
     let listed = list_all(
@@ -152,7 +156,19 @@ pub async fn compact_hour(
     raw.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
     let prefix = hour_prefix(signal, hour);
     let manifest_key = key(format!("{prefix}_manifest.json"))?;
-    let previous = read_manifest(store, &manifest_key, &prefix).await?;
+    let mut previous = read_manifest(store, &manifest_key, &prefix).await?;
+    // An hour an earlier release compacted is rewritten in today's format
+    // (from its parts: its raw objects may be gone), so that SQL engines
+    // read every hour alike.
+    let old_format = previous
+        .as_ref()
+        .is_some_and(|m| m.version < MANIFEST_VERSION && !m.parts.is_empty());
+    if old_format && let Some(manifest) = previous.as_mut() {
+        report.upgraded_parts = manifest.parts.len();
+        if !options.dry_run {
+            upgrade(store, signal, hour, manifest).await?;
+        }
+    }
     // What the manifest already covers (or could not decode) is done.
     let known: HashSet<&str> = previous
         .iter()
@@ -173,7 +189,12 @@ pub async fn compact_hour(
         .filter(|(key, _, _)| covered_before.contains(key.as_str()))
         .map(|(key, _, _)| key.clone())
         .collect();
-    if new.is_empty() {
+    let rewritten = old_format && !options.dry_run;
+    if new.is_empty() && !rewritten {
+        if old_format {
+            report.outcome = Outcome::WouldCompact;
+            return Ok(report);
+        }
         if let Some(previous) = &previous {
             report.outcome = Outcome::UpToDate;
             report.rows = previous.rows;
@@ -358,6 +379,63 @@ async fn read_manifest(
     }
 }
 
+/// The manifest version this release writes: 2 names parts by key, with
+/// each table in its directory and microsecond times; 1 (the first
+/// release) named them beside the manifest, with nanosecond times.
+const MANIFEST_VERSION: u64 = 2;
+
+/// Rewrites the parts of `manifest`, written by an earlier release, in
+/// today's format, batch by batch of whole raw objects (the parts one run
+/// wrote together): memory stays bounded as in compaction. The rows keep
+/// their raw objects and positions. The caller writes the manifest, which
+/// commits the new parts, then removes the old ones.
+async fn upgrade(
+    store: &dyn ObjectStore,
+    signal: Signal,
+    hour: u64,
+    manifest: &mut Manifest,
+) -> Result<(), CompactError> {
+    // Part names end with -{run}-{index}.parquet: the parts of one run
+    // and index hold the same raw objects, whole.
+    let mut batches: Vec<(&str, Vec<&ManifestPart>)> = Vec::new();
+    for part in &manifest.parts {
+        let name = part.key.rsplit('/').next().unwrap_or(&part.key);
+        let batch = name.split_once('-').map_or(name, |(_, batch)| batch);
+        match batches.iter_mut().find(|(b, _)| *b == batch) {
+            Some((_, parts)) => parts.push(part),
+            None => batches.push((batch, vec![part])),
+        }
+    }
+    let mut rewritten = Vec::new();
+    for (batch, parts) in batches {
+        let mut rows = Vec::new();
+        for part in parts {
+            let part_key = key(part.key.clone())?;
+            let bytes = store
+                .get(&part_key)
+                .await
+                .map_err(storage(format!("reading {part_key}")))?;
+            rows.extend(
+                tokio::task::spawn_blocking(move || {
+                    otelvault_compact::scan::all_rows(signal, bytes)
+                })
+                .await
+                .map_err(|e| CompactError::Schema {
+                    table: "part",
+                    problem: format!("decoder failed: {e}"),
+                })??,
+            );
+        }
+        rows.sort_by_key(|row| (row.object, row.index));
+        let objects = otelvault_compact::scan::assemble(signal, &rows)?;
+        let run = content_id(format!("{batch}\nversion {MANIFEST_VERSION}").as_bytes());
+        rewritten.extend(write_parts(store, hour, &run, 0, objects).await?);
+    }
+    manifest.parts = rewritten;
+    manifest.version = MANIFEST_VERSION;
+    Ok(())
+}
+
 /// Deletes raw objects a durable manifest covers; returns how many.
 async fn delete_raw(store: &dyn ObjectStore, keys: &[ObjectKey]) -> Result<usize, CompactError> {
     for key in keys {
@@ -414,8 +492,10 @@ async fn write_parts(
 }
 
 /// What a manifest says.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Manifest {
+    /// Its format version (see [`MANIFEST_VERSION`]).
+    pub version: u64,
     /// Raw keys covered; a row's `OtlpObject` is an index in this list,
     /// which later runs only append to.
     pub raw: Vec<String>,
@@ -438,10 +518,22 @@ pub struct ManifestPart {
     pub bytes: u64,
 }
 
+impl Default for Manifest {
+    fn default() -> Self {
+        Manifest {
+            version: MANIFEST_VERSION,
+            raw: Vec::new(),
+            unreadable: Vec::new(),
+            rows: 0,
+            parts: Vec::new(),
+        }
+    }
+}
+
 impl Manifest {
     fn to_json(&self, signal: Signal, hour: u64) -> String {
         json!({
-            "version": 2,
+            "version": MANIFEST_VERSION,
             "signal": signal.as_str(),
             "hour": hour.to_string(),
             "rows": self.rows,
@@ -469,6 +561,7 @@ impl Manifest {
                 .collect()
         };
         Some(Manifest {
+            version: value["version"].as_u64().unwrap_or(1),
             raw: strings("raw")?,
             unreadable: strings("unreadable").unwrap_or_default(),
             rows: usize::try_from(value["rows"].as_u64()?).ok()?,

@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use arrow_array::cast::AsArray as _;
 use arrow_array::types::{TimestampMicrosecondType, TimestampNanosecondType, UInt32Type};
-use arrow_schema::{DataType, TimeUnit};
 use arrow_array::{MapArray, RecordBatch};
+use arrow_schema::{DataType, TimeUnit};
 use bytes::Bytes;
 use futures::StreamExt as _;
 use futures::future::{BoxFuture, FutureExt as _};
@@ -368,7 +368,12 @@ pub async fn candidates(
     // Parts of manifest version 1 hold nanoseconds; times are compared in
     // microseconds, rounded down.
     let per_micro = match builder.schema().field_with_name(time_column) {
-        Ok(field) if matches!(field.data_type(), DataType::Timestamp(TimeUnit::Nanosecond, _)) => {
+        Ok(field)
+            if matches!(
+                field.data_type(),
+                DataType::Timestamp(TimeUnit::Nanosecond, _)
+            ) =>
+        {
             1000
         }
         _ => 1,
@@ -710,16 +715,52 @@ async fn read_rows_of<T>(
     let mut out = Vec::with_capacity(rows.len());
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(|e| failed(ParquetError::ArrowError(e.to_string())))?;
-        let objects = crate::table::uint32(&batch, OBJECT_COLUMN)?;
-        let indices = crate::table::uint32(&batch, INDEX_COLUMN)?;
-        for (i, context) in Context::of_batch(&batch)?.into_iter().enumerate() {
-            out.push(Row {
-                object: objects.value(i),
-                index: indices.value(i),
-                context,
-                item: item_bytes(lossless, &batch, i)?,
-            });
-        }
+        push_rows(lossless, &batch, &mut out)?;
+    }
+    Ok(out)
+}
+
+/// Appends the rows of a batch holding the lossless columns and those of
+/// where rows came from.
+fn push_rows<T>(
+    lossless: &Lossless<T>,
+    batch: &RecordBatch,
+    out: &mut Vec<Row>,
+) -> Result<(), CompactError> {
+    let objects = crate::table::uint32(batch, OBJECT_COLUMN)?;
+    let indices = crate::table::uint32(batch, INDEX_COLUMN)?;
+    for (i, context) in Context::of_batch(batch)?.into_iter().enumerate() {
+        out.push(Row {
+            object: objects.value(i),
+            index: indices.value(i),
+            context,
+            item: item_bytes(lossless, batch, i)?,
+        });
+    }
+    Ok(())
+}
+
+/// Every row of a whole part of `signal`, with where it came from: what
+/// rewriting a part needs.
+pub fn all_rows(signal: Signal, part: Bytes) -> Result<Vec<Row>, CompactError> {
+    match signal {
+        Signal::Traces => all_rows_of(&traces::LOSSLESS, part),
+        Signal::Logs => all_rows_of(&logs::LOSSLESS, part),
+        Signal::Metrics => all_rows_of(&metrics::LOSSLESS, part),
+    }
+}
+
+fn all_rows_of<T>(lossless: &Lossless<T>, part: Bytes) -> Result<Vec<Row>, CompactError> {
+    let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(part)?;
+    let mask = crate::table::projection(
+        builder.schema(),
+        builder.parquet_schema(),
+        lossless,
+        &[OBJECT_COLUMN, INDEX_COLUMN],
+    )?;
+    let mut out = Vec::new();
+    for batch in builder.with_projection(mask).build()? {
+        push_rows(lossless, &batch?, &mut out)?;
     }
     Ok(out)
 }

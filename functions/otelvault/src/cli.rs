@@ -792,27 +792,41 @@ pub async fn compact(args: CompactArgs) -> anyhow::Result<()> {
                 compacted += 1;
                 raw_bytes += report.raw_bytes;
                 parquet_bytes += report.parquet_bytes;
-                lines.push(format!(
-                    "{signal} {when}: {} raw objects ({}) -> {} parts, {} rows ({})",
-                    report.raw_objects,
-                    size(report.raw_bytes),
-                    report.parts,
-                    report.rows,
-                    size(report.parquet_bytes),
-                ));
+                lines.extend((report.raw_objects > 0).then(|| {
+                    format!(
+                        "{signal} {when}: {} raw objects ({}) -> {} parts, {} rows ({})",
+                        report.raw_objects,
+                        size(report.raw_bytes),
+                        report.parts,
+                        report.rows,
+                        size(report.parquet_bytes),
+                    )
+                }));
             }
             Outcome::WouldCompact => {
                 compacted += 1;
-                lines.push(format!(
-                    "{signal} {when}: would compact {} raw objects ({})",
-                    report.raw_objects,
-                    size(report.raw_bytes)
-                ));
+                lines.extend((report.raw_objects > 0).then(|| {
+                    format!(
+                        "{signal} {when}: would compact {} raw objects ({})",
+                        report.raw_objects,
+                        size(report.raw_bytes)
+                    )
+                }));
             }
             Outcome::UpToDate => up_to_date += 1,
             Outcome::Empty => {}
         }
         deleted += report.deleted_raw;
+        if report.upgraded_parts > 0 {
+            let verb = match report.outcome {
+                Outcome::WouldCompact => "would rewrite",
+                _ => "rewrote",
+            };
+            lines.push(format!(
+                "{signal} {when}: {verb} {} parts of an earlier format (for SQL engines)",
+                report.upgraded_parts
+            ));
+        }
         for key in &report.unreadable {
             lines.push(format!(
                 "{signal} {when}: left raw, cannot be decoded: {key}"

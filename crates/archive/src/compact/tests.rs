@@ -538,49 +538,105 @@ async fn version_1_archive() -> Arc<MemoryStore> {
 }
 
 #[tokio::test]
-async fn hours_compacted_by_version_1_read_back_exactly_and_stay_compacted() {
+async fn hours_compacted_by_version_1_read_back_exactly_and_are_rewritten_in_todays_format() {
     let store = version_1_archive().await;
-    for signal in Signal::ALL {
-        // What the raw objects hold …
-        let mut raw = Vec::new();
-        for meta in list_all(&*store, &KeyPrefix::new("year=2024/").expect("prefix"))
-            .await
-            .expect("list")
-        {
-            let key = PartitionKey::parse(&meta.key).expect("raw key");
-            if key.signal == signal {
-                let bytes = store.get(&meta.key).await.expect("get");
-                raw.extend(singles(key.decode(&bytes).expect("decode")));
-            }
-        }
-        raw.sort();
-        assert!(!raw.is_empty(), "{signal}");
-        // … is what the version 1 parts give back, to the nanosecond.
-        assert_eq!(parquet_items(&store, signal).await, raw, "{signal}");
-        // The manifest is understood: nothing to do.
-        let report = compact(&store, signal).await.expect("compact");
-        assert_eq!(report.outcome, Outcome::UpToDate, "{signal}");
-    }
-    // Reads that filter on time (whole hour, and cut inside the samples'
-    // items) give what the raw objects alone give.
     let raw_only = Arc::new(MemoryStore::new());
     for (key, bytes) in snapshot(&store).await {
         if key.starts_with("year=") {
             raw_only
-                .put(&ObjectKey::new(key.as_str()).expect("key"), bytes, &PutOptions::default())
+                .put(
+                    &ObjectKey::new(key.as_str()).expect("key"),
+                    bytes,
+                    &PutOptions::default(),
+                )
                 .await
                 .expect("put");
         }
     }
     // 2024-10-27T03:33:20.000_000_500Z, inside the samples' first second.
     let cut = 1_730_000_000_000_000_500;
-    for range in [SAMPLE_HOUR..SAMPLE_HOUR + HOUR, cut..SAMPLE_HOUR + HOUR, SAMPLE_HOUR..cut] {
+    let ranges = [
+        SAMPLE_HOUR..SAMPLE_HOUR + HOUR,
+        cut..SAMPLE_HOUR + HOUR,
+        SAMPLE_HOUR..cut,
+    ];
+    for round in ["version 1", "rewritten"] {
         for signal in Signal::ALL {
-            assert_eq!(
-                read_range(&archive(store.clone()), signal, 3, range.clone()).await,
-                read_range(&archive(raw_only.clone()), signal, 3, range.clone()).await,
-                "{signal} {range:?}"
-            );
+            // What the raw objects hold …
+            let mut raw = Vec::new();
+            for meta in list_all(&*store, &KeyPrefix::new("year=2024/").expect("prefix"))
+                .await
+                .expect("list")
+            {
+                let key = PartitionKey::parse(&meta.key).expect("raw key");
+                if key.signal == signal {
+                    let bytes = store.get(&meta.key).await.expect("get");
+                    raw.extend(singles(key.decode(&bytes).expect("decode")));
+                }
+            }
+            raw.sort();
+            assert!(!raw.is_empty(), "{signal}");
+            // … is what the parts give back, to the nanosecond, and reads
+            // that filter on time (cut inside the items too) give what the
+            // raw objects alone give.
+            assert_eq!(parquet_items(&store, signal).await, raw, "{round} {signal}");
+            for range in &ranges {
+                assert_eq!(
+                    read_range(&archive(store.clone()), signal, 3, range.clone()).await,
+                    read_range(&archive(raw_only.clone()), signal, 3, range.clone()).await,
+                    "{round} {signal} {range:?}"
+                );
+            }
         }
+        if round == "rewritten" {
+            break;
+        }
+        for signal in Signal::ALL {
+            let dry = compact_hour(
+                &*store,
+                signal,
+                SAMPLE_HOUR,
+                CompactOptions {
+                    dry_run: true,
+                    ..CompactOptions::default()
+                },
+            )
+            .await
+            .expect("dry run");
+            assert_eq!(dry.outcome, Outcome::WouldCompact, "{signal}");
+            let report = compact(&store, signal).await.expect("compact");
+            assert_eq!(report.outcome, Outcome::Compacted, "{signal}");
+            assert!(report.upgraded_parts > 0, "{signal}: {report:?}");
+            let again = compact(&store, signal).await.expect("again");
+            assert_eq!(again.outcome, Outcome::UpToDate, "{signal}");
+        }
+        // Every part is now in its table's directory, and no other is left.
+        let prefix = |signal| hour_prefix(signal, SAMPLE_HOUR);
+        for signal in Signal::ALL {
+            let manifest = store
+                .get(
+                    &ObjectKey::new(format!("{}_manifest.json", prefix(signal)).as_str())
+                        .expect("key"),
+                )
+                .await
+                .expect("manifest");
+            let manifest = Manifest::parse(&manifest, &prefix(signal)).expect("manifest");
+            assert_eq!(manifest.version, 2);
+            for part in &manifest.parts {
+                assert!(
+                    Table::of(signal)
+                        .any(|t| part.key.starts_with(&table_hour_prefix(t, SAMPLE_HOUR))),
+                    "{}",
+                    part.key
+                );
+            }
+        }
+        let parts: Vec<String> = snapshot(&store)
+            .await
+            .into_iter()
+            .map(|(key, _)| key)
+            .filter(|key| key.ends_with(".parquet"))
+            .collect();
+        assert_eq!(parts.len(), 7, "one part per table: {parts:?}");
     }
 }

@@ -48,7 +48,8 @@ pub(crate) struct Lossless<T> {
     pub column: &'static str,
     /// The item without what the SQL columns hold, encoded.
     pub stored: fn(&T) -> Vec<u8>,
-    /// The SQL columns read back.
+    /// The SQL columns read back (a part of an earlier format may lack
+    /// some: `restore` says what it needs).
     pub restored_from: &'static [&'static str],
     /// What row `i` of a batch with those columns puts back, encoded.
     pub restore: fn(&RecordBatch, usize) -> Result<Vec<u8>, CompactError>,
@@ -418,9 +419,8 @@ pub(crate) fn projection<T>(
         "ScopeSchemaUrl",
         lossless.column,
     ];
-    let roots = names
+    let mut roots = names
         .iter()
-        .chain(lossless.restored_from)
         .chain(more)
         .map(|name| {
             schema.index_of(name).map_err(|_| CompactError::Schema {
@@ -429,6 +429,13 @@ pub(crate) fn projection<T>(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
+    // Parts of an earlier format lack some (`restore` says which it needs).
+    roots.extend(
+        lossless
+            .restored_from
+            .iter()
+            .filter_map(|name| schema.index_of(name).ok()),
+    );
     Ok(ProjectionMask::roots(parquet, roots))
 }
 

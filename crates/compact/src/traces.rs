@@ -12,9 +12,9 @@
 
 use std::sync::Arc;
 
-use arrow_array::builder::{Int64Builder, ListBuilder, MapBuilder, StringBuilder};
+use arrow_array::builder::{Int32Builder, Int64Builder, ListBuilder, MapBuilder, StringBuilder};
 use arrow_array::cast::AsArray as _;
-use arrow_array::types::TimestampNanosecondType;
+use arrow_array::types::{Int32Type, TimestampMicrosecondType, TimestampNanosecondType};
 use arrow_array::{ArrayRef, RecordBatch};
 use bytes::Bytes;
 use otelvault_codec::proto::collector_trace::ExportTraceServiceRequest;
@@ -30,12 +30,15 @@ use crate::values::hex;
 
 pub(crate) const TABLE: &str = "traces";
 pub(crate) const ITEM_COLUMN: &str = "OtlpSpan";
+/// The nanoseconds of a span's start past the microsecond `Timestamp` holds.
+const NANOS_COLUMN: &str = "OtlpTimestampNanos";
 
-/// `OtlpSpan` holds a span without its ids, trace state and name, which
-/// `TraceId`, `SpanId`, `ParentSpanId`, `TraceState` and `SpanName` hold
-/// exactly: ids are most of a span's bytes that do not compress.
-/// (`Timestamp` holds the start to the microsecond only, but in parts of
-/// manifest version 1, whose `OtlpSpan` lacks it, to the nanosecond.)
+/// `OtlpSpan` holds a span without its ids, trace state, name and start
+/// time, which `TraceId`, `SpanId`, `ParentSpanId`, `TraceState`,
+/// `SpanName`, and `Timestamp` (microseconds) with `OtlpTimestampNanos`
+/// (the nanoseconds past them) hold exactly: ids and times are most of a
+/// span's bytes that do not compress. (Parts of manifest version 1 have
+/// no `OtlpTimestampNanos`: their `Timestamp` holds nanoseconds.)
 pub(crate) const LOSSLESS: Lossless<Span> = Lossless {
     table: TABLE,
     column: ITEM_COLUMN,
@@ -47,6 +50,7 @@ pub(crate) const LOSSLESS: Lossless<Span> = Lossless {
         "TraceState",
         "SpanName",
         "Timestamp",
+        NANOS_COLUMN,
     ],
     restore,
 };
@@ -58,6 +62,7 @@ fn stored(span: &Span) -> Vec<u8> {
         parent_span_id: Vec::new(),
         trace_state: String::new(),
         name: String::new(),
+        start_time_unix_nano: 0,
         ..span.clone()
     }
     .encode_to_vec()
@@ -66,13 +71,32 @@ fn stored(span: &Span) -> Vec<u8> {
 fn restore(batch: &RecordBatch, i: usize) -> Result<Vec<u8>, CompactError> {
     let text = |name: &str| string(batch, TABLE, name).map(|c| c.value(i));
     let id = |name| id_column(batch, TABLE, name, i);
-    // A version 1 part: the start, unless saturated, is in `Timestamp` only.
-    let start = batch
-        .column_by_name("Timestamp")
-        .and_then(|c| c.as_primitive_opt::<TimestampNanosecondType>())
-        .map(|t| t.value(i))
-        .filter(|start| *start < i64::MAX)
-        .map_or(0, |start| start as u64);
+    let times = batch.column_by_name("Timestamp");
+    let start = match (
+        times.and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>()),
+        times.and_then(|c| c.as_primitive_opt::<TimestampNanosecondType>()),
+    ) {
+        (Some(micros), _) => {
+            let nanos = batch
+                .column_by_name(NANOS_COLUMN)
+                .and_then(|c| c.as_primitive_opt::<Int32Type>())
+                .ok_or_else(|| CompactError::Schema {
+                    table: TABLE,
+                    problem: format!("{NANOS_COLUMN} is not an int32 column"),
+                })?;
+            (micros.value(i) as u64) * 1000 + nanos.value(i) as u64
+        }
+        // A version 1 part: nanoseconds; a saturated start stayed in
+        // `OtlpSpan`.
+        (None, Some(nanos)) if nanos.value(i) < i64::MAX => nanos.value(i) as u64,
+        (None, Some(_)) => 0,
+        (None, None) => {
+            return Err(CompactError::Schema {
+                table: TABLE,
+                problem: "Timestamp is not a timestamp column".into(),
+            });
+        }
+    };
     Ok(Span {
         trace_id: id("TraceId")?,
         span_id: id("SpanId")?,
@@ -118,6 +142,7 @@ fn columns(rows: &[Placed<'_, Span>]) -> Result<Vec<(&'static str, ArrayRef)>, C
     let (mut trace_state, mut name, mut kind) = (strings(), strings(), strings());
     let mut span_attributes: MapBuilder<StringBuilder, StringBuilder> = map();
     let mut duration = Int64Builder::with_capacity(n);
+    let mut start_nanos = Int32Builder::with_capacity(n);
     let (mut status_code, mut status_message) = (strings(), strings());
     let mut event_times = ListBuilder::new(timestamps(0));
     let mut event_names = ListBuilder::new(StringBuilder::new());
@@ -132,6 +157,7 @@ fn columns(rows: &[Placed<'_, Span>]) -> Result<Vec<(&'static str, ArrayRef)>, C
         name.append_value(&span.name);
         kind.append_value(kind_name(span.kind));
         append_map(&mut span_attributes, &span.attributes)?;
+        start_nanos.append_value((span.start_time_unix_nano % 1000) as i32);
         duration.append_value(signed(
             span.end_time_unix_nano
                 .saturating_sub(span.start_time_unix_nano),
@@ -169,6 +195,7 @@ fn columns(rows: &[Placed<'_, Span>]) -> Result<Vec<(&'static str, ArrayRef)>, C
         ("Events.Name", Arc::new(event_names.finish())),
         ("Links.TraceId", Arc::new(link_trace_ids.finish())),
         ("Links.SpanId", Arc::new(link_span_ids.finish())),
+        (NANOS_COLUMN, Arc::new(start_nanos.finish())),
     ])
 }
 

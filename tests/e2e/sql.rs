@@ -494,9 +494,13 @@ fn spark_and_duckdb_answer_the_named_queries_as_the_fetch_api_does() {
     });
     for name in ["spark", "duckdb"] {
         let results = engine(name, &dir, &parameters);
+        // What each query returned, for `cargo test -- --nocapture`.
         for (query, rows) in &results {
             let first = rows.first().map(Value::to_string).unwrap_or_default();
-            println!("{name} {query}: {} rows; first {first}", rows.len());
+            #[allow(clippy::print_stdout)]
+            {
+                println!("{name} {query}: {} rows; first {first}", rows.len());
+            }
         }
         assert_eq!(results["trace_by_id"], trace_by_id, "{name}: trace_by_id");
         assert_eq!(

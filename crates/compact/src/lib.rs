@@ -1,17 +1,19 @@
 //! The compacted tier of the otelvault archive: OTLP items as Parquet.
 //!
-//! One row per span (and, to come, per log record and data point), with the
-//! column names of the OpenTelemetry Collector's ClickHouse exporter
-//! (`Timestamp`, `TraceId`, `ServiceName`, `SpanAttributes`, …) so that SQL
-//! written for that schema runs unchanged on DuckDB, Athena or Spark. Those
-//! columns are for reading with SQL; what makes the tier lossless are three
-//! more: `OtlpResource`, `OtlpScope` and `OtlpSpan`, the item and its context
-//! as protobuf, from which [`traces::read`] rebuilds exactly what was
-//! ingested (typed attribute values, bytes, arrays, flags, dropped counts,
-//! schema URLs).
+//! Seven tables ([`TABLES`]): one row per span, log record, or data point
+//! of each metric type, with the column names of the OpenTelemetry
+//! Collector's ClickHouse exporter (`Timestamp`, `TraceId`, `ServiceName`,
+//! `SpanAttributes`, …) and types every engine reads, so that SQL written
+//! for that schema runs unchanged on DuckDB, Athena or Spark ([`sql`]
+//! declares them). Those columns are for reading with SQL; what makes the
+//! tier lossless are the `Otlp*` columns: the item and its context as
+//! protobuf (less what SQL columns hold exactly), from which
+//! [`read_part`] and [`scan`] rebuild exactly what was ingested (typed
+//! attribute values, bytes, arrays, flags, dropped counts, schema URLs,
+//! nanosecond times).
 //!
 //! Files are zstd-compressed, their rows sorted by `ServiceName` then
-//! `Timestamp` (and say so in their metadata), with min/max statistics and
+//! time (and say so in their metadata), with min/max statistics and
 //! bloom filters on `TraceId` and `ServiceName`, so that a reader can skip
 //! the row groups that cannot hold a trace or a service.
 

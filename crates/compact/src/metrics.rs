@@ -85,17 +85,6 @@ impl MetricType {
         MetricType::ALL.into_iter().find(|t| t.table() == table)
     }
 
-    /// Its name in OTLP/JSON-ish lowercase (`exponential_histogram`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MetricType::Gauge => "gauge",
-            MetricType::Sum => "sum",
-            MetricType::Histogram => "histogram",
-            MetricType::ExponentialHistogram => "exponential_histogram",
-            MetricType::Summary => "summary",
-        }
-    }
-
     fn of(data: &Data) -> MetricType {
         match data {
             Data::Gauge(_) => MetricType::Gauge,

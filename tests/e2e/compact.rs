@@ -42,16 +42,9 @@ fn duckdb_per_service(dir: &str, signal: &str) -> BTreeMap<String, u64> {
          assert all((int(y), int(h)) == (2024, 3) for _, _, y, h in rows), rows\n\
          print(json.dumps({{s: n for s, n, _, _ in rows}}))"
     );
-    let out = Command::new(python)
-        .args(["-c", &query])
-        .output()
-        .expect("run python");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("counts")
+    let mut command = Command::new(python);
+    command.args(["-c", &query]);
+    serde_json::from_value(run(command, "DuckDB")).expect("counts")
 }
 
 #[test]

@@ -343,22 +343,15 @@ fn engine(engine: &str, archive: &str, parameters: &Value) -> BTreeMap<String, V
     std::fs::write(&ddl_file, ddl).expect("ddl");
     let parameters_file = scratch.path().join("parameters.json");
     std::fs::write(&parameters_file, parameters.to_string()).expect("parameters");
-    let output = Command::new(python)
+    let mut command = Command::new(python);
+    command
         .arg(script("tests/python/sql_engines.py"))
         .arg(engine)
         .arg(&ddl_file)
         .arg(script("terraform/modules/otelvault/queries"))
         .arg(&parameters_file)
-        .env("TZ", "UTC")
-        .output()
-        .expect("run python");
-    assert!(
-        output.status.success(),
-        "{engine} failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("{engine}: {e}: {}", String::from_utf8_lossy(&output.stdout)))
+        .env("TZ", "UTC");
+    serde_json::from_value(run(command, engine)).expect("rows per query")
 }
 
 #[test]

@@ -45,12 +45,14 @@ fn terraform_lambroll_and_the_binary_use_the_same_variables() {
         binary.contains("OTELVAULT_STORAGE") && binary.len() >= 12,
         "{binary:?}"
     );
-    // Not for Lambda: the listen address (the runtime API is used instead),
+    // Not for Lambda: the listen addresses (the runtime API is used instead;
+    // a Function URL carries no gRPC),
     // the S3-compatible endpoint settings (AWS's own S3 is used) and the
     // query concurrency (an instance serves one request at a time).
     let local_only: BTreeSet<String> = [
         "OTELVAULT_COMPACT",
         "OTELVAULT_COMPACT_INTERVAL_SECS",
+        "OTELVAULT_GRPC_LISTEN",
         "OTELVAULT_LISTEN",
         "OTELVAULT_MAX_QUERIES",
         "OTELVAULT_S3_ENDPOINT",

@@ -23,15 +23,23 @@ fn python_round_trip(
     protocol: &str,
     compression: &str,
 ) {
+    let endpoint = match protocol {
+        "grpc" => &server.grpc_url,
+        _ => &server.url,
+    };
     let mut cmd = Command::new(python(venv));
     cmd.arg(script("tests/python/send.py"))
         .arg(protocol)
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &server.url)
-        .env("OTEL_EXPORTER_OTLP_COMPRESSION", compression)
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
         .env(
             "OTEL_EXPORTER_OTLP_HEADERS",
             "Oteleport-Access-Key=ingest-secret-e2e",
         );
+    // Unset is uncompressed (the gRPC exporter knows no "none").
+    match compression {
+        "none" => cmd.env_remove("OTEL_EXPORTER_OTLP_COMPRESSION"),
+        _ => cmd.env("OTEL_EXPORTER_OTLP_COMPRESSION", compression),
+    };
     let sent = run(cmd, &format!("python {protocol} exporter"));
     let service = sent["service"].as_str().expect("service");
 
@@ -112,6 +120,28 @@ fn python_protobuf_exporter_uncompressed_into_s3() {
         assert_eq!(key.format, Format::Protobuf);
         assert!(key.to_string().ends_with(".binpb.zst"), "{key}");
     }
+}
+
+#[test]
+fn python_grpc_exporter_with_gzip_into_the_filesystem_store() {
+    let (server, store) = Server::start(&Storage::Fs, &KEYS);
+    python_round_trip(&server, &*store, ".venv-otel-proto", "grpc", "gzip");
+    let log = server.log_text();
+    assert!(
+        log.contains("TraceService/Export") && log.contains("key=\"python\""),
+        "the request log names the method and the key's id:\n{log}"
+    );
+}
+
+#[test]
+fn python_grpc_exporter_uncompressed_into_s3() {
+    let s3 = shared_s3();
+    let storage = Storage::S3 {
+        endpoint: s3.endpoint(),
+        bucket: "e2e-python-grpc".into(),
+    };
+    let (server, store) = Server::start(&storage, &KEYS);
+    python_round_trip(&server, &*store, ".venv-otel-proto", "grpc", "none");
 }
 
 #[test]

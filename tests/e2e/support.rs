@@ -17,6 +17,8 @@ use serde_json::{Value, json};
 pub struct Server {
     child: Child,
     pub url: String,
+    /// The OTLP/gRPC receiver, `http://127.0.0.1:PORT`.
+    pub grpc_url: String,
     pub log: PathBuf,
     /// The archive directory, for the filesystem store.
     pub archive_dir: Option<PathBuf>,
@@ -49,12 +51,14 @@ impl Server {
     pub fn start(storage: &Storage, extra: &[(&str, &str)]) -> (Server, Box<dyn ObjectStore>) {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
+        let grpc_port = free_port();
         let log = dir.path().join("server.log");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_otelvault"));
         cmd.arg("serve")
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("OTELVAULT_LISTEN", format!("127.0.0.1:{port}"))
+            .env("OTELVAULT_GRPC_LISTEN", format!("127.0.0.1:{grpc_port}"))
             .env("OTELVAULT_LOG", "info")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log file"));
@@ -79,6 +83,7 @@ impl Server {
         let server = Server {
             child,
             url: format!("http://127.0.0.1:{port}"),
+            grpc_url: format!("http://127.0.0.1:{grpc_port}"),
             log,
             archive_dir,
             _dir: dir,

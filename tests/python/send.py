@@ -3,10 +3,11 @@
 OpenTelemetry Python SDK and its real OTLP exporters, then prints a JSON
 summary of what it sent (ids, names, attributes, values) on stdout.
 
-Usage: send.py proto|json
+Usage: send.py proto|json|grpc
 
-Endpoint, headers and compression come from the standard
-OTEL_EXPORTER_OTLP_* environment variables, as for any application.
+proto and json are OTLP/HTTP; grpc is OTLP/gRPC. Endpoint, headers and
+compression come from the standard OTEL_EXPORTER_OTLP_* environment
+variables, as for any application.
 Exits non-zero when an export does not succeed.
 """
 
@@ -33,9 +34,13 @@ except ImportError:  # pragma: no cover
 from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
 
 PROTOCOL = sys.argv[1]
-if PROTOCOL not in ("proto", "json"):
-    sys.exit("usage: send.py proto|json")
-MODULE = f"opentelemetry.exporter.otlp.{PROTOCOL}.http"
+if PROTOCOL not in ("proto", "json", "grpc"):
+    sys.exit("usage: send.py proto|json|grpc")
+MODULE = {
+    "proto": "opentelemetry.exporter.otlp.proto.http",
+    "json": "opentelemetry.exporter.otlp.json.http",
+    "grpc": "opentelemetry.exporter.otlp.proto.grpc",
+}[PROTOCOL]
 SpanExporter = importlib.import_module(MODULE + ".trace_exporter").OTLPSpanExporter
 MetricExporter = importlib.import_module(MODULE + ".metric_exporter").OTLPMetricExporter
 LogExporter = importlib.import_module(MODULE + "._log_exporter").OTLPLogExporter

@@ -21,12 +21,44 @@ pub enum AuthMode {
     None,
 }
 
+/// Where the OTLP/gRPC receiver listens: an address, or `off` (`None`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GrpcListen(pub Option<SocketAddr>);
+
+impl std::str::FromStr for GrpcListen {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        if text.eq_ignore_ascii_case("off") {
+            return Ok(GrpcListen(None));
+        }
+        text.parse()
+            .map(|addr| GrpcListen(Some(addr)))
+            .map_err(|_| {
+                format!("{text:?} is not an address (host:port, as 127.0.0.1:4317) or off")
+            })
+    }
+}
+
+impl std::fmt::Display for GrpcListen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(addr) => addr.fmt(f),
+            None => f.write_str("off"),
+        }
+    }
+}
+
 /// The server's settings (`otelvault serve`, and the Lambda function).
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Address of the local server.
     #[arg(long, env = "OTELVAULT_LISTEN", default_value = "127.0.0.1:4318")]
     pub listen: SocketAddr,
+
+    /// Address of the local OTLP/gRPC receiver, or off.
+    #[arg(long, env = "OTELVAULT_GRPC_LISTEN", default_value = "127.0.0.1:4317", value_parser = parse_with::<GrpcListen>("OTELVAULT_GRPC_LISTEN"))]
+    pub grpc_listen: GrpcListen,
 
     /// Where the archive lives: s3://bucket/prefix, file:///abs/path or a path.
     #[arg(long, env = "OTELVAULT_STORAGE", default_value = "./otelvault-data", value_parser = parse_with::<StorageUrl>("OTELVAULT_STORAGE"))]
@@ -277,6 +309,17 @@ impl ServeArgs {
                         self.listen
                     ));
                 }
+                Runtime::Local
+                    if self
+                        .grpc_listen
+                        .0
+                        .is_some_and(|addr| !addr.ip().is_loopback()) =>
+                {
+                    return Err(format!(
+                        "OTELVAULT_GRPC_LISTEN={} is not a loopback address and no keys are set: set OTELVAULT_INGEST_KEYS (or OTELVAULT_AUTH=none to serve without keys, or OTELVAULT_GRPC_LISTEN=off)",
+                        self.grpc_listen
+                    ));
+                }
                 Runtime::Local => {}
             }
         }
@@ -343,6 +386,10 @@ mod tests {
     fn defaults_match_the_spec() {
         let a = parse(&[]).expect("defaults");
         assert_eq!(a.listen, "127.0.0.1:4318".parse().expect("addr"));
+        assert_eq!(
+            a.grpc_listen,
+            GrpcListen(Some("127.0.0.1:4317".parse().expect("addr")))
+        );
         assert_eq!(a.storage, StorageUrl::Fs("./otelvault-data".into()));
         assert_eq!(
             (
@@ -440,6 +487,21 @@ mod tests {
         let keyed =
             parse(&["--listen", "0.0.0.0:4318", "--ingest-keys", "s3cr3t-value"]).expect("parse");
         assert!(keyed.validate(Runtime::Local).is_ok());
+        // The gRPC receiver too; off, or on loopback, it needs no keys.
+        let grpc = parse(&["--grpc-listen", "0.0.0.0:4317"]).expect("parse");
+        assert!(
+            grpc.validate(Runtime::Local)
+                .expect_err("public, no keys")
+                .contains("OTELVAULT_GRPC_LISTEN")
+        );
+        let off = parse(&["--grpc-listen", "OFF"]).expect("parse");
+        assert_eq!(off.grpc_listen, GrpcListen(None));
+        assert!(off.validate(Runtime::Local).is_ok());
+        let err = parse(&["--grpc-listen", "4317"]).err().unwrap_or_default();
+        assert!(
+            err.contains("OTELVAULT_GRPC_LISTEN") && err.contains("127.0.0.1:4317"),
+            "{err}"
+        );
         assert!(keyed.keys_enforced());
         let cursor = parse(&[
             "--cursor-key",

@@ -1,4 +1,5 @@
-//! OTLP/HTTP ingest: `POST /v1/traces`, `/v1/metrics`, `/v1/logs`.
+//! OTLP/HTTP ingest: `POST /v1/traces`, `/v1/metrics`, `/v1/logs`; and
+//! [`store`], which OTLP/gRPC shares.
 //!
 //! Order of checks: key, media type, encoding, size (while streaming the
 //! body), decompression (capped), decoding, id validation. Then the archive
@@ -93,7 +94,26 @@ async fn ingest(
     };
     let raw = read_body(headers, body).await?;
     log.received_bytes = raw.len();
+    let answer = store(state, signal, format, encoding, raw, log).await?;
+    let mut response = (StatusCode::OK, answer.encode(format)).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    Ok(response)
+}
 
+/// Decodes, validates, encodes and writes one export request: the path
+/// every protocol (OTLP/HTTP, OTLP/gRPC) takes once it has the message.
+/// `Ok` means the data is durably stored.
+pub(crate) async fn store(
+    state: &AppState,
+    signal: Signal,
+    format: Format,
+    encoding: ContentEncoding,
+    raw: Bytes,
+    log: &mut RequestLog,
+) -> Result<ExportResponse, ApiError> {
     let archive = state.archive.clone();
     let now = otelvault_codec::now_unix_nanos();
     let limit = state.max_request_bytes;
@@ -121,18 +141,11 @@ async fn ingest(
         .put(prepared.encoded)
         .await
         .inspect_err(|e| log.detail = Some(e.detail()))?;
-
-    let answer = ExportResponse {
+    Ok(ExportResponse {
         signal,
         rejected: prepared.rejected,
         message: prepared.message,
-    };
-    let mut response = (StatusCode::OK, answer.encode(format)).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(format.content_type()),
-    );
-    Ok(response)
+    })
 }
 
 /// Reads the body, refusing more than [`MAX_BODY_BYTES`] as it streams in

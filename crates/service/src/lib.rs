@@ -13,6 +13,7 @@ pub mod auth;
 mod body;
 pub mod config;
 pub mod error;
+pub mod grpc;
 mod ingest;
 pub mod query;
 
@@ -29,7 +30,7 @@ use otelvault_archive::Archive;
 use otelvault_codec::{Format, Signal};
 
 pub use auth::{Auth, Scope};
-pub use config::{AuthMode, CompactMode, OpenError, Runtime, S3Args, ServeArgs};
+pub use config::{AuthMode, CompactMode, GrpcListen, OpenError, Runtime, S3Args, ServeArgs};
 pub use error::ApiError;
 pub use ingest::{MAX_BODY_BYTES, MAX_DECOMPRESSED_BYTES};
 
@@ -218,25 +219,41 @@ async fn log_request(req: Request, next: Next) -> Response {
         .extensions()
         .get::<ApiError>()
         .map(ToString::to_string);
-    let signal = log.signal.map(Signal::as_str);
-    // Absent (None) fields are left out of the line.
-    macro_rules! line {
-        ($level:ident, $msg:literal) => {
-            tracing::$level!(
-                %method, path, status, latency_ms, signal, items = log.items, rejected = log.rejected,
-                objects = log.objects, received_bytes = log.received_bytes, stored_bytes = log.stored_bytes, read_bytes = log.read_bytes,
-                key = log.key_id.as_deref(), error = error.as_deref(), detail = log.detail.as_deref(),
-                $msg
-            )
-        };
-    }
-    match status {
-        500..=599 => line!(error, "Request failed."),
-        400..=499 => line!(warn, "Request refused."),
-        _ if path == "/health" => line!(debug, "Handled request."),
-        _ => line!(info, "Handled request."),
-    }
+    log.emit(method.as_str(), &path, status, latency_ms, error.as_deref());
     response
+}
+
+impl RequestLog {
+    /// The request's log line: error for a 5xx, warning for a 4xx, debug
+    /// for health checks, info otherwise.
+    pub(crate) fn emit(
+        &self,
+        method: &str,
+        path: &str,
+        status: u16,
+        latency_ms: f64,
+        error: Option<&str>,
+    ) {
+        let log = self;
+        let signal = log.signal.map(Signal::as_str);
+        // Absent (None) fields are left out of the line.
+        macro_rules! line {
+            ($level:ident, $msg:literal) => {
+                tracing::$level!(
+                    %method, path, status, latency_ms, signal, items = log.items, rejected = log.rejected,
+                    objects = log.objects, received_bytes = log.received_bytes, stored_bytes = log.stored_bytes, read_bytes = log.read_bytes,
+                    key = log.key_id.as_deref(), error, detail = log.detail.as_deref(),
+                    $msg
+                )
+            };
+        }
+        match status {
+            500..=599 => line!(error, "Request failed."),
+            400..=499 => line!(warn, "Request refused."),
+            _ if path == "/health" => line!(debug, "Handled request."),
+            _ => line!(info, "Handled request."),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -32,6 +32,7 @@ impl Server {
         let child = Command::new(BIN)
             .arg("serve")
             .env("OTELVAULT_LISTEN", format!("127.0.0.1:{port}"))
+            .env("OTELVAULT_GRPC_LISTEN", "off")
             .env("OTELVAULT_STORAGE", dir.path().join("archive"))
             .env("OTELVAULT_LOG", "warn")
             .stdout(Stdio::null())

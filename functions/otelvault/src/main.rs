@@ -313,10 +313,44 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             every,
         ));
     }
+    // One stop signal for both servers.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let until_stopped = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        }
+    };
+    let grpc = match args.grpc_listen.0 {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+                format!("binding OTELVAULT_GRPC_LISTEN={addr} (set it to another port, or off)")
+            })?;
+            let local = listener.local_addr().context("reading the bound address")?;
+            tracing::info!(listen = %local, "Serving OTLP/gRPC.");
+            let server = tonic::transport::Server::builder()
+                .add_routes(otelvault_service::grpc::routes(Arc::clone(&state)))
+                .serve_with_incoming_shutdown(
+                    tonic::transport::server::TcpIncoming::from(listener),
+                    until_stopped(),
+                );
+            Some(tokio::spawn(server))
+        }
+        None => None,
+    };
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
     axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(until_stopped())
         .await
         .context("serving")?;
+    if let Some(grpc) = grpc {
+        grpc.await
+            .context("the gRPC server stopped")?
+            .context("serving OTLP/gRPC")?;
+    }
     tracing::info!("Stopped.");
     Ok(())
 }

@@ -151,19 +151,20 @@ fn python_json_exporter_into_the_filesystem_store() {
 }
 
 #[test]
-fn node_json_and_protobuf_exporters_with_chunked_bodies_into_s3() {
+fn node_json_protobuf_and_grpc_exporters_into_s3() {
     let s3 = shared_s3();
     let storage = Storage::S3 {
         endpoint: s3.endpoint(),
         bucket: "e2e-node".into(),
     };
     let (server, store) = Server::start(&storage, &[("OTELVAULT_INGEST_KEYS", "node-secret-e2e")]);
-    for protocol in ["json", "proto"] {
+    for protocol in ["json", "proto", "grpc"] {
         let mut cmd = Command::new("node");
         cmd.current_dir(node_dir())
             .arg("send-traces.mjs")
             .arg(protocol)
             .env("OTELVAULT_URL", &server.url)
+            .env("OTELVAULT_GRPC_URL", &server.grpc_url)
             .env("OTELVAULT_KEY", "node-secret-e2e");
         let sent = run(cmd, &format!("node {protocol} exporter"));
         let service = sent["service"].as_str().expect("service");
@@ -175,15 +176,24 @@ fn node_json_and_protobuf_exporters_with_chunked_bodies_into_s3() {
             "{protocol}"
         );
     }
-    // Without the key nothing gets in.
-    let mut cmd = Command::new("node");
-    cmd.current_dir(node_dir())
-        .arg("send-traces.mjs")
-        .arg("json")
-        .env("OTELVAULT_URL", &server.url);
-    let output = cmd.output().expect("node");
-    assert!(!output.status.success(), "export without a key must fail");
-    assert!(span_summary(&*store, "node-e2e-json", false).len() == 5);
+    // Without the key nothing gets in, over HTTP or gRPC.
+    for protocol in ["json", "grpc"] {
+        let mut cmd = Command::new("node");
+        cmd.current_dir(node_dir())
+            .arg("send-traces.mjs")
+            .arg(protocol)
+            .env("OTELVAULT_URL", &server.url)
+            .env("OTELVAULT_GRPC_URL", &server.grpc_url);
+        let output = cmd.output().expect("node");
+        assert!(
+            !output.status.success(),
+            "{protocol} export without a key must fail"
+        );
+        assert_eq!(
+            span_summary(&*store, &format!("node-e2e-{protocol}"), false).len(),
+            5
+        );
+    }
 }
 
 #[test]

@@ -1,21 +1,25 @@
-// Sends spans to an OTLP/HTTP endpoint with the OpenTelemetry JS SDK and its
+// Sends spans to an OTLP endpoint with the OpenTelemetry JS SDK and its
 // real exporters, then prints a JSON summary of what it sent on stdout.
 //
-// Usage: node send-traces.mjs json|proto
-// The endpoint and headers come from OTELVAULT_URL and OTELVAULT_KEY.
+// Usage: node send-traces.mjs json|proto|grpc
+// json and proto are OTLP/HTTP to OTELVAULT_URL; grpc is OTLP/gRPC (gzip)
+// to OTELVAULT_GRPC_URL. The key comes from OTELVAULT_KEY.
 // Exits non-zero when the export does not succeed.
 
 import { TracerProvider, SimpleSpanProcessor, InMemorySpanExporter } from '@opentelemetry/sdk-trace';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 
 const protocol = process.argv[2];
-if (protocol !== 'json' && protocol !== 'proto') {
-  console.error('usage: send-traces.mjs json|proto');
+const modules = {
+  json: '@opentelemetry/exporter-trace-otlp-http',
+  proto: '@opentelemetry/exporter-trace-otlp-proto',
+  grpc: '@opentelemetry/exporter-trace-otlp-grpc',
+};
+if (!(protocol in modules)) {
+  console.error('usage: send-traces.mjs json|proto|grpc');
   process.exit(2);
 }
-const { OTLPTraceExporter } = await import(
-  protocol === 'proto' ? '@opentelemetry/exporter-trace-otlp-proto' : '@opentelemetry/exporter-trace-otlp-http'
-);
+const { OTLPTraceExporter } = await import(modules[protocol]);
 
 const service = `node-e2e-${protocol}`;
 const memory = new InMemorySpanExporter();
@@ -33,8 +37,17 @@ for (let i = 0; i < 5; i++) {
 await provider.forceFlush();
 const spans = memory.getFinishedSpans();
 
-const headers = process.env.OTELVAULT_KEY ? { 'Oteleport-Access-Key': process.env.OTELVAULT_KEY } : {};
-const exporter = new OTLPTraceExporter({ url: `${process.env.OTELVAULT_URL}/v1/traces`, headers });
+const key = process.env.OTELVAULT_KEY;
+let exporter;
+if (protocol === 'grpc') {
+  const { Metadata } = await import('@grpc/grpc-js');
+  const metadata = new Metadata();
+  if (key) metadata.set('oteleport-access-key', key);
+  exporter = new OTLPTraceExporter({ url: process.env.OTELVAULT_GRPC_URL, metadata, compression: 'gzip' });
+} else {
+  const headers = key ? { 'Oteleport-Access-Key': key } : {};
+  exporter = new OTLPTraceExporter({ url: `${process.env.OTELVAULT_URL}/v1/traces`, headers });
+}
 const result = await new Promise((resolve) => exporter.export(spans, resolve));
 await exporter.shutdown();
 if (result.code !== 0) {

@@ -146,6 +146,36 @@ fn replay_from_a_deployment_into_another_gives_the_same_archive() {
         assert!(!want.is_empty());
         assert_eq!(items(&*target_store, signal), want, "{signal}");
     }
+
+    // And over OTLP/gRPC (gzip, a key in the metadata) into a third.
+    let (grpc, grpc_store) = Server::start(&Storage::Fs, &[("OTELVAULT_INGEST_KEYS", "grpc-in-3")]);
+    let (code, _, stderr) = run_cli(
+        &[
+            "replay",
+            "--from",
+            &source.url,
+            "--start",
+            "2024-10-27T00:00:00Z",
+        ],
+        &[
+            ("OTELVAULT_ACCESS_KEY", "query-secret-2"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &grpc.grpc_url),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+            (
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                "Oteleport-Access-Key=grpc-in-3",
+            ),
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    for signal in Signal::ALL {
+        assert_eq!(
+            items(&*grpc_store, signal),
+            items(&*source_store, signal),
+            "{signal} over gRPC"
+        );
+    }
 }
 
 #[test]

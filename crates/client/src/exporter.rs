@@ -1,8 +1,10 @@
-//! Sending OTLP/HTTP the way OpenTelemetry SDKs do: endpoint, headers,
-//! protocol, compression and timeout from the standard
-//! `OTEL_EXPORTER_OTLP_*` variables (with their per-signal variants), and
-//! retries of 429/502/503/504 and network errors with exponential backoff
-//! that honours `Retry-After`.
+//! Sending OTLP the way OpenTelemetry SDKs do: endpoint, headers,
+//! protocol (`http/protobuf`, `http/json`, `grpc`), compression and timeout
+//! from the standard `OTEL_EXPORTER_OTLP_*` variables (with their
+//! per-signal variants), and retries with exponential backoff: of
+//! 429/502/503/504 and network errors over HTTP (honouring `Retry-After`),
+//! and of the codes the OTLP specification says to retry over gRPC
+//! (honouring `RetryInfo`).
 
 use std::time::Duration;
 
@@ -13,14 +15,25 @@ use otelvault_codec::{Batch, Compression, Format, Signal, json};
 use crate::ClientError;
 use crate::http::{HttpClient, error_message};
 
+/// How requests travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// OTLP/HTTP, in the target's format.
+    Http,
+    /// OTLP/gRPC (protobuf).
+    Grpc,
+}
+
 /// Where and how one signal is sent.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Target {
-    /// Full URL (`…/v1/traces`).
+    /// Full URL (`…/v1/traces`); for gRPC, the server's (`http://host:4317`).
     pub url: String,
-    /// Extra headers (`OTEL_EXPORTER_OTLP_HEADERS`).
+    /// Extra headers (`OTEL_EXPORTER_OTLP_HEADERS`); gRPC metadata.
     pub headers: Vec<(String, String)>,
-    /// `http/protobuf` or `http/json`.
+    /// HTTP or gRPC.
+    pub transport: Transport,
+    /// `http/protobuf` or `http/json` (protobuf for gRPC).
     pub format: Format,
     /// `gzip` or `none`.
     pub compression: Compression,
@@ -112,7 +125,21 @@ impl Target {
                 .or_else(|| env(&format!("OTEL_EXPORTER_OTLP_{name}")))
                 .filter(|v| !v.trim().is_empty())
         };
-        let base = |url: &str| format!("{}/v1/{signal}", url.trim_end_matches('/'));
+        let (transport, format) = match get("PROTOCOL").as_deref().map(str::trim) {
+            None | Some("http/protobuf") => (Transport::Http, Format::Protobuf),
+            Some("http/json") => (Transport::Http, Format::Json),
+            Some("grpc") => (Transport::Grpc, Format::Protobuf),
+            Some(other) => {
+                return Err(ClientError::Config(format!(
+                    "OTEL_EXPORTER_OTLP_PROTOCOL={other}: use http/protobuf, http/json or grpc"
+                )));
+            }
+        };
+        // gRPC endpoints are the server's: the method names the signal.
+        let base = |url: &str| match transport {
+            Transport::Http => format!("{}/v1/{signal}", url.trim_end_matches('/')),
+            Transport::Grpc => url.trim_end_matches('/').to_owned(),
+        };
         let url = match to {
             Some(to) => base(to),
             None => match env(&signal_var(signal, "ENDPOINT")).filter(|v| !v.is_empty()) {
@@ -135,15 +162,6 @@ impl Target {
                 "OTLP endpoint {url:?} must be an http:// or https:// URL"
             )));
         }
-        let format = match get("PROTOCOL").as_deref().map(str::trim) {
-            None | Some("http/protobuf") => Format::Protobuf,
-            Some("http/json") => Format::Json,
-            Some(other) => {
-                return Err(ClientError::Config(format!(
-                    "OTEL_EXPORTER_OTLP_PROTOCOL={other}: only http/protobuf and http/json are supported"
-                )));
-            }
-        };
         let compression = match get("COMPRESSION").as_deref().map(str::trim) {
             None | Some("none") => Compression::None,
             Some("gzip") => Compression::Gzip,
@@ -175,6 +193,7 @@ impl Target {
         Ok(Target {
             url,
             headers,
+            transport,
             format,
             compression,
             timeout,
@@ -201,6 +220,8 @@ pub struct Exporter {
     client: HttpClient,
     target: Target,
     retry: RetryPolicy,
+    /// The gRPC connection, made on first use (it needs the runtime).
+    channel: std::sync::Arc<std::sync::OnceLock<tonic::transport::Channel>>,
 }
 
 fn retry_after(reply: &crate::http::Reply) -> Option<Duration> {
@@ -219,6 +240,7 @@ impl Exporter {
             client,
             target,
             retry,
+            channel: Default::default(),
         }
     }
 
@@ -231,12 +253,50 @@ impl Exporter {
     /// was not delivered.
     pub async fn send(&self, batch: &Batch) -> Result<Delivered, ClientError> {
         let encoded = batch.encode(self.target.format);
-        let body = Bytes::from(
-            self.target
+        let compressed = match self.target.transport {
+            // gRPC compresses its frames itself.
+            Transport::Grpc => encoded,
+            Transport::Http => self
+                .target
                 .compression
                 .compress(&encoded)
                 .map_err(|e| ClientError::Config(e.to_string()))?,
-        );
+        };
+        let body = Bytes::from(compressed);
+        let mut delay = self.retry.initial;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let outcome = match self.target.transport {
+                Transport::Http => self.send_http(batch.signal(), body.clone()).await,
+                Transport::Grpc => self.send_grpc(batch.signal(), body.clone()).await,
+            };
+            let (retryable, error, wait) = match outcome {
+                Attempt::Delivered(rejected, message) => {
+                    return Ok(Delivered {
+                        rejected,
+                        message,
+                        bytes: body.len(),
+                        attempts: attempt,
+                    });
+                }
+                Attempt::Failed {
+                    retryable,
+                    error,
+                    wait,
+                } => (retryable, error, wait),
+            };
+            if !retryable || attempt >= self.retry.attempts {
+                return Err(error);
+            }
+            let wait = wait.unwrap_or(delay).min(self.retry.max);
+            tracing::warn!(url = %self.target.url, attempt, wait_ms = wait.as_millis() as u64, error = %error, "Retrying an OTLP export.");
+            tokio::time::sleep(wait).await;
+            delay = (delay * 2).min(self.retry.max);
+        }
+    }
+
+    async fn send_http(&self, signal: Signal, body: Bytes) -> Attempt {
         let mut headers = self.target.headers.clone();
         headers.push((
             "content-type".into(),
@@ -248,54 +308,146 @@ impl Exporter {
                 self.target.compression.content_encoding().as_str().into(),
             ));
         }
-        let mut delay = self.retry.initial;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let result = self
-                .client
-                .send(
-                    Method::POST,
-                    &self.target.url,
-                    &headers,
-                    body.clone(),
-                    self.target.timeout,
-                )
-                .await;
-            let (retryable, error, wait) = match result {
-                Ok(reply) if reply.status.is_success() => {
-                    let (rejected, message) = partial_success(batch.signal(), &reply);
-                    return Ok(Delivered {
-                        rejected,
-                        message,
-                        bytes: body.len(),
-                        attempts: attempt,
-                    });
-                }
-                Ok(reply) => {
-                    let status = reply.status.as_u16();
-                    let error = ClientError::Status {
+        let result = self
+            .client
+            .send(
+                Method::POST,
+                &self.target.url,
+                &headers,
+                body,
+                self.target.timeout,
+            )
+            .await;
+        match result {
+            Ok(reply) if reply.status.is_success() => {
+                let (rejected, message) = partial_success(signal, &reply);
+                Attempt::Delivered(rejected, message)
+            }
+            Ok(reply) => {
+                let status = reply.status.as_u16();
+                Attempt::Failed {
+                    retryable: matches!(status, 429 | 502 | 503 | 504),
+                    error: ClientError::Status {
                         url: self.target.url.clone(),
                         status,
                         message: error_message(&reply),
-                    };
-                    (
-                        matches!(status, 429 | 502 | 503 | 504),
-                        error,
-                        retry_after(&reply),
-                    )
+                    },
+                    wait: retry_after(&reply),
                 }
-                Err(e) => (true, e, None),
-            };
-            if !retryable || attempt >= self.retry.attempts {
-                return Err(error);
             }
-            let wait = wait.unwrap_or(delay).min(self.retry.max);
-            tracing::warn!(url = %self.target.url, attempt, wait_ms = wait.as_millis() as u64, error = %error, "Retrying an OTLP export.");
-            tokio::time::sleep(wait).await;
-            delay = (delay * 2).min(self.retry.max);
+            Err(error) => Attempt::Failed {
+                retryable: true,
+                error,
+                wait: None,
+            },
         }
     }
+
+    async fn send_grpc(&self, signal: Signal, body: Bytes) -> Attempt {
+        let url = &self.target.url;
+        let channel = match self.channel() {
+            Ok(channel) => channel,
+            Err(error) => {
+                return Attempt::Failed {
+                    retryable: false,
+                    error,
+                    wait: None,
+                };
+            }
+        };
+        let mut grpc = tonic::client::Grpc::new(channel);
+        if self.target.compression == Compression::Gzip {
+            grpc = grpc.send_compressed(tonic::codec::CompressionEncoding::Gzip);
+        }
+        grpc = grpc.accept_compressed(tonic::codec::CompressionEncoding::Gzip);
+        let mut request = tonic::Request::new(body);
+        request.set_timeout(self.target.timeout);
+        for (name, value) in &self.target.headers {
+            let key =
+                tonic::metadata::MetadataKey::from_bytes(name.to_ascii_lowercase().as_bytes());
+            let value = tonic::metadata::MetadataValue::try_from(value.as_str());
+            match (key, value) {
+                (Ok(key), Ok(value)) => {
+                    request.metadata_mut().insert(key, value);
+                }
+                _ => {
+                    return Attempt::Failed {
+                        retryable: false,
+                        error: ClientError::Config(format!(
+                            "the header {name:?} cannot be gRPC metadata"
+                        )),
+                        wait: None,
+                    };
+                }
+            }
+        }
+        let path = http::uri::PathAndQuery::from_static(crate::grpc::export_path(signal));
+        let exchange = async {
+            grpc.ready().await.map_err(|e| {
+                tonic::Status::unavailable(format!("connecting: {}", crate::http::error_chain(&e)))
+            })?;
+            grpc.unary(request, path, crate::grpc::RawCodec).await
+        };
+        let result = match tokio::time::timeout(self.target.timeout, exchange).await {
+            Ok(result) => result,
+            Err(_) => Err(tonic::Status::deadline_exceeded(format!(
+                "no answer within {} s",
+                self.target.timeout.as_secs_f64()
+            ))),
+        };
+        match result {
+            Ok(response) => {
+                let reply = crate::http::Reply {
+                    status: http::StatusCode::OK,
+                    headers: http::HeaderMap::new(),
+                    body: response.into_inner(),
+                };
+                let (rejected, message) = partial_success(signal, &reply);
+                Attempt::Delivered(rejected, message)
+            }
+            Err(status) => Attempt::Failed {
+                retryable: crate::grpc::retryable(&status),
+                wait: crate::grpc::retry_delay(&status),
+                error: ClientError::Grpc {
+                    url: url.clone(),
+                    code: format!("{:?}", status.code()),
+                    message: status.message().to_owned(),
+                },
+            },
+        }
+    }
+
+    /// The gRPC channel to the target, connected lazily.
+    fn channel(&self) -> Result<tonic::transport::Channel, ClientError> {
+        if let Some(channel) = self.channel.get() {
+            return Ok(channel.clone());
+        }
+        let url = &self.target.url;
+        let bad =
+            |e: &dyn std::fmt::Display| ClientError::Config(format!("gRPC endpoint {url:?}: {e}"));
+        let mut endpoint =
+            tonic::transport::Endpoint::from_shared(url.clone()).map_err(|e| bad(&e))?;
+        if url.starts_with("https://") {
+            endpoint = endpoint
+                .tls_config(tonic::transport::ClientTlsConfig::new().with_native_roots())
+                .map_err(|e| bad(&e))?;
+        }
+        let channel = endpoint.connect_timeout(self.target.timeout).connect_lazy();
+        Ok(self.channel.get_or_init(|| channel).clone())
+    }
+}
+
+/// What one attempt came to.
+enum Attempt {
+    /// Delivered: rejected items, and the receiver's message about them.
+    Delivered(i64, String),
+    /// Not delivered.
+    Failed {
+        retryable: bool,
+        error: ClientError,
+        /// How long the receiver asked to wait.
+        wait: Option<Duration>,
+    },
 }
 
 /// Rejected items and message of a success response, in either encoding.
@@ -365,6 +517,35 @@ mod tests {
             (Format::Protobuf, Compression::None, Duration::from_secs(10))
         );
         assert!(t.headers.is_empty());
+    }
+
+    #[test]
+    fn grpc_endpoints_are_the_servers() {
+        let t = Target::from_env(
+            Signal::Metrics,
+            None,
+            &env(&[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317/"),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+                ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+            ]),
+        )
+        .expect("grpc");
+        assert_eq!(t.url, "http://collector:4317");
+        assert_eq!(
+            (t.transport, t.format, t.compression),
+            (Transport::Grpc, Format::Protobuf, Compression::Gzip)
+        );
+        let err = Target::from_env(
+            Signal::Metrics,
+            Some("http://x:4317"),
+            &env(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc/json")]),
+        )
+        .expect_err("unknown protocol");
+        assert!(
+            err.to_string().contains("http/protobuf, http/json or grpc"),
+            "{err}"
+        );
     }
 
     #[test]

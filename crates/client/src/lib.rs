@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod exporter;
+pub mod grpc;
 pub mod http;
 pub mod replay;
 pub mod time;
@@ -31,6 +32,16 @@ pub enum ClientError {
         /// HTTP status.
         status: u16,
         /// The error message from the body.
+        message: String,
+    },
+    /// The remote answered a gRPC call with an error status.
+    #[error("{url} answered {code}: {message}")]
+    Grpc {
+        /// The server.
+        url: String,
+        /// The gRPC status code's name.
+        code: String,
+        /// Its message.
         message: String,
     },
     /// A response could not be decoded.

@@ -19,13 +19,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use bytes::{Buf as _, BufMut as _, Bytes};
+use bytes::Bytes;
+use otelvault_client::grpc::{RawCodec, status_with_retry};
 use otelvault_codec::{ContentEncoding, Format, Signal};
-use prost::Message as _;
-use tonic::codec::{
-    Codec, CompressionEncoding, DecodeBuf, Decoder, EnabledCompressionEncodings, EncodeBuf, Encoder,
-};
-use tonic::metadata::MetadataValue;
+use tonic::codec::{CompressionEncoding, EnabledCompressionEncodings};
 use tonic::server::{Grpc, NamedService, UnaryService};
 use tonic::{Code, Status};
 
@@ -69,6 +66,15 @@ impl OtlpService for Metrics {
 impl OtlpService for Logs {
     const SIGNAL: Signal = Signal::Logs;
     const NAME: &'static str = "opentelemetry.proto.collector.logs.v1.LogsService";
+}
+
+#[cfg(test)]
+#[test]
+fn service_names_are_the_clients() {
+    use otelvault_client::grpc::service;
+    assert_eq!(service(Signal::Traces), Traces::NAME);
+    assert_eq!(service(Signal::Metrics), Metrics::NAME);
+    assert_eq!(service(Signal::Logs), Logs::NAME);
 }
 
 /// A service: its one method, `Export`.
@@ -206,103 +212,12 @@ pub fn status(error: &ApiError) -> Status {
         ApiError::MethodNotAllowed(_) | ApiError::UnsupportedMediaType(_) => Code::Unimplemented,
         ApiError::StorageFailed(_) | ApiError::Internal(_) => Code::Internal,
     };
-    if !matches!(error, ApiError::Throttled(_) | ApiError::Unavailable(_)) {
-        return Status::new(code, message);
-    }
-    let retry_info = RetryInfo {
-        retry_delay: Some(Duration {
-            seconds: i64::from(RETRY_AFTER_SECS),
-            nanos: 0,
-        }),
-    }
-    .encode_to_vec();
-    let details = RpcStatus {
-        code: code as i32,
-        message: message.clone(),
-        details: vec![Any {
-            type_url: "type.googleapis.com/google.rpc.RetryInfo".into(),
-            value: retry_info.clone(),
-        }],
-    }
-    .encode_to_vec();
-    let mut status = Status::with_details(code, message, Bytes::from(details));
-    status.metadata_mut().insert_bin(
-        "google.rpc.retryinfo-bin",
-        MetadataValue::from_bytes(&retry_info),
-    );
-    status
-}
-
-/// `google.rpc.Status`, with details.
-#[derive(Clone, PartialEq, prost::Message)]
-struct RpcStatus {
-    #[prost(int32, tag = "1")]
-    code: i32,
-    #[prost(string, tag = "2")]
-    message: String,
-    #[prost(message, repeated, tag = "3")]
-    details: Vec<Any>,
-}
-
-/// `google.protobuf.Any`.
-#[derive(Clone, PartialEq, prost::Message)]
-struct Any {
-    #[prost(string, tag = "1")]
-    type_url: String,
-    #[prost(bytes = "vec", tag = "2")]
-    value: Vec<u8>,
-}
-
-/// `google.rpc.RetryInfo`.
-#[derive(Clone, PartialEq, prost::Message)]
-struct RetryInfo {
-    #[prost(message, optional, tag = "1")]
-    retry_delay: Option<Duration>,
-}
-
-/// `google.protobuf.Duration`.
-#[derive(Clone, PartialEq, prost::Message)]
-struct Duration {
-    #[prost(int64, tag = "1")]
-    seconds: i64,
-    #[prost(int32, tag = "2")]
-    nanos: i32,
-}
-
-/// Messages as bytes, both ways: decoding is the ingest path's.
-#[derive(Debug, Clone, Copy, Default)]
-struct RawCodec;
-
-impl Codec for RawCodec {
-    type Encode = Bytes;
-    type Decode = Bytes;
-    type Encoder = RawCodec;
-    type Decoder = RawCodec;
-
-    fn encoder(&mut self) -> RawCodec {
-        RawCodec
-    }
-
-    fn decoder(&mut self) -> RawCodec {
-        RawCodec
-    }
-}
-
-impl Encoder for RawCodec {
-    type Item = Bytes;
-    type Error = Status;
-
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        dst.put(item);
-        Ok(())
-    }
-}
-
-impl Decoder for RawCodec {
-    type Item = Bytes;
-    type Error = Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
-        Ok(Some(src.copy_to_bytes(src.remaining())))
+    match error {
+        ApiError::Throttled(_) | ApiError::Unavailable(_) => status_with_retry(
+            code,
+            message,
+            std::time::Duration::from_secs(u64::from(RETRY_AFTER_SECS)),
+        ),
+        _ => Status::new(code, message),
     }
 }

@@ -46,6 +46,16 @@ local memory = std.parseInt(env('OTELVAULT_MEMORY_SIZE', '1024'));
       OTELVAULT_S3_MAX_ATTEMPTS: env('OTELVAULT_S3_MAX_ATTEMPTS', '3'),
       // The binary's own default: 128, or a quarter of the memory when less.
       OTELVAULT_MAX_REQUEST_MIB: env('OTELVAULT_MAX_REQUEST_MIB', std.toString(std.min(128, std.floor(memory / 4)))),
+      // Forwarding (dual export): empty endpoints forward nothing. Failed
+      // forwards are re-sent by terraform's compaction function.
+      OTELVAULT_FORWARD_ENDPOINT: env('OTELVAULT_FORWARD_ENDPOINT', ''),
+      OTELVAULT_FORWARD_TRACES_ENDPOINT: env('OTELVAULT_FORWARD_TRACES_ENDPOINT', ''),
+      OTELVAULT_FORWARD_METRICS_ENDPOINT: env('OTELVAULT_FORWARD_METRICS_ENDPOINT', ''),
+      OTELVAULT_FORWARD_LOGS_ENDPOINT: env('OTELVAULT_FORWARD_LOGS_ENDPOINT', ''),
+      OTELVAULT_FORWARD_HEADERS: env('OTELVAULT_FORWARD_HEADERS', ''),
+      OTELVAULT_FORWARD_PROTOCOL: env('OTELVAULT_FORWARD_PROTOCOL', 'http/protobuf'),
+      OTELVAULT_FORWARD_COMPRESSION: env('OTELVAULT_FORWARD_COMPRESSION', 'gzip'),
+      OTELVAULT_FORWARD_TIMEOUT: env('OTELVAULT_FORWARD_TIMEOUT', '3s'),
     },
   },
   Tags: {

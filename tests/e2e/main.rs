@@ -7,6 +7,7 @@ mod compact;
 mod deploy;
 mod exporters;
 mod faults;
+mod forward;
 mod grpc;
 mod lambda;
 mod readme;

@@ -13,7 +13,8 @@ use crate::support::*;
 /// Every item of `signal` in the archive, as canonical OTLP/JSON of a
 /// one-item batch, sorted: archives compare equal when they hold the same
 /// items under the same resources and scopes, however split into objects.
-fn items(store: &dyn ObjectStore, signal: Signal) -> Vec<String> {
+/// Every item of `signal` in the archive, encoded, sorted.
+pub(crate) fn items(store: &dyn ObjectStore, signal: Signal) -> Vec<String> {
     items_of(&merged(store, signal))
 }
 

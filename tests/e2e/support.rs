@@ -76,8 +76,17 @@ impl Server {
                 Box::new(s3_store(endpoint, bucket, S3_PREFIX))
             }
         };
+        // A test may place the server (to restart a backend where it was).
+        let mut port = port;
         for (k, v) in extra {
             cmd.env(k, v);
+            if *k == "OTELVAULT_LISTEN" {
+                port = v
+                    .rsplit(':')
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .expect("a port");
+            }
         }
         let child = cmd.spawn().expect("start otelvault");
         let server = Server {

@@ -252,24 +252,38 @@ impl Exporter {
     /// Sends `batch`, retrying transient failures; an error means the batch
     /// was not delivered.
     pub async fn send(&self, batch: &Batch) -> Result<Delivered, ClientError> {
+        let body = self.encode(batch)?;
+        self.send_encoded(batch.signal(), body).await
+    }
+
+    /// `batch` as this exporter sends it: encoded, and compressed over HTTP
+    /// (gRPC compresses its frames itself). CPU work, for a blocking thread.
+    pub fn encode(&self, batch: &Batch) -> Result<Bytes, ClientError> {
         let encoded = batch.encode(self.target.format);
-        let compressed = match self.target.transport {
-            // gRPC compresses its frames itself.
+        Ok(Bytes::from(match self.target.transport {
             Transport::Grpc => encoded,
             Transport::Http => self
                 .target
                 .compression
                 .compress(&encoded)
                 .map_err(|e| ClientError::Config(e.to_string()))?,
-        };
-        let body = Bytes::from(compressed);
+        }))
+    }
+
+    /// Sends a batch of `signal` that [`Exporter::encode`] encoded, as
+    /// [`Exporter::send`] does.
+    pub async fn send_encoded(
+        &self,
+        signal: Signal,
+        body: Bytes,
+    ) -> Result<Delivered, ClientError> {
         let mut delay = self.retry.initial;
         let mut attempt = 0;
         loop {
             attempt += 1;
             let outcome = match self.target.transport {
-                Transport::Http => self.send_http(batch.signal(), body.clone()).await,
-                Transport::Grpc => self.send_grpc(batch.signal(), body.clone()).await,
+                Transport::Http => self.send_http(signal, body.clone()).await,
+                Transport::Grpc => self.send_grpc(signal, body.clone()).await,
             };
             let (retryable, error, wait) = match outcome {
                 Attempt::Delivered(rejected, message) => {

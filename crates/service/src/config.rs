@@ -107,6 +107,126 @@ pub struct ServeArgs {
     /// Local server: seconds between background compactions (the first runs at start, over the whole archive; later ones over the last two days).
     #[arg(long, env = "OTELVAULT_COMPACT_INTERVAL_SECS", default_value_t = 300, value_parser = parse_count("OTELVAULT_COMPACT_INTERVAL_SECS", 1, 86_400))]
     pub compact_interval_secs: u32,
+
+    /// Where accepted batches are also sent.
+    #[command(flatten)]
+    pub forward: ForwardArgs,
+}
+
+/// Forwarding (dual export): every accepted batch is archived and also
+/// sent to a live OTLP backend, configured like `OTEL_EXPORTER_OTLP_*`.
+#[derive(Debug, Clone, Args)]
+pub struct ForwardArgs {
+    /// Base URL of an OTLP receiver that every accepted batch is also sent to (/v1/{signal} is appended over HTTP; over gRPC, the server's URL).
+    #[arg(
+        id = "forward-endpoint",
+        long = "forward-endpoint",
+        env = "OTELVAULT_FORWARD_ENDPOINT"
+    )]
+    pub endpoint: Option<String>,
+    /// URL traces are forwarded to, as is (instead of OTELVAULT_FORWARD_ENDPOINT's).
+    #[arg(
+        id = "forward-traces-endpoint",
+        long = "forward-traces-endpoint",
+        env = "OTELVAULT_FORWARD_TRACES_ENDPOINT"
+    )]
+    pub traces_endpoint: Option<String>,
+    /// URL metrics are forwarded to, as is.
+    #[arg(
+        id = "forward-metrics-endpoint",
+        long = "forward-metrics-endpoint",
+        env = "OTELVAULT_FORWARD_METRICS_ENDPOINT"
+    )]
+    pub metrics_endpoint: Option<String>,
+    /// URL logs are forwarded to, as is.
+    #[arg(
+        id = "forward-logs-endpoint",
+        long = "forward-logs-endpoint",
+        env = "OTELVAULT_FORWARD_LOGS_ENDPOINT"
+    )]
+    pub logs_endpoint: Option<String>,
+    /// Headers of every forwarded request, key=value pairs separated by commas (values URL-encoded), such as x-honeycomb-team=KEY.
+    #[arg(
+        id = "forward-headers",
+        long = "forward-headers",
+        env = "OTELVAULT_FORWARD_HEADERS",
+        hide_env_values = true
+    )]
+    pub headers: Option<String>,
+    /// http/protobuf, http/json or grpc.
+    #[arg(
+        id = "forward-protocol",
+        long = "forward-protocol",
+        env = "OTELVAULT_FORWARD_PROTOCOL",
+        default_value = "http/protobuf"
+    )]
+    pub protocol: String,
+    /// gzip or none.
+    #[arg(
+        id = "forward-compression",
+        long = "forward-compression",
+        env = "OTELVAULT_FORWARD_COMPRESSION",
+        default_value = "gzip"
+    )]
+    pub compression: String,
+    /// Longest forwarding one request may take, retries included: the ingest answer waits for it (but not on its outcome).
+    #[arg(id = "forward-timeout", long = "forward-timeout", env = "OTELVAULT_FORWARD_TIMEOUT", default_value = "3s", value_parser = parse_duration("OTELVAULT_FORWARD_TIMEOUT"))]
+    pub timeout: Duration,
+    /// Local server: how often batches whose forwarding failed are re-sent from the archive.
+    #[arg(id = "forward-retry-interval", long = "forward-retry-interval", env = "OTELVAULT_FORWARD_RETRY_INTERVAL", default_value = "60s", value_parser = parse_duration("OTELVAULT_FORWARD_RETRY_INTERVAL"))]
+    pub retry_interval: Duration,
+}
+
+impl ForwardArgs {
+    /// Whether anything is forwarded.
+    pub fn enabled(&self) -> bool {
+        [
+            &self.endpoint,
+            &self.traces_endpoint,
+            &self.metrics_endpoint,
+            &self.logs_endpoint,
+        ]
+        .iter()
+        .any(|e| e.as_deref().is_some_and(|e| !e.trim().is_empty()))
+    }
+
+    /// The target of `signal`, if it is forwarded: these settings read as
+    /// the `OTEL_EXPORTER_OTLP_*` variables they mirror, by the exporter
+    /// `replay` uses. The error names the variable to fix.
+    pub fn target(
+        &self,
+        signal: otelvault_codec::Signal,
+    ) -> Result<Option<otelvault_client::exporter::Target>, String> {
+        let own = match signal {
+            otelvault_codec::Signal::Traces => &self.traces_endpoint,
+            otelvault_codec::Signal::Metrics => &self.metrics_endpoint,
+            otelvault_codec::Signal::Logs => &self.logs_endpoint,
+        };
+        let nonempty = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty());
+        if nonempty(own).is_none() && nonempty(&self.endpoint).is_none() {
+            return Ok(None);
+        }
+        let upper = signal.as_str().to_ascii_uppercase();
+        let env = |name: &str| -> Option<String> {
+            let general = name.strip_prefix("OTEL_EXPORTER_OTLP_");
+            match general {
+                Some("ENDPOINT") => nonempty(&self.endpoint),
+                Some("HEADERS") => nonempty(&self.headers),
+                Some("PROTOCOL") => Some(self.protocol.clone()),
+                Some("COMPRESSION") => Some(self.compression.clone()),
+                Some("TIMEOUT") => Some(self.timeout.as_millis().to_string()),
+                Some(rest) if rest == format!("{upper}_ENDPOINT") => nonempty(own),
+                _ => None,
+            }
+        };
+        otelvault_client::exporter::Target::from_env(signal, None, &env)
+            .map(Some)
+            .map_err(|e| {
+                // The exporter names the variables it mirrors.
+                format!("forwarding {signal}: {e}")
+                    .replace("OTEL_EXPORTER_OTLP_", "OTELVAULT_FORWARD_")
+            })
+    }
 }
 
 /// Whether the local server compacts in the background.
@@ -323,6 +443,9 @@ impl ServeArgs {
                 Runtime::Local => {}
             }
         }
+        for signal in otelvault_codec::Signal::ALL {
+            self.forward.target(signal)?;
+        }
         if self.s3.endpoint().is_some() && !matches!(self.storage, StorageUrl::S3 { .. }) {
             return Err(
                 "OTELVAULT_S3_ENDPOINT is set but OTELVAULT_STORAGE is not an s3:// location"
@@ -493,6 +616,25 @@ mod tests {
             grpc.validate(Runtime::Local)
                 .expect_err("public, no keys")
                 .contains("OTELVAULT_GRPC_LISTEN")
+        );
+        // Forwarding mistakes name the variable.
+        let forward = parse(&[
+            "--forward-endpoint",
+            "http://backend:4318",
+            "--forward-protocol",
+            "grpc/json",
+        ])
+        .expect("parse");
+        let err = forward.validate(Runtime::Local).expect_err("bad protocol");
+        assert!(
+            err.contains("OTELVAULT_FORWARD_PROTOCOL=grpc/json"),
+            "{err}"
+        );
+        let forward = parse(&["--forward-logs-endpoint", "backend:4318"]).expect("parse");
+        let err = forward.validate(Runtime::Local).expect_err("not a URL");
+        assert!(
+            err.contains("forwarding logs") && err.contains("http://"),
+            "{err}"
         );
         let off = parse(&["--grpc-listen", "OFF"]).expect("parse");
         assert_eq!(off.grpc_listen, GrpcListen(None));

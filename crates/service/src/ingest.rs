@@ -38,6 +38,8 @@ const BODY_TIMEOUT: Duration = Duration::from_secs(60);
 /// A decoded request, encoded for the archive and ready to be written.
 struct Prepared {
     encoded: Encoded,
+    /// The batch as the forwarder sends it, when it is forwarded.
+    forward: Option<Result<Bytes, String>>,
     items: usize,
     rejected: i64,
     message: String,
@@ -117,8 +119,15 @@ pub(crate) async fn store(
     let archive = state.archive.clone();
     let now = otelvault_codec::now_unix_nanos();
     let limit = state.max_request_bytes;
+    let forwarder = state.forward.clone();
+    let exporter = forwarder.as_ref().and_then(|f| f.exporter(signal)).cloned();
     let prepared = match tokio::task::spawn_blocking(move || {
-        prepare(&archive, signal, format, encoding, &raw, now, limit)
+        let body = Received {
+            format,
+            encoding,
+            raw: &raw,
+        };
+        prepare(&archive, signal, body, now, limit, exporter.as_ref())
     })
     .await
     {
@@ -136,11 +145,46 @@ pub(crate) async fn store(
     log.rejected = prepared.rejected;
     log.objects = prepared.encoded.objects();
     log.stored_bytes = prepared.encoded.bytes();
-    state
-        .archive
-        .put(prepared.encoded)
-        .await
-        .inspect_err(|e| log.detail = Some(e.detail()))?;
+    let put = state.archive.put(prepared.encoded);
+    // Archived and forwarded at once; the answer depends on the archive.
+    let (stored, forwarded) = match (&forwarder, prepared.forward) {
+        (Some(forwarder), Some(Ok(body))) if prepared.items > 0 => {
+            let (stored, forwarded) = tokio::join!(put, forwarder.forward(signal, body));
+            (stored, Some(forwarded.map(|_| ())))
+        }
+        (_, Some(Err(e))) => (put.await, Some(Err(e))),
+        _ => (put.await, None),
+    };
+    let report = stored.inspect_err(|e| log.detail = Some(e.detail()))?;
+    match (forwarded, &forwarder) {
+        (Some(Ok(())), _) => log.forward = Some("ok".into()),
+        (Some(Err(why)), Some(forwarder)) => {
+            let target = forwarder
+                .exporter(signal)
+                .map(|e| e.target().url.clone())
+                .unwrap_or_default();
+            log.forward = Some(why.clone());
+            // The batch is safe: the client gets its 200, and the marker
+            // has it re-sent from the archive.
+            match crate::forward::mark_pending(
+                state.archive.store().as_ref(),
+                signal,
+                &report.keys,
+                &target,
+                &why,
+            )
+            .await
+            {
+                Ok(marker) => {
+                    tracing::warn!(%signal, target, error = %why, %marker, "Forwarding failed; the batch is archived and will be re-sent by forward-retry.")
+                }
+                Err(e) => {
+                    tracing::error!(%signal, target, error = %why, marker_error = %e, keys = ?report.keys, "Forwarding failed and its marker could not be written: these objects will not be re-sent.")
+                }
+            }
+        }
+        _ => {}
+    }
     Ok(ExportResponse {
         signal,
         rejected: prepared.rejected,
@@ -161,16 +205,26 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
     .await
 }
 
-/// Decompresses, decodes, validates and encodes for the archive: all the
-/// CPU work, on one blocking thread.
+/// A request's body as received, and how it is encoded.
+struct Received<'a> {
+    format: Format,
+    encoding: ContentEncoding,
+    raw: &'a [u8],
+}
+
+/// Decompresses, decodes, validates and encodes for the archive (and the
+/// forwarder): all the CPU work, on one blocking thread.
 fn prepare(
     archive: &Archive,
     signal: Signal,
-    format: Format,
-    encoding: ContentEncoding,
-    raw: &[u8],
+    Received {
+        format,
+        encoding,
+        raw,
+    }: Received<'_>,
     now: u64,
     limit: usize,
+    forward: Option<&otelvault_client::exporter::Exporter>,
 ) -> Result<Prepared, ApiError> {
     let data = decompress(encoding, raw, MAX_DECOMPRESSED_BYTES).map_err(|e| match e {
         CodecError::TooLarge { .. } => ApiError::PayloadTooLarge(format!(
@@ -189,9 +243,11 @@ fn prepare(
     drop(data);
     let rejected = validate_ids(&mut batch);
     let items = batch.item_count();
+    let forward = forward.map(|exporter| exporter.encode(&batch).map_err(|e| e.to_string()));
     let encoded = archive.encode(batch, now)?;
     Ok(Prepared {
         encoded,
+        forward,
         items,
         rejected: rejected.count,
         message: rejected.message(signal.item_noun()),

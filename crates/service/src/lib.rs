@@ -13,6 +13,7 @@ pub mod auth;
 mod body;
 pub mod config;
 pub mod error;
+pub mod forward;
 pub mod grpc;
 mod ingest;
 pub mod query;
@@ -53,6 +54,8 @@ pub struct AppState {
     pub max_request_bytes: usize,
     /// Work one fetch page may take ([`query::PAGE_TIME`]).
     pub page_time: std::time::Duration,
+    /// Where accepted batches are also sent (`OTELVAULT_FORWARD_*`).
+    pub forward: Option<Arc<forward::Forwarder>>,
 }
 
 /// Queries (fetch pages, trace lookups) one instance runs at once by
@@ -72,6 +75,7 @@ impl AppState {
             query_slots: MAX_CONCURRENT_QUERIES,
             max_request_bytes: config::DEFAULT_MAX_REQUEST_MIB as usize * (1 << 20),
             page_time: query::PAGE_TIME,
+            forward: None,
         }
     }
 
@@ -93,6 +97,7 @@ impl AppState {
         let mut state = AppState::new(Archive::new(store, args.layout), auth, &cursor_key(args))
             .with_query_slots(args.max_queries as usize);
         state.max_request_bytes = args.max_request_bytes();
+        state.forward = forward::Forwarder::from_args(&args.forward).map_err(OpenError::Config)?;
         Ok(state)
     }
 }
@@ -134,6 +139,8 @@ pub(crate) struct RequestLog {
     pub key_id: Option<String>,
     /// Internal detail of a failure, for operators only.
     pub detail: Option<String>,
+    /// How forwarding went: `ok`, or why it failed.
+    pub forward: Option<String>,
 }
 
 impl RequestLog {
@@ -242,7 +249,7 @@ impl RequestLog {
                 tracing::$level!(
                     %method, path, status, latency_ms, signal, items = log.items, rejected = log.rejected,
                     objects = log.objects, received_bytes = log.received_bytes, stored_bytes = log.stored_bytes, read_bytes = log.read_bytes,
-                    key = log.key_id.as_deref(), error, detail = log.detail.as_deref(),
+                    key = log.key_id.as_deref(), error, detail = log.detail.as_deref(), forward = log.forward.as_deref(),
                     $msg
                 )
             };

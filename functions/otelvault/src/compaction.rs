@@ -1,5 +1,6 @@
 //! Compaction outside the command line: in the background of the local
-//! server, and as the package's scheduled Lambda function.
+//! server, and as the package's scheduled Lambda function (which also
+//! re-sends batches whose forwarding failed).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -122,15 +123,31 @@ pub(crate) async fn run_lambda(args: ServeArgs) -> anyhow::Result<()> {
         delete_raw: args.compact_delete_raw,
     };
     let storage = args.storage.to_string();
+    let forwarder = otelvault_service::forward::Forwarder::from_args(&args.forward)
+        .map_err(anyhow::Error::msg)?;
     tracing::info!(
         storage,
         delete_raw = options.delete_raw,
+        forward = forwarder.is_some(),
         "Compacting on schedule."
     );
     let handler = lambda_http::service_fn(move |event: lambda_http::LambdaEvent<Value>| {
         let store = Arc::clone(&store);
         let storage = storage.clone();
+        let forwarder = forwarder.clone();
         async move {
+            // Batches whose forwarding failed go first: the backend is live.
+            let forwarded = match &forwarder {
+                Some(forwarder) => {
+                    let report = otelvault_service::forward::retry_pending(&*store, forwarder)
+                        .await
+                        .map_err(|e| format!("reading the forward markers of {storage}: {e}"))?;
+                    Some(
+                        json!({"resent": report.delivered, "items": report.items, "left": report.left.len()}),
+                    )
+                }
+                None => None,
+            };
             let (start, end) = range(&event.payload, otelvault_codec::now_unix_nanos())?;
             let mut tally = Tally::default();
             compact_range(&*store, start, end, options, |r, _| tally.add(r))
@@ -155,6 +172,7 @@ pub(crate) async fn run_lambda(args: ServeArgs) -> anyhow::Result<()> {
                 "rows": tally.rows,
                 "deleted_raw": tally.deleted_raw,
                 "unreadable": tally.unreadable,
+                "forward": forwarded,
             }))
         }
     });

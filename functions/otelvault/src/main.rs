@@ -45,6 +45,9 @@ enum Command {
     /// Check a deployment's configuration as the Lambda function reads it (the
     /// same variables), and that its storage can be reached and listed.
     Check(ServeArgs),
+    /// Re-send, from the archive, the batches whose forwarding failed
+    /// (OTELVAULT_FORWARD_*), and clear their markers.
+    ForwardRetry(ServeArgs),
 }
 
 /// On Lambda every setting comes from the environment.
@@ -182,6 +185,9 @@ fn main() -> ExitCode {
             Command::Serve(args) => runtime().and_then(|rt| rt.block_on(serve(args))),
             Command::Fetch(args) => runtime().and_then(|rt| rt.block_on(cli::fetch(args))),
             Command::Check(args) => runtime().and_then(|rt| rt.block_on(check(args))),
+            Command::ForwardRetry(args) => {
+                runtime().and_then(|rt| rt.block_on(forward_retry(args)))
+            }
             Command::Stats(args) => runtime().and_then(|rt| rt.block_on(cli::stats(args))),
             Command::Compact(args) => runtime().and_then(|rt| rt.block_on(cli::compact(args))),
             Command::Schema(args) => cli::schema(args),
@@ -257,6 +263,62 @@ async fn check(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+#[allow(clippy::print_stdout)] // The command's report.
+async fn forward_retry(args: ServeArgs) -> anyhow::Result<()> {
+    let state = state(&args, Runtime::Local).await?;
+    let forwarder = state.forward.clone().context(
+        "nothing to forward to: set OTELVAULT_FORWARD_ENDPOINT (or OTELVAULT_FORWARD_TRACES_ENDPOINT, …)",
+    )?;
+    let store = Arc::clone(state.archive.store());
+    let report = otelvault_service::forward::retry_pending(&*store, &forwarder)
+        .await
+        .with_context(|| format!("reading the forward markers of {}", args.storage))?;
+    println!(
+        "re-sent {} batches ({} objects, {} items); {} left",
+        report.delivered,
+        report.objects,
+        report.items,
+        report.left.len()
+    );
+    for (marker, why) in &report.left {
+        println!("left {marker}: {why}");
+    }
+    if !report.left.is_empty() {
+        anyhow::bail!(
+            "{} batches could not be re-sent; their markers stay: run forward-retry again once the backend answers",
+            report.left.len()
+        );
+    }
+    Ok(())
+}
+
+/// Re-sends batches whose forwarding failed, every `every`, for as long as
+/// the server runs.
+async fn forward_in_background(
+    store: Arc<dyn otelvault_storage::ObjectStore>,
+    forwarder: Arc<otelvault_service::forward::Forwarder>,
+    every: std::time::Duration,
+) {
+    loop {
+        match otelvault_service::forward::retry_pending(&*store, &forwarder).await {
+            Ok(report) if report.delivered > 0 || !report.left.is_empty() => {
+                tracing::info!(
+                    delivered = report.delivered,
+                    objects = report.objects,
+                    items = report.items,
+                    left = report.left.len(),
+                    "Re-sent batches whose forwarding had failed."
+                );
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "Could not read the forward markers; trying again later.")
+            }
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
 async fn run_lambda(args: ServeArgs) -> anyhow::Result<()> {
     let state = state(&args, Runtime::Lambda).await?;
     tracing::info!(storage = %args.storage, keys = args.keys_enforced(), "Serving Lambda Function URL requests.");
@@ -311,6 +373,25 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             state.archive.clone(),
             options,
             every,
+        ));
+    }
+    if let Some(forwarder) = state.forward.clone() {
+        tracing::info!(
+            traces = forwarder
+                .exporter(otelvault_codec::Signal::Traces)
+                .map(|e| e.target().url.as_str()),
+            metrics = forwarder
+                .exporter(otelvault_codec::Signal::Metrics)
+                .map(|e| e.target().url.as_str()),
+            logs = forwarder
+                .exporter(otelvault_codec::Signal::Logs)
+                .map(|e| e.target().url.as_str()),
+            "Forwarding accepted batches."
+        );
+        tokio::spawn(forward_in_background(
+            Arc::clone(state.archive.store()),
+            forwarder,
+            args.forward.retry_interval,
         ));
     }
     // One stop signal for both servers.

@@ -19,6 +19,22 @@ locals {
   query_keys  = var.keys_ssm_parameter_prefix == null ? join(",", var.query_keys) : data.aws_ssm_parameter.query_keys[0].value
   log_group   = "/aws/lambda/${var.name}"
   compaction  = var.compaction_schedule != null
+  forwarding  = anytrue([for e in [var.forward_endpoint, var.forward_traces_endpoint, var.forward_metrics_endpoint, var.forward_logs_endpoint] : e != null])
+
+  # Forwarding (dual export), for the API function (which forwards) and the
+  # compaction function (which re-sends what failed).
+  forward_environment = merge(
+    var.forward_endpoint == null ? {} : { OTELVAULT_FORWARD_ENDPOINT = var.forward_endpoint },
+    var.forward_traces_endpoint == null ? {} : { OTELVAULT_FORWARD_TRACES_ENDPOINT = var.forward_traces_endpoint },
+    var.forward_metrics_endpoint == null ? {} : { OTELVAULT_FORWARD_METRICS_ENDPOINT = var.forward_metrics_endpoint },
+    var.forward_logs_endpoint == null ? {} : { OTELVAULT_FORWARD_LOGS_ENDPOINT = var.forward_logs_endpoint },
+    var.forward_headers == null ? {} : { OTELVAULT_FORWARD_HEADERS = var.forward_headers },
+    local.forwarding ? {
+      OTELVAULT_FORWARD_PROTOCOL    = var.forward_protocol
+      OTELVAULT_FORWARD_COMPRESSION = var.forward_compression
+      OTELVAULT_FORWARD_TIMEOUT     = var.forward_timeout
+    } : {},
+  )
 
   # Exactly the variables the binary reads (see the README's configuration
   # table); a test keeps this list, the binary and lambroll/ in step.
@@ -38,6 +54,7 @@ locals {
     },
     var.cursor_key == null ? {} : { OTELVAULT_CURSOR_KEY = var.cursor_key },
     var.max_request_mib == null ? {} : { OTELVAULT_MAX_REQUEST_MIB = tostring(var.max_request_mib) },
+    local.forward_environment,
   )
 }
 
@@ -336,6 +353,17 @@ data "aws_iam_policy_document" "compaction" {
     }
   }
 
+  # Re-sending what forwarding failed to deliver: a marker goes once its
+  # objects are delivered.
+  dynamic "statement" {
+    for_each = local.forwarding ? [1] : []
+    content {
+      sid       = "ClearForwardMarkers"
+      actions   = ["s3:DeleteObject"]
+      resources = ["${local.bucket_arn}/${var.prefix}/forward-pending/*"]
+    }
+  }
+
   statement {
     sid       = "ListArchivePartitions"
     actions   = ["s3:ListBucket"]
@@ -397,12 +425,12 @@ resource "aws_lambda_function" "compaction" {
   tags                           = var.tags
 
   environment {
-    variables = {
+    variables = merge({
       OTELVAULT_FUNCTION           = "compact"
       OTELVAULT_STORAGE            = local.environment.OTELVAULT_STORAGE
       OTELVAULT_COMPACT_DELETE_RAW = tostring(var.compaction_delete_raw)
       OTELVAULT_S3_MAX_ATTEMPTS    = local.environment.OTELVAULT_S3_MAX_ATTEMPTS
-    }
+    }, local.forward_environment)
   }
 
   logging_config {

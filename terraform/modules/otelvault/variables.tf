@@ -358,3 +358,62 @@ variable "athena_results_retention_days" {
     error_message = "athena_results_retention_days must be at least 1."
   }
 }
+
+variable "forward_endpoint" {
+  description = "OTELVAULT_FORWARD_ENDPOINT: base URL of a live OTLP backend that every accepted batch is also sent to (dual export), such as https://api.honeycomb.io; null for no forwarding. Failed forwards are re-sent by the compaction function (compaction_schedule)."
+  type        = string
+  default     = null
+}
+
+variable "forward_traces_endpoint" {
+  description = "OTELVAULT_FORWARD_TRACES_ENDPOINT: URL traces are forwarded to, as is."
+  type        = string
+  default     = null
+}
+
+variable "forward_metrics_endpoint" {
+  description = "OTELVAULT_FORWARD_METRICS_ENDPOINT: URL metrics are forwarded to, as is."
+  type        = string
+  default     = null
+}
+
+variable "forward_logs_endpoint" {
+  description = "OTELVAULT_FORWARD_LOGS_ENDPOINT: URL logs are forwarded to, as is."
+  type        = string
+  default     = null
+}
+
+variable "forward_headers" {
+  description = "OTELVAULT_FORWARD_HEADERS: headers of every forwarded request, key=value pairs separated by commas (x-honeycomb-team=KEY)."
+  type        = string
+  default     = null
+  sensitive   = true
+}
+
+variable "forward_protocol" {
+  description = "OTELVAULT_FORWARD_PROTOCOL: http/protobuf, http/json or grpc."
+  type        = string
+  default     = "http/protobuf"
+
+  validation {
+    condition     = contains(["http/protobuf", "http/json", "grpc"], var.forward_protocol)
+    error_message = "forward_protocol must be http/protobuf, http/json or grpc."
+  }
+}
+
+variable "forward_compression" {
+  description = "OTELVAULT_FORWARD_COMPRESSION: gzip or none."
+  type        = string
+  default     = "gzip"
+
+  validation {
+    condition     = contains(["gzip", "none"], var.forward_compression)
+    error_message = "forward_compression must be gzip or none."
+  }
+}
+
+variable "forward_timeout" {
+  description = "OTELVAULT_FORWARD_TIMEOUT: longest forwarding one request may take, retries included (3s, 1500ms); the ingest answer waits for it, so keep it well inside the function's timeout and your exporters' (10 s)."
+  type        = string
+  default     = "3s"
+}

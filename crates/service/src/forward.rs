@@ -1,0 +1,230 @@
+//! Forwarding (dual export): every accepted batch is archived and, at the
+//! same time, sent to a live OTLP backend (`OTELVAULT_FORWARD_*`), with the
+//! exporter `replay` uses.
+//!
+//! The ingest answer waits for both (a frozen Lambda sends nothing later)
+//! but depends on the archive alone: when forwarding fails within
+//! `OTELVAULT_FORWARD_TIMEOUT`, the batch is safe in the archive, the
+//! client gets its 200, and a small marker object
+//! (`forward-pending/{signal}/{id}.json`) names the archived objects to
+//! re-send. [`retry_pending`] (`otelvault forward-retry`, a background task
+//! of `serve`, the scheduled function on AWS) re-sends them from the
+//! archive and deletes the marker once the backend took them: delivery to
+//! the backend is at least once, across crashes and cold starts.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use otelvault_archive::PartitionKey;
+use otelvault_client::ClientError;
+use otelvault_client::exporter::{Delivered, Exporter, RetryPolicy, Target};
+use otelvault_client::http::HttpClient;
+use otelvault_codec::Signal;
+use otelvault_storage::{KeyPrefix, ObjectKey, ObjectStore, PutOptions, StorageError, list_all};
+use serde_json::{Value, json};
+
+use crate::config::ForwardArgs;
+
+/// Where markers are, under the archive's root.
+pub const PENDING_PREFIX: &str = "forward-pending/";
+
+/// Retries while the ingest answer waits: quick, within the timeout.
+const IN_REQUEST: RetryPolicy = RetryPolicy {
+    attempts: 3,
+    initial: Duration::from_millis(200),
+    max: Duration::from_secs(1),
+};
+
+/// Retries when re-sending from the archive.
+const FROM_ARCHIVE: RetryPolicy = RetryPolicy {
+    attempts: 3,
+    initial: Duration::from_millis(500),
+    max: Duration::from_secs(5),
+};
+
+/// The exporters of the forwarded signals.
+#[derive(Debug)]
+pub struct Forwarder {
+    /// By signal (traces, metrics, logs): in-request and from-archive.
+    exporters: [Option<(Exporter, Exporter)>; 3],
+    timeout: Duration,
+}
+
+fn index(signal: Signal) -> usize {
+    match signal {
+        Signal::Traces => 0,
+        Signal::Metrics => 1,
+        Signal::Logs => 2,
+    }
+}
+
+impl Forwarder {
+    /// The forwarder `args` configure, if they forward anything; the error
+    /// is one line naming the variable to fix.
+    pub fn from_args(args: &ForwardArgs) -> Result<Option<Arc<Forwarder>>, String> {
+        if !args.enabled() {
+            return Ok(None);
+        }
+        let client = HttpClient::new().map_err(|e| format!("forwarding: {e}"))?;
+        let exporter = |target: &Target| {
+            (
+                Exporter::new(client.clone(), target.clone(), IN_REQUEST),
+                Exporter::new(client.clone(), target.clone(), FROM_ARCHIVE),
+            )
+        };
+        let mut exporters = [None, None, None];
+        for signal in Signal::ALL {
+            exporters[index(signal)] = args.target(signal)?.as_ref().map(exporter);
+        }
+        Ok(Some(Arc::new(Forwarder {
+            exporters,
+            timeout: args.timeout,
+        })))
+    }
+
+    /// The exporter forwarding `signal` while a request waits, if it is
+    /// forwarded.
+    pub fn exporter(&self, signal: Signal) -> Option<&Exporter> {
+        self.exporters[index(signal)].as_ref().map(|(e, _)| e)
+    }
+
+    fn resender(&self, signal: Signal) -> Option<&Exporter> {
+        self.exporters[index(signal)].as_ref().map(|(_, e)| e)
+    }
+
+    /// Sends an encoded batch within the timeout, retries included.
+    pub async fn forward(&self, signal: Signal, body: Bytes) -> Result<Delivered, String> {
+        let Some(exporter) = self.exporter(signal) else {
+            return Err(format!("{signal} are not forwarded"));
+        };
+        match tokio::time::timeout(self.timeout, exporter.send_encoded(signal, body)).await {
+            Ok(Ok(delivered)) => Ok(delivered),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!(
+                "{}: no answer within OTELVAULT_FORWARD_TIMEOUT ({} s)",
+                exporter.target().url,
+                self.timeout.as_secs_f64()
+            )),
+        }
+    }
+}
+
+/// Writes the marker naming `keys` (the archived objects of one request
+/// of `signal`) for [`retry_pending`].
+pub async fn mark_pending(
+    store: &dyn ObjectStore,
+    signal: Signal,
+    keys: &[ObjectKey],
+    target: &str,
+    error: &str,
+) -> Result<ObjectKey, StorageError> {
+    let names: Vec<&str> = keys.iter().map(ObjectKey::as_str).collect();
+    let id = otelvault_archive::content_id(names.join("\n").as_bytes());
+    let key = ObjectKey::new(format!("{PENDING_PREFIX}{signal}/{id}.json").as_str())?;
+    let body = json!({
+        "version": 1,
+        "signal": signal.as_str(),
+        "keys": names,
+        "target": target,
+        "error": error,
+        "failed_at": otelvault_codec::now_unix_nanos().to_string(),
+    });
+    store
+        .put(
+            &key,
+            Bytes::from(body.to_string()),
+            &PutOptions {
+                content_type: Some("application/json".into()),
+                content_encoding: None,
+            },
+        )
+        .await?;
+    Ok(key)
+}
+
+/// What [`retry_pending`] did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RetryReport {
+    /// Markers whose objects were all delivered (and which were deleted).
+    pub delivered: usize,
+    /// Objects re-sent.
+    pub objects: usize,
+    /// Items re-sent.
+    pub items: usize,
+    /// Markers left for a later run: key and why.
+    pub left: Vec<(String, String)>,
+}
+
+/// Re-sends the objects every marker names, from the archive, and deletes
+/// each marker once all its objects were delivered. A marker whose
+/// objects cannot be sent now stays for the next run.
+pub async fn retry_pending(
+    store: &dyn ObjectStore,
+    forwarder: &Forwarder,
+) -> Result<RetryReport, StorageError> {
+    let mut report = RetryReport::default();
+    let prefix = KeyPrefix::new(PENDING_PREFIX)?;
+    for meta in list_all(store, &prefix).await? {
+        let key = meta.key;
+        let body = match store.get(&key).await {
+            Ok(body) => body,
+            // Another run took it.
+            Err(StorageError::NotFound { .. }) => continue,
+            Err(e) => return Err(e),
+        };
+        match resend(store, forwarder, &body).await {
+            Ok((objects, items)) => {
+                store.delete(&key).await?;
+                report.delivered += 1;
+                report.objects += objects;
+                report.items += items;
+            }
+            Err(why) => {
+                tracing::warn!(marker = %key, error = %why, "Forwarding from the archive failed; the marker stays for the next run.");
+                report.left.push((key.into_string(), why));
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Re-sends the objects a marker names: how many, and their items.
+async fn resend(
+    store: &dyn ObjectStore,
+    forwarder: &Forwarder,
+    marker: &[u8],
+) -> Result<(usize, usize), String> {
+    let marker: Value =
+        serde_json::from_slice(marker).map_err(|e| format!("not a forward marker: {e}"))?;
+    let signal: Signal = marker["signal"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .ok_or("a forward marker without a signal")?;
+    let exporter = forwarder.resender(signal).ok_or_else(|| {
+        format!("{signal} are not forwarded now (set OTELVAULT_FORWARD_ENDPOINT to re-send them)")
+    })?;
+    let keys = marker["keys"]
+        .as_array()
+        .ok_or("a forward marker without keys")?;
+    let (mut objects, mut items) = (0, 0);
+    for key in keys {
+        let key = key.as_str().ok_or("a key that is not a string")?;
+        let object = ObjectKey::new(key).map_err(|e| e.to_string())?;
+        let parsed = PartitionKey::parse(&object).map_err(|e| e.to_string())?;
+        let bytes = store
+            .get(&object)
+            .await
+            .map_err(|e| format!("reading {key}: {e}"))?;
+        let batch = tokio::task::spawn_blocking(move || parsed.decode(&bytes))
+            .await
+            .map_err(|e| e.to_string())??;
+        exporter
+            .send(&batch)
+            .await
+            .map_err(|e: ClientError| e.to_string())?;
+        objects += 1;
+        items += batch.item_count();
+    }
+    Ok((objects, items))
+}

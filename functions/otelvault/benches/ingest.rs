@@ -21,20 +21,28 @@ const BIN: &str = env!("CARGO_BIN_EXE_otelvault");
 struct Server {
     child: Child,
     url: String,
+    grpc_url: String,
     _dir: tempfile::TempDir,
 }
 
 impl Server {
     fn spawn() -> (Server, Instant) {
+        Server::spawn_with(&[])
+    }
+
+    /// A server with more settings; its gRPC receiver, when `grpc` is
+    /// among them, on a free port ([`Server::grpc_url`]).
+    fn spawn_with(extra: &[(&str, &str)]) -> (Server, Instant) {
         let dir = otelvault_testkit::bench::fast_tempdir();
-        let port = free_port();
+        let (port, grpc_port) = (free_port(), free_port());
         let started = Instant::now();
         let child = Command::new(BIN)
             .arg("serve")
             .env("OTELVAULT_LISTEN", format!("127.0.0.1:{port}"))
-            .env("OTELVAULT_GRPC_LISTEN", "off")
+            .env("OTELVAULT_GRPC_LISTEN", format!("127.0.0.1:{grpc_port}"))
             .env("OTELVAULT_STORAGE", dir.path().join("archive"))
             .env("OTELVAULT_LOG", "warn")
+            .envs(extra.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -43,10 +51,20 @@ impl Server {
             Server {
                 child,
                 url: format!("http://127.0.0.1:{port}"),
+                grpc_url: format!("http://127.0.0.1:{grpc_port}"),
                 _dir: dir,
             },
             started,
         )
+    }
+
+    /// Waits for the first 200.
+    fn ready(self, body: &[u8]) -> Server {
+        let agent = new_agent();
+        while post(&agent, &self.url, body) != 200 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        self
     }
 
     fn pid(&self) -> u32 {
@@ -306,5 +324,104 @@ fn main() {
         "fetch of 8 objects of 100000 tiny spans: {pages} pages in {:.2} s, peak RSS {:.1} MiB ({before:.1} MiB after ingesting them)",
         wall.elapsed().as_secs_f64(),
         server.peak_rss_mib(),
+    );
+    drop(server);
+
+    forwarding_and_grpc(&small, &mib);
+}
+
+/// Server CPU per MiB of sequential 1 MiB requests, and latency of one
+/// client's 64 KiB requests for 5 s, at `url`.
+fn cpu_and_latency(server: &Server, mib: &[u8], small: &[u8]) -> (f64, f64, f64) {
+    let agent = new_agent();
+    let requests = 50;
+    let cpu_before = server.cpu_seconds();
+    for _ in 0..requests {
+        assert_eq!(post(&agent, &server.url, mib), 200);
+    }
+    let cpu = server.cpu_seconds() - cpu_before;
+    let per_mib = cpu * 1000.0 / ((mib.len() * requests) as f64 / 1048576.0);
+    let mut latencies = Vec::new();
+    let until = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < until {
+        let t = Instant::now();
+        assert_eq!(post(&agent, &server.url, small), 200);
+        latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    latencies.sort_by(|a, b| a.total_cmp(b));
+    (
+        per_mib,
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+    )
+}
+
+/// Forwarding on (to a second server on this machine) against off, and
+/// OTLP/gRPC against OTLP/HTTP, in the same run.
+fn forwarding_and_grpc(small: &[u8], mib: &[u8]) {
+    let plain = Server::spawn().0.ready(small);
+    let (off_cpu, off_p50, off_p99) = cpu_and_latency(&plain, mib, small);
+    drop(plain);
+    let backend = Server::spawn().0.ready(small);
+    let forwarding = Server::spawn_with(&[("OTELVAULT_FORWARD_ENDPOINT", &backend.url)])
+        .0
+        .ready(small);
+    let (on_cpu, on_p50, on_p99) = cpu_and_latency(&forwarding, mib, small);
+    println!(
+        "forwarding off: {off_cpu:.1} ms CPU per MiB, 64 KiB latency p50 {off_p50:.2} ms, p99 {off_p99:.2} ms"
+    );
+    println!(
+        "forwarding on (http/protobuf, gzip, to a local otelvault): {on_cpu:.1} ms CPU per MiB ({:.2}x), p50 {on_p50:.2} ms ({:.2}x), p99 {on_p99:.2} ms ({:.2}x)",
+        on_cpu / off_cpu,
+        on_p50 / off_p50,
+        on_p99 / off_p99
+    );
+    drop((forwarding, backend));
+
+    // The same 1 MiB requests through the same client, over HTTP and gRPC.
+    use otelvault_client::exporter::{Exporter, RetryPolicy, Target, Transport};
+    let server = Server::spawn().0.ready(small);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut per_mib = Vec::new();
+    for (transport, url) in [
+        (Transport::Http, format!("{}/v1/traces", server.url)),
+        (Transport::Grpc, server.grpc_url.clone()),
+    ] {
+        let target = Target {
+            url,
+            headers: Vec::new(),
+            transport,
+            format: Format::Protobuf,
+            compression: otelvault_codec::Compression::None,
+            timeout: Duration::from_secs(30),
+        };
+        let client = otelvault_client::http::HttpClient::new().unwrap();
+        let exporter = Exporter::new(client, target, RetryPolicy::default());
+        let body = bytes::Bytes::copy_from_slice(mib);
+        let requests = 50;
+        let cpu = runtime.block_on(async {
+            exporter
+                .send_encoded(otelvault_codec::Signal::Traces, body.clone())
+                .await
+                .unwrap();
+            let before = server.cpu_seconds();
+            for _ in 0..requests {
+                exporter
+                    .send_encoded(otelvault_codec::Signal::Traces, body.clone())
+                    .await
+                    .unwrap();
+            }
+            server.cpu_seconds() - before
+        });
+        per_mib.push(cpu * 1000.0 / ((mib.len() * requests) as f64 / 1048576.0));
+    }
+    println!(
+        "ingest CPU per MiB of 1 MiB protobuf requests: OTLP/HTTP {:.1} ms, OTLP/gRPC {:.1} ms ({:.2}x)",
+        per_mib[0],
+        per_mib[1],
+        per_mib[1] / per_mib[0]
     );
 }

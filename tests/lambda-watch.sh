@@ -115,6 +115,63 @@ if [ "$failed" -ne 0 ]; then
 fi
 stop_function
 
+# Forwarding on Lambda: the answer waits for the forward (a frozen function
+# sends nothing later) but not on its outcome; a failed forward leaves a
+# marker that the scheduled function re-sends from the archive.
+backend_port=$(free_port)
+backend_archive=$(mktemp -d)
+forward_archive=$(mktemp -d)
+backend_pid=
+start_backend() {
+  target/debug/otelvault serve --listen "127.0.0.1:$backend_port" --grpc-listen off \
+    --storage "$backend_archive" >/dev/null 2>&1 &
+  backend_pid=$!
+  for _ in $(seq 1 100); do
+    curl -sf -m 2 "http://127.0.0.1:$backend_port/health" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+}
+stop_backend() { kill "$backend_pid" 2>/dev/null || true; wait "$backend_pid" 2>/dev/null || true; }
+cargo build --quiet --package otelvault
+start_backend
+port=$(free_port)
+: >"$log"
+start_function OTELVAULT_STORAGE="$forward_archive" \
+  OTELVAULT_INGEST_KEYS="lambda-ingest-key" \
+  OTELVAULT_FORWARD_ENDPOINT="http://127.0.0.1:$backend_port" \
+  OTELVAULT_FORWARD_TIMEOUT=2s \
+  OTELVAULT_LOG=warn
+check "forwarding: the answer comes once the backend has the batch" bash -c \
+  "curl -sf -o /dev/null -m 60 -X POST '$url/v1/traces' -H 'Content-Type: application/json' -H 'Oteleport-Access-Key: lambda-ingest-key' --data-binary @samples/otlp/traces.json && find '$backend_archive' -name 'traces_*' | grep -q minute=33 && find '$forward_archive' -name 'traces_*' | grep -q minute=33"
+stop_backend
+check "forwarding: a dead backend still gets the client a 200" status POST /v1/logs 200 \
+  -H 'Content-Type: application/json' -H 'Oteleport-Access-Key: lambda-ingest-key' --data-binary @samples/otlp/logs.json
+check "forwarding: and leaves a marker naming what to re-send" bash -c \
+  "find '$forward_archive/forward-pending/logs' -name '*.json' | grep -q . && grep -q 'logs_' '$forward_archive'/forward-pending/logs/*.json"
+stop_function
+start_backend
+port=$(free_port)
+: >"$log"
+env OTELVAULT_FUNCTION=compact OTELVAULT_STORAGE="$forward_archive" OTELVAULT_LOG=info \
+  OTELVAULT_FORWARD_ENDPOINT="http://127.0.0.1:$backend_port" \
+  setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" --package otelvault >"$log" 2>&1 &
+pid=$!
+answer=
+for _ in $(seq 1 300); do
+  answer=$(invoke '{"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}') && break
+  sleep 1
+done
+echo "  scheduled with forwarding: $answer"
+check "forwarding: the scheduled function re-sends it and clears the marker" bash -c \
+  "echo '$answer' | grep -q '\"resent\":1' && ! find '$forward_archive/forward-pending' -name '*.json' 2>/dev/null | grep -q . && find '$backend_archive' -name 'logs_*' | grep -q minute=33"
+if [ "$failed" -ne 0 ]; then
+  echo "--- cargo lambda watch log"
+  cat "$log"
+fi
+stop_function
+stop_backend
+rm -rf "$backend_archive" "$forward_archive"
+
 # Storage that cannot be reached: init makes no network call, so the
 # function starts; its first request checks the storage and logs the cause
 # once, and requests answer 503 with Retry-After instead of a lie.

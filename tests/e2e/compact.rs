@@ -51,12 +51,7 @@ fn duckdb_per_service(dir: &str, signal: &str) -> BTreeMap<String, u64> {
 fn compacted_hours_are_parquet_that_duckdb_counts_like_the_fetch_api() {
     let (server, _store) = Server::start(&Storage::Fs, &[]);
     ingest_samples(&server.url, None);
-    let dir = server
-        .archive_dir
-        .clone()
-        .expect("fs archive")
-        .to_string_lossy()
-        .into_owned();
+    let dir = server.archive_path();
 
     let mut dry = vec!["compact", "--storage", &dir, "--dry-run"];
     dry.extend(HOURS);

@@ -158,12 +158,7 @@ fn a_backend_that_fails_then_dies_gets_everything_after_forward_retry() {
 
     // forward-retry while the backend is still down: nothing is lost,
     // the markers stay, and the command says so.
-    let dir = front
-        .archive_dir
-        .clone()
-        .expect("fs")
-        .to_string_lossy()
-        .into_owned();
+    let dir = front.archive_path();
     let mut envs = vec![("OTELVAULT_STORAGE", dir.as_str())];
     envs.extend(forward);
     let (code, stdout, stderr) = run_cli(&["forward-retry"], &envs);
@@ -224,12 +219,7 @@ fn a_backend_that_never_answers_costs_the_timeout_and_serve_re_sends_later() {
     // A server on the same archive, forwarding to a live backend, re-sends
     // in the background.
     let (backend, backend_store) = Server::start(&Storage::Fs, &[]);
-    let dir = front
-        .archive_dir
-        .clone()
-        .expect("fs")
-        .to_string_lossy()
-        .into_owned();
+    let dir = front.archive_path();
     let (_again, _) = Server::start(
         &Storage::Fs,
         &[

@@ -357,12 +357,7 @@ fn engine(engine: &str, archive: &str, parameters: &Value) -> BTreeMap<String, V
 #[test]
 fn spark_and_duckdb_answer_the_named_queries_as_the_fetch_api_does() {
     let (server, _store) = Server::start(&Storage::Fs, &[]);
-    let dir = server
-        .archive_dir
-        .clone()
-        .expect("fs archive")
-        .to_string_lossy()
-        .into_owned();
+    let dir = server.archive_path();
     for (signal, body) in requests() {
         let response = http()
             .post(format!("{}/v1/{signal}", server.url))

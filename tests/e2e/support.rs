@@ -117,6 +117,15 @@ impl Server {
         );
     }
 
+    /// The archive directory, for the filesystem store.
+    pub fn archive_path(&self) -> String {
+        self.archive_dir
+            .as_ref()
+            .expect("a filesystem archive")
+            .to_string_lossy()
+            .into_owned()
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }

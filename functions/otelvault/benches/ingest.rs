@@ -331,7 +331,7 @@ fn main() {
 }
 
 /// Server CPU per MiB of sequential 1 MiB requests, and latency of one
-/// client's 64 KiB requests for 5 s, at `url`.
+/// client's small requests for 5 s.
 fn cpu_and_latency(server: &Server, mib: &[u8], small: &[u8]) -> (f64, f64, f64) {
     let agent = new_agent();
     let requests = 50;
@@ -368,7 +368,8 @@ fn forwarding_and_grpc(small: &[u8], mib: &[u8]) {
         .ready(small);
     let (on_cpu, on_p50, on_p99) = cpu_and_latency(&forwarding, mib, small);
     println!(
-        "forwarding off: {off_cpu:.1} ms CPU per MiB, 64 KiB latency p50 {off_p50:.2} ms, p99 {off_p99:.2} ms"
+        "forwarding off: {off_cpu:.1} ms CPU per MiB, {} KiB latency p50 {off_p50:.2} ms, p99 {off_p99:.2} ms",
+        small.len() / 1024
     );
     println!(
         "forwarding on (http/protobuf, gzip, to a local otelvault): {on_cpu:.1} ms CPU per MiB ({:.2}x), p50 {on_p50:.2} ms ({:.2}x), p99 {on_p99:.2} ms ({:.2}x)",

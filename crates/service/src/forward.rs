@@ -110,6 +110,31 @@ impl Forwarder {
     }
 }
 
+impl Forwarder {
+    /// After a forward of the archived `keys` failed for `why`: the marker
+    /// that has them re-sent, and the log line naming the target.
+    pub async fn failed(
+        &self,
+        store: &dyn ObjectStore,
+        signal: Signal,
+        keys: &[ObjectKey],
+        why: &str,
+    ) {
+        let target = self
+            .exporter(signal)
+            .map(|e| e.target().url.as_str())
+            .unwrap_or_default();
+        match mark_pending(store, signal, keys, target, why).await {
+            Ok(marker) => {
+                tracing::warn!(%signal, target, error = why, %marker, "Forwarding failed; the batch is archived and will be re-sent by forward-retry.")
+            }
+            Err(e) => {
+                tracing::error!(%signal, target, error = why, marker_error = %e, ?keys, "Forwarding failed and its marker could not be written: these objects will not be re-sent.")
+            }
+        }
+    }
+}
+
 /// Writes the marker naming `keys` (the archived objects of one request
 /// of `signal`) for [`retry_pending`].
 pub async fn mark_pending(

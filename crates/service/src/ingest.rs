@@ -159,29 +159,12 @@ pub(crate) async fn store(
     match (forwarded, &forwarder) {
         (Some(Ok(())), _) => log.forward = Some("ok".into()),
         (Some(Err(why)), Some(forwarder)) => {
-            let target = forwarder
-                .exporter(signal)
-                .map(|e| e.target().url.clone())
-                .unwrap_or_default();
-            log.forward = Some(why.clone());
-            // The batch is safe: the client gets its 200, and the marker
-            // has it re-sent from the archive.
-            match crate::forward::mark_pending(
-                state.archive.store().as_ref(),
-                signal,
-                &report.keys,
-                &target,
-                &why,
-            )
-            .await
-            {
-                Ok(marker) => {
-                    tracing::warn!(%signal, target, error = %why, %marker, "Forwarding failed; the batch is archived and will be re-sent by forward-retry.")
-                }
-                Err(e) => {
-                    tracing::error!(%signal, target, error = %why, marker_error = %e, keys = ?report.keys, "Forwarding failed and its marker could not be written: these objects will not be re-sent.")
-                }
-            }
+            // The batch is safe: the client gets its 200, and a marker has
+            // it re-sent from the archive.
+            forwarder
+                .failed(state.archive.store().as_ref(), signal, &report.keys, &why)
+                .await;
+            log.forward = Some(why);
         }
         _ => {}
     }

@@ -436,15 +436,53 @@ async fn upgrade(
     Ok(())
 }
 
-/// Deletes raw objects a durable manifest covers; returns how many.
+/// Where markers of forwards that failed are (`forward-pending/{signal}/…`,
+/// JSON with the raw `keys` to re-send): raw objects they name are not
+/// deleted, so that they can still be re-sent.
+pub const FORWARD_PENDING_PREFIX: &str = "forward-pending/";
+
+/// Raw keys that forward markers still name.
+async fn pinned(store: &dyn ObjectStore) -> Result<HashSet<String>, CompactError> {
+    let prefix = KeyPrefix::new(FORWARD_PENDING_PREFIX)
+        .map_err(storage(format!("listing {FORWARD_PENDING_PREFIX}")))?;
+    let mut out = HashSet::new();
+    for meta in list_all(store, &prefix)
+        .await
+        .map_err(storage(format!("listing {FORWARD_PENDING_PREFIX}")))?
+    {
+        let body = match store.get(&meta.key).await {
+            Ok(body) => body,
+            Err(StorageError::NotFound { .. }) => continue,
+            Err(e) => return Err(storage(format!("reading {}", meta.key))(e)),
+        };
+        let marker: Value = serde_json::from_slice(&body).unwrap_or_default();
+        out.extend(
+            marker["keys"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|k| k.as_str().map(str::to_owned)),
+        );
+    }
+    Ok(out)
+}
+
+/// Deletes raw objects a durable manifest covers, but those a forward
+/// marker names (a later run deletes them); returns how many.
 async fn delete_raw(store: &dyn ObjectStore, keys: &[ObjectKey]) -> Result<usize, CompactError> {
-    for key in keys {
+    if keys.is_empty() {
+        return Ok(0);
+    }
+    let pinned = pinned(store).await?;
+    let mut deleted = 0;
+    for key in keys.iter().filter(|k| !pinned.contains(k.as_str())) {
         store
             .delete(key)
             .await
             .map_err(storage(format!("deleting {key}")))?;
+        deleted += 1;
     }
-    Ok(keys.len())
+    Ok(deleted)
 }
 
 /// Writes the objects of batch `index` of run `run` (each with its index

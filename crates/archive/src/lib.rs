@@ -29,8 +29,8 @@ use otelvault_codec::Granularity;
 use otelvault_storage::{KeyPrefix, ObjectStore};
 
 pub use compact::{
-    CompactOptions, HourReport, Manifest, ManifestPart, Outcome, PART_ROWS, compact_hour,
-    compact_range, hour_prefix,
+    CompactOptions, FORWARD_PENDING_PREFIX, HourReport, Manifest, ManifestPart, Outcome, PART_ROWS,
+    compact_hour, compact_range, hour_prefix,
 };
 pub use error::ArchiveError;
 pub use key::{KeyError, ListUnit, PartitionKey, content_id, list_units};

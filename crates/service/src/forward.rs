@@ -26,8 +26,9 @@ use serde_json::{Value, json};
 
 use crate::config::ForwardArgs;
 
-/// Where markers are, under the archive's root.
-pub const PENDING_PREFIX: &str = "forward-pending/";
+/// Where markers are, under the archive's root (compaction leaves the raw
+/// objects they name).
+pub const PENDING_PREFIX: &str = otelvault_archive::FORWARD_PENDING_PREFIX;
 
 /// Retries while the ingest answer waits: quick, within the timeout.
 const IN_REQUEST: RetryPolicy = RetryPolicy {

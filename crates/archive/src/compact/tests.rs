@@ -640,3 +640,38 @@ async fn hours_compacted_by_version_1_read_back_exactly_and_are_rewritten_in_tod
         assert_eq!(parts.len(), 7, "one part per table: {parts:?}");
     }
 }
+
+#[tokio::test]
+async fn raw_objects_a_forward_marker_names_outlive_delete_raw_until_it_is_cleared() {
+    let store = Arc::new(MemoryStore::new());
+    let report = archive(store.clone())
+        .write(sample(Signal::Traces), SAMPLE_HOUR)
+        .await
+        .expect("write");
+    let kept = report.keys[0].clone();
+    // A forward of that object failed: its marker names it.
+    let marker = ObjectKey::new(format!("{FORWARD_PENDING_PREFIX}traces/m.json").as_str())
+        .expect("key");
+    let body = serde_json::json!({"signal": "traces", "keys": [kept.as_str()]}).to_string();
+    store
+        .put(&marker, Bytes::from(body), &PutOptions::default())
+        .await
+        .expect("marker");
+    let delete = CompactOptions {
+        delete_raw: true,
+        ..CompactOptions::default()
+    };
+    let report = compact_hour(&*store, Signal::Traces, SAMPLE_HOUR, delete)
+        .await
+        .expect("compact");
+    assert_eq!(report.outcome, Outcome::Compacted);
+    assert_eq!(report.deleted_raw, 0, "{report:?}");
+    store.get(&kept).await.expect("still there to re-send");
+    // Once re-sent (the marker gone), the next run deletes it.
+    store.delete(&marker).await.expect("clear");
+    let again = compact_hour(&*store, Signal::Traces, SAMPLE_HOUR, delete)
+        .await
+        .expect("again");
+    assert_eq!((again.outcome, again.deleted_raw), (Outcome::UpToDate, 1));
+    assert!(store.get(&kept).await.is_err());
+}

@@ -650,8 +650,8 @@ async fn raw_objects_a_forward_marker_names_outlive_delete_raw_until_it_is_clear
         .expect("write");
     let kept = report.keys[0].clone();
     // A forward of that object failed: its marker names it.
-    let marker = ObjectKey::new(format!("{FORWARD_PENDING_PREFIX}traces/m.json").as_str())
-        .expect("key");
+    let marker =
+        ObjectKey::new(format!("{FORWARD_PENDING_PREFIX}traces/m.json").as_str()).expect("key");
     let body = serde_json::json!({"signal": "traces", "keys": [kept.as_str()]}).to_string();
     store
         .put(&marker, Bytes::from(body), &PutOptions::default())

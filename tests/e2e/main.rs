@@ -14,3 +14,4 @@ mod readme;
 mod replay;
 mod sql;
 mod support;
+mod xray;

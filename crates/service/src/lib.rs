@@ -153,6 +153,41 @@ impl RequestLog {
     }
 }
 
+/// Stores a batch through the ingest pipeline, exactly as an OTLP request
+/// carrying it would be (validation, partitions, content-addressed
+/// objects, forwarding), and logs it as `source` (`xray import`, …). `Ok`
+/// means it is durably stored.
+pub async fn ingest_batch(
+    state: &AppState,
+    batch: otelvault_codec::Batch,
+    source: &str,
+) -> Result<otelvault_codec::ExportResponse, ApiError> {
+    let started = Instant::now();
+    let signal = batch.signal();
+    let mut log = RequestLog {
+        signal: Some(signal),
+        ..Default::default()
+    };
+    let body = bytes::Bytes::from(batch.encode(Format::Protobuf));
+    log.received_bytes = body.len();
+    let result = ingest::store(
+        state,
+        signal,
+        Format::Protobuf,
+        otelvault_codec::ContentEncoding::Identity,
+        body,
+        &mut log,
+    )
+    .await;
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let error = result.as_ref().err().map(ToString::to_string);
+    let status = result
+        .as_ref()
+        .map_or_else(|e| e.status().as_u16(), |_| 200);
+    log.emit("import", source, status, latency_ms, error.as_deref());
+    result
+}
+
 /// The application router.
 pub fn router(state: Arc<AppState>) -> Router {
     let ingest = |signal: Signal| {

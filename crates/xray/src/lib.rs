@@ -26,6 +26,8 @@
 //! A segment still `in_progress` is not translated: its trace is left for a
 //! later import, once complete.
 
+pub mod import;
+
 use otelvault_codec::proto::collector_trace::ExportTraceServiceRequest;
 use otelvault_codec::proto::common::{
     AnyValue, ArrayValue, InstrumentationScope, KeyValue, any_value,

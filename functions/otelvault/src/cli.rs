@@ -467,6 +467,54 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<bool> {
     Ok(!summary.lost_data())
 }
 
+/// `otelvault xray …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum XrayCommand {
+    /// Import the traces of a time range from AWS X-Ray (GetTraceSummaries, BatchGetTraces) into the archive as OTLP; runs resume where the last stopped (a checkpoint in the archive).
+    Import(XrayImportArgs),
+}
+
+/// `otelvault xray import`.
+#[derive(Debug, Args)]
+pub struct XrayImportArgs {
+    /// How far back to start (90s, 15m, 2h, 7d), or from where the last run stopped when that is later [default: 1h].
+    #[arg(long, conflicts_with = "start", value_parser = parse_duration)]
+    since: Option<u64>,
+    /// Start: RFC 3339 or unix seconds (imports from there even if an earlier run went further).
+    #[arg(long, value_parser = parse_time)]
+    start: Option<u64>,
+    /// End (exclusive): RFC 3339 or unix seconds [default: a minute ago, as X-Ray indexes traces with a delay].
+    #[arg(long, value_parser = parse_time)]
+    end: Option<u64>,
+    /// An X-Ray filter expression (service("checkout") AND fault).
+    #[arg(long)]
+    pub filter_expression: Option<String>,
+    /// Endpoint URL of an X-Ray-compatible service.
+    #[arg(long, env = "OTELVAULT_XRAY_ENDPOINT")]
+    pub xray_endpoint: Option<String>,
+    /// Where to archive, and how (the server's settings).
+    #[command(flatten)]
+    pub serve: otelvault_service::ServeArgs,
+}
+
+impl XrayImportArgs {
+    /// Start and end in unix seconds, and whether to resume from the
+    /// checkpoint when it is further on.
+    pub fn range(&self) -> anyhow::Result<(u64, u64, bool)> {
+        const SECOND: u64 = 1_000_000_000;
+        let now = otelvault_codec::now_unix_nanos();
+        let end = self.end.unwrap_or(now.saturating_sub(60 * SECOND));
+        let (start, resume) = match (self.since, self.start) {
+            (_, Some(start)) => (start, false),
+            (since, None) => (end.saturating_sub(since.unwrap_or(3600 * SECOND)), true),
+        };
+        if end <= start {
+            bail!("--end must be after the start of the range");
+        }
+        Ok((start / SECOND, end.div_ceil(SECOND), resume))
+    }
+}
+
 /// `otelvault schema`: the compacted tier's tables as SQL.
 #[derive(Debug, Args)]
 pub struct SchemaArgs {

@@ -45,6 +45,9 @@ enum Command {
     /// Check a deployment's configuration as the Lambda function reads it (the
     /// same variables), and that its storage can be reached and listed.
     Check(ServeArgs),
+    /// Import traces from AWS X-Ray into the archive, as OTLP.
+    #[command(subcommand)]
+    Xray(cli::XrayCommand),
     /// Re-send, from the archive, the batches whose forwarding failed
     /// (OTELVAULT_FORWARD_*), and clear their markers.
     ForwardRetry(ServeArgs),
@@ -185,6 +188,9 @@ fn main() -> ExitCode {
             Command::Serve(args) => runtime().and_then(|rt| rt.block_on(serve(args))),
             Command::Fetch(args) => runtime().and_then(|rt| rt.block_on(cli::fetch(args))),
             Command::Check(args) => runtime().and_then(|rt| rt.block_on(check(args))),
+            Command::Xray(cli::XrayCommand::Import(args)) => {
+                runtime().and_then(|rt| rt.block_on(xray_import(args)))
+            }
             Command::ForwardRetry(args) => {
                 runtime().and_then(|rt| rt.block_on(forward_retry(args)))
             }
@@ -289,6 +295,42 @@ async fn forward_retry(args: ServeArgs) -> anyhow::Result<()> {
             report.left.len()
         );
     }
+    Ok(())
+}
+
+#[allow(clippy::print_stdout)] // The command's report.
+async fn xray_import(args: cli::XrayImportArgs) -> anyhow::Result<()> {
+    let state = state(&args.serve, Runtime::Local).await?;
+    check_storage(&state, &args.serve.storage).await?;
+    let (start, end, resume) = args.range()?;
+    let client = otelvault_xray::import::client(args.xray_endpoint.as_deref()).await;
+    let store = Arc::clone(state.archive.store());
+    let report = otelvault_xray::import::import(
+        &client,
+        &*store,
+        start,
+        end,
+        args.filter_expression.as_deref(),
+        resume,
+        |request| {
+            let state = &state;
+            async move {
+                otelvault_service::ingest_batch(
+                    state,
+                    otelvault_codec::Batch::Traces(request),
+                    "xray import",
+                )
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+            }
+        },
+    )
+    .await?;
+    println!(
+        "imported {} traces ({} spans) over {} windows; {} already imported; {} still in progress, left for a later run",
+        report.traces, report.spans, report.windows, report.already, report.in_progress
+    );
     Ok(())
 }
 

@@ -259,3 +259,53 @@ fn the_compaction_role_deletes_raw_objects_only_when_told_to() {
         "listing is restricted to the prefix"
     );
 }
+
+#[test]
+fn the_xray_import_role_reads_xray_and_writes_the_archive_only() {
+    let tf = read("terraform/modules/otelvault/xray.tf");
+    let policy = &tf[tf
+        .find("data \"aws_iam_policy_document\" \"xray_import\"")
+        .expect("xray import policy")..];
+    let policy = &policy[..policy
+        .find("resource \"aws_iam_role_policy\" \"xray_import\"")
+        .expect("policy end")];
+    let actions: BTreeSet<String> = policy
+        .lines()
+        .filter(|l| l.trim_start().starts_with("actions"))
+        .flat_map(|l| {
+            l.split('"')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let expected: BTreeSet<String> = [
+        "xray:GetTraceSummaries",
+        "xray:BatchGetTraces",
+        "s3:PutObject",
+        "s3:GetObject",
+        "s3:ListBucket",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "kms:GenerateDataKey",
+        "kms:Decrypt",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(actions, expected, "no delete, no other X-Ray action");
+    // The one wildcard resource is X-Ray's, whose reads take no other.
+    let wildcard = policy
+        .find("resources = [\"*\"]")
+        .expect("X-Ray's resource");
+    assert!(policy[..wildcard].contains("xray:BatchGetTraces"));
+    assert_eq!(policy.matches("\"*\"").count(), 1);
+    // Off unless scheduled.
+    assert!(tf.contains("xray_import = var.xray_import_schedule != null"));
+    let variables = read("terraform/modules/otelvault/variables.tf");
+    let schedule = &variables[variables
+        .find("variable \"xray_import_schedule\"")
+        .expect("variable")..];
+    assert!(schedule[..schedule.find("\n}").expect("end")].contains("default     = null"));
+}

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 mod cli;
 mod compaction;
+mod xray;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -58,7 +59,8 @@ enum Command {
 #[command(name = "bootstrap")]
 struct LambdaCli {
     /// Which function of the package this is: `api` serves Function URL
-    /// requests, `compact` compacts ended hours when its schedule invokes it.
+    /// requests, `compact` compacts ended hours when its schedule invokes
+    /// it, `xray-import` imports X-Ray traces when its schedule invokes it.
     #[arg(long, env = "OTELVAULT_FUNCTION", value_enum, default_value = "api")]
     function: LambdaFunction,
     #[command(flatten)]
@@ -72,6 +74,8 @@ enum LambdaFunction {
     Api,
     /// Scheduled compaction (EventBridge).
     Compact,
+    /// Scheduled import of AWS X-Ray traces (EventBridge).
+    XrayImport,
 }
 
 /// The filter of `OTELVAULT_LOG` (default `info`). tracing takes a bare
@@ -178,7 +182,12 @@ fn main() -> ExitCode {
         runtime().and_then(|rt| {
             rt.block_on(match cli.function {
                 LambdaFunction::Api => Either::Left(run_lambda(cli.serve)),
-                LambdaFunction::Compact => Either::Right(compaction::run_lambda(cli.serve)),
+                LambdaFunction::Compact => {
+                    Either::Right(Either::Left(compaction::run_lambda(cli.serve)))
+                }
+                LambdaFunction::XrayImport => {
+                    Either::Right(Either::Right(xray::run_lambda(cli.serve)))
+                }
             })
         })
     } else {
@@ -304,27 +313,12 @@ async fn xray_import(args: cli::XrayImportArgs) -> anyhow::Result<()> {
     check_storage(&state, &args.serve.storage).await?;
     let (start, end, resume) = args.range()?;
     let client = otelvault_xray::import::client(args.xray_endpoint.as_deref()).await;
-    let store = Arc::clone(state.archive.store());
-    let report = otelvault_xray::import::import(
+    let report = xray::import_into(
+        &state,
         &client,
-        &*store,
-        start,
-        end,
+        (start, end),
         args.filter_expression.as_deref(),
         resume,
-        |request| {
-            let state = &state;
-            async move {
-                otelvault_service::ingest_batch(
-                    state,
-                    otelvault_codec::Batch::Traces(request),
-                    "xray import",
-                )
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-            }
-        },
     )
     .await?;
     println!(

@@ -47,3 +47,8 @@ output "athena_named_queries" {
   description = "Named queries saved in the workgroup, by name: their ids."
   value       = { for name, query in aws_athena_named_query.archive : name => query.id }
 }
+
+output "xray_import_function_name" {
+  description = "Name of the scheduled X-Ray import function (null without xray_import_schedule)."
+  value       = local.xray_import ? aws_lambda_function.xray_import[0].function_name : null
+}

@@ -417,3 +417,9 @@ variable "forward_timeout" {
   type        = string
   default     = "3s"
 }
+
+variable "xray_import_schedule" {
+  description = "EventBridge schedule of the X-Ray import function, which imports AWS X-Ray traces into the archive as OTLP (\"rate(5 minutes)\"); null (the default) for none."
+  type        = string
+  default     = null
+}

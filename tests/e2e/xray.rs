@@ -183,6 +183,24 @@ fn xray_traces_are_imported_as_otlp_once_whatever_the_runs() {
     assert_eq!(objects(&*store), stored);
     assert_eq!(fetched(&server.url), spans);
 
+    // A range longer than X-Ray's six hours goes in windows.
+    let (code, stdout, stderr) = import(
+        &dir,
+        &endpoint,
+        &[
+            "--start",
+            "2024-10-26T20:00:00Z",
+            "--end",
+            "2024-10-27T04:00:00Z",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("imported 2 traces (9 spans) over 2 windows"),
+        "{stdout}"
+    );
+    assert_eq!(objects(&*store), stored);
+
     // A run that resumes (no --start) starts where the checkpoint says.
     let (code, stdout, stderr) = import(&dir, &endpoint, &["--end", "2024-10-27T04:00:00Z"]);
     assert_eq!(code, 0, "{stderr}");

@@ -172,6 +172,57 @@ stop_function
 stop_backend
 rm -rf "$backend_archive" "$forward_archive"
 
+# The scheduled X-Ray import function, against moto's X-Ray (behind the
+# test proxy that fixes moto's trace summaries), with segments of a trace
+# that ended ten minutes ago.
+moto_port=$(free_port)
+proxy_port=$(free_port)
+xray_archive=$(mktemp -d)
+.venv/bin/moto_server -H 127.0.0.1 -p "$moto_port" >/dev/null 2>&1 &
+moto_pid=$!
+.venv/bin/python tests/python/xray_proxy.py "$proxy_port" "http://127.0.0.1:$moto_port" 0 >/dev/null 2>&1 &
+proxy_pid=$!
+for _ in $(seq 1 100); do
+  curl -s -o /dev/null -m 2 "http://127.0.0.1:$moto_port/" && curl -s -o /dev/null -m 2 -X POST "http://127.0.0.1:$proxy_port/TelemetryRecords" && break
+  sleep 0.1
+done
+.venv/bin/python - "$moto_port" <<'PY'
+import boto3, json, sys, time, secrets
+xray = boto3.client("xray", endpoint_url=f"http://127.0.0.1:{sys.argv[1]}", region_name="us-east-1",
+                    aws_access_key_id="test", aws_secret_access_key="test")
+start = time.time() - 600
+trace = f"1-{int(start):08x}-{secrets.token_hex(12)}"
+doc = {"id": secrets.token_hex(8), "name": "lambda-xray-check", "trace_id": trace,
+       "start_time": start, "end_time": start + 0.25, "origin": "AWS::Lambda::Function"}
+assert not xray.put_trace_segments(TraceSegmentDocuments=[json.dumps(doc)])["UnprocessedTraceSegments"]
+PY
+port=$(free_port)
+: >"$log"
+env OTELVAULT_FUNCTION=xray-import OTELVAULT_STORAGE="$xray_archive" OTELVAULT_LOG=info \
+  AWS_ENDPOINT_URL_XRAY="http://127.0.0.1:$proxy_port" AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
+  AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true \
+  setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" --package otelvault >"$log" 2>&1 &
+pid=$!
+answer=
+for _ in $(seq 1 300); do
+  answer=$(invoke '{"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}') && break
+  sleep 1
+done
+echo "  xray import: $answer"
+check "xray import function: a scheduled run imports the trace into the archive" bash -c \
+  "echo '$answer' | grep -q '\"imported\":1' && find '$xray_archive' -name 'traces_*' | grep -q ."
+answer=$(invoke '{"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}' || true)
+echo "  again: $answer"
+check "xray import function: the next run resumes past it" bash -c "echo '$answer' | grep -q '\"imported\":0'"
+if [ "$failed" -ne 0 ]; then
+  echo "--- cargo lambda watch log"
+  cat "$log"
+fi
+stop_function
+kill "$proxy_pid" "$moto_pid" 2>/dev/null || true
+wait "$proxy_pid" "$moto_pid" 2>/dev/null || true
+rm -rf "$xray_archive"
+
 # Storage that cannot be reached: init makes no network call, so the
 # function starts; its first request checks the storage and logs the cause
 # once, and requests answer 503 with Retry-After instead of a lie.

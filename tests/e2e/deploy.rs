@@ -117,16 +117,19 @@ fn terraform_lambroll_and_the_binary_use_the_same_variables() {
     );
 }
 
-#[test]
-fn the_iam_policy_grants_only_the_s3_actions_the_binary_uses() {
-    let tf = read("terraform/modules/otelvault/main.tf");
+/// The text of `data "aws_iam_policy_document" "{name}"` in `tf`.
+fn policy_document<'a>(tf: &'a str, name: &str) -> &'a str {
     let policy = &tf[tf
-        .find("data \"aws_iam_policy_document\" \"function\"")
-        .expect("function policy")..];
-    let policy = &policy[..policy
+        .find(&format!("data \"aws_iam_policy_document\" \"{name}\""))
+        .unwrap_or_else(|| panic!("policy {name}"))..];
+    &policy[..policy
         .find("resource \"aws_iam_role_policy\"")
-        .expect("policy end")];
-    let granted: BTreeSet<String> = policy
+        .expect("policy end")]
+}
+
+/// Every action a policy document grants.
+fn actions(policy: &str) -> BTreeSet<String> {
+    policy
         .lines()
         .filter(|l| l.trim_start().starts_with("actions"))
         .flat_map(|l| {
@@ -136,6 +139,15 @@ fn the_iam_policy_grants_only_the_s3_actions_the_binary_uses() {
                 .map(str::to_owned)
                 .collect::<Vec<_>>()
         })
+        .collect()
+}
+
+#[test]
+fn the_iam_policy_grants_only_the_s3_actions_the_binary_uses() {
+    let tf = read("terraform/modules/otelvault/main.tf");
+    let policy = policy_document(&tf, "function");
+    let granted: BTreeSet<String> = actions(policy)
+        .into_iter()
         .filter(|a| a.starts_with("s3:"))
         .collect();
     assert!(
@@ -263,23 +275,8 @@ fn the_compaction_role_deletes_raw_objects_only_when_told_to() {
 #[test]
 fn the_xray_import_role_reads_xray_and_writes_the_archive_only() {
     let tf = read("terraform/modules/otelvault/xray.tf");
-    let policy = &tf[tf
-        .find("data \"aws_iam_policy_document\" \"xray_import\"")
-        .expect("xray import policy")..];
-    let policy = &policy[..policy
-        .find("resource \"aws_iam_role_policy\" \"xray_import\"")
-        .expect("policy end")];
-    let actions: BTreeSet<String> = policy
-        .lines()
-        .filter(|l| l.trim_start().starts_with("actions"))
-        .flat_map(|l| {
-            l.split('"')
-                .skip(1)
-                .step_by(2)
-                .map(str::to_owned)
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let policy = policy_document(&tf, "xray_import");
+    let actions = actions(policy);
     let expected: BTreeSet<String> = [
         "xray:GetTraceSummaries",
         "xray:BatchGetTraces",

@@ -22,6 +22,7 @@ pub mod partition;
 pub mod size;
 pub mod status;
 pub mod validate;
+pub mod values;
 
 mod cost;
 mod error;

@@ -1,64 +1,7 @@
-//! OTLP values as the strings of `map<string,string>` attribute columns,
-//! the way the Collector's ClickHouse exporter writes them.
+//! Ids as the ClickHouse exporter writes them; attribute values come from
+//! `otelvault_codec::values`.
 
-use base64::Engine as _;
-use otelvault_codec::proto::common::{AnyValue, KeyValue, any_value};
-use serde_json::{Map, Value};
-
-/// Strings as they are, booleans and numbers in their usual text, bytes in
-/// base64, arrays and key-value lists as JSON.
-pub(crate) fn as_string(value: Option<&AnyValue>) -> String {
-    use any_value::Value as V;
-    match value.and_then(|v| v.value.as_ref()) {
-        None => String::new(),
-        Some(V::StringValue(s)) => s.clone(),
-        Some(V::BoolValue(b)) => b.to_string(),
-        Some(V::IntValue(i)) => i.to_string(),
-        Some(V::DoubleValue(d)) => d.to_string(),
-        Some(V::StringValueStrindex(i)) => i.to_string(),
-        Some(V::BytesValue(b)) => base64::engine::general_purpose::STANDARD.encode(b),
-        Some(other @ (V::ArrayValue(_) | V::KvlistValue(_))) => as_json(Some(&AnyValue {
-            value: Some(other.clone()),
-        }))
-        .to_string(),
-    }
-}
-
-fn as_json(value: Option<&AnyValue>) -> Value {
-    use any_value::Value as V;
-    match value.and_then(|v| v.value.as_ref()) {
-        None => Value::Null,
-        Some(V::StringValue(s)) => Value::String(s.clone()),
-        Some(V::BoolValue(b)) => Value::Bool(*b),
-        Some(V::IntValue(i)) => Value::from(*i),
-        Some(V::DoubleValue(d)) => serde_json::Number::from_f64(*d)
-            .map(Value::Number)
-            .unwrap_or_else(|| Value::String(d.to_string())),
-        Some(V::StringValueStrindex(i)) => Value::from(*i),
-        Some(V::BytesValue(b)) => {
-            Value::String(base64::engine::general_purpose::STANDARD.encode(b))
-        }
-        Some(V::ArrayValue(a)) => Value::Array(a.values.iter().map(|v| as_json(Some(v))).collect()),
-        Some(V::KvlistValue(kv)) => Value::Object(object(&kv.values)),
-    }
-}
-
-fn object(attributes: &[KeyValue]) -> Map<String, Value> {
-    attributes
-        .iter()
-        .map(|kv| (kv.key.clone(), as_json(kv.value.as_ref())))
-        .collect()
-}
-
-/// The value of the string attribute `key`, if there is one.
-pub(crate) fn string_attribute<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a str> {
-    attributes.iter().find(|kv| kv.key == key).and_then(|kv| {
-        match kv.value.as_ref()?.value.as_ref()? {
-            any_value::Value::StringValue(s) => Some(s.as_str()),
-            _ => None,
-        }
-    })
-}
+pub(crate) use otelvault_codec::values::{as_string, string_attribute};
 
 /// Lowercase hex, as the ClickHouse exporter writes ids.
 pub(crate) fn hex(bytes: &[u8]) -> String {
@@ -84,35 +27,12 @@ pub(crate) fn unhex(text: &str) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
-    use otelvault_codec::proto::common::{ArrayValue, KeyValueList};
-
     use super::*;
 
-    fn v(value: any_value::Value) -> AnyValue {
-        AnyValue { value: Some(value) }
-    }
-
     #[test]
-    fn values_read_as_the_clickhouse_exporter_writes_them() {
-        use any_value::Value as V;
-        assert_eq!(as_string(Some(&v(V::StringValue("a b".into())))), "a b");
-        assert_eq!(as_string(Some(&v(V::BoolValue(true)))), "true");
-        assert_eq!(as_string(Some(&v(V::IntValue(-42)))), "-42");
-        assert_eq!(as_string(Some(&v(V::DoubleValue(1.5)))), "1.5");
-        assert_eq!(as_string(Some(&v(V::BytesValue(vec![0, 1, 2])))), "AAEC");
-        assert_eq!(as_string(None), "");
-        let list = v(V::ArrayValue(ArrayValue {
-            values: vec![v(V::IntValue(1)), v(V::StringValue("x".into()))],
-        }));
-        assert_eq!(as_string(Some(&list)), r#"[1,"x"]"#);
-        let map = v(V::KvlistValue(KeyValueList {
-            values: vec![KeyValue {
-                key: "k".into(),
-                value: Some(v(V::BoolValue(false))),
-                ..Default::default()
-            }],
-        }));
-        assert_eq!(as_string(Some(&map)), r#"{"k":false}"#);
+    fn ids_are_lowercase_hex_both_ways() {
         assert_eq!(hex(&[0x5b, 0x8e, 0x00]), "5b8e00");
+        assert_eq!(unhex("5b8e00"), Some(vec![0x5b, 0x8e, 0x00]));
+        assert_eq!(unhex("5b8"), None);
     }
 }

@@ -1,0 +1,96 @@
+//! OTLP attribute values as strings (the Collector's `AsString`): how the
+//! compacted tier's `map<string,string>` columns and CloudWatch dimensions
+//! spell them.
+
+use crate::proto::common::{AnyValue, KeyValue, any_value};
+use base64::Engine as _;
+use serde_json::{Map, Value};
+
+/// Strings as they are, booleans and numbers in their usual text, bytes in
+/// base64, arrays and key-value lists as JSON.
+pub fn as_string(value: Option<&AnyValue>) -> String {
+    use any_value::Value as V;
+    match value.and_then(|v| v.value.as_ref()) {
+        None => String::new(),
+        Some(V::StringValue(s)) => s.clone(),
+        Some(V::BoolValue(b)) => b.to_string(),
+        Some(V::IntValue(i)) => i.to_string(),
+        Some(V::DoubleValue(d)) => d.to_string(),
+        Some(V::StringValueStrindex(i)) => i.to_string(),
+        Some(V::BytesValue(b)) => base64::engine::general_purpose::STANDARD.encode(b),
+        Some(other @ (V::ArrayValue(_) | V::KvlistValue(_))) => as_json(Some(&AnyValue {
+            value: Some(other.clone()),
+        }))
+        .to_string(),
+    }
+}
+
+fn as_json(value: Option<&AnyValue>) -> Value {
+    use any_value::Value as V;
+    match value.and_then(|v| v.value.as_ref()) {
+        None => Value::Null,
+        Some(V::StringValue(s)) => Value::String(s.clone()),
+        Some(V::BoolValue(b)) => Value::Bool(*b),
+        Some(V::IntValue(i)) => Value::from(*i),
+        Some(V::DoubleValue(d)) => serde_json::Number::from_f64(*d)
+            .map(Value::Number)
+            .unwrap_or_else(|| Value::String(d.to_string())),
+        Some(V::StringValueStrindex(i)) => Value::from(*i),
+        Some(V::BytesValue(b)) => {
+            Value::String(base64::engine::general_purpose::STANDARD.encode(b))
+        }
+        Some(V::ArrayValue(a)) => Value::Array(a.values.iter().map(|v| as_json(Some(v))).collect()),
+        Some(V::KvlistValue(kv)) => Value::Object(object(&kv.values)),
+    }
+}
+
+fn object(attributes: &[KeyValue]) -> Map<String, Value> {
+    attributes
+        .iter()
+        .map(|kv| (kv.key.clone(), as_json(kv.value.as_ref())))
+        .collect()
+}
+
+/// The value of the string attribute `key`, if there is one.
+pub fn string_attribute<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a str> {
+    attributes.iter().find(|kv| kv.key == key).and_then(|kv| {
+        match kv.value.as_ref()?.value.as_ref()? {
+            any_value::Value::StringValue(s) => Some(s.as_str()),
+            _ => None,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::proto::common::{ArrayValue, KeyValueList};
+
+    use super::*;
+
+    fn v(value: any_value::Value) -> AnyValue {
+        AnyValue { value: Some(value) }
+    }
+
+    #[test]
+    fn values_read_as_the_clickhouse_exporter_writes_them() {
+        use any_value::Value as V;
+        assert_eq!(as_string(Some(&v(V::StringValue("a b".into())))), "a b");
+        assert_eq!(as_string(Some(&v(V::BoolValue(true)))), "true");
+        assert_eq!(as_string(Some(&v(V::IntValue(-42)))), "-42");
+        assert_eq!(as_string(Some(&v(V::DoubleValue(1.5)))), "1.5");
+        assert_eq!(as_string(Some(&v(V::BytesValue(vec![0, 1, 2])))), "AAEC");
+        assert_eq!(as_string(None), "");
+        let list = v(V::ArrayValue(ArrayValue {
+            values: vec![v(V::IntValue(1)), v(V::StringValue("x".into()))],
+        }));
+        assert_eq!(as_string(Some(&list)), r#"[1,"x"]"#);
+        let map = v(V::KvlistValue(KeyValueList {
+            values: vec![KeyValue {
+                key: "k".into(),
+                value: Some(v(V::BoolValue(false))),
+                ..Default::default()
+            }],
+        }));
+        assert_eq!(as_string(Some(&map)), r#"{"k":false}"#);
+    }
+}

@@ -56,6 +56,12 @@ local memory = std.parseInt(env('OTELVAULT_MEMORY_SIZE', '1024'));
       OTELVAULT_FORWARD_PROTOCOL: env('OTELVAULT_FORWARD_PROTOCOL', 'http/protobuf'),
       OTELVAULT_FORWARD_COMPRESSION: env('OTELVAULT_FORWARD_COMPRESSION', 'gzip'),
       OTELVAULT_FORWARD_TIMEOUT: env('OTELVAULT_FORWARD_TIMEOUT', '3s'),
+      // CloudWatch Embedded Metric Format: otelvault's figures per
+      // invocation, and (OTELVAULT_EMF=on) ingested OTLP metrics.
+      OTELVAULT_SELF_METRICS: env('OTELVAULT_SELF_METRICS', 'on'),
+      OTELVAULT_EMF_NAMESPACE: env('OTELVAULT_EMF_NAMESPACE', 'otelvault'),
+      OTELVAULT_EMF: env('OTELVAULT_EMF', 'off'),
+      OTELVAULT_EMF_CONFIG: env('OTELVAULT_EMF_CONFIG', ''),
     },
   },
   Tags: {

@@ -42,6 +42,7 @@ stop_function() {
 start_function OTELVAULT_STORAGE="$archive" \
   OTELVAULT_INGEST_KEYS="lambda-ingest-key" \
   OTELVAULT_QUERY_KEYS="lambda-query-key" \
+  OTELVAULT_EMF=on \
   OTELVAULT_LOG=warn
 
 passed=0
@@ -77,6 +78,11 @@ check "an unsupported content type is 415" status POST /v1/traces 415 \
   -H 'Content-Type: text/plain' -H 'Oteleport-Access-Key: lambda-ingest-key' --data-binary 'hello'
 check "the fetch API returns the stored span" bash -c \
   "curl -sf -m 60 -X POST '$url/api/traces/fetch' -H 'Content-Type: application/json' -H 'Oteleport-Access-Key: lambda-query-key' --data-binary @samples/requests/fetch-traces.json | grep -q '\"name\":\"POST /buy\"'"
+# CloudWatch Embedded Metric Format in the function's log (its stdout).
+check "EMF: one event of the function's figures per invocation (3 on /v1/traces)" bash -c \
+  "[ \"\$(grep '\"Namespace\":\"otelvault\"' '$log' | grep -c '\"route\":\"/v1/traces\"')\" = 3 ] && grep '\"route\":\"/v1/traces\"' '$log' | grep -q '\"ItemsAccepted\":2.0'"
+check "EMF: OTLP metrics become EMF events in the function's log" bash -c \
+  "curl -sf -o /dev/null -m 60 -X POST '$url/v1/metrics' -H 'Content-Type: application/json' -H 'Oteleport-Access-Key: lambda-ingest-key' --data-binary @samples/otlp/metrics.json && sleep 1 && grep '\"Namespace\":\"checkout\"' '$log' | grep -q '\"http.server.duration\":{'"
 
 if [ "$failed" -ne 0 ]; then
   echo "--- cargo lambda watch log"
@@ -104,7 +110,9 @@ echo "  scheduled: $answer"
 check "compact function: a scheduled run answers with what it did" bash -c "echo '$answer' | grep -q '\"compacted\":0'"
 answer=$(invoke '{"start": "2024-10-27T03:00:00Z", "end": "2024-10-27T04:00:00Z"}' || true)
 echo "  ranged: $answer"
-check "compact function: a ranged run compacts the hour's traces and logs" bash -c "echo '$answer' | grep -q '\"compacted\":2'"
+check "compact function: a ranged run compacts the hour's traces, metrics and logs" bash -c "echo '$answer' | grep -q '\"compacted\":3'"
+check "compact function: each run prints its figures as an EMF event" bash -c \
+  "[ \"\$(grep -c '\"route\":\"compact\"' '$log')\" = 2 ] && grep '\"route\":\"compact\"' '$log' | grep -q '\"HoursCompacted\":3.0'"
 check "compact function: the hour has its Parquet parts and manifest" bash -c \
   "ls '$archive'/parquet/traces/year=2024/month=10/day=27/hour=03/ | grep -q _manifest.json && ls '$archive'/parquet/logs/year=2024/month=10/day=27/hour=03/ | grep -q '^part-.*parquet$'"
 check "compact function: a bad range is an error naming the field" bash -c \

@@ -52,6 +52,7 @@ fn terraform_lambroll_and_the_binary_use_the_same_variables() {
     let local_only: BTreeSet<String> = [
         "OTELVAULT_COMPACT",
         "OTELVAULT_COMPACT_INTERVAL_SECS",
+        "OTELVAULT_EMF_FILE",
         "OTELVAULT_FORWARD_RETRY_INTERVAL",
         "OTELVAULT_GRPC_LISTEN",
         "OTELVAULT_LISTEN",

@@ -5,6 +5,7 @@
 mod cli;
 mod compact;
 mod deploy;
+mod emf;
 mod exporters;
 mod faults;
 mod forward;

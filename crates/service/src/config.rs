@@ -111,6 +111,88 @@ pub struct ServeArgs {
     /// Where accepted batches are also sent.
     #[command(flatten)]
     pub forward: ForwardArgs,
+
+    /// CloudWatch Embedded Metric Format output.
+    #[command(flatten)]
+    pub emf: EmfArgs,
+}
+
+/// Whether otelvault prints its own figures as EMF events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SelfMetrics {
+    /// On Lambda, not locally.
+    Auto,
+    /// Always.
+    On,
+    /// Never.
+    Off,
+}
+
+/// CloudWatch Embedded Metric Format (EMF) output: otelvault's own figures,
+/// and ingested OTLP metrics converted as ADOT's awsemfexporter does.
+#[derive(Debug, Clone, Args)]
+pub struct EmfArgs {
+    /// One EMF event of otelvault's own figures per request (per invocation on Lambda): auto is on on Lambda, off locally.
+    #[arg(
+        long,
+        env = "OTELVAULT_SELF_METRICS",
+        value_enum,
+        default_value = "auto"
+    )]
+    pub self_metrics: SelfMetrics,
+    /// Also convert every ingested OTLP metrics batch to EMF events, once it is stored.
+    #[arg(long, env = "OTELVAULT_EMF", default_value_t = false, action = clap::ArgAction::Set, value_parser = parse_switch("OTELVAULT_EMF"))]
+    pub emf: bool,
+    /// Settings of the OTLP conversion: JSON with the awsemfexporter's keys (namespace, dimension_rollup_option, metric_declarations, metric_descriptors, retain_initial_value_of_delta_metric) and resource_dimensions; inline, or the path of a file.
+    #[arg(long, env = "OTELVAULT_EMF_CONFIG")]
+    pub emf_config: Option<String>,
+    /// CloudWatch namespace of otelvault's own figures.
+    #[arg(long, env = "OTELVAULT_EMF_NAMESPACE", default_value = "otelvault")]
+    pub emf_namespace: String,
+    /// Local server: append EMF events to this file instead of standard output (on Lambda they go to the function's log).
+    #[arg(long, env = "OTELVAULT_EMF_FILE")]
+    pub emf_file: Option<std::path::PathBuf>,
+}
+
+impl EmfArgs {
+    /// The conversion's settings, when OTLP metrics are converted; the
+    /// error is one line naming the variable and the field.
+    pub fn converter_config(&self) -> Result<Option<otelvault_emf::Config>, String> {
+        let text = self
+            .emf_config
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty());
+        if !self.emf {
+            return match text {
+                Some(_) => Err("OTELVAULT_EMF_CONFIG is set but OTELVAULT_EMF is off: set OTELVAULT_EMF=on to convert OTLP metrics to EMF".into()),
+                None => Ok(None),
+            };
+        }
+        let Some(text) = text else {
+            return Ok(Some(otelvault_emf::Config::default()));
+        };
+        let (json, origin) = if text.starts_with('{') {
+            (text.to_owned(), String::new())
+        } else {
+            let json = std::fs::read_to_string(text).map_err(|e| {
+                format!("OTELVAULT_EMF_CONFIG={text}: cannot read the file ({e}); give JSON inline or the path of a JSON file")
+            })?;
+            (json, format!(" ({text})"))
+        };
+        otelvault_emf::Config::parse(&json)
+            .map(Some)
+            .map_err(|e| format!("OTELVAULT_EMF_CONFIG{origin}: {e}"))
+    }
+
+    /// Whether otelvault's own figures are printed.
+    pub fn self_metrics_on(&self, on_lambda: bool) -> bool {
+        match self.self_metrics {
+            SelfMetrics::Auto => on_lambda,
+            SelfMetrics::On => true,
+            SelfMetrics::Off => false,
+        }
+    }
 }
 
 /// Forwarding (dual export): every accepted batch is archived and also
@@ -370,6 +452,17 @@ fn parse_count(
     }
 }
 
+/// `on`/`off` (or true/false).
+fn parse_switch(
+    var: &'static str,
+) -> impl Fn(&str) -> Result<bool, String> + Clone + Send + Sync + 'static {
+    move |s: &str| match s.to_ascii_lowercase().as_str() {
+        "on" | "true" | "1" | "yes" => Ok(true),
+        "off" | "false" | "0" | "no" | "" => Ok(false),
+        other => Err(format!("{var}: expected on or off, got {other:?}")),
+    }
+}
+
 fn parse_bool(
     var: &'static str,
 ) -> impl Fn(&str) -> Result<bool, String> + Clone + Send + Sync + 'static {
@@ -445,6 +538,10 @@ impl ServeArgs {
         }
         for signal in otelvault_codec::Signal::ALL {
             self.forward.target(signal)?;
+        }
+        self.emf.converter_config()?;
+        if runtime == Runtime::Lambda && self.emf.emf_file.is_some() {
+            return Err("OTELVAULT_EMF_FILE is set, but on Lambda EMF events go to the function's log, where CloudWatch reads them: unset it".into());
         }
         if self.s3.endpoint().is_some() && !matches!(self.storage, StorageUrl::S3 { .. }) {
             return Err(

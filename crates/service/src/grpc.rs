@@ -172,6 +172,12 @@ impl UnaryService<Bytes> for Unary {
             }
             .await;
             let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+            if let Some(emf) = &state.emf {
+                let status = result
+                    .as_ref()
+                    .map_or_else(|e| e.status().as_u16(), |_| 200);
+                emf.request(&log, &path, status, latency_ms);
+            }
             match result {
                 Ok(answer) => {
                     log.emit("gRPC", &path, 200, latency_ms, None);

@@ -43,6 +43,8 @@ struct Prepared {
     items: usize,
     rejected: i64,
     message: String,
+    /// The batch, kept to convert to EMF once it is stored.
+    emf: Option<otelvault_codec::proto::collector_metrics::ExportMetricsServiceRequest>,
 }
 
 pub(crate) async fn handle(state: Arc<AppState>, signal: Signal, req: Request) -> Response {
@@ -121,13 +123,23 @@ pub(crate) async fn store(
     let limit = state.max_request_bytes;
     let forwarder = state.forward.clone();
     let exporter = forwarder.as_ref().and_then(|f| f.exporter(signal)).cloned();
+    let emf = state.emf.clone().filter(|e| e.converts());
+    let keep_for_emf = emf.is_some();
     let prepared = match tokio::task::spawn_blocking(move || {
         let body = Received {
             format,
             encoding,
             raw: &raw,
         };
-        prepare(&archive, signal, body, now, limit, exporter.as_ref())
+        prepare(
+            &archive,
+            signal,
+            body,
+            now,
+            limit,
+            exporter.as_ref(),
+            keep_for_emf,
+        )
     })
     .await
     {
@@ -145,17 +157,24 @@ pub(crate) async fn store(
     log.rejected = prepared.rejected;
     log.objects = prepared.encoded.objects();
     log.stored_bytes = prepared.encoded.bytes();
-    let put = state.archive.put(prepared.encoded);
+    let put = timed(state.archive.put(prepared.encoded));
     // Archived and forwarded at once; the answer depends on the archive.
-    let (stored, forwarded) = match (&forwarder, prepared.forward) {
+    let ((stored, storage_ms), forwarded) = match (&forwarder, prepared.forward) {
         (Some(forwarder), Some(Ok(body))) if prepared.items > 0 => {
-            let (stored, forwarded) = tokio::join!(put, forwarder.forward(signal, body));
+            let (stored, (forwarded, forward_ms)) =
+                tokio::join!(put, timed(forwarder.forward(signal, body)));
+            log.forward_ms = Some(forward_ms);
             (stored, Some(forwarded.map(|_| ())))
         }
         (_, Some(Err(e))) => (put.await, Some(Err(e))),
         _ => (put.await, None),
     };
+    log.storage_ms = Some(storage_ms);
     let report = stored.inspect_err(|e| log.detail = Some(e.detail()))?;
+    if let (Some(emf), Some(batch)) = (emf, prepared.emf) {
+        // Stored: CloudWatch may have it (a retried request would repeat it).
+        let _ = tokio::task::spawn_blocking(move || emf.metrics(&batch)).await;
+    }
     match (forwarded, &forwarder) {
         (Some(Ok(())), _) => log.forward = Some("ok".into()),
         (Some(Err(why)), Some(forwarder)) => {
@@ -173,6 +192,13 @@ pub(crate) async fn store(
         rejected: prepared.rejected,
         message: prepared.message,
     })
+}
+
+/// A future's output and how long it took, in milliseconds.
+async fn timed<T>(future: impl Future<Output = T>) -> (T, f64) {
+    let started = std::time::Instant::now();
+    let output = future.await;
+    (output, started.elapsed().as_secs_f64() * 1000.0)
 }
 
 /// Reads the body, refusing more than [`MAX_BODY_BYTES`] as it streams in
@@ -208,6 +234,7 @@ fn prepare(
     now: u64,
     limit: usize,
     forward: Option<&otelvault_client::exporter::Exporter>,
+    keep_for_emf: bool,
 ) -> Result<Prepared, ApiError> {
     let data = decompress(encoding, raw, MAX_DECOMPRESSED_BYTES).map_err(|e| match e {
         CodecError::TooLarge { .. } => ApiError::PayloadTooLarge(format!(
@@ -227,6 +254,10 @@ fn prepare(
     let rejected = validate_ids(&mut batch);
     let items = batch.item_count();
     let forward = forward.map(|exporter| exporter.encode(&batch).map_err(|e| e.to_string()));
+    let emf = match &batch {
+        Batch::Metrics(request) if keep_for_emf && items > 0 => Some(request.clone()),
+        _ => None,
+    };
     let encoded = archive.encode(batch, now)?;
     Ok(Prepared {
         encoded,
@@ -234,5 +265,6 @@ fn prepare(
         items,
         rejected: rejected.count,
         message: rejected.message(signal.item_noun()),
+        emf,
     })
 }

@@ -12,6 +12,7 @@
 pub mod auth;
 mod body;
 pub mod config;
+pub mod emf;
 pub mod error;
 pub mod forward;
 pub mod grpc;
@@ -56,6 +57,8 @@ pub struct AppState {
     pub page_time: std::time::Duration,
     /// Where accepted batches are also sent (`OTELVAULT_FORWARD_*`).
     pub forward: Option<Arc<forward::Forwarder>>,
+    /// EMF output (`OTELVAULT_SELF_METRICS`, `OTELVAULT_EMF*`).
+    pub emf: Option<Arc<emf::Emf>>,
 }
 
 /// Queries (fetch pages, trace lookups) one instance runs at once by
@@ -76,6 +79,7 @@ impl AppState {
             max_request_bytes: config::DEFAULT_MAX_REQUEST_MIB as usize * (1 << 20),
             page_time: query::PAGE_TIME,
             forward: None,
+            emf: None,
         }
     }
 
@@ -98,6 +102,8 @@ impl AppState {
             .with_query_slots(args.max_queries as usize);
         state.max_request_bytes = args.max_request_bytes();
         state.forward = forward::Forwarder::from_args(&args.forward).map_err(OpenError::Config)?;
+        let on_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
+        state.emf = emf::Emf::from_args(&args.emf, on_lambda).map_err(OpenError::Config)?;
         Ok(state)
     }
 }
@@ -141,6 +147,10 @@ pub(crate) struct RequestLog {
     pub detail: Option<String>,
     /// How forwarding went: `ok`, or why it failed.
     pub forward: Option<String>,
+    /// How long the archive's writes took, in milliseconds.
+    pub storage_ms: Option<f64>,
+    /// How long forwarding took, in milliseconds.
+    pub forward_ms: Option<f64>,
 }
 
 impl RequestLog {
@@ -220,7 +230,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/health", get(health).fallback(method_not_allowed))
         .fallback(not_found)
-        .layer(middleware::from_fn(log_request))
+        .layer(middleware::from_fn_with_state(state.clone(), log_request))
         .with_state(state)
 }
 
@@ -240,8 +250,9 @@ async fn method_not_allowed(method: Method, uri: http::Uri) -> ApiError {
     ApiError::MethodNotAllowed(format!("{method} is not allowed on {}", uri.path()))
 }
 
-/// One log line per request, with what the handler reported.
-async fn log_request(req: Request, next: Next) -> Response {
+/// One log line per request, with what the handler reported; and the
+/// request's EMF event when otelvault reports its own figures.
+async fn log_request(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
     let path = req
@@ -262,6 +273,9 @@ async fn log_request(req: Request, next: Next) -> Response {
         .get::<ApiError>()
         .map(ToString::to_string);
     log.emit(method.as_str(), &path, status, latency_ms, error.as_deref());
+    if let Some(emf) = &state.emf {
+        emf.request(&log, &path, status, latency_ms);
+    }
     response
 }
 

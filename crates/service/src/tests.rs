@@ -684,3 +684,104 @@ async fn storage_faults_are_503_or_429_with_retry_after_and_mistakes_500() {
         assert_eq!(status, StatusCode::OK);
     }
 }
+
+/// An app whose EMF events go to a file; returns the app, its store and
+/// the file.
+fn app_with_emf(store: Arc<dyn ObjectStore>) -> (Router, tempfile::NamedTempFile) {
+    let file = tempfile::NamedTempFile::new().expect("temp file");
+    let args = config::EmfArgs {
+        self_metrics: config::SelfMetrics::On,
+        emf: true,
+        emf_config: None,
+        emf_namespace: "otelvault".into(),
+        emf_file: Some(file.path().to_owned()),
+    };
+    let mut state = AppState::new(
+        Archive::new(store, settings(PartitionTime::Event)),
+        Auth::default(),
+        &[9; 32],
+    );
+    state.emf = emf::Emf::from_args(&args, false).expect("emf");
+    (router(Arc::new(state)), file)
+}
+
+/// The EMF events written so far: otelvault's own, and the others.
+fn emf_events(file: &tempfile::NamedTempFile) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
+    let text = std::fs::read_to_string(file.path()).expect("read");
+    text.lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("a JSON line"))
+        .partition(|e| e["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "otelvault")
+}
+
+#[tokio::test]
+async fn each_request_prints_its_figures_and_each_stored_metrics_batch_its_emf_events() {
+    let (app, file) = app_with_emf(Arc::new(MemoryStore::new()));
+    let (status, _, _) = send_json(&app, "/v1/metrics", METRICS_JSON).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = send_json(&app, "/v1/logs", "{not json").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let (own, converted) = emf_events(&file);
+    assert_eq!(own.len(), 2, "one event per request: {own:?}");
+    let metrics = &own[0];
+    assert_eq!(metrics["route"], "/v1/metrics");
+    assert_eq!(metrics["signal"], "metrics");
+    let points = Batch::decode(Signal::Metrics, Format::Json, METRICS_JSON.as_bytes())
+        .expect("sample")
+        .item_count();
+    assert_eq!(metrics["ItemsAccepted"], points as f64);
+    assert_eq!(metrics["BytesReceived"], METRICS_JSON.len() as f64);
+    assert!(metrics["BytesStored"].as_f64() > Some(0.0));
+    assert!(metrics["StorageLatency"].as_f64() >= Some(0.0));
+    assert_eq!(metrics["ServerErrors"], 0.0);
+    let directive = &metrics["_aws"]["CloudWatchMetrics"][0];
+    assert_eq!(
+        directive["Dimensions"],
+        serde_json::json!([["signal", "route"]])
+    );
+    let refused = &own[1];
+    assert_eq!(refused["route"], "/v1/logs");
+    assert_eq!(refused["ClientErrors"], 1.0);
+    assert_eq!(refused["ItemsAccepted"], 0.0);
+
+    // The sample's metrics, in the service's namespace: its cumulative sum
+    // as the delta of its second point (its first has none to take), and
+    // none of the points flagged as having no recorded value.
+    assert!(!converted.is_empty());
+    let names: std::collections::BTreeSet<&str> = converted
+        .iter()
+        .flat_map(|e| {
+            e["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+                .as_array()
+                .expect("metrics")
+        })
+        .filter_map(|m| m["Name"].as_str())
+        .collect();
+    let expected = ["gc.pause", "http.server.duration", "http.server.requests"];
+    assert_eq!(names, expected.into_iter().collect());
+    let requests: Vec<_> = converted
+        .iter()
+        .filter_map(|e| e.get("http.server.requests"))
+        .collect();
+    // 0 after 9007199254740993: a reset, sent as the new count.
+    assert_eq!(requests, [&serde_json::json!(0.0)]);
+    assert!(
+        converted
+            .iter()
+            .all(|e| e["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "checkout")
+    );
+}
+
+#[tokio::test]
+async fn a_batch_that_is_not_stored_sends_no_emf_metrics() {
+    let (app, file) = app_with_emf(Arc::new(FailingStore(|| StorageError::Unavailable {
+        message: "connection refused".into(),
+    })));
+    let (status, _, _) = send_json(&app, "/v1/metrics", METRICS_JSON).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let (own, converted) = emf_events(&file);
+    assert!(converted.is_empty(), "the client retries: nothing yet");
+    assert_eq!(own.len(), 1);
+    assert_eq!(own[0]["ServerErrors"], 1.0);
+    assert_eq!(own[0]["ItemsAccepted"], 0.0);
+}

@@ -125,6 +125,8 @@ pub(crate) async fn run_lambda(args: ServeArgs) -> anyhow::Result<()> {
     let storage = args.storage.to_string();
     let forwarder = otelvault_service::forward::Forwarder::from_args(&args.forward)
         .map_err(anyhow::Error::msg)?;
+    let emf =
+        otelvault_service::emf::Emf::from_args(&args.emf, true).map_err(anyhow::Error::msg)?;
     tracing::info!(
         storage,
         delete_raw = options.delete_raw,
@@ -135,13 +137,17 @@ pub(crate) async fn run_lambda(args: ServeArgs) -> anyhow::Result<()> {
         let store = Arc::clone(&store);
         let storage = storage.clone();
         let forwarder = forwarder.clone();
+        let emf = emf.clone();
         async move {
+            let started = std::time::Instant::now();
+            let mut resent = (0, 0);
             // Batches whose forwarding failed go first: the backend is live.
             let forwarded = match &forwarder {
                 Some(forwarder) => {
                     let report = otelvault_service::forward::retry_pending(&*store, forwarder)
                         .await
                         .map_err(|e| format!("reading the forward markers of {storage}: {e}"))?;
+                    resent = (report.delivered, report.left.len());
                     Some(
                         json!({"resent": report.delivered, "items": report.items, "left": report.left.len()}),
                     )
@@ -164,6 +170,27 @@ pub(crate) async fn run_lambda(args: ServeArgs) -> anyhow::Result<()> {
                 tracing::warn!(
                     key,
                     "Left a raw object that cannot be decoded out of the Parquet tier."
+                );
+            }
+            if let Some(emf) = &emf {
+                use otelvault_service::emf::units::{COUNT, MILLISECONDS};
+                #[allow(clippy::cast_precision_loss)] // Counts far below 2^52.
+                emf.report(
+                    "compact",
+                    &[
+                        ("HoursCompacted", COUNT, tally.compacted as f64),
+                        ("HoursUpToDate", COUNT, tally.up_to_date as f64),
+                        ("RowsWritten", COUNT, tally.rows as f64),
+                        ("RawObjectsDeleted", COUNT, tally.deleted_raw as f64),
+                        ("UnreadableObjects", COUNT, tally.unreadable.len() as f64),
+                        ("ForwardBatchesResent", COUNT, resent.0 as f64),
+                        ("ForwardBatchesLeft", COUNT, resent.1 as f64),
+                        (
+                            "Duration",
+                            MILLISECONDS,
+                            started.elapsed().as_secs_f64() * 1000.0,
+                        ),
+                    ],
                 );
             }
             Ok::<Value, lambda_http::Error>(json!({

@@ -50,6 +50,7 @@ pub(crate) async fn run_lambda(args: ServeArgs) -> anyhow::Result<()> {
     let handler = lambda_http::service_fn(move |_event: lambda_http::LambdaEvent<Value>| {
         let (state, xray) = (Arc::clone(&state), xray.clone());
         async move {
+            let started = std::time::Instant::now();
             let now = otelvault_codec::now_unix_nanos() / 1_000_000_000;
             let end = now.saturating_sub(60);
             let report = import_into(&state, &xray, (end.saturating_sub(3600), end), None, true)
@@ -60,6 +61,25 @@ pub(crate) async fn run_lambda(args: ServeArgs) -> anyhow::Result<()> {
                 spans = report.spans,
                 "Imported X-Ray traces."
             );
+            if let Some(emf) = &state.emf {
+                use otelvault_service::emf::units::{COUNT, MILLISECONDS};
+                #[allow(clippy::cast_precision_loss)] // Counts far below 2^52.
+                emf.report(
+                    "xray-import",
+                    &[
+                        ("TracesImported", COUNT, report.traces as f64),
+                        ("SpansImported", COUNT, report.spans as f64),
+                        ("Windows", COUNT, report.windows as f64),
+                        ("TracesAlreadyImported", COUNT, report.already as f64),
+                        ("TracesInProgress", COUNT, report.in_progress as f64),
+                        (
+                            "Duration",
+                            MILLISECONDS,
+                            started.elapsed().as_secs_f64() * 1000.0,
+                        ),
+                    ],
+                );
+            }
             Ok::<Value, lambda_http::Error>(json!({
                 "imported": report.traces,
                 "spans": report.spans,

@@ -36,6 +36,13 @@ locals {
     } : {},
   )
 
+  # CloudWatch Embedded Metric Format: every function prints its own
+  # figures to its log, where CloudWatch extracts them.
+  emf_environment = {
+    OTELVAULT_SELF_METRICS  = var.self_metrics ? "on" : "off"
+    OTELVAULT_EMF_NAMESPACE = var.emf_namespace
+  }
+
   # Exactly the variables the binary reads (see the README's configuration
   # table); a test keeps this list, the binary and lambroll/ in step.
   environment = merge(
@@ -55,6 +62,11 @@ locals {
     var.cursor_key == null ? {} : { OTELVAULT_CURSOR_KEY = var.cursor_key },
     var.max_request_mib == null ? {} : { OTELVAULT_MAX_REQUEST_MIB = tostring(var.max_request_mib) },
     local.forward_environment,
+    local.emf_environment,
+    {
+      OTELVAULT_EMF = var.emf ? "on" : "off"
+    },
+    var.emf_config == null ? {} : { OTELVAULT_EMF_CONFIG = jsonencode(var.emf_config) },
   )
 }
 
@@ -430,7 +442,7 @@ resource "aws_lambda_function" "compaction" {
       OTELVAULT_STORAGE            = local.environment.OTELVAULT_STORAGE
       OTELVAULT_COMPACT_DELETE_RAW = tostring(var.compaction_delete_raw)
       OTELVAULT_S3_MAX_ATTEMPTS    = local.environment.OTELVAULT_S3_MAX_ATTEMPTS
-    }, local.forward_environment)
+    }, local.forward_environment, local.emf_environment)
   }
 
   logging_config {

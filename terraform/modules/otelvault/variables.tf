@@ -418,6 +418,30 @@ variable "forward_timeout" {
   default     = "3s"
 }
 
+variable "self_metrics" {
+  description = "OTELVAULT_SELF_METRICS: every invocation of every function prints one CloudWatch Embedded Metric Format event of its figures (items accepted and rejected, bytes, objects, storage and forward latency; compaction and import figures), which CloudWatch turns into metrics with no API call."
+  type        = bool
+  default     = true
+}
+
+variable "emf_namespace" {
+  description = "OTELVAULT_EMF_NAMESPACE: CloudWatch namespace of otelvault's own figures."
+  type        = string
+  default     = "otelvault"
+}
+
+variable "emf" {
+  description = "OTELVAULT_EMF: also convert every ingested OTLP metrics batch to EMF events in the function's log, as ADOT's awsemfexporter does, so the metrics appear in CloudWatch."
+  type        = bool
+  default     = false
+}
+
+variable "emf_config" {
+  description = "OTELVAULT_EMF_CONFIG: settings of the OTLP-to-EMF conversion, with the awsemfexporter's keys: namespace, dimension_rollup_option, metric_declarations, metric_descriptors, retain_initial_value_of_delta_metric; and resource_dimensions (resource attributes that become dimensions). null for the exporter's defaults."
+  type        = any
+  default     = null
+}
+
 variable "xray_import_schedule" {
   description = "EventBridge schedule of the X-Ray import function, which imports AWS X-Ray traces into the archive as OTLP (\"rate(5 minutes)\"); null (the default) for none."
   type        = string

@@ -98,7 +98,7 @@ resource "aws_lambda_function" "xray_import" {
       OTELVAULT_COMPRESSION     = local.environment.OTELVAULT_COMPRESSION
       OTELVAULT_PARTITION       = local.environment.OTELVAULT_PARTITION
       OTELVAULT_S3_MAX_ATTEMPTS = local.environment.OTELVAULT_S3_MAX_ATTEMPTS
-    }, local.forward_environment)
+    }, local.forward_environment, local.emf_environment)
   }
 
   logging_config {

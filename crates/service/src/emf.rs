@@ -1,0 +1,193 @@
+//! CloudWatch Embedded Metric Format output: otelvault's own figures (one
+//! event per request, so one per invocation on Lambda) and, with
+//! `OTELVAULT_EMF=on`, every stored OTLP metrics batch as the
+//! awsemfexporter would send it.
+//!
+//! Events are JSON lines on standard output, which Lambda sends to the
+//! function's log group, where CloudWatch extracts the metrics; locally
+//! they can go to a file (`OTELVAULT_EMF_FILE`) to see what CloudWatch
+//! would get.
+
+use std::io::Write as _;
+use std::sync::{Arc, Mutex};
+
+use otelvault_codec::Signal;
+use otelvault_codec::proto::collector_metrics::ExportMetricsServiceRequest;
+use otelvault_emf::{Converter, Event};
+
+use crate::RequestLog;
+use crate::config::EmfArgs;
+
+/// Where events are written, and what is written.
+#[derive(Debug)]
+pub struct Emf {
+    sink: Sink,
+    namespace: String,
+    self_metrics: bool,
+    converter: Option<Converter>,
+}
+
+#[derive(Debug)]
+enum Sink {
+    Stdout,
+    File(Mutex<std::fs::File>),
+}
+
+/// CloudWatch units of otelvault's figures.
+const COUNT: &str = "Count";
+const BYTES: &str = "Bytes";
+const MILLISECONDS: &str = "Milliseconds";
+
+impl Emf {
+    /// The output `args` ask for, if any; the error is one line naming the
+    /// variable to fix.
+    pub fn from_args(args: &EmfArgs, on_lambda: bool) -> Result<Option<Arc<Emf>>, String> {
+        let self_metrics = args.self_metrics_on(on_lambda);
+        let converter = args.converter_config()?.map(Converter::new);
+        if !self_metrics && converter.is_none() {
+            return Ok(None);
+        }
+        let sink = match &args.emf_file {
+            Some(path) if !on_lambda => {
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(|e| format!("OTELVAULT_EMF_FILE={}: {e}", path.display()))?;
+                Sink::File(Mutex::new(file))
+            }
+            _ => Sink::Stdout,
+        };
+        Ok(Some(Arc::new(Emf {
+            sink,
+            namespace: args.emf_namespace.clone(),
+            self_metrics,
+            converter,
+        })))
+    }
+
+    /// Whether ingested metrics are converted.
+    pub fn converts(&self) -> bool {
+        self.converter.is_some()
+    }
+
+    /// Writes events, each a line, in one write (lines of concurrent
+    /// requests never interleave).
+    pub fn write(&self, events: &[Event]) {
+        if events.is_empty() {
+            return;
+        }
+        let mut text = String::new();
+        for event in events {
+            text.push_str(&event.to_line());
+            text.push('\n');
+        }
+        let result = match &self.sink {
+            Sink::Stdout => std::io::stdout().lock().write_all(text.as_bytes()),
+            Sink::File(file) => file
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .write_all(text.as_bytes()),
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "Could not write EMF events.");
+        }
+    }
+
+    /// Converts a stored metrics batch and writes its events; what could
+    /// not be sent is logged.
+    pub(crate) fn metrics(&self, request: &ExportMetricsServiceRequest) {
+        let Some(converter) = &self.converter else {
+            return;
+        };
+        let out = converter.convert(request);
+        self.write(&out.events);
+        let left_out = out.invalid_points + out.unselected_points + out.too_large;
+        if left_out > 0 || out.wide_dimension_sets > 0 {
+            tracing::debug!(
+                events = out.events.len(),
+                points = out.points,
+                first_points = out.first_points,
+                invalid = out.invalid_points,
+                unselected = out.unselected_points,
+                too_large = out.too_large,
+                wide_dimension_sets = out.wide_dimension_sets,
+                "Some OTLP metric points were not sent as EMF."
+            );
+        }
+    }
+
+    /// The event of one request's figures, with dimensions `signal` (when
+    /// the route has one) and `route`.
+    #[allow(clippy::cast_precision_loss)] // Counts far below 2^52.
+    pub(crate) fn request(&self, log: &RequestLog, route: &str, status: u16, latency_ms: f64) {
+        if !self.self_metrics {
+            return;
+        }
+        let mut metrics = vec![
+            ("Requests", COUNT, 1.0),
+            (
+                "ClientErrors",
+                COUNT,
+                f64::from(u8::from((400..500).contains(&status))),
+            ),
+            ("ServerErrors", COUNT, f64::from(u8::from(status >= 500))),
+            ("Latency", MILLISECONDS, latency_ms),
+            ("BytesReceived", BYTES, log.received_bytes as f64),
+        ];
+        if route.starts_with("/v1/") || route.starts_with("/opentelemetry.") {
+            let accepted = if status == 200 { log.items } else { 0 };
+            metrics.extend([
+                ("ItemsAccepted", COUNT, accepted as f64),
+                ("ItemsRejected", COUNT, log.rejected.max(0) as f64),
+                ("BytesStored", BYTES, log.stored_bytes as f64),
+                ("ObjectsWritten", COUNT, log.objects as f64),
+            ]);
+        } else if log.read_bytes > 0 || log.items > 0 {
+            metrics.extend([
+                ("ItemsReturned", COUNT, log.items as f64),
+                ("BytesRead", BYTES, log.read_bytes as f64),
+            ]);
+        }
+        if let Some(ms) = log.storage_ms {
+            metrics.push(("StorageLatency", MILLISECONDS, ms));
+        }
+        if let Some(ms) = log.forward_ms {
+            let failed = log.forward.as_deref().is_some_and(|f| f != "ok");
+            metrics.push(("ForwardLatency", MILLISECONDS, ms));
+            metrics.push(("ForwardFailures", COUNT, f64::from(u8::from(failed))));
+        }
+        let signal = log.signal.map(Signal::as_str);
+        let mut labels = Vec::with_capacity(2);
+        if let Some(signal) = signal {
+            labels.push(("signal", signal));
+        }
+        labels.push(("route", route));
+        self.report_with(&labels, &metrics);
+    }
+
+    /// The event of a scheduled function's run (`route` is the function:
+    /// `compact`, `xray-import`).
+    pub fn report(&self, route: &str, metrics: &[(&str, &'static str, f64)]) {
+        if self.self_metrics {
+            self.report_with(&[("route", route)], metrics);
+        }
+    }
+
+    fn report_with(&self, labels: &[(&str, &str)], metrics: &[(&str, &'static str, f64)]) {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        self.write(&[Event::single(&self.namespace, now_ms, labels, metrics)]);
+    }
+}
+
+/// Units for the figures of scheduled functions.
+pub mod units {
+    /// A count.
+    pub const COUNT: &str = super::COUNT;
+    /// Bytes.
+    pub const BYTES: &str = super::BYTES;
+    /// Milliseconds.
+    pub const MILLISECONDS: &str = super::MILLISECONDS;
+}

@@ -151,71 +151,16 @@ impl Converter {
                 let scope = sm.scope.as_ref().map_or("", |s| s.name.as_str());
                 for metric in &sm.metrics {
                     let unit = self.unit(&metric.name, &metric.unit);
-                    let mut points = Vec::new();
                     let stream = Stream {
                         namespace: &namespace,
                         name: &metric.name,
                         base: &base,
                         scope,
                     };
-                    match &metric.data {
-                        Some(Data::Gauge(g)) => {
-                            for p in &g.data_points {
-                                points.push(self.number(
-                                    &stream,
-                                    p,
-                                    false,
-                                    &mut deltas,
-                                    now,
-                                    &mut out,
-                                ));
-                            }
-                            collect(Kind::Gauge, points)
-                        }
-                        Some(Data::Sum(s)) => {
-                            let cumulative = s.aggregation_temporality
-                                == AggregationTemporality::Cumulative as i32;
-                            for p in &s.data_points {
-                                points.push(self.number(
-                                    &stream,
-                                    p,
-                                    cumulative,
-                                    &mut deltas,
-                                    now,
-                                    &mut out,
-                                ));
-                            }
-                            collect(Kind::Sum, points)
-                        }
-                        Some(Data::Histogram(h)) => {
-                            for p in &h.data_points {
-                                points.push(histogram(&stream, p, &mut out));
-                            }
-                            collect(Kind::Histogram, points)
-                        }
-                        Some(Data::ExponentialHistogram(h)) => {
-                            for p in &h.data_points {
-                                points.push(exponential_histogram(&stream, p, &mut out));
-                            }
-                            collect(Kind::ExponentialHistogram, points)
-                        }
-                        Some(Data::Summary(s)) => {
-                            for p in &s.data_points {
-                                points.push(self.summary(
-                                    &stream,
-                                    p,
-                                    prometheus,
-                                    &mut deltas,
-                                    now,
-                                    &mut out,
-                                ));
-                            }
-                            collect(Kind::Summary, points)
-                        }
-                        None => Vec::new(),
-                    }
-                    .into_iter()
-                    .for_each(|(kind, point)| {
+                    let Some(data) = &metric.data else { continue };
+                    let (kind, points) =
+                        self.points(&stream, data, prometheus, &mut deltas, now, &mut out);
+                    points.into_iter().for_each(|point| {
                         let key = GroupKey {
                             namespace: namespace.clone(),
                             timestamp_ms: if point.timestamp_ms > 0 {
@@ -245,6 +190,60 @@ impl Converter {
             }
         }
         out
+    }
+
+    /// A metric's points, converted, and its type.
+    fn points(
+        &self,
+        stream: &Stream<'_>,
+        data: &Data,
+        prometheus: bool,
+        deltas: &mut Deltas,
+        now: Instant,
+        out: &mut Conversion,
+    ) -> (Kind, Vec<Point>) {
+        let (kind, points): (Kind, Vec<Option<Point>>) = match data {
+            Data::Gauge(g) => (
+                Kind::Gauge,
+                g.data_points
+                    .iter()
+                    .map(|p| self.number(stream, p, false, deltas, now, out))
+                    .collect(),
+            ),
+            Data::Sum(s) => {
+                let cumulative =
+                    s.aggregation_temporality == AggregationTemporality::Cumulative as i32;
+                (
+                    Kind::Sum,
+                    s.data_points
+                        .iter()
+                        .map(|p| self.number(stream, p, cumulative, deltas, now, out))
+                        .collect(),
+                )
+            }
+            Data::Histogram(h) => (
+                Kind::Histogram,
+                h.data_points
+                    .iter()
+                    .map(|p| histogram(stream, p, out))
+                    .collect(),
+            ),
+            Data::ExponentialHistogram(h) => (
+                Kind::ExponentialHistogram,
+                h.data_points
+                    .iter()
+                    .map(|p| exponential_histogram(stream, p, out))
+                    .collect(),
+            ),
+            Data::Summary(s) => (
+                Kind::Summary,
+                s.data_points
+                    .iter()
+                    .map(|p| self.summary(stream, p, prometheus, deltas, now, out))
+                    .collect(),
+            ),
+        };
+        (kind, points.into_iter().flatten().collect())
     }
 
     fn namespace(&self, resource: &[KeyValue]) -> String {
@@ -492,10 +491,6 @@ struct Point {
     timestamp_ms: i64,
     labels: Labels,
     values: Vec<Value>,
-}
-
-fn collect(kind: Kind, points: Vec<Option<Point>>) -> Vec<(Kind, Point)> {
-    points.into_iter().flatten().map(|p| (kind, p)).collect()
 }
 
 /// Adds a metric's value to the first chunk that has room and not the

@@ -426,7 +426,10 @@ fn emf(small: &[u8]) {
     let mut figures = Vec::new();
     for settings in [
         &[][..],
-        &[("OTELVAULT_SELF_METRICS", "on"), ("OTELVAULT_EMF_FILE", "/dev/null")][..],
+        &[
+            ("OTELVAULT_SELF_METRICS", "on"),
+            ("OTELVAULT_EMF_FILE", "/dev/null"),
+        ][..],
         &[
             ("OTELVAULT_SELF_METRICS", "on"),
             ("OTELVAULT_EMF", "on"),

@@ -437,9 +437,14 @@ variable "emf" {
 }
 
 variable "emf_config" {
-  description = "OTELVAULT_EMF_CONFIG: settings of the OTLP-to-EMF conversion, with the awsemfexporter's keys: namespace, dimension_rollup_option, metric_declarations, metric_descriptors, retain_initial_value_of_delta_metric; and resource_dimensions (resource attributes that become dimensions). null for the exporter's defaults."
+  description = "OTELVAULT_EMF_CONFIG: settings of the OTLP-to-EMF conversion, an object with the awsemfexporter's keys: namespace, dimension_rollup_option, metric_declarations, metric_descriptors, retain_initial_value_of_delta_metric; and resource_dimensions (resource attributes that become dimensions). null for the exporter's defaults."
   type        = any
   default     = null
+
+  validation {
+    condition     = var.emf_config == null || can(keys(var.emf_config))
+    error_message = "emf_config must be an object, such as { namespace = \"Shop\", resource_dimensions = [\"service.name\"] }."
+  }
 }
 
 variable "xray_import_schedule" {

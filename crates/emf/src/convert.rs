@@ -288,8 +288,7 @@ impl Converter {
             Some(number_data_point::Value::AsInt(i)) => i as f64,
             None => f64::NAN,
         };
-        if p.flags & NO_RECORDED_VALUE != 0 || !value.is_finite() {
-            out.invalid_points += 1;
+        if !recorded(p.flags, &[Some(value)], out) {
             return None;
         }
         let labels = stream.labels(&p.attributes);
@@ -317,11 +316,11 @@ impl Converter {
         now: Instant,
         out: &mut Conversion,
     ) -> Option<Point> {
-        if p.flags & NO_RECORDED_VALUE != 0
-            || !p.sum.is_finite()
-            || p.quantile_values.iter().any(|q| !q.value.is_finite())
-        {
-            out.invalid_points += 1;
+        let figures: Vec<Option<f64>> = std::iter::once(p.sum)
+            .chain(p.quantile_values.iter().map(|q| q.value))
+            .map(Some)
+            .collect();
+        if !recorded(p.flags, &figures, out) {
             return None;
         }
         let labels = stream.labels(&p.attributes);
@@ -534,6 +533,16 @@ fn millis(nanos: u64) -> i64 {
     i64::try_from(nanos / 1_000_000).unwrap_or(i64::MAX)
 }
 
+/// Whether a point has a recorded value and finite figures; counts it
+/// when not.
+fn recorded(flags: u32, figures: &[Option<f64>], out: &mut Conversion) -> bool {
+    let ok = flags & NO_RECORDED_VALUE == 0 && figures.iter().flatten().all(|f| f.is_finite());
+    if !ok {
+        out.invalid_points += 1;
+    }
+    ok
+}
+
 /// A histogram bucket: its bounds, the value standing for it, its count.
 struct Bucket {
     low: f64,
@@ -547,12 +556,7 @@ struct Bucket {
 /// the midpoint with the point's min or max, or their one bound.
 fn histogram(stream: &Stream<'_>, p: &HistogramDataPoint, out: &mut Conversion) -> Option<Point> {
     let sum = p.sum.unwrap_or(0.0);
-    if p.flags & NO_RECORDED_VALUE != 0
-        || !sum.is_finite()
-        || p.min.is_some_and(|m| !m.is_finite())
-        || p.max.is_some_and(|m| !m.is_finite())
-    {
-        out.invalid_points += 1;
+    if !recorded(p.flags, &[Some(sum), p.min, p.max], out) {
         return None;
     }
     let bounds = &p.explicit_bounds;
@@ -601,12 +605,7 @@ fn exponential_histogram(
     out: &mut Conversion,
 ) -> Option<Point> {
     let sum = p.sum.unwrap_or(0.0);
-    if p.flags & NO_RECORDED_VALUE != 0
-        || !sum.is_finite()
-        || p.min.is_some_and(|m| !m.is_finite())
-        || p.max.is_some_and(|m| !m.is_finite())
-    {
-        out.invalid_points += 1;
+    if !recorded(p.flags, &[Some(sum), p.min, p.max], out) {
         return None;
     }
     let base = 2f64.powf(2f64.powi(-p.scale));

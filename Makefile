@@ -38,8 +38,9 @@ terraform-lint: .venv-checkov/.installed
 	terraform fmt -check -recursive terraform
 	.venv-checkov/bin/checkov -d terraform --framework terraform --skip-download --compact --quiet
 
-bench: .venv-bench/.installed ## Benchmarks; they print their figures (codec MB/s; ingest CPU/MiB, requests/s, latency, RSS, start time, forwarding on vs off, gRPC vs HTTP; archive reads vs DuckDB; compaction: Parquet size, throughput, DuckDB over raw and Parquet).
+bench: .venv-bench/.installed ## Benchmarks; they print their figures (codec MB/s; ingest CPU/MiB, requests/s, latency, RSS, start time, forwarding on vs off, gRPC vs HTTP, EMF off vs on; EMF conversion MiB/s; archive reads vs DuckDB; compaction: Parquet size, throughput, DuckDB over raw and Parquet).
 	$(CARGO) bench --locked -p otelvault-codec
+	$(CARGO) bench --locked -p otelvault-emf
 	$(CARGO) bench --locked -p otelvault --bench ingest
 	$(CARGO) bench --locked -p otelvault-archive --bench query
 	MALLOC_ARENA_MAX=$$(nproc) $(CARGO) bench --locked -p otelvault-archive --bench compact  # one malloc arena per core, as the binary sets

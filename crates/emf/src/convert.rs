@@ -131,8 +131,9 @@ impl Converter {
         now_ms: i64,
     ) -> Conversion {
         let mut out = Conversion::default();
-        let mut order: Vec<GroupKey> = Vec::new();
-        let mut groups: HashMap<GroupKey, Vec<Chunk>> = HashMap::new();
+        // Groups in the order of their first point, and where each is.
+        let mut groups: Vec<(GroupKey, Vec<Chunk>)> = Vec::new();
+        let mut index: HashMap<GroupKey, usize> = HashMap::new();
         let mut deltas = self
             .deltas
             .lock()
@@ -171,10 +172,15 @@ impl Converter {
                             kind,
                             labels: point.labels,
                         };
-                        let chunks = groups.entry(key.clone()).or_insert_with(|| {
-                            order.push(key);
-                            Vec::new()
-                        });
+                        let at = match index.get(&key) {
+                            Some(&at) => at,
+                            None => {
+                                index.insert(key.clone(), groups.len());
+                                groups.push((key, Vec::new()));
+                                groups.len() - 1
+                            }
+                        };
+                        let chunks = &mut groups[at].1;
                         for value in point.values {
                             add(chunks, &metric.name, unit, value);
                         }
@@ -183,8 +189,9 @@ impl Converter {
             }
         }
         drop(deltas);
-        for key in order {
-            for chunk in groups.remove(&key).unwrap_or_default() {
+        drop(index);
+        for (key, chunks) in groups {
+            for chunk in chunks {
                 let event = self.event(&key, chunk, &mut out);
                 out.events.extend(fit(event, &mut out.too_large));
             }
@@ -711,7 +718,7 @@ fn fit(event: Event, too_large: &mut usize) -> Vec<Event> {
     if event.directives.is_empty() {
         return Vec::new();
     }
-    if event.to_line().len() <= MAX_EVENT_BYTES {
+    if event.max_len() <= MAX_EVENT_BYTES || event.to_line().len() <= MAX_EVENT_BYTES {
         return vec![event];
     }
     let names: Vec<String> = event.values.keys().cloned().collect();

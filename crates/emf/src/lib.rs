@@ -18,7 +18,7 @@ mod delta;
 
 use std::collections::BTreeMap;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 pub use config::{Config, ConfigError, Rollup};
 pub use convert::{Conversion, Converter};
@@ -165,38 +165,100 @@ impl Event {
 
     /// The event as a JSON object.
     pub fn to_value(&self) -> Value {
-        let mut root = Map::new();
-        for (k, v) in &self.labels {
-            root.insert(k.clone(), Value::String(v.clone()));
-        }
-        for (k, v) in &self.values {
-            root.insert(k.clone(), v.clone());
-        }
-        let directives: Vec<Value> = self
-            .directives
-            .iter()
-            .map(|d| {
-                let metrics: Vec<Value> = d
-                    .metrics
-                    .iter()
-                    .map(|m| match m.unit {
-                        Some(unit) => json!({"Name": m.name, "Unit": unit}),
-                        None => json!({"Name": m.name}),
-                    })
-                    .collect();
-                json!({"Namespace": d.namespace, "Dimensions": d.dimensions, "Metrics": metrics})
-            })
-            .collect();
-        root.insert(
-            "_aws".into(),
-            json!({"Timestamp": self.timestamp_ms, "CloudWatchMetrics": directives}),
-        );
-        Value::Object(root)
+        serde_json::to_value(self).unwrap_or(Value::Null)
     }
 
     /// The event as one line of JSON (no newline).
     pub fn to_line(&self) -> String {
-        self.to_value().to_string()
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// A bound no shorter than [`Event::to_line`], found without writing
+    /// the line: every string as if each character took six bytes
+    /// (`\u0000`), every number 24, and the structure's own.
+    pub fn max_len(&self) -> usize {
+        const NUMBER: usize = 24;
+        let text = |s: &str| 6 * s.len() + 4;
+        fn value_len(v: &Value) -> usize {
+            match v {
+                Value::Array(items) => items.iter().map(value_len).sum::<usize>() + items.len() + 2,
+                Value::Object(map) => {
+                    map.iter()
+                        .map(|(k, v)| 6 * k.len() + 4 + value_len(v))
+                        .sum::<usize>()
+                        + 2
+                }
+                Value::String(s) => 6 * s.len() + 4,
+                _ => NUMBER,
+            }
+        }
+        let labels: usize = self.labels.iter().map(|(k, v)| text(k) + text(v)).sum();
+        let values: usize = self
+            .values
+            .iter()
+            .map(|(k, v)| text(k) + value_len(v))
+            .sum();
+        let directives: usize = self
+            .directives
+            .iter()
+            .map(|d| {
+                let dimensions: usize = d
+                    .dimensions
+                    .iter()
+                    .map(|set| set.iter().map(|k| text(k)).sum::<usize>() + 2)
+                    .sum();
+                let metrics: usize = d.metrics.iter().map(|m| text(&m.name) + 40).sum();
+                text(&d.namespace) + dimensions + metrics + 64
+            })
+            .sum();
+        labels + values + directives + 96
+    }
+}
+
+impl serde::Serialize for Event {
+    /// Dimension members, metric values, then `_aws`.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        struct Directives<'a>(&'a [Directive]);
+        impl serde::Serialize for Directives<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_seq(self.0.iter().map(|d| {
+                    let metrics: Vec<Value> = d
+                        .metrics
+                        .iter()
+                        .map(|m| match m.unit {
+                            Some(unit) => json!({"Name": m.name, "Unit": unit}),
+                            None => json!({"Name": m.name}),
+                        })
+                        .collect();
+                    json!({"Namespace": d.namespace, "Dimensions": d.dimensions, "Metrics": metrics})
+                }))
+            }
+        }
+        #[derive(serde::Serialize)]
+        struct Metadata<'a> {
+            #[serde(rename = "Timestamp")]
+            timestamp: i64,
+            #[serde(rename = "CloudWatchMetrics")]
+            directives: Directives<'a>,
+        }
+        let mut map = serializer.serialize_map(Some(self.labels.len() + self.values.len() + 1))?;
+        for (k, v) in &self.labels {
+            if !self.values.contains_key(k) {
+                map.serialize_entry(k, v)?;
+            }
+        }
+        for (k, v) in &self.values {
+            map.serialize_entry(k, v)?;
+        }
+        map.serialize_entry(
+            "_aws",
+            &Metadata {
+                timestamp: self.timestamp_ms,
+                directives: Directives(&self.directives),
+            },
+        )?;
+        map.end()
     }
 }
 
@@ -233,6 +295,30 @@ mod tests {
             json!([{"Name": "ItemsAccepted", "Unit": "Count"}, {"Name": "StorageLatency", "Unit": "Milliseconds"}])
         );
         assert_eq!(value["_aws"]["Timestamp"], 1_700_000_000_123_i64);
+    }
+
+    #[test]
+    fn the_length_bound_is_never_short() {
+        let mut event = Event::single(
+            "ns\u{1}",
+            1,
+            &[("a\"b", "\u{7}\u{7}")],
+            &[("m", "Count", 1.5e300)],
+        );
+        event.values.insert(
+            "h".into(),
+            json!({"Values": [1.0e-300, 2.5], "Counts": [1.0, 2.0], "Count": 3, "Sum": 1.0, "Min": -1.0e300, "Max": 1.0e300}),
+        );
+        event.directives[0].metrics.push(Metric {
+            name: "h".into(),
+            unit: None,
+        });
+        assert!(
+            event.max_len() >= event.to_line().len(),
+            "{} < {}",
+            event.max_len(),
+            event.to_line().len()
+        );
     }
 
     #[test]

@@ -53,6 +53,82 @@ pub fn minute_batches(hour: u64) -> impl Iterator<Item = (u64, ExportTraceServic
     })
 }
 
+/// A metrics export of about `target` bytes of protobuf, shaped as an SDK
+/// sends one: a service's gauges, sums and histograms (50 names, in ms)
+/// over 20 routes and 5 hosts, every point at the time of the collection.
+pub fn metric_batch(
+    target: usize,
+) -> otelvault_codec::proto::collector_metrics::ExportMetricsServiceRequest {
+    use otelvault_codec::proto::collector_metrics::ExportMetricsServiceRequest;
+    use otelvault_codec::proto::metrics::{
+        Gauge, Histogram, HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics,
+        ScopeMetrics, Sum, metric::Data, number_data_point,
+    };
+    let time = 1_730_000_000_000_000_000;
+    let mut metrics = Vec::new();
+    let mut size = 0;
+    let mut i = 0u64;
+    while size < target {
+        let attributes = vec![
+            kv("http.route", s(format!("/route/{}", i % 20))),
+            kv("host.name", s(format!("host-{}", (i / 20) % 5))),
+        ];
+        #[allow(clippy::cast_precision_loss)]
+        let number = NumberDataPoint {
+            attributes: attributes.clone(),
+            time_unix_nano: time,
+            value: Some(number_data_point::Value::AsDouble(i as f64)),
+            ..Default::default()
+        };
+        let data = match i % 3 {
+            0 => Data::Gauge(Gauge {
+                data_points: vec![number],
+            }),
+            1 => Data::Sum(Sum {
+                data_points: vec![number],
+                aggregation_temporality: 1,
+                is_monotonic: true,
+            }),
+            _ => Data::Histogram(Histogram {
+                data_points: vec![HistogramDataPoint {
+                    attributes,
+                    time_unix_nano: time,
+                    count: 10,
+                    sum: Some(123.0),
+                    bucket_counts: vec![1, 2, 3, 4, 0],
+                    explicit_bounds: vec![5.0, 10.0, 25.0, 50.0],
+                    min: Some(1.0),
+                    max: Some(40.0),
+                    ..Default::default()
+                }],
+                aggregation_temporality: 1,
+            }),
+        };
+        let metric = Metric {
+            name: format!("app.metric.{}", (i / 100) % 50),
+            unit: "ms".into(),
+            data: Some(data),
+            ..Default::default()
+        };
+        size += prost::Message::encoded_len(&metric) + 4;
+        metrics.push(metric);
+        i += 1;
+    }
+    ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: Some(Resource {
+                attributes: vec![kv("service.name", s("bench"))],
+                ..Default::default()
+            }),
+            scope_metrics: vec![ScopeMetrics {
+                metrics,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
 /// A realistic trace batch of about `target` bytes of protobuf: services
 /// with five resource attributes, three scopes each, spans with eight
 /// attributes, an event on every tenth span.

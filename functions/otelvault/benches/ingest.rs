@@ -335,93 +335,12 @@ fn main() {
     emf(&small);
 }
 
-/// A metrics request of about `target` bytes of protobuf: gauges, sums and
-/// histograms of a service over 20 routes and 5 hosts.
-fn metric_batch(target: usize) -> Vec<u8> {
-    use otelvault_codec::proto::collector_metrics::ExportMetricsServiceRequest;
-    use otelvault_codec::proto::common::{AnyValue, KeyValue, any_value};
-    use otelvault_codec::proto::metrics::{
-        Gauge, Histogram, HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics,
-        ScopeMetrics, Sum, metric::Data, number_data_point,
-    };
-    use prost::Message as _;
-    let kv = |k: &str, v: String| KeyValue {
-        key: k.into(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(v)),
-        }),
-        ..Default::default()
-    };
-    let time = 1_730_000_000_000_000_000;
-    let mut metrics = Vec::new();
-    let mut size = 0;
-    let mut i = 0u64;
-    while size < target {
-        let attributes = vec![
-            kv("http.route", format!("/route/{}", i % 20)),
-            kv("host.name", format!("host-{}", i % 5)),
-        ];
-        let number = |v: f64| NumberDataPoint {
-            attributes: attributes.clone(),
-            time_unix_nano: time + i * 1_000_000,
-            value: Some(number_data_point::Value::AsDouble(v)),
-            ..Default::default()
-        };
-        let data = match i % 3 {
-            0 => Data::Gauge(Gauge {
-                data_points: vec![number(i as f64)],
-            }),
-            1 => Data::Sum(Sum {
-                data_points: vec![number(i as f64)],
-                aggregation_temporality: 1,
-                is_monotonic: true,
-            }),
-            _ => Data::Histogram(Histogram {
-                data_points: vec![HistogramDataPoint {
-                    attributes: attributes.clone(),
-                    time_unix_nano: time + i * 1_000_000,
-                    count: 10,
-                    sum: Some(123.0),
-                    bucket_counts: vec![1, 2, 3, 4, 0],
-                    explicit_bounds: vec![5.0, 10.0, 25.0, 50.0],
-                    min: Some(1.0),
-                    max: Some(40.0),
-                    ..Default::default()
-                }],
-                aggregation_temporality: 1,
-            }),
-        };
-        let metric = Metric {
-            name: format!("app.metric.{}", i % 50),
-            unit: "ms".into(),
-            data: Some(data),
-            ..Default::default()
-        };
-        size += metric.encoded_len() + 4;
-        metrics.push(metric);
-        i += 1;
-    }
-    ExportMetricsServiceRequest {
-        resource_metrics: vec![ResourceMetrics {
-            resource: Some(otelvault_codec::proto::resource::Resource {
-                attributes: vec![kv("service.name", "bench".into())],
-                ..Default::default()
-            }),
-            scope_metrics: vec![ScopeMetrics {
-                metrics,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    }
-    .encode_to_vec()
-}
-
 /// Ingest CPU per MiB of metrics with EMF off, with otelvault's own figures
 /// only, and with OTLP metrics converted too (events to /dev/null), in the
 /// same run.
 fn emf(small: &[u8]) {
-    let mib = metric_batch(1 << 20);
+    let mib =
+        Batch::Metrics(otelvault_testkit::data::metric_batch(1 << 20)).encode(Format::Protobuf);
     let requests = 50;
     let mut figures = Vec::new();
     for settings in [

@@ -18,16 +18,18 @@ pub mod forward;
 pub mod grpc;
 mod ingest;
 pub mod query;
+pub mod tempo;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Path, Query as UrlQuery, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use http::{Method, StatusCode};
+use http::{HeaderMap, Method, StatusCode};
 use otelvault_archive::Archive;
 use otelvault_codec::{Format, Signal};
 
@@ -226,6 +228,74 @@ pub fn router(state: Arc<AppState>) -> Router {
                     query::trace_by_id(state, path, params, headers)
                 },
             )
+            .fallback(method_not_allowed),
+        )
+        .route(
+            "/api/v2/traces/{trace_id}",
+            get(
+                |State(state): State<Arc<AppState>>,
+                 Path(id): Path<String>,
+                 UrlQuery(params): UrlQuery<HashMap<String, String>>,
+                 headers: HeaderMap| tempo::trace_v2(state, id, params, headers),
+            )
+            .fallback(method_not_allowed),
+        )
+        .route(
+            "/api/search",
+            get(
+                |State(state): State<Arc<AppState>>,
+                 UrlQuery(params): UrlQuery<HashMap<String, String>>,
+                 headers: HeaderMap| tempo::search(state, params, headers),
+            )
+            .fallback(method_not_allowed),
+        )
+        .route(
+            "/api/search/tags",
+            get(
+                |State(state): State<Arc<AppState>>,
+                 UrlQuery(params): UrlQuery<HashMap<String, String>>,
+                 headers: HeaderMap| tempo::tags_v1(state, params, headers),
+            )
+            .fallback(method_not_allowed),
+        )
+        .route(
+            "/api/v2/search/tags",
+            get(
+                |State(state): State<Arc<AppState>>,
+                 UrlQuery(params): UrlQuery<HashMap<String, String>>,
+                 headers: HeaderMap| tempo::tags_v2(state, params, headers),
+            )
+            .fallback(method_not_allowed),
+        )
+        .route(
+            "/api/search/tag/{name}/values",
+            get(
+                |State(state): State<Arc<AppState>>,
+                 Path(name): Path<String>,
+                 UrlQuery(params): UrlQuery<HashMap<String, String>>,
+                 headers: HeaderMap| {
+                    tempo::tag_values_v1(state, name, params, headers)
+                },
+            )
+            .fallback(method_not_allowed),
+        )
+        .route(
+            "/api/v2/search/tag/{name}/values",
+            get(
+                |State(state): State<Arc<AppState>>,
+                 Path(name): Path<String>,
+                 UrlQuery(params): UrlQuery<HashMap<String, String>>,
+                 headers: HeaderMap| {
+                    tempo::tag_values_v2(state, name, params, headers)
+                },
+            )
+            .fallback(method_not_allowed),
+        )
+        .route(
+            "/api/echo",
+            get(|State(state): State<Arc<AppState>>, headers: HeaderMap| {
+                tempo::echo(state, headers)
+            })
             .fallback(method_not_allowed),
         )
         .route("/health", get(health).fallback(method_not_allowed))

@@ -57,7 +57,7 @@ fn app() -> (Router, Arc<MemoryStore>) {
     )
 }
 
-async fn send(app: &Router, req: Request<Body>) -> (StatusCode, http::HeaderMap, Bytes) {
+async fn send(app: &Router, req: Request<Body>) -> (StatusCode, HeaderMap, Bytes) {
     let response = app.clone().oneshot(req).await.expect("infallible");
     let status = response.status();
     let headers = response.headers().clone();
@@ -70,7 +70,7 @@ async fn send(app: &Router, req: Request<Body>) -> (StatusCode, http::HeaderMap,
     (status, headers, body)
 }
 
-async fn send_json(app: &Router, path: &str, body: &str) -> (StatusCode, http::HeaderMap, Bytes) {
+async fn send_json(app: &Router, path: &str, body: &str) -> (StatusCode, HeaderMap, Bytes) {
     let req = Request::post(path).header(header::CONTENT_TYPE, "application/json");
     send(app, req.body(Body::from(body.to_owned())).expect("request")).await
 }

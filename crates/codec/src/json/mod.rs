@@ -16,6 +16,7 @@ use std::fmt;
 use crate::proto::collector_logs::{ExportLogsServiceRequest, ExportLogsServiceResponse};
 use crate::proto::collector_metrics::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
 use crate::proto::collector_trace::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use crate::proto::common::KeyValue;
 use crate::status::RpcStatus;
 
 pub(crate) use write::Obj;
@@ -111,6 +112,15 @@ pub fn decode_logs(bytes: &[u8]) -> Result<ExportLogsServiceRequest, JsonError> 
 pub fn encode_traces(request: &ExportTraceServiceRequest) -> String {
     let mut out = String::new();
     write::traces_request(&mut out, request);
+    out
+}
+
+/// Encodes one `KeyValue` (an attribute) as OTLP/JSON.
+pub fn encode_key_value(kv: &KeyValue) -> String {
+    let mut out = String::new();
+    let mut o = Obj::begin(&mut out);
+    write::key_value(&mut o, kv);
+    o.end();
     out
 }
 

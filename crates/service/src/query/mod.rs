@@ -49,7 +49,7 @@ pub const DEFAULT_TRACE_WINDOW_SECS: u64 = 3600;
 const MAX_TRACE_SPANS: usize = 100_000;
 
 /// The response format asked for with `Accept`.
-fn accepted(headers: &HeaderMap) -> Format {
+pub(crate) fn accepted(headers: &HeaderMap) -> Format {
     headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -74,7 +74,7 @@ async fn read_request(headers: &HeaderMap, body: Body) -> Result<bytes::Bytes, A
 }
 
 /// A place among the queries running at once, or 429.
-fn query_slot(state: &AppState) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+pub(crate) fn query_slot(state: &AppState) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
     state.queries.try_acquire().map_err(|_| {
         ApiError::Throttled(format!(
             "{} queries are already running on this server; retry later",
@@ -179,7 +179,10 @@ pub(crate) async fn trace_by_id(
     log.attach(result, format)
 }
 
-fn seconds_param(params: &HashMap<String, String>, name: &str) -> Result<Option<u64>, ApiError> {
+pub(crate) fn seconds_param(
+    params: &HashMap<String, String>,
+    name: &str,
+) -> Result<Option<u64>, ApiError> {
     params
         .get(name)
         .map(|v| {

@@ -1,0 +1,758 @@
+//! A Tempo-compatible query API, so Grafana's Tempo data source browses
+//! the archive: trace by id (`/api/v2/traces/{id}`, and the older
+//! `/api/traces/{id}` the query module serves), search (`/api/search`:
+//! TraceQL's equality-and-`&&` subset, Tempo's `tags`, duration bounds),
+//! tag names and values (`/api/v2/search/tags`, `/api/v2/search/tag/{name}
+//! /values`, and the v1 forms), and `/api/echo`. Query keys are accepted as
+//! `Authorization: Bearer`, as Grafana sends them.
+//!
+//! Search and tags read the spans of their time range from the archive
+//! (raw objects and compacted hours alike), within the query time budget;
+//! an answer cut short by it carries `otelvault-truncated: true`.
+
+#[cfg(test)]
+mod tests;
+pub(crate) mod traceql;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use otelvault_archive::{Budget, Query};
+use otelvault_codec::proto::common::{KeyValue, any_value};
+use otelvault_codec::proto::trace::Span;
+use otelvault_codec::{Batch, Format, Signal};
+use serde_json::{Value, json};
+
+use crate::auth::Scope;
+use crate::error::ApiError;
+use crate::query::{accepted, page_bytes, query_slot, seconds_param};
+use crate::{AppState, RequestLog};
+use traceql::{Field, Filter};
+
+const NANOS: u64 = 1_000_000_000;
+/// Window of a search, or of tags, without `start`/`end`: Grafana always
+/// sends its time picker's range; Tempo would search only recent data.
+pub const DEFAULT_SEARCH_WINDOW_SECS: u64 = 3600;
+/// Window of `/api/v2/traces/{id}` without `start`/`end` (Tempo searches
+/// every block; the archive's raw hours cost a read each).
+pub const DEFAULT_TRACE_WINDOW_SECS: u64 = 24 * 3600;
+/// Traces a search answers by default, and at most.
+const DEFAULT_LIMIT: usize = 20;
+const MAX_LIMIT: usize = 1000;
+/// Spans shown per matching trace by default (`spss`).
+const DEFAULT_SPSS: usize = 3;
+/// Traces one search keeps track of; past it, new traces are not counted.
+const MAX_TRACES: usize = 200_000;
+/// Tag names (per scope) or values one answer lists at most.
+const MAX_TAGS: usize = 1000;
+/// Spans returned by one trace lookup at most.
+const MAX_TRACE_SPANS: usize = 100_000;
+/// What Tempo calls a trace whose root span is not in the range read.
+const NO_ROOT: &str = "<root span not yet received>";
+/// The intrinsics Tempo lists for autocomplete.
+const INTRINSICS: [&str; 8] = [
+    "duration",
+    "kind",
+    "name",
+    "rootName",
+    "rootServiceName",
+    "status",
+    "statusMessage",
+    "traceDuration",
+];
+
+/// The request's range: `start`/`end` in unix seconds, else the last
+/// `default_secs`.
+fn range(params: &HashMap<String, String>, default_secs: u64) -> Result<(u64, u64), ApiError> {
+    let now = otelvault_codec::now_unix_nanos();
+    let end = seconds_param(params, "end")?
+        .filter(|s| *s > 0)
+        .map_or(now, |s| s.saturating_mul(NANOS));
+    let start = seconds_param(params, "start")?
+        .filter(|s| *s > 0)
+        .map_or(end.saturating_sub(default_secs * NANOS), |s| {
+            s.saturating_mul(NANOS)
+        });
+    if end <= start {
+        return Err(ApiError::BadRequest("end: must be after start".into()));
+    }
+    Ok((start, end))
+}
+
+fn count_param(
+    params: &HashMap<String, String>,
+    name: &str,
+    default: usize,
+    max: usize,
+) -> Result<usize, ApiError> {
+    match params.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+        None => Ok(default),
+        Some(v) => match v.parse::<usize>() {
+            Ok(0) => Ok(default),
+            Ok(n) => Ok(n.min(max)),
+            Err(_) => Err(ApiError::BadRequest(format!(
+                "{name}: expected a whole number, got {v:?}"
+            ))),
+        },
+    }
+}
+
+fn duration_param(params: &HashMap<String, String>, name: &str) -> Result<Option<u64>, ApiError> {
+    match params.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => traceql::go_duration(v).map(Some).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "{name}: expected a duration such as 100ms, 1.5s or 2m, got {v:?}"
+            ))
+        }),
+    }
+}
+
+/// A trace id as Grafana may show it: up to 32 hex digits, leading zeros
+/// left out.
+fn parse_trace_id(text: &str) -> Result<Vec<u8>, ApiError> {
+    let text = text.trim();
+    if text.is_empty() || text.len() > 32 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::BadRequest(format!(
+            "traceID: expected up to 32 hex digits, got {text:?}"
+        )));
+    }
+    let padded = format!("{text:0>32}");
+    otelvault_api::parse_trace_id("traceID", &padded).map_err(ApiError::from)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+fn json_response(value: &Value, truncated: bool) -> Response {
+    let mut response = (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        value.to_string(),
+    )
+        .into_response();
+    if truncated {
+        response
+            .headers_mut()
+            .insert("otelvault-truncated", HeaderValue::from_static("true"));
+    }
+    response
+}
+
+/// A handler's frame: the request log, the key check, a query slot.
+async fn handle<F, Fut>(
+    state: Arc<AppState>,
+    headers: HeaderMap,
+    format: Format,
+    body: F,
+) -> Response
+where
+    F: FnOnce(Arc<AppState>, RequestLog) -> Fut,
+    Fut: Future<Output = (Result<Response, ApiError>, RequestLog)>,
+{
+    let mut log = RequestLog {
+        signal: Some(Signal::Traces),
+        ..Default::default()
+    };
+    match state.auth.check(&headers, Scope::Query) {
+        Ok(key) => log.key_id = key,
+        Err(e) => return log.attach(Err(e.into()), format),
+    }
+    let (result, log) = body(state, log).await;
+    log.attach(result, format)
+}
+
+/// `GET /api/echo`: what Grafana's "Save & test" calls.
+pub(crate) async fn echo(state: Arc<AppState>, headers: HeaderMap) -> Response {
+    handle(state, headers, Format::Json, |_, log| async move {
+        let response = (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "echo",
+        )
+            .into_response();
+        (Ok(response), log)
+    })
+    .await
+}
+
+/// `GET /api/v2/traces/{id}`: Tempo's `TraceByIDResponse`, whose `trace` is
+/// the OTLP `TracesData` of the trace (protobuf with `Accept:
+/// application/protobuf`, else JSON).
+pub(crate) async fn trace_v2(
+    state: Arc<AppState>,
+    trace_id: String,
+    params: HashMap<String, String>,
+    headers: HeaderMap,
+) -> Response {
+    let format = accepted(&headers);
+    handle(state, headers, format, |state, mut log| async move {
+        let result = trace_v2_body(&state, &trace_id, &params, format, &mut log).await;
+        (result, log)
+    })
+    .await
+}
+
+async fn trace_v2_body(
+    state: &AppState,
+    trace_id: &str,
+    params: &HashMap<String, String>,
+    format: Format,
+    log: &mut RequestLog,
+) -> Result<Response, ApiError> {
+    let id = parse_trace_id(trace_id)?;
+    let (start, end) = range(params, DEFAULT_TRACE_WINDOW_SECS)?;
+    let _running = query_slot(state)?;
+    let query = Query {
+        start,
+        end,
+        trace_id: Some(id.clone()),
+        limit: MAX_TRACE_SPANS,
+        ..Query::new(Signal::Traces)
+    };
+    let page = state
+        .archive
+        .read(
+            &query,
+            None,
+            otelvault_codec::now_unix_nanos(),
+            format,
+            Budget {
+                bytes: page_bytes(format),
+                time: state.page_time * 2,
+            },
+        )
+        .await
+        .inspect_err(|e| log.detail = Some(e.detail()))?;
+    log.items = page.batch.item_count();
+    log.objects = page.stats.objects;
+    log.read_bytes = page.stats.bytes_read;
+    if page.batch.is_empty() {
+        return Err(ApiError::NotFound(format!(
+            "trace {} not found between {} and {} (unix seconds; widen with ?start=&end=)",
+            hex(&id),
+            start / NANOS,
+            end / NANOS
+        )));
+    }
+    // PARTIAL when the trace has more spans than one answer holds, or the
+    // time ran out.
+    let partial = page.next.is_some();
+    let message = "the trace has more spans than one answer holds, or its search ran out of time; narrow start and end";
+    let mut response = match format {
+        Format::Protobuf => {
+            use prost::encoding::{WireType, encode_key, encode_varint};
+            let trace = page.batch.encode(Format::Protobuf);
+            let mut body = Vec::with_capacity(trace.len() + 16);
+            encode_key(1, WireType::LengthDelimited, &mut body);
+            encode_varint(trace.len() as u64, &mut body);
+            body.extend_from_slice(&trace);
+            if partial {
+                encode_key(3, WireType::Varint, &mut body);
+                encode_varint(1, &mut body);
+                prost::encoding::string::encode(4, &message.to_owned(), &mut body);
+            }
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, Format::Protobuf.content_type())],
+                body,
+            )
+                .into_response()
+        }
+        Format::Json => {
+            let trace: Value = serde_json::from_slice(&page.batch.encode(Format::Json))
+                .map_err(|e| ApiError::Internal(format!("encoding the trace: {e}")))?;
+            let mut answer =
+                json!({"trace": trace, "status": if partial { "PARTIAL" } else { "COMPLETE" }});
+            if partial {
+                answer["message"] = json!(message);
+            }
+            json_response(&answer, false)
+        }
+    };
+    if partial {
+        response
+            .headers_mut()
+            .insert("otelvault-truncated", HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+/// What a scan read.
+#[derive(Debug, Default)]
+struct Scan {
+    spans: usize,
+    bytes: usize,
+    /// The range was not read to its end (time budget, or `each` asked to
+    /// stop).
+    truncated: bool,
+}
+
+/// Reads every span of `[start, end)` and hands each to `each` with its
+/// resource's attributes; `each` returns false to stop.
+async fn scan(
+    state: &AppState,
+    start: u64,
+    end: u64,
+    log: &mut RequestLog,
+    mut each: impl FnMut(&[KeyValue], &Span) -> bool,
+) -> Result<Scan, ApiError> {
+    let started = Instant::now();
+    let allowed = state.page_time * 2;
+    let query = Query {
+        start,
+        end,
+        limit: otelvault_archive::MAX_LIMIT,
+        ..Query::new(Signal::Traces)
+    };
+    let now = otelvault_codec::now_unix_nanos();
+    let mut scan = Scan::default();
+    let mut resume = None;
+    loop {
+        let left = allowed.saturating_sub(started.elapsed());
+        if left.is_zero() {
+            scan.truncated = true;
+            break;
+        }
+        let page = state
+            .archive
+            .read(
+                &query,
+                resume,
+                now,
+                Format::Protobuf,
+                Budget {
+                    bytes: page_bytes(Format::Protobuf),
+                    time: left,
+                },
+            )
+            .await
+            .inspect_err(|e| log.detail = Some(e.detail()))?;
+        log.objects += page.stats.objects;
+        log.read_bytes += page.stats.bytes_read;
+        scan.bytes += page.stats.bytes_read;
+        if let Batch::Traces(request) = &page.batch {
+            for rs in &request.resource_spans {
+                let resource = rs.resource.as_ref().map_or(&[][..], |r| &r.attributes);
+                for span in rs.scope_spans.iter().flat_map(|s| &s.spans) {
+                    scan.spans += 1;
+                    if !each(resource, span) {
+                        scan.truncated = true;
+                        return Ok(scan);
+                    }
+                }
+            }
+        }
+        match page.next {
+            Some(next) => resume = Some(next),
+            None => break,
+        }
+    }
+    Ok(scan)
+}
+
+/// What a search knows of one trace.
+#[derive(Debug, Default)]
+struct Found {
+    start: u64,
+    end: u64,
+    root: Option<(String, String)>,
+    matched: usize,
+    spans: Vec<Value>,
+}
+
+fn string_attribute<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a str> {
+    attrs.iter().find(|kv| kv.key == key).and_then(|kv| {
+        match kv.value.as_ref()?.value.as_ref()? {
+            any_value::Value::StringValue(s) => Some(s.as_str()),
+            _ => None,
+        }
+    })
+}
+
+fn key_value_json(kv: &KeyValue) -> Value {
+    serde_json::from_str(&otelvault_codec::json::encode_key_value(kv)).unwrap_or(Value::Null)
+}
+
+/// A matched span as Tempo shows it in a spanset: id, name, times, and the
+/// attributes the query named (with `service.name`).
+fn span_json(span: &Span, resource: &[KeyValue], named: &[&str]) -> Value {
+    let mut attributes: Vec<Value> = Vec::new();
+    for key in named.iter().copied().chain(["service.name"]) {
+        let found = span
+            .attributes
+            .iter()
+            .chain(resource)
+            .find(|kv| kv.key == key);
+        if let Some(kv) = found
+            && !attributes.iter().any(|a| a["key"] == key)
+        {
+            attributes.push(key_value_json(kv));
+        }
+    }
+    json!({
+        "spanID": hex(&span.span_id),
+        "name": span.name,
+        "startTimeUnixNano": span.start_time_unix_nano.to_string(),
+        "durationNanos": span.end_time_unix_nano.saturating_sub(span.start_time_unix_nano).to_string(),
+        "attributes": attributes,
+    })
+}
+
+/// `GET /api/search`: traces with a span matching `q` (TraceQL) or `tags`
+/// (logfmt), within `minDuration`/`maxDuration`, newest first.
+pub(crate) async fn search(
+    state: Arc<AppState>,
+    params: HashMap<String, String>,
+    headers: HeaderMap,
+) -> Response {
+    handle(state, headers, Format::Json, |state, mut log| async move {
+        let result = search_body(&state, &params, &mut log).await;
+        (result, log)
+    })
+    .await
+}
+
+async fn search_body(
+    state: &AppState,
+    params: &HashMap<String, String>,
+    log: &mut RequestLog,
+) -> Result<Response, ApiError> {
+    let filter = match params.get("q").map(|q| q.trim()).filter(|q| !q.is_empty()) {
+        Some(q) => traceql::parse(q)
+            .map_err(|e| ApiError::BadRequest(format!("q: invalid TraceQL query: {e}")))?,
+        None => Filter::default(),
+    };
+    let tags = match params.get("tags") {
+        Some(t) => traceql::parse_tags(t).map_err(ApiError::BadRequest)?,
+        None => Vec::new(),
+    };
+    let min = duration_param(params, "minDuration")?;
+    let max = duration_param(params, "maxDuration")?;
+    let limit = count_param(params, "limit", DEFAULT_LIMIT, MAX_LIMIT)?;
+    let spss = count_param(params, "spss", DEFAULT_SPSS, 100)?;
+    let (start, end) = range(params, DEFAULT_SEARCH_WINDOW_SECS)?;
+    let _running = query_slot(state)?;
+    let (span_conditions, trace_conditions): (Vec<_>, Vec<_>) = filter
+        .conditions
+        .iter()
+        .partition(|c| !c.field.is_trace_level());
+    let named: Vec<&str> = filter
+        .conditions
+        .iter()
+        .filter_map(|c| c.field.attribute())
+        .chain(tags.iter().map(|(k, _)| k.as_str()))
+        .collect();
+    let mut traces: HashMap<Vec<u8>, Found> = HashMap::new();
+    let mut full = false;
+    let scan = scan(state, start, end, log, |resource, span| {
+        if !traces.contains_key(&span.trace_id) {
+            if traces.len() >= MAX_TRACES {
+                full = true;
+                return true;
+            }
+            traces.insert(
+                span.trace_id.clone(),
+                Found {
+                    start: u64::MAX,
+                    ..Found::default()
+                },
+            );
+        }
+        let Some(found) = traces.get_mut(&span.trace_id) else {
+            return true;
+        };
+        found.start = found.start.min(span.start_time_unix_nano);
+        found.end = found.end.max(span.end_time_unix_nano);
+        if span.parent_span_id.is_empty() {
+            let service = string_attribute(resource, "service.name").unwrap_or_default();
+            found.root = Some((service.to_owned(), span.name.clone()));
+        }
+        let matches = span_conditions
+            .iter()
+            .all(|c| c.matches_span(resource, span))
+            && traceql::matches_tags(&tags, resource, span);
+        if matches {
+            found.matched += 1;
+            if found.spans.len() < spss {
+                found.spans.push(span_json(span, resource, &named));
+            }
+        }
+        true
+    })
+    .await?;
+    let inspected = traces.len();
+    let mut hits: Vec<(Vec<u8>, Found)> = traces
+        .into_iter()
+        .filter(|(_, f)| {
+            let duration = f.end.saturating_sub(f.start);
+            let (root_service, root_name) = f
+                .root
+                .as_ref()
+                .map_or((NO_ROOT, ""), |(s, n)| (s.as_str(), n.as_str()));
+            f.matched > 0
+                && min.is_none_or(|m| duration >= m)
+                && max.is_none_or(|m| duration <= m)
+                && trace_conditions
+                    .iter()
+                    .all(|c| c.matches_trace(duration, root_name, root_service))
+        })
+        .collect();
+    // Newest first; the trace id breaks ties so answers are stable.
+    hits.sort_by(|(a_id, a), (b_id, b)| b.start.cmp(&a.start).then_with(|| a_id.cmp(b_id)));
+    hits.truncate(limit);
+    log.items = hits.len();
+    let traces: Vec<Value> = hits
+        .into_iter()
+        .map(|(id, f)| {
+            let (root_service, root_name) = f
+                .root
+                .unwrap_or_else(|| (NO_ROOT.to_owned(), String::new()));
+            let spanset = json!({"spans": f.spans, "matched": f.matched});
+            json!({
+                "traceID": hex(&id),
+                "rootServiceName": root_service,
+                "rootTraceName": root_name,
+                "startTimeUnixNano": f.start.to_string(),
+                "durationMs": f.end.saturating_sub(f.start) / 1_000_000,
+                "spanSet": spanset,
+                "spanSets": [spanset],
+            })
+        })
+        .collect();
+    let answer = json!({
+        "traces": traces,
+        "metrics": {
+            "inspectedTraces": inspected,
+            "inspectedBytes": scan.bytes.to_string(),
+            "inspectedSpans": scan.spans.to_string(),
+            "completedJobs": 1,
+            "totalJobs": 1,
+        },
+    });
+    Ok(json_response(&answer, scan.truncated || full))
+}
+
+/// The attribute names of the spans in range, by scope.
+#[derive(Debug, Default)]
+struct Names {
+    resource: BTreeSet<String>,
+    span: BTreeSet<String>,
+}
+
+async fn tag_names(
+    state: &AppState,
+    params: &HashMap<String, String>,
+    log: &mut RequestLog,
+) -> Result<(Names, Scan), ApiError> {
+    let (start, end) = range(params, DEFAULT_SEARCH_WINDOW_SECS)?;
+    let _running = query_slot(state)?;
+    let mut names = Names::default();
+    let scan = scan(state, start, end, log, |resource, span| {
+        for (set, attrs) in [
+            (&mut names.resource, resource),
+            (&mut names.span, &span.attributes[..]),
+        ] {
+            for kv in attrs {
+                if set.len() < MAX_TAGS && !set.contains(&kv.key) {
+                    set.insert(kv.key.clone());
+                }
+            }
+        }
+        true
+    })
+    .await?;
+    Ok((names, scan))
+}
+
+/// `GET /api/v2/search/tags?scope=resource|span|intrinsic`.
+pub(crate) async fn tags_v2(
+    state: Arc<AppState>,
+    params: HashMap<String, String>,
+    headers: HeaderMap,
+) -> Response {
+    handle(state, headers, Format::Json, |state, mut log| async move {
+        let result = async {
+            let scope = params.get("scope").map_or("all", |s| s.as_str());
+            if !["all", "", "resource", "span", "intrinsic"].contains(&scope) {
+                return Err(ApiError::BadRequest(format!(
+                    "scope: expected resource, span or intrinsic, got {scope:?}"
+                )));
+            }
+            let (names, scan) = if scope == "intrinsic" {
+                (Names::default(), Scan::default())
+            } else {
+                tag_names(&state, &params, &mut log).await?
+            };
+            let mut scopes = Vec::new();
+            if matches!(scope, "all" | "" | "resource") {
+                scopes.push(json!({"name": "resource", "tags": names.resource}));
+            }
+            if matches!(scope, "all" | "" | "span") {
+                scopes.push(json!({"name": "span", "tags": names.span}));
+            }
+            if matches!(scope, "all" | "" | "intrinsic") {
+                scopes.push(json!({"name": "intrinsic", "tags": INTRINSICS}));
+            }
+            let answer =
+                json!({"scopes": scopes, "metrics": {"inspectedBytes": scan.bytes.to_string()}});
+            Ok(json_response(&answer, scan.truncated))
+        }
+        .await;
+        (result, log)
+    })
+    .await
+}
+
+/// `GET /api/search/tags`: every attribute name, resource and span.
+pub(crate) async fn tags_v1(
+    state: Arc<AppState>,
+    params: HashMap<String, String>,
+    headers: HeaderMap,
+) -> Response {
+    handle(state, headers, Format::Json, |state, mut log| async move {
+        let result = async {
+            let (names, scan) = tag_names(&state, &params, &mut log).await?;
+            let all: BTreeSet<&String> = names.resource.iter().chain(&names.span).collect();
+            let answer =
+                json!({"tagNames": all, "metrics": {"inspectedBytes": scan.bytes.to_string()}});
+            Ok(json_response(&answer, scan.truncated))
+        }
+        .await;
+        (result, log)
+    })
+    .await
+}
+
+/// The values a field takes over the spans in range, with their TraceQL
+/// types.
+async fn tag_values(
+    state: &AppState,
+    field: &Field,
+    params: &HashMap<String, String>,
+    log: &mut RequestLog,
+) -> Result<(BTreeMap<String, &'static str>, Scan), ApiError> {
+    if matches!(
+        field,
+        Field::Duration | Field::TraceDuration | Field::RootName | Field::RootServiceName
+    ) {
+        return Err(ApiError::BadRequest(
+            "tag values: durations and trace-level intrinsics have no values to list; ask for an attribute, name, status, statusMessage or kind".into(),
+        ));
+    }
+    let (start, end) = range(params, DEFAULT_SEARCH_WINDOW_SECS)?;
+    let _running = query_slot(state)?;
+    let mut values: BTreeMap<String, &'static str> = BTreeMap::new();
+    let scan = scan(state, start, end, log, |resource, span| {
+        let mut add = |value: String, kind: &'static str| {
+            if values.len() < MAX_TAGS {
+                values.entry(value).or_insert(kind);
+            }
+        };
+        let attribute = |attrs: &[KeyValue], key: &str| {
+            attrs
+                .iter()
+                .find(|kv| kv.key == key)
+                .and_then(|kv| kv.value.clone())
+        };
+        let value = match field {
+            Field::Resource(k) => attribute(resource, k),
+            Field::Span(k) => attribute(&span.attributes, k),
+            Field::Any(k) => attribute(&span.attributes, k).or_else(|| attribute(resource, k)),
+            Field::Name => {
+                add(span.name.clone(), "string");
+                None
+            }
+            Field::StatusMessage => {
+                if let Some(s) = span.status.as_ref().filter(|s| !s.message.is_empty()) {
+                    add(s.message.clone(), "string");
+                }
+                None
+            }
+            Field::Status => {
+                add(traceql::status_keyword(span).to_owned(), "keyword");
+                None
+            }
+            Field::Kind => {
+                add(traceql::kind_keyword(span).to_owned(), "keyword");
+                None
+            }
+            _ => None,
+        };
+        if let Some(value) = value {
+            let kind = match &value.value {
+                Some(any_value::Value::IntValue(_)) => "int",
+                Some(any_value::Value::DoubleValue(_)) => "float",
+                Some(any_value::Value::BoolValue(_)) => "bool",
+                _ => "string",
+            };
+            add(otelvault_codec::values::as_string(Some(&value)), kind);
+        }
+        true
+    })
+    .await?;
+    Ok((values, scan))
+}
+
+/// `GET /api/v2/search/tag/{name}/values`: `name` is a TraceQL identifier
+/// (`resource.service.name`, `span.http.method`, `.region`, `name`,
+/// `status`, `kind`).
+pub(crate) async fn tag_values_v2(
+    state: Arc<AppState>,
+    name: String,
+    params: HashMap<String, String>,
+    headers: HeaderMap,
+) -> Response {
+    handle(state, headers, Format::Json, |state, mut log| async move {
+        let result = async {
+            let field =
+                Field::parse(&name).map_err(|e| ApiError::BadRequest(format!("tag: {e}")))?;
+            let (values, scan) = tag_values(&state, &field, &params, &mut log).await?;
+            let values: Vec<Value> = values
+                .into_iter()
+                .map(|(value, kind)| json!({"type": kind, "value": value}))
+                .collect();
+            let answer =
+                json!({"tagValues": values, "metrics": {"inspectedBytes": scan.bytes.to_string()}});
+            Ok(json_response(&answer, scan.truncated))
+        }
+        .await;
+        (result, log)
+    })
+    .await
+}
+
+/// `GET /api/search/tag/{name}/values`: `name` is an attribute name, of
+/// the span or its resource.
+pub(crate) async fn tag_values_v1(
+    state: Arc<AppState>,
+    name: String,
+    params: HashMap<String, String>,
+    headers: HeaderMap,
+) -> Response {
+    handle(state, headers, Format::Json, |state, mut log| async move {
+        let result = async {
+            let field = match name.as_str() {
+                "name" => Field::Name,
+                "status.code" | "status" => Field::Status,
+                other => Field::Any(other.to_owned()),
+            };
+            let (values, scan) = tag_values(&state, &field, &params, &mut log).await?;
+            let values: Vec<&String> = values.keys().collect();
+            let answer =
+                json!({"tagValues": values, "metrics": {"inspectedBytes": scan.bytes.to_string()}});
+            Ok(json_response(&answer, scan.truncated))
+        }
+        .await;
+        (result, log)
+    })
+    .await
+}

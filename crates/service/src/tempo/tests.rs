@@ -1,0 +1,490 @@
+//! The Tempo routes in process, over an in-memory archive of generated
+//! traces: every answer is checked against what the traces hold.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use bytes::Bytes;
+use http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use otelvault_archive::{Archive, Layout};
+use otelvault_codec::proto::collector_trace::ExportTraceServiceRequest;
+use otelvault_codec::proto::common::{AnyValue, KeyValue, any_value};
+use otelvault_codec::proto::resource::Resource;
+use otelvault_codec::proto::trace::{ResourceSpans, ScopeSpans, Span, Status, span, status};
+use otelvault_codec::{Batch, Format};
+use otelvault_storage::MemoryStore;
+use prost::Message;
+use serde_json::Value;
+use tower::ServiceExt;
+
+use crate::auth::{Auth, KeySet};
+use crate::{AppState, router};
+
+/// 2024-10-27T03:00:00Z and the hour after it.
+const T0: u64 = 1_729_998_000_000_000_000;
+const RANGE: &str = "start=1729998000&end=1730001600";
+
+fn kv(key: &str, value: any_value::Value) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue { value: Some(value) }),
+        ..Default::default()
+    }
+}
+
+fn string(key: &str, value: &str) -> KeyValue {
+    kv(key, any_value::Value::StringValue(value.into()))
+}
+
+/// One generated trace: a server root in `service`, a client child in
+/// `payments` calling with an HTTP status.
+struct Generated {
+    id: [u8; 16],
+    service: String,
+    start: u64,
+    duration: u64,
+    child_status: i64,
+    error: bool,
+}
+
+fn generated() -> Vec<Generated> {
+    (0..30u64)
+        .map(|i| Generated {
+            id: {
+                let mut id = [0u8; 16];
+                id[15] = i as u8 + 1;
+                id[0] = 0xa0;
+                id
+            },
+            service: format!("svc-{}", i % 3),
+            start: T0 + i * 60_000_000_000,
+            duration: (i + 1) * 20_000_000,
+            child_status: if i % 4 == 0 { 503 } else { 200 },
+            error: i % 4 == 0,
+        })
+        .collect()
+}
+
+fn batch(traces: &[Generated]) -> ExportTraceServiceRequest {
+    let mut resource_spans = Vec::new();
+    for t in traces {
+        let root_id = [1, 0, 0, 0, 0, 0, 0, t.id[15]];
+        let root = Span {
+            trace_id: t.id.to_vec(),
+            span_id: root_id.to_vec(),
+            name: format!("GET /item/{}", t.id[15] % 5),
+            kind: span::SpanKind::Server as i32,
+            start_time_unix_nano: t.start,
+            end_time_unix_nano: t.start + t.duration,
+            attributes: vec![string("http.route", "/item"), string("region", "eu-west-1")],
+            ..Default::default()
+        };
+        let child = Span {
+            trace_id: t.id.to_vec(),
+            span_id: vec![2, 0, 0, 0, 0, 0, 0, t.id[15]],
+            parent_span_id: root_id.to_vec(),
+            name: "charge".into(),
+            kind: span::SpanKind::Client as i32,
+            start_time_unix_nano: t.start + 1_000_000,
+            end_time_unix_nano: t.start + t.duration / 2,
+            attributes: vec![kv(
+                "http.status_code",
+                any_value::Value::IntValue(t.child_status),
+            )],
+            status: Some(Status {
+                code: if t.error {
+                    status::StatusCode::Error as i32
+                } else {
+                    status::StatusCode::Unset as i32
+                },
+                message: if t.error {
+                    "declined".into()
+                } else {
+                    String::new()
+                },
+            }),
+            ..Default::default()
+        };
+        for (service, span) in [(t.service.as_str(), root), ("payments", child)] {
+            resource_spans.push(ResourceSpans {
+                resource: Some(Resource {
+                    attributes: vec![string("service.name", service)],
+                    ..Default::default()
+                }),
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![span],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            });
+        }
+    }
+    ExportTraceServiceRequest { resource_spans }
+}
+
+/// An app with query key `query-key-1`, holding the generated traces.
+async fn app() -> (Router, Vec<Generated>) {
+    let store = Arc::new(MemoryStore::new());
+    let keys = |k: &str| k.parse::<KeySet>().expect("keys");
+    let auth = Auth::new(true, keys("ingest-key-1"), keys("query-key-1"));
+    let state = AppState::new(Archive::new(store, Layout::default()), auth, &[7; 32]);
+    let app = router(Arc::new(state));
+    let traces = generated();
+    let body = Batch::Traces(batch(&traces)).encode(Format::Protobuf);
+    let (status, _) = send(
+        &app,
+        Request::post("/v1/traces")
+            .header(header::CONTENT_TYPE, "application/x-protobuf")
+            .header("authorization", "Bearer ingest-key-1")
+            .body(Body::from(body))
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    (app, traces)
+}
+
+async fn send(app: &Router, req: Request<Body>) -> (StatusCode, Bytes) {
+    let response = app.clone().oneshot(req).await.expect("infallible");
+    let status = response.status();
+    (
+        status,
+        response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes(),
+    )
+}
+
+async fn get(app: &Router, uri: &str) -> (StatusCode, Bytes) {
+    send(
+        app,
+        Request::get(uri)
+            .header("authorization", "Bearer query-key-1")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await
+}
+
+async fn get_json(app: &Router, uri: &str) -> Value {
+    let (status, body) = get(app, uri).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "{uri}: {}",
+        String::from_utf8_lossy(&body)
+    );
+    serde_json::from_slice(&body).expect("JSON")
+}
+
+fn hex(id: &[u8]) -> String {
+    id.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The trace ids a search answered, in order.
+fn ids(answer: &Value) -> Vec<String> {
+    answer["traces"]
+        .as_array()
+        .expect("traces")
+        .iter()
+        .map(|t| t["traceID"].as_str().expect("id").to_owned())
+        .collect()
+}
+
+/// The generated traces that `keep` selects, newest first, as ids.
+fn expected(traces: &[Generated], keep: impl Fn(&Generated) -> bool) -> Vec<String> {
+    let mut hits: Vec<&Generated> = traces.iter().filter(|t| keep(t)).collect();
+    hits.sort_by_key(|t| std::cmp::Reverse(t.start));
+    hits.iter().map(|t| hex(&t.id)).collect()
+}
+
+fn search_uri(q: &str, extra: &str) -> String {
+    let mut uri = format!("/api/search?{RANGE}&limit=100");
+    if !q.is_empty() {
+        uri.push_str("&q=");
+        uri.push_str(&urlencode(q));
+    }
+    if !extra.is_empty() {
+        uri.push('&');
+        uri.push_str(extra);
+    }
+    uri
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn echo_answers_grafanas_test_with_the_query_key_only() {
+    let (app, _) = app().await;
+    let (status, body) = get(&app, "/api/echo").await;
+    assert_eq!((status, &body[..]), (StatusCode::OK, &b"echo"[..]));
+    let (status, _) = send(
+        &app,
+        Request::get("/api/echo")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let ingest = Request::get("/api/echo")
+        .header("authorization", "Bearer ingest-key-1")
+        .body(Body::empty())
+        .expect("request");
+    assert_eq!(send(&app, ingest).await.0, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn v2_trace_by_id_is_tempos_trace_by_id_response() {
+    let (app, traces) = app().await;
+    let t = &traces[7];
+    let uri = format!("/api/v2/traces/{}?{RANGE}", hex(&t.id));
+    let (status, body) = send(
+        &app,
+        Request::get(&uri)
+            .header("authorization", "Bearer query-key-1")
+            .header(header::ACCEPT, "application/protobuf")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    // TraceByIDResponse { Trace trace = 1; … }, Trace { repeated ResourceSpans = 1 }.
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct TraceByIdResponse {
+        #[prost(message, optional, tag = "1")]
+        trace: Option<ExportTraceServiceRequest>,
+        #[prost(int32, tag = "3")]
+        status: i32,
+    }
+    let answer = TraceByIdResponse::decode(body).expect("protobuf");
+    assert_eq!(answer.status, 0, "COMPLETE");
+    let spans: Vec<&Span> = answer
+        .trace
+        .iter()
+        .flat_map(|t| &t.resource_spans)
+        .flat_map(|rs| &rs.scope_spans)
+        .flat_map(|ss| &ss.spans)
+        .collect();
+    assert_eq!(spans.len(), 2);
+    assert!(spans.iter().all(|s| s.trace_id == t.id));
+
+    let json = get_json(&app, &uri).await;
+    assert_eq!(json["status"], "COMPLETE");
+    assert_eq!(
+        json["trace"]["resourceSpans"].as_array().map(Vec::len),
+        Some(2)
+    );
+    // Leading zeros may be left out, as Grafana shows 64-bit ids.
+    let short = hex(&t.id).trim_start_matches('0').to_owned();
+    assert_eq!(
+        get(&app, &format!("/api/v2/traces/{short}?{RANGE}"))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let (status, body) = get(&app, &format!("/api/v2/traces/{}?{RANGE}", "ab".repeat(16))).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    assert_eq!(
+        get(&app, "/api/v2/traces/xyz").await.0,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+/// Which generated traces a search should answer.
+type Keep = Box<dyn Fn(&Generated) -> bool>;
+
+#[tokio::test]
+async fn search_answers_the_traces_whose_spans_match_newest_first() {
+    let (app, traces) = app().await;
+    let all = get_json(&app, &search_uri("", "")).await;
+    assert_eq!(ids(&all), expected(&traces, |_| true));
+    let first = &all["traces"][0];
+    let newest = &traces[29];
+    assert_eq!(first["rootServiceName"], newest.service);
+    assert_eq!(
+        first["rootTraceName"],
+        format!("GET /item/{}", newest.id[15] % 5)
+    );
+    assert_eq!(first["startTimeUnixNano"], newest.start.to_string());
+    assert_eq!(first["durationMs"], newest.duration / 1_000_000);
+    assert_eq!(first["spanSets"][0]["matched"], 2);
+
+    let cases: [(&str, &str, Keep); 8] = [
+        (
+            r#"{ resource.service.name = "svc-1" }"#,
+            "",
+            Box::new(|t| t.service == "svc-1"),
+        ),
+        (
+            r#"{ .service.name =~ "svc-[02]" }"#,
+            "",
+            Box::new(|t| t.service != "svc-1"),
+        ),
+        ("{ status = error }", "", Box::new(|t| t.error)),
+        (
+            "{ span.http.status_code >= 500 && kind = client }",
+            "",
+            Box::new(|t| t.child_status >= 500),
+        ),
+        (
+            "{ duration > 200ms && kind = server }",
+            "",
+            Box::new(|t| t.duration > 200_000_000),
+        ),
+        (
+            "{ traceDuration <= 100ms }",
+            "",
+            Box::new(|t| t.duration <= 100_000_000),
+        ),
+        (
+            r#"{ rootServiceName = "svc-2" && name = "charge" }"#,
+            "",
+            Box::new(|t| t.service == "svc-2"),
+        ),
+        (
+            "",
+            "tags=service.name%3DSVC-0%20region%3Deu&minDuration=300ms",
+            Box::new(|t| t.service == "svc-0" && t.duration >= 300_000_000),
+        ),
+    ];
+    for (q, extra, keep) in cases {
+        let answer = get_json(&app, &search_uri(q, extra)).await;
+        let want = expected(&traces, keep);
+        assert!(!want.is_empty(), "{q} {extra}");
+        assert_eq!(ids(&answer), want, "{q} {extra}");
+    }
+    // The matched spans carry the attributes the query named.
+    let errors = get_json(
+        &app,
+        &search_uri("{ span.http.status_code = 503 }", "spss=1"),
+    )
+    .await;
+    let span = &errors["traces"][0]["spanSets"][0]["spans"][0];
+    assert_eq!(span["name"], "charge");
+    let attributes = span["attributes"].as_array().expect("attributes");
+    assert!(
+        attributes
+            .iter()
+            .any(|a| a["key"] == "http.status_code" && a["value"]["intValue"] == "503")
+    );
+
+    let limited = get_json(&app, &search_uri("", "limit=5")).await;
+    assert_eq!(ids(&limited), expected(&traces, |_| true)[..5].to_vec());
+    // The range is honoured: the first ten minutes only.
+    let early = get_json(&app, "/api/search?start=1729998000&end=1729998600").await;
+    assert_eq!(
+        ids(&early),
+        expected(&traces, |t| t.start < T0 + 600_000_000_000)
+    );
+}
+
+#[tokio::test]
+async fn bad_searches_are_400_and_say_why() {
+    let (app, _) = app().await;
+    for (uri, words) in [
+        (
+            search_uri(r#"{ name = "a" || name = "b" }"#, ""),
+            "|| is not supported",
+        ),
+        (search_uri("{ status = broken }", ""), "quote strings"),
+        (search_uri("", "minDuration=fast"), "minDuration"),
+        (search_uri("", "limit=many"), "limit"),
+        (
+            "/api/search?start=1730001600&end=1729998000".into(),
+            "end: must be after start",
+        ),
+        ("/api/v2/search/tags?scope=links".into(), "scope"),
+    ] {
+        let (status, body) = get(&app, &uri).await;
+        let text = String::from_utf8_lossy(&body);
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {text}");
+        assert!(text.contains(words), "{words} in {text}");
+    }
+}
+
+#[tokio::test]
+async fn tag_names_and_values_come_from_the_spans_in_range() {
+    let (app, _) = app().await;
+    let tags = get_json(&app, &format!("/api/v2/search/tags?{RANGE}")).await;
+    let scope = |name: &str| -> Vec<String> {
+        tags["scopes"]
+            .as_array()
+            .expect("scopes")
+            .iter()
+            .find(|s| s["name"] == name)
+            .map(|s| serde_json::from_value(s["tags"].clone()).expect("tags"))
+            .unwrap_or_default()
+    };
+    assert_eq!(scope("resource"), ["service.name"]);
+    assert_eq!(scope("span"), ["http.route", "http.status_code", "region"]);
+    assert!(scope("intrinsic").contains(&"status".to_owned()));
+    let only = get_json(
+        &app,
+        &format!("/api/v2/search/tags?scope=intrinsic&{RANGE}"),
+    )
+    .await;
+    assert_eq!(only["scopes"].as_array().map(Vec::len), Some(1));
+
+    let values = get_json(
+        &app,
+        &format!("/api/v2/search/tag/resource.service.name/values?{RANGE}"),
+    )
+    .await;
+    let services: Vec<(String, String)> = values["tagValues"]
+        .as_array()
+        .expect("values")
+        .iter()
+        .map(|v| {
+            (
+                v["type"].as_str().unwrap_or_default().to_owned(),
+                v["value"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let names = ["payments", "svc-0", "svc-1", "svc-2"];
+    assert_eq!(services, names.map(|n| ("string".to_owned(), n.to_owned())));
+    let codes = get_json(
+        &app,
+        &format!("/api/v2/search/tag/span.http.status_code/values?{RANGE}"),
+    )
+    .await;
+    assert_eq!(
+        codes["tagValues"],
+        serde_json::json!([{"type": "int", "value": "200"}, {"type": "int", "value": "503"}])
+    );
+    let statuses = get_json(&app, &format!("/api/v2/search/tag/status/values?{RANGE}")).await;
+    assert_eq!(
+        statuses["tagValues"],
+        serde_json::json!([{"type": "keyword", "value": "error"}, {"type": "keyword", "value": "unset"}])
+    );
+    let v1 = get_json(
+        &app,
+        &format!("/api/search/tag/service.name/values?{RANGE}"),
+    )
+    .await;
+    assert_eq!(v1["tagValues"], serde_json::json!(names));
+    let v1_names = get_json(&app, &format!("/api/search/tags?{RANGE}")).await;
+    assert_eq!(
+        v1_names["tagNames"],
+        serde_json::json!(["http.route", "http.status_code", "region", "service.name"])
+    );
+}

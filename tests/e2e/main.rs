@@ -15,4 +15,5 @@ mod readme;
 mod replay;
 mod sql;
 mod support;
+mod tempo;
 mod xray;

@@ -114,7 +114,7 @@ fn trace(t: u64) -> Vec<(usize, Span)> {
 }
 
 /// Requests of ten traces each, and the log records and points beside them.
-fn requests() -> Vec<(&'static str, Vec<u8>)> {
+pub(crate) fn requests() -> Vec<(&'static str, Vec<u8>)> {
     let mut out = Vec::new();
     for batch in 0..7u64 {
         let traces: Vec<u64> = (batch * 10..batch * 10 + 10).collect();

@@ -262,7 +262,8 @@ async fn trace_v2_body(
             }
             (
                 StatusCode::OK,
-                [(header::CONTENT_TYPE, Format::Protobuf.content_type())],
+                // What Tempo answers (Grafana asks for it by this name).
+                [(header::CONTENT_TYPE, "application/protobuf")],
                 body,
             )
                 .into_response()

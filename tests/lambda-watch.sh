@@ -78,6 +78,9 @@ check "an unsupported content type is 415" status POST /v1/traces 415 \
   -H 'Content-Type: text/plain' -H 'Oteleport-Access-Key: lambda-ingest-key' --data-binary 'hello'
 check "the fetch API returns the stored span" bash -c \
   "curl -sf -m 60 -X POST '$url/api/traces/fetch' -H 'Content-Type: application/json' -H 'Oteleport-Access-Key: lambda-query-key' --data-binary @samples/requests/fetch-traces.json | grep -q '\"name\":\"POST /buy\"'"
+# Grafana's Tempo data source through the Function URL.
+check "Tempo API: echo, search and trace by id with the query key as Bearer" bash -c \
+  "curl -sf -m 60 '$url/api/echo' -H 'Authorization: Bearer lambda-query-key' | grep -qx echo && curl -sf -m 60 '$url/api/search?start=1730000000&end=1730000600&q=%7Bstatus%3Derror%7D' -H 'Authorization: Bearer lambda-query-key' | grep -q '\"traceID\":\"5b8efff798038103d269b633813fc60c\"' && [ \"\$(curl -s -o /dev/null -w '%{http_code}' -m 60 '$url/api/v2/traces/5b8efff798038103d269b633813fc60c?start=1730000000&end=1730000600' -H 'Authorization: Bearer lambda-query-key' -H 'Accept: application/protobuf')\" = 200 ]"
 # CloudWatch Embedded Metric Format in the function's log (its stdout).
 check "EMF: one event of the function's figures per invocation (3 on /v1/traces)" bash -c \
   "[ \"\$(grep '\"Namespace\":\"otelvault\"' '$log' | grep -c '\"route\":\"/v1/traces\"')\" = 3 ] && grep '\"route\":\"/v1/traces\"' '$log' | grep -q '\"ItemsAccepted\":2.0'"

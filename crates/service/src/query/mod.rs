@@ -164,6 +164,63 @@ async fn run_fetch(
     ))
 }
 
+/// The spans of one trace in `[start, end)` (unix nanoseconds), within
+/// twice a page's time; `404` naming the window when there are none, and
+/// saying how far the search got when its time ran out.
+pub(crate) async fn lookup_trace(
+    state: &AppState,
+    id: Vec<u8>,
+    (start, end): (u64, u64),
+    format: Format,
+    log: &mut RequestLog,
+) -> Result<otelvault_archive::Page, ApiError> {
+    const NANOS: u64 = 1_000_000_000;
+    if end <= start {
+        return Err(ApiError::BadRequest("end: must be after start".into()));
+    }
+    let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
+    let query = Query {
+        start,
+        end,
+        trace_id: Some(id),
+        limit: MAX_TRACE_SPANS,
+        ..Query::new(Signal::Traces)
+    };
+    let page = state
+        .archive
+        .read(
+            &query,
+            None,
+            otelvault_codec::now_unix_nanos(),
+            format,
+            Budget {
+                bytes: page_bytes(format),
+                time: state.page_time * 2,
+            },
+        )
+        .await
+        .inspect_err(|e| log.detail = Some(e.detail()))?;
+    log.items = page.batch.item_count();
+    log.objects = page.stats.objects;
+    log.read_bytes = page.stats.bytes_read;
+    if page.batch.is_empty() {
+        let (from, to) = (start / NANOS, end / NANOS);
+        return Err(ApiError::NotFound(match &page.next {
+            None => format!(
+                "trace {hex} not found between {from} and {to} (unix seconds; widen with ?start=&end=)"
+            ),
+            // The time budget ran out: say how far the search got.
+            Some(stopped) => {
+                let at = (stopped.unit_start / NANOS).min(to);
+                format!(
+                    "trace {hex} not found between {from} and {at}; the search stopped there when its time ran out, so {at} to {to} was not searched (unix seconds; search it with ?start={at}&end={to})"
+                )
+            }
+        }));
+    }
+    Ok(page)
+}
+
 pub(crate) async fn trace_by_id(
     state: Arc<AppState>,
     Path(trace_id): Path<String>,
@@ -211,49 +268,7 @@ async fn run_trace_by_id(
         .map_or(end.saturating_sub(DEFAULT_TRACE_WINDOW_SECS * NANOS), |s| {
             s.saturating_mul(NANOS)
         });
-    if end <= start {
-        return Err(ApiError::BadRequest("end: must be after start".into()));
-    }
-    let query = Query {
-        start,
-        end,
-        trace_id: Some(id),
-        limit: MAX_TRACE_SPANS,
-        ..Query::new(Signal::Traces)
-    };
-    let page = state
-        .archive
-        .read(
-            &query,
-            None,
-            now,
-            format,
-            Budget {
-                bytes: page_bytes(format),
-                time: state.page_time * 2,
-            },
-        )
-        .await
-        .inspect_err(|e| log.detail = Some(e.detail()))?;
-    log.items = page.batch.item_count();
-    log.objects = page.stats.objects;
-    log.read_bytes = page.stats.bytes_read;
-    if page.batch.is_empty() {
-        let id = trace_id.to_ascii_lowercase();
-        let (from, to) = (start / NANOS, end / NANOS);
-        return Err(ApiError::NotFound(match &page.next {
-            None => format!(
-                "trace {id} not found between {from} and {to} (unix seconds; widen with ?start=&end=)"
-            ),
-            // The time budget ran out: say how far the search got.
-            Some(stopped) => {
-                let at = (stopped.unit_start / NANOS).min(to);
-                format!(
-                    "trace {id} not found between {from} and {at}; the search stopped there when its time ran out, so {at} to {to} was not searched (unix seconds; search it with ?start={at}&end={to})"
-                )
-            }
-        }));
-    }
+    let page = lookup_trace(state, id, (start, end), format, log).await?;
     let mut response = respond(StatusCode::OK, page.batch.encode(format), format);
     if page.next.is_some() {
         // More spans than one response can hold (or the time budget ran out).

@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 
 use crate::auth::Scope;
 use crate::error::ApiError;
-use crate::query::{accepted, page_bytes, query_slot, seconds_param};
+use crate::query::{accepted, lookup_trace, page_bytes, query_slot, seconds_param};
 use crate::{AppState, RequestLog};
 use traceql::{Field, Filter};
 
@@ -48,8 +48,6 @@ const DEFAULT_SPSS: usize = 3;
 const MAX_TRACES: usize = 200_000;
 /// Tag names (per scope) or values one answer lists at most.
 const MAX_TAGS: usize = 1000;
-/// Spans returned by one trace lookup at most.
-const MAX_TRACE_SPANS: usize = 100_000;
 /// What Tempo calls a trace whose root span is not in the range read.
 const NO_ROOT: &str = "<root span not yet received>";
 /// The intrinsics Tempo lists for autocomplete.
@@ -147,6 +145,12 @@ fn json_response(value: &Value, truncated: bool) -> Response {
     response
 }
 
+/// A scan's answer, with Tempo's `metrics`; marked when it was cut short.
+fn scanned(mut answer: Value, scan: &Scan) -> Result<Response, ApiError> {
+    answer["metrics"]["inspectedBytes"] = json!(scan.bytes.to_string());
+    Ok(json_response(&answer, scan.truncated))
+}
+
 /// A handler's frame: the request log, the key check, a query slot.
 async fn handle<F, Fut>(
     state: Arc<AppState>,
@@ -209,40 +213,9 @@ async fn trace_v2_body(
     log: &mut RequestLog,
 ) -> Result<Response, ApiError> {
     let id = parse_trace_id(trace_id)?;
-    let (start, end) = range(params, DEFAULT_TRACE_WINDOW_SECS)?;
+    let window = range(params, DEFAULT_TRACE_WINDOW_SECS)?;
     let _running = query_slot(state)?;
-    let query = Query {
-        start,
-        end,
-        trace_id: Some(id.clone()),
-        limit: MAX_TRACE_SPANS,
-        ..Query::new(Signal::Traces)
-    };
-    let page = state
-        .archive
-        .read(
-            &query,
-            None,
-            otelvault_codec::now_unix_nanos(),
-            format,
-            Budget {
-                bytes: page_bytes(format),
-                time: state.page_time * 2,
-            },
-        )
-        .await
-        .inspect_err(|e| log.detail = Some(e.detail()))?;
-    log.items = page.batch.item_count();
-    log.objects = page.stats.objects;
-    log.read_bytes = page.stats.bytes_read;
-    if page.batch.is_empty() {
-        return Err(ApiError::NotFound(format!(
-            "trace {} not found between {} and {} (unix seconds; widen with ?start=&end=)",
-            hex(&id),
-            start / NANOS,
-            end / NANOS
-        )));
-    }
+    let page = lookup_trace(state, id, window, format, log).await?;
     // PARTIAL when the trace has more spans than one answer holds, or the
     // time ran out.
     let partial = page.next.is_some();
@@ -603,9 +576,7 @@ pub(crate) async fn tags_v2(
             if matches!(scope, "all" | "" | "intrinsic") {
                 scopes.push(json!({"name": "intrinsic", "tags": INTRINSICS}));
             }
-            let answer =
-                json!({"scopes": scopes, "metrics": {"inspectedBytes": scan.bytes.to_string()}});
-            Ok(json_response(&answer, scan.truncated))
+            scanned(json!({"scopes": scopes}), &scan)
         }
         .await;
         (result, log)
@@ -623,9 +594,7 @@ pub(crate) async fn tags_v1(
         let result = async {
             let (names, scan) = tag_names(&state, &params, &mut log).await?;
             let all: BTreeSet<&String> = names.resource.iter().chain(&names.span).collect();
-            let answer =
-                json!({"tagNames": all, "metrics": {"inspectedBytes": scan.bytes.to_string()}});
-            Ok(json_response(&answer, scan.truncated))
+            scanned(json!({"tagNames": all}), &scan)
         }
         .await;
         (result, log)
@@ -721,9 +690,7 @@ pub(crate) async fn tag_values_v2(
                 .into_iter()
                 .map(|(value, kind)| json!({"type": kind, "value": value}))
                 .collect();
-            let answer =
-                json!({"tagValues": values, "metrics": {"inspectedBytes": scan.bytes.to_string()}});
-            Ok(json_response(&answer, scan.truncated))
+            scanned(json!({"tagValues": values}), &scan)
         }
         .await;
         (result, log)
@@ -748,9 +715,7 @@ pub(crate) async fn tag_values_v1(
             };
             let (values, scan) = tag_values(&state, &field, &params, &mut log).await?;
             let values: Vec<&String> = values.keys().collect();
-            let answer =
-                json!({"tagValues": values, "metrics": {"inspectedBytes": scan.bytes.to_string()}});
-            Ok(json_response(&answer, scan.truncated))
+            scanned(json!({"tagValues": values}), &scan)
         }
         .await;
         (result, log)

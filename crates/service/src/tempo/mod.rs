@@ -151,7 +151,8 @@ fn scanned(mut answer: Value, scan: &Scan) -> Result<Response, ApiError> {
     Ok(json_response(&answer, scan.truncated))
 }
 
-/// A handler's frame: the request log, the key check, a query slot.
+/// A handler's frame: the request log and the key check (each handler
+/// takes its query slot once its parameters are read).
 async fn handle<F, Fut>(
     state: Arc<AppState>,
     headers: HeaderMap,

@@ -141,43 +141,56 @@ pub(crate) async fn run_lambda(args: ServeArgs) -> anyhow::Result<()> {
         async move {
             let started = std::time::Instant::now();
             let mut resent = (0, 0);
-            // Batches whose forwarding failed go first: the backend is live.
-            let forwarded = match &forwarder {
-                Some(forwarder) => {
-                    let report = otelvault_service::forward::retry_pending(&*store, forwarder)
-                        .await
-                        .map_err(|e| format!("reading the forward markers of {storage}: {e}"))?;
-                    resent = (report.delivered, report.left.len());
-                    Some(
-                        json!({"resent": report.delivered, "items": report.items, "left": report.left.len()}),
-                    )
-                }
-                None => None,
-            };
-            let (start, end) = range(&event.payload, otelvault_codec::now_unix_nanos())?;
             let mut tally = Tally::default();
-            compact_range(&*store, start, end, options, |r, _| tally.add(r))
-                .await
-                .map_err(|e| format!("compacting {storage}: {e}"))?;
-            tracing::info!(
-                hours = tally.compacted,
-                up_to_date = tally.up_to_date,
-                rows = tally.rows,
-                deleted_raw = tally.deleted_raw,
-                "Compacted ended hours into Parquet."
-            );
-            for key in &tally.unreadable {
-                tracing::warn!(
-                    key,
-                    "Left a raw object that cannot be decoded out of the Parquet tier."
+            let outcome = async {
+                // Batches whose forwarding failed go first: the backend is live.
+                let forwarded = match &forwarder {
+                    Some(forwarder) => {
+                        let report = otelvault_service::forward::retry_pending(&*store, forwarder)
+                            .await
+                            .map_err(|e| format!("reading the forward markers of {storage}: {e}"))?;
+                        resent = (report.delivered, report.left.len());
+                        Some(
+                            json!({"resent": report.delivered, "items": report.items, "left": report.left.len()}),
+                        )
+                    }
+                    None => None,
+                };
+                let (start, end) = range(&event.payload, otelvault_codec::now_unix_nanos())?;
+                compact_range(&*store, start, end, options, |r, _| tally.add(r))
+                    .await
+                    .map_err(|e| format!("compacting {storage}: {e}"))?;
+                tracing::info!(
+                    hours = tally.compacted,
+                    up_to_date = tally.up_to_date,
+                    rows = tally.rows,
+                    deleted_raw = tally.deleted_raw,
+                    "Compacted ended hours into Parquet."
                 );
+                for key in &tally.unreadable {
+                    tracing::warn!(
+                        key,
+                        "Left a raw object that cannot be decoded out of the Parquet tier."
+                    );
+                }
+                Ok::<Value, String>(json!({
+                    "compacted": tally.compacted,
+                    "up_to_date": tally.up_to_date,
+                    "rows": tally.rows,
+                    "deleted_raw": tally.deleted_raw,
+                    "unreadable": tally.unreadable,
+                    "forward": forwarded,
+                }))
             }
+            .await;
+            // A failed run reports too, with what it did before failing.
             if let Some(emf) = &emf {
                 use otelvault_service::emf::units::{COUNT, MILLISECONDS};
                 #[allow(clippy::cast_precision_loss)] // Counts far below 2^52.
                 emf.report(
                     "compact",
                     &[
+                        ("Failures", COUNT, f64::from(u8::from(outcome.is_err()))),
                         ("HoursCompacted", COUNT, tally.compacted as f64),
                         ("HoursUpToDate", COUNT, tally.up_to_date as f64),
                         ("RowsWritten", COUNT, tally.rows as f64),
@@ -193,14 +206,7 @@ pub(crate) async fn run_lambda(args: ServeArgs) -> anyhow::Result<()> {
                     ],
                 );
             }
-            Ok::<Value, lambda_http::Error>(json!({
-                "compacted": tally.compacted,
-                "up_to_date": tally.up_to_date,
-                "rows": tally.rows,
-                "deleted_raw": tally.deleted_raw,
-                "unreadable": tally.unreadable,
-                "forward": forwarded,
-            }))
+            outcome.map_err(lambda_http::Error::from)
         }
     });
     lambda_http::lambda_runtime::run(handler)

@@ -53,20 +53,19 @@ pub(crate) async fn run_lambda(args: ServeArgs) -> anyhow::Result<()> {
             let started = std::time::Instant::now();
             let now = otelvault_codec::now_unix_nanos() / 1_000_000_000;
             let end = now.saturating_sub(60);
-            let report = import_into(&state, &xray, (end.saturating_sub(3600), end), None, true)
+            let outcome = import_into(&state, &xray, (end.saturating_sub(3600), end), None, true)
                 .await
-                .map_err(|e| format!("{e:#}"))?;
-            tracing::info!(
-                traces = report.traces,
-                spans = report.spans,
-                "Imported X-Ray traces."
-            );
+                .map_err(|e| format!("{e:#}"));
+            // A failed run reports too: its progress is in the checkpoint.
             if let Some(emf) = &state.emf {
+                let failed = outcome.is_err();
+                let report = outcome.as_ref().cloned().unwrap_or_default();
                 use otelvault_service::emf::units::{COUNT, MILLISECONDS};
                 #[allow(clippy::cast_precision_loss)] // Counts far below 2^52.
                 emf.report(
                     "xray-import",
                     &[
+                        ("Failures", COUNT, f64::from(u8::from(failed))),
                         ("TracesImported", COUNT, report.traces as f64),
                         ("SpansImported", COUNT, report.spans as f64),
                         ("Windows", COUNT, report.windows as f64),
@@ -80,6 +79,12 @@ pub(crate) async fn run_lambda(args: ServeArgs) -> anyhow::Result<()> {
                     ],
                 );
             }
+            let report = outcome?;
+            tracing::info!(
+                traces = report.traces,
+                spans = report.spans,
+                "Imported X-Ray traces."
+            );
             Ok::<Value, lambda_http::Error>(json!({
                 "imported": report.traces,
                 "spans": report.spans,

@@ -120,6 +120,8 @@ check "compact function: the hour has its Parquet parts and manifest" bash -c \
   "ls '$archive'/parquet/traces/year=2024/month=10/day=27/hour=03/ | grep -q _manifest.json && ls '$archive'/parquet/logs/year=2024/month=10/day=27/hour=03/ | grep -q '^part-.*parquet$'"
 check "compact function: a bad range is an error naming the field" bash -c \
   "invoke() { cargo lambda invoke --invoke-address 127.0.0.1 --invoke-port $port otelvault --data-ascii \"\$1\" 2>&1; }; invoke '{\"start\": \"yesterday\"}' | grep -q 'start: '"
+check "compact function: the failed run reported Failures 1 as EMF" bash -c \
+  "[ \"\$(grep -c '\"route\":\"compact\"' '$log')\" = 3 ] && grep '\"route\":\"compact\"' '$log' | grep -q '\"Failures\":1.0'"
 if [ "$failed" -ne 0 ]; then
   echo "--- cargo lambda watch log"
   cat "$log"

@@ -83,6 +83,121 @@ fn configuration_typos_fail_at_start() {
 }
 
 #[test]
+fn a_misspelt_variable_stops_every_command_at_start() {
+    let dir = tempfile::tempdir().expect("dir");
+    let storage = dir.path().to_string_lossy().into_owned();
+    // The server's settings (`check` reads them as `serve` does, and ends).
+    let (code, stdout, stderr) = run_cli(
+        &["check"],
+        &[
+            ("OTELVAULT_STORAGE", &storage),
+            ("OTELVAULT_HTTP_LISTEN", "127.0.0.1:14318"),
+        ],
+    );
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("OTELVAULT_HTTP_LISTEN is not an otelvault setting")
+            && stderr.contains("did you mean OTELVAULT_LISTEN?"),
+        "{stderr}"
+    );
+    // A client command.
+    let (code, _, stderr) = run_cli(
+        &["stats", "--from", &storage],
+        &[("OTELVAULT_PARTITON", "hour")],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("did you mean OTELVAULT_PARTITION?"),
+        "{stderr}"
+    );
+    // The Lambda function, whose configuration is all environment: the line
+    // is its log's first, before the runtime is asked for an event.
+    let (code, _, stderr) = run_cli(
+        &[],
+        &[
+            ("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9"),
+            ("OTELVAULT_STORAGE", &storage),
+            ("OTELVAULT_INGEST_KEY", "secret"),
+        ],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("did you mean OTELVAULT_INGEST_KEYS?") && !stderr.contains("secret"),
+        "{stderr}"
+    );
+    // Empty counts as unset, for unknown names too.
+    let (code, _, stderr) = run_cli(
+        &["stats", "--from", &storage],
+        &[("OTELVAULT_PARTITON", "")],
+    );
+    assert_ne!(code, 2, "{stderr}");
+}
+
+/// Every `OTELVAULT_*` name the repository's files use (deployment,
+/// documentation, test scripts and clients) is one the binary accepts, so the
+/// check for misspelt names never stops a shell that deploys or tests. Rust
+/// sources are left out: their settings are the binary's own, and their tests
+/// spell names wrong on purpose, as the README's example of the message does.
+#[test]
+fn every_variable_the_repository_names_is_accepted() {
+    let listed = Command::new("git")
+        .args(["ls-files", "-z"])
+        .current_dir(script(""))
+        .output()
+        .expect("git ls-files");
+    assert!(listed.status.success());
+    let mut names = std::collections::BTreeSet::new();
+    for path in String::from_utf8_lossy(&listed.stdout).split('\0') {
+        if path.is_empty() || path.ends_with(".rs") {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(script(path)) else {
+            continue;
+        };
+        for line in text
+            .lines()
+            .filter(|l| !l.contains("is not an otelvault setting"))
+        {
+            names.extend(otelvault_names(line));
+        }
+    }
+    assert!(
+        names.contains("OTELVAULT_STORAGE")
+            && names.contains("OTELVAULT_ARCHITECTURE")
+            && names.contains("OTELVAULT_GRPC_URL"),
+        "{names:?}"
+    );
+    // `schema` reads none of them but the storage; the log filter is read
+    // by every command.
+    let envs: Vec<(&str, &str)> = names
+        .iter()
+        .map(|n| (n.as_str(), if n == "OTELVAULT_LOG" { "warn" } else { "x" }))
+        .collect();
+    let (code, stdout, stderr) = run_cli(&["schema", "--dialect", "duckdb"], &envs);
+    assert_eq!(code, 0, "{names:?}: {stderr}");
+    assert!(stdout.contains("CREATE"), "{stdout}");
+}
+
+/// Whole `OTELVAULT_*` names in a text (not prefixes such as `OTELVAULT_FORWARD_*`).
+fn otelvault_names(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("OTELVAULT_") {
+        let tail = &rest[i..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+            .unwrap_or(tail.len());
+        if !tail[..end].ends_with('_') {
+            out.push(tail[..end].to_owned());
+        }
+        rest = &tail[end..];
+    }
+    out
+}
+
+#[test]
 fn replay_needs_a_target_and_refuses_its_own_source() {
     let (source, store) = Server::start(&Storage::Fs, &[]);
     ingest_samples(&source.url, None);

@@ -79,15 +79,7 @@ fn terraform_lambroll_and_the_binary_use_the_same_variables() {
     );
 
     // lambroll's function definition; its other OTELVAULT_* names configure
-    // the deployment itself (not the function), listed here.
-    let deployment_only: BTreeSet<String> = [
-        "OTELVAULT_ARCHITECTURE",
-        "OTELVAULT_MEMORY_SIZE",
-        "OTELVAULT_PREFIX",
-    ]
-    .into_iter()
-    .map(String::from)
-    .collect();
+    // the deployment itself (not the function).
     let function = read("lambroll/function.jsonnet");
     let variables = &function[function.find("Variables:").expect("Environment.Variables")..];
     let keys: BTreeSet<String> = variables
@@ -102,7 +94,7 @@ fn terraform_lambroll_and_the_binary_use_the_same_variables() {
     let mentioned = env_names(&function);
     let unknown: Vec<_> = mentioned
         .difference(&binary)
-        .filter(|n| !deployment_only.contains(*n))
+        .filter(|n| !otelvault_service::config::NOT_SETTINGS.contains(&n.as_str()))
         .collect();
     assert!(
         unknown.is_empty(),

@@ -406,6 +406,96 @@ pub enum OpenError {
     Storage(#[from] otelvault_storage::StorageError),
 }
 
+/// `OTELVAULT_*` names that are not settings of the binary: lambroll's
+/// deployment variables, the test suite's switches and the settings of its
+/// Node client. A shell that deploys or tests may hold them when it runs the
+/// binary.
+pub const NOT_SETTINGS: &[&str] = &[
+    "OTELVAULT_ARCHITECTURE",
+    "OTELVAULT_MEMORY_SIZE",
+    "OTELVAULT_PREFIX",
+    "OTELVAULT_URL_AUTH_TYPE",
+    "OTELVAULT_BLESS",
+    "OTELVAULT_MOTO_SERVER",
+    "OTELVAULT_UPDATE_SAMPLES",
+    "OTELVAULT_GRPC_URL",
+    "OTELVAULT_KEY",
+    "OTELVAULT_URL",
+];
+
+/// The environment variables `command` and its subcommands read.
+pub fn env_settings(command: &clap::Command) -> std::collections::BTreeSet<String> {
+    let mut names: std::collections::BTreeSet<String> = command
+        .get_arguments()
+        .filter_map(|a| a.get_env())
+        .map(|e| e.to_string_lossy().into_owned())
+        .collect();
+    for sub in command.get_subcommands() {
+        names.extend(env_settings(sub));
+    }
+    names
+}
+
+/// One line naming each `OTELVAULT_*` variable in `vars` that is not one of
+/// `settings` (a typo would otherwise leave its setting at the default,
+/// silently), with the settings it most likely meant. Names are compared
+/// without regard to case: `otelvault_storage` is a mistake too.
+pub fn unknown_settings(
+    settings: &std::collections::BTreeSet<String>,
+    vars: impl IntoIterator<Item = std::ffi::OsString>,
+) -> Option<String> {
+    const PREFIX: &str = "OTELVAULT_";
+    let mut unknown: Vec<String> = vars
+        .into_iter()
+        .map(|v| v.to_string_lossy().into_owned())
+        .filter(|v| {
+            v.get(..PREFIX.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(PREFIX))
+                && !settings.contains(v)
+                && !NOT_SETTINGS.contains(&v.as_str())
+        })
+        .collect();
+    if unknown.is_empty() {
+        return None;
+    }
+    unknown.sort();
+    let tokens = |name: &str| -> std::collections::BTreeSet<String> {
+        name.split('_').map(str::to_owned).collect()
+    };
+    let described: Vec<String> = unknown
+        .iter()
+        .map(|name| {
+            let upper = name.to_ascii_uppercase();
+            let rest = &upper[PREFIX.len()..];
+            // Near in spelling, or the same words with some added or
+            // left out (OTELVAULT_HTTP_LISTEN for OTELVAULT_LISTEN).
+            let mut near: Vec<(usize, &String)> = settings
+                .iter()
+                .filter_map(|s| {
+                    let known = s.strip_prefix(PREFIX)?;
+                    let distance = strsim::levenshtein(rest, known);
+                    let (a, b) = (tokens(rest), tokens(known));
+                    (distance <= (known.len() / 3).max(2) || a.is_subset(&b) || b.is_subset(&a))
+                        .then_some((distance, s))
+                })
+                .collect();
+            near.sort();
+            match near.as_slice() {
+                [] => format!("{name} is not an otelvault setting"),
+                [(_, one)] => format!("{name} is not an otelvault setting (did you mean {one}?)"),
+                [(_, one), (_, two), ..] => {
+                    format!("{name} is not an otelvault setting (did you mean {one} or {two}?)")
+                }
+            }
+        })
+        .collect();
+    let it = if described.len() == 1 { "it" } else { "them" };
+    Some(format!(
+        "{}: rename or unset {it}; `otelvault serve --help` and the README list the settings",
+        described.join("; ")
+    ))
+}
+
 /// Durations as `6s`, `1500ms`, `2m` or plain seconds.
 fn parse_duration(
     var: &'static str,
@@ -770,5 +860,44 @@ mod tests {
         );
         assert!(parse(&["--max-queries", "0"]).is_err());
         assert_eq!(default.max_queries, 4);
+    }
+
+    #[test]
+    fn misspelt_variables_are_named_with_the_settings_they_may_mean() {
+        let settings = env_settings(&<Cli as clap::CommandFactory>::command());
+        assert!(settings.contains("OTELVAULT_STORAGE") && settings.contains("OTELVAULT_LISTEN"));
+        let check = |names: &[&str]| unknown_settings(&settings, names.iter().map(Into::into));
+
+        // Settings, other tools' variables and the names of other programs pass.
+        assert_eq!(
+            check(&[
+                "OTELVAULT_STORAGE",
+                "OTELVAULT_PREFIX",
+                "PATH",
+                "OTEL_SERVICE_NAME"
+            ]),
+            None
+        );
+        let line = check(&["OTELVAULT_STORGE"]).expect("a typo");
+        assert!(
+            line.starts_with(
+                "OTELVAULT_STORGE is not an otelvault setting (did you mean OTELVAULT_STORAGE?)"
+            ),
+            "{line}"
+        );
+        assert!(line.contains("unset it") && !line.contains('\n'), "{line}");
+        // Words added or left out, and the wrong case.
+        let line = check(&["OTELVAULT_HTTP_LISTEN"]).expect("an added word");
+        assert!(line.contains("did you mean OTELVAULT_LISTEN?"), "{line}");
+        let line = check(&["otelvault_storage"]).expect("lower case");
+        assert!(line.contains("did you mean OTELVAULT_STORAGE?"), "{line}");
+        // Each mistake is named, in one line; a name like no setting gets no guess.
+        let line = check(&["OTELVAULT_ZZZZZZZZ", "OTELVAULT_INGEST_KEY"]).expect("two");
+        assert!(
+            line.contains("OTELVAULT_ZZZZZZZZ is not an otelvault setting: rename")
+                && line.contains("OTELVAULT_INGEST_KEY is not an otelvault setting (did you mean OTELVAULT_INGEST_KEYS?)")
+                && line.contains("unset them"),
+            "{line}"
+        );
     }
 }

@@ -11,7 +11,7 @@ mod compaction;
 mod xray;
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use futures::future::Either;
 use otelvault_service::{AppState, Runtime, ServeArgs, router};
 use tracing_subscriber::EnvFilter;
@@ -140,6 +140,28 @@ fn parse_or_exit<T: Parser>(
     }
 }
 
+/// Exits 2 with one line when an `OTELVAULT_*` variable is set that no
+/// command reads: a misspelt setting would otherwise be left at its default
+/// without a word. The same names count in every command, so a shell that
+/// sets the server's variables can still run `fetch` or `replay`.
+#[allow(clippy::print_stderr)] // The CLI's own error output.
+fn exit_on_unknown_settings() {
+    let mut settings = otelvault_service::config::env_settings(&Cli::command());
+    settings.extend(otelvault_service::config::env_settings(
+        &LambdaCli::command(),
+    ));
+    // Read before the command line is parsed (init_logging).
+    settings.insert("OTELVAULT_LOG".to_owned());
+    // Empty variables count as unset, as settings do.
+    let names = std::env::vars_os()
+        .filter(|(_, value)| !value.is_empty())
+        .map(|(name, _)| name);
+    if let Some(line) = otelvault_service::config::unknown_settings(&settings, names) {
+        eprintln!("otelvault: {line}");
+        std::process::exit(2);
+    }
+}
+
 /// True when the error is the reader of our output going away (`| head`):
 /// not a failure of the command.
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
@@ -179,6 +201,7 @@ fn main() -> ExitCode {
     let result = if on_lambda {
         init_logging(true);
         let cli: LambdaCli = parse_or_exit(["bootstrap".into()], true);
+        exit_on_unknown_settings();
         runtime().and_then(|rt| {
             rt.block_on(match cli.function {
                 LambdaFunction::Api => Either::Left(run_lambda(cli.serve)),
@@ -192,6 +215,7 @@ fn main() -> ExitCode {
         })
     } else {
         let cli: Cli = parse_or_exit(std::env::args_os(), false);
+        exit_on_unknown_settings();
         init_logging(false);
         match cli.command {
             Command::Serve(args) => runtime().and_then(|rt| rt.block_on(serve(args))),

@@ -160,7 +160,7 @@ fn every_variable_the_repository_names_is_accepted() {
             .lines()
             .filter(|l| !l.contains("is not an otelvault setting"))
         {
-            names.extend(otelvault_names(line));
+            names.extend(env_names(line));
         }
     }
     assert!(
@@ -178,23 +178,6 @@ fn every_variable_the_repository_names_is_accepted() {
     let (code, stdout, stderr) = run_cli(&["schema", "--dialect", "duckdb"], &envs);
     assert_eq!(code, 0, "{names:?}: {stderr}");
     assert!(stdout.contains("CREATE"), "{stdout}");
-}
-
-/// Whole `OTELVAULT_*` names in a text (not prefixes such as `OTELVAULT_FORWARD_*`).
-fn otelvault_names(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(i) = rest.find("OTELVAULT_") {
-        let tail = &rest[i..];
-        let end = tail
-            .find(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
-            .unwrap_or(tail.len());
-        if !tail[..end].ends_with('_') {
-            out.push(tail[..end].to_owned());
-        }
-        rest = &tail[end..];
-    }
-    out
 }
 
 #[test]

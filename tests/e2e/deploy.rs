@@ -6,22 +6,7 @@ use std::collections::BTreeSet;
 
 use clap::Args as _;
 
-use crate::support::script;
-
-/// `OTELVAULT_*` names in a text.
-fn env_names(text: &str) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    let mut rest = text;
-    while let Some(i) = rest.find("OTELVAULT_") {
-        let tail = &rest[i..];
-        let end = tail
-            .find(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
-            .unwrap_or(tail.len());
-        out.insert(tail[..end].trim_end_matches('_').to_owned());
-        rest = &tail[end..];
-    }
-    out
-}
+use crate::support::{env_names, script};
 
 fn read(path: &str) -> String {
     std::fs::read_to_string(script(path)).unwrap_or_else(|e| panic!("{path}: {e}"))

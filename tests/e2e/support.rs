@@ -413,6 +413,23 @@ pub fn node_dir() -> PathBuf {
     dir
 }
 
+/// Whole `OTELVAULT_*` names in a text (not prefixes such as `OTELVAULT_FORWARD_*`).
+pub fn env_names(text: &str) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("OTELVAULT_") {
+        let tail = &rest[i..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+            .unwrap_or(tail.len());
+        if !tail[..end].ends_with('_') {
+            out.insert(tail[..end].to_owned());
+        }
+        rest = &tail[end..];
+    }
+    out
+}
+
 pub fn script(path: &str) -> PathBuf {
     workspace_root().join(path)
 }

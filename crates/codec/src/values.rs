@@ -51,6 +51,18 @@ fn object(attributes: &[KeyValue]) -> Map<String, Value> {
         .collect()
 }
 
+/// Lowercase hex: how OTLP/JSON, the ClickHouse exporter and Tempo spell
+/// trace and span ids.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
 /// The value of the string attribute `key`, if there is one.
 pub fn string_attribute<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a str> {
     attributes.iter().find(|kv| kv.key == key).and_then(|kv| {

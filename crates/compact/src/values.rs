@@ -1,18 +1,7 @@
 //! Ids as the ClickHouse exporter writes them; attribute values come from
 //! `otelvault_codec::values`.
 
-pub(crate) use otelvault_codec::values::{as_string, string_attribute};
-
-/// Lowercase hex, as the ClickHouse exporter writes ids.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
-}
+pub(crate) use otelvault_codec::values::{as_string, hex, string_attribute};
 
 /// The bytes of lowercase hex written by [`hex`].
 pub(crate) fn unhex(text: &str) -> Option<Vec<u8>> {

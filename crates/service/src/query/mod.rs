@@ -178,7 +178,7 @@ pub(crate) async fn lookup_trace(
     if end <= start {
         return Err(ApiError::BadRequest("end: must be after start".into()));
     }
-    let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = otelvault_codec::values::hex(&id);
     let query = Query {
         start,
         end,

@@ -23,6 +23,7 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use otelvault_archive::{Budget, Query};
 use otelvault_codec::proto::common::{KeyValue, any_value};
 use otelvault_codec::proto::trace::Span;
+use otelvault_codec::values::{hex, string_attribute};
 use otelvault_codec::{Batch, Format, Signal};
 use serde_json::{Value, json};
 
@@ -120,14 +121,6 @@ fn parse_trace_id(text: &str) -> Result<Vec<u8>, ApiError> {
     }
     let padded = format!("{text:0>32}");
     otelvault_api::parse_trace_id("traceID", &padded).map_err(ApiError::from)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 fn json_response(value: &Value, truncated: bool) -> Response {
@@ -342,15 +335,6 @@ struct Found {
     root: Option<(String, String)>,
     matched: usize,
     spans: Vec<Value>,
-}
-
-fn string_attribute<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a str> {
-    attrs.iter().find(|kv| kv.key == key).and_then(|kv| {
-        match kv.value.as_ref()?.value.as_ref()? {
-            any_value::Value::StringValue(s) => Some(s.as_str()),
-            _ => None,
-        }
-    })
 }
 
 fn key_value_json(kv: &KeyValue) -> Value {

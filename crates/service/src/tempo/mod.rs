@@ -146,16 +146,12 @@ fn scanned(mut answer: Value, scan: &Scan) -> Result<Response, ApiError> {
 
 /// A handler's frame: the request log and the key check (each handler
 /// takes its query slot once its parameters are read).
-async fn handle<F, Fut>(
+async fn handle(
     state: Arc<AppState>,
     headers: HeaderMap,
     format: Format,
-    body: F,
-) -> Response
-where
-    F: FnOnce(Arc<AppState>, RequestLog) -> Fut,
-    Fut: Future<Output = (Result<Response, ApiError>, RequestLog)>,
-{
+    body: impl AsyncFnOnce(&AppState, &mut RequestLog) -> Result<Response, ApiError>,
+) -> Response {
     let mut log = RequestLog {
         signal: Some(Signal::Traces),
         ..Default::default()
@@ -164,20 +160,19 @@ where
         Ok(key) => log.key_id = key,
         Err(e) => return log.attach(Err(e.into()), format),
     }
-    let (result, log) = body(state, log).await;
+    let result = body(&state, &mut log).await;
     log.attach(result, format)
 }
 
 /// `GET /api/echo`: what Grafana's "Save & test" calls.
 pub(crate) async fn echo(state: Arc<AppState>, headers: HeaderMap) -> Response {
-    handle(state, headers, Format::Json, |_, log| async move {
-        let response = (
+    handle(state, headers, Format::Json, async |_, _| {
+        Ok((
             StatusCode::OK,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
             "echo",
         )
-            .into_response();
-        (Ok(response), log)
+            .into_response())
     })
     .await
 }
@@ -192,9 +187,8 @@ pub(crate) async fn trace_v2(
     headers: HeaderMap,
 ) -> Response {
     let format = accepted(&headers);
-    handle(state, headers, format, |state, mut log| async move {
-        let result = trace_v2_body(&state, &trace_id, &params, format, &mut log).await;
-        (result, log)
+    handle(state, headers, format, async |state, log| {
+        trace_v2_body(state, &trace_id, &params, format, log).await
     })
     .await
 }
@@ -373,9 +367,8 @@ pub(crate) async fn search(
     params: HashMap<String, String>,
     headers: HeaderMap,
 ) -> Response {
-    handle(state, headers, Format::Json, |state, mut log| async move {
-        let result = search_body(&state, &params, &mut log).await;
-        (result, log)
+    handle(state, headers, Format::Json, async |state, log| {
+        search_body(state, &params, log).await
     })
     .await
 }
@@ -538,33 +531,29 @@ pub(crate) async fn tags_v2(
     params: HashMap<String, String>,
     headers: HeaderMap,
 ) -> Response {
-    handle(state, headers, Format::Json, |state, mut log| async move {
-        let result = async {
-            let scope = params.get("scope").map_or("all", |s| s.as_str());
-            if !["all", "", "resource", "span", "intrinsic"].contains(&scope) {
-                return Err(ApiError::BadRequest(format!(
-                    "scope: expected resource, span or intrinsic, got {scope:?}"
-                )));
-            }
-            let (names, scan) = if scope == "intrinsic" {
-                (Names::default(), Scan::default())
-            } else {
-                tag_names(&state, &params, &mut log).await?
-            };
-            let mut scopes = Vec::new();
-            if matches!(scope, "all" | "" | "resource") {
-                scopes.push(json!({"name": "resource", "tags": names.resource}));
-            }
-            if matches!(scope, "all" | "" | "span") {
-                scopes.push(json!({"name": "span", "tags": names.span}));
-            }
-            if matches!(scope, "all" | "" | "intrinsic") {
-                scopes.push(json!({"name": "intrinsic", "tags": INTRINSICS}));
-            }
-            scanned(json!({"scopes": scopes}), &scan)
+    handle(state, headers, Format::Json, async |state, log| {
+        let scope = params.get("scope").map_or("all", |s| s.as_str());
+        if !["all", "", "resource", "span", "intrinsic"].contains(&scope) {
+            return Err(ApiError::BadRequest(format!(
+                "scope: expected resource, span or intrinsic, got {scope:?}"
+            )));
         }
-        .await;
-        (result, log)
+        let (names, scan) = if scope == "intrinsic" {
+            (Names::default(), Scan::default())
+        } else {
+            tag_names(state, &params, log).await?
+        };
+        let mut scopes = Vec::new();
+        if matches!(scope, "all" | "" | "resource") {
+            scopes.push(json!({"name": "resource", "tags": names.resource}));
+        }
+        if matches!(scope, "all" | "" | "span") {
+            scopes.push(json!({"name": "span", "tags": names.span}));
+        }
+        if matches!(scope, "all" | "" | "intrinsic") {
+            scopes.push(json!({"name": "intrinsic", "tags": INTRINSICS}));
+        }
+        scanned(json!({"scopes": scopes}), &scan)
     })
     .await
 }
@@ -575,14 +564,10 @@ pub(crate) async fn tags_v1(
     params: HashMap<String, String>,
     headers: HeaderMap,
 ) -> Response {
-    handle(state, headers, Format::Json, |state, mut log| async move {
-        let result = async {
-            let (names, scan) = tag_names(&state, &params, &mut log).await?;
-            let all: BTreeSet<&String> = names.resource.iter().chain(&names.span).collect();
-            scanned(json!({"tagNames": all}), &scan)
-        }
-        .await;
-        (result, log)
+    handle(state, headers, Format::Json, async |state, log| {
+        let (names, scan) = tag_names(state, &params, log).await?;
+        let all: BTreeSet<&String> = names.resource.iter().chain(&names.span).collect();
+        scanned(json!({"tagNames": all}), &scan)
     })
     .await
 }
@@ -666,19 +651,14 @@ pub(crate) async fn tag_values_v2(
     params: HashMap<String, String>,
     headers: HeaderMap,
 ) -> Response {
-    handle(state, headers, Format::Json, |state, mut log| async move {
-        let result = async {
-            let field =
-                Field::parse(&name).map_err(|e| ApiError::BadRequest(format!("tag: {e}")))?;
-            let (values, scan) = tag_values(&state, &field, &params, &mut log).await?;
-            let values: Vec<Value> = values
-                .into_iter()
-                .map(|(value, kind)| json!({"type": kind, "value": value}))
-                .collect();
-            scanned(json!({"tagValues": values}), &scan)
-        }
-        .await;
-        (result, log)
+    handle(state, headers, Format::Json, async |state, log| {
+        let field = Field::parse(&name).map_err(|e| ApiError::BadRequest(format!("tag: {e}")))?;
+        let (values, scan) = tag_values(state, &field, &params, log).await?;
+        let values: Vec<Value> = values
+            .into_iter()
+            .map(|(value, kind)| json!({"type": kind, "value": value}))
+            .collect();
+        scanned(json!({"tagValues": values}), &scan)
     })
     .await
 }
@@ -691,19 +671,15 @@ pub(crate) async fn tag_values_v1(
     params: HashMap<String, String>,
     headers: HeaderMap,
 ) -> Response {
-    handle(state, headers, Format::Json, |state, mut log| async move {
-        let result = async {
-            let field = match name.as_str() {
-                "name" => Field::Name,
-                "status.code" | "status" => Field::Status,
-                other => Field::Any(other.to_owned()),
-            };
-            let (values, scan) = tag_values(&state, &field, &params, &mut log).await?;
-            let values: Vec<&String> = values.keys().collect();
-            scanned(json!({"tagValues": values}), &scan)
-        }
-        .await;
-        (result, log)
+    handle(state, headers, Format::Json, async |state, log| {
+        let field = match name.as_str() {
+            "name" => Field::Name,
+            "status.code" | "status" => Field::Status,
+            other => Field::Any(other.to_owned()),
+        };
+        let (values, scan) = tag_values(state, &field, &params, log).await?;
+        let values: Vec<&String> = values.keys().collect();
+        scanned(json!({"tagValues": values}), &scan)
     })
     .await
 }

@@ -4,11 +4,9 @@
 //! `OTELVAULT_EMF_FILE` carry what was sent; every request prints its own
 //! figures; mistakes in the settings stop the server with one line.
 
-use std::process::Command;
-
 use serde_json::Value;
 
-use crate::support::{Server, Storage, python, run, run_cli, script};
+use crate::support::{Server, Storage, python_sender, run, run_cli};
 
 /// The events of an EMF file: otelvault's own, and the converted ones.
 fn events(path: &std::path::Path) -> (Vec<Value>, Vec<Value>) {
@@ -37,14 +35,12 @@ fn an_sdk_exporters_metrics_become_emf_events_and_each_request_its_figures() {
             ),
         ],
     );
-    let mut cmd = Command::new(python(".venv-otel-proto"));
-    cmd.arg(script("tests/python/send.py"))
-        .arg("proto")
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &server.url)
-        .env(
-            "OTEL_EXPORTER_OTLP_HEADERS",
-            "Oteleport-Access-Key=ingest-secret-e2e",
-        );
+    let cmd = python_sender(
+        ".venv-otel-proto",
+        "proto",
+        &server.url,
+        Some("ingest-secret-e2e"),
+    );
     let sent = run(cmd, "python exporter");
     let service = sent["service"].as_str().expect("service");
 

@@ -27,14 +27,7 @@ fn python_round_trip(
         "grpc" => &server.grpc_url,
         _ => &server.url,
     };
-    let mut cmd = Command::new(python(venv));
-    cmd.arg(script("tests/python/send.py"))
-        .arg(protocol)
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
-        .env(
-            "OTEL_EXPORTER_OTLP_HEADERS",
-            "Oteleport-Access-Key=ingest-secret-e2e",
-        );
+    let mut cmd = python_sender(venv, protocol, endpoint, Some("ingest-secret-e2e"));
     // Unset is uncompressed (the gRPC exporter knows no "none").
     match compression {
         "none" => cmd.env_remove("OTEL_EXPORTER_OTLP_COMPRESSION"),

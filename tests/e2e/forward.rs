@@ -6,7 +6,6 @@
 //! delivers it from the archive, so the backend ends up with everything.
 
 use std::net::TcpListener;
-use std::process::Command;
 use std::time::Duration;
 
 use otelvault_codec::Signal;
@@ -18,10 +17,7 @@ use crate::support::*;
 
 /// Real SDK data (traces, metrics, logs) and the samples, into `url`.
 fn ingest_everything(server: &Server) {
-    let mut cmd = Command::new(python(".venv-otel-proto"));
-    cmd.arg(script("tests/python/send.py"))
-        .arg("proto")
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &server.url);
+    let cmd = python_sender(".venv-otel-proto", "proto", &server.url, None);
     run(cmd, "python exporter");
     ingest_samples(&server.url, None);
 }
@@ -143,10 +139,7 @@ fn a_backend_that_fails_then_dies_gets_everything_after_forward_retry() {
     s3.stop();
     ingest_samples(&front.url, None); // 503s: forwarding fails, archiving does not
     drop(backend);
-    let mut cmd = Command::new(python(".venv-otel-proto"));
-    cmd.arg(script("tests/python/send.py"))
-        .arg("proto")
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &front.url);
+    let cmd = python_sender(".venv-otel-proto", "proto", &front.url, None);
     run(cmd, "python exporter while the backend is down");
     let pending = markers(&*front_store);
     assert!(pending.len() >= 6, "a marker per request: {pending:?}");

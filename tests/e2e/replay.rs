@@ -2,8 +2,6 @@
 //! command, replaying a deployment into a second one, replaying straight
 //! from S3 and from a Collector-written directory, and loss reporting.
 
-use std::process::Command;
-
 use otelvault_codec::{Batch, Compression, Format, Signal};
 use otelvault_storage::{ObjectKey, ObjectStore, PutOptions};
 use serde_json::Value;
@@ -111,14 +109,12 @@ fn replay_from_a_deployment_into_another_gives_the_same_archive() {
         ],
     );
     // Real SDK data plus the samples.
-    let mut cmd = Command::new(python(".venv-otel-proto"));
-    cmd.arg(script("tests/python/send.py"))
-        .arg("proto")
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &source.url)
-        .env(
-            "OTEL_EXPORTER_OTLP_HEADERS",
-            "Oteleport-Access-Key=ingest-secret-2",
-        );
+    let cmd = python_sender(
+        ".venv-otel-proto",
+        "proto",
+        &source.url,
+        Some("ingest-secret-2"),
+    );
     run(cmd, "python exporter");
     ingest_samples(&source.url, Some("ingest-secret-2"));
     let (target, target_store) = Server::start(&Storage::Fs, &[]);

@@ -374,6 +374,23 @@ pub fn log_summary(store: &dyn ObjectStore, service: &str) -> Vec<Value> {
     out
 }
 
+/// tests/python/send.py in `venv`, sending with `protocol` (`proto`, `json`
+/// or `grpc`) to `endpoint`, with an ingest key when one is given; run it
+/// with [`run`].
+pub fn python_sender(venv: &str, protocol: &str, endpoint: &str, key: Option<&str>) -> Command {
+    let mut cmd = Command::new(python(venv));
+    cmd.arg(script("tests/python/send.py"))
+        .arg(protocol)
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint);
+    if let Some(key) = key {
+        cmd.env(
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            format!("Oteleport-Access-Key={key}"),
+        );
+    }
+    cmd
+}
+
 /// Runs an exporter script and parses the summary it prints.
 pub fn run(mut cmd: Command, what: &str) -> Value {
     let output = cmd

@@ -178,7 +178,10 @@ pub fn trace_batch(target: usize) -> ExportTraceServiceRequest {
                 ss.spans.push(Span {
                     trace_id: trace_id.to_vec(),
                     span_id: n.wrapping_mul(0x2545_f491_4f6c_dd1d).to_be_bytes().to_vec(),
-                    parent_span_id: if n.is_multiple_of(5) {
+                    // Five spans a trace; the first trace has no span 0,
+                    // so its first span is its root (a parent id of zeros
+                    // is refused at ingest).
+                    parent_span_id: if n.is_multiple_of(5) || n == 1 {
                         vec![]
                     } else {
                         (n - 1).to_be_bytes().to_vec()

@@ -38,7 +38,7 @@ terraform-lint: .venv-checkov/.installed
 	terraform fmt -check -recursive terraform
 	.venv-checkov/bin/checkov -d terraform --framework terraform --skip-download --compact --quiet
 
-bench: .venv-bench/.installed ## Benchmarks; they print their figures (codec MB/s; ingest CPU/MiB, requests/s, latency, RSS, start time, forwarding on vs off, gRPC vs HTTP, EMF off vs on; EMF conversion MiB/s; archive reads vs DuckDB; compaction: Parquet size, throughput, DuckDB over raw and Parquet).
+bench: .venv-bench/.installed ## Benchmarks; they print their figures (codec MB/s; ingest CPU/MiB, requests/s, latency, RSS, start time, forwarding on vs off, gRPC vs HTTP, EMF off vs on, Tempo search raw vs compacted; EMF conversion MiB/s; archive reads vs DuckDB; compaction: Parquet size, throughput, DuckDB over raw and Parquet).
 	$(CARGO) bench --locked -p otelvault-codec
 	$(CARGO) bench --locked -p otelvault-emf
 	$(CARGO) bench --locked -p otelvault --bench ingest

@@ -1,7 +1,8 @@
 //! Ingest benchmarks through the real release binary, printing figures:
 //! CPU cost per MiB of OTLP protobuf, requests/s and latency with
 //! concurrent clients, peak RSS for one 6 MiB request, binary size, and the
-//! time from exec to the first 200. Storage is the filesystem store on a
+//! time from exec to the first 200; then the Tempo API's searches over an
+//! hour of traces, raw and compacted, against the fetch API. Storage is the filesystem store on a
 //! tmpfs (`/dev/shm`) so the figures measure otelvault, not the disk.
 //!
 //! Run with `make bench` (or `cargo bench -p otelvault --bench ingest`).
@@ -14,7 +15,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use otelvault_codec::{Batch, Format};
-use otelvault_testkit::{data::trace_batch, free_port};
+use otelvault_testkit::data::{minute_batches, trace_batch};
+use otelvault_testkit::free_port;
 
 const BIN: &str = env!("CARGO_BIN_EXE_otelvault");
 
@@ -159,7 +161,15 @@ fn post_gzip_json(agent: &ureq::Agent, url: &str, body: &[u8]) -> u16 {
 
 /// Fetches every span since the epoch, page by page; returns the pages.
 fn fetch_all(agent: &ureq::Agent, url: &str) -> usize {
-    let mut query = serde_json::json!({"startTimeUnixNano": "1", "limit": 10000});
+    fetch_pages(
+        agent,
+        url,
+        serde_json::json!({"startTimeUnixNano": "1", "limit": 10000}),
+    )
+}
+
+/// Fetches every page `query` answers; returns the pages.
+fn fetch_pages(agent: &ureq::Agent, url: &str, mut query: serde_json::Value) -> usize {
     let mut pages = 0;
     loop {
         let mut response = agent
@@ -195,6 +205,11 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 fn main() {
     // `cargo bench` passes --bench; a plain `cargo test --benches` run passes nothing.
     if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    // `cargo bench -p otelvault --bench ingest -- tempo` runs the Tempo part alone.
+    if std::env::args().any(|a| a == "tempo") {
+        tempo();
         return;
     }
     let small = Batch::Traces(trace_batch(64 * 1024)).encode(Format::Protobuf);
@@ -333,6 +348,145 @@ fn main() {
 
     forwarding_and_grpc(&small, &mib);
     emf(&small);
+    tempo();
+}
+
+/// A GET's status and body.
+fn get(agent: &ureq::Agent, url: &str, accept: &str) -> (u16, Vec<u8>) {
+    let Ok(mut response) = agent.get(url).header("Accept", accept).call() else {
+        return (0, Vec::new()); // not listening yet
+    };
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(64 << 20)
+        .read_to_vec()
+        .unwrap();
+    (response.status().as_u16(), body)
+}
+
+/// Median milliseconds of three runs of `f`.
+fn median_ms(mut f: impl FnMut()) -> f64 {
+    median(
+        (0..3)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed().as_secs_f64() * 1000.0
+            })
+            .collect(),
+    )
+}
+
+/// Grafana's Tempo routes over one hour of traces (120 objects of minute
+/// partitions), raw and then compacted, against the fetch API reading the
+/// whole hour, in the same run.
+fn tempo() {
+    const HOUR_SECS: u64 = 1_729_998_000; // 2024-10-27T03:00:00Z
+    let dir = otelvault_testkit::bench::fast_tempdir();
+    let archive = dir.path().join("archive");
+    let storage = archive.to_str().unwrap();
+    let settings = [("OTELVAULT_STORAGE", storage), ("OTELVAULT_COMPACT", "off")];
+    let mut spans = 0;
+    let mut trace_id = Vec::new();
+    let bodies: Vec<Vec<u8>> = minute_batches(HOUR_SECS * 1_000_000_000)
+        .map(|(_, batch)| {
+            let batch = Batch::Traces(batch);
+            spans += batch.item_count();
+            if let Batch::Traces(request) = &batch {
+                trace_id.clone_from(&request.resource_spans[0].scope_spans[0].spans[1].trace_id);
+            }
+            batch.encode(Format::Protobuf)
+        })
+        .collect();
+    let server = Server::spawn_with(&settings).0.ready(&bodies[0]);
+    let agent = new_agent();
+    for body in &bodies {
+        assert_eq!(post(&agent, &server.url, body), 200);
+    }
+    drop(server);
+    let range = format!("start={HOUR_SECS}&end={}", HOUR_SECS + 3600);
+    let trace = otelvault_codec::values::hex(&trace_id);
+    let routes = [
+        (
+            "search, one service",
+            format!(
+                "/api/search?q=%7B%20resource.service.name%20%3D%20%22service-3%22%20%7D&limit=20&{range}"
+            ),
+        ),
+        (
+            "search, span duration",
+            format!("/api/search?q=%7B%20duration%20%3E%204ms%20%7D&limit=20&{range}"),
+        ),
+        (
+            "tag values, service.name",
+            format!("/api/v2/search/tag/resource.service.name/values?{range}"),
+        ),
+        (
+            "trace by id (v2, protobuf)",
+            format!("/api/v2/traces/{trace}?{range}"),
+        ),
+    ];
+    let fetch = serde_json::json!({
+        "startTimeUnixNano": (HOUR_SECS * 1_000_000_000).to_string(),
+        "endTimeUnixNano": ((HOUR_SECS + 3600) * 1_000_000_000).to_string(),
+        "limit": 10000,
+    });
+    println!(
+        "Tempo API over 1 hour of traces: {spans} spans in {} objects (median of 3 runs each)",
+        bodies.len()
+    );
+    let mut raw = Vec::new();
+    for tier in ["raw", "compacted"] {
+        if tier == "compacted" {
+            let t = Instant::now();
+            let status = Command::new(BIN)
+                .args(["compact", "--storage", storage, "--start"])
+                .arg(HOUR_SECS.to_string())
+                .arg("--end")
+                .arg((HOUR_SECS + 3600).to_string())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .unwrap();
+            assert!(status.success());
+            println!(
+                "  otelvault compact of the hour: {:.2} s",
+                t.elapsed().as_secs_f64()
+            );
+        }
+        let server = Server::spawn_with(&settings).0;
+        while get(&agent, &format!("{}/api/echo", server.url), "text/plain").0 != 200 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let fetch_ms = median_ms(|| {
+            fetch_pages(&agent, &server.url, fetch.clone());
+        });
+        println!("  {tier}: fetch API, every span of the hour: {fetch_ms:.0} ms");
+        let mut figures = vec![fetch_ms];
+        for (name, path) in &routes {
+            let url = format!("{}{path}", server.url);
+            let ms = median_ms(|| {
+                let (status, body) = get(&agent, &url, "application/protobuf");
+                assert_eq!(status, 200, "{name}: {}", String::from_utf8_lossy(&body));
+            });
+            println!(
+                "  {tier}: {name}: {ms:.0} ms ({:.3}x the fetch)",
+                ms / fetch_ms
+            );
+            figures.push(ms);
+        }
+        if tier == "raw" {
+            raw = figures;
+        } else {
+            let names = std::iter::once("fetch API").chain(routes.iter().map(|(n, _)| *n));
+            let ratios: Vec<String> = names
+                .zip(raw.iter().zip(&figures))
+                .map(|(name, (r, c))| format!("{name} {:.2}x", c / r))
+                .collect();
+            println!("  compacted / raw: {}", ratios.join(", "));
+        }
+    }
 }
 
 /// Ingest CPU per MiB of metrics with EMF off, with otelvault's own figures

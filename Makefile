@@ -48,8 +48,9 @@ bench: .venv-bench/.installed ## Benchmarks; they print their figures (codec MB/
 build-lambda: ## Build the Lambda package target/lambda/otelvault/bootstrap.zip with cargo-lambda (ARCH=arm64|x86_64; arm64 needs the aarch64-unknown-linux-gnu target and a linker, which cargo-lambda brings via zig).
 	$(CARGO) lambda build --release --locked -p otelvault --output-format zip $(if $(filter arm64,$(ARCH)),--arm64,--x86-64)
 
-deploy: ## Deploy the built package with lambroll (needs the terraform state of TF_DIR and OTELVAULT_INGEST_KEYS/OTELVAULT_QUERY_KEYS).
-	cd lambroll && lambroll deploy --tfstate ../$(TF_DIR)/terraform.tfstate --src ../target/lambda/otelvault --function function.jsonnet --function-url function_url.jsonnet
+deploy: ## Deploy the built package (target/lambda/otelvault/bootstrap.zip) to the API function with lambroll; every setting comes from the terraform state of TF_DIR.
+	@test -f target/lambda/otelvault/bootstrap.zip || { echo "no target/lambda/otelvault/bootstrap.zip: run make build-lambda first" >&2; exit 2; }
+	cd lambroll && lambroll deploy --tfstate ../$(TF_DIR)/terraform.tfstate --src ../target/lambda/otelvault/bootstrap.zip --function function.jsonnet
 
 tf-plan: ## terraform init and plan in TF_DIR (default terraform/examples/basic).
 	cd $(TF_DIR) && terraform init -input=false && terraform plan -input=false

@@ -84,6 +84,10 @@ pub struct ServeArgs {
     #[arg(long, env = "OTELVAULT_CURSOR_KEY", hide_env_values = true, default_value = "", hide_default_value = true, value_parser = parse_cursor_key)]
     pub cursor_key: CursorKey,
 
+    /// SSM path (such as /otelvault) whose SecureString parameters ingest-keys, query-keys, cursor-key and forward-headers are read at start, each in place of its variable (OTELVAULT_INGEST_KEYS, …): secrets then live in Parameter Store, not in the environment.
+    #[arg(long, env = "OTELVAULT_SECRETS_SSM_PREFIX")]
+    pub secrets_ssm_prefix: Option<String>,
+
     /// How to reach S3 when the storage is an s3:// location.
     #[command(flatten)]
     pub s3: S3Args,
@@ -406,15 +410,10 @@ pub enum OpenError {
     Storage(#[from] otelvault_storage::StorageError),
 }
 
-/// `OTELVAULT_*` names that are not settings of the binary: lambroll's
-/// deployment variables, the test suite's switches and the settings of its
-/// Node client. A shell that deploys or tests may hold them when it runs the
-/// binary.
+/// `OTELVAULT_*` names that are not settings of the binary: the test
+/// suite's switches and the settings of its Node client. A shell that tests
+/// may hold them when it runs the binary.
 pub const NOT_SETTINGS: &[&str] = &[
-    "OTELVAULT_ARCHITECTURE",
-    "OTELVAULT_MEMORY_SIZE",
-    "OTELVAULT_PREFIX",
-    "OTELVAULT_URL_AUTH_TYPE",
     "OTELVAULT_BLESS",
     "OTELVAULT_MOTO_SERVER",
     "OTELVAULT_UPDATE_SAMPLES",
@@ -574,7 +573,8 @@ impl std::fmt::Debug for CursorKey {
     }
 }
 
-fn parse_cursor_key(s: &str) -> Result<CursorKey, String> {
+/// Parses a cursor key: base64 of 32 bytes, or empty for none.
+pub fn parse_cursor_key(s: &str) -> Result<CursorKey, String> {
     if s.trim().is_empty() {
         return Ok(CursorKey(None));
     }
@@ -604,7 +604,7 @@ impl ServeArgs {
         if self.auth == AuthMode::Keys && no_keys {
             match runtime {
                 Runtime::Lambda => {
-                    return Err("OTELVAULT_INGEST_KEYS and OTELVAULT_QUERY_KEYS are both empty: refusing to serve a Function URL without keys (set keys, or OTELVAULT_AUTH=none when the URL uses AWS_IAM auth)".into());
+                    return Err("OTELVAULT_INGEST_KEYS and OTELVAULT_QUERY_KEYS are both empty: refusing to serve a Function URL without keys (set keys, in SSM parameters under OTELVAULT_SECRETS_SSM_PREFIX or in those variables, or OTELVAULT_AUTH=none when the URL uses AWS_IAM auth)".into());
                 }
                 Runtime::Local if !self.listen.ip().is_loopback() => {
                     return Err(format!(

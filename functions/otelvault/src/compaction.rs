@@ -113,6 +113,7 @@ pub(crate) async fn in_background(archive: Archive, options: CompactOptions, eve
 /// with what it did. An hour is committed by its manifest, so a run cut
 /// short by the function's timeout is continued by the next one.
 pub(crate) async fn run_lambda(args: ServeArgs) -> anyhow::Result<()> {
+    let args = crate::secrets::load(args, crate::secrets::SCHEDULED).await?;
     let store = args
         .s3
         .open(&args.storage)

@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 mod cli;
 mod compaction;
+mod secrets;
+mod smoke;
 mod xray;
 
 use anyhow::Context as _;
@@ -43,15 +45,34 @@ enum Command {
     /// Print the SQL that declares the compacted tier's tables for Athena, Spark or DuckDB
     /// (and, with --queries, the named queries).
     Schema(cli::SchemaArgs),
-    /// Check a deployment's configuration as the Lambda function reads it (the
-    /// same variables), and that its storage can be reached and listed.
-    Check(ServeArgs),
+    /// Check a deployment: with --url, from outside (send a span with the ingest
+    /// key, fetch it back with the query key, one line per step); without, its
+    /// configuration as the Lambda function reads it (the same variables) and
+    /// that its storage can be reached and listed.
+    Check(CheckArgs),
     /// Import traces from AWS X-Ray into the archive, as OTLP.
     #[command(subcommand)]
     Xray(cli::XrayCommand),
     /// Re-send, from the archive, the batches whose forwarding failed
     /// (OTELVAULT_FORWARD_*), and clear their markers.
     ForwardRetry(ServeArgs),
+}
+
+/// `otelvault check`.
+#[derive(Debug, clap::Args)]
+struct CheckArgs {
+    /// Check the deployment at this URL end to end (the Function URL, or
+    /// http://127.0.0.1:4318) instead of the local configuration.
+    #[arg(long)]
+    url: Option<String>,
+    /// With --url: an ingest key, for the span the check sends.
+    #[arg(long, env = "OTELVAULT_INGEST_KEY", hide_env_values = true)]
+    ingest_key: Option<String>,
+    /// With --url: a query key, to fetch the span back.
+    #[arg(long, env = "OTELVAULT_ACCESS_KEY", hide_env_values = true)]
+    access_key: Option<String>,
+    #[command(flatten)]
+    serve: ServeArgs,
 }
 
 /// On Lambda every setting comes from the environment.
@@ -277,7 +298,16 @@ async fn check_storage(state: &AppState, storage: &impl std::fmt::Display) -> an
 }
 
 #[allow(clippy::print_stdout)] // The command's report.
-async fn check(args: ServeArgs) -> anyhow::Result<()> {
+async fn check(args: CheckArgs) -> anyhow::Result<()> {
+    if let Some(url) = &args.url {
+        return smoke::run(smoke::Target {
+            url,
+            ingest_key: args.ingest_key.as_deref(),
+            access_key: args.access_key.as_deref(),
+        })
+        .await;
+    }
+    let args = secrets::load(args.serve, secrets::SERVER).await?;
     let state = state(&args, Runtime::Lambda).await?;
     check_storage(&state, &args.storage).await?;
     let layout = args.layout;
@@ -304,6 +334,7 @@ async fn check(args: ServeArgs) -> anyhow::Result<()> {
 
 #[allow(clippy::print_stdout)] // The command's report.
 async fn forward_retry(args: ServeArgs) -> anyhow::Result<()> {
+    let args = secrets::load(args, secrets::SCHEDULED).await?;
     let state = state(&args, Runtime::Local).await?;
     let forwarder = state.forward.clone().context(
         "nothing to forward to: set OTELVAULT_FORWARD_ENDPOINT (or OTELVAULT_FORWARD_TRACES_ENDPOINT, …)",
@@ -332,7 +363,8 @@ async fn forward_retry(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 #[allow(clippy::print_stdout)] // The command's report.
-async fn xray_import(args: cli::XrayImportArgs) -> anyhow::Result<()> {
+async fn xray_import(mut args: cli::XrayImportArgs) -> anyhow::Result<()> {
+    args.serve = secrets::load(args.serve, secrets::SCHEDULED).await?;
     let state = state(&args.serve, Runtime::Local).await?;
     check_storage(&state, &args.serve.storage).await?;
     let (start, end, resume) = args.range()?;
@@ -380,6 +412,7 @@ async fn forward_in_background(
 }
 
 async fn run_lambda(args: ServeArgs) -> anyhow::Result<()> {
+    let args = secrets::load(args, secrets::SERVER).await?;
     let state = state(&args, Runtime::Lambda).await?;
     tracing::info!(storage = %args.storage, keys = args.keys_enforced(), "Serving Lambda Function URL requests.");
     // No network during init (it is billed and bounded): the storage check
@@ -412,6 +445,7 @@ async fn check_storage_once(state: &AppState, storage: &str) {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let args = secrets::load(args, secrets::SERVER).await?;
     let state = state(&args, Runtime::Local).await?;
     check_storage(&state, &args.storage).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)

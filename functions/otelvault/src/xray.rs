@@ -44,6 +44,7 @@ pub(crate) async fn import_into(
 /// it did. A run cut short by the function's timeout is continued by the
 /// next one, from the checkpoint.
 pub(crate) async fn run_lambda(args: ServeArgs) -> anyhow::Result<()> {
+    let args = crate::secrets::load(args, crate::secrets::SCHEDULED).await?;
     let state = crate::state(&args, Runtime::Local).await?;
     let xray = client(None).await;
     tracing::info!(storage = %args.storage, "Importing X-Ray traces on schedule.");

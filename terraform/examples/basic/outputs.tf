@@ -49,3 +49,43 @@ output "athena_workgroup" {
   description = "Athena workgroup with the named queries (trace by id, error spans by service, p99 duration by span name, log search, metric points)."
   value       = module.otelvault.athena_workgroup
 }
+
+output "function_name" {
+  description = "API function (logs: /aws/lambda/<name>)."
+  value       = module.otelvault.function_name
+}
+
+output "function_arn" {
+  description = "API function ARN, for AWS_IAM callers' policies."
+  value       = module.otelvault.function_arn
+}
+
+output "invoke_policy_json" {
+  description = "IAM policy an AWS_IAM Function URL's callers need."
+  value       = module.otelvault.invoke_policy_json
+}
+
+output "smoke_command" {
+  description = "Proves the deployment end to end (set OTELVAULT_INGEST_KEY and OTELVAULT_ACCESS_KEY first)."
+  value       = module.otelvault.smoke_command
+}
+
+output "compaction_function_name" {
+  description = "Scheduled compaction function; invoke it with {\"start\": …, \"end\": …} to compact older hours."
+  value       = module.otelvault.compaction_function_name
+}
+
+output "xray_import_function_name" {
+  description = "Scheduled X-Ray import function (null without xray_import_schedule)."
+  value       = module.otelvault.xray_import_function_name
+}
+
+output "failures_queue_url" {
+  description = "Queue of failed scheduled runs, with their errors."
+  value       = module.otelvault.failures_queue_url
+}
+
+output "alarm_names" {
+  description = "CloudWatch alarms (they notify alarm_topic_arn when set)."
+  value       = module.otelvault.alarm_names
+}

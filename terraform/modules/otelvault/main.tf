@@ -2,24 +2,25 @@ data "aws_caller_identity" "current" {}
 data "aws_region" "current" {}
 data "aws_partition" "current" {}
 
-data "aws_ssm_parameter" "ingest_keys" {
-  count = var.keys_ssm_parameter_prefix == null ? 0 : 1
-  name  = "${var.keys_ssm_parameter_prefix}/ingest-keys"
-}
-
-data "aws_ssm_parameter" "query_keys" {
-  count = var.keys_ssm_parameter_prefix == null ? 0 : 1
-  name  = "${var.keys_ssm_parameter_prefix}/query-keys"
-}
-
 locals {
-  bucket_name = coalesce(var.bucket_name, "${var.name}-${data.aws_caller_identity.current.account_id}-${data.aws_region.current.name}")
+  bucket_name = coalesce(var.bucket_name, "${var.name}-${data.aws_caller_identity.current.account_id}-${data.aws_region.current.region}")
   bucket_arn  = "arn:${data.aws_partition.current.partition}:s3:::${local.bucket_name}"
-  ingest_keys = var.keys_ssm_parameter_prefix == null ? join(",", var.ingest_keys) : data.aws_ssm_parameter.ingest_keys[0].value
-  query_keys  = var.keys_ssm_parameter_prefix == null ? join(",", var.query_keys) : data.aws_ssm_parameter.query_keys[0].value
+  archive_arn = "${local.bucket_arn}/${var.prefix}"
   log_group   = "/aws/lambda/${var.name}"
   compaction  = var.compaction_schedule != null
   forwarding  = anytrue([for e in [var.forward_endpoint, var.forward_traces_endpoint, var.forward_metrics_endpoint, var.forward_logs_endpoint] : e != null])
+
+  # Secrets (keys, cursor key, forward headers): with keys_ssm_parameter_prefix
+  # the functions read them from SSM SecureString parameters at start, so they
+  # are never in the plan, the state or the function's environment; without
+  # it, they come from the (sensitive) variables and do land in both.
+  secrets_from_ssm = var.keys_ssm_parameter_prefix != null
+  ssm_parameter_arn = local.secrets_from_ssm ? (
+    "arn:${data.aws_partition.current.partition}:ssm:${data.aws_region.current.region}:${data.aws_caller_identity.current.account_id}:parameter${var.keys_ssm_parameter_prefix}"
+  ) : null
+  ssm_environment = local.secrets_from_ssm ? { OTELVAULT_SECRETS_SSM_PREFIX = var.keys_ssm_parameter_prefix } : {}
+  ingest_keys     = join(",", var.ingest_keys)
+  query_keys      = join(",", var.query_keys)
 
   # Forwarding (dual export), for the API function (which forwards) and the
   # compaction function (which re-sends what failed).
@@ -28,7 +29,7 @@ locals {
     var.forward_traces_endpoint == null ? {} : { OTELVAULT_FORWARD_TRACES_ENDPOINT = var.forward_traces_endpoint },
     var.forward_metrics_endpoint == null ? {} : { OTELVAULT_FORWARD_METRICS_ENDPOINT = var.forward_metrics_endpoint },
     var.forward_logs_endpoint == null ? {} : { OTELVAULT_FORWARD_LOGS_ENDPOINT = var.forward_logs_endpoint },
-    var.forward_headers == null ? {} : { OTELVAULT_FORWARD_HEADERS = var.forward_headers },
+    var.forward_headers == null || local.secrets_from_ssm ? {} : { OTELVAULT_FORWARD_HEADERS = var.forward_headers },
     local.forwarding ? {
       OTELVAULT_FORWARD_PROTOCOL    = var.forward_protocol
       OTELVAULT_FORWARD_COMPRESSION = var.forward_compression
@@ -53,13 +54,14 @@ locals {
       OTELVAULT_PARTITION          = var.partition
       OTELVAULT_PARTITION_TIME     = var.partition_time
       OTELVAULT_AUTH               = var.auth
-      OTELVAULT_INGEST_KEYS        = local.ingest_keys
-      OTELVAULT_QUERY_KEYS         = local.query_keys
       OTELVAULT_S3_TIMEOUT         = var.s3_timeout
       OTELVAULT_S3_ATTEMPT_TIMEOUT = var.s3_attempt_timeout
       OTELVAULT_S3_MAX_ATTEMPTS    = tostring(var.s3_max_attempts)
     },
-    var.cursor_key == null ? {} : { OTELVAULT_CURSOR_KEY = var.cursor_key },
+    local.secrets_from_ssm || local.ingest_keys == "" ? {} : { OTELVAULT_INGEST_KEYS = local.ingest_keys },
+    local.secrets_from_ssm || local.query_keys == "" ? {} : { OTELVAULT_QUERY_KEYS = local.query_keys },
+    var.cursor_key == null || local.secrets_from_ssm ? {} : { OTELVAULT_CURSOR_KEY = var.cursor_key },
+    local.ssm_environment,
     var.max_request_mib == null ? {} : { OTELVAULT_MAX_REQUEST_MIB = tostring(var.max_request_mib) },
     local.forward_environment,
     local.emf_environment,
@@ -156,6 +158,20 @@ resource "aws_s3_bucket_lifecycle_configuration" "archive" {
     }
   }
 
+  # A marker names the raw objects of a batch whose forwarding failed; the
+  # compaction function re-sends and deletes it. One older than this is a
+  # backend that never came back: the batch stays archived, unforwarded.
+  rule {
+    id     = "otelvault-forward-pending"
+    status = "Enabled"
+    filter {
+      prefix = "${var.prefix}/forward-pending/"
+    }
+    expiration {
+      days = var.forward_pending_retention_days
+    }
+  }
+
   rule {
     id     = "otelvault-athena-results"
     status = "Enabled"
@@ -226,10 +242,22 @@ resource "aws_iam_role" "function" {
 }
 
 data "aws_iam_policy_document" "function" {
+  # It reads the whole archive (raw objects and the Parquet tier) and
+  # writes only what it writes: raw objects, and the markers of failed
+  # forwards. It can never overwrite a Parquet part or manifest.
   statement {
-    sid       = "WriteAndReadArchiveObjects"
-    actions   = ["s3:PutObject", "s3:GetObject"]
-    resources = ["${local.bucket_arn}/${var.prefix}/*"]
+    sid       = "ReadArchiveObjects"
+    actions   = ["s3:GetObject"]
+    resources = ["${local.archive_arn}/*"]
+  }
+
+  statement {
+    sid     = "WriteRawObjectsAndForwardMarkers"
+    actions = ["s3:PutObject"]
+    resources = [
+      "${local.archive_arn}/year=*",
+      "${local.archive_arn}/forward-pending/*",
+    ]
   }
 
   statement {
@@ -255,6 +283,32 @@ data "aws_iam_policy_document" "function" {
       sid       = "UseArchiveKey"
       actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
       resources = [statement.value]
+    }
+  }
+
+  # The secrets the API function reads at start (OTELVAULT_SECRETS_SSM_PREFIX).
+  dynamic "statement" {
+    for_each = local.secrets_from_ssm ? [1] : []
+    content {
+      sid     = "ReadSecretsFromSsm"
+      actions = ["ssm:GetParameters"]
+      resources = [
+        for name in ["ingest-keys", "query-keys", "cursor-key", "forward-headers"] : "${local.ssm_parameter_arn}/${name}"
+      ]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.secrets_from_ssm && var.keys_ssm_kms_key_arn != null ? [var.keys_ssm_kms_key_arn] : []
+    content {
+      sid       = "DecryptSecrets"
+      actions   = ["kms:Decrypt"]
+      resources = [statement.value]
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["ssm.${data.aws_region.current.region}.amazonaws.com"]
+      }
     }
   }
 }
@@ -307,8 +361,8 @@ resource "aws_lambda_function" "this" {
       error_message = "A Function URL with auth type NONE must check otelvault keys: set auth = \"keys\", or function_url_auth_type = \"AWS_IAM\"."
     }
     precondition {
-      condition     = var.auth == "none" || length(local.ingest_keys) + length(local.query_keys) > 0
-      error_message = "auth = \"keys\" needs ingest_keys and/or query_keys (or keys_ssm_parameter_prefix); the function refuses to start without keys."
+      condition     = var.auth == "none" || local.secrets_from_ssm || length(local.ingest_keys) + length(local.query_keys) > 0
+      error_message = "auth = \"keys\" needs keys: create SSM SecureString parameters <prefix>/ingest-keys and <prefix>/query-keys and set keys_ssm_parameter_prefix (or set ingest_keys/query_keys, which land in the state); the function refuses to start without keys."
     }
   }
 
@@ -318,7 +372,6 @@ resource "aws_lambda_function" "this" {
   #checkov:skip=CKV_AWS_116:Function URL invocations are synchronous; failures are returned to the client (503 + Retry-After), there is nothing to dead-letter.
   #checkov:skip=CKV_AWS_272:Code signing needs a signing profile the user owns; the package hash is pinned by source_code_hash.
   #checkov:skip=CKV_AWS_50:X-Ray would trace the telemetry pipeline itself; request logs carry latency and status.
-  #checkov:skip=CKV_AWS_115:Reserved concurrency is the reserved_concurrency variable, off by default so the function is not throttled below the account limit.
   #checkov:skip=CKV_AWS_173:Environment variables are encrypted at rest with the Lambda service key, or kms_key_arn when set.
 }
 
@@ -327,6 +380,67 @@ resource "aws_lambda_function_url" "this" {
   authorization_type = var.function_url_auth_type
 
   #checkov:skip=CKV_AWS_258:With NONE, every request must carry an otelvault key (the function refuses to start without keys); AWS_IAM is available through function_url_auth_type.
+}
+
+# The Function URL's resource-based policy. With NONE, "your function's
+# resource-based policy is always in effect and must grant public access
+# before your function URL can receive requests", and new function URLs need
+# both lambda:InvokeFunctionUrl and lambda:InvokeFunction (AWS Lambda
+# Developer Guide, "Control access to Lambda function URLs",
+# https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html). The second
+# statement holds only for invocations through the URL
+# (lambda:InvokedViaFunctionUrl), so the Invoke API stays closed to everyone
+# but this account's principals that IAM allows. The statement ids differ
+# from the one some provider versions add on their own
+# (FunctionURLAllowPublicAccess), so both can exist; these are in the state.
+# With AWS_IAM, callers need both actions in their own IAM policy instead
+# (the invoke_policy_json output).
+resource "aws_lambda_permission" "url_public_access" {
+  count                  = var.function_url_auth_type == "NONE" ? 1 : 0
+  statement_id           = "OtelvaultFunctionUrlPublicAccess"
+  action                 = "lambda:InvokeFunctionUrl"
+  function_name          = aws_lambda_function.this.function_name
+  principal              = "*"
+  function_url_auth_type = "NONE"
+
+  #checkov:skip=CKV_AWS_301:The Function URL is public by design with NONE: otelvault checks a key on every request, and the URL's permission is limited to auth type NONE.
+}
+
+resource "aws_lambda_permission" "url_invoke_function" {
+  count                    = var.function_url_auth_type == "NONE" ? 1 : 0
+  statement_id             = "OtelvaultFunctionUrlInvokeFunction"
+  action                   = "lambda:InvokeFunction"
+  function_name            = aws_lambda_function.this.function_name
+  principal                = "*"
+  invoked_via_function_url = true
+
+  #checkov:skip=CKV_AWS_301:Public only through the Function URL (lambda:InvokedViaFunctionUrl); the Invoke API is not opened to anyone.
+}
+
+# What a caller of an AWS_IAM Function URL needs in its own policy (both
+# actions since October 2025, the same page as above).
+data "aws_iam_policy_document" "url_caller" {
+  statement {
+    sid       = "InvokeOtelvaultFunctionUrl"
+    actions   = ["lambda:InvokeFunctionUrl"]
+    resources = [aws_lambda_function.this.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "lambda:FunctionUrlAuthType"
+      values   = ["AWS_IAM"]
+    }
+  }
+
+  statement {
+    sid       = "InvokeOtelvaultThroughItsUrl"
+    actions   = ["lambda:InvokeFunction"]
+    resources = [aws_lambda_function.this.arn]
+    condition {
+      test     = "Bool"
+      variable = "lambda:InvokedViaFunctionUrl"
+      values   = ["true"]
+    }
+  }
 }
 
 # ---------------------------------------------------------------------------
@@ -347,7 +461,36 @@ data "aws_iam_policy_document" "compaction" {
   statement {
     sid       = "ReadArchiveObjects"
     actions   = ["s3:GetObject"]
-    resources = ["${local.bucket_arn}/${var.prefix}/*"]
+    resources = ["${local.archive_arn}/*"]
+  }
+
+  statement {
+    sid       = "ReportFailedRuns"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.failures[0].arn]
+  }
+
+  dynamic "statement" {
+    for_each = local.secrets_from_ssm ? [1] : []
+    content {
+      sid       = "ReadForwardHeadersFromSsm"
+      actions   = ["ssm:GetParameters"]
+      resources = ["${local.ssm_parameter_arn}/forward-headers"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.secrets_from_ssm && var.keys_ssm_kms_key_arn != null ? [var.keys_ssm_kms_key_arn] : []
+    content {
+      sid       = "DecryptSecrets"
+      actions   = ["kms:Decrypt"]
+      resources = [statement.value]
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["ssm.${data.aws_region.current.region}.amazonaws.com"]
+      }
+    }
   }
 
   statement {
@@ -442,7 +585,7 @@ resource "aws_lambda_function" "compaction" {
       OTELVAULT_STORAGE            = local.environment.OTELVAULT_STORAGE
       OTELVAULT_COMPACT_DELETE_RAW = tostring(var.compaction_delete_raw)
       OTELVAULT_S3_MAX_ATTEMPTS    = local.environment.OTELVAULT_S3_MAX_ATTEMPTS
-    }, local.forward_environment, local.emf_environment)
+    }, local.forward_environment, local.emf_environment, local.ssm_environment)
   }
 
   logging_config {
@@ -453,7 +596,7 @@ resource "aws_lambda_function" "compaction" {
   depends_on = [aws_iam_role_policy.compaction]
 
   #checkov:skip=CKV_AWS_117:The function talks only to S3 and CloudWatch over AWS endpoints; a VPC would add NAT or endpoint cost without a benefit here.
-  #checkov:skip=CKV_AWS_116:A failed run is retried by the next scheduled one; compaction is idempotent and commits hour by hour, so there is nothing to dead-letter.
+  #checkov:skip=CKV_AWS_116:Asynchronous failures go to the failure queue through the event invoke config's on-failure destination (monitoring.tf), which is newer than a dead-letter queue and carries the error.
   #checkov:skip=CKV_AWS_272:Code signing needs a signing profile the user owns; the package hash is pinned by source_code_hash.
   #checkov:skip=CKV_AWS_50:X-Ray would trace the telemetry pipeline itself; the function logs what each run did.
   #checkov:skip=CKV_AWS_173:Environment variables are encrypted at rest with the Lambda service key, or kms_key_arn when set; the only secret they may hold is forward_headers, which kms_key_arn covers.

@@ -8,6 +8,37 @@ output "function_name" {
   value       = aws_lambda_function.this.function_name
 }
 
+output "function_arn" {
+  description = "ARN of the API function: what an AWS_IAM caller's policy names (see invoke_policy_json)."
+  value       = aws_lambda_function.this.arn
+}
+
+output "invoke_policy_json" {
+  description = "IAM policy a caller of an AWS_IAM Function URL needs (lambda:InvokeFunctionUrl and lambda:InvokeFunction through the URL); attach it to the exporters' and the query users' roles."
+  value       = data.aws_iam_policy_document.url_caller.json
+}
+
+output "smoke_command" {
+  description = "Proves the deployment end to end: sends a span, fetches it back, one line per step (set OTELVAULT_INGEST_KEY and OTELVAULT_ACCESS_KEY first)."
+  value       = "otelvault check --url ${aws_lambda_function_url.this.function_url}"
+}
+
+output "failures_queue_url" {
+  description = "SQS queue that receives the failed runs of the scheduled functions (compaction, X-Ray import), with their error; null without them."
+  value       = local.scheduled ? aws_sqs_queue.failures[0].url : null
+}
+
+output "alarm_names" {
+  description = "Names of the CloudWatch alarms."
+  value = concat(
+    [for alarm in aws_cloudwatch_metric_alarm.errors : alarm.alarm_name],
+    [for alarm in aws_cloudwatch_metric_alarm.throttles : alarm.alarm_name],
+    aws_cloudwatch_metric_alarm.url_5xx[*].alarm_name,
+    aws_cloudwatch_metric_alarm.failed_runs[*].alarm_name,
+    aws_cloudwatch_metric_alarm.compaction_lag[*].alarm_name,
+  )
+}
+
 output "bucket" {
   description = "Archive bucket name."
   value       = local.bucket_name

@@ -1,11 +1,21 @@
 variable "name" {
-  description = "Name of the function, role and log group (and prefix of the bucket name when the module creates it)."
+  description = "Name of the functions, roles, log groups, queue and alarms (and start of the bucket name when the module names the bucket)."
   type        = string
   default     = "otelvault"
 
+  # Lambda function and IAM role names are at most 64 characters
+  # ("<name>-xray-import" is the longest); bucket names are lowercase
+  # letters, digits and hyphens, at most 63 ("<name>-<12-digit account>-
+  # <region>", regions being at most 14 characters): see "Bucket naming
+  # rules", https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html.
   validation {
-    condition     = can(regex("^[a-zA-Z0-9-_]{1,56}$", var.name))
-    error_message = "name must be 1-56 letters, digits, '-' or '_'."
+    condition     = can(regex("^[a-z0-9]([a-z0-9-]{0,50}[a-z0-9])?$", var.name))
+    error_message = "name must be 1-52 lowercase letters, digits and '-', starting and ending with a letter or digit: it names the bucket (lowercase only) and the functions (\"<name>-xray-import\" must fit Lambda's 64 characters)."
+  }
+
+  validation {
+    condition     = var.bucket_name != null || length(var.name) <= 35
+    error_message = "name is longer than 35 characters, so the bucket name \"<name>-<account id>-<region>\" could pass S3's 63: shorten name or set bucket_name."
   }
 }
 
@@ -48,9 +58,14 @@ variable "timeout" {
 }
 
 variable "reserved_concurrency" {
-  description = "Reserved concurrent executions (caps cost and S3 request rate); null for none."
+  description = "Reserved concurrent executions of the public function: the most requests it serves at once, which caps what a flood of requests (keyed or not) can cost and keeps it from starving the account's other functions. One instance serves one request at a time, in about 0.1 s for an ingest batch, so 50 serves about 500 requests/s. Lambda keeps 100 of the account's concurrency unreserved: an account whose quota is 10 (some new accounts) must set null or ask for more. null for no cap."
   type        = number
-  default     = null
+  default     = 50
+
+  validation {
+    condition     = var.reserved_concurrency == null || try(var.reserved_concurrency >= 1 && var.reserved_concurrency == floor(var.reserved_concurrency), false)
+    error_message = "reserved_concurrency must be a whole number of at least 1 (0 would throttle every request), or null for no cap."
+  }
 }
 
 variable "create_bucket" {
@@ -63,6 +78,16 @@ variable "bucket_name" {
   description = "Name of the archive bucket. Required when create_bucket is false; when creating, defaults to \"<name>-<account id>-<region>\"."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.bucket_name == null || can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.bucket_name))
+    error_message = "bucket_name must be 3-63 lowercase letters, digits, '.' and '-', starting and ending with a letter or digit (S3's bucket naming rules)."
+  }
+
+  validation {
+    condition     = var.create_bucket || var.bucket_name != null
+    error_message = "create_bucket = false needs bucket_name: the existing bucket to archive in."
+  }
 }
 
 variable "prefix" {
@@ -71,7 +96,7 @@ variable "prefix" {
   default     = "otel"
 
   validation {
-    condition     = can(regex("^[a-zA-Z0-9!_.*'()-]+(/[a-zA-Z0-9!_.*'()-]+)*$", var.prefix))
+    condition     = can(regex("^[a-zA-Z0-9!_.*'()-]+(/[a-zA-Z0-9!_.*'()-]+)*$", var.prefix)) && length(var.prefix) <= 512
     error_message = "prefix must be one or more '/'-separated segments of safe characters, without leading or trailing '/'."
   }
 }
@@ -91,6 +116,20 @@ variable "transition_days" {
   description = "Days after which objects move to transition_storage_class; null to keep them in STANDARD."
   type        = number
   default     = null
+
+  # S3 refuses a lifecycle configuration that moves objects to STANDARD_IA or
+  # ONEZONE_IA before 30 days, or expires them no later than it moves them
+  # ("Transitioning objects using Amazon S3 Lifecycle", constraints,
+  # https://docs.aws.amazon.com/AmazonS3/latest/userguide/lifecycle-transition-general-considerations.html).
+  validation {
+    condition     = var.transition_days == null || try(var.transition_days >= (contains(["STANDARD_IA", "ONEZONE_IA"], var.transition_storage_class) ? 30 : 0), false)
+    error_message = "transition_days must be at least 30 with STANDARD_IA or ONEZONE_IA: S3 refuses earlier transitions to those classes."
+  }
+
+  validation {
+    condition     = var.transition_days == null || try(var.transition_days < var.retention_days && var.transition_days < coalesce(var.raw_retention_days, var.retention_days), false)
+    error_message = "transition_days must be less than retention_days and raw_retention_days: S3 refuses a rule that expires objects no later than it moves them."
+  }
 }
 
 variable "transition_storage_class" {
@@ -147,7 +186,23 @@ variable "query_keys" {
 }
 
 variable "keys_ssm_parameter_prefix" {
-  description = "Read the keys from SSM SecureString parameters <prefix>/ingest-keys and <prefix>/query-keys (comma-separated) instead of the variables; null to use ingest_keys and query_keys."
+  description = "Path of the SSM parameters the functions read their secrets from at start (OTELVAULT_SECRETS_SSM_PREFIX), such as /otelvault: SecureString <prefix>/ingest-keys and <prefix>/query-keys (comma-separated keys), <prefix>/cursor-key and <prefix>/forward-headers, each optional. The secrets are then never in the plan, the state or the functions' environment. null to take them from ingest_keys, query_keys, cursor_key and forward_headers, which do land in the state."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.keys_ssm_parameter_prefix == null || can(regex("^(/[a-zA-Z0-9_.-]+)+$", var.keys_ssm_parameter_prefix))
+    error_message = "keys_ssm_parameter_prefix must be an SSM path such as /otelvault or /prod/otelvault: '/'-separated segments of letters, digits, '_', '.' and '-', starting with '/' and not ending with one."
+  }
+
+  validation {
+    condition     = var.keys_ssm_parameter_prefix == null || (length(var.ingest_keys) + length(var.query_keys) == 0 && var.cursor_key == null && var.forward_headers == null)
+    error_message = "With keys_ssm_parameter_prefix, secrets come from SSM only: remove ingest_keys, query_keys, cursor_key and forward_headers (put them in the parameters <prefix>/ingest-keys, query-keys, cursor-key, forward-headers)."
+  }
+}
+
+variable "keys_ssm_kms_key_arn" {
+  description = "KMS key of the SecureString parameters under keys_ssm_parameter_prefix, when it is not the account's default aws/ssm key: the functions may then decrypt with it, through SSM only."
   type        = string
   default     = null
 }
@@ -237,9 +292,15 @@ variable "s3_max_attempts" {
 }
 
 variable "log_retention_days" {
-  description = "Retention of the function's CloudWatch log group, in days."
+  description = "Retention of the functions' CloudWatch log groups, in days."
   type        = number
   default     = 30
+
+  # The values CloudWatch Logs accepts (PutRetentionPolicy, retentionInDays).
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be one of CloudWatch Logs' values: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653."
+  }
 }
 
 variable "tags" {
@@ -327,13 +388,13 @@ variable "glue_database_name" {
 }
 
 variable "sql_projection_years" {
-  description = "First and last year (\"2020,2050\") of the tables' partition projection: the years a query without a year filter looks at."
+  description = "First and last year (\"2025,2030\") of the tables' partition projection: the years a query without a year filter enumerates, 8,928 partitions a year (so keep the range near the data: extend it as years pass, or start it earlier for replayed archives)."
   type        = string
-  default     = "2020,2050"
+  default     = "2025,2030"
 
   validation {
-    condition     = can(regex("^[0-9]{4},[0-9]{4}$", var.sql_projection_years))
-    error_message = "sql_projection_years must be two years, first,last (\"2020,2050\")."
+    condition     = can(regex("^[0-9]{4},[0-9]{4}$", var.sql_projection_years)) && try(tonumber(split(",", var.sql_projection_years)[0]) <= tonumber(split(",", var.sql_projection_years)[1]), false)
+    error_message = "sql_projection_years must be two years, first,last, with first <= last (\"2025,2030\")."
   }
 }
 
@@ -451,4 +512,49 @@ variable "xray_import_schedule" {
   description = "EventBridge schedule of the X-Ray import function, which imports AWS X-Ray traces into the archive as OTLP (\"rate(5 minutes)\"); null (the default) for none."
   type        = string
   default     = null
+}
+
+variable "forward_pending_retention_days" {
+  description = "Days after which a marker of a failed forward (forward-pending/) expires: a batch whose backend stayed unreachable that long stays archived but is no longer re-sent."
+  type        = number
+  default     = 14
+
+  validation {
+    condition     = var.forward_pending_retention_days >= 1
+    error_message = "forward_pending_retention_days must be at least 1."
+  }
+}
+
+variable "alarms" {
+  description = "Create CloudWatch alarms: errors and throttles of every function, the Function URL's 5xx answers, failed scheduled runs and compaction lag."
+  type        = bool
+  default     = true
+}
+
+variable "alarm_topic_arn" {
+  description = "SNS topic the alarms notify (when they fire and when they clear); null: the alarms show in the CloudWatch console only."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.alarm_topic_arn == null || can(regex("^arn:[a-z-]+:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$", var.alarm_topic_arn))
+    error_message = "alarm_topic_arn must be the ARN of an SNS topic (arn:aws:sns:<region>:<account>:<name>)."
+  }
+}
+
+variable "url_5xx_alarm_threshold" {
+  description = "5xx answers of the Function URL in 5 minutes, twice in a row, above which the url-5xx alarm fires."
+  type        = number
+  default     = 5
+}
+
+variable "compaction_lag_alarm_hours" {
+  description = "Hours without a completed compaction run after which the compaction-lag alarm fires; keep it above the compaction_schedule's interval."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.compaction_lag_alarm_hours >= 1 && var.compaction_lag_alarm_hours <= 24
+    error_message = "compaction_lag_alarm_hours must be between 1 and 24."
+  }
 }

@@ -25,9 +25,50 @@ data "aws_iam_policy_document" "xray_import" {
   }
 
   statement {
-    sid       = "WriteAndReadArchiveObjects"
-    actions   = ["s3:PutObject", "s3:GetObject"]
-    resources = ["${local.bucket_arn}/${var.prefix}/*"]
+    sid       = "ReadArchiveObjects"
+    actions   = ["s3:GetObject"]
+    resources = ["${local.archive_arn}/*"]
+  }
+
+  # Imported traces are raw objects; its checkpoint and the markers of
+  # failed forwards are its only other writes.
+  statement {
+    sid     = "WriteRawObjectsCheckpointAndForwardMarkers"
+    actions = ["s3:PutObject"]
+    resources = [
+      "${local.archive_arn}/year=*",
+      "${local.archive_arn}/xray-import/*",
+      "${local.archive_arn}/forward-pending/*",
+    ]
+  }
+
+  statement {
+    sid       = "ReportFailedRuns"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.failures[0].arn]
+  }
+
+  dynamic "statement" {
+    for_each = local.secrets_from_ssm ? [1] : []
+    content {
+      sid       = "ReadForwardHeadersFromSsm"
+      actions   = ["ssm:GetParameters"]
+      resources = ["${local.ssm_parameter_arn}/forward-headers"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.secrets_from_ssm && var.keys_ssm_kms_key_arn != null ? [var.keys_ssm_kms_key_arn] : []
+    content {
+      sid       = "DecryptSecrets"
+      actions   = ["kms:Decrypt"]
+      resources = [statement.value]
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["ssm.${data.aws_region.current.region}.amazonaws.com"]
+      }
+    }
   }
 
   statement {
@@ -98,7 +139,7 @@ resource "aws_lambda_function" "xray_import" {
       OTELVAULT_COMPRESSION     = local.environment.OTELVAULT_COMPRESSION
       OTELVAULT_PARTITION       = local.environment.OTELVAULT_PARTITION
       OTELVAULT_S3_MAX_ATTEMPTS = local.environment.OTELVAULT_S3_MAX_ATTEMPTS
-    }, local.forward_environment, local.emf_environment)
+    }, local.forward_environment, local.emf_environment, local.ssm_environment)
   }
 
   logging_config {
@@ -108,8 +149,15 @@ resource "aws_lambda_function" "xray_import" {
 
   depends_on = [aws_iam_role_policy.xray_import]
 
+  lifecycle {
+    precondition {
+      condition     = length("${var.name}-xray-import") <= 64
+      error_message = "name makes the function name ${var.name}-xray-import longer than Lambda's 64 characters: shorten name to at most 52."
+    }
+  }
+
   #checkov:skip=CKV_AWS_117:The function talks only to X-Ray, S3 and CloudWatch over AWS endpoints; a VPC would add NAT or endpoint cost without a benefit here.
-  #checkov:skip=CKV_AWS_116:A failed run is continued by the next scheduled one from the checkpoint in the archive; there is nothing to dead-letter.
+  #checkov:skip=CKV_AWS_116:Asynchronous failures go to the failure queue through the event invoke config's on-failure destination (monitoring.tf), which is newer than a dead-letter queue and carries the error.
   #checkov:skip=CKV_AWS_272:Code signing needs a signing profile the user owns; the package hash is pinned by source_code_hash.
   #checkov:skip=CKV_AWS_50:Tracing the importer into X-Ray would import its own traces.
   #checkov:skip=CKV_AWS_173:Environment variables are encrypted at rest with the Lambda service key, or kms_key_arn when set; the only secret they may hold is forward_headers, which kms_key_arn covers.

@@ -8,6 +8,8 @@ PIP_INSTALL = bin/pip install --quiet --disable-pip-version-check
 # build-lambda: arm64 (Graviton, the default) or x86_64.
 ARCH ?= arm64
 TF_DIR ?= terraform/examples/basic
+# The package build-lambda writes (cargo lambda build --output-format zip) and deploy uploads.
+LAMBDA_ZIP ?= target/lambda/otelvault/bootstrap.zip
 
 .DEFAULT_GOAL := help
 .PHONY: help run test lint fmt clippy terraform-lint bench build-lambda deploy tf-plan tf-apply test-deps
@@ -48,9 +50,9 @@ bench: .venv-bench/.installed ## Benchmarks; they print their figures (codec MB/
 build-lambda: ## Build the Lambda package target/lambda/otelvault/bootstrap.zip with cargo-lambda (ARCH=arm64|x86_64; arm64 needs the aarch64-unknown-linux-gnu target and a linker, which cargo-lambda brings via zig).
 	$(CARGO) lambda build --release --locked -p otelvault --output-format zip $(if $(filter arm64,$(ARCH)),--arm64,--x86-64)
 
-deploy: ## Deploy the built package (target/lambda/otelvault/bootstrap.zip) to the API function with lambroll; every setting comes from the terraform state of TF_DIR.
-	@test -f target/lambda/otelvault/bootstrap.zip || { echo "no target/lambda/otelvault/bootstrap.zip: run make build-lambda first" >&2; exit 2; }
-	cd lambroll && lambroll deploy --tfstate ../$(TF_DIR)/terraform.tfstate --src ../target/lambda/otelvault/bootstrap.zip --function function.jsonnet
+deploy: ## Deploy the built package (LAMBDA_ZIP, default target/lambda/otelvault/bootstrap.zip) to the API function with lambroll; every setting comes from the terraform state of TF_DIR.
+	@test -f $(LAMBDA_ZIP) || { echo "no $(LAMBDA_ZIP): run make build-lambda first" >&2; exit 2; }
+	cd lambroll && lambroll deploy --tfstate ../$(TF_DIR)/terraform.tfstate --src $(abspath $(LAMBDA_ZIP)) --function function.jsonnet
 
 tf-plan: ## terraform init and plan in TF_DIR (default terraform/examples/basic).
 	cd $(TF_DIR) && terraform init -input=false && terraform plan -input=false

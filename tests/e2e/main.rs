@@ -16,4 +16,5 @@ mod replay;
 mod sql;
 mod support;
 mod tempo;
+mod terraform;
 mod xray;

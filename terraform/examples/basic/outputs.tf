@@ -89,3 +89,8 @@ output "alarm_names" {
   description = "CloudWatch alarms (they notify alarm_topic_arn when set)."
   value       = module.otelvault.alarm_names
 }
+
+output "athena_named_queries" {
+  description = "Named queries of the Athena workgroup, by name: their ids."
+  value       = module.otelvault.athena_named_queries
+}

@@ -496,7 +496,7 @@ data "aws_iam_policy_document" "compaction" {
   statement {
     sid       = "WriteAndReplaceParquetTier"
     actions   = ["s3:PutObject", "s3:DeleteObject"]
-    resources = ["${local.bucket_arn}/${var.prefix}/parquet/*"]
+    resources = ["${local.archive_arn}/parquet/*"]
   }
 
   dynamic "statement" {
@@ -504,7 +504,7 @@ data "aws_iam_policy_document" "compaction" {
     content {
       sid       = "DeleteCompactedRawObjects"
       actions   = ["s3:DeleteObject"]
-      resources = ["${local.bucket_arn}/${var.prefix}/year=*"]
+      resources = ["${local.archive_arn}/year=*"]
     }
   }
 
@@ -515,7 +515,7 @@ data "aws_iam_policy_document" "compaction" {
     content {
       sid       = "ClearForwardMarkers"
       actions   = ["s3:DeleteObject"]
-      resources = ["${local.bucket_arn}/${var.prefix}/forward-pending/*"]
+      resources = ["${local.archive_arn}/forward-pending/*"]
     }
   }
 

@@ -86,6 +86,9 @@ check "EMF: one event of the function's figures per invocation (3 on /v1/traces)
   "[ \"\$(grep '\"Namespace\":\"otelvault\"' '$log' | grep -c '\"route\":\"/v1/traces\"')\" = 3 ] && grep '\"route\":\"/v1/traces\"' '$log' | grep -q '\"ItemsAccepted\":2.0'"
 check "EMF: OTLP metrics become EMF events in the function's log" bash -c \
   "curl -sf -o /dev/null -m 60 -X POST '$url/v1/metrics' -H 'Content-Type: application/json' -H 'Oteleport-Access-Key: lambda-ingest-key' --data-binary @samples/otlp/metrics.json && sleep 1 && grep '\"Namespace\":\"checkout\"' '$log' | grep -q '\"http.server.duration\":{'"
+# The smoke command a user runs after a deploy, against the Function URL.
+check "otelvault check --url: a span goes in and comes back through the Function URL" bash -c \
+  "target/debug/otelvault check --url '$url' --ingest-key lambda-ingest-key --access-key lambda-query-key | tee /dev/stderr | grep -q '^ok: '"
 
 if [ "$failed" -ne 0 ]; then
   echo "--- cargo lambda watch log"

@@ -124,7 +124,7 @@ fn a_misspelt_variable_stops_every_command_at_start() {
     assert_eq!(code, 2, "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(
-        stderr.contains("did you mean OTELVAULT_INGEST_KEYS?") && !stderr.contains("secret"),
+        stderr.contains("did you mean OTELVAULT_INGEST_KEYS") && !stderr.contains("secret"),
         "{stderr}"
     );
     // Empty counts as unset, for unknown names too.
@@ -165,7 +165,7 @@ fn every_variable_the_repository_names_is_accepted() {
     }
     assert!(
         names.contains("OTELVAULT_STORAGE")
-            && names.contains("OTELVAULT_ARCHITECTURE")
+            && names.contains("OTELVAULT_SECRETS_SSM_PREFIX")
             && names.contains("OTELVAULT_GRPC_URL"),
         "{names:?}"
     );

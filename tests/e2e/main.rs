@@ -13,6 +13,7 @@ mod grpc;
 mod lambda;
 mod readme;
 mod replay;
+mod smoke;
 mod sql;
 mod support;
 mod tempo;

@@ -330,6 +330,13 @@ fn each_role_writes_only_what_its_function_writes() {
     let module = blocks(MODULE);
     let writes = |document: &str| -> BTreeSet<String> {
         let policy = one(&module, "data", "aws_iam_policy_document", document);
+        // Every statement says what it is for (the sid shows in IAM's console).
+        for s in statements(policy) {
+            assert!(
+                !s.sid.is_empty(),
+                "{document}: a statement without a sid: {s:?}"
+            );
+        }
         statements(policy)
             .into_iter()
             .filter(|s| s.actions.contains("s3:PutObject"))

@@ -66,7 +66,7 @@ struct CheckArgs {
     #[arg(long)]
     url: Option<String>,
     /// With --url: an ingest key, for the span the check sends.
-    #[arg(long, env = "OTELVAULT_INGEST_KEY", hide_env_values = true)]
+    #[arg(long, env = "OTELVAULT_CHECK_INGEST_KEY", hide_env_values = true)]
     ingest_key: Option<String>,
     /// With --url: a query key, to fetch the span back.
     #[arg(long, env = "OTELVAULT_ACCESS_KEY", hide_env_values = true)]

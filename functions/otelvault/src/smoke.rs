@@ -88,7 +88,7 @@ pub async fn run(target: Target<'_>) -> anyhow::Result<()> {
     match sent.status {
         StatusCode::OK => {}
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => bail!(
-            "ingest: {} {}: give one of the deployment's ingest keys with --ingest-key or OTELVAULT_INGEST_KEY",
+            "ingest: {} {}: give one of the deployment's ingest keys with --ingest-key or OTELVAULT_CHECK_INGEST_KEY",
             sent.status,
             error_message(&sent)
         ),

@@ -66,7 +66,7 @@ output "invoke_policy_json" {
 }
 
 output "smoke_command" {
-  description = "Proves the deployment end to end (set OTELVAULT_INGEST_KEY and OTELVAULT_ACCESS_KEY first)."
+  description = "Proves the deployment end to end (set OTELVAULT_CHECK_INGEST_KEY and OTELVAULT_ACCESS_KEY first)."
   value       = module.otelvault.smoke_command
 }
 

@@ -19,7 +19,7 @@ output "invoke_policy_json" {
 }
 
 output "smoke_command" {
-  description = "Proves the deployment end to end: sends a span, fetches it back, one line per step (set OTELVAULT_INGEST_KEY and OTELVAULT_ACCESS_KEY first)."
+  description = "Proves the deployment end to end: sends a span, fetches it back, one line per step (set OTELVAULT_CHECK_INGEST_KEY and OTELVAULT_ACCESS_KEY first)."
   value       = "otelvault check --url ${aws_lambda_function_url.this.function_url}"
 }
 

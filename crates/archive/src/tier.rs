@@ -56,6 +56,34 @@ pub(crate) async fn manifest(
     }
 }
 
+fn is_not_found(e: &CompactError) -> bool {
+    matches!(
+        e,
+        CompactError::Storage {
+            source: StorageError::NotFound { .. },
+            ..
+        }
+    )
+}
+
+/// True when a part of `manifest` is missing for good: the hour's manifest,
+/// read again, still names the same parts, so no compaction replaced them
+/// meanwhile. Lifecycle rules expire objects by their own age, and an hour
+/// compacted again (late data) has a manifest younger than its first parts:
+/// those expire first, and the hour is then what remains.
+async fn expired(
+    store: &Arc<dyn ObjectStore>,
+    signal: Signal,
+    hour: u64,
+    manifest: &Manifest,
+) -> bool {
+    let keys = |m: &Manifest| m.parts.iter().map(|p| p.key.clone()).collect::<Vec<_>>();
+    match self::manifest(&**store, signal, hour).await {
+        Ok(Some(now)) => keys(&now) == keys(manifest),
+        _ => false,
+    }
+}
+
 /// Why loading failed, kept for every object of a chunk.
 #[derive(Debug, Clone)]
 struct Failure {
@@ -173,8 +201,17 @@ impl HourScan {
         )
         .await;
         let mut candidates = Vec::with_capacity(found.len());
-        for result in found {
-            let mut rows = result.map_err(|e| Failure::of(&e).error(&prefix))?;
+        for (part, result) in manifest.parts.iter().zip(found) {
+            let mut rows = match result {
+                Err(e) if is_not_found(&e) && expired(store, signal, hour, manifest).await => {
+                    tracing::warn!(
+                        part = %part.key,
+                        "A part its manifest names is gone (expired by the bucket's lifecycle): the hour is read without it."
+                    );
+                    Vec::new()
+                }
+                result => result.map_err(|e| Failure::of(&e).error(&prefix))?,
+            };
             rows.retain(|c| objects.binary_search(&c.object).is_ok());
             rows.sort_unstable();
             candidates.push(rows);

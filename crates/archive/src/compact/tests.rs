@@ -371,6 +371,55 @@ async fn with_delete_raw_the_parts_are_the_archive_and_late_arrivals_are_appende
     assert_eq!((again.outcome, again.deleted_raw), (Outcome::UpToDate, 0));
 }
 
+#[tokio::test]
+async fn an_hour_whose_first_parts_expired_before_its_manifest_reads_what_remains() {
+    // Lifecycle rules expire objects by their own age: an hour compacted
+    // again for late data has a manifest younger than its first part,
+    // which goes first. The hour then reads as its remaining parts, not as
+    // an error that would last until the manifest expires too.
+    let store = Arc::new(MemoryStore::new());
+    let archive = archive(store.clone());
+    let delete = CompactOptions {
+        delete_raw: true,
+        ..CompactOptions::default()
+    };
+    archive
+        .write(sample(Signal::Logs), SAMPLE_HOUR)
+        .await
+        .expect("write");
+    compact_hour(&*store, Signal::Logs, SAMPLE_HOUR, delete)
+        .await
+        .expect("compact");
+    let prefix = hour_prefix(Signal::Logs, SAMPLE_HOUR);
+    let manifest_key = ObjectKey::new(format!("{prefix}_manifest.json").as_str()).expect("key");
+    let first = Manifest::parse(&store.get(&manifest_key).await.expect("manifest"), &prefix)
+        .expect("a manifest")
+        .parts;
+    let late = match sample(Signal::Logs) {
+        Batch::Logs(mut r) => {
+            for rl in &mut r.resource_logs {
+                rl.schema_url = "late".into();
+            }
+            Batch::Logs(r)
+        }
+        other => other,
+    };
+    archive
+        .write(late.clone(), SAMPLE_HOUR)
+        .await
+        .expect("late");
+    compact_hour(&*store, Signal::Logs, SAMPLE_HOUR, delete)
+        .await
+        .expect("compact late");
+    for part in &first {
+        store
+            .delete(&ObjectKey::new(part.key.as_str()).expect("key"))
+            .await
+            .expect("expire");
+    }
+    assert_eq!(read_hour(&archive, Signal::Logs).await, singles(late));
+}
+
 /// Every item of the archive's `signal`, page after page, in read order,
 /// each on its own.
 async fn read_everything(archive: &Archive, signal: Signal, limit: usize) -> Vec<Vec<u8>> {

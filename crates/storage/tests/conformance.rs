@@ -351,6 +351,7 @@ async fn s3_store(endpoint: String, bucket: &str, prefix: &str) -> S3Store {
 }
 
 #[tokio::test]
+#[ignore = "needs a real S3 server (moto_server): `make test` runs it"]
 async fn s3_store_conforms_against_a_real_s3_server() {
     let endpoint = shared_s3().endpoint();
     let n = std::sync::atomic::AtomicUsize::new(0);
@@ -369,6 +370,7 @@ async fn s3_store_conforms_against_a_real_s3_server() {
 }
 
 #[tokio::test]
+#[ignore = "needs a real S3 server (moto_server): `make test` runs it"]
 async fn s3_prefix_isolates_stores_in_one_bucket() {
     let endpoint = shared_s3().endpoint();
     let a = s3_store(endpoint.clone(), "shared-bucket", "team-a").await;
@@ -386,6 +388,7 @@ async fn s3_prefix_isolates_stores_in_one_bucket() {
 }
 
 #[tokio::test]
+#[ignore = "needs a real S3 server (moto_server): `make test` runs it"]
 async fn s3_faults_are_retryable_errors_and_missing_buckets_are_not() {
     let mut server = S3Server::start();
     let store = s3_store(server.endpoint(), "faults", "").await;
@@ -429,6 +432,7 @@ async fn s3_faults_are_retryable_errors_and_missing_buckets_are_not() {
 }
 
 #[tokio::test]
+#[ignore = "needs a real S3 server (moto_server): `make test` runs it"]
 async fn s3_listings_leave_out_names_that_are_not_keys_and_go_on_past_them() {
     use futures::StreamExt;
     let endpoint = shared_s3().endpoint();

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 mod cli;
 mod compaction;
+mod reference;
 mod secrets;
 mod smoke;
 mod xray;
@@ -34,6 +35,9 @@ struct Cli {
 enum Command {
     /// Run the OTLP/HTTP server locally (default 127.0.0.1:4318, storage ./otelvault-data).
     Serve(ServeArgs),
+    /// Print the book's configuration reference (docs/src/reference.md).
+    #[command(hide = true)]
+    Reference,
     /// Query a deployment and print OTLP/JSON.
     Fetch(cli::FetchArgs),
     /// Send archived data (from a deployment, s3:// or a directory) to an OTLP/HTTP endpoint.
@@ -251,6 +255,13 @@ fn main() -> ExitCode {
             Command::Stats(args) => runtime().and_then(|rt| rt.block_on(cli::stats(args))),
             Command::Compact(args) => runtime().and_then(|rt| rt.block_on(cli::compact(args))),
             Command::Schema(args) => cli::schema(args),
+            Command::Reference => {
+                print!(
+                    "{}",
+                    reference::render(&Cli::command(), &LambdaCli::command())
+                );
+                Ok(())
+            }
             Command::Replay(args) => {
                 match runtime().and_then(|rt| rt.block_on(cli::replay(args))) {
                     Ok(true) => Ok(()),

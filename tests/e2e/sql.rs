@@ -11,7 +11,7 @@ use std::process::Command;
 use otelvault_codec::proto::collector_logs::ExportLogsServiceRequest;
 use otelvault_codec::proto::collector_metrics::ExportMetricsServiceRequest;
 use otelvault_codec::proto::collector_trace::ExportTraceServiceRequest;
-use otelvault_codec::proto::common::{AnyValue, InstrumentationScope, KeyValue, any_value};
+use otelvault_codec::proto::common::{AnyValue, InstrumentationScope, any_value};
 use otelvault_codec::proto::logs::{LogRecord, ResourceLogs, ScopeLogs};
 use otelvault_codec::proto::metrics::{
     ExponentialHistogram, ExponentialHistogramDataPoint, Gauge, Histogram, HistogramDataPoint,
@@ -24,6 +24,7 @@ use prost::Message as _;
 use serde_json::{Value, json};
 
 use crate::support::*;
+use otelvault_codec::values::text_attribute as text;
 
 /// 2024-10-27T03:00:00Z, unix nanoseconds: the day the queries ask about.
 const DAY_HOUR: u64 = 1_729_998_000_000_000_000;
@@ -35,16 +36,6 @@ const DAY: [&str; 4] = [
     "--end",
     "2024-10-28T00:00:00Z",
 ];
-
-fn text(key: &str, value: &str) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(value.into())),
-        }),
-        ..Default::default()
-    }
-}
 
 fn resource(service: &str) -> Option<Resource> {
     Some(Resource {

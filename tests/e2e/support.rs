@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use otelvault_archive::PartitionKey;
 use otelvault_codec::proto::common::{AnyValue, KeyValue, any_value};
 use otelvault_codec::proto::metrics::metric;
+use otelvault_codec::values::hex;
 use otelvault_codec::{Batch, Signal};
 use otelvault_storage::{FsStore, KeyPrefix, ObjectStore, S3Store, list_all};
 use otelvault_testkit::{S3Server, free_port, workspace_root};
@@ -203,10 +204,6 @@ pub fn merged(store: &dyn ObjectStore, signal: Signal) -> Batch {
         .filter(|(k, _)| k.signal == signal)
         .map(|(_, b)| b);
     otelvault_codec::merge(batches).unwrap_or_else(|| Batch::empty(signal))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 pub fn any_to_json(v: &AnyValue) -> Value {

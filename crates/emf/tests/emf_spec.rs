@@ -13,10 +13,11 @@ use std::path::Path;
 use std::time::Instant;
 
 use otelvault_codec::proto::collector_metrics::ExportMetricsServiceRequest;
-use otelvault_codec::proto::common::{AnyValue, KeyValue, any_value};
+use otelvault_codec::proto::common::KeyValue;
 use otelvault_codec::proto::metrics::{
     Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, metric, number_data_point,
 };
+use otelvault_codec::values::text_attribute as string;
 use otelvault_codec::{Batch, Format, Signal};
 use otelvault_emf::{Config, Converter, Event, MAX_EVENT_BYTES};
 use serde_json::{Value, json};
@@ -231,16 +232,6 @@ fn the_checks_refuse_what_the_specification_refuses() {
         check(&bad.to_string()).is_err(),
         "a timestamp that is a string"
     );
-}
-
-fn string(key: &str, value: &str) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(value.into())),
-        }),
-        ..Default::default()
-    }
 }
 
 /// One gauge per name in `names`, a point each, with `attributes`.

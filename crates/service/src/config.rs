@@ -490,7 +490,7 @@ pub fn unknown_settings(
         .collect();
     let it = if described.len() == 1 { "it" } else { "them" };
     Some(format!(
-        "{}: rename or unset {it}; `otelvault serve --help` and the README list the settings",
+        "{}: rename or unset {it}; `otelvault serve --help` and the configuration reference (docs/src/reference.md) list the settings",
         described.join("; ")
     ))
 }
@@ -872,7 +872,7 @@ mod tests {
         assert_eq!(
             check(&[
                 "OTELVAULT_STORAGE",
-                "OTELVAULT_PREFIX",
+                "OTELVAULT_BLESS",
                 "PATH",
                 "OTEL_SERVICE_NAME"
             ]),

@@ -4,17 +4,10 @@
 use otelvault_codec::{Batch, Format, Signal};
 
 use otelvault_codec::proto::collector_trace::ExportTraceServiceRequest;
-use otelvault_codec::proto::common::{AnyValue, InstrumentationScope, KeyValue, any_value};
+use otelvault_codec::proto::common::{InstrumentationScope, any_value};
 use otelvault_codec::proto::resource::Resource;
 use otelvault_codec::proto::trace::{ResourceSpans, ScopeSpans, Span, Status, span};
-
-fn kv(key: &str, value: any_value::Value) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue { value: Some(value) }),
-        ..Default::default()
-    }
-}
+use otelvault_codec::values::attribute as kv;
 
 fn s(v: impl Into<String>) -> any_value::Value {
     any_value::Value::StringValue(v.into())

@@ -34,6 +34,7 @@ use otelvault_codec::proto::common::{
 };
 use otelvault_codec::proto::resource::Resource;
 use otelvault_codec::proto::trace::{ResourceSpans, ScopeSpans, Span, Status, span, status};
+use otelvault_codec::values::text_attribute as text;
 use serde_json::Value;
 
 /// Why a segment document cannot be translated.
@@ -228,16 +229,6 @@ fn walk(
         walk(sub, trace_id, Some(span_id.clone()), false, out)?;
     }
     Ok(())
-}
-
-fn text(key: &str, value: &str) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(value.into())),
-        }),
-        ..Default::default()
-    }
 }
 
 /// A JSON value as an attribute value of its type (objects as JSON text).

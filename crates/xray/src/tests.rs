@@ -3,6 +3,7 @@
 //! failed, an SQL query; and a trace still in progress.
 
 use super::*;
+use otelvault_codec::values::hex;
 
 fn fixture(name: &str) -> Vec<String> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -50,10 +51,6 @@ fn attr<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a any_value::Valu
 
 fn string(value: &str) -> any_value::Value {
     any_value::Value::StringValue(value.into())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[test]

@@ -256,10 +256,7 @@ fn main() -> ExitCode {
             Command::Compact(args) => runtime().and_then(|rt| rt.block_on(cli::compact(args))),
             Command::Schema(args) => cli::schema(args),
             Command::Reference => {
-                print!(
-                    "{}",
-                    reference::render(&Cli::command(), &LambdaCli::command())
-                );
+                reference::print(&reference::render(&Cli::command(), &LambdaCli::command()));
                 Ok(())
             }
             Command::Replay(args) => {

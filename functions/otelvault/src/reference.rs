@@ -15,6 +15,12 @@ struct Row {
     commands: Vec<String>,
 }
 
+/// Writes the page to standard output.
+#[allow(clippy::print_stdout)] // The command's output.
+pub fn print(page: &str) {
+    print!("{page}");
+}
+
 /// The page, in Markdown.
 pub fn render(cli: &clap::Command, lambda: &clap::Command) -> String {
     let mut rows: BTreeMap<String, Row> = BTreeMap::new();

@@ -35,13 +35,7 @@ fn av(v: any_value::Value) -> Option<AnyValue> {
     Some(AnyValue { value: Some(v) })
 }
 
-fn kv(key: &str, value: any_value::Value) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: av(value),
-        ..Default::default()
-    }
-}
+use crate::values::attribute as kv;
 
 fn s(v: &str) -> any_value::Value {
     any_value::Value::StringValue(v.into())

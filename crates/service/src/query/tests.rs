@@ -11,7 +11,7 @@ use http_body_util::BodyExt;
 use otelvault_api::{FetchPage, FetchRequest};
 use otelvault_archive::{Archive, Layout, PartitionTime, Partitioning, Position};
 use otelvault_codec::proto::collector_trace::ExportTraceServiceRequest;
-use otelvault_codec::proto::common::{AnyValue, KeyValue, any_value};
+use otelvault_codec::proto::common::KeyValue;
 use otelvault_codec::proto::resource::Resource;
 use otelvault_codec::proto::trace::{ResourceSpans, ScopeSpans, Span};
 use otelvault_codec::{Batch, Compression, Format, Granularity, Signal};
@@ -25,6 +25,7 @@ use super::*;
 use crate::auth::{Auth, KeySet};
 use crate::query::cursor::CursorSealer;
 use crate::router;
+use otelvault_codec::values::text_attribute as kv;
 
 const MIN: u64 = 60_000_000_000;
 /// 2024-10-27T03:33:00Z, a minute boundary.
@@ -48,16 +49,6 @@ fn state(store: Arc<dyn ObjectStore>, auth: Auth) -> Arc<AppState> {
 
 fn app_with(store: Arc<dyn ObjectStore>, auth: Auth) -> Router {
     router(state(store, auth))
-}
-
-fn kv(key: &str, value: &str) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(value.into())),
-        }),
-        ..Default::default()
-    }
 }
 
 /// A span with a unique id derived from `n`.

@@ -10,7 +10,7 @@ use http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use otelvault_archive::{Archive, Layout};
 use otelvault_codec::proto::collector_trace::ExportTraceServiceRequest;
-use otelvault_codec::proto::common::{AnyValue, KeyValue, any_value};
+use otelvault_codec::proto::common::any_value;
 use otelvault_codec::proto::resource::Resource;
 use otelvault_codec::proto::trace::{ResourceSpans, ScopeSpans, Span, Status, span, status};
 use otelvault_codec::{Batch, Format};
@@ -21,22 +21,11 @@ use tower::ServiceExt;
 
 use crate::auth::{Auth, KeySet};
 use crate::{AppState, router};
+use otelvault_codec::values::{attribute as kv, hex, text_attribute as string};
 
 /// 2024-10-27T03:00:00Z and the hour after it.
 const T0: u64 = 1_729_998_000_000_000_000;
 const RANGE: &str = "start=1729998000&end=1730001600";
-
-fn kv(key: &str, value: any_value::Value) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue { value: Some(value) }),
-        ..Default::default()
-    }
-}
-
-fn string(key: &str, value: &str) -> KeyValue {
-    kv(key, any_value::Value::StringValue(value.into()))
-}
 
 /// One generated trace: a server root in `service`, a client child in
 /// `payments` calling with an HTTP status.
@@ -180,10 +169,6 @@ async fn get_json(app: &Router, uri: &str) -> Value {
         String::from_utf8_lossy(&body)
     );
     serde_json::from_slice(&body).expect("JSON")
-}
-
-fn hex(id: &[u8]) -> String {
-    id.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The trace ids a search answered, in order.

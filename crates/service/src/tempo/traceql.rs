@@ -615,14 +615,7 @@ pub(crate) fn matches_tags(tags: &[(String, String)], resource: &[KeyValue], spa
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn kv(key: &str, value: any_value::Value) -> KeyValue {
-        KeyValue {
-            key: key.into(),
-            value: Some(AnyValue { value: Some(value) }),
-            ..Default::default()
-        }
-    }
+    use otelvault_codec::values::attribute as kv;
 
     #[test]
     fn grafanas_builder_queries_parse() {

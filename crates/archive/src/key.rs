@@ -189,8 +189,7 @@ pub struct ListUnit {
 /// The listings that cover the partitions overlapping `[start, end)`,
 /// in time order, never touching a partition outside it.
 pub fn list_units(start: u64, end: u64, granularity: Granularity) -> Vec<ListUnit> {
-    const HOUR: u64 = 3600 * 1_000_000_000;
-    const DAY: u64 = 24 * HOUR;
+    use otelvault_codec::{DAY_NANOS as DAY, HOUR_NANOS as HOUR};
     let fine = granularity.nanos();
     let block = match granularity {
         Granularity::Minute => HOUR,

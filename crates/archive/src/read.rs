@@ -47,7 +47,7 @@ const MAX_OBJECT_BYTES: usize = 256 * 1024 * 1024;
 /// Skipped objects named in one page at most.
 const MAX_REPORTED_SKIPS: usize = 100;
 
-const DAY: u64 = 86_400 * 1_000_000_000;
+use otelvault_codec::DAY_NANOS as DAY;
 /// Ranges longer than this first look up which days exist (one listing per
 /// level of `year=/month=/day=` that holds data), so that a range of years
 /// costs what the archive holds, not one listing per hour of the range.

@@ -26,7 +26,7 @@ use otelvault_storage::{ObjectKey, ObjectStore, StorageError};
 
 use crate::{ArchiveError, Manifest, Query, hour_prefix};
 
-pub(crate) const HOUR: u64 = 3_600_000_000_000;
+pub(crate) use otelvault_codec::HOUR_NANOS as HOUR;
 
 /// Rows read at once when loading objects, at least and at most.
 const CHUNK_ROWS: Range<usize> = 1024..16_384;

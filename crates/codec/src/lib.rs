@@ -36,7 +36,9 @@ pub use batch::{Batch, ExportResponse, Format};
 pub use compression::{Compression, ContentEncoding};
 pub use error::CodecError;
 pub use merge::merge;
-pub use partition::{Granularity, UtcMinute, now_unix_nanos, split_by_partition};
+pub use partition::{
+    DAY_NANOS, Granularity, HOUR_NANOS, MINUTE_NANOS, UtcMinute, now_unix_nanos, split_by_partition,
+};
 pub use signal::Signal;
 pub use validate::{Rejected, validate_ids};
 

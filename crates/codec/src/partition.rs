@@ -19,6 +19,12 @@ use crate::proto::trace::Span;
 
 /// Nanoseconds in a second.
 pub const NANOS_PER_SECOND: u64 = 1_000_000_000;
+/// A minute in nanoseconds.
+pub const MINUTE_NANOS: u64 = 60 * NANOS_PER_SECOND;
+/// An hour in nanoseconds: the compacted tier's unit.
+pub const HOUR_NANOS: u64 = 60 * MINUTE_NANOS;
+/// A day in nanoseconds.
+pub const DAY_NANOS: u64 = 24 * HOUR_NANOS;
 /// How far ahead of the receive time an event time may be before it is
 /// treated as wrong and replaced by the receive time.
 pub const FUTURE_TOLERANCE_NANOS: u64 = 10 * 60 * NANOS_PER_SECOND;
@@ -37,8 +43,8 @@ impl Granularity {
     /// The partition width in nanoseconds.
     pub fn nanos(self) -> u64 {
         match self {
-            Granularity::Minute => 60 * NANOS_PER_SECOND,
-            Granularity::Hour => 3600 * NANOS_PER_SECOND,
+            Granularity::Minute => MINUTE_NANOS,
+            Granularity::Hour => HOUR_NANOS,
         }
     }
 

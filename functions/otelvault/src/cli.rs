@@ -803,7 +803,7 @@ pub struct CompactArgs {
 #[allow(clippy::print_stdout)] // The command's report.
 pub async fn compact(args: CompactArgs) -> anyhow::Result<()> {
     use otelvault_archive::{CompactOptions, Outcome, compact_range};
-    const HOUR: u64 = 3_600_000_000_000;
+    use otelvault_codec::HOUR_NANOS as HOUR;
     let (url, store) = open_existing(&args.storage, &args.s3).await?;
     let options = CompactOptions {
         dry_run: args.dry_run,

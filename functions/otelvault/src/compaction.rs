@@ -14,7 +14,7 @@ use otelvault_codec::Signal;
 use otelvault_service::ServeArgs;
 use serde_json::{Value, json};
 
-const HOUR: u64 = 3_600_000_000_000;
+use otelvault_codec::HOUR_NANOS as HOUR;
 /// An hour is compacted once it ended this long ago: exporters that batch
 /// and retry deliver most late items within it (later ones are appended by
 /// a later run).

@@ -73,13 +73,8 @@ fn cell(text: &str) -> String {
 }
 
 fn collect(command: &clap::Command, path: &str, rows: &mut BTreeMap<String, Row>) {
-    let name = if path.is_empty() {
-        String::new()
-    } else if command.get_name() == "bootstrap" || path == "Lambda" {
-        "Lambda".to_owned()
-    } else {
-        path.to_owned()
-    };
+    // The root command reads nothing itself; a subcommand is named by its path.
+    let name = path.to_owned();
     for arg in command.get_arguments() {
         let Some(env) = arg.get_env() else { continue };
         let env = env.to_string_lossy().into_owned();
@@ -105,7 +100,7 @@ fn collect(command: &clap::Command, path: &str, rows: &mut BTreeMap<String, Row>
         if sub.is_hide_set() {
             continue;
         }
-        let sub_path = if path.is_empty() || path == "Lambda" {
+        let sub_path = if path.is_empty() {
             sub.get_name().to_owned()
         } else {
             format!("{path} {}", sub.get_name())

@@ -291,6 +291,20 @@ async fn read_hour(archive: &Archive, signal: Signal) -> Vec<Vec<u8>> {
     items
 }
 
+/// The samples' logs with another schema URL: other items of the same
+/// hour, arriving after it was compacted.
+fn late_logs() -> Batch {
+    match sample(Signal::Logs) {
+        Batch::Logs(mut r) => {
+            for rl in &mut r.resource_logs {
+                rl.schema_url = "late".into();
+            }
+            Batch::Logs(r)
+        }
+        other => other,
+    }
+}
+
 #[tokio::test]
 async fn with_delete_raw_the_parts_are_the_archive_and_late_arrivals_are_appended() {
     let store = Arc::new(MemoryStore::new());
@@ -338,15 +352,7 @@ async fn with_delete_raw_the_parts_are_the_archive_and_late_arrivals_are_appende
     );
     // Other logs of the hour arrive late: read raw at once, and compacted
     // next to the first run's rows, which have no raw object any more.
-    let late = match sample(Signal::Logs) {
-        Batch::Logs(mut r) => {
-            for rl in &mut r.resource_logs {
-                rl.schema_url = "late".into();
-            }
-            Batch::Logs(r)
-        }
-        other => other,
-    };
+    let late = late_logs();
     archive
         .write(late.clone(), SAMPLE_HOUR)
         .await
@@ -395,15 +401,7 @@ async fn an_hour_whose_first_parts_expired_before_its_manifest_reads_what_remain
     let first = Manifest::parse(&store.get(&manifest_key).await.expect("manifest"), &prefix)
         .expect("a manifest")
         .parts;
-    let late = match sample(Signal::Logs) {
-        Batch::Logs(mut r) => {
-            for rl in &mut r.resource_logs {
-                rl.schema_url = "late".into();
-            }
-            Batch::Logs(r)
-        }
-        other => other,
-    };
+    let late = late_logs();
     archive
         .write(late.clone(), SAMPLE_HOUR)
         .await

@@ -4,20 +4,20 @@
 
 use std::collections::BTreeSet;
 
-use clap::Args as _;
-
-use crate::support::{env_names, script};
+use crate::support::{env_names, run_cli, script};
 
 fn read(path: &str) -> String {
     std::fs::read_to_string(script(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-/// The variables the server reads, from its clap definition.
+/// The variables the server reads, from the binary's own help.
 fn binary_env_names() -> BTreeSet<String> {
-    let cmd = otelvault_service::ServeArgs::augment_args(clap::Command::new("otelvault"));
-    cmd.get_arguments()
-        .filter_map(|a| a.get_env())
-        .map(|e| e.to_string_lossy().into_owned())
+    let (code, help, stderr) = run_cli(&["serve", "--help"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    help.split("[env: ")
+        .skip(1)
+        .filter_map(|rest| rest.split(['=', ']']).next())
+        .map(str::to_owned)
         .collect()
 }
 
@@ -141,7 +141,11 @@ fn the_iam_policy_grants_only_the_s3_actions_the_binary_uses() {
     // not granted. The one delete of the service crate clears forward
     // markers, in `retry_pending`, which the API function never runs (the
     // compaction function does, with a role allowed to).
-    for dir in ["crates/service/src", "functions/otelvault/src"] {
+    for dir in [
+        "crates/service/src",
+        "functions/otelvault/src",
+        "functions/otelvault/src/commands",
+    ] {
         for entry in std::fs::read_dir(script(dir)).expect("dir").flatten() {
             let path = entry.path();
             if path.extension().is_some_and(|e| e == "rs") {
@@ -152,8 +156,8 @@ fn the_iam_policy_grants_only_the_s3_actions_the_binary_uses() {
             }
         }
     }
-    let main = read("functions/otelvault/src/main.rs");
-    let api = &main[main.find("async fn run_lambda").expect("run_lambda")..];
+    let lambda = read("functions/otelvault/src/commands/lambda.rs");
+    let api = &lambda[lambda.find("async fn api(").expect("the API function")..];
     let api = &api[..api.find("\n}\n").expect("its end")];
     assert!(
         !api.contains("retry_pending"),

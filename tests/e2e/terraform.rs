@@ -287,8 +287,8 @@ fn scheduled_functions_report_failures_and_alarms_watch_every_function() {
         "\"breaching\"",
         "no run at all is lag too"
     );
-    let compaction =
-        std::fs::read_to_string(script("functions/otelvault/src/compaction.rs")).expect("source");
+    let compaction = std::fs::read_to_string(script("functions/otelvault/src/commands/lambda.rs"))
+        .expect("source");
     assert!(compaction.contains("(\"Failures\", COUNT,") && compaction.contains("\"compact\","));
     assert!(text(lag, "dimensions").contains("route = \"compact\""));
     // Every alarm notifies the optional topic.

@@ -93,8 +93,6 @@ fn import(dir: &str, endpoint: &str, extra: &[&str]) -> (i32, String, String) {
         dir,
         "--xray-endpoint",
         endpoint,
-        "--grpc-listen",
-        "off",
     ];
     args.extend(extra);
     run_cli(

@@ -58,6 +58,48 @@ pub struct HourReport {
     pub upgraded_parts: usize,
 }
 
+/// What a compaction run over many hours did: the one tally of the
+/// `compact` command, the local server's background compaction and the
+/// scheduled compaction function.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunReport {
+    /// Signal-hours compacted (or, on a dry run, that would be).
+    pub compacted: usize,
+    /// Signal-hours whose manifest already covered every raw object.
+    pub up_to_date: usize,
+    /// Rows written.
+    pub rows: usize,
+    /// Stored bytes of the raw objects compacted.
+    pub raw_bytes: u64,
+    /// Bytes of the parts written.
+    pub parquet_bytes: u64,
+    /// Raw objects deleted (with `delete_raw`).
+    pub deleted_raw: usize,
+    /// Parts of an earlier format rewritten.
+    pub upgraded_parts: usize,
+    /// Raw objects left out of the tier because they cannot be decoded.
+    pub unreadable: Vec<String>,
+}
+
+impl RunReport {
+    /// Counts one hour's report.
+    pub fn add(&mut self, hour: &HourReport) {
+        match hour.outcome {
+            Outcome::Compacted | Outcome::WouldCompact => {
+                self.compacted += 1;
+                self.rows += hour.rows;
+                self.raw_bytes += hour.raw_bytes;
+                self.parquet_bytes += hour.parquet_bytes;
+            }
+            Outcome::UpToDate => self.up_to_date += 1,
+            Outcome::Empty => {}
+        }
+        self.deleted_raw += hour.deleted_raw;
+        self.upgraded_parts += hour.upgraded_parts;
+        self.unreadable.extend(hour.unreadable.iter().cloned());
+    }
+}
+
 /// The outcome of one hour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -139,21 +181,7 @@ pub async fn compact_hour(
         deleted_raw: 0,
         upgraded_parts: 0,
     };
-    let raw_prefix = raw_prefix(hour);
-    let listed = list_all(
-        store,
-        &KeyPrefix::new(raw_prefix.as_str()).map_err(storage(format!("listing {raw_prefix}")))?,
-    )
-    .await
-    .map_err(storage(format!("listing {raw_prefix}")))?;
-    let mut raw: Vec<(ObjectKey, PartitionKey, u64)> = listed
-        .into_iter()
-        .filter_map(|meta| {
-            let parsed = PartitionKey::parse(&meta.key).ok()?;
-            (parsed.signal == signal).then_some((meta.key, parsed, meta.size))
-        })
-        .collect();
-    raw.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+    let raw = list_raw(store, signal, hour).await?;
     let prefix = hour_prefix(signal, hour);
     let manifest_key = key(format!("{prefix}_manifest.json"))?;
     let mut previous = read_manifest(store, &manifest_key, &prefix).await?;
@@ -169,33 +197,12 @@ pub async fn compact_hour(
             upgrade(store, signal, hour, manifest).await?;
         }
     }
-    // What the manifest already covers (or could not decode) is done.
-    let known: HashSet<&str> = previous
-        .iter()
-        .flat_map(|m| m.raw.iter().chain(&m.unreadable))
-        .map(String::as_str)
-        .collect();
-    let (done, new): (Vec<_>, Vec<_>) = raw
-        .iter()
-        .partition(|(key, _, _)| known.contains(key.as_str()));
-    let covered_before: HashSet<&str> = previous
-        .iter()
-        .flat_map(|m| m.raw.iter())
-        .map(String::as_str)
-        .collect();
-    // Raw objects the manifest holds, to delete with --delete-raw.
-    let deletable: Vec<ObjectKey> = done
-        .iter()
-        .filter(|(key, _, _)| covered_before.contains(key.as_str()))
-        .map(|(key, _, _)| key.clone())
-        .collect();
+    let (new, deletable) = split_new(&raw, previous.as_ref());
     let rewritten = old_format && !options.dry_run;
     if new.is_empty() && !rewritten {
         if old_format {
             report.outcome = Outcome::WouldCompact;
-            return Ok(report);
-        }
-        if let Some(previous) = &previous {
+        } else if let Some(previous) = &previous {
             report.outcome = Outcome::UpToDate;
             report.rows = previous.rows;
             report.parts = previous.parts.len();
@@ -211,11 +218,111 @@ pub async fn compact_hour(
         report.outcome = Outcome::WouldCompact;
         return Ok(report);
     }
-
-    let new_keys: Vec<&str> = new.iter().map(|(k, _, _)| k.as_str()).collect();
-    let run = content_id(new_keys.join("\n").as_bytes());
     let mut manifest = previous.unwrap_or_default();
     let first_part = manifest.parts.len();
+    append_parts(store, hour, &new, &mut manifest, &mut report.unreadable).await?;
+    let written = &manifest.parts[first_part..];
+    report.rows = written.iter().map(|p| p.rows).sum();
+    report.parts = written.len();
+    report.parquet_bytes = written.iter().map(|p| p.bytes).sum();
+    manifest.rows = manifest.parts.iter().map(|p| p.rows).sum();
+    store
+        .put(
+            &manifest_key,
+            Bytes::from(manifest.to_json(signal, hour)),
+            &PutOptions {
+                content_type: Some("application/json".into()),
+                content_encoding: None,
+            },
+        )
+        .await
+        .map_err(storage(format!("writing {manifest_key}")))?;
+    report.outcome = Outcome::Compacted;
+    // The manifest is the commit point; it is read again, so that a
+    // compaction committed meanwhile keeps its parts.
+    let current = read_manifest(store, &manifest_key, &prefix)
+        .await?
+        .unwrap_or_default();
+    remove_unlisted_parts(store, signal, hour, &current).await?;
+    if options.delete_raw {
+        let covered: HashSet<&str> = current.raw.iter().map(String::as_str).collect();
+        let deletable: Vec<ObjectKey> = raw
+            .iter()
+            .filter(|(key, _, _)| covered.contains(key.as_str()))
+            .map(|(key, _, _)| key.clone())
+            .collect();
+        report.deleted_raw = delete_raw(store, &deletable).await?;
+    }
+    Ok(report)
+}
+
+/// A raw object of an hour: its key, parsed, and its size.
+type RawObject = (ObjectKey, PartitionKey, u64);
+
+/// The raw objects of `signal` in the hour, in key order.
+async fn list_raw(
+    store: &dyn ObjectStore,
+    signal: Signal,
+    hour: u64,
+) -> Result<Vec<RawObject>, CompactError> {
+    let raw_prefix = raw_prefix(hour);
+    let listed = list_all(
+        store,
+        &KeyPrefix::new(raw_prefix.as_str()).map_err(storage(format!("listing {raw_prefix}")))?,
+    )
+    .await
+    .map_err(storage(format!("listing {raw_prefix}")))?;
+    let mut raw: Vec<RawObject> = listed
+        .into_iter()
+        .filter_map(|meta| {
+            let parsed = PartitionKey::parse(&meta.key).ok()?;
+            (parsed.signal == signal).then_some((meta.key, parsed, meta.size))
+        })
+        .collect();
+    raw.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+    Ok(raw)
+}
+
+/// The raw objects the manifest does not know yet (neither covered nor
+/// found undecodable), and those it covers (which `delete_raw` deletes).
+fn split_new<'a>(
+    raw: &'a [RawObject],
+    manifest: Option<&Manifest>,
+) -> (Vec<&'a RawObject>, Vec<ObjectKey>) {
+    let known: HashSet<&str> = manifest
+        .iter()
+        .flat_map(|m| m.raw.iter().chain(&m.unreadable))
+        .map(String::as_str)
+        .collect();
+    let covered: HashSet<&str> = manifest
+        .iter()
+        .flat_map(|m| m.raw.iter())
+        .map(String::as_str)
+        .collect();
+    let (done, new): (Vec<_>, Vec<_>) = raw
+        .iter()
+        .partition(|(key, _, _)| known.contains(key.as_str()));
+    let deletable = done
+        .iter()
+        .filter(|(key, _, _)| covered.contains(key.as_str()))
+        .map(|(key, _, _)| key.clone())
+        .collect();
+    (new, deletable)
+}
+
+/// Decodes `new` in order and writes its rows as parts of at most
+/// [`PART_ROWS`] rows, appended to `manifest` (which names each object it
+/// covers); objects that cannot be decoded go to `unreadable` and the
+/// manifest's list of them.
+async fn append_parts(
+    store: &dyn ObjectStore,
+    hour: u64,
+    new: &[&RawObject],
+    manifest: &mut Manifest,
+    unreadable: &mut Vec<String>,
+) -> Result<(), CompactError> {
+    let new_keys: Vec<&str> = new.iter().map(|(k, _, _)| k.as_str()).collect();
+    let run = content_id(new_keys.join("\n").as_bytes());
     // Decoded objects waiting to be written, and their items.
     let mut pending: Vec<(u32, Batch)> = Vec::new();
     let mut pending_items = 0usize;
@@ -229,12 +336,9 @@ pub async fn compact_hour(
         let decoded = tokio::task::spawn_blocking(move || parsed.decode(&bytes))
             .await
             .unwrap_or_else(|e| Err(format!("decoder failed: {e}")));
-        let batch = match decoded {
-            Ok(batch) => batch,
-            Err(_) => {
-                report.unreadable.push(object.as_str().to_owned());
-                continue;
-            }
+        let Ok(batch) = decoded else {
+            unreadable.push(object.as_str().to_owned());
+            continue;
         };
         // Rows name their object by its index in the manifest's `raw`,
         // which only ever grows.
@@ -258,40 +362,25 @@ pub async fn compact_hour(
             .parts
             .extend(write_parts(store, hour, &run, batches, pending).await?);
     }
-    manifest
-        .unreadable
-        .extend(report.unreadable.iter().cloned());
-    let written = &manifest.parts[first_part..];
-    report.rows = written.iter().map(|p| p.rows).sum();
-    report.parts = written.len();
-    report.parquet_bytes = written.iter().map(|p| p.bytes).sum();
-    manifest.rows = manifest.parts.iter().map(|p| p.rows).sum();
+    manifest.unreadable.extend(unreadable.iter().cloned());
+    Ok(())
+}
 
-    store
-        .put(
-            &manifest_key,
-            Bytes::from(manifest.to_json(signal, hour)),
-            &PutOptions {
-                content_type: Some("application/json".into()),
-                content_encoding: None,
-            },
-        )
-        .await
-        .map_err(storage(format!("writing {manifest_key}")))?;
-    report.outcome = Outcome::Compacted;
-    // The manifest is the commit point. Parts no manifest names (a crashed
-    // run's, or those of a compaction that lost a race with this one) go
-    // now, so that engines reading every file of a table's directory count
-    // each row once; the manifest is read again first, so that a
-    // compaction committed meanwhile keeps its parts.
-    let current = read_manifest(store, &manifest_key, &prefix)
-        .await?
-        .unwrap_or_default();
-    let listed: std::collections::BTreeSet<String> = Table::of(signal)
+/// Deletes the hour's parts that `current` (the committed manifest) does
+/// not name: a crashed run's, or those of a compaction that lost a race
+/// with this one, so that engines reading every file of a table's
+/// directory count each row once.
+async fn remove_unlisted_parts(
+    store: &dyn ObjectStore,
+    signal: Signal,
+    hour: u64,
+    current: &Manifest,
+) -> Result<(), CompactError> {
+    let dirs: std::collections::BTreeSet<String> = Table::of(signal)
         .map(|table| table_hour_prefix(table, hour))
-        .chain([prefix.clone()])
+        .chain([hour_prefix(signal, hour)])
         .collect();
-    for dir in listed {
+    for dir in dirs {
         let found = list_all(
             store,
             &KeyPrefix::new(dir.as_str()).map_err(storage(format!("listing {dir}")))?,
@@ -308,16 +397,7 @@ pub async fn compact_hour(
             }
         }
     }
-    if options.delete_raw {
-        let covered: HashSet<&str> = current.raw.iter().map(String::as_str).collect();
-        let deletable: Vec<ObjectKey> = raw
-            .iter()
-            .filter(|(key, _, _)| covered.contains(key.as_str()))
-            .map(|(key, _, _)| key.clone())
-            .collect();
-        report.deleted_raw = delete_raw(store, &deletable).await?;
-    }
-    Ok(report)
+    Ok(())
 }
 
 /// Compacts every hour of `[start, end)` of every signal, in time order,

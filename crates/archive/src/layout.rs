@@ -3,14 +3,12 @@
 //!
 //! [`Partitioning`] is what reading needs (partition width and which time
 //! decides an item's partition); [`Layout`] adds the encoding of the objects
-//! written. Both are `clap` argument groups with an environment variable
-//! per setting, so every command spells them the same way.
+//! written. They are plain values: the binary binds them to its settings.
 
-use clap::{Args, ValueEnum};
 use otelvault_codec::{Compression, Format, Granularity};
 
 /// Which time decides an item's partition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum PartitionTime {
     /// The item's own time (span start, log time, data point time).
     #[default]
@@ -23,29 +21,40 @@ pub enum PartitionTime {
 /// found when partitions are by receive time.
 const LATE_ARRIVAL_NANOS: u64 = 15 * 60 * 1_000_000_000;
 
-/// A `clap` value parser whose errors name the environment variable too
-/// (clap's own message names only the flag), so a bad value fails with one
-/// line that says where to fix it.
-pub fn parse_with<T: std::str::FromStr<Err = String>>(
-    var: &'static str,
-) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static {
-    move |s: &str| s.parse::<T>().map_err(|e| format!("{var}: {e}"))
+impl PartitionTime {
+    /// The setting's spelling: `event` or `receive`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PartitionTime::Event => "event",
+            PartitionTime::Receive => "receive",
+        }
+    }
+}
+
+impl std::fmt::Display for PartitionTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for PartitionTime {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "event" => Ok(PartitionTime::Event),
+            "receive" => Ok(PartitionTime::Receive),
+            _ => Err(format!("expected event or receive, got {text:?}")),
+        }
+    }
 }
 
 /// How objects are partitioned in time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Args)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Partitioning {
     /// Partition width: minute or hour.
-    #[arg(long = "partition", env = "OTELVAULT_PARTITION", default_value = "minute", value_parser = parse_with::<Granularity>("OTELVAULT_PARTITION"))]
     pub granularity: Granularity,
-
-    /// Partition by each item's event time or by receive time (Collector archives).
-    #[arg(
-        long = "partition-time",
-        env = "OTELVAULT_PARTITION_TIME",
-        value_enum,
-        default_value = "event"
-    )]
+    /// Whether an item's event time or its receive time (Collector archives) decides its partition.
     pub time: PartitionTime,
 }
 
@@ -64,18 +73,13 @@ impl Partitioning {
 /// The whole layout of what is written: partitioning and object encoding.
 /// Reading takes each object's encoding from its key, so an archive opened
 /// only to read needs just its [`Partitioning`] (`Layout::from`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Args)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Layout {
-    #[command(flatten)]
-    #[allow(missing_docs)]
+    /// How objects are partitioned in time.
     pub partitioning: Partitioning,
-
     /// Stored object format: json or proto.
-    #[arg(long, env = "OTELVAULT_FORMAT", default_value = "json", value_parser = parse_with::<Format>("OTELVAULT_FORMAT"))]
     pub format: Format,
-
     /// Stored object compression: gzip, zstd or none.
-    #[arg(long, env = "OTELVAULT_COMPRESSION", default_value = "gzip", value_parser = parse_with::<Compression>("OTELVAULT_COMPRESSION"))]
     pub compression: Compression,
 }
 

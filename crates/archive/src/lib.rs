@@ -16,6 +16,7 @@
 
 mod compact;
 mod error;
+mod inventory;
 mod key;
 mod layout;
 mod query;
@@ -30,11 +31,12 @@ use otelvault_storage::{KeyPrefix, ObjectStore};
 
 pub use compact::{
     CompactOptions, FORWARD_PENDING_PREFIX, HourReport, Manifest, ManifestPart, Outcome, PART_ROWS,
-    compact_hour, compact_range, hour_prefix,
+    RunReport, compact_hour, compact_range, hour_prefix,
 };
 pub use error::ArchiveError;
+pub use inventory::{CompactedDay, DaySignal, Inventory, RawDay};
 pub use key::{KeyError, ListUnit, PartitionKey, content_id, list_units};
-pub use layout::{Layout, PartitionTime, Partitioning, parse_with};
+pub use layout::{Layout, PartitionTime, Partitioning};
 pub use query::{AttrValue, DEFAULT_LIMIT, MAX_LIMIT, Query};
 pub use read::{Budget, Page, Position, Skipped, Stats, days_with_data};
 pub use write::{Encoded, WriteReport};

@@ -570,65 +570,21 @@ impl Archive {
         budget: Budget,
     ) -> Result<Page, ArchiveError> {
         let started = Instant::now();
-        let store = &*self.store;
-        let partitioning = self.layout.partitioning;
         let end = match &resume {
             Some(p) => p.end,
             None if query.end == 0 => now.max(query.start.saturating_add(1)),
             None => query.end,
         };
-        // Positions name the listing unit they are in; units are recomputed
-        // identically on every page because the range (end included) is fixed.
-        let first_unit = resume.as_ref().map(|p| p.unit_start).unwrap_or(0);
-        let list_requests = AtomicUsize::new(0);
-        let list_requests = &list_requests;
-        let range_end = end.saturating_add(partitioning.late_arrival());
-        // Whether the signal has a compacted tier: one listing, and none of
-        // the manifest lookups when it has not.
-        let tier = format!("parquet/{}/", query.signal.as_str());
-        let tiered = {
-            let listing = |e| ArchiveError::storage(format!("listing {tier}"), e);
-            let prefix = KeyPrefix::new(tier.as_str()).map_err(listing)?;
-            list_requests.fetch_add(1, Ordering::Relaxed);
-            !store.list_dirs(&prefix).await.map_err(listing)?.is_empty()
-        };
-        let units: Vec<ListUnit> = if range_end.saturating_sub(query.start) > LOOK_UP_DAYS_PAST {
-            // A long range: list only the days that exist, in either tier.
-            // Within a day the units are the ones the whole range would
-            // give, so positions stay valid from page to page.
-            let mut days = existing_days(store, "", query.start, range_end, list_requests).await?;
-            if tiered {
-                days.extend(
-                    existing_days(store, &tier, query.start, range_end, list_requests).await?,
-                );
-                days.sort_unstable();
-                days.dedup();
-            }
-            days.into_iter()
-                .flat_map(|day| {
-                    list_units(
-                        day.max(query.start),
-                        day.saturating_add(DAY).min(range_end),
-                        partitioning.granularity,
-                    )
-                })
-                .filter(|u| u.start >= first_unit)
-                .collect()
-        } else {
-            list_units(query.start, range_end, partitioning.granularity)
-                .into_iter()
-                .filter(|u| u.start >= first_unit)
-                .collect()
-        };
-
-        let mut stats = Stats {
-            partitions: units.len(),
-            ..Stats::default()
-        };
+        let list_requests = &AtomicUsize::new(0);
+        let tiered = self.has_tier(query, list_requests).await?;
+        let units = self
+            .units_to_read(query, end, resume.as_ref(), tiered, list_requests)
+            .await?;
+        let mut page = PageFill::new(query, end, format, budget, started, units.len());
         let sieve = &Arc::new(Sieve {
             query: query.clone(),
             end,
-            partitioning,
+            partitioning: self.layout.partitioning,
         });
         let work = &Arc::new(Work::default());
         let read = &UnitRead {
@@ -652,138 +608,268 @@ impl Archive {
                 list_unit(read, unit, after, include)
             })
             .buffered(LIST_CONCURRENCY);
-        let entries = listings
+        let loads = listings
             .map_ok(|entries| futures::stream::iter(entries.into_iter().map(Ok::<_, ArchiveError>)))
-            .try_flatten();
-        let loads = entries.map(|entry| match entry {
-            Ok(Entry::Object {
-                unit,
-                key,
-                parsed,
-                skip,
-            }) => Either::Left(Either::Left(async move {
-                Ok(load(self, sieve, unit, key, parsed, skip).await)
-            })),
-            Ok(Entry::Compacted {
-                unit,
-                key,
-                parsed,
-                skip,
-                hour,
-                object,
-            }) => Either::Left(Either::Right(async move {
-                load_compacted(self, sieve, unit, key, parsed, skip, &hour, object).await
-            })),
-            Ok(Entry::UnitEnd(end)) => {
-                Either::Right(futures::future::ready(Ok(Loaded::UnitEnd(end))))
-            }
-            Err(e) => Either::Right(futures::future::ready(Err(e))),
-        });
+            .try_flatten()
+            .map(|entry| load_entry(self, sieve, entry));
         // A resumed page most often continues inside one object that fills
         // it: read ahead only as the page proves to need more.
         let mut loaded = Readahead::new(loads, if resume.is_some() { 1 } else { 2 });
-
-        let mut parts: Vec<Batch> = Vec::new();
-        let mut taken = 0usize;
-        let mut bytes = 0usize;
-        let mut skipped = Vec::new();
         let mut next = None;
         while let Some(item) = loaded.next().await {
-            let (unit, key, skip, result, read) = match item? {
-                Loaded::UnitEnd(unit_end) => {
-                    if started.elapsed() >= budget.time {
-                        next = Some(Position {
-                            end,
-                            unit_start: unit_end,
-                            key: String::new(),
-                            include_key: false,
-                            skip: 0,
-                        });
-                        break;
-                    }
-                    continue;
-                }
+            next = match item? {
+                Loaded::UnitEnd(unit_end) => page.unit_end(unit_end),
                 Loaded::Object {
                     unit,
                     key,
                     skip,
                     result,
                     bytes,
-                } => (unit, key, skip, result, bytes),
+                } => page.object(unit, key, skip, result, bytes)?,
             };
-            stats.objects += 1;
-            stats.bytes_read += read;
-            let mut batch = match result {
-                Err(e) => return Err(ArchiveError::storage(format!("reading {key}"), e)),
-                Ok(Ok(batch)) => batch,
-                Ok(Err(error)) => {
-                    tracing::warn!(key = %key, error, "Skipped an unreadable archive object.");
-                    if skipped.len() < MAX_REPORTED_SKIPS {
-                        skipped.push(Skipped {
-                            key: key.into_string(),
-                            error,
-                        });
-                    }
-                    continue;
-                }
-            };
-            // Sieved: at most one item more than a page takes.
-            let available = batch.item_count();
-            let mut take = available.min(query.limit - taken);
-            if take < available {
-                truncate_items(&mut batch, take);
-            }
-            let mut size = if take > 0 {
-                encoded_len(&batch, format)
-            } else {
-                0
-            };
-            if bytes + size > budget.bytes {
-                // The largest prefix of this object's items that still fits;
-                // a page always makes progress, even past the budget for one
-                // oversized item.
-                let fit = items_that_fit(&batch, size, format, budget.bytes.saturating_sub(bytes));
-                take = if fit == 0 && taken == 0 { 1 } else { fit };
-                truncate_items(&mut batch, take);
-                size = encoded_len(&batch, format);
-            }
-            if take > 0 {
-                parts.push(batch);
-                taken += take;
-                bytes += size;
-            }
-            if take < available {
-                next = Some(Position {
-                    end,
-                    unit_start: unit,
-                    key: key.into_string(),
-                    include_key: true,
-                    skip: skip + take as u64,
-                });
-                break;
-            }
-            if taken >= query.limit || started.elapsed() >= budget.time {
-                next = Some(Position {
-                    end,
-                    unit_start: unit,
-                    key: key.into_string(),
-                    include_key: false,
-                    skip: 0,
-                });
+            if next.is_some() {
                 break;
             }
             loaded.widen();
         }
         drop(loaded);
-        stats.list_requests = list_requests.load(Ordering::Relaxed);
-        stats.parquet_requests = work.requests.load(Ordering::Relaxed);
-        stats.bytes_read += work.bytes.load(Ordering::Relaxed);
-        let batch = otelvault_codec::merge(parts).unwrap_or_else(|| Batch::empty(query.signal));
-        Ok(Page {
+        page.stats.list_requests = list_requests.load(Ordering::Relaxed);
+        page.stats.parquet_requests = work.requests.load(Ordering::Relaxed);
+        page.stats.bytes_read += work.bytes.load(Ordering::Relaxed);
+        Ok(page.finish(next))
+    }
+
+    /// Whether the query's signal has a compacted tier: one listing, and
+    /// none of the manifest lookups when it has not.
+    async fn has_tier(&self, query: &Query, requests: &AtomicUsize) -> Result<bool, ArchiveError> {
+        let tier = format!("parquet/{}/", query.signal.as_str());
+        let listing = |e| ArchiveError::storage(format!("listing {tier}"), e);
+        let prefix = KeyPrefix::new(tier.as_str()).map_err(listing)?;
+        requests.fetch_add(1, Ordering::Relaxed);
+        Ok(!self
+            .store
+            .list_dirs(&prefix)
+            .await
+            .map_err(listing)?
+            .is_empty())
+    }
+
+    /// The listing units of the page, from the resumed one on. Positions
+    /// name the unit they are in; units are recomputed identically on every
+    /// page because the range (end included) is fixed.
+    async fn units_to_read(
+        &self,
+        query: &Query,
+        end: u64,
+        resume: Option<&Position>,
+        tiered: bool,
+        requests: &AtomicUsize,
+    ) -> Result<Vec<ListUnit>, ArchiveError> {
+        let store = &*self.store;
+        let partitioning = self.layout.partitioning;
+        let first_unit = resume.map_or(0, |p| p.unit_start);
+        let range_end = end.saturating_add(partitioning.late_arrival());
+        if range_end.saturating_sub(query.start) <= LOOK_UP_DAYS_PAST {
+            return Ok(list_units(query.start, range_end, partitioning.granularity)
+                .into_iter()
+                .filter(|u| u.start >= first_unit)
+                .collect());
+        }
+        // A long range: list only the days that exist, in either tier.
+        // Within a day the units are the ones the whole range would give, so
+        // positions stay valid from page to page.
+        let mut days = existing_days(store, "", query.start, range_end, requests).await?;
+        if tiered {
+            let tier = format!("parquet/{}/", query.signal.as_str());
+            days.extend(existing_days(store, &tier, query.start, range_end, requests).await?);
+            days.sort_unstable();
+            days.dedup();
+        }
+        Ok(days
+            .into_iter()
+            .flat_map(|day| {
+                list_units(
+                    day.max(query.start),
+                    day.saturating_add(DAY).min(range_end),
+                    partitioning.granularity,
+                )
+            })
+            .filter(|u| u.start >= first_unit)
+            .collect())
+    }
+}
+
+/// Loads one listed entry: a raw object, a compacted one, or the end of a
+/// listing unit.
+fn load_entry<'a>(
+    archive: &'a Archive,
+    sieve: &'a Arc<Sieve>,
+    entry: Result<Entry, ArchiveError>,
+) -> impl Future<Output = Result<Loaded, ArchiveError>> + 'a {
+    match entry {
+        Ok(Entry::Object {
+            unit,
+            key,
+            parsed,
+            skip,
+        }) => Either::Left(Either::Left(async move {
+            Ok(load(archive, sieve, unit, key, parsed, skip).await)
+        })),
+        Ok(Entry::Compacted {
+            unit,
+            key,
+            parsed,
+            skip,
+            hour,
+            object,
+        }) => Either::Left(Either::Right(async move {
+            load_compacted(archive, sieve, unit, key, parsed, skip, &hour, object).await
+        })),
+        Ok(Entry::UnitEnd(end)) => Either::Right(futures::future::ready(Ok(Loaded::UnitEnd(end)))),
+        Err(e) => Either::Right(futures::future::ready(Err(e))),
+    }
+}
+
+/// A page being filled, object by object, within its limit and budget.
+struct PageFill<'a> {
+    query: &'a Query,
+    end: u64,
+    format: Format,
+    budget: Budget,
+    started: Instant,
+    parts: Vec<Batch>,
+    taken: usize,
+    bytes: usize,
+    skipped: Vec<Skipped>,
+    stats: Stats,
+}
+
+impl<'a> PageFill<'a> {
+    fn new(
+        query: &'a Query,
+        end: u64,
+        format: Format,
+        budget: Budget,
+        started: Instant,
+        partitions: usize,
+    ) -> Self {
+        PageFill {
+            query,
+            end,
+            format,
+            budget,
+            started,
+            parts: Vec::new(),
+            taken: 0,
+            bytes: 0,
+            skipped: Vec::new(),
+            stats: Stats {
+                partitions,
+                ..Stats::default()
+            },
+        }
+    }
+
+    fn out_of_time(&self) -> bool {
+        self.started.elapsed() >= self.budget.time
+    }
+
+    /// At the end of a listing unit: the next page starts at the next unit
+    /// when the time is up.
+    fn unit_end(&self, unit_end: u64) -> Option<Position> {
+        self.out_of_time().then(|| Position {
+            end: self.end,
+            unit_start: unit_end,
+            key: String::new(),
+            include_key: false,
+            skip: 0,
+        })
+    }
+
+    /// Takes what fits of one object's items (its first `skip` were on
+    /// earlier pages); the position the next page starts from once the
+    /// page is full. An unreadable object is skipped and named.
+    fn object(
+        &mut self,
+        unit: u64,
+        key: ObjectKey,
+        skip: u64,
+        result: Result<Result<Batch, String>, StorageError>,
+        read: usize,
+    ) -> Result<Option<Position>, ArchiveError> {
+        self.stats.objects += 1;
+        self.stats.bytes_read += read;
+        let mut batch = match result {
+            Err(e) => return Err(ArchiveError::storage(format!("reading {key}"), e)),
+            Ok(Ok(batch)) => batch,
+            Ok(Err(error)) => {
+                tracing::warn!(key = %key, error, "Skipped an unreadable archive object.");
+                if self.skipped.len() < MAX_REPORTED_SKIPS {
+                    self.skipped.push(Skipped {
+                        key: key.into_string(),
+                        error,
+                    });
+                }
+                return Ok(None);
+            }
+        };
+        let available = batch.item_count();
+        let take = self.take(&mut batch);
+        let position = |include_key, skip| Position {
+            end: self.end,
+            unit_start: unit,
+            key: key.clone().into_string(),
+            include_key,
+            skip,
+        };
+        Ok(if take < available {
+            Some(position(true, skip + take as u64))
+        } else if self.taken >= self.query.limit || self.out_of_time() {
+            Some(position(false, 0))
+        } else {
+            None
+        })
+    }
+
+    /// Keeps the leading items of `batch` that fit in the page's limit and
+    /// byte budget; how many. A page always makes progress, even past the
+    /// budget for one oversized item.
+    fn take(&mut self, batch: &mut Batch) -> usize {
+        // Sieved: at most one item more than a page takes.
+        let available = batch.item_count();
+        let mut take = available.min(self.query.limit - self.taken);
+        if take < available {
+            truncate_items(batch, take);
+        }
+        let mut size = if take > 0 {
+            encoded_len(batch, self.format)
+        } else {
+            0
+        };
+        if self.bytes + size > self.budget.bytes {
+            let room = self.budget.bytes.saturating_sub(self.bytes);
+            let fit = items_that_fit(batch, size, self.format, room);
+            take = if fit == 0 && self.taken == 0 { 1 } else { fit };
+            truncate_items(batch, take);
+            size = encoded_len(batch, self.format);
+        }
+        if take > 0 {
+            self.parts
+                .push(std::mem::replace(batch, Batch::empty(self.query.signal)));
+            self.taken += take;
+            self.bytes += size;
+        }
+        take
+    }
+
+    fn finish(self, next: Option<Position>) -> Page {
+        let batch =
+            otelvault_codec::merge(self.parts).unwrap_or_else(|| Batch::empty(self.query.signal));
+        Page {
             batch,
             next,
-            skipped,
-            stats,
-        })
+            skipped: self.skipped,
+            stats: self.stats,
+        }
     }
 }

@@ -19,8 +19,8 @@ use std::sync::Arc;
 
 use arrow_array::ArrayRef;
 use arrow_array::builder::{
-    BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, ListBuilder, StringBuilder,
-    UInt32Builder,
+    BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, ListBuilder, MapBuilder,
+    StringBuilder, TimestampMicrosecondBuilder, UInt32Builder,
 };
 use bytes::Bytes;
 use otelvault_codec::proto::collector_metrics::ExportMetricsServiceRequest;
@@ -263,148 +263,218 @@ fn columns(
     kind: MetricType,
     rows: &[Placed<'_, Metric>],
 ) -> Result<Vec<(&'static str, ArrayRef)>, CompactError> {
-    let n = rows.len();
-    let strings = || StringBuilder::with_capacity(n, n * 16);
-    let (mut name, mut description, mut unit) = (strings(), strings(), strings());
-    let mut attributes = map();
-    let mut start = timestamps(n);
-    let mut flags = UInt32Builder::with_capacity(n);
-    let mut value = Float64Builder::with_capacity(n);
-    let mut temporality = Int32Builder::with_capacity(n);
-    let mut monotonic = BooleanBuilder::with_capacity(n);
-    let (mut count, mut zero_count) = (
-        Int64Builder::with_capacity(n),
-        Int64Builder::with_capacity(n),
-    );
-    let (mut sum, mut min, mut max) = (
-        Float64Builder::with_capacity(n),
-        Float64Builder::with_capacity(n),
-        Float64Builder::with_capacity(n),
-    );
-    let mut scale = Int32Builder::with_capacity(n);
-    let (mut positive_offset, mut negative_offset) = (
-        Int32Builder::with_capacity(n),
-        Int32Builder::with_capacity(n),
-    );
-    let counts = || ListBuilder::new(Int64Builder::new());
-    let all_signed = |counts: &[u64]| counts.iter().map(|c| signed(*c)).collect::<Vec<_>>();
-    let floats = || ListBuilder::new(Float64Builder::new());
-    let (mut bucket_counts, mut positive_counts, mut negative_counts) =
-        (counts(), counts(), counts());
-    let (mut bounds, mut quantiles, mut quantile_values) = (floats(), floats(), floats());
-
+    let mut columns = MetricColumns::new(rows.len());
     for row in rows {
-        let m = row.item;
+        columns.push(row.item)?;
+    }
+    Ok(columns.finish(kind))
+}
+
+type Counts = ListBuilder<Int64Builder>;
+type Floats = ListBuilder<Float64Builder>;
+
+/// The columns of every metric table, filled row by row; a table keeps
+/// those of its type.
+struct MetricColumns {
+    name: StringBuilder,
+    description: StringBuilder,
+    unit: StringBuilder,
+    attributes: MapBuilder<StringBuilder, StringBuilder>,
+    start: TimestampMicrosecondBuilder,
+    flags: UInt32Builder,
+    value: Float64Builder,
+    temporality: Int32Builder,
+    monotonic: BooleanBuilder,
+    count: Int64Builder,
+    zero_count: Int64Builder,
+    sum: Float64Builder,
+    min: Float64Builder,
+    max: Float64Builder,
+    scale: Int32Builder,
+    positive_offset: Int32Builder,
+    negative_offset: Int32Builder,
+    bucket_counts: Counts,
+    positive_counts: Counts,
+    negative_counts: Counts,
+    bounds: Floats,
+    quantiles: Floats,
+    quantile_values: Floats,
+}
+
+fn append_counts(list: &mut Counts, counts: &[u64]) {
+    for c in counts {
+        list.values().append_value(signed(*c));
+    }
+    list.append(true);
+}
+
+impl MetricColumns {
+    fn new(n: usize) -> Self {
+        let strings = || StringBuilder::with_capacity(n, n * 16);
+        let counts = || ListBuilder::new(Int64Builder::new());
+        let floats = || ListBuilder::new(Float64Builder::new());
+        MetricColumns {
+            name: strings(),
+            description: strings(),
+            unit: strings(),
+            attributes: map(),
+            start: timestamps(n),
+            flags: UInt32Builder::with_capacity(n),
+            value: Float64Builder::with_capacity(n),
+            temporality: Int32Builder::with_capacity(n),
+            monotonic: BooleanBuilder::with_capacity(n),
+            count: Int64Builder::with_capacity(n),
+            zero_count: Int64Builder::with_capacity(n),
+            sum: Float64Builder::with_capacity(n),
+            min: Float64Builder::with_capacity(n),
+            max: Float64Builder::with_capacity(n),
+            scale: Int32Builder::with_capacity(n),
+            positive_offset: Int32Builder::with_capacity(n),
+            negative_offset: Int32Builder::with_capacity(n),
+            bucket_counts: counts(),
+            positive_counts: counts(),
+            negative_counts: counts(),
+            bounds: floats(),
+            quantiles: floats(),
+            quantile_values: floats(),
+        }
+    }
+
+    /// One metric of one data point.
+    fn push(&mut self, m: &Metric) -> Result<(), CompactError> {
         let (_, start_time, point_flags, point_attributes) = point_fields(m);
-        name.append_value(&m.name);
-        description.append_value(&m.description);
-        unit.append_value(&m.unit);
-        append_map(&mut attributes, point_attributes)?;
-        start.append_value(micros(start_time));
-        flags.append_value(point_flags);
+        self.name.append_value(&m.name);
+        self.description.append_value(&m.description);
+        self.unit.append_value(&m.unit);
+        append_map(&mut self.attributes, point_attributes)?;
+        self.start.append_value(micros(start_time));
+        self.flags.append_value(point_flags);
         match &m.data {
-            Some(Data::Gauge(g)) => value.append_option(g.data_points.first().map(number)),
+            Some(Data::Gauge(g)) => self.value.append_option(g.data_points.first().map(number)),
             Some(Data::Sum(s)) => {
-                value.append_option(s.data_points.first().map(number));
-                temporality.append_value(s.aggregation_temporality);
-                monotonic.append_value(s.is_monotonic);
+                self.value.append_option(s.data_points.first().map(number));
+                self.temporality.append_value(s.aggregation_temporality);
+                self.monotonic.append_value(s.is_monotonic);
             }
-            Some(Data::Histogram(h)) => {
-                temporality.append_value(h.aggregation_temporality);
-                let p = h.data_points.first().cloned().unwrap_or_default();
-                count.append_value(signed(p.count));
-                sum.append_option(p.sum);
-                min.append_option(p.min);
-                max.append_option(p.max);
-                bucket_counts
-                    .values()
-                    .append_slice(&all_signed(&p.bucket_counts));
-                bucket_counts.append(true);
-                bounds.values().append_slice(&p.explicit_bounds);
-                bounds.append(true);
-            }
-            Some(Data::ExponentialHistogram(h)) => {
-                temporality.append_value(h.aggregation_temporality);
-                let p = h.data_points.first().cloned().unwrap_or_default();
-                count.append_value(signed(p.count));
-                sum.append_option(p.sum);
-                min.append_option(p.min);
-                max.append_option(p.max);
-                scale.append_value(p.scale);
-                zero_count.append_value(signed(p.zero_count));
-                let positive = p.positive.unwrap_or_default();
-                let negative = p.negative.unwrap_or_default();
-                positive_offset.append_value(positive.offset);
-                positive_counts
-                    .values()
-                    .append_slice(&all_signed(&positive.bucket_counts));
-                positive_counts.append(true);
-                negative_offset.append_value(negative.offset);
-                negative_counts
-                    .values()
-                    .append_slice(&all_signed(&negative.bucket_counts));
-                negative_counts.append(true);
-            }
-            Some(Data::Summary(s)) => {
-                let p = s.data_points.first().cloned().unwrap_or_default();
-                count.append_value(signed(p.count));
-                sum.append_value(p.sum);
-                for q in &p.quantile_values {
-                    quantiles.values().append_value(q.quantile);
-                    quantile_values.values().append_value(q.value);
-                }
-                quantiles.append(true);
-                quantile_values.append(true);
-            }
+            Some(Data::Histogram(h)) => self.histogram(h),
+            Some(Data::ExponentialHistogram(h)) => self.exponential_histogram(h),
+            Some(Data::Summary(s)) => self.summary(s),
             None => {}
         }
+        Ok(())
     }
-    let mut out: Vec<(&'static str, ArrayRef)> = vec![
-        ("MetricName", Arc::new(name.finish())),
-        ("MetricDescription", Arc::new(description.finish())),
-        ("MetricUnit", Arc::new(unit.finish())),
-        ("Attributes", Arc::new(attributes.finish())),
-        ("StartTimeUnix", Arc::new(start.finish())),
-        ("Flags", Arc::new(flags.finish())),
-    ];
-    let mut add = |column: &'static str, array: ArrayRef| out.push((column, array));
-    match kind {
-        MetricType::Gauge => add("Value", Arc::new(value.finish())),
-        MetricType::Sum => {
-            add("Value", Arc::new(value.finish()));
-            add("AggregationTemporality", Arc::new(temporality.finish()));
-            add("IsMonotonic", Arc::new(monotonic.finish()));
-        }
-        MetricType::Histogram => {
-            add("AggregationTemporality", Arc::new(temporality.finish()));
-            add("Count", Arc::new(count.finish()));
-            add("Sum", Arc::new(sum.finish()));
-            add("BucketCounts", Arc::new(bucket_counts.finish()));
-            add("ExplicitBounds", Arc::new(bounds.finish()));
-            add("Min", Arc::new(min.finish()));
-            add("Max", Arc::new(max.finish()));
-        }
-        MetricType::ExponentialHistogram => {
-            add("AggregationTemporality", Arc::new(temporality.finish()));
-            add("Count", Arc::new(count.finish()));
-            add("Sum", Arc::new(sum.finish()));
-            add("Scale", Arc::new(scale.finish()));
-            add("ZeroCount", Arc::new(zero_count.finish()));
-            add("PositiveOffset", Arc::new(positive_offset.finish()));
-            add("PositiveBucketCounts", Arc::new(positive_counts.finish()));
-            add("NegativeOffset", Arc::new(negative_offset.finish()));
-            add("NegativeBucketCounts", Arc::new(negative_counts.finish()));
-            add("Min", Arc::new(min.finish()));
-            add("Max", Arc::new(max.finish()));
-        }
-        MetricType::Summary => {
-            add("Count", Arc::new(count.finish()));
-            add("Sum", Arc::new(sum.finish()));
-            add("ValueAtQuantiles.Quantile", Arc::new(quantiles.finish()));
-            add("ValueAtQuantiles.Value", Arc::new(quantile_values.finish()));
-        }
+
+    fn histogram(&mut self, h: &Histogram) {
+        self.temporality.append_value(h.aggregation_temporality);
+        let p = h.data_points.first().cloned().unwrap_or_default();
+        self.count.append_value(signed(p.count));
+        self.sum.append_option(p.sum);
+        self.min.append_option(p.min);
+        self.max.append_option(p.max);
+        append_counts(&mut self.bucket_counts, &p.bucket_counts);
+        self.bounds.values().append_slice(&p.explicit_bounds);
+        self.bounds.append(true);
     }
-    Ok(out)
+
+    fn exponential_histogram(&mut self, h: &ExponentialHistogram) {
+        self.temporality.append_value(h.aggregation_temporality);
+        let p = h.data_points.first().cloned().unwrap_or_default();
+        self.count.append_value(signed(p.count));
+        self.sum.append_option(p.sum);
+        self.min.append_option(p.min);
+        self.max.append_option(p.max);
+        self.scale.append_value(p.scale);
+        self.zero_count.append_value(signed(p.zero_count));
+        let positive = p.positive.unwrap_or_default();
+        let negative = p.negative.unwrap_or_default();
+        self.positive_offset.append_value(positive.offset);
+        append_counts(&mut self.positive_counts, &positive.bucket_counts);
+        self.negative_offset.append_value(negative.offset);
+        append_counts(&mut self.negative_counts, &negative.bucket_counts);
+    }
+
+    fn summary(&mut self, s: &Summary) {
+        let p = s.data_points.first().cloned().unwrap_or_default();
+        self.count.append_value(signed(p.count));
+        self.sum.append_value(p.sum);
+        for q in &p.quantile_values {
+            self.quantiles.values().append_value(q.quantile);
+            self.quantile_values.values().append_value(q.value);
+        }
+        self.quantiles.append(true);
+        self.quantile_values.append(true);
+    }
+
+    /// The columns of `kind`'s table, in its order.
+    fn finish(mut self, kind: MetricType) -> Vec<(&'static str, ArrayRef)> {
+        let mut out: Vec<(&'static str, ArrayRef)> = vec![
+            ("MetricName", Arc::new(self.name.finish())),
+            ("MetricDescription", Arc::new(self.description.finish())),
+            ("MetricUnit", Arc::new(self.unit.finish())),
+            ("Attributes", Arc::new(self.attributes.finish())),
+            ("StartTimeUnix", Arc::new(self.start.finish())),
+            ("Flags", Arc::new(self.flags.finish())),
+        ];
+        let mut add = |column: &'static str, array: ArrayRef| out.push((column, array));
+        match kind {
+            MetricType::Gauge => add("Value", Arc::new(self.value.finish())),
+            MetricType::Sum => {
+                add("Value", Arc::new(self.value.finish()));
+                add(
+                    "AggregationTemporality",
+                    Arc::new(self.temporality.finish()),
+                );
+                add("IsMonotonic", Arc::new(self.monotonic.finish()));
+            }
+            MetricType::Histogram => {
+                add(
+                    "AggregationTemporality",
+                    Arc::new(self.temporality.finish()),
+                );
+                add("Count", Arc::new(self.count.finish()));
+                add("Sum", Arc::new(self.sum.finish()));
+                add("BucketCounts", Arc::new(self.bucket_counts.finish()));
+                add("ExplicitBounds", Arc::new(self.bounds.finish()));
+                add("Min", Arc::new(self.min.finish()));
+                add("Max", Arc::new(self.max.finish()));
+            }
+            MetricType::ExponentialHistogram => {
+                add(
+                    "AggregationTemporality",
+                    Arc::new(self.temporality.finish()),
+                );
+                add("Count", Arc::new(self.count.finish()));
+                add("Sum", Arc::new(self.sum.finish()));
+                add("Scale", Arc::new(self.scale.finish()));
+                add("ZeroCount", Arc::new(self.zero_count.finish()));
+                add("PositiveOffset", Arc::new(self.positive_offset.finish()));
+                add(
+                    "PositiveBucketCounts",
+                    Arc::new(self.positive_counts.finish()),
+                );
+                add("NegativeOffset", Arc::new(self.negative_offset.finish()));
+                add(
+                    "NegativeBucketCounts",
+                    Arc::new(self.negative_counts.finish()),
+                );
+                add("Min", Arc::new(self.min.finish()));
+                add("Max", Arc::new(self.max.finish()));
+            }
+            MetricType::Summary => {
+                add("Count", Arc::new(self.count.finish()));
+                add("Sum", Arc::new(self.sum.finish()));
+                add(
+                    "ValueAtQuantiles.Quantile",
+                    Arc::new(self.quantiles.finish()),
+                );
+                add(
+                    "ValueAtQuantiles.Value",
+                    Arc::new(self.quantile_values.finish()),
+                );
+            }
+        }
+        out
+    }
 }
 
 /// A number point's value as a double (integers included), if it has one.

@@ -25,7 +25,9 @@ use otelvault_codec::{Batch, Signal};
 use otelvault_storage::{ObjectKey, ObjectStore, StorageError};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ArrowReaderOptions, RowSelection, RowSelector};
-use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStreamBuilder};
+use parquet::arrow::async_reader::{
+    AsyncFileReader, ParquetRecordBatchStream, ParquetRecordBatchStreamBuilder,
+};
 use parquet::errors::ParquetError;
 use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
 use parquet::file::statistics::Statistics;
@@ -346,11 +348,6 @@ pub async fn candidates(
     signal: Signal,
     filter: &Filter,
 ) -> Result<Vec<Candidate>, CompactError> {
-    let (time_column, attributes_column) = match signal {
-        Signal::Traces => ("Timestamp", "SpanAttributes"),
-        Signal::Logs => ("Timestamp", "LogAttributes"),
-        Signal::Metrics => ("TimeUnix", "Attributes"),
-    };
     let key = part.key.clone();
     let failed = |e| failed(&key, e);
     let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
@@ -358,69 +355,157 @@ pub async fn candidates(
         .await
         .map_err(failed)?;
     let metadata = Arc::clone(builder.metadata());
-    let schema_error = |problem: String| CompactError::Schema {
-        table: "part",
-        problem,
-    };
-    let column =
-        |name: &str| leaf(&metadata, name).ok_or_else(|| schema_error(format!("no column {name}")));
-    let (service, time) = (column("ServiceName")?, column(time_column)?);
-    // Parts of manifest version 1 hold nanoseconds; times are compared in
-    // microseconds, rounded down.
-    let per_micro = match builder.schema().field_with_name(time_column) {
-        Ok(field)
-            if matches!(
-                field.data_type(),
-                DataType::Timestamp(TimeUnit::Nanosecond, _)
-            ) =>
-        {
-            1000
-        }
-        _ => 1,
-    };
-    let time_range = |g: usize| {
-        int_range(metadata.row_group(g).column(time).statistics())
-            .map(|(min, max)| (min.div_euclid(per_micro), max.div_euclid(per_micro)))
-    };
-    let object = column(OBJECT_COLUMN)?;
-    column(INDEX_COLUMN)?;
-    let trace = leaf(&metadata, "TraceId");
+    let columns = PartColumns::of(signal, &builder)?;
     let trace_hex = filter.trace_id.as_deref().map(crate::values::hex);
-    if filter.trace_id.is_some() && trace.is_none() {
+    if filter.trace_id.is_some() && columns.trace.is_none() {
         // A table without trace ids holds no item of a trace.
         return Ok(Vec::new());
     }
+    let groups = kept_row_groups(&mut builder, &columns, filter, trace_hex.as_deref())
+        .await
+        .map_err(failed)?;
+    if groups.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Only the columns a test needs: the time when some kept row group is
+    // not wholly inside the range, the service and trace id when asked for.
+    let times_needed = groups.iter().any(|(g, _)| {
+        columns
+            .time_range(&metadata, *g)
+            .is_none_or(|(min, max)| !filter.times_all_match(min, max))
+    });
+    let needs = Needs {
+        time: times_needed.then_some(columns.time_column),
+        service: filter.service.is_some(),
+        trace: trace_hex,
+        attributes: filter
+            .attributes
+            .iter()
+            .any(|(_, texts)| !texts.is_empty())
+            .then_some(columns.attributes_column),
+    };
+    let roots = needs.roots(builder.schema())?;
+    let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+    let stream = builder
+        .with_projection(mask)
+        .with_row_groups(groups.iter().map(|(g, _)| *g).collect())
+        .build()
+        .map_err(failed)?;
+    let groups: Vec<(u64, u64)> = groups
+        .iter()
+        .map(|(g, first)| {
+            let rows = u64::try_from(metadata.row_group(*g).num_rows()).unwrap_or(0);
+            (*first, rows)
+        })
+        .collect();
+    matching_rows(stream, &groups, filter, &needs)
+        .await
+        .map_err(|e| match e {
+            ScanError::Parquet(e) => failed(e),
+            ScanError::Compact(e) => e,
+        })
+}
 
+/// The columns of a part a scan tests, by leaf index, and how its times
+/// are kept.
+struct PartColumns {
+    time_column: &'static str,
+    attributes_column: &'static str,
+    service: usize,
+    time: usize,
+    object: usize,
+    trace: Option<usize>,
+    /// Time units per microsecond: parts of manifest version 1 hold
+    /// nanoseconds; times are compared in microseconds, rounded down.
+    per_micro: i64,
+}
+
+impl PartColumns {
+    fn of(
+        signal: Signal,
+        builder: &ParquetRecordBatchStreamBuilder<PartFile>,
+    ) -> Result<Self, CompactError> {
+        let (time_column, attributes_column) = match signal {
+            Signal::Traces => ("Timestamp", "SpanAttributes"),
+            Signal::Logs => ("Timestamp", "LogAttributes"),
+            Signal::Metrics => ("TimeUnix", "Attributes"),
+        };
+        let metadata = builder.metadata();
+        let column = |name: &str| {
+            leaf(metadata, name).ok_or_else(|| CompactError::Schema {
+                table: "part",
+                problem: format!("no column {name}"),
+            })
+        };
+        column(INDEX_COLUMN)?;
+        let per_micro = match builder.schema().field_with_name(time_column) {
+            Ok(field)
+                if matches!(
+                    field.data_type(),
+                    DataType::Timestamp(TimeUnit::Nanosecond, _)
+                ) =>
+            {
+                1000
+            }
+            _ => 1,
+        };
+        Ok(PartColumns {
+            time_column,
+            attributes_column,
+            service: column("ServiceName")?,
+            time: column(time_column)?,
+            object: column(OBJECT_COLUMN)?,
+            trace: leaf(metadata, "TraceId"),
+            per_micro,
+        })
+    }
+
+    /// A row group's exact time range, in microseconds.
+    fn time_range(&self, metadata: &ParquetMetaData, group: usize) -> Option<(i64, i64)> {
+        int_range(metadata.row_group(group).column(self.time).statistics()).map(|(min, max)| {
+            (
+                min.div_euclid(self.per_micro),
+                max.div_euclid(self.per_micro),
+            )
+        })
+    }
+}
+
+/// The row groups that may hold a match, each with the part's row number
+/// of its first row: skipped by statistics (object, time, service) and
+/// bloom filters (trace id, service).
+async fn kept_row_groups(
+    builder: &mut ParquetRecordBatchStreamBuilder<PartFile>,
+    columns: &PartColumns,
+    filter: &Filter,
+    trace_hex: Option<&str>,
+) -> Result<Vec<(usize, u64)>, ParquetError> {
+    let metadata = Arc::clone(builder.metadata());
     let mut groups = Vec::new();
-    let mut first_rows = Vec::new();
     let mut first_row = 0u64;
     for (i, rg) in metadata.row_groups().iter().enumerate() {
-        let rows = u64::try_from(rg.num_rows()).unwrap_or(0);
         let starts_at = first_row;
-        first_row += rows;
-        if let Some((min, max)) = int_range(rg.column(object).statistics())
+        first_row += u64::try_from(rg.num_rows()).unwrap_or(0);
+        if let Some((min, max)) = int_range(rg.column(columns.object).statistics())
             && (max < i64::from(filter.objects.start) || min >= i64::from(filter.objects.end))
         {
             continue;
         }
-        if let Some((min, max)) = time_range(i)
+        if let Some((min, max)) = columns.time_range(&metadata, i)
             && !filter.times_may_match(min, max)
         {
             continue;
         }
-        if let (Some(hex), Some(trace)) = (&trace_hex, trace)
-            && let Some(bloom) = builder
-                .get_row_group_column_bloom_filter(i, trace)
-                .await
-                .map_err(failed)?
-            && !bloom.check(hex.as_str())
+        if let (Some(hex), Some(trace)) = (trace_hex, columns.trace)
+            && let Some(bloom) = builder.get_row_group_column_bloom_filter(i, trace).await?
+            && !bloom.check(hex)
         {
             continue;
         }
         // Rows are sorted by service: a row group's range of names rules
         // most services out without reading its bloom filter.
         if let Some(name) = &filter.service
-            && let Some((min, max)) = bytes_range(rg.column(service).statistics())
+            && let Some((min, max)) = bytes_range(rg.column(columns.service).statistics())
             && !(min..=max).contains(&name.as_bytes())
             && !min.is_empty()
         {
@@ -428,92 +513,99 @@ pub async fn candidates(
         }
         if let Some(name) = &filter.service
             && let Some(bloom) = builder
-                .get_row_group_column_bloom_filter(i, service)
-                .await
-                .map_err(failed)?
+                .get_row_group_column_bloom_filter(i, columns.service)
+                .await?
             && !bloom.check(name.as_str())
             && !bloom.check("")
         {
             continue;
         }
-        groups.push(i);
-        first_rows.push(starts_at);
+        groups.push((i, starts_at));
     }
-    if groups.is_empty() {
-        return Ok(Vec::new());
-    }
+    Ok(groups)
+}
 
-    // Only the columns a test needs: the time when some kept row group is
-    // not wholly inside the range, the service and trace id when asked for.
-    let times_needed = groups
-        .iter()
-        .any(|g| time_range(*g).is_none_or(|(min, max)| !filter.times_all_match(min, max)));
-    let mut roots = vec![OBJECT_COLUMN, INDEX_COLUMN];
-    if times_needed {
-        roots.push(time_column);
-    }
-    if filter.service.is_some() {
-        roots.push("ServiceName");
-    }
-    if trace_hex.is_some() {
-        roots.push("TraceId");
-    }
-    let attributes = filter.attributes.iter().any(|(_, texts)| !texts.is_empty());
-    if attributes {
-        roots.extend([attributes_column, "ResourceAttributes"]);
-    }
-    let arrow_schema = builder.schema().clone();
-    let roots = roots
-        .iter()
-        .map(|name| {
-            arrow_schema
-                .index_of(name)
-                .map_err(|_| schema_error(format!("no column {name}")))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
-    let mut stream = builder
-        .with_projection(mask)
-        .with_row_groups(groups.clone())
-        .build()
-        .map_err(failed)?;
+/// What the row tests of a scan read.
+struct Needs {
+    /// The time column, when some row's time must be tested.
+    time: Option<&'static str>,
+    service: bool,
+    /// The trace id asked for, in hex.
+    trace: Option<String>,
+    /// The item's attribute column, when attributes are tested.
+    attributes: Option<&'static str>,
+}
 
-    let sizes: Vec<u64> = groups
-        .iter()
-        .map(|g| u64::try_from(metadata.row_group(*g).num_rows()).unwrap_or(0))
-        .collect();
+impl Needs {
+    /// The root columns to read, by index in `schema`.
+    fn roots(&self, schema: &arrow_schema::SchemaRef) -> Result<Vec<usize>, CompactError> {
+        let mut roots = vec![OBJECT_COLUMN, INDEX_COLUMN];
+        roots.extend(self.time);
+        if self.service {
+            roots.push("ServiceName");
+        }
+        if self.trace.is_some() {
+            roots.push("TraceId");
+        }
+        if let Some(attributes) = self.attributes {
+            roots.extend([attributes, "ResourceAttributes"]);
+        }
+        roots
+            .iter()
+            .map(|name| {
+                schema.index_of(name).map_err(|_| CompactError::Schema {
+                    table: "part",
+                    problem: format!("no column {name}"),
+                })
+            })
+            .collect()
+    }
+}
+
+/// Why a scan of rows failed.
+enum ScanError {
+    Parquet(ParquetError),
+    Compact(CompactError),
+}
+
+/// Reads the projected rows of the kept row groups (`groups`: first row
+/// and rows of each) and keeps those that pass every test.
+async fn matching_rows(
+    mut stream: ParquetRecordBatchStream<PartFile>,
+    groups: &[(u64, u64)],
+    filter: &Filter,
+    needs: &Needs,
+) -> Result<Vec<Candidate>, ScanError> {
     let (mut group, mut in_group) = (0usize, 0u64);
     let mut out = Vec::new();
     while let Some(batch) = stream.next().await {
-        let batch = batch.map_err(|e| failed(ParquetError::ArrowError(e.to_string())))?;
-        let columns = NarrowColumns::of(
-            &batch,
-            times_needed.then_some(time_column),
-            filter.service.is_some(),
-            trace_hex.is_some(),
-        )?;
-        let maps: Vec<&MapArray> = if attributes {
-            [attributes_column, "ResourceAttributes"]
+        let batch =
+            batch.map_err(|e| ScanError::Parquet(ParquetError::ArrowError(e.to_string())))?;
+        let columns = NarrowColumns::of(&batch, needs.time, needs.service, needs.trace.is_some())
+            .map_err(ScanError::Compact)?;
+        let maps: Vec<&MapArray> = match needs.attributes {
+            Some(attributes) => [attributes, "ResourceAttributes"]
                 .iter()
                 .map(|name| {
                     batch
                         .column_by_name(name)
                         .and_then(|c| c.as_map_opt())
-                        .ok_or_else(|| CompactError::Schema {
-                            table: "part",
-                            problem: format!("{name} is not a map column"),
+                        .ok_or_else(|| {
+                            ScanError::Compact(CompactError::Schema {
+                                table: "part",
+                                problem: format!("{name} is not a map column"),
+                            })
                         })
                 })
-                .collect::<Result<_, _>>()?
-        } else {
-            Vec::new()
+                .collect::<Result<_, _>>()?,
+            None => Vec::new(),
         };
         for i in 0..batch.num_rows() {
-            while group < sizes.len() && in_group >= sizes[group] {
+            while group < groups.len() && in_group >= groups[group].1 {
                 group += 1;
                 in_group = 0;
             }
-            let row = first_rows.get(group).copied().unwrap_or(0) + in_group;
+            let row = groups.get(group).map_or(0, |(first, _)| *first) + in_group;
             in_group += 1;
             let object = columns.object.value(i);
             let keep = filter.objects.contains(&object)
@@ -524,7 +616,7 @@ pub async fn candidates(
                 && columns
                     .service
                     .is_none_or(|names| filter.service_may_match(names.value(i)))
-                && match (&trace_hex, &columns.trace) {
+                && match (&needs.trace, &columns.trace) {
                     (Some(hex), Some(trace)) => trace.value(i) == hex,
                     _ => true,
                 }

@@ -1,11 +1,11 @@
 //! CloudWatch Embedded Metric Format output: otelvault's own figures (one
 //! event per request, so one per invocation on Lambda) and, with
-//! `OTELVAULT_EMF=on`, every stored OTLP metrics batch as the
+//! conversion on, every stored OTLP metrics batch as the
 //! awsemfexporter would send it.
 //!
 //! Events are JSON lines on standard output, which Lambda sends to the
 //! function's log group, where CloudWatch extracts the metrics; locally
-//! they can go to a file (`OTELVAULT_EMF_FILE`) to see what CloudWatch
+//! they can go to a file to see what CloudWatch
 //! would get.
 
 use std::io::Write as _;
@@ -16,7 +16,19 @@ use otelvault_codec::proto::collector_metrics::ExportMetricsServiceRequest;
 use otelvault_emf::{Converter, Event};
 
 use crate::RequestLog;
-use crate::config::EmfArgs;
+
+/// What EMF output to write, and where.
+#[derive(Debug, Clone, Default)]
+pub struct EmfConfig {
+    /// Whether otelvault's own figures are written.
+    pub self_metrics: bool,
+    /// How OTLP metrics are converted, when they are.
+    pub converter: Option<otelvault_emf::Config>,
+    /// CloudWatch namespace of otelvault's own figures.
+    pub namespace: String,
+    /// A file events are appended to, instead of standard output.
+    pub file: Option<std::path::PathBuf>,
+}
 
 /// Where events are written, and what is written.
 #[derive(Debug)]
@@ -39,29 +51,26 @@ const BYTES: &str = "Bytes";
 const MILLISECONDS: &str = "Milliseconds";
 
 impl Emf {
-    /// The output `args` ask for, if any; the error is one line naming the
-    /// variable to fix.
-    pub fn from_args(args: &EmfArgs, on_lambda: bool) -> Result<Option<Arc<Emf>>, String> {
-        let self_metrics = args.self_metrics_on(on_lambda);
-        let converter = args.converter_config()?.map(Converter::new);
-        if !self_metrics && converter.is_none() {
+    /// The output `config` asks for; `None` when it asks for nothing. The
+    /// error is the file's, when it cannot be opened.
+    pub fn new(config: EmfConfig) -> std::io::Result<Option<Arc<Emf>>> {
+        let converter = config.converter.map(Converter::new);
+        if !config.self_metrics && converter.is_none() {
             return Ok(None);
         }
-        let sink = match &args.emf_file {
-            Some(path) if !on_lambda => {
-                let file = std::fs::OpenOptions::new()
+        let sink = match &config.file {
+            Some(path) => Sink::File(Mutex::new(
+                std::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
-                    .open(path)
-                    .map_err(|e| format!("OTELVAULT_EMF_FILE={}: {e}", path.display()))?;
-                Sink::File(Mutex::new(file))
-            }
-            _ => Sink::Stdout,
+                    .open(path)?,
+            )),
+            None => Sink::Stdout,
         };
         Ok(Some(Arc::new(Emf {
             sink,
-            namespace: args.emf_namespace.clone(),
-            self_metrics,
+            namespace: config.namespace,
+            self_metrics: config.self_metrics,
             converter,
         })))
     }

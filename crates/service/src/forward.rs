@@ -1,10 +1,10 @@
 //! Forwarding (dual export): every accepted batch is archived and, at the
-//! same time, sent to a live OTLP backend (`OTELVAULT_FORWARD_*`), with the
+//! same time, sent to a live OTLP backend, with the
 //! exporter `replay` uses.
 //!
 //! The ingest answer waits for both (a frozen Lambda sends nothing later)
 //! but depends on the archive alone: when forwarding fails within
-//! `OTELVAULT_FORWARD_TIMEOUT`, the batch is safe in the archive, the
+//! its timeout, the batch is safe in the archive, the
 //! client gets its 200, and a small marker object
 //! (`forward-pending/{signal}/{id}.json`) names the archived objects to
 //! re-send. [`retry_pending`] (`otelvault forward-retry`, a background task
@@ -24,8 +24,6 @@ use otelvault_codec::Signal;
 use otelvault_storage::{KeyPrefix, ObjectKey, ObjectStore, PutOptions, StorageError, list_all};
 use serde_json::{Value, json};
 
-use crate::config::ForwardArgs;
-
 /// Where markers are, under the archive's root (compaction leaves the raw
 /// objects they name).
 pub const PENDING_PREFIX: &str = otelvault_archive::FORWARD_PENDING_PREFIX;
@@ -44,6 +42,34 @@ const FROM_ARCHIVE: RetryPolicy = RetryPolicy {
     max: Duration::from_secs(5),
 };
 
+/// What is forwarded, and where: a target per forwarded signal.
+#[derive(Debug, Clone)]
+pub struct ForwardConfig {
+    /// Where traces go, if they are forwarded.
+    pub traces: Option<Target>,
+    /// Where metrics go.
+    pub metrics: Option<Target>,
+    /// Where logs go.
+    pub logs: Option<Target>,
+    /// Longest forwarding one request may take, retries included.
+    pub timeout: Duration,
+}
+
+impl ForwardConfig {
+    /// Whether any signal is forwarded.
+    pub fn forwards(&self) -> bool {
+        self.traces.is_some() || self.metrics.is_some() || self.logs.is_some()
+    }
+
+    fn target(&self, signal: Signal) -> Option<&Target> {
+        match signal {
+            Signal::Traces => self.traces.as_ref(),
+            Signal::Metrics => self.metrics.as_ref(),
+            Signal::Logs => self.logs.as_ref(),
+        }
+    }
+}
+
 /// The exporters of the forwarded signals.
 #[derive(Debug)]
 pub struct Forwarder {
@@ -61,13 +87,9 @@ fn index(signal: Signal) -> usize {
 }
 
 impl Forwarder {
-    /// The forwarder `args` configure, if they forward anything; the error
-    /// is one line naming the variable to fix.
-    pub fn from_args(args: &ForwardArgs) -> Result<Option<Arc<Forwarder>>, String> {
-        if !args.enabled() {
-            return Ok(None);
-        }
-        let client = HttpClient::new().map_err(|e| format!("forwarding: {e}"))?;
+    /// The forwarder of `config`.
+    pub fn new(config: ForwardConfig) -> Result<Arc<Forwarder>, ClientError> {
+        let client = HttpClient::new()?;
         let exporter = |target: &Target| {
             (
                 Exporter::new(client.clone(), target.clone(), IN_REQUEST),
@@ -76,12 +98,12 @@ impl Forwarder {
         };
         let mut exporters = [None, None, None];
         for signal in Signal::ALL {
-            exporters[index(signal)] = args.target(signal)?.as_ref().map(exporter);
+            exporters[index(signal)] = config.target(signal).map(exporter);
         }
-        Ok(Some(Arc::new(Forwarder {
+        Ok(Arc::new(Forwarder {
             exporters,
-            timeout: args.timeout,
-        })))
+            timeout: config.timeout,
+        }))
     }
 
     /// The exporter forwarding `signal` while a request waits, if it is
@@ -103,7 +125,7 @@ impl Forwarder {
             Ok(Ok(delivered)) => Ok(delivered),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err(format!(
-                "{}: no answer within OTELVAULT_FORWARD_TIMEOUT ({} s)",
+                "{}: no answer within the forwarding timeout ({} s)",
                 exporter.target().url,
                 self.timeout.as_secs_f64()
             )),

@@ -11,7 +11,6 @@
 
 pub mod auth;
 mod body;
-pub mod config;
 pub mod emf;
 pub mod error;
 pub mod forward;
@@ -34,7 +33,6 @@ use otelvault_archive::Archive;
 use otelvault_codec::{Format, Signal};
 
 pub use auth::{Auth, Scope};
-pub use config::{AuthMode, CompactMode, GrpcListen, OpenError, Runtime, S3Args, ServeArgs};
 pub use error::ApiError;
 pub use ingest::{MAX_BODY_BYTES, MAX_DECOMPRESSED_BYTES};
 
@@ -47,19 +45,19 @@ pub struct AppState {
     pub auth: Auth,
     /// Seals query cursors.
     pub sealer: query::cursor::CursorSealer,
-    /// Places for queries running at once on this instance
-    /// (`OTELVAULT_MAX_QUERIES`): every query key holder shares them.
+    /// Places for queries running at once on this instance: every query
+    /// key holder shares them.
     pub queries: Arc<tokio::sync::Semaphore>,
     /// How many places `queries` has.
     pub query_slots: usize,
-    /// Memory one ingest request may take once decoded
-    /// (`OTELVAULT_MAX_REQUEST_MIB`, estimated: see `otelvault_codec::cost`).
+    /// Memory one ingest request may take once decoded (estimated: see
+    /// `otelvault_codec::cost`).
     pub max_request_bytes: usize,
     /// Work one fetch page may take ([`query::PAGE_TIME`]).
     pub page_time: std::time::Duration,
-    /// Where accepted batches are also sent (`OTELVAULT_FORWARD_*`).
+    /// Where accepted batches are also sent.
     pub forward: Option<Arc<forward::Forwarder>>,
-    /// EMF output (`OTELVAULT_SELF_METRICS`, `OTELVAULT_EMF*`).
+    /// EMF output.
     pub emf: Option<Arc<emf::Emf>>,
 }
 
@@ -78,7 +76,7 @@ impl AppState {
             sealer: query::cursor::CursorSealer::new(cursor_key),
             queries: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_QUERIES)),
             query_slots: MAX_CONCURRENT_QUERIES,
-            max_request_bytes: config::DEFAULT_MAX_REQUEST_MIB as usize * (1 << 20),
+            max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             page_time: query::PAGE_TIME,
             forward: None,
             emf: None,
@@ -91,42 +89,27 @@ impl AppState {
         self.query_slots = slots;
         self
     }
-
-    /// Opens the storage named by `args` (no network call happens here).
-    pub async fn from_args(args: &ServeArgs) -> Result<Self, OpenError> {
-        let store = args.s3.open(&args.storage).await?;
-        let auth = Auth::new(
-            args.keys_enforced(),
-            args.ingest_keys.clone(),
-            args.query_keys.clone(),
-        );
-        let mut state = AppState::new(Archive::new(store, args.layout), auth, &cursor_key(args))
-            .with_query_slots(args.max_queries as usize);
-        state.max_request_bytes = args.max_request_bytes();
-        state.forward = forward::Forwarder::from_args(&args.forward).map_err(OpenError::Config)?;
-        let on_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
-        state.emf = emf::Emf::from_args(&args.emf, on_lambda).map_err(OpenError::Config)?;
-        Ok(state)
-    }
 }
 
-/// `OTELVAULT_CURSOR_KEY`; else a key derived from the query keys (so every
-/// Lambda instance agrees without more configuration); else a random key,
-/// which makes cursors valid only on this process.
-fn cursor_key(args: &ServeArgs) -> [u8; 32] {
+/// Memory one ingest request may take once decoded, unless set otherwise.
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 128 << 20;
+
+/// The key that seals query cursors when none is given: one derived from
+/// the query keys (so every Lambda instance agrees without more
+/// configuration); `None` without query keys.
+pub fn derived_cursor_key(query_keys: &auth::KeySet) -> Option<[u8; 32]> {
     use sha2::{Digest, Sha256};
-    if let Some(key) = args.cursor_key.0 {
-        return key;
+    if query_keys.is_empty() {
+        return None;
     }
-    if !args.query_keys.is_empty() {
-        let mut h = Sha256::new();
-        h.update(b"otelvault cursor key v1");
-        h.update(args.query_keys.fingerprint());
-        return h.finalize().into();
-    }
-    tracing::warn!(
-        "OTELVAULT_CURSOR_KEY is not set and there are no query keys: cursors are sealed with a random key and only work on this process."
-    );
+    let mut h = Sha256::new();
+    h.update(b"otelvault cursor key v1");
+    h.update(query_keys.fingerprint());
+    Some(h.finalize().into())
+}
+
+/// A random cursor key: cursors sealed with it work only on this process.
+pub fn random_cursor_key() -> [u8; 32] {
     let mut key = [0u8; 32];
     aes_gcm::aead::rand_core::RngCore::fill_bytes(&mut aes_gcm::aead::OsRng, &mut key);
     key

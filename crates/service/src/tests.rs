@@ -689,19 +689,18 @@ async fn storage_faults_are_503_or_429_with_retry_after_and_mistakes_500() {
 /// the file.
 fn app_with_emf(store: Arc<dyn ObjectStore>) -> (Router, tempfile::NamedTempFile) {
     let file = tempfile::NamedTempFile::new().expect("temp file");
-    let args = config::EmfArgs {
-        self_metrics: config::SelfMetrics::On,
-        emf: true,
-        emf_config: None,
-        emf_namespace: "otelvault".into(),
-        emf_file: Some(file.path().to_owned()),
+    let config = emf::EmfConfig {
+        self_metrics: true,
+        converter: Some(otelvault_emf::Config::default()),
+        namespace: "otelvault".into(),
+        file: Some(file.path().to_owned()),
     };
     let mut state = AppState::new(
         Archive::new(store, settings(PartitionTime::Event)),
         Auth::default(),
         &[9; 32],
     );
-    state.emf = emf::Emf::from_args(&args, false).expect("emf");
+    state.emf = emf::Emf::new(config).expect("emf");
     (router(Arc::new(state)), file)
 }
 

@@ -11,7 +11,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::bail;
-use otelvault_service::ServeArgs;
+use clap::Args as _;
+
+use crate::settings::{ForwardArgs, ServeArgs, SsmArgs, parse_cursor_key};
 
 /// A secret that can come from SSM, by the name of its parameter under the
 /// prefix and the variable it stands in for.
@@ -50,37 +52,59 @@ impl Secret {
         }
     }
 
-    fn variable(self) -> &'static str {
-        match self {
-            Secret::IngestKeys => "OTELVAULT_INGEST_KEYS",
-            Secret::QueryKeys => "OTELVAULT_QUERY_KEYS",
-            Secret::CursorKey => "OTELVAULT_CURSOR_KEY",
-            Secret::ForwardHeaders => "OTELVAULT_FORWARD_HEADERS",
-        }
+    /// The variable the secret stands in for, as the settings declare it.
+    fn variable(self) -> String {
+        let id = match self {
+            Secret::IngestKeys => "ingest_keys",
+            Secret::QueryKeys => "query_keys",
+            Secret::CursorKey => "cursor_key",
+            Secret::ForwardHeaders => "forward-headers",
+        };
+        ServeArgs::augment_args(clap::Command::new("otelvault"))
+            .get_arguments()
+            .find(|a| a.get_id() == id)
+            .and_then(|a| a.get_env())
+            .map_or_else(|| id.to_owned(), |e| e.to_string_lossy().into_owned())
     }
+}
 
-    fn is_set(self, args: &ServeArgs) -> bool {
-        match self {
-            Secret::IngestKeys => !args.ingest_keys.is_empty(),
-            Secret::QueryKeys => !args.query_keys.is_empty(),
-            Secret::CursorKey => args.cursor_key.0.is_some(),
-            Secret::ForwardHeaders => args
-                .forward
-                .headers
-                .as_deref()
-                .is_some_and(|h| !h.is_empty()),
-        }
-    }
-
+/// Settings some secrets can be put in.
+pub trait Holder {
+    /// Whether the secret is already set (by its variable).
+    fn is_set(&self, secret: Secret) -> bool;
     /// Puts `value` in place of the variable, parsed as the variable is.
-    fn apply(self, args: &mut ServeArgs, value: &str) -> Result<(), String> {
-        match self {
-            Secret::IngestKeys => args.ingest_keys = value.parse()?,
-            Secret::QueryKeys => args.query_keys = value.parse()?,
-            Secret::CursorKey => {
-                args.cursor_key = otelvault_service::config::parse_cursor_key(value)?
-            }
-            Secret::ForwardHeaders => args.forward.headers = Some(value.to_owned()),
+    fn apply(&mut self, secret: Secret, value: &str) -> Result<(), String>;
+}
+
+impl Holder for ForwardArgs {
+    fn is_set(&self, secret: Secret) -> bool {
+        secret == Secret::ForwardHeaders && self.headers.as_deref().is_some_and(|h| !h.is_empty())
+    }
+
+    fn apply(&mut self, secret: Secret, value: &str) -> Result<(), String> {
+        if secret == Secret::ForwardHeaders {
+            self.headers = Some(value.to_owned());
+        }
+        Ok(())
+    }
+}
+
+impl Holder for ServeArgs {
+    fn is_set(&self, secret: Secret) -> bool {
+        match secret {
+            Secret::IngestKeys => !self.ingest_keys.is_empty(),
+            Secret::QueryKeys => !self.query_keys.is_empty(),
+            Secret::CursorKey => self.cursor_key.0.is_some(),
+            Secret::ForwardHeaders => self.forward.is_set(secret),
+        }
+    }
+
+    fn apply(&mut self, secret: Secret, value: &str) -> Result<(), String> {
+        match secret {
+            Secret::IngestKeys => self.ingest_keys = value.parse()?,
+            Secret::QueryKeys => self.query_keys = value.parse()?,
+            Secret::CursorKey => self.cursor_key = parse_cursor_key(value)?,
+            Secret::ForwardHeaders => self.forward.apply(secret, value)?,
         }
         Ok(())
     }
@@ -88,8 +112,8 @@ impl Secret {
 
 /// Reads the `wanted` secrets from SSM when `OTELVAULT_SECRETS_SSM_PREFIX`
 /// is set, and puts them in `args`; without it, returns `args` as they are.
-pub async fn load(mut args: ServeArgs, wanted: &[Secret]) -> anyhow::Result<ServeArgs> {
-    let Some(prefix) = args.secrets_ssm_prefix.clone().filter(|p| !p.is_empty()) else {
+pub async fn load<T: Holder>(ssm: &SsmArgs, mut args: T, wanted: &[Secret]) -> anyhow::Result<T> {
+    let Some(prefix) = ssm.secrets_ssm_prefix.clone().filter(|p| !p.is_empty()) else {
         return Ok(args);
     };
     if !prefix.starts_with('/') || prefix.ends_with('/') || prefix.contains("//") {
@@ -107,15 +131,14 @@ pub async fn load(mut args: ServeArgs, wanted: &[Secret]) -> anyhow::Result<Serv
         let Some(value) = values.get(name) else {
             continue;
         };
-        if secret.is_set(&args) {
+        if args.is_set(*secret) {
             bail!(
                 "{} is set and the SSM parameter {name} holds it too: give each secret one way (unset {})",
                 secret.variable(),
                 secret.variable()
             );
         }
-        secret
-            .apply(&mut args, value)
+        args.apply(*secret, value)
             .map_err(|e| anyhow::anyhow!("SSM parameter {name} ({}): {e}", secret.variable()))?;
         found.push(name.as_str());
     }

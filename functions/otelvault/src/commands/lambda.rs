@@ -1,0 +1,364 @@
+//! The Lambda entry: one package, three functions, chosen by
+//! `OTELVAULT_FUNCTION`. `api` serves Function URL requests (OTLP ingest
+//! and the query APIs); `compact` compacts ended hours when its schedule
+//! invokes it (re-sending failed forwards first); `xray-import` imports
+//! X-Ray traces when its schedule invokes it. Every setting comes from the
+//! environment.
+
+use std::sync::Arc;
+
+use clap::Parser;
+use otelvault_archive::{CompactOptions, RunReport, compact_range};
+use otelvault_codec::HOUR_NANOS as HOUR;
+use otelvault_service::emf::Emf;
+use otelvault_service::emf::units::{COUNT, MILLISECONDS};
+use otelvault_service::forward::Forwarder;
+use otelvault_service::{AppState, router};
+use otelvault_storage::ObjectStore;
+use serde_json::{Value, json};
+
+use super::serve::GRACE;
+use super::{check_storage, server_state};
+use crate::secrets;
+use crate::settings::{Runtime, ServeArgs};
+
+/// Hours a scheduled compaction looks back over.
+const LOOK_BACK_HOURS: u64 = 48;
+
+/// On Lambda every setting comes from the environment.
+#[derive(Debug, Parser)]
+#[command(name = "bootstrap")]
+pub struct LambdaCli {
+    /// Which function of the package this is: `api` serves Function URL
+    /// requests, `compact` compacts ended hours when its schedule invokes
+    /// it, `xray-import` imports X-Ray traces when its schedule invokes it.
+    #[arg(long, env = "OTELVAULT_FUNCTION", value_enum, default_value = "api")]
+    function: LambdaFunction,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+/// The functions of the Lambda package.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LambdaFunction {
+    /// OTLP ingest and the query API behind a Function URL.
+    Api,
+    /// Scheduled compaction (EventBridge).
+    Compact,
+    /// Scheduled import of AWS X-Ray traces (EventBridge).
+    XrayImport,
+}
+
+/// Runs the function until the runtime stops it.
+pub async fn run(cli: LambdaCli) -> anyhow::Result<()> {
+    match cli.function {
+        LambdaFunction::Api => api(cli.serve).await,
+        LambdaFunction::Compact => compact(cli.serve).await,
+        LambdaFunction::XrayImport => xray_import(cli.serve).await,
+    }
+}
+
+/// Function URL requests, through the same router as the local server.
+async fn api(args: ServeArgs) -> anyhow::Result<()> {
+    let (args, state) = server_state(args, Runtime::Lambda, secrets::SERVER).await?;
+    let storage = args.storage.url()?.to_string();
+    tracing::info!(
+        storage,
+        keys = args.keys_enforced(),
+        "Serving Lambda Function URL requests."
+    );
+    // No network during init (it is billed and bounded): the storage check
+    // runs with the first request instead, once per instance.
+    let checked = Arc::new(tokio::sync::OnceCell::new());
+    let app = router(state.clone()).layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            let (state, checked, storage) = (state.clone(), checked.clone(), storage.clone());
+            async move {
+                checked
+                    .get_or_init(|| check_storage_once(&state, &storage))
+                    .await;
+                next.run(request).await
+            }
+        },
+    ));
+    lambda_http::run(app)
+        .await
+        .map_err(|e| anyhow::anyhow!("lambda runtime: {e}"))
+}
+
+/// The instance's storage check: logged, not fatal (requests then answer
+/// with the cause themselves).
+async fn check_storage_once(state: &AppState, storage: &str) {
+    match check_storage(state, &storage).await {
+        Ok(()) => tracing::info!(storage, "Storage is reachable."),
+        Err(e) => tracing::error!("{e}"),
+    }
+}
+
+/// What a scheduled compaction works with.
+struct Compaction {
+    store: Arc<dyn ObjectStore>,
+    storage: String,
+    options: CompactOptions,
+    forwarder: Option<Arc<Forwarder>>,
+    emf: Option<Arc<Emf>>,
+}
+
+/// What one scheduled compaction did, for its answer and its figures.
+#[derive(Default)]
+struct CompactionRun {
+    report: RunReport,
+    /// Forwarded batches re-sent, and left.
+    resent: (usize, usize),
+    forwarded: Option<Value>,
+}
+
+/// The scheduled compaction function: each invocation compacts the hours
+/// of the last two days that ended five minutes ago or more, or the range
+/// an invocation names (`{"start": "2024-10-27T03:00:00Z", "end": …}`,
+/// RFC 3339 or unix seconds: after a replay into older hours), and answers
+/// with what it did. An hour is committed by its manifest, so a run cut
+/// short by the function's timeout is continued by the next one.
+async fn compact(args: ServeArgs) -> anyhow::Result<()> {
+    let args = secrets::load(&args.ssm.clone(), args, secrets::SCHEDULED).await?;
+    let url = args.storage.url()?;
+    let job = Arc::new(Compaction {
+        store: args
+            .s3
+            .open(&url)
+            .await
+            .map_err(|e| e.context(format!("opening storage {url}")))?,
+        storage: url.to_string(),
+        options: CompactOptions {
+            dry_run: false,
+            delete_raw: args.compact_delete_raw,
+        },
+        forwarder: args.forward.forwarder()?,
+        emf: args.emf.output(true)?,
+    });
+    tracing::info!(
+        storage = job.storage,
+        delete_raw = job.options.delete_raw,
+        forward = job.forwarder.is_some(),
+        "Compacting on schedule."
+    );
+    let handler = lambda_http::service_fn(move |event: lambda_http::LambdaEvent<Value>| {
+        let job = Arc::clone(&job);
+        async move {
+            let started = std::time::Instant::now();
+            let mut run = CompactionRun::default();
+            let outcome = job.run(&event.payload, &mut run).await;
+            // A failed run reports too, with what it did before failing.
+            job.figures(&run, outcome.is_err(), started);
+            outcome.map_err(lambda_http::Error::from)
+        }
+    });
+    lambda_http::lambda_runtime::run(handler)
+        .await
+        .map_err(|e| anyhow::anyhow!("lambda runtime: {e}"))
+}
+
+impl Compaction {
+    /// Re-sends failed forwards (the backend is live), then compacts.
+    async fn run(&self, event: &Value, run: &mut CompactionRun) -> Result<Value, String> {
+        if let Some(forwarder) = &self.forwarder {
+            let report = otelvault_service::forward::retry_pending(&*self.store, forwarder)
+                .await
+                .map_err(|e| format!("reading the forward markers of {}: {e}", self.storage))?;
+            run.resent = (report.delivered, report.left.len());
+            run.forwarded = Some(
+                json!({"resent": report.delivered, "items": report.items, "left": report.left.len()}),
+            );
+        }
+        let (start, end) = range(event, otelvault_codec::now_unix_nanos())?;
+        compact_range(&*self.store, start, end, self.options, |hour, _| {
+            run.report.add(hour)
+        })
+        .await
+        .map_err(|e| format!("compacting {}: {e}", self.storage))?;
+        let report = &run.report;
+        tracing::info!(
+            hours = report.compacted,
+            up_to_date = report.up_to_date,
+            rows = report.rows,
+            deleted_raw = report.deleted_raw,
+            "Compacted ended hours into Parquet."
+        );
+        for key in &report.unreadable {
+            tracing::warn!(
+                key,
+                "Left a raw object that cannot be decoded out of the Parquet tier."
+            );
+        }
+        Ok(json!({
+            "compacted": report.compacted,
+            "up_to_date": report.up_to_date,
+            "rows": report.rows,
+            "deleted_raw": report.deleted_raw,
+            "unreadable": report.unreadable,
+            "forward": run.forwarded,
+        }))
+    }
+
+    /// The run's EMF figures, when EMF output is on.
+    #[allow(clippy::cast_precision_loss)] // Counts far below 2^52.
+    fn figures(&self, run: &CompactionRun, failed: bool, started: std::time::Instant) {
+        let Some(emf) = &self.emf else {
+            return;
+        };
+        let report = &run.report;
+        emf.report(
+            "compact",
+            &[
+                ("Failures", COUNT, f64::from(u8::from(failed))),
+                ("HoursCompacted", COUNT, report.compacted as f64),
+                ("HoursUpToDate", COUNT, report.up_to_date as f64),
+                ("RowsWritten", COUNT, report.rows as f64),
+                ("RawObjectsDeleted", COUNT, report.deleted_raw as f64),
+                ("UnreadableObjects", COUNT, report.unreadable.len() as f64),
+                ("ForwardBatchesResent", COUNT, run.resent.0 as f64),
+                ("ForwardBatchesLeft", COUNT, run.resent.1 as f64),
+                (
+                    "Duration",
+                    MILLISECONDS,
+                    started.elapsed().as_secs_f64() * 1000.0,
+                ),
+            ],
+        );
+    }
+}
+
+/// The hours an invocation compacts: `start`/`end` of the event when it
+/// has them, else the last two days; never an hour that ended less than
+/// five minutes before `now`.
+fn range(event: &Value, now: u64) -> Result<(u64, u64), String> {
+    let time = |field: &str| -> Result<Option<u64>, String> {
+        match &event[field] {
+            Value::Null => Ok(None),
+            Value::String(s) => otelvault_client::time::parse_time(s)
+                .map(Some)
+                .map_err(|e| format!("{field}: {e}")),
+            Value::Number(n) => n
+                .as_u64()
+                .map(|s| Some(s.saturating_mul(1_000_000_000)))
+                .ok_or_else(|| format!("{field}: expected unix seconds, got {n}")),
+            other => Err(format!("{field}: expected a time, got {other}")),
+        }
+    };
+    let ended = now.saturating_sub(GRACE) / HOUR * HOUR;
+    let end = time("end")?.unwrap_or(ended).min(ended);
+    let start = time("start")?.unwrap_or(end.saturating_sub(LOOK_BACK_HOURS * HOUR));
+    if start >= end && event["start"] != Value::Null {
+        return Err(format!(
+            "start must be before end (and hours end five minutes before they are compacted): {event}"
+        ));
+    }
+    Ok((start, end))
+}
+
+/// The scheduled X-Ray import: each invocation imports from where the last
+/// stopped (an hour back at first) to a minute ago, and answers with what
+/// it did. A run cut short by the function's timeout is continued by the
+/// next one, from the checkpoint.
+async fn xray_import(args: ServeArgs) -> anyhow::Result<()> {
+    let (args, state) = server_state(args, Runtime::Local, secrets::SCHEDULED).await?;
+    let xray = otelvault_xray::import::client(None).await;
+    tracing::info!(
+        storage = args.storage.storage,
+        "Importing X-Ray traces on schedule."
+    );
+    let handler = lambda_http::service_fn(move |_event: lambda_http::LambdaEvent<Value>| {
+        let (state, xray) = (Arc::clone(&state), xray.clone());
+        async move {
+            let started = std::time::Instant::now();
+            let now = otelvault_codec::now_unix_nanos() / 1_000_000_000;
+            let end = now.saturating_sub(60);
+            let window = (end.saturating_sub(3600), end);
+            let outcome = super::xray::import_into(&state, &xray, window, None, true)
+                .await
+                .map_err(|e| format!("{e:#}"));
+            // A failed run reports too: its progress is in the checkpoint.
+            if let Some(emf) = &state.emf {
+                import_figures(emf, outcome.as_ref().ok(), started);
+            }
+            let report = outcome?;
+            tracing::info!(
+                traces = report.traces,
+                spans = report.spans,
+                "Imported X-Ray traces."
+            );
+            Ok::<Value, lambda_http::Error>(json!({
+                "imported": report.traces,
+                "spans": report.spans,
+                "windows": report.windows,
+                "already": report.already,
+                "in_progress": report.in_progress,
+            }))
+        }
+    });
+    lambda_http::lambda_runtime::run(handler)
+        .await
+        .map_err(|e| anyhow::anyhow!("lambda runtime: {e}"))
+}
+
+/// An import's EMF figures; `None` for a run that failed.
+#[allow(clippy::cast_precision_loss)] // Counts far below 2^52.
+fn import_figures(
+    emf: &Emf,
+    report: Option<&otelvault_xray::import::ImportReport>,
+    started: std::time::Instant,
+) {
+    let failed = report.is_none();
+    let report = report.cloned().unwrap_or_default();
+    emf.report(
+        "xray-import",
+        &[
+            ("Failures", COUNT, f64::from(u8::from(failed))),
+            ("TracesImported", COUNT, report.traces as f64),
+            ("SpansImported", COUNT, report.spans as f64),
+            ("Windows", COUNT, report.windows as f64),
+            ("TracesAlreadyImported", COUNT, report.already as f64),
+            ("TracesInProgress", COUNT, report.in_progress as f64),
+            (
+                "Duration",
+                MILLISECONDS,
+                started.elapsed().as_secs_f64() * 1000.0,
+            ),
+        ],
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // 2024-10-28T07:20:00Z, a day after the hours the tests name.
+    const NOW: u64 = 1_730_100_000_000_000_000;
+
+    #[test]
+    fn a_scheduled_event_compacts_the_last_two_days_of_ended_hours() {
+        let scheduled =
+            json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
+        let (start, end) = range(&scheduled, NOW).expect("range");
+        assert_eq!(end % HOUR, 0);
+        assert!(end <= NOW - GRACE && NOW - GRACE - end < HOUR);
+        assert_eq!(end - start, LOOK_BACK_HOURS * HOUR);
+    }
+
+    #[test]
+    fn an_invocation_may_name_its_range() {
+        let event = json!({"start": "2024-10-27T03:00:00Z", "end": 1_729_998_000 + 7200});
+        assert_eq!(
+            range(&event, NOW).expect("range"),
+            (1_729_998_000_000_000_000, 1_730_005_200_000_000_000)
+        );
+        let wrong = json!({"start": "yesterday"});
+        assert!(
+            range(&wrong, NOW)
+                .expect_err("bad time")
+                .starts_with("start: ")
+        );
+        let backwards = json!({"start": "2024-10-27T05:00:00Z", "end": "2024-10-27T03:00:00Z"});
+        assert!(range(&backwards, NOW).is_err());
+    }
+}

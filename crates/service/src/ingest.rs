@@ -268,3 +268,18 @@ fn prepare(
         emf,
     })
 }
+
+/// OTLP/HTTP ingest: `POST /v1/{traces,metrics,logs}`.
+pub(crate) fn routes() -> axum::Router<Arc<AppState>> {
+    use axum::extract::State;
+    let ingest = |signal: Signal| {
+        axum::routing::post(move |State(state): State<Arc<AppState>>, req: Request| {
+            handle(state, signal, req)
+        })
+        .fallback(crate::method_not_allowed)
+    };
+    axum::Router::new()
+        .route("/v1/traces", ingest(Signal::Traces))
+        .route("/v1/metrics", ingest(Signal::Metrics))
+        .route("/v1/logs", ingest(Signal::Logs))
+}

@@ -17,18 +17,16 @@ pub mod forward;
 pub mod grpc;
 mod ingest;
 pub mod query;
-pub mod tempo;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{MatchedPath, Path, Query as UrlQuery, Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use http::{HeaderMap, Method, StatusCode};
+use axum::routing::get;
+use http::{Method, StatusCode};
 use otelvault_archive::Archive;
 use otelvault_codec::{Format, Signal};
 
@@ -115,18 +113,25 @@ pub fn random_cursor_key() -> [u8; 32] {
     key
 }
 
-/// What a handler reports for the request log line.
+/// What a handler reports for the request log line (and the request's
+/// EMF figures).
 #[derive(Debug, Clone, Default)]
-pub(crate) struct RequestLog {
+pub struct RequestLog {
+    /// The signal the request is about.
     pub signal: Option<Signal>,
+    /// Items accepted or returned.
     pub items: usize,
+    /// Items refused (partial success).
     pub rejected: i64,
+    /// Objects written or read.
     pub objects: usize,
+    /// Bytes of the request body.
     pub received_bytes: usize,
     /// Written by ingest.
     pub stored_bytes: usize,
     /// Read from storage by a query.
     pub read_bytes: usize,
+    /// The id of the key that authorized the request.
     pub key_id: Option<String>,
     /// Internal detail of a failure, for operators only.
     pub detail: Option<String>,
@@ -141,7 +146,7 @@ pub(crate) struct RequestLog {
 impl RequestLog {
     /// The handler's answer, with this log attached for the request log
     /// line; errors are rendered in `format`.
-    pub(crate) fn attach(self, result: Result<Response, ApiError>, format: Format) -> Response {
+    pub fn attach(self, result: Result<Response, ApiError>, format: Format) -> Response {
         let mut response = result.unwrap_or_else(|e| e.into_response_as(format));
         response.extensions_mut().insert(self);
         response
@@ -185,103 +190,25 @@ pub async fn ingest_batch(
 
 /// The application router.
 pub fn router(state: Arc<AppState>) -> Router {
-    let ingest = |signal: Signal| {
-        post(move |State(state): State<Arc<AppState>>, req: Request| {
-            ingest::handle(state, signal, req)
-        })
-        .fallback(method_not_allowed)
-    };
-    let fetch = |signal: Signal| {
-        post(move |State(state): State<Arc<AppState>>, req: Request| {
-            query::fetch(state, signal, req)
-        })
-        .fallback(method_not_allowed)
-    };
-    Router::new()
-        .route("/v1/traces", ingest(Signal::Traces))
-        .route("/v1/metrics", ingest(Signal::Metrics))
-        .route("/v1/logs", ingest(Signal::Logs))
-        .route("/api/traces/fetch", fetch(Signal::Traces))
-        .route("/api/metrics/fetch", fetch(Signal::Metrics))
-        .route("/api/logs/fetch", fetch(Signal::Logs))
-        .route(
-            "/api/traces/{trace_id}",
-            get(
-                |State(state): State<Arc<AppState>>, path, params, headers| {
-                    query::trace_by_id(state, path, params, headers)
-                },
-            )
-            .fallback(method_not_allowed),
-        )
-        .route(
-            "/api/v2/traces/{trace_id}",
-            get(
-                |State(state): State<Arc<AppState>>,
-                 Path(id): Path<String>,
-                 UrlQuery(params): UrlQuery<HashMap<String, String>>,
-                 headers: HeaderMap| tempo::trace_v2(state, id, params, headers),
-            )
-            .fallback(method_not_allowed),
-        )
-        .route(
-            "/api/search",
-            get(
-                |State(state): State<Arc<AppState>>,
-                 UrlQuery(params): UrlQuery<HashMap<String, String>>,
-                 headers: HeaderMap| tempo::search(state, params, headers),
-            )
-            .fallback(method_not_allowed),
-        )
-        .route(
-            "/api/search/tags",
-            get(
-                |State(state): State<Arc<AppState>>,
-                 UrlQuery(params): UrlQuery<HashMap<String, String>>,
-                 headers: HeaderMap| tempo::tags_v1(state, params, headers),
-            )
-            .fallback(method_not_allowed),
-        )
-        .route(
-            "/api/v2/search/tags",
-            get(
-                |State(state): State<Arc<AppState>>,
-                 UrlQuery(params): UrlQuery<HashMap<String, String>>,
-                 headers: HeaderMap| tempo::tags_v2(state, params, headers),
-            )
-            .fallback(method_not_allowed),
-        )
-        .route(
-            "/api/search/tag/{name}/values",
-            get(
-                |State(state): State<Arc<AppState>>,
-                 Path(name): Path<String>,
-                 UrlQuery(params): UrlQuery<HashMap<String, String>>,
-                 headers: HeaderMap| {
-                    tempo::tag_values_v1(state, name, params, headers)
-                },
-            )
-            .fallback(method_not_allowed),
-        )
-        .route(
-            "/api/v2/search/tag/{name}/values",
-            get(
-                |State(state): State<Arc<AppState>>,
-                 Path(name): Path<String>,
-                 UrlQuery(params): UrlQuery<HashMap<String, String>>,
-                 headers: HeaderMap| {
-                    tempo::tag_values_v2(state, name, params, headers)
-                },
-            )
-            .fallback(method_not_allowed),
-        )
-        .route(
-            "/api/echo",
-            get(|State(state): State<Arc<AppState>>, headers: HeaderMap| {
-                tempo::echo(state, headers)
-            })
-            .fallback(method_not_allowed),
-        )
-        .route("/health", get(health).fallback(method_not_allowed))
+    router_with(state, [])
+}
+
+/// [`router`] with more APIs beside the service's own (the Tempo API,
+/// `otelvault_tempo::routes`): every route shares the request log, the
+/// 404 and 405 answers and the state.
+pub fn router_with(
+    state: Arc<AppState>,
+    apis: impl IntoIterator<Item = Router<Arc<AppState>>>,
+) -> Router {
+    let routes = [
+        ingest::routes(),
+        query::routes(),
+        Router::new().route("/health", get(health).fallback(method_not_allowed)),
+    ];
+    routes
+        .into_iter()
+        .chain(apis)
+        .fold(Router::new(), Router::merge)
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), log_request))
         .with_state(state)
@@ -299,7 +226,8 @@ async fn not_found(method: Method, uri: http::Uri) -> ApiError {
     ApiError::NotFound(format!("no route for {method} {}", uri.path()))
 }
 
-async fn method_not_allowed(method: Method, uri: http::Uri) -> ApiError {
+/// 405 for a known path with another method: the fallback of every route.
+pub async fn method_not_allowed(method: Method, uri: http::Uri) -> ApiError {
     ApiError::MethodNotAllowed(format!("{method} is not allowed on {}", uri.path()))
 }
 

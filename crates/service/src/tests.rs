@@ -6,7 +6,7 @@ use std::io::Write;
 use async_trait::async_trait;
 use axum::body::Body;
 use bytes::Bytes;
-use http::{Request, StatusCode, header};
+use http::{HeaderMap, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use otelvault_archive::{Layout, PartitionKey, PartitionTime, Partitioning};
 use otelvault_codec::proto::collector_trace::ExportTraceServiceResponse;

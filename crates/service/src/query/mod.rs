@@ -49,7 +49,7 @@ pub const DEFAULT_TRACE_WINDOW_SECS: u64 = 3600;
 const MAX_TRACE_SPANS: usize = 100_000;
 
 /// The response format asked for with `Accept`.
-pub(crate) fn accepted(headers: &HeaderMap) -> Format {
+pub fn accepted(headers: &HeaderMap) -> Format {
     headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -74,7 +74,7 @@ async fn read_request(headers: &HeaderMap, body: Body) -> Result<bytes::Bytes, A
 }
 
 /// A place among the queries running at once, or 429.
-pub(crate) fn query_slot(state: &AppState) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+pub fn query_slot(state: &AppState) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
     state.queries.try_acquire().map_err(|_| {
         ApiError::Throttled(format!(
             "{} queries are already running on this server; retry later",
@@ -167,7 +167,7 @@ async fn run_fetch(
 /// The spans of one trace in `[start, end)` (unix nanoseconds), within
 /// twice a page's time; `404` naming the window when there are none, and
 /// saying how far the search got when its time ran out.
-pub(crate) async fn lookup_trace(
+pub async fn lookup_trace(
     state: &AppState,
     id: Vec<u8>,
     (start, end): (u64, u64),
@@ -236,7 +236,9 @@ pub(crate) async fn trace_by_id(
     log.attach(result, format)
 }
 
-pub(crate) fn seconds_param(
+/// A time parameter in unix seconds (`start`, `end`), as nanoseconds; the
+/// error names the parameter.
+pub fn seconds_param(
     params: &HashMap<String, String>,
     name: &str,
 ) -> Result<Option<u64>, ApiError> {
@@ -277,4 +279,28 @@ async fn run_trace_by_id(
             .insert("otelvault-truncated", HeaderValue::from_static("true"));
     }
     Ok(response)
+}
+
+/// The query API: `POST /api/{signal}/fetch` and `GET /api/traces/{id}`.
+pub(crate) fn routes() -> axum::Router<Arc<AppState>> {
+    use axum::extract::State;
+    let fetch_route = |signal: Signal| {
+        axum::routing::post(move |State(state): State<Arc<AppState>>, req: Request| {
+            fetch(state, signal, req)
+        })
+        .fallback(crate::method_not_allowed)
+    };
+    axum::Router::new()
+        .route("/api/traces/fetch", fetch_route(Signal::Traces))
+        .route("/api/metrics/fetch", fetch_route(Signal::Metrics))
+        .route("/api/logs/fetch", fetch_route(Signal::Logs))
+        .route(
+            "/api/traces/{trace_id}",
+            axum::routing::get(
+                |State(state): State<Arc<AppState>>, path, params, headers| {
+                    trace_by_id(state, path, params, headers)
+                },
+            )
+            .fallback(crate::method_not_allowed),
+        )
 }

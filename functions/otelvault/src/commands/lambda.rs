@@ -13,7 +13,7 @@ use otelvault_codec::HOUR_NANOS as HOUR;
 use otelvault_service::emf::Emf;
 use otelvault_service::emf::units::{COUNT, MILLISECONDS};
 use otelvault_service::forward::Forwarder;
-use otelvault_service::{AppState, router};
+use otelvault_service::{AppState, router_with};
 use otelvault_storage::ObjectStore;
 use serde_json::{Value, json};
 
@@ -70,17 +70,18 @@ async fn api(args: ServeArgs) -> anyhow::Result<()> {
     // No network during init (it is billed and bounded): the storage check
     // runs with the first request instead, once per instance.
     let checked = Arc::new(tokio::sync::OnceCell::new());
-    let app = router(state.clone()).layer(axum::middleware::from_fn(
-        move |request: axum::extract::Request, next: axum::middleware::Next| {
-            let (state, checked, storage) = (state.clone(), checked.clone(), storage.clone());
-            async move {
-                checked
-                    .get_or_init(|| check_storage_once(&state, &storage))
-                    .await;
-                next.run(request).await
-            }
-        },
-    ));
+    let app =
+        router_with(state.clone(), [otelvault_tempo::routes()]).layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                let (state, checked, storage) = (state.clone(), checked.clone(), storage.clone());
+                async move {
+                    checked
+                        .get_or_init(|| check_storage_once(&state, &storage))
+                        .await;
+                    next.run(request).await
+                }
+            },
+        ));
     lambda_http::run(app)
         .await
         .map_err(|e| anyhow::anyhow!("lambda runtime: {e}"))

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use otelvault_archive::{Archive, CompactOptions, RunReport, compact_hour, compact_range};
 use otelvault_codec::{HOUR_NANOS as HOUR, Signal};
-use otelvault_service::{AppState, router};
+use otelvault_service::{AppState, router_with};
 
 use super::{check_storage, server_state};
 use crate::secrets;
@@ -95,7 +95,7 @@ async fn serve_until_stopped(
         shutdown_signal().await;
         let _ = stop.send(true);
     });
-    axum::serve(listener, router(state))
+    axum::serve(listener, router_with(state, [otelvault_tempo::routes()]))
         .with_graceful_shutdown(until_stopped())
         .await
         .context("serving")?;

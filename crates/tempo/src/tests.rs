@@ -19,9 +19,9 @@ use prost::Message;
 use serde_json::Value;
 use tower::ServiceExt;
 
-use crate::auth::{Auth, KeySet};
-use crate::{AppState, router};
 use otelvault_codec::values::{attribute as kv, hex, text_attribute as string};
+use otelvault_service::auth::{Auth, KeySet};
+use otelvault_service::{AppState, router_with};
 
 /// 2024-10-27T03:00:00Z and the hour after it.
 const T0: u64 = 1_729_998_000_000_000_000;
@@ -119,7 +119,7 @@ async fn app() -> (Router, Vec<Generated>) {
     let keys = |k: &str| k.parse::<KeySet>().expect("keys");
     let auth = Auth::new(true, keys("ingest-key-1"), keys("query-key-1"));
     let state = AppState::new(Archive::new(store, Layout::default()), auth, &[7; 32]);
-    let app = router(Arc::new(state));
+    let app = router_with(Arc::new(state), [crate::routes()]);
     let traces = generated();
     let body = Batch::Traces(batch(&traces)).encode(Format::Protobuf);
     let (status, _) = send(

@@ -9,29 +9,84 @@
 //! Search and tags read the spans of their time range from the archive
 //! (raw objects and compacted hours alike), within the query time budget;
 //! an answer cut short by it carries `otelvault-truncated: true`.
+//!
+//! The API is a set of [`routes`] the service's router takes beside its own
+//! (`otelvault_service::router_with`); handlers use the service's state,
+//! key checks, query slots and request log like its own handlers do.
 
 #[cfg(test)]
 mod tests;
-pub(crate) mod traceql;
+mod traceql;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
+use axum::Router;
+use axum::extract::{Path, Query as UrlQuery, State};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use otelvault_archive::{Budget, Query};
 use otelvault_codec::proto::common::{KeyValue, any_value};
 use otelvault_codec::proto::trace::Span;
 use otelvault_codec::values::{hex, string_attribute};
 use otelvault_codec::{Batch, Format, Signal};
+use otelvault_service::method_not_allowed;
 use serde_json::{Value, json};
 
-use crate::auth::Scope;
-use crate::error::ApiError;
-use crate::query::{accepted, lookup_trace, page_bytes, query_slot, seconds_param};
-use crate::{AppState, RequestLog};
+use otelvault_service::auth::Scope;
+use otelvault_service::error::ApiError;
+use otelvault_service::query::{accepted, lookup_trace, page_bytes, query_slot, seconds_param};
+use otelvault_service::{AppState, RequestLog};
 use traceql::{Field, Filter};
+
+/// Query parameters of a request.
+type Params = UrlQuery<HashMap<String, String>>;
+
+/// The Tempo API's routes, for `otelvault_service::router_with`.
+pub fn routes() -> Router<Arc<AppState>> {
+    type St = State<Arc<AppState>>;
+    Router::new()
+        .route(
+            "/api/v2/traces/{trace_id}",
+            get(
+                |State(s): St, Path(id): Path<String>, UrlQuery(p): Params, h: HeaderMap| {
+                    trace_v2(s, id, p, h)
+                },
+            ),
+        )
+        .route(
+            "/api/search",
+            get(|State(s): St, UrlQuery(p): Params, h: HeaderMap| search(s, p, h)),
+        )
+        .route(
+            "/api/search/tags",
+            get(|State(s): St, UrlQuery(p): Params, h: HeaderMap| tags_v1(s, p, h)),
+        )
+        .route(
+            "/api/v2/search/tags",
+            get(|State(s): St, UrlQuery(p): Params, h: HeaderMap| tags_v2(s, p, h)),
+        )
+        .route(
+            "/api/search/tag/{name}/values",
+            get(
+                |State(s): St, Path(name): Path<String>, UrlQuery(p): Params, h: HeaderMap| {
+                    tag_values_v1(s, name, p, h)
+                },
+            ),
+        )
+        .route(
+            "/api/v2/search/tag/{name}/values",
+            get(
+                |State(s): St, Path(name): Path<String>, UrlQuery(p): Params, h: HeaderMap| {
+                    tag_values_v2(s, name, p, h)
+                },
+            ),
+        )
+        .route("/api/echo", get(|State(s): St, h: HeaderMap| echo(s, h)))
+        .method_not_allowed_fallback(method_not_allowed)
+}
 
 const NANOS: u64 = 1_000_000_000;
 /// Window of a search, or of tags, without `start`/`end`: Grafana always
@@ -165,7 +220,7 @@ async fn handle(
 }
 
 /// `GET /api/echo`: what Grafana's "Save & test" calls.
-pub(crate) async fn echo(state: Arc<AppState>, headers: HeaderMap) -> Response {
+async fn echo(state: Arc<AppState>, headers: HeaderMap) -> Response {
     handle(state, headers, Format::Json, async |_, _| {
         Ok((
             StatusCode::OK,
@@ -180,7 +235,7 @@ pub(crate) async fn echo(state: Arc<AppState>, headers: HeaderMap) -> Response {
 /// `GET /api/v2/traces/{id}`: Tempo's `TraceByIDResponse`, whose `trace` is
 /// the OTLP `TracesData` of the trace (protobuf with `Accept:
 /// application/protobuf`, else JSON).
-pub(crate) async fn trace_v2(
+async fn trace_v2(
     state: Arc<AppState>,
     trace_id: String,
     params: HashMap<String, String>,
@@ -362,7 +417,7 @@ fn span_json(span: &Span, resource: &[KeyValue], named: &[&str]) -> Value {
 
 /// `GET /api/search`: traces with a span matching `q` (TraceQL) or `tags`
 /// (logfmt), within `minDuration`/`maxDuration`, newest first.
-pub(crate) async fn search(
+async fn search(
     state: Arc<AppState>,
     params: HashMap<String, String>,
     headers: HeaderMap,
@@ -526,7 +581,7 @@ async fn tag_names(
 }
 
 /// `GET /api/v2/search/tags?scope=resource|span|intrinsic`.
-pub(crate) async fn tags_v2(
+async fn tags_v2(
     state: Arc<AppState>,
     params: HashMap<String, String>,
     headers: HeaderMap,
@@ -559,7 +614,7 @@ pub(crate) async fn tags_v2(
 }
 
 /// `GET /api/search/tags`: every attribute name, resource and span.
-pub(crate) async fn tags_v1(
+async fn tags_v1(
     state: Arc<AppState>,
     params: HashMap<String, String>,
     headers: HeaderMap,
@@ -645,7 +700,7 @@ async fn tag_values(
 /// `GET /api/v2/search/tag/{name}/values`: `name` is a TraceQL identifier
 /// (`resource.service.name`, `span.http.method`, `.region`, `name`,
 /// `status`, `kind`).
-pub(crate) async fn tag_values_v2(
+async fn tag_values_v2(
     state: Arc<AppState>,
     name: String,
     params: HashMap<String, String>,
@@ -665,7 +720,7 @@ pub(crate) async fn tag_values_v2(
 
 /// `GET /api/search/tag/{name}/values`: `name` is an attribute name, of
 /// the span or its resource.
-pub(crate) async fn tag_values_v1(
+async fn tag_values_v1(
     state: Arc<AppState>,
     name: String,
     params: HashMap<String, String>,

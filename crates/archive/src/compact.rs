@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 
 use otelvault_compact::{CompactError, Table};
 
+use crate::marker::{FORWARD_PENDING_PREFIX, ForwardMarker};
 use crate::tier::HOUR;
 use crate::{PartitionKey, content_id};
 
@@ -516,12 +517,8 @@ async fn upgrade(
     Ok(())
 }
 
-/// Where markers of forwards that failed are (`forward-pending/{signal}/…`,
-/// JSON with the raw `keys` to re-send): raw objects they name are not
-/// deleted, so that they can still be re-sent.
-pub const FORWARD_PENDING_PREFIX: &str = "forward-pending/";
-
-/// Raw keys that forward markers still name.
+/// Raw keys that forward markers still name: they are not deleted, so
+/// that they can still be re-sent.
 async fn pinned(store: &dyn ObjectStore) -> Result<HashSet<String>, CompactError> {
     let prefix = KeyPrefix::new(FORWARD_PENDING_PREFIX)
         .map_err(storage(format!("listing {FORWARD_PENDING_PREFIX}")))?;
@@ -535,13 +532,10 @@ async fn pinned(store: &dyn ObjectStore) -> Result<HashSet<String>, CompactError
             Err(StorageError::NotFound { .. }) => continue,
             Err(e) => return Err(storage(format!("reading {}", meta.key))(e)),
         };
-        let marker: Value = serde_json::from_slice(&body).unwrap_or_default();
         out.extend(
-            marker["keys"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|k| k.as_str().map(str::to_owned)),
+            ForwardMarker::parse(&body)
+                .map(|m| m.keys)
+                .unwrap_or_default(),
         );
     }
     Ok(out)

@@ -19,6 +19,7 @@ mod error;
 mod inventory;
 mod key;
 mod layout;
+mod marker;
 mod query;
 mod read;
 mod tier;
@@ -30,13 +31,14 @@ use otelvault_codec::Granularity;
 use otelvault_storage::{KeyPrefix, ObjectStore};
 
 pub use compact::{
-    CompactOptions, FORWARD_PENDING_PREFIX, HourReport, Manifest, ManifestPart, Outcome, PART_ROWS,
-    RunReport, compact_hour, compact_range, hour_prefix,
+    CompactOptions, HourReport, Manifest, ManifestPart, Outcome, PART_ROWS, RunReport,
+    compact_hour, compact_range, hour_prefix,
 };
 pub use error::ArchiveError;
 pub use inventory::{CompactedDay, DaySignal, Inventory, RawDay};
 pub use key::{KeyError, ListUnit, PartitionKey, content_id, list_units};
 pub use layout::{Layout, PartitionTime, Partitioning};
+pub use marker::{FORWARD_PENDING_PREFIX, ForwardMarker};
 pub use query::{AttrValue, DEFAULT_LIMIT, MAX_LIMIT, Query};
 pub use read::{Budget, Page, Position, Skipped, Stats, days_with_data};
 pub use write::{Encoded, WriteReport};

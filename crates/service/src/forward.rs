@@ -16,13 +16,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use otelvault_archive::PartitionKey;
+use otelvault_archive::{ForwardMarker, PartitionKey};
 use otelvault_client::ClientError;
 use otelvault_client::exporter::{Delivered, Exporter, RetryPolicy, Target};
 use otelvault_client::http::HttpClient;
 use otelvault_codec::Signal;
 use otelvault_storage::{KeyPrefix, ObjectKey, ObjectStore, PutOptions, StorageError, list_all};
-use serde_json::{Value, json};
 
 /// Where markers are, under the archive's root (compaction leaves the raw
 /// objects they name).
@@ -167,21 +166,18 @@ pub async fn mark_pending(
     target: &str,
     error: &str,
 ) -> Result<ObjectKey, StorageError> {
-    let names: Vec<&str> = keys.iter().map(ObjectKey::as_str).collect();
-    let id = otelvault_archive::content_id(names.join("\n").as_bytes());
-    let key = ObjectKey::new(format!("{PENDING_PREFIX}{signal}/{id}.json").as_str())?;
-    let body = json!({
-        "version": 1,
-        "signal": signal.as_str(),
-        "keys": names,
-        "target": target,
-        "error": error,
-        "failed_at": otelvault_codec::now_unix_nanos().to_string(),
-    });
+    let marker = ForwardMarker {
+        signal,
+        keys: keys.iter().map(|k| k.as_str().to_owned()).collect(),
+        target: target.to_owned(),
+        error: error.to_owned(),
+        failed_at: otelvault_codec::now_unix_nanos(),
+    };
+    let key = marker.key()?;
     store
         .put(
             &key,
-            Bytes::from(body.to_string()),
+            Bytes::from(marker.to_json()),
             &PutOptions {
                 content_type: Some("application/json".into()),
                 content_encoding: None,
@@ -243,21 +239,13 @@ async fn resend(
     forwarder: &Forwarder,
     marker: &[u8],
 ) -> Result<(usize, usize), String> {
-    let marker: Value =
-        serde_json::from_slice(marker).map_err(|e| format!("not a forward marker: {e}"))?;
-    let signal: Signal = marker["signal"]
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .ok_or("a forward marker without a signal")?;
+    let marker = ForwardMarker::parse(marker)?;
+    let signal = marker.signal;
     let exporter = forwarder.resender(signal).ok_or_else(|| {
         format!("{signal} are not forwarded now (set OTELVAULT_FORWARD_ENDPOINT to re-send them)")
     })?;
-    let keys = marker["keys"]
-        .as_array()
-        .ok_or("a forward marker without keys")?;
     let (mut objects, mut items) = (0, 0);
-    for key in keys {
-        let key = key.as_str().ok_or("a key that is not a string")?;
+    for key in &marker.keys {
         let object = ObjectKey::new(key).map_err(|e| e.to_string())?;
         let parsed = PartitionKey::parse(&object).map_err(|e| e.to_string())?;
         let bytes = store

@@ -358,7 +358,7 @@ fn each_role_writes_only_what_its_function_writes() {
         set(&["year=*", "xray-import/*", "forward-pending/*"])
     );
     // Those are the only places the binary writes to.
-    let markers = std::fs::read_to_string(script("crates/archive/src/compact.rs")).expect("source");
+    let markers = std::fs::read_to_string(script("crates/archive/src/marker.rs")).expect("source");
     assert!(markers.contains("pub const FORWARD_PENDING_PREFIX: &str = \"forward-pending/\";"));
     let checkpoint = std::fs::read_to_string(script("crates/xray/src/import.rs")).expect("source");
     assert!(checkpoint.contains("pub const CHECKPOINT: &str = \"xray-import/checkpoint.json\";"));

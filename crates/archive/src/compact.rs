@@ -20,7 +20,7 @@ use otelvault_codec::{Batch, Signal, UtcMinute};
 use otelvault_storage::{KeyPrefix, ObjectKey, ObjectStore, PutOptions, StorageError, list_all};
 use serde_json::{Value, json};
 
-use otelvault_compact::{CompactError, Table};
+use otelvault_parquet::{CompactError, Table};
 
 use crate::marker::{FORWARD_PENDING_PREFIX, ForwardMarker};
 use crate::tier::HOUR;
@@ -498,7 +498,7 @@ async fn upgrade(
                 .map_err(storage(format!("reading {part_key}")))?;
             rows.extend(
                 tokio::task::spawn_blocking(move || {
-                    otelvault_compact::scan::all_rows(signal, bytes)
+                    otelvault_parquet::scan::all_rows(signal, bytes)
                 })
                 .await
                 .map_err(|e| CompactError::Schema {
@@ -508,7 +508,7 @@ async fn upgrade(
             );
         }
         rows.sort_by_key(|row| (row.object, row.index));
-        let objects = otelvault_compact::scan::assemble(signal, &rows)?;
+        let objects = otelvault_parquet::scan::assemble(signal, &rows)?;
         let run = content_id(format!("{batch}\nversion {MANIFEST_VERSION}").as_bytes());
         rewritten.extend(write_parts(store, hour, &run, 0, objects).await?);
     }
@@ -569,7 +569,7 @@ async fn write_parts(
     index: usize,
     objects: Vec<(u32, Batch)>,
 ) -> Result<Vec<ManifestPart>, CompactError> {
-    let encoded = tokio::task::spawn_blocking(move || otelvault_compact::write_parts(&objects))
+    let encoded = tokio::task::spawn_blocking(move || otelvault_parquet::write_parts(&objects))
         .await
         .map_err(|e| CompactError::Schema {
             table: "part",

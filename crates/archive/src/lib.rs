@@ -9,7 +9,7 @@
 //! ([`PartitionKey`]) is the OpenTelemetry Collector `awss3exporter` one, so
 //! either side can read the other's data. [`compact_hour`] turns a closed
 //! hour of raw objects into the compacted tier (Parquet parts and a
-//! manifest, written with `otelvault-compact`'s tables).
+//! manifest, written with `otelvault-parquet`'s tables).
 //!
 //! HTTP, cursors and API shapes are not this crate's business: servers,
 //! commands and scheduled jobs are adapters on it.

@@ -33,7 +33,7 @@ use otelvault_storage::{KeyPrefix, ObjectKey, ObjectMeta, ObjectStore, StorageEr
 
 use std::collections::HashSet;
 
-use otelvault_compact::scan::Work;
+use otelvault_parquet::scan::Work;
 
 use crate::tier::{HOUR, HourScan, manifest};
 use crate::{Archive, ArchiveError, ListUnit, PartitionKey, Partitioning, Query, list_units};

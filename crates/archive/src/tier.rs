@@ -20,8 +20,8 @@ use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
 use otelvault_codec::{Batch, Signal};
-use otelvault_compact::CompactError;
-use otelvault_compact::scan::{self, Candidate, Filter, PartFile, Work};
+use otelvault_parquet::CompactError;
+use otelvault_parquet::scan::{self, Candidate, Filter, PartFile, Work};
 use otelvault_storage::{ObjectKey, ObjectStore, StorageError};
 
 use crate::{ArchiveError, Manifest, Query, hour_prefix};

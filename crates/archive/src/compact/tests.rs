@@ -6,7 +6,7 @@ use otelvault_storage::MemoryStore;
 use otelvault_testkit::data::sample;
 
 use super::*;
-use otelvault_compact::read_part;
+use otelvault_parquet::read_part;
 
 /// The samples' hour (2024-10-27 03:00 UTC).
 const SAMPLE_HOUR: u64 = 1_729_998_000_000_000_000;

@@ -77,7 +77,7 @@ fn sql_root(storage: &str, dialect: SchemaDialect) -> anyhow::Result<String> {
 
 #[allow(clippy::print_stdout)] // The command's output.
 pub fn run(args: SchemaArgs) -> anyhow::Result<()> {
-    use otelvault_compact::sql;
+    use otelvault_parquet::sql;
     let dialect = match args.dialect {
         SchemaDialect::Glue => {
             println!("{:#}", sql::glue_tables(args.years)?);

@@ -207,7 +207,7 @@ async fn compact_waiting(
     ended: u64,
     options: CompactOptions,
     report: &mut RunReport,
-) -> Result<(), otelvault_compact::CompactError> {
+) -> Result<(), otelvault_parquet::CompactError> {
     let due: Vec<u64> = waiting.range(..ended).copied().collect();
     let mut result = Ok(());
     for hour in due {

@@ -122,14 +122,9 @@ struct CompactionRun {
 /// short by the function's timeout is continued by the next one.
 async fn compact(args: ServeArgs) -> anyhow::Result<()> {
     let args = secrets::load(&args.ssm.clone(), args, secrets::SCHEDULED).await?;
-    let url = args.storage.url()?;
     let job = Arc::new(Compaction {
-        store: args
-            .s3
-            .open(&url)
-            .await
-            .map_err(|e| e.context(format!("opening storage {url}")))?,
-        storage: url.to_string(),
+        store: super::open_storage(&args.storage, &args.s3).await?,
+        storage: args.storage.storage.clone(),
         options: CompactOptions {
             dry_run: false,
             delete_raw: args.compact_delete_raw,

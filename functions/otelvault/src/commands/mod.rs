@@ -25,7 +25,7 @@ use otelvault_service::auth::Auth;
 use otelvault_storage::{ObjectStore, StorageUrl};
 
 use crate::secrets;
-use crate::settings::{PartitionArgs, Runtime, S3Args, ServeArgs, WriterArgs};
+use crate::settings::{PartitionArgs, Runtime, S3Args, ServeArgs, StorageArgs, WriterArgs};
 
 /// A time range: `--since`, or `--start` and `--end`.
 #[derive(Debug, Clone, Args)]
@@ -121,6 +121,17 @@ pub async fn open_archive(from: &str, args: &ReadArchiveArgs) -> anyhow::Result<
     ))
 }
 
+/// Opens the archive's storage (no network call happens here).
+pub async fn open_storage(
+    storage: &StorageArgs,
+    s3: &S3Args,
+) -> anyhow::Result<Arc<dyn ObjectStore>> {
+    let url = storage.url()?;
+    s3.open(&url)
+        .await
+        .with_context(|| format!("opening storage {url}"))
+}
+
 /// The server's state from its settings (validated for `runtime`), with
 /// the secrets of `wanted` read from SSM when a prefix is set. No network
 /// call happens here but SSM's.
@@ -131,12 +142,7 @@ pub async fn server_state(
 ) -> anyhow::Result<(ServeArgs, Arc<AppState>)> {
     let args = secrets::load(&args.ssm.clone(), args, wanted).await?;
     args.validate(runtime)?;
-    let url = args.storage.url()?;
-    let store = args
-        .s3
-        .open(&url)
-        .await
-        .with_context(|| format!("opening storage {url}"))?;
+    let store = open_storage(&args.storage, &args.s3).await?;
     let auth = Auth::new(
         args.keys_enforced(),
         args.ingest_keys.clone(),
@@ -170,12 +176,7 @@ pub async fn writer_state(
 ) -> anyhow::Result<(WriterArgs, Arc<AppState>)> {
     let mut args = args;
     args.forward = secrets::load(&args.ssm, args.forward, secrets::SCHEDULED).await?;
-    let url = args.storage.url()?;
-    let store = args
-        .s3
-        .open(&url)
-        .await
-        .with_context(|| format!("opening storage {url}"))?;
+    let store = open_storage(&args.storage, &args.s3).await?;
     let mut state = AppState::new(
         Archive::new(store, layout),
         Auth::new(false, Default::default(), Default::default()),

@@ -72,16 +72,17 @@ fn log_filter(value: Option<&str>) -> Result<EnvFilter, String> {
     for directive in value.split(',').map(str::trim).filter(|d| !d.is_empty()) {
         if !directive.contains('=') && !LEVELS.contains(&directive.to_ascii_lowercase().as_str()) {
             return Err(format!(
-                "OTELVAULT_LOG={value}: {directive:?} is not a log level ({fix})"
+                "{}={value}: {directive:?} is not a log level ({fix})",
+                settings::LOG
             ));
         }
     }
-    EnvFilter::try_new(value).map_err(|e| format!("OTELVAULT_LOG={value}: {e} ({fix})"))
+    EnvFilter::try_new(value).map_err(|e| format!("{}={value}: {e} ({fix})", settings::LOG))
 }
 
 #[allow(clippy::print_stderr)] // The CLI's own error output.
 fn init_logging(json: bool) {
-    let filter = match log_filter(std::env::var("OTELVAULT_LOG").ok().as_deref()) {
+    let filter = match log_filter(std::env::var(settings::LOG).ok().as_deref()) {
         Ok(filter) => filter,
         Err(e) => {
             eprintln!("otelvault: {e}");
@@ -132,7 +133,7 @@ fn exit_on_unknown_settings() {
     let mut settings = settings::env_settings(&Cli::command());
     settings.extend(settings::env_settings(&LambdaCli::command()));
     // Read before the command line is parsed (init_logging).
-    settings.insert("OTELVAULT_LOG".to_owned());
+    settings.insert(settings::LOG.to_owned());
     // Empty variables count as unset, as settings do.
     let names = std::env::vars_os()
         .filter(|(_, value)| !value.is_empty())

@@ -27,10 +27,10 @@ pub fn render(cli: &clap::Command, lambda: &clap::Command) -> String {
     collect(cli, "", &mut rows);
     collect(lambda, "Lambda", &mut rows);
     rows.insert(
-        "OTELVAULT_LOG".into(),
+        crate::settings::LOG.into(),
         Row {
             flag: String::new(),
-            help: "Log filter: a level (error, warn, info, debug, trace) or target=level pairs such as otelvault_service=debug; a bare word that is not a level is refused.".into(),
+            help: crate::settings::LOG_HELP.into(),
             default: "info".into(),
             commands: vec!["every command".into()],
         },

@@ -24,6 +24,13 @@ use otelvault_service::auth::KeySet;
 use otelvault_service::forward::ForwardConfig;
 use otelvault_storage::{ObjectStore, S3Timeouts, StorageUrl};
 
+/// The log filter's variable, read by every command before its command
+/// line is parsed (so that parsing can log).
+pub const LOG: &str = "OTELVAULT_LOG";
+
+/// What [`LOG`] holds, for the configuration reference.
+pub const LOG_HELP: &str = "Log filter: a level (error, warn, info, debug, trace) or target=level pairs such as otelvault_service=debug; a bare word that is not a level is refused.";
+
 /// A setting that cannot work: the variable to change and why, one line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{variable}{}: {problem}", value.as_ref().map(|v| format!("={v}")).unwrap_or_default())]

@@ -425,3 +425,54 @@ fn fetch_and_stats_read_an_archive_without_a_server() {
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("no such directory"), "{stderr}");
 }
+
+#[test]
+fn empty_variables_count_as_unset_and_the_first_day_spellings_work() {
+    let dir = tempfile::tempdir().expect("dir");
+    let storage = dir.path().to_string_lossy().into_owned();
+    // A templated deployment writes "" for what it leaves alone.
+    let keys = [
+        ("OTELVAULT_INGEST_KEYS", "ingest-key-1"),
+        ("OTELVAULT_QUERY_KEYS", "query-key-1"),
+    ];
+    let mut envs = keys.to_vec();
+    envs.extend([
+        ("OTELVAULT_FORMAT", ""),
+        ("OTELVAULT_COMPRESSION", ""),
+        ("OTELVAULT_PARTITION", ""),
+        ("OTELVAULT_LISTEN", ""),
+        ("OTELVAULT_S3_TIMEOUT", ""),
+        ("OTELVAULT_MAX_QUERIES", ""),
+    ]);
+    let (code, stdout, stderr) = run_cli(&["check", "--storage", &storage], &envs);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("objects json + gzip, minute partitions"),
+        "{stdout}"
+    );
+    // One duration syntax: what --since takes, settings take.
+    let mut envs = keys.to_vec();
+    envs.extend([
+        ("OTELVAULT_FORWARD_RETRY_INTERVAL", "1h"),
+        ("OTELVAULT_S3_TIMEOUT", "1m"),
+    ]);
+    let (code, _, stderr) = run_cli(&["check", "--storage", &storage], &envs);
+    assert_eq!(code, 0, "{stderr}");
+    // A host name listens where it resolves.
+    let (code, _, stderr) = run_cli(
+        &["check", "--storage", &storage, "--listen", "localhost:4318"],
+        &keys,
+    );
+    assert_eq!(code, 0, "{stderr}");
+    // An S3 endpoint without its scheme is a setting to fix, named at start.
+    let (code, _, stderr) = run_cli(
+        &["stats", "--from", "s3://bucket/prefix"],
+        &[("OTELVAULT_S3_ENDPOINT", "127.0.0.1:9000")],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("OTELVAULT_S3_ENDPOINT=127.0.0.1:9000")
+            && stderr.contains("http://127.0.0.1:9000"),
+        "{stderr}"
+    );
+}

@@ -1,4 +1,5 @@
-//! Time flags: durations (`90s`, `15m`, `2h`, `7d`), RFC 3339 timestamps
+//! Time flags and settings: durations (`1500ms`, `90s`, `15m`, `2h`, `7d`),
+//! RFC 3339 timestamps
 //! (`2024-10-27T03:33:20Z`, `2024-10-27T05:33:20.5+02:00`) and unix times
 //! (seconds, milliseconds or nanoseconds, told apart by magnitude).
 
@@ -6,26 +7,25 @@ use otelvault_codec::UtcMinute;
 
 const NANOS: u64 = 1_000_000_000;
 
-/// Parses `15m`-style durations into nanoseconds.
+/// Parses `15m`-style durations into nanoseconds: the one duration
+/// syntax of every flag and setting.
 pub fn parse_duration(s: &str) -> Result<u64, String> {
+    const HINT: &str = "use e.g. 1500ms, 90s, 15m, 2h, 7d; a bare number is seconds";
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (number, unit) = s.split_at(split);
     let n: u64 = number
         .parse()
-        .map_err(|_| format!("invalid duration {s:?} (use e.g. 90s, 15m, 2h, 7d)"))?;
-    let unit_secs = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => {
-            return Err(format!(
-                "invalid duration {s:?} (use e.g. 90s, 15m, 2h, 7d)"
-            ));
-        }
+        .map_err(|_| format!("invalid duration {s:?} ({HINT})"))?;
+    let unit_nanos = match unit.trim() {
+        "ms" => 1_000_000,
+        "" | "s" => NANOS,
+        "m" => 60 * NANOS,
+        "h" => 3600 * NANOS,
+        "d" => 86_400 * NANOS,
+        _ => return Err(format!("invalid duration {s:?} ({HINT})")),
     };
-    n.checked_mul(unit_secs * NANOS)
+    n.checked_mul(unit_nanos)
         .ok_or_else(|| format!("duration {s:?} is too long"))
 }
 
@@ -116,7 +116,10 @@ mod tests {
         assert_eq!(parse_duration("2h"), Ok(7200 * NANOS));
         assert_eq!(parse_duration("7d"), Ok(7 * 86_400 * NANOS));
         assert_eq!(parse_duration("90s"), Ok(90 * NANOS));
-        for bad in ["", "15", "m", "1.5h", "-1m", "5w"] {
+        // One syntax for flags and settings alike.
+        assert_eq!(parse_duration("1500ms"), Ok(1_500_000_000));
+        assert_eq!(parse_duration("15"), Ok(15 * NANOS));
+        for bad in ["", "m", "1.5h", "-1m", "5w", "3 hours"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }

@@ -176,8 +176,33 @@ fn limit_malloc_arenas() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn limit_malloc_arenas() {}
 
+/// Empty `OTELVAULT_*` variables count as unset (templated deployments
+/// write `""` for a setting they leave alone): they are removed before
+/// the settings are read, so each takes its default.
+fn unset_empty_settings() {
+    let empty: Vec<std::ffi::OsString> = std::env::vars_os()
+        .filter(|(name, value)| {
+            value.is_empty()
+                && name.to_str().is_some_and(|n| {
+                    n.get(..10)
+                        .is_some_and(|p| p.eq_ignore_ascii_case("OTELVAULT_"))
+                })
+        })
+        .map(|(name, _)| name)
+        .collect();
+    for name in empty {
+        // SAFETY: called first thing in `main`, before any other thread
+        // exists, so nothing reads the environment meanwhile.
+        #[allow(unsafe_code)]
+        unsafe {
+            std::env::remove_var(name);
+        }
+    }
+}
+
 #[allow(clippy::print_stderr)] // The CLI's own error output.
 fn main() -> ExitCode {
+    unset_empty_settings();
     limit_malloc_arenas();
     let result = if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         init_logging(true);

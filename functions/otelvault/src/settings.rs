@@ -121,6 +121,21 @@ impl S3Args {
         self.s3_endpoint.clone().filter(|e| !e.trim().is_empty())
     }
 
+    /// The endpoint must be a URL: without a scheme the SDK would fail
+    /// every call as if the store were down.
+    fn check_endpoint(&self) -> Result<(), ConfigError> {
+        match self.endpoint() {
+            Some(e) if !(e.starts_with("http://") || e.starts_with("https://")) => {
+                Err(ConfigError::new(
+                    "OTELVAULT_S3_ENDPOINT",
+                    format!("not a URL: give its scheme, as http://{e}"),
+                )
+                .with_value(e))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// The call timeouts; the error names the variables when they disagree.
     pub fn timeouts(&self) -> Result<S3Timeouts, ConfigError> {
         if self.s3_attempt_timeout > self.s3_timeout {
@@ -143,6 +158,7 @@ impl S3Args {
     /// Opens `storage` with these settings (no network call happens here).
     pub async fn open(&self, storage: &StorageUrl) -> anyhow::Result<Arc<dyn ObjectStore>> {
         let timeouts = self.timeouts()?;
+        self.check_endpoint()?;
         Ok(storage
             .open(self.endpoint(), self.s3_force_path_style, timeouts)
             .await?)
@@ -242,12 +258,48 @@ impl std::str::FromStr for GrpcListen {
         if text.eq_ignore_ascii_case("off") {
             return Ok(GrpcListen(None));
         }
-        text.parse()
+        listen_address(text, 4317)
             .map(|addr| GrpcListen(Some(addr)))
-            .map_err(|_| {
-                format!("{text:?} is not an address (host:port, as 127.0.0.1:4317) or off")
-            })
+            .map_err(|e| format!("{e}, or off"))
     }
+}
+
+/// A listen address: `ip:port`, or `host:port` with a name that resolves
+/// (`localhost:4318`), its first address then.
+pub fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    listen_address(text, 4318)
+}
+
+/// [`parse_listen`], with `port` in the examples of its errors.
+fn listen_address(text: &str, port: u16) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs as _;
+    let example = port;
+    let text = text.trim();
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    let shape = || {
+        format!(
+            "{text:?} is not an address (host:port, as 127.0.0.1:{example} or localhost:{example})"
+        )
+    };
+    let (host, port) = text.rsplit_once(':').ok_or_else(shape)?;
+    let port: u16 = port.parse().map_err(|_| shape())?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err(shape());
+    }
+    let mut addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| {
+            format!("{host:?} does not resolve ({e}): give an IP address such as 127.0.0.1:{port}")
+        })?
+        .collect();
+    // IPv4 first: `localhost` means 127.0.0.1 to most clients.
+    addrs.sort_by_key(|a| !a.is_ipv4());
+    addrs.first().copied().ok_or_else(|| {
+        format!("{host:?} has no address: give an IP address such as 127.0.0.1:{port}")
+    })
 }
 
 impl std::fmt::Display for GrpcListen {
@@ -275,7 +327,7 @@ pub enum CompactMode {
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Address of the local server.
-    #[arg(long, env = "OTELVAULT_LISTEN", default_value = "127.0.0.1:4318")]
+    #[arg(long, env = "OTELVAULT_LISTEN", default_value = "127.0.0.1:4318", value_parser = parse_listen)]
     pub listen: SocketAddr,
 
     /// Address of the local OTLP/gRPC receiver, or off.
@@ -703,30 +755,14 @@ pub fn parse_cursor_key(s: &str) -> Result<CursorKey, String> {
     Ok(CursorKey(Some(key)))
 }
 
-/// Durations as `6s`, `1500ms`, `2m` or plain seconds; never zero.
+/// A duration setting, in the one syntax of every flag (`1500ms`, `6s`,
+/// `2m`, `1h`, `7d`, or plain seconds); never zero.
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    let t = s.trim();
-    let (number, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => t.split_at(i),
-        None => (t, "s"),
-    };
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("expected a duration such as 6s or 1500ms, got {s:?}"))?;
-    let duration = match unit {
-        "ms" => Duration::from_millis(n),
-        "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n.saturating_mul(60)),
-        _ => {
-            return Err(format!(
-                "expected a duration such as 6s or 1500ms, got {s:?}"
-            ));
-        }
-    };
-    if duration.is_zero() {
+    let nanos = otelvault_client::time::parse_duration(s)?;
+    if nanos == 0 {
         return Err("must be longer than zero".to_owned());
     }
-    Ok(duration)
+    Ok(Duration::from_nanos(nanos))
 }
 
 /// `on`/`off` (or true/false).

@@ -63,7 +63,7 @@ fn invalid_values_name_the_variable() {
         (vec!["--s3-timeout", "fast"], "OTELVAULT_S3_TIMEOUT"),
         (vec!["--s3-timeout", "0s"], "OTELVAULT_S3_TIMEOUT"),
         (
-            vec!["--s3-attempt-timeout", "3h"],
+            vec!["--s3-attempt-timeout", "3w"],
             "OTELVAULT_S3_ATTEMPT_TIMEOUT",
         ),
     ] {
@@ -269,4 +269,34 @@ fn each_variable_is_declared_by_one_setting() {
         }
     }
     assert!(seen.contains_key("OTELVAULT_STORAGE") && seen.contains_key("OTELVAULT_ACCESS_KEY"));
+}
+
+#[test]
+fn listen_addresses_may_be_host_names() {
+    assert_eq!(
+        parse_listen("localhost:4318"),
+        Ok("127.0.0.1:4318".parse().expect("addr"))
+    );
+    assert_eq!(
+        parse_listen("[::1]:4318"),
+        Ok("[::1]:4318".parse().expect("addr"))
+    );
+    for bad in ["4318", "localhost", "localhost:http", ":4318"] {
+        let err = parse_listen(bad).expect_err(bad);
+        assert!(err.contains("127.0.0.1:4318"), "{bad}: {err}");
+    }
+    let a = parse(&["--grpc-listen", "localhost:4317"]).expect("parse");
+    assert_eq!(
+        a.grpc_listen,
+        GrpcListen(Some("127.0.0.1:4317".parse().expect("addr")))
+    );
+}
+
+#[test]
+fn durations_read_as_every_flag_reads_them() {
+    let a = parse(&["--forward-retry-interval", "1h", "--s3-timeout", "1500ms"]).expect("parse");
+    assert_eq!(a.forward_retry_interval, Duration::from_secs(3600));
+    assert_eq!(a.s3.s3_timeout, Duration::from_millis(1500));
+    let err = parse(&["--forward-timeout", "0s"]).expect_err("zero");
+    assert!(err.contains("OTELVAULT_FORWARD_TIMEOUT"), "{err}");
 }

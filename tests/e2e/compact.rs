@@ -251,6 +251,50 @@ fn an_s3_archive_whose_raw_objects_were_deleted_reads_and_replays_from_parquet()
 }
 
 #[test]
+fn a_directory_whose_raw_objects_are_all_gone_replays_from_parquet() {
+    let (server, _store) = Server::start(&Storage::Fs, &[("OTELVAULT_COMPACT", "off")]);
+    ingest_samples(&server.url, None);
+    let fetch = |signal: &str| fetch_items(&server.url, signal);
+    let before: Vec<Vec<String>> = ["traces", "metrics", "logs"].map(fetch).into();
+    let dir = server.archive_dir.clone().expect("fs archive");
+    let from = dir.to_string_lossy().into_owned();
+    let mut compact = vec!["compact", "--storage", &from, "--delete-raw"];
+    compact.extend(HOURS);
+    let (code, stdout, stderr) = run_cli(&compact, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("raw objects deleted"), "{stdout}");
+    // What compaction left raw (a point stored at its receive time, now) goes
+    // too, as a lifecycle rule would take it: no raw object is left at all.
+    for entry in std::fs::read_dir(&dir).expect("dir").flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("year=") && name != "year=2024" {
+            std::fs::remove_dir_all(entry.path()).expect("remove");
+        }
+    }
+    let (target, _target_store) = Server::start(&Storage::Fs, &[]);
+    let mut replay = vec!["replay", "--from", &from, "--to", &target.url];
+    replay.extend(HOURS);
+    let (code, _, stderr) = run_cli(&replay, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let replayed: Vec<Vec<String>> = ["traces", "metrics", "logs"]
+        .map(|signal| fetch_items(&target.url, signal))
+        .into();
+    // Every item of the compacted hours arrives once (the point stored at
+    // its receive time was outside them, and is gone).
+    for (signal, (replayed, before)) in ["traces", "metrics", "logs"]
+        .iter()
+        .zip(replayed.iter().zip(&before))
+    {
+        assert!(
+            !replayed.is_empty() && replayed.iter().all(|item| before.contains(item)),
+            "{signal}: {replayed:?} not within {before:?}"
+        );
+    }
+    assert_eq!(replayed[0], before[0], "every span");
+    assert_eq!(replayed[2], before[2], "every log record");
+}
+
+#[test]
 fn serve_compacts_ended_hours_in_the_background() {
     let (server, _store) = Server::start(
         &Storage::Fs,

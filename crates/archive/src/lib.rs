@@ -94,29 +94,52 @@ impl Archive {
     pub async fn detect_granularity(
         store: &dyn ObjectStore,
     ) -> Result<Option<Granularity>, ArchiveError> {
-        let listing = |e| ArchiveError::storage("listing the archive", e);
-        // Descend the first year, month, day and hour that exist.
-        let mut prefix = String::new();
-        for level in ["year=", "month=", "day=", "hour="] {
+        // The first hour, in key order, that still holds a raw object: the
+        // hours before it may have been compacted and their raw objects
+        // deleted (a directory store can keep their empty directories).
+        let mut stack = vec![(String::new(), 0usize)];
+        const LEVELS: [&str; 4] = ["year=", "month=", "day=", "hour="];
+        while let Some((prefix, level)) = stack.pop() {
+            if level == LEVELS.len() {
+                let page = store
+                    .list_page(&key_prefix(&prefix)?, None)
+                    .await
+                    .map_err(listing)?;
+                if let Some(key) = page
+                    .objects
+                    .iter()
+                    .find_map(|o| PartitionKey::parse(&o.key).ok())
+                {
+                    return Ok(Some(key.granularity));
+                }
+                continue;
+            }
             let dirs = store
-                .list_dirs(&KeyPrefix::new(format!("{prefix}{level}")).map_err(listing)?)
+                .list_dirs(&key_prefix(&format!("{prefix}{}", LEVELS[level]))?)
                 .await
                 .map_err(listing)?;
-            let Some(first) = dirs.into_iter().next() else {
-                return Ok(None);
-            };
-            prefix = first;
+            stack.extend(dirs.into_iter().rev().map(|dir| (dir, level + 1)));
         }
-        let page = store
-            .list_page(&KeyPrefix::new(prefix).map_err(listing)?, None)
+        Ok(None)
+    }
+
+    /// Whether the store holds a compacted tier (hours under `parquet/`),
+    /// which reads alike whatever the raw objects' partition width was.
+    pub async fn has_compacted_tier(store: &dyn ObjectStore) -> Result<bool, ArchiveError> {
+        let dirs = store
+            .list_dirs(&key_prefix("parquet/")?)
             .await
             .map_err(listing)?;
-        Ok(page
-            .objects
-            .iter()
-            .find_map(|o| PartitionKey::parse(&o.key).ok())
-            .map(|k| k.granularity))
+        Ok(!dirs.is_empty())
     }
+}
+
+fn listing(e: otelvault_storage::StorageError) -> ArchiveError {
+    ArchiveError::storage("listing the archive", e)
+}
+
+fn key_prefix(text: &str) -> Result<KeyPrefix, ArchiveError> {
+    KeyPrefix::new(text).map_err(listing)
 }
 
 #[cfg(test)]

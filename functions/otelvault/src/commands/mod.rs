@@ -103,7 +103,15 @@ pub async fn open_archive(from: &str, args: &ReadArchiveArgs) -> anyhow::Result<
         .await
         .map_err(|e| anyhow::anyhow!("{}", e.detail()))
         .with_context(|| format!("reading {url}"))?;
+    let compacted_only = detected.is_none()
+        && Archive::has_compacted_tier(&*store)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.detail()))
+            .with_context(|| format!("reading {url}"))?;
     let granularity = match (detected, args.partitioning.partition) {
+        // Every hour is compacted and its raw objects deleted: the tier
+        // reads alike at any width.
+        (None, given) if compacted_only => given.unwrap_or(otelvault_codec::Granularity::Hour),
         (None, _) => bail!(
             "--from {url}: holds no archive objects (year=YYYY/month=MM/day=DD/hour=HH[/minute=mm]/{{signal}}_{{id}}.json|binpb[.gz|.zst])"
         ),

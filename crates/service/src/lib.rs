@@ -233,14 +233,19 @@ pub async fn method_not_allowed(method: Method, uri: http::Uri) -> ApiError {
 
 /// One log line per request, with what the handler reported; and the
 /// request's EMF event when otelvault reports its own figures.
+/// The EMF `route` of a request that matched no route.
+pub const UNMATCHED: &str = "unmatched";
+
 async fn log_request(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
-    let path = req
+    // The route template, not the path a client chose: EMF dimensions are
+    // billed per value, so unknown paths share one.
+    let route = req
         .extensions()
         .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| req.uri().path().to_owned());
+        .map(|p| p.as_str().to_owned());
+    let path = route.clone().unwrap_or_else(|| req.uri().path().to_owned());
     let response = next.run(req).await;
     let status = response.status().as_u16();
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -255,7 +260,12 @@ async fn log_request(State(state): State<Arc<AppState>>, req: Request, next: Nex
         .map(ToString::to_string);
     log.emit(method.as_str(), &path, status, latency_ms, error.as_deref());
     if let Some(emf) = &state.emf {
-        emf.request(&log, &path, status, latency_ms);
+        emf.request(
+            &log,
+            route.as_deref().unwrap_or(UNMATCHED),
+            status,
+            latency_ms,
+        );
     }
     response
 }

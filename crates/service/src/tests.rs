@@ -772,6 +772,31 @@ async fn each_request_prints_its_figures_and_each_stored_metrics_batch_its_emf_e
 }
 
 #[tokio::test]
+async fn paths_a_client_chooses_share_one_emf_route() {
+    let (app, file) = app_with_emf(Arc::new(MemoryStore::new()));
+    for path in ["/random-1", "/random-2/x", "/api/traces/0123/extra"] {
+        let req = Request::get(path).body(Body::empty()).expect("request");
+        let (status, _, _) = send(&app, req).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+    }
+    let req = Request::get("/api/traces/5b8efff798038103d269b633813fc60c")
+        .body(Body::empty())
+        .expect("request");
+    send(&app, req).await;
+    let (own, _) = emf_events(&file);
+    let routes: Vec<&str> = own.iter().filter_map(|e| e["route"].as_str()).collect();
+    assert_eq!(
+        routes,
+        [
+            "unmatched",
+            "unmatched",
+            "unmatched",
+            "/api/traces/{trace_id}"
+        ]
+    );
+}
+
+#[tokio::test]
 async fn a_batch_that_is_not_stored_sends_no_emf_metrics() {
     let (app, file) = app_with_emf(Arc::new(FailingStore(|| StorageError::Unavailable {
         message: "connection refused".into(),

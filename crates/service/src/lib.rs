@@ -17,6 +17,7 @@ pub mod forward;
 pub mod grpc;
 mod ingest;
 pub mod query;
+mod ready;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -57,6 +58,8 @@ pub struct AppState {
     pub forward: Option<Arc<forward::Forwarder>>,
     /// EMF output.
     pub emf: Option<Arc<emf::Emf>>,
+    /// The last storage check of `/ready`.
+    pub readiness: ready::Readiness,
 }
 
 /// Queries (fetch pages, trace lookups) one instance runs at once by
@@ -78,6 +81,7 @@ impl AppState {
             page_time: query::PAGE_TIME,
             forward: None,
             emf: None,
+            readiness: ready::Readiness::default(),
         }
     }
 
@@ -203,7 +207,9 @@ pub fn router_with(
     let routes = [
         ingest::routes(),
         query::routes(),
-        Router::new().route("/health", get(health).fallback(method_not_allowed)),
+        Router::new()
+            .route("/health", get(health).fallback(method_not_allowed))
+            .route("/ready", get(ready::handle).fallback(method_not_allowed)),
     ];
     routes
         .into_iter()
@@ -231,11 +237,11 @@ pub async fn method_not_allowed(method: Method, uri: http::Uri) -> ApiError {
     ApiError::MethodNotAllowed(format!("{method} is not allowed on {}", uri.path()))
 }
 
-/// One log line per request, with what the handler reported; and the
-/// request's EMF event when otelvault reports its own figures.
 /// The EMF `route` of a request that matched no route.
 pub const UNMATCHED: &str = "unmatched";
 
+/// One log line per request, with what the handler reported; and the
+/// request's EMF event when otelvault reports its own figures.
 async fn log_request(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();

@@ -809,3 +809,93 @@ async fn a_batch_that_is_not_stored_sends_no_emf_metrics() {
     assert_eq!(own[0]["ServerErrors"], 1.0);
     assert_eq!(own[0]["ItemsAccepted"], 0.0);
 }
+
+/// A store that counts its checks and fails while told to.
+#[derive(Debug, Default)]
+struct ProbedStore {
+    inner: MemoryStore,
+    checks: std::sync::atomic::AtomicUsize,
+    down: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait]
+impl ObjectStore for ProbedStore {
+    async fn put(&self, k: &ObjectKey, b: Bytes, o: &PutOptions) -> Result<(), StorageError> {
+        self.inner.put(k, b, o).await
+    }
+    async fn get(&self, k: &ObjectKey) -> Result<Bytes, StorageError> {
+        self.inner.get(k).await
+    }
+    async fn get_range(
+        &self,
+        k: &ObjectKey,
+        r: std::ops::Range<u64>,
+    ) -> Result<Bytes, StorageError> {
+        self.inner.get_range(k, r).await
+    }
+    async fn head(&self, k: &ObjectKey) -> Result<otelvault_storage::ObjectMeta, StorageError> {
+        self.inner.head(k).await
+    }
+    async fn list_page(&self, p: &KeyPrefix, a: Option<&str>) -> Result<ListPage, StorageError> {
+        self.inner.list_page(p, a).await
+    }
+    async fn list_dirs(&self, p: &KeyPrefix) -> Result<Vec<String>, StorageError> {
+        self.inner.list_dirs(p).await
+    }
+    async fn delete(&self, k: &ObjectKey) -> Result<(), StorageError> {
+        self.inner.delete(k).await
+    }
+    async fn check(&self) -> Result<(), StorageError> {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.checks.fetch_add(1, Relaxed);
+        if self.down.load(Relaxed) {
+            return Err(StorageError::Unavailable {
+                message: "connection refused".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn ready_checks_the_storage_at_most_once_per_interval_and_health_never() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let store = Arc::new(ProbedStore::default());
+    let app = router(Arc::new(AppState::new(
+        Archive::new(store.clone(), Layout::default()),
+        Auth::default(),
+        &[3; 32],
+    )));
+    let get = |path: &'static str| Request::get(path).body(Body::empty()).expect("request");
+    for _ in 0..5 {
+        let (status, _, body) = send(&app, get("/ready")).await;
+        assert_eq!(status, StatusCode::OK, "{body:?}");
+        let (status, _, _) = send(&app, get("/health")).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    assert_eq!(
+        store.checks.load(Relaxed),
+        1,
+        "one check answers the probes"
+    );
+
+    // A store that fails takes the server out of rotation; liveness stays.
+    store.down.store(true, Relaxed);
+    let app = router(Arc::new(AppState::new(
+        Archive::new(store.clone(), Layout::default()),
+        Auth::default(),
+        &[3; 32],
+    )));
+    let (status, headers, body) = send(&app, get("/ready")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body:?}");
+    assert_eq!(
+        headers.get("retry-after").map(|v| v.as_bytes()),
+        Some(&b"5"[..])
+    );
+    assert!(
+        !String::from_utf8_lossy(&body).contains("refused"),
+        "no detail for anyone"
+    );
+    let (status, _, _) = send(&app, get("/health")).await;
+    assert_eq!(status, StatusCode::OK);
+}

@@ -46,6 +46,9 @@ fn grpc_export_answers_as_the_otlp_specification_says() {
         "bad-id",
         "too-large",
         "no-method",
+        "over-transport",
+        "over-transport-gzip",
+        "bomb-no-key",
     ];
     let results = calls(&server, &all);
     let code = |case: &str| {
@@ -77,6 +80,18 @@ fn grpc_export_answers_as_the_otlp_specification_says() {
         details("too-large").contains("OTELVAULT_MAX_REQUEST_MIB"),
         "{results}"
     );
+    // Over the transport's limit: final too (tonic's own OUT_OF_RANGE is
+    // retryable in OTLP), and said so.
+    assert_eq!(code("over-transport"), "RESOURCE_EXHAUSTED", "{results}");
+    assert_eq!(results["over-transport"]["retry_seconds"], Value::Null);
+    assert!(
+        details("over-transport").contains("MiB once decompressed"),
+        "{results}"
+    );
+    assert_eq!(code("over-transport-gzip"), "RESOURCE_EXHAUSTED", "{results}");
+    assert_eq!(results["over-transport-gzip"]["retry_seconds"], Value::Null);
+    // Without a key, the bomb is refused before it is decompressed.
+    assert_eq!(code("bomb-no-key"), "UNAUTHENTICATED", "{results}");
     // A span with a bad id is rejected; the rest of the request is stored.
     assert_eq!(code("bad-id"), "OK");
     let partial = &results["bad-id"]["partial_success"];
@@ -108,6 +123,12 @@ fn grpc_export_answers_as_the_otlp_specification_says() {
     assert!(log.contains("LogsService/Export"), "{log}");
     assert!(
         log.contains("status=401") && log.contains("status=403"),
+        "{log}"
+    );
+    // With the gRPC status a client sees.
+    assert!(
+        log.contains("grpc_status=\"UNAUTHENTICATED\"")
+            || log.contains("grpc_status=UNAUTHENTICATED"),
         "{log}"
     );
     assert!(!log.contains("ingest-secret-grpc"), "{log}");

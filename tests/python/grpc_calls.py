@@ -14,6 +14,9 @@ Keys come from INGEST_KEY and QUERY_KEY in the environment. Cases:
   garbage                bytes that are not protobuf
   bad-id                 a span whose trace id has 3 bytes, beside a good one
   too-large              a request whose decoded size passes the limit
+  over-transport         80 MiB: over the transport's limit
+  over-transport-gzip    the same, gzip on the wire
+  bomb-no-key            the same without a key
   no-method              a method the service does not have
 """
 
@@ -103,6 +106,12 @@ CASES = {
     "garbage": (TRACES, b"\xff\xff\xff\xff not protobuf", BEARER, None),
     "bad-id": (TRACES, traces(span(b"\x01\x02\x03", "short id"), span(b"\x04" * 16, "fine")), BEARER, None),
     "too-large": (TRACES, None, BEARER, None),
+    # 80 MiB: over the transport's limit (a batch that can never be taken),
+    # as is, and gzip on the wire; and a gzip bomb sent without a key
+    # (refused before it is decompressed).
+    "over-transport": (TRACES, "bomb", BEARER, None),
+    "over-transport-gzip": (TRACES, "bomb", BEARER, grpc.Compression.Gzip),
+    "bomb-no-key": (TRACES, "bomb", [], grpc.Compression.Gzip),
     "no-method": ("/opentelemetry.proto.collector.trace.v1.TraceService/Nope", GOOD, BEARER, None),
 }
 RESPONSES = {
@@ -126,6 +135,8 @@ def call(channel, name):
     method, body, metadata, compression = CASES[name]
     if body is None:
         body = too_large()
+    elif body == "bomb":
+        body = bytes(80 << 20)
     stub = channel.unary_unary(method)
     try:
         response, _ = stub.with_call(body, metadata=metadata, compression=compression, timeout=20)

@@ -1,7 +1,11 @@
 //! OTLP/gRPC ingest: the `Export` method of the collector's trace, metrics
 //! and logs services (`opentelemetry.proto.collector.*.v1`).
 //!
-//! tonic frames the messages and decompresses gzip; the message bytes then
+//! The key is checked from the call's metadata before any of the message is
+//! read or decompressed. tonic frames the messages and decompresses gzip
+//! (up to the transport's limit, past which the answer is a final
+//! `RESOURCE_EXHAUSTED`, not tonic's retryable `OUT_OF_RANGE`); the
+//! message bytes then
 //! take the same path as an OTLP/HTTP protobuf body ([`ingest::store`]:
 //! limits, decoding, id validation, partitioning, content-addressed
 //! writes). Keys come from the `authorization: Bearer …` or
@@ -121,6 +125,23 @@ impl<S: OtlpService> tower::Service<http::Request<tonic::body::Body>> for Export
                 let status = Status::unimplemented(format!("no method {path}: OTLP has Export"));
                 return Ok(status.into_http());
             }
+            // The key is checked from the metadata before a byte of the
+            // message is read or decompressed.
+            let key_id = match state.auth.check(request.headers(), Scope::Ingest) {
+                Ok(key_id) => key_id,
+                Err(e) => {
+                    let error = ApiError::from(e);
+                    let log = RequestLog {
+                        signal: Some(S::SIGNAL),
+                        ..Default::default()
+                    };
+                    let refused = answer(&state, log, &path, Instant::now(), Err(error));
+                    return Ok(refused
+                        .err()
+                        .unwrap_or_else(|| Status::internal(""))
+                        .into_http());
+                }
+            };
             let mut accepted = EnabledCompressionEncodings::default();
             accepted.enable(CompressionEncoding::Gzip);
             let mut grpc = Grpc::new(RawCodec)
@@ -130,8 +151,9 @@ impl<S: OtlpService> tower::Service<http::Request<tonic::body::Body>> for Export
                 state,
                 signal: S::SIGNAL,
                 path,
+                key_id,
             };
-            Ok(grpc.unary(unary, request).await)
+            Ok(too_large_is_final(grpc.unary(unary, request).await))
         })
     }
 }
@@ -141,6 +163,8 @@ struct Unary {
     state: Arc<AppState>,
     signal: Signal,
     path: String,
+    /// The key that was checked.
+    key_id: Option<String>,
 }
 
 impl UnaryService<Bytes> for Unary {
@@ -149,55 +173,128 @@ impl UnaryService<Bytes> for Unary {
 
     fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
         let (state, signal, path) = (Arc::clone(&self.state), self.signal, self.path.clone());
+        let key_id = self.key_id.clone();
         Box::pin(async move {
             let started = Instant::now();
-            let (metadata, _, message) = request.into_parts();
-            let headers = metadata.into_headers();
+            let message = request.into_inner();
             let mut log = RequestLog {
                 signal: Some(signal),
                 received_bytes: message.len(),
+                key_id,
                 ..Default::default()
             };
-            let result = async {
-                log.key_id = state.auth.check(&headers, Scope::Ingest)?;
-                ingest::store(
-                    &state,
-                    signal,
-                    Format::Protobuf,
-                    ContentEncoding::Identity,
-                    message,
-                    &mut log,
-                )
-                .await
-            }
+            let result = ingest::store(
+                &state,
+                signal,
+                Format::Protobuf,
+                ContentEncoding::Identity,
+                message,
+                &mut log,
+            )
             .await;
-            let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-            if let Some(emf) = &state.emf {
-                let status = result
-                    .as_ref()
-                    .map_or_else(|e| e.status().as_u16(), |_| 200);
-                emf.request(&log, &path, status, latency_ms);
-            }
-            match result {
-                Ok(answer) => {
-                    log.emit("gRPC", &path, 200, latency_ms, None);
-                    Ok(tonic::Response::new(Bytes::from(
-                        answer.encode(Format::Protobuf),
-                    )))
-                }
-                Err(error) => {
-                    let text = error.to_string();
-                    log.emit(
-                        "gRPC",
-                        &path,
-                        error.status().as_u16(),
-                        latency_ms,
-                        Some(&text),
-                    );
-                    Err(status(&error))
-                }
-            }
+            answer(&state, log, &path, started, result)
         })
+    }
+}
+
+/// Logs the call (with its gRPC status) and reports its figures, and
+/// answers it.
+fn answer(
+    state: &AppState,
+    mut log: RequestLog,
+    path: &str,
+    started: Instant,
+    result: Result<otelvault_codec::ExportResponse, ApiError>,
+) -> Result<tonic::Response<Bytes>, Status> {
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let answer = result.map_err(|error| refuse(state, log.clone(), path, latency_ms, &error))?;
+    if let Some(emf) = &state.emf {
+        emf.request(&log, path, 200, latency_ms);
+    }
+    log.grpc_status = Some(code_name(Code::Ok));
+    log.emit("gRPC", path, 200, latency_ms, None);
+    Ok(tonic::Response::new(Bytes::from(
+        answer.encode(Format::Protobuf),
+    )))
+}
+
+/// Logs and reports a refused call; its status.
+fn refuse(
+    state: &AppState,
+    mut log: RequestLog,
+    path: &str,
+    latency_ms: f64,
+    error: &ApiError,
+) -> Status {
+    let http_status = error.status().as_u16();
+    if let Some(emf) = &state.emf {
+        emf.request(&log, path, http_status, latency_ms);
+    }
+    let status = status(error);
+    log.grpc_status = Some(code_name(status.code()));
+    log.emit(
+        "gRPC",
+        path,
+        http_status,
+        latency_ms,
+        Some(&error.to_string()),
+    );
+    status
+}
+
+/// tonic answers a message over its size limit with `OUT_OF_RANGE`, which
+/// OTLP exporters retry: a batch that can never be taken becomes
+/// `RESOURCE_EXHAUSTED` without `RetryInfo`, which they drop, as HTTP
+/// answers 413. No other path of ours answers `OUT_OF_RANGE`.
+fn too_large_is_final(
+    mut response: http::Response<tonic::body::Body>,
+) -> http::Response<tonic::body::Body> {
+    let out_of_range = (Code::OutOfRange as i32).to_string();
+    let headers = response.headers_mut();
+    if headers
+        .get("grpc-status")
+        .is_some_and(|v| v.as_bytes() == out_of_range.as_bytes())
+    {
+        let limit = MAX_DECOMPRESSED_BYTES >> 20;
+        tracing::warn!(
+            limit_mib = limit,
+            "Refused a gRPC message over the size limit."
+        );
+        headers.insert(
+            "grpc-status",
+            http::HeaderValue::from(Code::ResourceExhausted as i32),
+        );
+        headers.insert(
+            "grpc-message",
+            http::HeaderValue::from_str(&format!(
+                "message%20larger%20than%20{limit}%20MiB%20once%20decompressed:%20send%20fewer%20items%20per%20request"
+            ))
+            .unwrap_or_else(|_| http::HeaderValue::from_static("message%20too%20large")),
+        );
+    }
+    response
+}
+
+/// The specification's name of a gRPC status code.
+fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
     }
 }
 

@@ -145,6 +145,8 @@ pub struct RequestLog {
     pub storage_ms: Option<f64>,
     /// How long forwarding took, in milliseconds.
     pub forward_ms: Option<f64>,
+    /// A gRPC call's status (`OK`, `INVALID_ARGUMENT`, …).
+    pub grpc_status: Option<&'static str>,
 }
 
 impl RequestLog {
@@ -295,7 +297,7 @@ impl RequestLog {
                 tracing::$level!(
                     %method, path, status, latency_ms, signal, items = log.items, rejected = log.rejected,
                     objects = log.objects, received_bytes = log.received_bytes, stored_bytes = log.stored_bytes, read_bytes = log.read_bytes,
-                    key = log.key_id.as_deref(), error, detail = log.detail.as_deref(), forward = log.forward.as_deref(),
+                    key = log.key_id.as_deref(), grpc_status = log.grpc_status, error, detail = log.detail.as_deref(), forward = log.forward.as_deref(),
                     $msg
                 )
             };

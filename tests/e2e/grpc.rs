@@ -88,7 +88,11 @@ fn grpc_export_answers_as_the_otlp_specification_says() {
         details("over-transport").contains("MiB once decompressed"),
         "{results}"
     );
-    assert_eq!(code("over-transport-gzip"), "RESOURCE_EXHAUSTED", "{results}");
+    assert_eq!(
+        code("over-transport-gzip"),
+        "RESOURCE_EXHAUSTED",
+        "{results}"
+    );
     assert_eq!(results["over-transport-gzip"]["retry_seconds"], Value::Null);
     // Without a key, the bomb is refused before it is decompressed.
     assert_eq!(code("bomb-no-key"), "UNAUTHENTICATED", "{results}");

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use super::serve::GRACE;
 use super::{check_storage, server_state};
 use crate::secrets;
-use crate::settings::{Runtime, ServeArgs};
+use crate::settings::{AuthMode, Runtime, ServeArgs};
 
 /// Hours a scheduled compaction looks back over.
 const LOOK_BACK_HOURS: u64 = 48;
@@ -61,6 +61,7 @@ pub async fn run(cli: LambdaCli) -> anyhow::Result<()> {
 /// Function URL requests, through the same router as the local server.
 async fn api(args: ServeArgs) -> anyhow::Result<()> {
     let (args, state) = server_state(args, Runtime::Lambda, secrets::SERVER).await?;
+    let app_state = Arc::clone(&state);
     let storage = args.storage.url()?.to_string();
     tracing::info!(
         storage,
@@ -70,21 +71,68 @@ async fn api(args: ServeArgs) -> anyhow::Result<()> {
     // No network during init (it is billed and bounded): the storage check
     // runs with the first request instead, once per instance.
     let checked = Arc::new(tokio::sync::OnceCell::new());
-    let app =
-        router_with(state.clone(), [otelvault_tempo::routes()]).layer(axum::middleware::from_fn(
-            move |request: axum::extract::Request, next: axum::middleware::Next| {
-                let (state, checked, storage) = (state.clone(), checked.clone(), storage.clone());
-                async move {
-                    checked
-                        .get_or_init(|| check_storage_once(&state, &storage))
-                        .await;
-                    next.run(request).await
-                }
-            },
-        ));
+    let check_once = move |request: axum::extract::Request, next: axum::middleware::Next| {
+        let (state, checked, storage) = (state.clone(), checked.clone(), storage.clone());
+        async move {
+            checked
+                .get_or_init(|| check_storage_once(&state, &storage))
+                .await;
+            next.run(request).await
+        }
+    };
+    let iam_only = args.auth == AuthMode::None;
+    if iam_only {
+        tracing::info!(
+            "OTELVAULT_AUTH=none: only requests signed through the Function URL's AWS_IAM auth are served."
+        );
+    }
+    let app = router_with(Arc::clone(&app_state), [otelvault_tempo::routes()])
+        .layer(axum::middleware::from_fn(check_once))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            refuse_unsigned(iam_only, request, next)
+        }));
     lambda_http::run(app)
         .await
         .map_err(|e| anyhow::anyhow!("lambda runtime: {e}"))
+}
+
+/// With `OTELVAULT_AUTH=none` the function checks no keys: that is safe
+/// only behind a Function URL in `AWS_IAM` auth mode, which puts the
+/// caller's IAM identity in each event (`requestContext.authorizer.iam`,
+/// "Invoking Lambda function URLs", Lambda developer guide, request payload
+/// format). A request without it came through a `NONE` URL, which would
+/// open the archive to anyone: it is refused, with the fix.
+async fn refuse_unsigned(
+    iam_only: bool,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    if !iam_only || signed_by_iam(&request) {
+        return next.run(request).await;
+    }
+    tracing::error!(
+        "Refused a request that did not pass AWS_IAM auth: OTELVAULT_AUTH=none needs the Function URL's auth type AWS_IAM (or set keys and OTELVAULT_AUTH=keys)."
+    );
+    (
+        http::StatusCode::FORBIDDEN,
+        [(http::header::CONTENT_TYPE, "application/json")],
+        r#"{"error":"this function serves only requests signed with AWS_IAM auth: OTELVAULT_AUTH=none needs the Function URL's auth type AWS_IAM (or set keys and OTELVAULT_AUTH=keys)"}"#,
+    )
+        .into_response()
+}
+
+/// Whether the event carries the IAM identity a Function URL in `AWS_IAM`
+/// mode adds.
+fn signed_by_iam<B>(request: &http::Request<B>) -> bool {
+    use lambda_http::RequestExt as _;
+    use lambda_http::request::RequestContext;
+    match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => {
+            context.authorizer.as_ref().is_some_and(|a| a.iam.is_some())
+        }
+        _ => false,
+    }
 }
 
 /// The instance's storage check: logged, not fatal (requests then answer
@@ -339,6 +387,44 @@ mod tests {
         assert_eq!(end % HOUR, 0);
         assert!(end <= NOW - GRACE && NOW - GRACE - end < HOUR);
         assert_eq!(end - start, LOOK_BACK_HOURS * HOUR);
+    }
+
+    #[test]
+    fn with_auth_none_only_iam_signed_events_are_served() {
+        let unsigned = include_str!("../../../../samples/events/function-url-health.json");
+        let mut event: Value = serde_json::from_str(unsigned).expect("sample");
+        let request = lambda_http::request::from_str(unsigned).expect("event");
+        assert!(!signed_by_iam(&request));
+        event["requestContext"]["authorizer"] = json!({"iam": {
+            "accessKey": "AKIAIOSFODNN7EXAMPLE",
+            "accountId": "123456789012",
+            "callerId": "AIDACKCEVSQ6C2EXAMPLE",
+            "userArn": "arn:aws:iam::123456789012:user/grafana",
+            "userId": "AIDACKCEVSQ6C2EXAMPLE"
+        }});
+        let signed = || lambda_http::request::from_str(&event.to_string()).expect("event");
+        assert!(signed_by_iam(&signed()));
+
+        let status = |iam_only: bool, request: lambda_http::Request| {
+            let app = axum::Router::new()
+                .route("/health", axum::routing::get(|| async { "ok" }))
+                .layer(axum::middleware::from_fn(move |request, next| {
+                    refuse_unsigned(iam_only, request, next)
+                }));
+            let (parts, _) = request.into_parts();
+            let request = http::Request::from_parts(parts, axum::body::Body::empty());
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .expect("runtime")
+                .block_on(tower::ServiceExt::oneshot(app, request))
+                .map(|r| r.status())
+                .ok()
+        };
+        let unsigned = || lambda_http::request::from_str(unsigned).expect("event");
+        assert_eq!(status(true, unsigned()), Some(http::StatusCode::FORBIDDEN));
+        assert_eq!(status(true, signed()), Some(http::StatusCode::OK));
+        // With keys, the keys decide.
+        assert_eq!(status(false, unsigned()), Some(http::StatusCode::OK));
     }
 
     #[test]

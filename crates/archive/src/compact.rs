@@ -370,7 +370,8 @@ async fn append_parts(
 /// Deletes the hour's parts that `current` (the committed manifest) does
 /// not name: a crashed run's, or those of a compaction that lost a race
 /// with this one, so that engines reading every file of a table's
-/// directory count each row once.
+/// directory count each row once; and the stale temporary files of
+/// writers killed mid-write.
 async fn remove_unlisted_parts(
     store: &dyn ObjectStore,
     signal: Signal,
@@ -381,6 +382,21 @@ async fn remove_unlisted_parts(
         .map(|table| table_hour_prefix(table, hour))
         .chain([hour_prefix(signal, hour)])
         .collect();
+    // And what a compaction (or a write) killed mid-part left behind.
+    for dir in dirs
+        .iter()
+        .map(String::as_str)
+        .chain([raw_prefix(hour).as_str()])
+    {
+        let prefix = KeyPrefix::new(dir).map_err(storage(format!("listing {dir}")))?;
+        let swept = store
+            .remove_stale_temporaries(&prefix)
+            .await
+            .map_err(storage(format!("sweeping {dir}")))?;
+        if swept > 0 {
+            tracing::info!(dir, swept, "Removed temporary files a killed writer left.");
+        }
+    }
     for dir in dirs {
         let found = list_all(
             store,

@@ -26,6 +26,15 @@ pub struct FsStore {
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// A temporary file this old belongs to a writer that was killed: no write
+/// takes this long.
+pub const STALE_TEMPORARY: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Whether `name` is one of our temporary files.
+fn is_temporary(name: &str) -> bool {
+    name.starts_with(".otelvault-") && name.ends_with(".tmp")
+}
+
 fn io_error(what: &str, path: &Path, e: std::io::Error) -> StorageError {
     let message = format!("{what} {}: {e}", path.display());
     match e.kind() {
@@ -68,7 +77,12 @@ impl FsStore {
         let mut attempts = 0;
         let mut file = loop {
             std::fs::create_dir_all(dir).map_err(|e| io_error("creating", dir, e))?;
-            match std::fs::File::create(&temp) {
+            // A new file only: never one planted there, nor a symlink.
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&temp)
+            {
                 Ok(file) => break file,
                 Err(e) if e.kind() == ErrorKind::NotFound && attempts < 3 => attempts += 1,
                 Err(e) => return Err(io_error("creating", &temp, e)),
@@ -88,6 +102,42 @@ impl FsStore {
             let _ = std::fs::remove_file(&temp);
         }
         result
+    }
+
+    /// Removes the stale temporary files under `dir`, recursively.
+    fn sweep(dir: &Path, now: std::time::SystemTime) -> Result<usize, StorageError> {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == ErrorKind::NotFound || e.kind() == ErrorKind::NotADirectory => {
+                return Ok(0);
+            }
+            Err(e) => return Err(io_error("listing", dir, e)),
+        };
+        let mut removed = 0;
+        for entry in entries {
+            let entry = entry.map_err(|e| io_error("listing", dir, e))?;
+            let path = entry.path();
+            let file_type = entry.file_type().map_err(|e| io_error("listing", dir, e))?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if file_type.is_dir() && !name.starts_with('.') {
+                removed += Self::sweep(&path, now)?;
+            } else if file_type.is_file() && is_temporary(&name) {
+                let age = entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|modified| now.duration_since(modified).ok());
+                if age.is_some_and(|age| age >= STALE_TEMPORARY) {
+                    match std::fs::remove_file(&path) {
+                        Ok(()) => removed += 1,
+                        Err(e) if e.kind() == ErrorKind::NotFound => {}
+                        Err(e) => return Err(io_error("deleting", &path, e)),
+                    }
+                }
+            }
+        }
+        Ok(removed)
     }
 
     /// Every key under `dir_rel` (a directory relative to the root) whose
@@ -304,6 +354,17 @@ impl ObjectStore for FsStore {
         }
     }
 
+    async fn remove_stale_temporaries(&self, prefix: &KeyPrefix) -> Result<usize, StorageError> {
+        // The directory the prefix names (or the one it is in).
+        let dir = self.root.join(prefix.directory());
+        let now = std::time::SystemTime::now();
+        tokio::task::spawn_blocking(move || Self::sweep(&dir, now))
+            .await
+            .map_err(|e| StorageError::Failed {
+                message: format!("sweeping temporary files: {e}"),
+            })?
+    }
+
     async fn delete(&self, key: &ObjectKey) -> Result<(), StorageError> {
         let path = self.path(key);
         match tokio::fs::remove_file(&path).await {
@@ -321,5 +382,37 @@ impl ObjectStore for FsStore {
             dir = d.parent();
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_killed_writers_temporary_files_are_swept_once_stale() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = FsStore::new(dir.path()).expect("store");
+        let hour = dir.path().join("parquet/traces/year=2024/hour=03");
+        std::fs::create_dir_all(&hour).expect("dirs");
+        let stale = hour.join(".otelvault-4242-7.tmp");
+        let fresh = hour.join(".otelvault-4242-8.tmp");
+        let other = hour.join(".hidden-by-someone-else");
+        for path in [&stale, &fresh, &other] {
+            std::fs::write(path, b"half a part").expect("write");
+        }
+        let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        std::fs::File::options()
+            .write(true)
+            .open(&stale)
+            .and_then(|f| f.set_modified(an_hour_ago))
+            .expect("age it");
+        let prefix = KeyPrefix::new("parquet/traces/").expect("prefix");
+        assert_eq!(store.remove_stale_temporaries(&prefix).await.ok(), Some(1));
+        assert!(!stale.exists() && fresh.exists() && other.exists());
+        // Nothing left to sweep; a prefix with no directory is nothing.
+        assert_eq!(store.remove_stale_temporaries(&prefix).await.ok(), Some(0));
+        let none = KeyPrefix::new("parquet/logs/").expect("prefix");
+        assert_eq!(store.remove_stale_temporaries(&none).await.ok(), Some(0));
     }
 }

@@ -121,6 +121,15 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
     async fn check(&self) -> Result<(), StorageError> {
         self.list_page(&KeyPrefix::ROOT, None).await.map(|_| ())
     }
+
+    /// Removes what writers killed mid-write left under `prefix` (the
+    /// temporary files of a directory store, once older than any write
+    /// takes); how many. A store whose writes leave nothing behind has
+    /// nothing to do.
+    async fn remove_stale_temporaries(&self, prefix: &KeyPrefix) -> Result<usize, StorageError> {
+        let _ = prefix;
+        Ok(0)
+    }
 }
 
 /// Every object under `prefix` after `start_after`, page by page, as a stream.

@@ -722,3 +722,36 @@ async fn raw_objects_a_forward_marker_names_outlive_delete_raw_until_it_is_clear
     assert_eq!((again.outcome, again.deleted_raw), (Outcome::UpToDate, 1));
     assert!(store.get(&kept).await.is_err());
 }
+
+#[tokio::test]
+async fn the_temporary_files_of_a_killed_compaction_go_with_the_next_run_of_its_hour() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = Arc::new(otelvault_storage::FsStore::new(dir.path()).expect("store"));
+    Archive::new(store.clone(), Layout::default())
+        .write(sample(Signal::Traces), SAMPLE_HOUR)
+        .await
+        .expect("write");
+    // What `kill -9` leaves in the middle of writing a part.
+    let parts = dir
+        .path()
+        .join("parquet/traces/year=2024/month=10/day=27/hour=03");
+    std::fs::create_dir_all(&parts).expect("dirs");
+    let left = parts.join(".otelvault-999999-3.tmp");
+    std::fs::write(&left, b"half a part").expect("write");
+    let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&left)
+        .and_then(|f| f.set_modified(an_hour_ago))
+        .expect("age it");
+    let report = compact_hour(
+        &*store,
+        Signal::Traces,
+        SAMPLE_HOUR,
+        CompactOptions::default(),
+    )
+    .await
+    .expect("compact");
+    assert_eq!(report.outcome, Outcome::Compacted);
+    assert!(!left.exists(), "the stale temporary file is gone");
+}

@@ -389,7 +389,7 @@ pub struct ServeArgs {
     pub compact_delete_raw: bool,
 
     /// Local server: seconds between background compactions (the first runs at start, over the whole archive; later ones over the last two days).
-    #[arg(long, env = "OTELVAULT_COMPACT_INTERVAL_SECS", default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..=86_400))]
+    #[arg(long, env = "OTELVAULT_COMPACT_INTERVAL_SECS", default_value_t = DEFAULT_COMPACT_INTERVAL_SECS, value_parser = clap::value_parser!(u32).range(1..=86_400))]
     pub compact_interval_secs: u32,
 
     #[command(flatten)]
@@ -402,6 +402,9 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub emf: EmfArgs,
 }
+
+/// [`ServeArgs::compact_interval_secs`] when unset.
+pub const DEFAULT_COMPACT_INTERVAL_SECS: u32 = 300;
 
 /// [`ServeArgs::max_request_mib`] when unset.
 pub const DEFAULT_MAX_REQUEST_MIB: u32 = 128;
@@ -434,12 +437,67 @@ impl ServeArgs {
             ));
         }
         self.s3.timeouts()?;
+        self.validate_half_configured(runtime)
+    }
+
+    /// Settings that only mean something with another are refused without
+    /// it, naming the one missing: a setting silently ignored is a
+    /// deployment that does not do what its author thinks.
+    fn validate_half_configured(&self, runtime: Runtime) -> Result<(), ConfigError> {
         let storage = self.storage.url()?;
-        if self.s3.endpoint().is_some() && !matches!(storage, StorageUrl::S3 { .. }) {
+        let s3 = matches!(storage, StorageUrl::S3 { .. });
+        if self.s3.endpoint().is_some() && !s3 {
             return Err(ConfigError::new(
                 "OTELVAULT_S3_ENDPOINT",
                 "set, but OTELVAULT_STORAGE is not an s3:// location: unset it",
             ));
+        }
+        if self.s3.s3_force_path_style && !s3 {
+            return Err(ConfigError::new(
+                "OTELVAULT_S3_FORCE_PATH_STYLE",
+                "set, but OTELVAULT_STORAGE is not an s3:// location: unset it",
+            ));
+        }
+        if self.auth == AuthMode::None
+            && !(self.ingest_keys.is_empty() && self.query_keys.is_empty())
+        {
+            return Err(ConfigError::new(
+                "OTELVAULT_AUTH",
+                "none, but keys are set (OTELVAULT_INGEST_KEYS/OTELVAULT_QUERY_KEYS), which it would ignore: set OTELVAULT_AUTH=keys, or unset the keys",
+            )
+            .with_value("none"));
+        }
+        self.forward.validate_half_configured()?;
+        let self_metrics = match self.emf.self_metrics {
+            SelfMetrics::Auto => runtime == Runtime::Lambda,
+            SelfMetrics::On => true,
+            SelfMetrics::Off => false,
+        };
+        if self.emf.emf_file.is_some() && !self_metrics && !self.emf.emf {
+            return Err(ConfigError::new(
+                "OTELVAULT_EMF_FILE",
+                "set, but no EMF output is on: set OTELVAULT_SELF_METRICS=on (otelvault's figures) or OTELVAULT_EMF=on (converted OTLP metrics), or unset it",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The local server's background compaction settings need it on.
+    pub fn validate_local_compaction(&self, storage: &StorageUrl) -> Result<(), ConfigError> {
+        if self.compacts(storage) {
+            return Ok(());
+        }
+        let problem = |variable| {
+            ConfigError::new(
+                variable,
+                "set, but the server does not compact in the background (OTELVAULT_COMPACT is off, or auto with an s3:// store): set OTELVAULT_COMPACT=on, or unset it",
+            )
+        };
+        if self.compact_delete_raw {
+            return Err(problem("OTELVAULT_COMPACT_DELETE_RAW"));
+        }
+        if self.compact_interval_secs != DEFAULT_COMPACT_INTERVAL_SECS {
+            return Err(problem("OTELVAULT_COMPACT_INTERVAL_SECS"));
         }
         Ok(())
     }
@@ -698,6 +756,55 @@ impl ForwardArgs {
                     .unwrap_or("OTELVAULT_FORWARD_ENDPOINT");
                 ConfigError::new(variable, problem)
             })
+    }
+
+    /// Forwarding settings without an endpoint to forward to are refused,
+    /// naming the endpoint (a value other than the default means intent).
+    fn validate_half_configured(&self) -> Result<(), ConfigError> {
+        let set = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.trim().is_empty());
+        let endpoints = [
+            &self.endpoint,
+            &self.traces_endpoint,
+            &self.metrics_endpoint,
+            &self.logs_endpoint,
+        ];
+        if endpoints.into_iter().any(set) {
+            return Ok(());
+        }
+        let defaults = ForwardArgs::parse_defaults();
+        let changed = [
+            ("OTELVAULT_FORWARD_HEADERS", set(&self.headers)),
+            (
+                "OTELVAULT_FORWARD_PROTOCOL",
+                self.protocol != defaults.protocol,
+            ),
+            (
+                "OTELVAULT_FORWARD_COMPRESSION",
+                self.compression != defaults.compression,
+            ),
+            (
+                "OTELVAULT_FORWARD_TIMEOUT",
+                self.timeout != defaults.timeout,
+            ),
+        ];
+        match changed.iter().find(|(_, changed)| *changed) {
+            Some((variable, _)) => Err(ConfigError::new(
+                "OTELVAULT_FORWARD_ENDPOINT",
+                format!(
+                    "unset, but {variable} is set, which means nothing without it: set OTELVAULT_FORWARD_ENDPOINT (or a per-signal endpoint), or unset {variable}"
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// The group's defaults.
+    fn parse_defaults() -> ForwardArgs {
+        use clap::FromArgMatches as _;
+        let command = ForwardArgs::augment_args(clap::Command::new("defaults"))
+            .mut_args(|a| a.env(None::<&str>));
+        let matches = command.get_matches_from(["defaults"]);
+        ForwardArgs::from_arg_matches(&matches).unwrap_or_else(|_| unreachable!("defaults parse"))
     }
 
     /// What is forwarded, and where; `None` when nothing is.

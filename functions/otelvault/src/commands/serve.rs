@@ -24,6 +24,7 @@ pub const GRACE: u64 = 300_000_000_000;
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let (args, state) = server_state(args, Runtime::Local, secrets::SERVER).await?;
     let storage = args.storage.url()?;
+    args.validate_local_compaction(&storage)?;
     check_storage(&state, &storage).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

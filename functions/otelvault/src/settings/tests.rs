@@ -300,3 +300,91 @@ fn durations_read_as_every_flag_reads_them() {
     let err = parse(&["--forward-timeout", "0s"]).expect_err("zero");
     assert!(err.contains("OTELVAULT_FORWARD_TIMEOUT"), "{err}");
 }
+
+#[test]
+fn half_configured_settings_name_what_is_missing() {
+    let variable = |args: &[&str], runtime| {
+        parse(args)
+            .expect("parse")
+            .validate(runtime)
+            .map_err(|e| e.variable)
+    };
+    // Forwarding settings without an endpoint.
+    for args in [
+        &["--forward-headers", "x-honeycomb-team=KEY"][..],
+        &["--forward-protocol", "grpc"],
+        &["--forward-compression", "none"],
+        &["--forward-timeout", "10s"],
+    ] {
+        assert_eq!(
+            variable(args, Runtime::Local),
+            Err("OTELVAULT_FORWARD_ENDPOINT"),
+            "{args:?}"
+        );
+    }
+    // With one, or at their defaults, they are fine.
+    let forwarding = [
+        "--forward-logs-endpoint",
+        "http://127.0.0.1:4318/v1/logs",
+        "--forward-protocol",
+        "http/json",
+    ];
+    assert_eq!(variable(&forwarding, Runtime::Local), Ok(()));
+    assert_eq!(
+        variable(&["--forward-protocol", "http/protobuf"], Runtime::Local),
+        Ok(())
+    );
+    // Path-style addressing of a directory.
+    assert_eq!(
+        variable(&["--s3-force-path-style", "true"], Runtime::Local),
+        Err("OTELVAULT_S3_FORCE_PATH_STYLE")
+    );
+    // Keys that OTELVAULT_AUTH=none would ignore.
+    assert_eq!(
+        variable(
+            &["--auth", "none", "--query-keys", "query-key-1"],
+            Runtime::Local
+        ),
+        Err("OTELVAULT_AUTH")
+    );
+    // An EMF file with no EMF output on (locally, self metrics are off).
+    assert_eq!(
+        variable(&["--emf-file", "/tmp/emf.jsonl"], Runtime::Local),
+        Err("OTELVAULT_EMF_FILE")
+    );
+    assert_eq!(
+        variable(
+            &["--emf-file", "/tmp/emf.jsonl", "--self-metrics", "on"],
+            Runtime::Local
+        ),
+        Ok(())
+    );
+    // Background compaction settings with compaction off.
+    let serve = |args: &[&str]| {
+        let a = parse(args).expect("parse");
+        a.validate_local_compaction(&a.storage.url().expect("url"))
+            .map_err(|e| e.variable)
+    };
+    assert_eq!(
+        serve(&["--compact", "off", "--compact-delete-raw", "true"]),
+        Err("OTELVAULT_COMPACT_DELETE_RAW")
+    );
+    assert_eq!(
+        serve(&["--compact", "off", "--compact-interval-secs", "60"]),
+        Err("OTELVAULT_COMPACT_INTERVAL_SECS")
+    );
+    assert_eq!(
+        serve(&["--compact-delete-raw", "true"]),
+        Ok(()),
+        "auto is on for a directory"
+    );
+    assert_eq!(
+        serve(&[
+            "--storage",
+            "s3://bucket/otel",
+            "--compact-delete-raw",
+            "true"
+        ]),
+        Err("OTELVAULT_COMPACT_DELETE_RAW")
+    );
+}

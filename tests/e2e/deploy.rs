@@ -32,14 +32,16 @@ fn terraform_lambroll_and_the_binary_use_the_same_variables() {
     );
     // Not for Lambda: the listen addresses (the runtime API is used instead;
     // a Function URL carries no gRPC),
-    // the S3-compatible endpoint settings (AWS's own S3 is used) and the
-    // query concurrency (an instance serves one request at a time).
+    // the S3-compatible endpoint settings (AWS's own S3 is used), and the
+    // query concurrency and ingest memory budget (an instance serves one
+    // request at a time; the budget defaults to half its memory).
     let local_only: BTreeSet<String> = [
         "OTELVAULT_COMPACT",
         "OTELVAULT_COMPACT_INTERVAL_SECS",
         "OTELVAULT_EMF_FILE",
         "OTELVAULT_FORWARD_RETRY_INTERVAL",
         "OTELVAULT_GRPC_LISTEN",
+        "OTELVAULT_INGEST_MEMORY_MIB",
         "OTELVAULT_LISTEN",
         "OTELVAULT_MAX_QUERIES",
         "OTELVAULT_S3_ENDPOINT",

@@ -165,6 +165,32 @@ pub(crate) fn charge(left: &mut usize, cost: usize) -> Result<(), OverLimit> {
     Ok(())
 }
 
+/// How much more than its text an OTLP/JSON request may take once decoded,
+/// at the most: `{}` (two bytes and a comma) is a `KeyValue` of about 60.
+pub const JSON_EXPANSION: usize = 24;
+
+/// What a request of `signal` will take in memory once decoded (its own
+/// bytes included), known before decoding it: the protobuf walk's figure,
+/// or for OTLP/JSON a bound ([`JSON_EXPANSION`] times its length). Never
+/// more than `cap`.
+pub fn estimate(signal: Signal, format: crate::Format, bytes: &[u8], cap: usize) -> usize {
+    match format {
+        crate::Format::Protobuf => {
+            let mut left = cap;
+            let kind = match signal {
+                Signal::Traces => Kind::TracesRequest,
+                Signal::Metrics => Kind::MetricsRequest,
+                Signal::Logs => Kind::LogsRequest,
+            };
+            match charge(&mut left, bytes.len()).and_then(|()| walk(kind, bytes, 0, &mut left)) {
+                Ok(()) => cap - left,
+                Err(OverLimit) => cap,
+            }
+        }
+        crate::Format::Json => bytes.len().saturating_mul(JSON_EXPANSION).min(cap),
+    }
+}
+
 /// Walks a protobuf request of `signal`, charging its decoded cost (its own
 /// length included) against `limit`. Bytes that are not valid protobuf end
 /// the walk without error: prost reports them when it decodes.
@@ -369,5 +395,36 @@ mod tests {
         // The next decoding on this thread has its own limit, or none.
         assert!(Batch::decode(Signal::Logs, Format::Json, &json).is_ok());
         assert!(Batch::decode_limited(Signal::Logs, Format::Json, &json, 1 << 30).is_ok());
+    }
+}
+
+#[cfg(test)]
+mod estimate_tests {
+    use super::*;
+    use crate::{Batch, Format};
+
+    #[test]
+    fn the_estimate_is_what_the_limit_checks_and_never_more_than_the_cap() {
+        let batch = Batch::decode(
+            Signal::Traces,
+            Format::Json,
+            include_bytes!("../../../samples/otlp/traces.json"),
+        )
+        .expect("sample");
+        let proto = batch.encode(Format::Protobuf);
+        let cost = estimate(Signal::Traces, Format::Protobuf, &proto, usize::MAX);
+        assert!(cost > proto.len(), "{cost}");
+        // The limit refuses exactly what costs more than it.
+        assert!(Batch::decode_limited(Signal::Traces, Format::Protobuf, &proto, cost).is_ok());
+        assert!(Batch::decode_limited(Signal::Traces, Format::Protobuf, &proto, cost - 1).is_err());
+        assert_eq!(
+            estimate(Signal::Traces, Format::Protobuf, &proto, cost / 2),
+            cost / 2
+        );
+        let json = batch.encode(Format::Json);
+        assert_eq!(
+            estimate(Signal::Traces, Format::Json, &json, usize::MAX),
+            json.len() * JSON_EXPANSION
+        );
     }
 }

@@ -25,6 +25,7 @@ pub mod validate;
 pub mod values;
 
 mod cost;
+pub use cost::{JSON_EXPANSION, estimate as decoded_cost};
 mod error;
 mod hierarchy;
 mod points;

@@ -125,34 +125,39 @@ pub(crate) async fn store(
     let exporter = forwarder.as_ref().and_then(|f| f.exporter(signal)).cloned();
     let emf = state.emf.clone().filter(|e| e.converts());
     let keep_for_emf = emf.is_some();
-    let prepared = match tokio::task::spawn_blocking(move || {
-        let body = Received {
-            format,
-            encoding,
-            raw: &raw,
+    // Decompressed and priced first; decoded once the memory it will take
+    // is reserved, and that is held until the objects are written.
+    let (data, cost) = blocking(log, move || {
+        let decompressed =
+            decompress(encoding, &raw, MAX_DECOMPRESSED_BYTES).map_err(|e| match e {
+                CodecError::TooLarge { .. } => ApiError::PayloadTooLarge(format!(
+                    "request body exceeds {MAX_DECOMPRESSED_BYTES} bytes after decompression"
+                )),
+                other => ApiError::BadRequest(other.to_string()),
+            })?;
+        // An identity body is the received bytes themselves: no copy.
+        let data = match decompressed {
+            std::borrow::Cow::Owned(data) => Bytes::from(data),
+            std::borrow::Cow::Borrowed(_) => raw.clone(),
         };
+        let cost = data.len() + otelvault_codec::decoded_cost(signal, format, &data, limit);
+        Ok((data, cost))
+    })
+    .await?;
+    let _reserved = reserve_memory(state, cost).await?;
+    let prepared = blocking(log, move || {
         prepare(
             &archive,
             signal,
-            body,
+            format,
+            &data,
             now,
             limit,
             exporter.as_ref(),
             keep_for_emf,
         )
     })
-    .await
-    {
-        Ok(prepared) => prepared?,
-        Err(e) => {
-            // A panic in the codec is a bug; the task boundary keeps the
-            // process serving.
-            log.detail = Some(format!("ingest task failed: {e}"));
-            return Err(ApiError::Internal(
-                "the request could not be processed".into(),
-            ));
-        }
-    };
+    .await?;
     log.items = prepared.items;
     log.rejected = prepared.rejected;
     log.objects = prepared.encoded.objects();
@@ -214,35 +219,61 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
     .await
 }
 
-/// A request's body as received, and how it is encoded.
-struct Received<'a> {
-    format: Format,
-    encoding: ContentEncoding,
-    raw: &'a [u8],
+/// How long an ingest request waits for room in the memory budget before
+/// it is answered 503.
+const MEMORY_WAIT: Duration = Duration::from_secs(2);
+
+/// Reserves `bytes` of the ingest memory budget (rounded up to MiB, and at
+/// most the whole budget, so that any request the per-request limit lets
+/// through can run, alone if need be), waiting up to [`MEMORY_WAIT`].
+async fn reserve_memory(
+    state: &AppState,
+    bytes: usize,
+) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+    let mib = u32::try_from(bytes.div_ceil(1 << 20))
+        .unwrap_or(u32::MAX)
+        .clamp(1, state.ingest_memory_mib.max(1));
+    let permit = Arc::clone(&state.ingest_memory).acquire_many_owned(mib);
+    match tokio::time::timeout(MEMORY_WAIT, permit).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => Err(ApiError::Unavailable(format!(
+            "the server is busy: requests in flight take its ingest memory ({} MiB); retry later",
+            state.ingest_memory_mib
+        ))),
+    }
 }
 
-/// Decompresses, decodes, validates and encodes for the archive (and the
-/// forwarder): all the CPU work, on one blocking thread.
+/// Runs CPU work on a blocking thread. A panic in the codec is a bug; the
+/// task boundary keeps the process serving.
+async fn blocking<T: Send + 'static>(
+    log: &mut RequestLog,
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result,
+        Err(e) => {
+            log.detail = Some(format!("ingest task failed: {e}"));
+            Err(ApiError::Internal(
+                "the request could not be processed".into(),
+            ))
+        }
+    }
+}
+
+/// Decodes, validates and encodes for the archive (and the forwarder): all
+/// the CPU work, on one blocking thread.
+#[allow(clippy::too_many_arguments)]
 fn prepare(
     archive: &Archive,
     signal: Signal,
-    Received {
-        format,
-        encoding,
-        raw,
-    }: Received<'_>,
+    format: Format,
+    data: &[u8],
     now: u64,
     limit: usize,
     forward: Option<&otelvault_client::exporter::Exporter>,
     keep_for_emf: bool,
 ) -> Result<Prepared, ApiError> {
-    let data = decompress(encoding, raw, MAX_DECOMPRESSED_BYTES).map_err(|e| match e {
-        CodecError::TooLarge { .. } => ApiError::PayloadTooLarge(format!(
-            "request body exceeds {MAX_DECOMPRESSED_BYTES} bytes after decompression"
-        )),
-        other => ApiError::BadRequest(other.to_string()),
-    })?;
-    let mut batch = Batch::decode_limited(signal, format, &data, limit).map_err(|e| match e {
+    let mut batch = Batch::decode_limited(signal, format, data, limit).map_err(|e| match e {
         CodecError::DecodedTooLarge { limit } => ApiError::PayloadTooLarge(format!(
             "the request would take more than {} MiB of memory once decoded (OTELVAULT_MAX_REQUEST_MIB): send fewer {} per request",
             limit >> 20,
@@ -250,7 +281,6 @@ fn prepare(
         )),
         other => ApiError::BadRequest(other.to_string()),
     })?;
-    drop(data);
     let rejected = validate_ids(&mut batch);
     let items = batch.item_count();
     let forward = forward.map(|exporter| exporter.encode(&batch).map_err(|e| e.to_string()));

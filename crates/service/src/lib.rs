@@ -60,6 +60,12 @@ pub struct AppState {
     pub emf: Option<Arc<emf::Emf>>,
     /// The last storage check of `/ready`.
     pub readiness: ready::Readiness,
+    /// Memory all ingest requests in flight may take at once, in MiB of
+    /// their decoded-size estimates: a request that does not fit waits
+    /// briefly, then is answered 503 (gRPC `UNAVAILABLE`) with a retry hint.
+    pub ingest_memory: Arc<tokio::sync::Semaphore>,
+    /// How many MiB `ingest_memory` has.
+    pub ingest_memory_mib: u32,
 }
 
 /// Queries (fetch pages, trace lookups) one instance runs at once by
@@ -82,7 +88,18 @@ impl AppState {
             forward: None,
             emf: None,
             readiness: ready::Readiness::default(),
+            ingest_memory: Arc::new(tokio::sync::Semaphore::new(
+                DEFAULT_INGEST_MEMORY_MIB as usize,
+            )),
+            ingest_memory_mib: DEFAULT_INGEST_MEMORY_MIB,
         }
+    }
+
+    /// Lets ingest requests in flight take `mib` MiB at once.
+    pub fn with_ingest_memory(mut self, mib: u32) -> Self {
+        self.ingest_memory = Arc::new(tokio::sync::Semaphore::new(mib as usize));
+        self.ingest_memory_mib = mib;
+        self
     }
 
     /// Allows `slots` queries at once.
@@ -95,6 +112,9 @@ impl AppState {
 
 /// Memory one ingest request may take once decoded, unless set otherwise.
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 128 << 20;
+
+/// Memory all ingest requests in flight may take, unless set otherwise.
+pub const DEFAULT_INGEST_MEMORY_MIB: u32 = 512;
 
 /// The key that seals query cursors when none is given: one derived from
 /// the query keys (so every Lambda instance agrees without more

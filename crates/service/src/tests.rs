@@ -899,3 +899,46 @@ async fn ready_checks_the_storage_at_most_once_per_interval_and_health_never() {
     let (status, _, _) = send(&app, get("/health")).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn ingest_waits_for_room_in_the_memory_budget_then_answers_503() {
+    let state = Arc::new(
+        AppState::new(
+            Archive::new(Arc::new(MemoryStore::new()), Layout::default()),
+            Auth::default(),
+            &[5; 32],
+        )
+        .with_ingest_memory(64),
+    );
+    let app = router(Arc::clone(&state));
+    // Requests in flight hold the whole budget.
+    let held = Arc::clone(&state.ingest_memory)
+        .acquire_many_owned(64)
+        .await
+        .expect("permits");
+    let started = std::time::Instant::now();
+    let (status, headers, body) = send_json(&app, "/v1/traces", TRACES_JSON).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body:?}");
+    assert!(headers.contains_key("retry-after"));
+    assert!(String::from_utf8_lossy(&body).contains("busy"), "{body:?}");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(1),
+        "it waited first"
+    );
+    // Once they are done, the same request is stored, and gives its memory back.
+    drop(held);
+    let (status, _, _) = send_json(&app, "/v1/traces", TRACES_JSON).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(state.ingest_memory.available_permits(), 64);
+    // A request waits while another finishes.
+    let held = Arc::clone(&state.ingest_memory)
+        .acquire_many_owned(64)
+        .await
+        .expect("permits");
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        drop(held);
+    });
+    let (status, _, _) = send_json(&app, "/v1/traces", TRACES_JSON).await;
+    assert_eq!(status, StatusCode::OK);
+}

@@ -376,6 +376,10 @@ pub struct ServeArgs {
     #[arg(long, env = "OTELVAULT_MAX_REQUEST_MIB", value_parser = clap::value_parser!(u32).range(8..=16384))]
     pub max_request_mib: Option<u32>,
 
+    /// Memory all ingest requests in flight may take at once, in MiB of their decoded-size estimates; a request that does not fit within 2 s is answered 503 with Retry-After (gRPC UNAVAILABLE), never an out-of-memory kill [default: 512, or half the Lambda function's memory].
+    #[arg(long, env = "OTELVAULT_INGEST_MEMORY_MIB", value_parser = clap::value_parser!(u32).range(64..=1_048_576))]
+    pub ingest_memory_mib: Option<u32>,
+
     /// Queries (fetch pages, trace lookups) one instance runs at once; more are answered 429 (a Lambda instance serves one request at a time).
     #[arg(long, env = "OTELVAULT_MAX_QUERIES", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub max_queries: u32,
@@ -526,6 +530,19 @@ impl ServeArgs {
             }
             Runtime::Local => Ok(()),
         }
+    }
+
+    /// The memory budget of all ingest requests in flight, in MiB: the
+    /// setting; else 512, or half the Lambda function's memory
+    /// (`lambda_memory_mb`).
+    pub fn ingest_memory_mib(&self, lambda_memory_mb: Option<&str>) -> u32 {
+        self.ingest_memory_mib.unwrap_or_else(|| {
+            lambda_memory_mb
+                .and_then(|mb| mb.trim().parse::<u32>().ok())
+                .map_or(otelvault_service::DEFAULT_INGEST_MEMORY_MIB, |mb| {
+                    (mb / 2).max(64)
+                })
+        })
     }
 
     /// The decoded-memory limit of one ingest request, in bytes: the

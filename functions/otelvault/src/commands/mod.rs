@@ -169,7 +169,8 @@ pub async fn server_state(
     let on_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
     let lambda_memory = std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE").ok();
     let mut state = AppState::new(Archive::new(store, args.layout.layout()), auth, &cursor_key)
-        .with_query_slots(args.max_queries as usize);
+        .with_query_slots(args.max_queries as usize)
+        .with_ingest_memory(args.ingest_memory_mib(lambda_memory.as_deref()));
     state.max_request_bytes = args.max_request_bytes(lambda_memory.as_deref());
     state.forward = args.forward.forwarder()?;
     state.emf = args.emf.output(on_lambda)?;

@@ -212,6 +212,11 @@ fn main() {
         tempo();
         return;
     }
+    // `-- memory`: peak RSS under concurrent ingest, against the budget.
+    if std::env::args().any(|a| a == "memory") {
+        memory_under_concurrency();
+        return;
+    }
     let small = Batch::Traces(trace_batch(64 * 1024)).encode(Format::Protobuf);
     let mib = Batch::Traces(trace_batch(1 << 20)).encode(Format::Protobuf);
     let six = Batch::Traces(trace_batch(6_000_000)).encode(Format::Protobuf);
@@ -346,9 +351,50 @@ fn main() {
     );
     drop(server);
 
+    memory_under_concurrency();
     forwarding_and_grpc(&small, &mib);
     emf(&small);
     tempo();
+}
+
+/// Clients each sending one request of 250,000 tiny spans (gzip OTLP/JSON,
+/// under the per-request limit) at once: the server's peak RSS stays near
+/// the ingest memory budget whatever their number, the requests that do
+/// not fit in time answered 503 (they retry), none lost to an OOM kill.
+fn memory_under_concurrency() {
+    const BUDGET_MIB: &str = "512";
+    let body = Arc::new(tiny_spans(250_000, 7));
+    println!(
+        "ingest memory budget {BUDGET_MIB} MiB; each client sends 250000 tiny spans ({:.2} MiB of gzip OTLP/JSON):",
+        body.len() as f64 / 1048576.0
+    );
+    for clients in [1usize, 4, 16, 32] {
+        let (server, _) = Server::spawn_with(&[("OTELVAULT_INGEST_MEMORY_MIB", BUDGET_MIB)]);
+        let agent = new_agent();
+        let ping = Batch::Traces(trace_batch(1024)).encode(Format::Protobuf);
+        while post(&agent, &server.url, &ping) != 200 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let idle = server.peak_rss_mib();
+        let wall = Instant::now();
+        let statuses: Vec<u16> = (0..clients)
+            .map(|_| {
+                let (url, body) = (server.url.clone(), Arc::clone(&body));
+                std::thread::spawn(move || post_gzip_json(&new_agent(), &url, &body))
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .collect();
+        let stored = statuses.iter().filter(|s| **s == 200).count();
+        let busy = statuses.iter().filter(|s| **s == 503).count();
+        println!(
+            "  {clients:>2} clients: peak RSS {:.0} MiB ({idle:.0} idle), {stored} stored, {busy} answered 503 to retry, {} other, in {:.1} s",
+            server.peak_rss_mib(),
+            clients - stored - busy,
+            wall.elapsed().as_secs_f64()
+        );
+    }
 }
 
 /// A GET's status and body.

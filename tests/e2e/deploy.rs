@@ -30,8 +30,8 @@ fn terraform_lambroll_and_the_binary_use_the_same_variables() {
         binary.contains("OTELVAULT_STORAGE") && binary.len() >= 12,
         "{binary:?}"
     );
-    // Not for Lambda: the listen addresses (the runtime API is used instead;
-    // a Function URL carries no gRPC),
+    // Not for Lambda: the listen addresses and the listener's limits (the
+    // runtime API is used instead; a Function URL carries no gRPC),
     // the S3-compatible endpoint settings (AWS's own S3 is used), and the
     // query concurrency and ingest memory budget (an instance serves one
     // request at a time; the budget defaults to half its memory).
@@ -41,8 +41,10 @@ fn terraform_lambroll_and_the_binary_use_the_same_variables() {
         "OTELVAULT_EMF_FILE",
         "OTELVAULT_FORWARD_RETRY_INTERVAL",
         "OTELVAULT_GRPC_LISTEN",
+        "OTELVAULT_HEADER_TIMEOUT",
         "OTELVAULT_INGEST_MEMORY_MIB",
         "OTELVAULT_LISTEN",
+        "OTELVAULT_MAX_CONNECTIONS",
         "OTELVAULT_MAX_QUERIES",
         "OTELVAULT_S3_ENDPOINT",
         "OTELVAULT_S3_FORCE_PATH_STYLE",

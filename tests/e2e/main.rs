@@ -10,6 +10,7 @@ mod exporters;
 mod faults;
 mod forward;
 mod grpc;
+mod hostile;
 mod lambda;
 mod readme;
 mod replay;

@@ -380,6 +380,14 @@ pub struct ServeArgs {
     #[arg(long, env = "OTELVAULT_INGEST_MEMORY_MIB", value_parser = clap::value_parser!(u32).range(64..=1_048_576))]
     pub ingest_memory_mib: Option<u32>,
 
+    /// Local server: longest a client may take to send a request head (1500ms, 10s); a connection that sends nothing is closed then.
+    #[arg(long, env = "OTELVAULT_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_timeout: Duration,
+
+    /// Local server: open OTLP/HTTP connections at most; at the cap the oldest connection serving no request is closed to make room [default: the descriptor limit less 128].
+    #[arg(long, env = "OTELVAULT_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(8..=65_536))]
+    pub max_connections: Option<u32>,
+
     /// Queries (fetch pages, trace lookups) one instance runs at once; more are answered 429 (a Lambda instance serves one request at a time).
     #[arg(long, env = "OTELVAULT_MAX_QUERIES", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub max_queries: u32,

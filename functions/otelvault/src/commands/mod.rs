@@ -7,6 +7,7 @@ pub mod check;
 pub mod compact;
 pub mod fetch;
 pub mod forward_retry;
+pub mod http_server;
 pub mod lambda;
 pub mod replay;
 pub mod schema;

@@ -20,6 +20,11 @@ use crate::settings::{Runtime, ServeArgs};
 /// a later run).
 pub const GRACE: u64 = 300_000_000_000;
 
+/// Concurrent gRPC streams of one connection.
+const GRPC_STREAMS: u32 = 64;
+/// Longest a gRPC call may take, its message's upload included.
+const GRPC_CALL_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Runs the server until Ctrl-C or SIGTERM.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let (args, state) = server_state(args, Runtime::Local, secrets::SERVER).await?;
@@ -57,13 +62,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             args.forward_retry_interval,
         ));
     }
-    serve_until_stopped(listener, args.grpc_listen.0, state).await
+    let limits = super::http_server::Limits {
+        header_timeout: args.header_timeout,
+        max_connections: args
+            .max_connections
+            .map_or_else(super::http_server::default_max_connections, |n| n as usize),
+    };
+    serve_until_stopped(listener, limits, args.grpc_listen.0, state).await
 }
 
 /// Serves OTLP/HTTP on `listener` and OTLP/gRPC on `grpc` (when on) until
 /// a stop signal, then lets in-flight requests finish.
 async fn serve_until_stopped(
     listener: tokio::net::TcpListener,
+    limits: super::http_server::Limits,
     grpc: Option<std::net::SocketAddr>,
     state: Arc<AppState>,
 ) -> anyhow::Result<()> {
@@ -82,7 +94,13 @@ async fn serve_until_stopped(
             })?;
             let local = listener.local_addr().context("reading the bound address")?;
             tracing::info!(listen = %local, "Serving OTLP/gRPC.");
+            // Limits a client cannot get around: streams per connection,
+            // the time a call may take, and dead peers found by keepalive.
             let server = tonic::transport::Server::builder()
+                .max_concurrent_streams(Some(GRPC_STREAMS))
+                .timeout(GRPC_CALL_TIMEOUT)
+                .http2_keepalive_interval(Some(Duration::from_secs(30)))
+                .http2_keepalive_timeout(Some(Duration::from_secs(10)))
                 .add_routes(otelvault_service::grpc::routes(Arc::clone(&state)))
                 .serve_with_incoming_shutdown(
                     tonic::transport::server::TcpIncoming::from(listener),
@@ -96,8 +114,8 @@ async fn serve_until_stopped(
         shutdown_signal().await;
         let _ = stop.send(true);
     });
-    axum::serve(listener, router_with(state, [otelvault_tempo::routes()]))
-        .with_graceful_shutdown(until_stopped())
+    let app = router_with(state, [otelvault_tempo::routes()]);
+    super::http_server::serve(listener, app, limits, until_stopped())
         .await
         .context("serving")?;
     if let Some(grpc) = grpc {

@@ -40,7 +40,8 @@ enum Command {
     Replay(commands::replay::ReplayArgs),
     /// Show what an archive holds: objects, bytes and items per day and signal.
     Stats(commands::stats::StatsArgs),
-    /// Compact ended hours of an archive into Parquet under parquet/, for SQL engines.
+    /// Compact ended hours of an archive into Parquet under parquet/, for SQL engines
+    /// (without --since or --start: the hours of the last 24 that have ended).
     Compact(commands::compact::CompactArgs),
     /// Print the SQL that declares the compacted tier's tables for Athena, Spark or DuckDB
     /// (and, with --queries, the named queries).

@@ -159,16 +159,43 @@ fn a_backend_that_fails_then_dies_gets_everything_after_forward_retry() {
     assert!(stderr.contains("run forward-retry again"), "{stderr}");
     assert_eq!(markers(&*front_store), pending);
 
-    // The backend is back (empty): everything arrives.
-    let (_backend, backend_store) = Server::start(&Storage::Fs, &[("OTELVAULT_LISTEN", &listen)]);
+    // The backend is back (empty): everything arrives, a request per
+    // marker (whose objects, one per partition, go back together).
+    let (backend, backend_store) = Server::start(&Storage::Fs, &[("OTELVAULT_LISTEN", &listen)]);
+    let objects: usize = pending
+        .iter()
+        .map(|key| {
+            let body = block_on(
+                front_store.get(&otelvault_storage::ObjectKey::new(key.as_str()).expect("key")),
+            )
+            .expect("marker");
+            otelvault_archive::ForwardMarker::parse(&body)
+                .expect("marker")
+                .keys
+                .len()
+        })
+        .sum();
+    assert!(
+        objects > pending.len(),
+        "some request spanned partitions: {objects}"
+    );
     let (code, stdout, stderr) = run_cli(&["forward-retry"], &envs);
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(
-        stdout.contains(&format!("re-sent {} batches", pending.len())),
+        stdout.contains(&format!(
+            "re-sent {} batches ({objects} objects",
+            pending.len()
+        )),
         "{stdout}"
     );
     assert!(markers(&*front_store).is_empty());
     assert_same_items(&*front_store, &*backend_store, "after forward-retry");
+    let requests = backend
+        .log_text()
+        .lines()
+        .filter(|l| l.contains("Handled request") && l.contains("path=\"/v1/"))
+        .count();
+    assert_eq!(requests, pending.len(), "{}", backend.log_text());
 }
 
 #[test]

@@ -34,6 +34,9 @@ const IN_REQUEST: RetryPolicy = RetryPolicy {
     max: Duration::from_secs(1),
 };
 
+/// Items re-sent in one request at most (replay's default batch size).
+const RESEND_ITEMS: usize = 1000;
+
 /// Retries when re-sending from the archive.
 const FROM_ARCHIVE: RetryPolicy = RetryPolicy {
     attempts: 3,
@@ -245,7 +248,11 @@ async fn resend(
         format!("{signal} are not forwarded now (set OTELVAULT_FORWARD_ENDPOINT to re-send them)")
     })?;
     let (mut objects, mut items) = (0, 0);
-    for key in &marker.keys {
+    // The request's objects (one per partition it spanned) go back as few
+    // requests as the exporter's batch size allows.
+    let mut pending: Vec<otelvault_codec::Batch> = Vec::new();
+    let mut pending_items = 0;
+    for (i, key) in marker.keys.iter().enumerate() {
         let object = ObjectKey::new(key).map_err(|e| e.to_string())?;
         let parsed = PartitionKey::parse(&object).map_err(|e| e.to_string())?;
         let bytes = store
@@ -255,12 +262,19 @@ async fn resend(
         let batch = tokio::task::spawn_blocking(move || parsed.decode(&bytes))
             .await
             .map_err(|e| e.to_string())??;
-        exporter
-            .send(&batch)
-            .await
-            .map_err(|e: ClientError| e.to_string())?;
         objects += 1;
         items += batch.item_count();
+        pending_items += batch.item_count();
+        pending.push(batch);
+        if pending_items >= RESEND_ITEMS || i + 1 == marker.keys.len() {
+            pending_items = 0;
+            if let Some(batch) = otelvault_codec::merge(std::mem::take(&mut pending)) {
+                exporter
+                    .send(&batch)
+                    .await
+                    .map_err(|e: ClientError| e.to_string())?;
+            }
+        }
     }
     Ok((objects, items))
 }

@@ -118,15 +118,17 @@ const INTRINSICS: [&str; 8] = [
     "traceDuration",
 ];
 
-/// The request's range: `start`/`end` in unix seconds, else the last
-/// `default_secs`.
+/// The request's range: `start`/`end` in unix seconds (`end=0` is now),
+/// else the last `default_secs` before the end.
 fn range(params: &HashMap<String, String>, default_secs: u64) -> Result<(u64, u64), ApiError> {
     let now = otelvault_codec::now_unix_nanos();
     let end = seconds_param(params, "end")?
         .filter(|s| *s > 0)
         .map_or(now, |s| s.saturating_mul(NANOS));
+    // An explicit start, 0 included, is the range asked for: a wide range
+    // is read whole (days without data cost nothing to skip), never
+    // silently narrowed to the default window.
     let start = seconds_param(params, "start")?
-        .filter(|s| *s > 0)
         .map_or(end.saturating_sub(default_secs * NANOS), |s| {
             s.saturating_mul(NANOS)
         });

@@ -380,6 +380,26 @@ async fn search_answers_the_traces_whose_spans_match_newest_first() {
         ids(&early),
         expected(&traces, |t| t.start < T0 + 600_000_000_000)
     );
+    // A range from the epoch to 2100 is read whole, not narrowed to an hour.
+    let wide = get_json(&app, "/api/search?start=0&end=4102444800&limit=100").await;
+    assert_eq!(ids(&wide), expected(&traces, |_| true));
+    let t = &traces[3];
+    let (status, body) = send(
+        &app,
+        Request::get(format!(
+            "/api/v2/traces/{}?start=0&end=4102444800",
+            hex(&t.id)
+        ))
+        .header("authorization", "Bearer query-key-1")
+        .body(Body::empty())
+        .expect("request"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        String::from_utf8_lossy(&body).contains(&hex(&t.id)),
+        "the trace is found"
+    );
 }
 
 #[tokio::test]

@@ -44,6 +44,9 @@ const LIST_CONCURRENCY: usize = 4;
 const READ_CONCURRENCY: usize = 8;
 /// Largest object accepted after decompression (ingest caps requests at 64 MiB).
 const MAX_OBJECT_BYTES: usize = 256 * 1024 * 1024;
+/// Memory one object may take once decoded (an object holds at most one
+/// ingest request, whose own limit is far lower).
+const MAX_OBJECT_DECODED: usize = 1 << 30;
 /// Skipped objects named in one page at most.
 const MAX_REPORTED_SKIPS: usize = 100;
 
@@ -539,7 +542,10 @@ impl PartitionKey {
             .compression
             .decompress(raw, MAX_OBJECT_BYTES)
             .map_err(|e| e.to_string())?;
-        Batch::decode(self.signal, self.format, &data).map_err(|e| e.to_string())
+        // Bounded like a request: a planted or corrupt object cannot take
+        // the reader's memory.
+        Batch::decode_limited(self.signal, self.format, &data, MAX_OBJECT_DECODED)
+            .map_err(|e| e.to_string())
     }
 }
 

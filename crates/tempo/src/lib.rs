@@ -104,6 +104,8 @@ const DEFAULT_SPSS: usize = 3;
 const MAX_TRACES: usize = 200_000;
 /// Tag names (per scope) or values one answer lists at most.
 const MAX_TAGS: usize = 1000;
+/// Longest tag value listed (longer ones are left out of the list).
+const MAX_TAG_VALUE: usize = 1024;
 /// What Tempo calls a trace whose root span is not in the range read.
 const NO_ROOT: &str = "<root span not yet received>";
 /// The intrinsics Tempo lists for autocomplete.
@@ -650,7 +652,8 @@ async fn tag_values(
     let mut values: BTreeMap<String, &'static str> = BTreeMap::new();
     let scan = scan(state, start, end, log, |resource, span| {
         let mut add = |value: String, kind: &'static str| {
-            if values.len() < MAX_TAGS {
+            // A value too long to pick from a list is no autocomplete.
+            if values.len() < MAX_TAGS && value.len() <= MAX_TAG_VALUE {
                 values.entry(value).or_insert(kind);
             }
         };

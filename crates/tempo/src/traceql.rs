@@ -248,6 +248,13 @@ fn tokens(text: &str) -> Result<Vec<Token>, String> {
 
 /// Parses the TraceQL of a search (`q`). An empty query, or `{}`, matches
 /// every trace.
+/// Conditions one query may have at most.
+const MAX_CONDITIONS: usize = 32;
+/// A regular expression's length at most.
+const MAX_PATTERN: usize = 1024;
+/// Memory one compiled regular expression may take.
+const MAX_REGEX_BYTES: usize = 1 << 20;
+
 pub(crate) fn parse(text: &str) -> Result<Filter, String> {
     let tokens = tokens(text)?;
     if tokens.is_empty() {
@@ -283,6 +290,11 @@ pub(crate) fn parse(text: &str) -> Result<Filter, String> {
                     }
                 };
                 conditions.push(Condition::new(field, op, value)?);
+                if conditions.len() > MAX_CONDITIONS {
+                    return Err(format!(
+                        "more than {MAX_CONDITIONS} conditions in one query: narrow it"
+                    ));
+                }
                 match it.next() {
                     Some(Token::And) => continue,
                     Some(Token::Close) => break,
@@ -355,8 +367,15 @@ impl Condition {
                         "=~ and !~ take a quoted regular expression, not {value}"
                     ));
                 };
+                if pattern.len() > MAX_PATTERN {
+                    return Err(format!(
+                        "a regular expression of more than {MAX_PATTERN} characters"
+                    ));
+                }
                 Some(
-                    Regex::new(&format!("^(?:{pattern})$"))
+                    regex::RegexBuilder::new(&format!("^(?:{pattern})$"))
+                        .size_limit(MAX_REGEX_BYTES)
+                        .build()
                         .map_err(|e| format!("{pattern:?} is not a regular expression: {e}"))?,
                 )
             }
@@ -629,6 +648,19 @@ mod tests {
         assert_eq!(f.conditions[3].op, Op::Ge);
         assert_eq!(f.conditions[4].value, Literal::Duration(100_000_000));
         assert!(parse("{}").expect("empty").conditions.is_empty());
+        // Bounded: conditions, and what a regular expression may cost.
+        let many = vec!["name = \"x\""; 33].join(" && ");
+        assert!(
+            parse(&format!("{{ {many} }}"))
+                .expect_err("33")
+                .contains("more than 32")
+        );
+        let long = "a".repeat(2000);
+        assert!(parse(&format!("{{ name =~ \"{long}\" }}")).is_err());
+        assert!(
+            parse("{ name =~ \"(a{1000}){1000}\" }").is_err(),
+            "too costly to compile"
+        );
         assert!(parse("").expect("nothing").conditions.is_empty());
         assert_eq!(
             parse("{ trace:duration > 2s }").expect("trace").conditions[0].field,

@@ -476,3 +476,32 @@ fn empty_variables_count_as_unset_and_the_first_day_spellings_work() {
         "{stderr}"
     );
 }
+
+#[test]
+fn secrets_given_as_flags_are_warned_of_without_showing_them() {
+    let dir = tempfile::tempdir().expect("dir");
+    let storage = dir.path().to_string_lossy().into_owned();
+    let (code, _, stderr) = run_cli(
+        &[
+            "check",
+            "--storage",
+            &storage,
+            "--ingest-keys=ingest-secret-in-argv",
+            "--query-keys",
+            "query-secret-in-argv",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    for (flag, variable) in [
+        ("--ingest-keys", "OTELVAULT_INGEST_KEYS"),
+        ("--query-keys", "OTELVAULT_QUERY_KEYS"),
+    ] {
+        assert!(
+            stderr.contains(&format!("{flag} puts a secret on the command line"))
+                && stderr.contains(variable),
+            "{stderr}"
+        );
+    }
+    assert!(!stderr.contains("secret-in-argv"), "{stderr}");
+}

@@ -74,3 +74,42 @@ fn a_flood_of_idle_connections_past_the_cap_cannot_keep_a_request_out() {
     }
     drop(flood);
 }
+
+/// The status line of a GET of `/health` sent with `host`.
+fn health_with_host(url: &str, host: &str) -> String {
+    let mut stream = TcpStream::connect(addr(url)).expect("connect");
+    write!(
+        stream,
+        "GET /health HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("answer");
+    answer.lines().next().unwrap_or_default().to_owned()
+}
+
+#[test]
+fn a_server_without_keys_answers_only_loopback_names() {
+    // A page served from evil.example whose name now resolves to 127.0.0.1
+    // (DNS rebinding) sends its own name as Host.
+    let (server, _store) = Server::start(&Storage::Fs, &[]);
+    let port = addr(&server.url)
+        .rsplit_once(':')
+        .expect("port")
+        .1
+        .to_owned();
+    assert!(health_with_host(&server.url, &format!("evil.example:{port}")).contains(" 403 "));
+    for host in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        "[::1]".into(),
+    ] {
+        assert!(
+            health_with_host(&server.url, &host).contains(" 200 "),
+            "{host}"
+        );
+    }
+    // With keys, a name is the keys' business.
+    let (keyed, _store) = Server::start(&Storage::Fs, &[("OTELVAULT_INGEST_KEYS", "ingest-key-1")]);
+    assert!(health_with_host(&keyed.url, "otelvault.example").contains(" 200 "));
+}

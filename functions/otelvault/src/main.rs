@@ -145,6 +145,36 @@ fn exit_on_unknown_settings() {
     }
 }
 
+/// Secrets given as flags are visible to every user of the machine (`ps`,
+/// `/proc/*/cmdline`): a warning names them and the safer ways. A secret
+/// setting is one whose value its help hides.
+fn warn_of_secrets_on_the_command_line(
+    command: &clap::Command,
+    args: impl Iterator<Item = String>,
+) {
+    fn secrets(command: &clap::Command, out: &mut Vec<(String, String)>) {
+        for arg in command
+            .get_arguments()
+            .filter(|a| a.is_hide_env_values_set())
+        {
+            if let (Some(long), Some(env)) = (arg.get_long(), arg.get_env()) {
+                out.push((format!("--{long}"), env.to_string_lossy().into_owned()));
+            }
+        }
+        command.get_subcommands().for_each(|sub| secrets(sub, out));
+    }
+    let mut known = Vec::new();
+    secrets(command, &mut known);
+    for arg in args {
+        let flag = arg.split_once('=').map_or(arg.as_str(), |(flag, _)| flag);
+        if let Some((flag, env)) = known.iter().find(|(f, _)| f == flag) {
+            tracing::warn!(
+                "{flag} puts a secret on the command line, where every user of the machine can read it (ps): set {env} instead, or keep it in SSM (OTELVAULT_SECRETS_SSM_PREFIX)."
+            );
+        }
+    }
+}
+
 /// True when the error is the reader of our output going away (`| head`):
 /// not a failure of the command.
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
@@ -214,6 +244,7 @@ fn main() -> ExitCode {
         let cli: Cli = parse_or_exit(std::env::args_os(), false);
         exit_on_unknown_settings();
         init_logging(false);
+        warn_of_secrets_on_the_command_line(&Cli::command(), std::env::args());
         match dispatch(cli.command) {
             // The summary said what was lost; exit non-zero without repeating it.
             Ok(false) => return ExitCode::from(3),

@@ -18,6 +18,8 @@ use hyper_util::service::TowerToHyperService;
 /// How the listener treats connections.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
+    /// Answer only requests addressed to a loopback name.
+    pub loopback_only: bool,
     /// Longest a client may take to send a request head.
     pub header_timeout: Duration,
     /// Open connections at most.

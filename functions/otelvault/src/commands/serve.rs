@@ -63,6 +63,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         ));
     }
     let limits = super::http_server::Limits {
+        // Without keys, on loopback: only requests addressed to a loopback
+        // name, so a web page cannot reach the server by DNS rebinding.
+        loopback_only: !args.keys_enforced() && args.listen.ip().is_loopback(),
         header_timeout: args.header_timeout,
         max_connections: args
             .max_connections
@@ -114,7 +117,10 @@ async fn serve_until_stopped(
         shutdown_signal().await;
         let _ = stop.send(true);
     });
-    let app = router_with(state, [otelvault_tempo::routes()]);
+    let mut app = router_with(state, [otelvault_tempo::routes()]);
+    if limits.loopback_only {
+        app = app.layer(axum::middleware::from_fn(loopback_hosts_only));
+    }
     super::http_server::serve(listener, app, limits, until_stopped())
         .await
         .context("serving")?;
@@ -125,6 +131,44 @@ async fn serve_until_stopped(
     }
     tracing::info!("Stopped.");
     Ok(())
+}
+
+/// Refuses a request whose `Host` is not a loopback name: a browser tricked
+/// by DNS rebinding sends the attacker's domain there, and a server without
+/// keys must not answer it.
+async fn loopback_hosts_only(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let host = request
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok());
+    if host.is_none_or(is_loopback_host) {
+        return next.run(request).await;
+    }
+    (
+        http::StatusCode::FORBIDDEN,
+        [(http::header::CONTENT_TYPE, "application/json")],
+        r#"{"error":"this server has no keys and answers only requests addressed to 127.0.0.1, [::1] or localhost: set OTELVAULT_INGEST_KEYS/OTELVAULT_QUERY_KEYS to serve other names"}"#,
+    )
+        .into_response()
+}
+
+/// `localhost`, `127.0.0.1`, `[::1]`, with or without a port.
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if !name.ends_with(':') && port.bytes().all(|b| b.is_ascii_digit()) => {
+            name
+        }
+        _ => host,
+    };
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Ctrl-C or SIGTERM: stop accepting, let in-flight requests finish.
@@ -245,4 +289,34 @@ async fn compact_waiting(
         }
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback_host;
+
+    #[test]
+    fn loopback_names_are_told_from_a_rebound_domain() {
+        for host in [
+            "localhost",
+            "LOCALHOST:4318",
+            "127.0.0.1",
+            "127.0.0.1:4318",
+            "[::1]:4318",
+            "[::1]",
+            "127.1.2.3:80",
+        ] {
+            assert!(is_loopback_host(host), "{host}");
+        }
+        for host in [
+            "evil.example",
+            "evil.example:4318",
+            "localhost.evil.example",
+            "10.0.0.1:4318",
+            "[2001:db8::1]:4318",
+            "",
+        ] {
+            assert!(!is_loopback_host(host), "{host}");
+        }
+    }
 }

@@ -10,8 +10,9 @@
 //! rows whose raw objects were deleted (`delete_raw`, a lifecycle rule)
 //! are never rewritten. Parts no manifest lists (a crashed run's) are
 //! removed after it is written, and raw objects only with `delete_raw`,
-//! once the manifest that covers them is durable. Run one compaction of
-//! an archive at a time.
+//! once the manifest that covers them is durable. One compaction of an
+//! archive runs at a time: [`compact_range`] holds the archive's lease
+//! (`parquet/_lease.json`, see [`crate::Lease`]) while it runs.
 
 use std::collections::HashSet;
 
@@ -22,6 +23,7 @@ use serde_json::{Value, json};
 
 use otelvault_parquet::{CompactError, Table};
 
+use crate::lease::Lease;
 use crate::marker::{FORWARD_PENDING_PREFIX, ForwardMarker};
 use crate::tier::HOUR;
 use crate::{PartitionKey, content_id};
@@ -447,15 +449,38 @@ pub async fn compact_range(
         .filter(|hour| *hour >= first && *hour < end)
         .collect();
     let total = hours.len() * Signal::ALL.len();
+    // One compaction of an archive at a time (a dry run writes nothing).
+    let mut lease = match options.dry_run || hours.is_empty() {
+        true => None,
+        false => Some(Lease::acquire(store).await?),
+    };
     let mut done = 0;
-    for hour in hours {
+    let mut result = Ok(());
+    'hours: for hour in hours {
+        if let Some(lease) = lease.as_mut()
+            && let Err(e) = lease.renew(store).await
+        {
+            result = Err(e);
+            break;
+        }
         for signal in Signal::ALL {
-            let report = compact_hour(store, signal, hour, options).await?;
-            done += 1;
-            each(&report, (done, total));
+            match compact_hour(store, signal, hour, options).await {
+                Ok(report) => {
+                    done += 1;
+                    each(&report, (done, total));
+                }
+                Err(e) => {
+                    result = Err(e);
+                    break 'hours;
+                }
+            }
         }
     }
-    Ok(())
+    let released = match lease {
+        Some(lease) => lease.release(store).await,
+        None => Ok(()),
+    };
+    result.and(released)
 }
 
 /// The hour's manifest, if it has one. One that cannot be parsed stops

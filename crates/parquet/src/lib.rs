@@ -50,6 +50,16 @@ pub enum CompactError {
     /// A manifest that cannot be used; the message says what to do.
     #[error("{0}")]
     Manifest(String),
+    /// Another compaction of the archive holds its lease.
+    #[error(
+        "another compaction of this archive is running ({holder}); its lease ends within {seconds_left} s unless it is renewed: run again after it"
+    )]
+    Busy {
+        /// Who holds the lease.
+        holder: String,
+        /// Seconds until the lease ends.
+        seconds_left: u64,
+    },
     /// The store failed.
     #[error("{action}: {source}")]
     Storage {

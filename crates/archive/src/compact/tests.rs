@@ -755,3 +755,59 @@ async fn the_temporary_files_of_a_killed_compaction_go_with_the_next_run_of_its_
     assert_eq!(report.outcome, Outcome::Compacted);
     assert!(!left.exists(), "the stale temporary file is gone");
 }
+
+#[tokio::test]
+async fn one_compaction_of_an_archive_runs_at_a_time() {
+    let store = Arc::new(MemoryStore::new());
+    archive(store.clone())
+        .write(sample(Signal::Traces), SAMPLE_HOUR)
+        .await
+        .expect("write");
+    let range = (SAMPLE_HOUR, SAMPLE_HOUR + HOUR);
+    let run = || {
+        compact_range(
+            &*store,
+            range.0,
+            range.1,
+            CompactOptions::default(),
+            |_, _| {},
+        )
+    };
+    // Another compaction holds the lease: this one stops before any hour.
+    let lease = crate::Lease::acquire(&*store).await.expect("lease");
+    let err = run().await.expect_err("busy");
+    assert!(matches!(err, CompactError::Busy { .. }), "{err}");
+    assert!(err.to_string().contains("run again after it"), "{err}");
+    assert!(
+        snapshot(&store)
+            .await
+            .iter()
+            .all(|(k, _)| !k.ends_with(".parquet"))
+    );
+    // Given back, the next run takes it, compacts, and gives it back too.
+    lease.release(&*store).await.expect("release");
+    run().await.expect("compact");
+    let keys: Vec<String> = snapshot(&store).await.into_iter().map(|(k, _)| k).collect();
+    assert!(keys.iter().any(|k| k.ends_with(".parquet")), "{keys:?}");
+    assert!(!keys.iter().any(|k| k == crate::LEASE_KEY), "{keys:?}");
+    // A holder that crashed blocks no longer than its lease.
+    let expired = serde_json::json!({"version": 1, "holder": "pid 1 at gone", "until": "1"});
+    store
+        .put(
+            &ObjectKey::new(crate::LEASE_KEY).expect("key"),
+            Bytes::from(expired.to_string()),
+            &PutOptions::default(),
+        )
+        .await
+        .expect("put");
+    run().await.expect("an expired lease is taken over");
+    // A dry run takes no lease.
+    let _held = crate::Lease::acquire(&*store).await.expect("lease");
+    let dry = CompactOptions {
+        dry_run: true,
+        ..CompactOptions::default()
+    };
+    compact_range(&*store, range.0, range.1, dry, |_, _| {})
+        .await
+        .expect("a dry run reads only");
+}

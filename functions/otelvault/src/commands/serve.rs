@@ -254,6 +254,9 @@ async fn compact_in_background(archive: Archive, options: CompactOptions, every:
                     );
                 }
             }
+            Err(e @ otelvault_parquet::CompactError::Busy { .. }) => {
+                tracing::info!(reason = %e, "Another compaction of this archive is running; this one runs again later.")
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "Background compaction failed; it runs again later.")
             }
@@ -272,11 +275,16 @@ async fn compact_waiting(
     report: &mut RunReport,
 ) -> Result<(), otelvault_parquet::CompactError> {
     let due: Vec<u64> = waiting.range(..ended).copied().collect();
+    if due.is_empty() {
+        return Ok(());
+    }
+    let store = &**archive.store();
+    let lease = otelvault_archive::Lease::acquire(store).await?;
     let mut result = Ok(());
     for hour in due {
         let mut done = true;
         for signal in Signal::ALL {
-            match compact_hour(&**archive.store(), signal, hour, options).await {
+            match compact_hour(store, signal, hour, options).await {
                 Ok(hour) => report.add(&hour),
                 Err(e) => {
                     done = false;
@@ -288,7 +296,7 @@ async fn compact_waiting(
             waiting.remove(&hour);
         }
     }
-    result
+    result.and(lease.release(store).await)
 }
 
 #[cfg(test)]

@@ -774,7 +774,7 @@ async fn one_compaction_of_an_archive_runs_at_a_time() {
         )
     };
     // Another compaction holds the lease: this one stops before any hour.
-    let lease = crate::Lease::acquire(&*store).await.expect("lease");
+    let lease = Lease::acquire(&*store).await.expect("lease");
     let err = run().await.expect_err("busy");
     assert!(matches!(err, CompactError::Busy { .. }), "{err}");
     assert!(err.to_string().contains("run again after it"), "{err}");
@@ -802,7 +802,7 @@ async fn one_compaction_of_an_archive_runs_at_a_time() {
         .expect("put");
     run().await.expect("an expired lease is taken over");
     // A dry run takes no lease.
-    let _held = crate::Lease::acquire(&*store).await.expect("lease");
+    let _held = Lease::acquire(&*store).await.expect("lease");
     let dry = CompactOptions {
         dry_run: true,
         ..CompactOptions::default()

@@ -916,7 +916,7 @@ async fn ingest_waits_for_room_in_the_memory_budget_then_answers_503() {
         .acquire_many_owned(64)
         .await
         .expect("permits");
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let (status, headers, body) = send_json(&app, "/v1/traces", TRACES_JSON).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body:?}");
     assert!(headers.contains_key("retry-after"));

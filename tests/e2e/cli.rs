@@ -505,3 +505,29 @@ fn secrets_given_as_flags_are_warned_of_without_showing_them() {
     }
     assert!(!stderr.contains("secret-in-argv"), "{stderr}");
 }
+
+#[test]
+fn no_aws_credentials_at_all_is_said_in_one_line_with_the_ways_to_give_them() {
+    let home = tempfile::tempdir().expect("home");
+    let output = Command::new(env!("CARGO_BIN_EXE_otelvault"))
+        .args(["stats", "--from", "s3://otelvault-no-credentials/otel"])
+        .env_clear()
+        .env("HOME", home.path())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_REGION", "us-east-1")
+        // Never reached: credentials are looked for first.
+        .env("OTELVAULT_S3_ENDPOINT", "http://127.0.0.1:9")
+        .env("OTELVAULT_S3_FORCE_PATH_STYLE", "true")
+        .output()
+        .expect("run otelvault");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("no AWS credentials were found")
+            && stderr.contains("AWS_PROFILE")
+            && stderr.contains("AWS_ACCESS_KEY_ID")
+            && !stderr.contains("unavailable"),
+        "{stderr}"
+    );
+}

@@ -126,6 +126,12 @@ impl S3Store {
             ));
         }
         let shared = loader.load().await;
+        if !region_in_env && options.endpoint.is_none() {
+            tracing::info!(
+                region = shared.region().map(|r| r.as_ref()),
+                "No AWS_REGION set: S3 calls use the region of the AWS configuration chain (set AWS_REGION to choose)."
+            );
+        }
         let config = aws_sdk_s3::config::Builder::from(&shared)
             .force_path_style(options.force_path_style)
             .build();
@@ -280,6 +286,11 @@ impl S3Store {
                     },
                 }
             }
+            // No credentials anywhere in the chain: the SDK names its last
+            // link (the EC2 metadata service); say what happened instead.
+            _ if no_credentials(&chain(&err)) => StorageError::Failed {
+                message: format!("{at}: {NO_CREDENTIALS}"),
+            },
             SdkError::ConstructionFailure(_) => StorageError::Failed {
                 message: format!("{at}: {}", chain(&err)),
             },
@@ -289,6 +300,21 @@ impl S3Store {
             },
         }
     }
+}
+
+/// What to do when the AWS configuration chain found no credentials.
+const NO_CREDENTIALS: &str = "no AWS credentials were found: set AWS_PROFILE (a profile of ~/.aws), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run with a role (an instance profile, the Lambda function's role)";
+
+/// Whether an SDK error's causes say that no credentials could be loaded.
+fn no_credentials(causes: &str) -> bool {
+    let causes = causes.to_ascii_lowercase();
+    causes.contains("credential")
+        && (causes.contains("no credentials found")
+            || causes.contains("no providers in chain")
+            || causes.contains("not loaded")
+            || causes.contains("could not load credentials")
+            || causes.contains("failed to load credentials")
+            || causes.contains("credentials not loaded"))
 }
 
 #[async_trait]

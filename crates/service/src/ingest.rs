@@ -125,8 +125,18 @@ pub(crate) async fn store(
     let exporter = forwarder.as_ref().and_then(|f| f.exporter(signal)).cloned();
     let emf = state.emf.clone().filter(|e| e.converts());
     let keep_for_emf = emf.is_some();
-    // Decompressed and priced first; decoded once the memory it will take
-    // is reserved, and that is held until the objects are written.
+    // Memory is reserved before the body is decompressed (for what it may
+    // inflate to) and trued up to the decoded-size estimate before it is
+    // decoded; it is held until the objects are written.
+    let inflating = match encoding {
+        ContentEncoding::Identity => 0,
+        _ => raw
+            .len()
+            .saturating_mul(INFLATION)
+            .min(MAX_DECOMPRESSED_BYTES),
+    };
+    let mut reserved = reserve_memory(state, raw.len() + inflating, None).await?;
+    let received = raw.len();
     let (data, cost) = blocking(log, move || {
         let decompressed =
             decompress(encoding, &raw, MAX_DECOMPRESSED_BYTES).map_err(|e| match e {
@@ -140,11 +150,12 @@ pub(crate) async fn store(
             std::borrow::Cow::Owned(data) => Bytes::from(data),
             std::borrow::Cow::Borrowed(_) => raw.clone(),
         };
-        let cost = data.len() + otelvault_codec::decoded_cost(signal, format, &data, limit);
+        let cost = otelvault_codec::decoded_cost(signal, format, &data, limit);
         Ok((data, cost))
     })
     .await?;
-    let _reserved = reserve_memory(state, cost).await?;
+    reserved = reserve_memory(state, received + cost, Some(reserved)).await?;
+    let _reserved = reserved;
     let prepared = blocking(log, move || {
         prepare(
             &archive,
@@ -223,24 +234,51 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
 /// it is answered 503.
 const MEMORY_WAIT: Duration = Duration::from_secs(2);
 
+/// How much larger than its compressed bytes a body is assumed to inflate
+/// before it is decompressed (the reservation is trued up afterwards).
+const INFLATION: usize = 64;
+
 /// Reserves `bytes` of the ingest memory budget (rounded up to MiB, and at
 /// most the whole budget, so that any request the per-request limit lets
-/// through can run, alone if need be), waiting up to [`MEMORY_WAIT`].
+/// through can run, alone if need be), waiting up to [`MEMORY_WAIT`]; with
+/// `held`, what is already reserved is grown or shrunk to that.
 async fn reserve_memory(
     state: &AppState,
     bytes: usize,
+    held: Option<tokio::sync::OwnedSemaphorePermit>,
 ) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
-    let mib = u32::try_from(bytes.div_ceil(1 << 20))
-        .unwrap_or(u32::MAX)
-        .clamp(1, state.ingest_memory_mib.max(1));
-    let permit = Arc::clone(&state.ingest_memory).acquire_many_owned(mib);
-    match tokio::time::timeout(MEMORY_WAIT, permit).await {
-        Ok(Ok(permit)) => Ok(permit),
-        _ => Err(ApiError::Unavailable(format!(
+    let mib = bytes
+        .div_ceil(1 << 20)
+        .clamp(1, (state.ingest_memory_mib as usize).max(1));
+    let busy = || {
+        ApiError::Unavailable(format!(
             "the server is busy: requests in flight take its ingest memory ({} MiB); retry later",
             state.ingest_memory_mib
-        ))),
+        ))
+    };
+    if let Some(mut held) = held {
+        let have = held.num_permits();
+        if have >= mib {
+            drop(held.split(have - mib));
+            return Ok(held);
+        }
+        let more = u32::try_from(mib - have).unwrap_or(u32::MAX);
+        let permit = Arc::clone(&state.ingest_memory).acquire_many_owned(more);
+        let more = tokio::time::timeout(MEMORY_WAIT, permit)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .ok_or_else(busy)?;
+        held.merge(more);
+        return Ok(held);
     }
+    let all = u32::try_from(mib).unwrap_or(u32::MAX);
+    let permit = Arc::clone(&state.ingest_memory).acquire_many_owned(all);
+    tokio::time::timeout(MEMORY_WAIT, permit)
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .ok_or_else(busy)
 }
 
 /// Runs CPU work on a blocking thread. A panic in the codec is a bug; the

@@ -153,6 +153,20 @@ pub fn location(root: &str, table: &Table) -> String {
 /// `dialect`, each ending with `;` on a line of its own. `years` bounds
 /// Athena's partition projection (first and last year, inclusive).
 pub fn ddl(dialect: Dialect, root: &str, years: (u16, u16)) -> Result<String, CompactError> {
+    ddl_with(dialect, root, years, |_| true)
+}
+
+/// [`ddl`], told which tables have parts yet: DuckDB binds a view's files
+/// when it is created and refuses a pattern that matches none, so a table
+/// without parts (often summaries and histograms) becomes an empty view
+/// with its columns, and the script runs whole on any archive. Athena and
+/// Spark read an empty location as an empty table.
+pub fn ddl_with(
+    dialect: Dialect,
+    root: &str,
+    years: (u16, u16),
+    has_parts: impl Fn(&Table) -> bool,
+) -> Result<String, CompactError> {
     let mut out = String::new();
     if dialect == Dialect::DuckDb {
         out.push_str(
@@ -170,7 +184,10 @@ pub fn ddl(dialect: Dialect, root: &str, years: (u16, u16)) -> Result<String, Co
                     out.push_str(&format!("MSCK REPAIR TABLE {};\n", table.name));
                 }
             }
-            Dialect::DuckDb => out.push_str(&duckdb_view(table, &columns, &location)),
+            Dialect::DuckDb if has_parts(table) => {
+                out.push_str(&duckdb_view(table, &columns, &location));
+            }
+            Dialect::DuckDb => out.push_str(&duckdb_empty_view(table, &columns)),
         }
         out.push('\n');
     }
@@ -245,6 +262,26 @@ fn duckdb_view(table: &Table, columns: &[Column], location: &str) -> String {
     )
 }
 
+/// A view of `table` with its columns and no rows, for a table with no
+/// parts yet; re-run `otelvault schema` once it has some.
+fn duckdb_empty_view(table: &Table, columns: &[Column]) -> String {
+    let selected: Vec<String> = columns
+        .iter()
+        .map(|c| format!("  CAST(NULL AS {1}) AS \"{0}\"", c.name, c.duckdb))
+        .chain(
+            PARTITIONS
+                .iter()
+                .map(|p| format!("  CAST(NULL AS VARCHAR) AS {p}")),
+        )
+        .collect();
+    format!(
+        "-- {name}: no parts yet (compact ended hours, then run otelvault schema again); empty until then.\n\
+         CREATE OR REPLACE VIEW {name} AS SELECT\n{columns}\nWHERE false;\n",
+        name = table.name,
+        columns = selected.join(",\n"),
+    )
+}
+
 /// The tables as terraform declares them in Glue: name → directory under
 /// `parquet/`, columns (name, Hive type), partition columns, and the
 /// partition projection (its years and locations relative to the archive's
@@ -277,6 +314,18 @@ pub fn glue_tables(years: (u16, u16)) -> Result<serde_json::Value, CompactError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_duckdb_table_without_parts_is_an_empty_view_with_its_columns() {
+        let script = ddl_with(Dialect::DuckDb, "/archive", (2024, 2030), |t| {
+            t.name == "otel_traces"
+        })
+        .expect("ddl");
+        assert_eq!(script.matches("read_parquet(").count(), 1, "{script}");
+        assert_eq!(script.matches("WHERE false;").count(), TABLES.len() - 1);
+        assert!(script.contains("CAST(NULL AS VARCHAR) AS \"ServiceName\""));
+        assert!(script.contains("CAST(NULL AS VARCHAR) AS year"));
+    }
 
     #[test]
     fn every_table_has_sql_columns_that_start_with_service_and_time() {

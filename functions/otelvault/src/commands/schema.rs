@@ -88,7 +88,14 @@ pub fn run(args: SchemaArgs) -> anyhow::Result<()> {
         SchemaDialect::Duckdb => sql::Dialect::DuckDb,
     };
     let root = sql_root(&args.storage.storage, args.dialect)?;
-    print!("{}", sql::ddl(dialect, &root, args.years)?);
+    // A directory can be looked at: tables without parts get empty views.
+    let local = (!root.contains("://")).then(|| std::path::PathBuf::from(&root));
+    let has_parts = |table: &otelvault_parquet::Table| {
+        local
+            .as_ref()
+            .is_none_or(|root| holds_parquet(&root.join("parquet").join(table.dir)))
+    };
+    print!("{}", sql::ddl_with(dialect, &root, args.years, has_parts)?);
     if args.queries {
         for (name, text) in sql::QUERIES {
             println!(
@@ -100,4 +107,19 @@ pub fn run(args: SchemaArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether `dir` holds a Parquet file, at any depth.
+fn holds_parquet(dir: &std::path::Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.flatten().any(|entry| {
+        let path = entry.path();
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => holds_parquet(&path),
+            Ok(t) if t.is_file() => path.extension().is_some_and(|e| e == "parquet"),
+            _ => false,
+        }
+    })
 }

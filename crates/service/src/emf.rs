@@ -28,6 +28,9 @@ pub struct EmfConfig {
     pub namespace: String,
     /// A file events are appended to, instead of standard output.
     pub file: Option<std::path::PathBuf>,
+    /// Distinct dimension value sets of converted OTLP metrics sent at
+    /// most ([`MAX_SERIES`] unless set).
+    pub max_series: Option<usize>,
 }
 
 /// Where events are written, and what is written.
@@ -37,7 +40,15 @@ pub struct Emf {
     namespace: String,
     self_metrics: bool,
     converter: Option<Converter>,
+    /// The dimension value sets converted OTLP metrics were sent with.
+    series: Mutex<std::collections::HashSet<u64>>,
+    series_hasher: std::collections::hash_map::RandomState,
+    max_series: usize,
 }
+
+/// Distinct dimension value sets of converted OTLP metrics one process
+/// sends at most; events of new ones past it are dropped and counted.
+pub const MAX_SERIES: usize = 10_000;
 
 #[derive(Debug)]
 enum Sink {
@@ -72,7 +83,29 @@ impl Emf {
             namespace: config.namespace,
             self_metrics: config.self_metrics,
             converter,
+            series: Mutex::default(),
+            series_hasher: std::collections::hash_map::RandomState::new(),
+            max_series: config.max_series.unwrap_or(MAX_SERIES),
         })))
+    }
+
+    /// Keeps the events whose dimension values were sent before, or that
+    /// fit under [`MAX_SERIES`] new ones; how many were dropped. Dimension
+    /// values come from clients, and each distinct set is a custom metric
+    /// CloudWatch bills.
+    fn within_cardinality(&self, events: &mut Vec<Event>) -> usize {
+        use std::hash::{BuildHasher as _, Hash as _, Hasher as _};
+        let Ok(mut seen) = self.series.lock() else {
+            return 0;
+        };
+        let before = events.len();
+        events.retain(|event| {
+            let mut h = self.series_hasher.build_hasher();
+            event.labels.hash(&mut h);
+            let series = h.finish();
+            seen.contains(&series) || (seen.len() < self.max_series && seen.insert(series))
+        });
+        before - events.len()
     }
 
     /// Whether ingested metrics are converted.
@@ -109,7 +142,15 @@ impl Emf {
         let Some(converter) = &self.converter else {
             return;
         };
-        let out = converter.convert(request);
+        let mut out = converter.convert(request);
+        let dropped = self.within_cardinality(&mut out.events);
+        if dropped > 0 {
+            tracing::warn!(
+                dropped,
+                cap = self.max_series,
+                "EMF events of new dimension values were dropped: this process already sends that many distinct ones (each is a billable CloudWatch metric); narrow metric_declarations or the dimensions."
+            );
+        }
         self.write(&out.events);
         let left_out = out.invalid_points + out.unselected_points + out.too_large;
         if left_out > 0 || out.wide_dimension_sets > 0 {

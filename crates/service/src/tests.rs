@@ -694,6 +694,7 @@ fn app_with_emf(store: Arc<dyn ObjectStore>) -> (Router, tempfile::NamedTempFile
         converter: Some(otelvault_emf::Config::default()),
         namespace: "otelvault".into(),
         file: Some(file.path().to_owned()),
+        max_series: None,
     };
     let mut state = AppState::new(
         Archive::new(store, settings(PartitionTime::Event)),
@@ -941,4 +942,44 @@ async fn ingest_waits_for_room_in_the_memory_budget_then_answers_503() {
     });
     let (status, _, _) = send_json(&app, "/v1/traces", TRACES_JSON).await;
     assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn converted_metrics_stop_at_a_cap_of_distinct_dimension_values() {
+    let file = tempfile::NamedTempFile::new().expect("temp file");
+    let config = emf::EmfConfig {
+        self_metrics: false,
+        converter: Some(otelvault_emf::Config::default()),
+        namespace: "otelvault".into(),
+        file: Some(file.path().to_owned()),
+        max_series: Some(1),
+    };
+    let mut state = AppState::new(
+        Archive::new(Arc::new(MemoryStore::new()), settings(PartitionTime::Event)),
+        Auth::default(),
+        &[9; 32],
+    );
+    state.emf = emf::Emf::new(config).expect("emf");
+    let app = router(Arc::new(state));
+    let (status, _, _) = send_json(&app, "/v1/metrics", METRICS_JSON).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, converted) = emf_events(&file);
+    let mut series: Vec<String> = converted
+        .iter()
+        .map(|e| {
+            let mut e = e.clone();
+            if let Some(map) = e.as_object_mut() {
+                map.retain(|k, v| k != "_aws" && v.is_string());
+            }
+            e.to_string()
+        })
+        .collect();
+    series.sort();
+    series.dedup();
+    assert_eq!(
+        series.len(),
+        1,
+        "one distinct set of dimension values: {converted:?}"
+    );
+    assert!(!converted.is_empty());
 }

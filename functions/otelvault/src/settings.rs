@@ -666,6 +666,7 @@ impl EmfArgs {
             converter: self.converter_config()?,
             namespace: self.emf_namespace.clone(),
             file: self.emf_file.clone().filter(|_| !on_lambda),
+            max_series: None,
         };
         otelvault_service::emf::Emf::new(config).map_err(|e| {
             let file = self.emf_file.as_deref().unwrap_or(std::path::Path::new(""));

@@ -94,15 +94,13 @@ impl Emf {
     /// values come from clients, and each distinct set is a custom metric
     /// CloudWatch bills.
     fn within_cardinality(&self, events: &mut Vec<Event>) -> usize {
-        use std::hash::{BuildHasher as _, Hash as _, Hasher as _};
+        use std::hash::BuildHasher as _;
         let Ok(mut seen) = self.series.lock() else {
             return 0;
         };
         let before = events.len();
         events.retain(|event| {
-            let mut h = self.series_hasher.build_hasher();
-            event.labels.hash(&mut h);
-            let series = h.finish();
+            let series = self.series_hasher.hash_one(&event.labels);
             seen.contains(&series) || (seen.len() < self.max_series && seen.insert(series))
         });
         before - events.len()

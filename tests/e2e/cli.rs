@@ -531,3 +531,144 @@ fn no_aws_credentials_at_all_is_said_in_one_line_with_the_ways_to_give_them() {
         "{stderr}"
     );
 }
+
+/// A log record timed now, whose body is `body`.
+fn log_now(body: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos();
+    serde_json::json!({"resourceLogs": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "follow"}}]},
+        "scopeLogs": [{"logRecords": [{"timeUnixNano": now.to_string(), "body": {"stringValue": body}}]}]
+    }]})
+    .to_string()
+}
+
+#[test]
+fn fetch_follow_prints_each_new_item_once_and_stops_cleanly_on_ctrl_c() {
+    let (server, _store) = Server::start(&Storage::Fs, &[]);
+    let post = |body: &str| {
+        let status = http()
+            .post(format!("{}/v1/logs", server.url))
+            .header("Content-Type", "application/json")
+            .send(&log_now(body))
+            .expect("ingest")
+            .status();
+        assert_eq!(status, 200);
+    };
+    post("followed-before");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_otelvault"))
+        .args(["fetch", "--endpoint", &server.url, "--signal", "logs"])
+        .args(["--since", "5m", "--follow", "--follow-lag", "1s"])
+        .env_remove("OTELVAULT_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("fetch --follow");
+    let stdout = child.stdout.take().expect("stdout");
+    let (lines, received) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = String::new();
+    let mut wait_for = |marker: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !seen.contains(marker) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match received.recv_timeout(left) {
+                Ok(line) => seen.push_str(&line),
+                Err(_) => panic!("{marker} was never printed; printed: {seen}"),
+            }
+        }
+    };
+    wait_for("followed-before");
+    post("followed-1");
+    wait_for("followed-1");
+    post("followed-2");
+    wait_for("followed-2");
+    // Two more rounds: nothing is printed twice.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    while let Ok(line) = received.try_recv() {
+        seen.push_str(&line);
+    }
+    for marker in ["followed-before", "followed-1", "followed-2"] {
+        assert_eq!(seen.matches(marker).count(), 1, "{marker}: {seen}");
+    }
+    // Ctrl-C ends it cleanly.
+    let interrupted = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(interrupted.success());
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn replay_follow_keeps_a_live_copy_of_an_archive() {
+    let (source, _store) = Server::start(&Storage::Fs, &[]);
+    let (copy, copy_store) = Server::start(&Storage::Fs, &[]);
+    let post = |body: &str| {
+        let status = http()
+            .post(format!("{}/v1/logs", source.url))
+            .header("Content-Type", "application/json")
+            .send(&log_now(body))
+            .expect("ingest")
+            .status();
+        assert_eq!(status, 200);
+    };
+    let dir = source.archive_path();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_otelvault"))
+        .args([
+            "replay", "--from", &dir, "--to", &copy.url, "--signal", "logs",
+        ])
+        .args(["--since", "5m", "--follow", "--follow-lag", "1s"])
+        .env_remove("OTELVAULT_LOG")
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("replay --follow");
+    let copied = || {
+        let batch = merged(&*copy_store, otelvault_codec::Signal::Logs);
+        String::from_utf8_lossy(&batch.encode(otelvault_codec::Format::Json)).into_owned()
+    };
+    for body in ["live-1", "live-2"] {
+        post(body);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !copied().contains(body) {
+            assert!(std::time::Instant::now() < deadline, "{body} never copied");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let copy_text = copied();
+    assert_eq!(
+        (
+            copy_text.matches("live-1").count(),
+            copy_text.matches("live-2").count()
+        ),
+        (1, 1),
+        "{copy_text}"
+    );
+    let interrupted = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(interrupted.success());
+    let output = child.wait_with_output().expect("wait");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -12,7 +12,7 @@ use otelvault_client::http::HttpClient;
 use otelvault_client::replay::Source;
 use otelvault_codec::{Format, Signal};
 
-use super::{Range, ReadArchiveArgs, open_archive};
+use super::{FollowArgs, Range, ReadArchiveArgs, follow, open_archive};
 use crate::settings::AccessKeyArgs;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -58,6 +58,8 @@ pub struct FetchArgs {
     signal: SignalArg,
     #[command(flatten)]
     range: Range,
+    #[command(flatten)]
+    follow: FollowArgs,
     /// Only this service.name.
     #[arg(long)]
     service: Option<String>,
@@ -103,7 +105,11 @@ fn key_value(s: &str) -> Result<(String, String), String> {
 
 /// Runs the query and prints what it found.
 pub async fn run(args: FetchArgs) -> anyhow::Result<()> {
-    let (start, end) = args.range.resolve()?;
+    let (start, end) = match args.follow.follow {
+        // The range starts there and never ends.
+        true => (args.range.resolve().map(|(start, _)| start)?, 0),
+        false => args.range.resolve()?,
+    };
     let signal: Signal = args.signal.into();
     let source = match (&args.from, &args.endpoint) {
         (Some(from), _) => Source::Archive(open_archive(from, &args.archive).await?),
@@ -129,8 +135,47 @@ pub async fn run(args: FetchArgs) -> anyhow::Result<()> {
         metric_name: args.metric.clone(),
         ..Query::new(signal)
     };
-    let mut pages = Vec::new();
+    let stdout = std::io::stdout();
     let mut items = 0usize;
+    if args.follow.follow {
+        // Pages print as they come, a document per line.
+        follow(start, args.follow.follow_lag, async |from, to| {
+            let window = Query {
+                start: from,
+                end: to,
+                ..query.clone()
+            };
+            let found = read_pages(&source, window, &args, Output::Ndjson, &mut items).await?;
+            Ok(found.len())
+        })
+        .await?;
+        tracing::info!(%signal, items, "Followed.");
+        return Ok(());
+    }
+    let pages = read_pages(&source, query, &args, args.output, &mut items).await?;
+    if args.output == Output::Json {
+        let merged =
+            otelvault_codec::merge(pages).unwrap_or_else(|| otelvault_codec::Batch::empty(signal));
+        let mut out = stdout.lock();
+        out.write_all(&merged.encode(Format::Json))?;
+        out.write_all(b"\n")?;
+        out.flush()?;
+    }
+    tracing::info!(%signal, items, "Fetched.");
+    Ok(())
+}
+
+/// Reads the pages of `query`: with `Ndjson`, prints each as it comes (and
+/// returns an empty batch per page printed); with `Json`, returns them.
+/// `items` counts what was taken, up to `--max-items`.
+async fn read_pages(
+    source: &Source,
+    query: Query,
+    args: &FetchArgs,
+    output: Output,
+    items: &mut usize,
+) -> anyhow::Result<Vec<otelvault_codec::Batch>> {
+    let mut pages = Vec::new();
     let mut failed: Option<std::io::Error> = None;
     let stdout = std::io::stdout();
     source
@@ -148,23 +193,25 @@ pub async fn run(args: FetchArgs) -> anyhow::Result<()> {
                 }
                 let mut go_on = true;
                 if let Some(max) = args.max_items {
-                    let room = max.saturating_sub(items);
+                    let room = max.saturating_sub(*items);
                     if page.batch.item_count() >= room {
                         otelvault_codec::filter::truncate_items(&mut page.batch, room);
                         go_on = false;
                     }
                 }
-                items += page.batch.item_count();
-                match args.output {
+                *items += page.batch.item_count();
+                match output {
                     Output::Ndjson if !page.batch.is_empty() => {
                         let mut out = stdout.lock();
                         if let Err(e) = out
                             .write_all(&page.batch.encode(Format::Json))
                             .and_then(|()| out.write_all(b"\n"))
+                            .and_then(|()| out.flush())
                         {
                             failed = Some(e);
                             return false;
                         }
+                        pages.push(otelvault_codec::Batch::empty(page.batch.signal()));
                     }
                     Output::Ndjson => {}
                     Output::Json => pages.push(page.batch),
@@ -173,17 +220,8 @@ pub async fn run(args: FetchArgs) -> anyhow::Result<()> {
             },
         )
         .await?;
-    if let Some(e) = failed {
-        return Err(e.into());
+    match failed {
+        Some(e) => Err(e.into()),
+        None => Ok(pages),
     }
-    if args.output == Output::Json {
-        let merged =
-            otelvault_codec::merge(pages).unwrap_or_else(|| otelvault_codec::Batch::empty(signal));
-        let mut out = stdout.lock();
-        out.write_all(&merged.encode(Format::Json))?;
-        out.write_all(b"\n")?;
-        out.flush()?;
-    }
-    tracing::info!(%signal, items, "Fetched.");
-    Ok(())
 }

@@ -64,6 +64,54 @@ impl Range {
     }
 }
 
+/// Following an archive as it grows (`--follow`).
+#[derive(Debug, Clone, Args)]
+pub struct FollowArgs {
+    /// Keep reading past the end of the range as new items arrive, until Ctrl-C: each new item once (reading stays --follow-lag behind now, so late items are not missed).
+    #[arg(long, conflicts_with = "end")]
+    pub follow: bool,
+    /// With --follow: how far behind now reading stays; an item that arrives later than this after its own time is missed.
+    #[arg(long, default_value = "30s", value_parser = parse_duration, requires = "follow")]
+    pub follow_lag: u64,
+}
+
+/// Longest wait between two rounds of `--follow` that found nothing.
+const FOLLOW_MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Runs `round(start, end)` over windows that follow each other without
+/// overlap, so each item is read once: the first from `start` to `lag`
+/// before now, each next from where the last ended. Between rounds it waits
+/// a second, doubling up to [`FOLLOW_MAX_WAIT`] while rounds find nothing.
+/// Ctrl-C ends it, at once and cleanly.
+pub async fn follow(
+    start: u64,
+    lag: u64,
+    mut round: impl AsyncFnMut(u64, u64) -> anyhow::Result<usize>,
+) -> anyhow::Result<()> {
+    let mut from = start;
+    let mut wait = std::time::Duration::from_secs(1);
+    let stopped = tokio::signal::ctrl_c();
+    tokio::pin!(stopped);
+    loop {
+        let to = otelvault_codec::now_unix_nanos().saturating_sub(lag);
+        if to > from {
+            let found = tokio::select! {
+                _ = &mut stopped => return Ok(()),
+                found = round(from, to) => found?,
+            };
+            from = to;
+            wait = match found {
+                0 => (wait * 2).min(FOLLOW_MAX_WAIT),
+                _ => std::time::Duration::from_secs(1),
+            };
+        }
+        tokio::select! {
+            _ = &mut stopped => return Ok(()),
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
 /// How to read an archive directly (`--from` a directory or s3://).
 #[derive(Debug, Args)]
 pub struct ReadArchiveArgs {

@@ -13,7 +13,7 @@ use otelvault_client::replay::{self, Options, Progress, Source, Summary};
 use otelvault_client::time::parse_duration;
 use otelvault_codec::Signal;
 
-use super::{Range, ReadArchiveArgs, open_archive};
+use super::{FollowArgs, Range, ReadArchiveArgs, follow, open_archive};
 use crate::settings::AccessKeyArgs;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -41,6 +41,8 @@ pub struct ReplayArgs {
     signal: SignalsArg,
     #[command(flatten)]
     range: Range,
+    #[command(flatten)]
+    follow: FollowArgs,
     #[command(flatten)]
     access: AccessKeyArgs,
     /// Items per request sent.
@@ -75,6 +77,8 @@ fn origin(url: &str) -> Option<(String, String, u16)> {
 /// Replays; `Ok(false)` when data was lost (the summary says what).
 pub async fn run(args: ReplayArgs) -> anyhow::Result<bool> {
     let (start, end) = args.range.resolve()?;
+    // Followed, the range never ends: its first window ends --follow-lag before now.
+    let end = if args.follow.follow { 0 } else { end };
     if !(1..=10_000).contains(&args.batch_size) {
         bail!("--batch-size must be between 1 and 10000");
     }
@@ -141,29 +145,41 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<bool> {
         bar
     });
     let mut summary = Summary::default();
-    for (signal, exporter) in &exporters {
-        tracing::info!(%signal, to = exporter.target().url, "Replaying.");
-        let mut report = |p: Progress| {
-            if let Some(bar) = &bar {
-                bar.set_message(format!(
-                    "{} {}; so far {} items in {} requests, {} failed",
-                    if args.dry_run { "reading" } else { "replaying" },
-                    p.signal,
-                    p.summary.items,
-                    p.summary.batches,
-                    p.summary.failed_batches
-                ));
-            }
-        };
-        replay::replay_signal(
-            &source,
-            *signal,
-            exporter,
-            &options,
-            &mut summary,
-            &mut report,
-        )
+    let replay_window = async |options: &Options, summary: &mut Summary| {
+        for (signal, exporter) in &exporters {
+            tracing::info!(%signal, to = exporter.target().url, "Replaying.");
+            let mut report = |p: Progress| {
+                if let Some(bar) = &bar {
+                    bar.set_message(format!(
+                        "{} {}; so far {} items in {} requests, {} failed",
+                        if args.dry_run { "reading" } else { "replaying" },
+                        p.signal,
+                        p.summary.items,
+                        p.summary.batches,
+                        p.summary.failed_batches
+                    ));
+                }
+            };
+            replay::replay_signal(&source, *signal, exporter, options, summary, &mut report)
+                .await?;
+        }
+        anyhow::Ok(())
+    };
+    if args.follow.follow {
+        // A live copy: each new window as it ends, until Ctrl-C.
+        follow(start, args.follow.follow_lag, async |from, to| {
+            let before = summary.items;
+            let window = Options {
+                start: from,
+                end: to,
+                ..options.clone()
+            };
+            replay_window(&window, &mut summary).await?;
+            Ok(usize::try_from(summary.items - before).unwrap_or(usize::MAX))
+        })
         .await?;
+    } else {
+        replay_window(&options, &mut summary).await?;
     }
     if let Some(bar) = bar {
         bar.finish_and_clear();

@@ -627,7 +627,7 @@ fn replay_follow_keeps_a_live_copy_of_an_archive() {
         assert_eq!(status, 200);
     };
     let dir = source.archive_path();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_otelvault"))
+    let child = Command::new(env!("CARGO_BIN_EXE_otelvault"))
         .args([
             "replay", "--from", &dir, "--to", &copy.url, "--signal", "logs",
         ])

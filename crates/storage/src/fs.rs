@@ -63,6 +63,30 @@ impl FsStore {
         self.root.join(key.as_str())
     }
 
+    /// The path of `key`, refused when a component of it below the root is
+    /// a symbolic link: keys cannot leave the root, and a link planted in
+    /// the archive must not take a read, a write or a delete out of it.
+    async fn checked_path(&self, key: &ObjectKey) -> Result<PathBuf, StorageError> {
+        let mut path = self.root.clone();
+        for part in key.as_str().split('/') {
+            path.push(part);
+            match tokio::fs::symlink_metadata(&path).await {
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    return Err(StorageError::Failed {
+                        message: format!(
+                            "refusing {}: a symbolic link inside the archive (objects are plain files under its root)",
+                            path.display()
+                        ),
+                    });
+                }
+                Ok(_) => {}
+                // What does not exist yet cannot be a link.
+                Err(_) => break,
+            }
+        }
+        Ok(self.path(key))
+    }
+
     fn write_atomic(path: &Path, body: &[u8]) -> Result<(), StorageError> {
         let dir = path.parent().ok_or_else(|| StorageError::Failed {
             message: format!("{} has no parent directory", path.display()),
@@ -208,7 +232,7 @@ impl ObjectStore for FsStore {
         body: Bytes,
         _options: &PutOptions,
     ) -> Result<(), StorageError> {
-        let path = self.path(key);
+        let path = self.checked_path(key).await?;
         tokio::task::spawn_blocking(move || Self::write_atomic(&path, &body))
             .await
             .map_err(|e| StorageError::Failed {
@@ -217,7 +241,7 @@ impl ObjectStore for FsStore {
     }
 
     async fn get(&self, key: &ObjectKey) -> Result<Bytes, StorageError> {
-        let path = self.path(key);
+        let path = self.checked_path(key).await?;
         match tokio::fs::read(&path).await {
             Ok(body) => Ok(Bytes::from(body)),
             Err(e) if e.kind() == ErrorKind::NotFound || e.kind() == ErrorKind::IsADirectory => {
@@ -231,7 +255,7 @@ impl ObjectStore for FsStore {
 
     async fn get_range(&self, key: &ObjectKey, range: Range<u64>) -> Result<Bytes, StorageError> {
         use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
-        let path = self.path(key);
+        let path = self.checked_path(key).await?;
         let reading = |e| io_error("reading", &path, e);
         let mut file = match tokio::fs::File::open(&path).await {
             Ok(file) => file,
@@ -259,7 +283,7 @@ impl ObjectStore for FsStore {
     }
 
     async fn head(&self, key: &ObjectKey) -> Result<ObjectMeta, StorageError> {
-        let path = self.path(key);
+        let path = self.checked_path(key).await?;
         match tokio::fs::metadata(&path).await {
             Ok(meta) if meta.is_file() => Ok(ObjectMeta {
                 key: key.clone(),
@@ -366,7 +390,7 @@ impl ObjectStore for FsStore {
     }
 
     async fn delete(&self, key: &ObjectKey) -> Result<(), StorageError> {
-        let path = self.path(key);
+        let path = self.checked_path(key).await?;
         match tokio::fs::remove_file(&path).await {
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
@@ -388,6 +412,38 @@ impl ObjectStore for FsStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_symbolic_link_planted_in_the_archive_leads_nowhere() {
+        let outside = tempfile::tempdir().expect("outside");
+        std::fs::write(outside.path().join("secret.json"), b"not yours").expect("write");
+        let dir = tempfile::tempdir().expect("dir");
+        let store = FsStore::new(dir.path()).expect("store");
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("year=2024")).expect("link");
+        let key = ObjectKey::new("year=2024/secret.json").expect("key");
+        for result in [
+            store.get(&key).await.map(|_| ()),
+            store.get_range(&key, 0..3).await.map(|_| ()),
+            store.head(&key).await.map(|_| ()),
+            store
+                .put(&key, Bytes::from_static(b"x"), &PutOptions::default())
+                .await,
+            store.delete(&key).await,
+        ] {
+            let err = result.expect_err("refused");
+            assert!(err.to_string().contains("symbolic link"), "{err}");
+        }
+        assert_eq!(
+            std::fs::read(outside.path().join("secret.json")).expect("still there"),
+            b"not yours"
+        );
+        // Listing does not descend into it either.
+        let listed = crate::list_all(&store, &KeyPrefix::ROOT)
+            .await
+            .expect("list");
+        assert!(listed.is_empty(), "{listed:?}");
+    }
 
     #[tokio::test]
     async fn a_killed_writers_temporary_files_are_swept_once_stale() {

@@ -1,7 +1,8 @@
 //! Query cursors: an opaque position, sealed with AES-256-GCM so that a
 //! client can neither read nor forge one. The signal and a fingerprint of
 //! the query are the associated data: a cursor only opens for the query
-//! that produced it.
+//! that produced it. A cursor lasts a day ([`LIFETIME`]): one copied out
+//! of a log or a shell history stops working by itself.
 
 use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
@@ -9,7 +10,13 @@ use base64::Engine as _;
 use otelvault_archive::Position;
 
 /// Bumped whenever the payload layout changes; older cursors are refused.
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
+/// How long a cursor opens after it was sealed.
+pub const LIFETIME: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+fn now_secs() -> u64 {
+    otelvault_codec::now_unix_nanos() / 1_000_000_000
+}
 const NONCE_LEN: usize = 12;
 
 /// Seals and opens cursors.
@@ -35,8 +42,13 @@ impl CursorSealer {
     /// The opaque cursor text for `position` under `context` (signal and
     /// query fingerprint).
     pub fn seal(&self, position: &Position, context: &[u8]) -> String {
-        let mut plain = Vec::with_capacity(32 + position.key.len());
+        self.seal_at(position, context, now_secs())
+    }
+
+    fn seal_at(&self, position: &Position, context: &[u8], now: u64) -> String {
+        let mut plain = Vec::with_capacity(40 + position.key.len());
         plain.push(VERSION);
+        plain.extend_from_slice(&now.to_be_bytes());
         plain.extend_from_slice(&position.end.to_be_bytes());
         plain.extend_from_slice(&position.unit_start.to_be_bytes());
         plain.push(u8::from(position.include_key));
@@ -60,8 +72,13 @@ impl CursorSealer {
     }
 
     /// Opens a cursor; `None` when it was tampered with, made for another
-    /// query or signal, sealed with another key, or is of an older format.
+    /// query or signal, sealed with another key, is of an older format, or
+    /// is older than [`LIFETIME`].
     pub fn open(&self, cursor: &str, context: &[u8]) -> Option<Position> {
+        self.open_at(cursor, context, now_secs())
+    }
+
+    fn open_at(&self, cursor: &str, context: &[u8], now: u64) -> Option<Position> {
         let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(cursor.trim())
             .ok()?;
@@ -80,9 +97,14 @@ impl CursorSealer {
             )
             .ok()?;
         let (&version, rest) = plain.split_first()?;
-        if version != VERSION || rest.len() < 25 {
+        if version != VERSION || rest.len() < 33 {
             return None;
         }
+        let sealed_at = u64::from_be_bytes(rest[..8].try_into().ok()?);
+        if now.saturating_sub(sealed_at) > LIFETIME.as_secs() {
+            return None;
+        }
+        let rest = &rest[8..];
         let u64_at = |i: usize| {
             rest.get(i..i + 8)
                 .and_then(|b| b.try_into().ok())
@@ -145,5 +167,18 @@ mod tests {
         for garbage in ["", "abc", "!!!", &"A".repeat(200)] {
             assert_eq!(s.open(garbage, b"traces:fp"), None);
         }
+    }
+
+    #[test]
+    fn a_cursor_lasts_a_day() {
+        let s = CursorSealer::new(&[7; 32]);
+        let sealed_at = 1_800_000_000;
+        let c = s.seal_at(&position(), b"traces:fp", sealed_at);
+        let day = LIFETIME.as_secs();
+        assert_eq!(
+            s.open_at(&c, b"traces:fp", sealed_at + day),
+            Some(position())
+        );
+        assert_eq!(s.open_at(&c, b"traces:fp", sealed_at + day + 1), None);
     }
 }

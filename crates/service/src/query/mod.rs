@@ -135,7 +135,7 @@ async fn run_fetch(
         None => None,
         Some(c) => Some(state.sealer.open(c, &context).ok_or_else(|| {
             ApiError::BadRequest(
-                "cursor: invalid for this query (altered, issued for another query or signal, or sealed with another OTELVAULT_CURSOR_KEY)".into(),
+                "cursor: invalid for this query (altered, issued for another query or signal, sealed with another OTELVAULT_CURSOR_KEY, or more than a day old: start the query again)".into(),
             )
         })?),
     };

@@ -672,3 +672,28 @@ fn replay_follow_keeps_a_live_copy_of_an_archive() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn an_s3_endpoint_that_does_not_answer_is_named() {
+    let dead = otelvault_testkit::free_port();
+    let endpoint = format!("http://127.0.0.1:{dead}");
+    let (code, _, stderr) = run_cli(
+        &["stats", "--from", "s3://otelvault-dead-endpoint/otel"],
+        &[
+            ("OTELVAULT_S3_ENDPOINT", &endpoint),
+            ("OTELVAULT_S3_FORCE_PATH_STYLE", "true"),
+            ("OTELVAULT_S3_TIMEOUT", "2s"),
+            ("OTELVAULT_S3_ATTEMPT_TIMEOUT", "1s"),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!("the S3 endpoint {endpoint} does not answer"))
+            && stderr.contains("OTELVAULT_S3_ENDPOINT"),
+        "{stderr}"
+    );
+}

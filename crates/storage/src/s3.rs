@@ -73,6 +73,9 @@ pub struct S3Store {
     /// Empty, or the prefix followed by `/`.
     root: String,
     timeouts: S3Timeouts,
+    /// The S3-compatible endpoint given, if any: named when it does not
+    /// answer.
+    endpoint: Option<String>,
 }
 
 /// Connecting takes no longer than this (or than an attempt).
@@ -145,6 +148,7 @@ impl S3Store {
                 format!("{prefix}/")
             },
             timeouts: options.timeouts,
+            endpoint: options.endpoint.clone(),
         })
     }
 
@@ -294,6 +298,17 @@ impl S3Store {
             SdkError::ConstructionFailure(_) => StorageError::Failed {
                 message: format!("{at}: {}", chain(&err)),
             },
+            // A given endpoint that refuses connections is most likely
+            // the wrong one: say which was tried.
+            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) if self.endpoint.is_some() => {
+                StorageError::Unavailable {
+                    message: format!(
+                        "{at}: {} (the S3 endpoint {} does not answer: check OTELVAULT_S3_ENDPOINT)",
+                        chain(&err),
+                        self.endpoint.as_deref().unwrap_or_default()
+                    ),
+                }
+            }
             // Timeouts, connection failures, unparseable responses: transient.
             _ => StorageError::Unavailable {
                 message: format!("{at}: {}", chain(&err)),

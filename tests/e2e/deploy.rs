@@ -152,7 +152,8 @@ fn the_iam_policy_grants_only_the_s3_actions_the_binary_uses() {
     ] {
         for entry in std::fs::read_dir(script(dir)).expect("dir").flatten() {
             let path = entry.path();
-            if path.extension().is_some_and(|e| e == "rs") {
+            // Production sources (a test's store forwards deletes).
+            if path.extension().is_some_and(|e| e == "rs") && !path.ends_with("tests.rs") {
                 let text = std::fs::read_to_string(&path).expect("source");
                 let deletes = text.matches(".delete(").count();
                 let allowed = usize::from(path.ends_with("forward.rs"));

@@ -545,18 +545,21 @@ fn log_now(body: &str) -> String {
     .to_string()
 }
 
+/// Stores a log record timed now at `url`.
+fn post_log_now(url: &str, body: &str) {
+    let status = http()
+        .post(format!("{url}/v1/logs"))
+        .header("Content-Type", "application/json")
+        .send(&log_now(body))
+        .expect("ingest")
+        .status();
+    assert_eq!(status, 200);
+}
+
 #[test]
 fn fetch_follow_prints_each_new_item_once_and_stops_cleanly_on_ctrl_c() {
     let (server, _store) = Server::start(&Storage::Fs, &[]);
-    let post = |body: &str| {
-        let status = http()
-            .post(format!("{}/v1/logs", server.url))
-            .header("Content-Type", "application/json")
-            .send(&log_now(body))
-            .expect("ingest")
-            .status();
-        assert_eq!(status, 200);
-    };
+    let post = |body: &str| post_log_now(&server.url, body);
     post("followed-before");
     let mut child = Command::new(env!("CARGO_BIN_EXE_otelvault"))
         .args(["fetch", "--endpoint", &server.url, "--signal", "logs"])
@@ -617,15 +620,7 @@ fn fetch_follow_prints_each_new_item_once_and_stops_cleanly_on_ctrl_c() {
 fn replay_follow_keeps_a_live_copy_of_an_archive() {
     let (source, _store) = Server::start(&Storage::Fs, &[]);
     let (copy, copy_store) = Server::start(&Storage::Fs, &[]);
-    let post = |body: &str| {
-        let status = http()
-            .post(format!("{}/v1/logs", source.url))
-            .header("Content-Type", "application/json")
-            .send(&log_now(body))
-            .expect("ingest")
-            .status();
-        assert_eq!(status, 200);
-    };
+    let post = |body: &str| post_log_now(&source.url, body);
     let dir = source.archive_path();
     let child = Command::new(env!("CARGO_BIN_EXE_otelvault"))
         .args([

@@ -115,18 +115,23 @@ pub async fn serve(
         }
         let conn = Arc::new(Conn::default());
         conns.add(Arc::clone(&conn));
+        // A request counts as in flight from its head to its response (the
+        // body of the answer streams after): only then is the connection
+        // busy, and never closed to make room.
         let counted = {
             let conn = Arc::clone(&conn);
             tower::ServiceBuilder::new()
-                .map_request(
-                    move |request: axum::extract::Request<hyper::body::Incoming>| {
-                        conn.in_flight.fetch_add(1, Ordering::AcqRel);
-                        let guard = InFlight(Arc::clone(&conn));
-                        let (mut parts, body) = request.into_parts();
-                        parts.extensions.insert(Arc::new(guard));
-                        axum::extract::Request::from_parts(parts, axum::body::Body::new(body))
-                    },
-                )
+                .map_future(move |response: axum::routing::future::RouteFuture<_>| {
+                    let guard = InFlight::new(Arc::clone(&conn));
+                    async move {
+                        let response = response.await;
+                        drop(guard);
+                        response
+                    }
+                })
+                .map_request(|request: axum::extract::Request<hyper::body::Incoming>| {
+                    request.map(axum::body::Body::new)
+                })
                 .service(app.clone())
         };
         let mut http = hyper::server::conn::http1::Builder::new();
@@ -154,10 +159,16 @@ pub async fn serve(
     Ok(())
 }
 
-/// Counts a request as in flight on its connection while it lives (the
-/// request's extensions hold it until the response is sent).
+/// Counts a request as in flight on its connection while it lives.
 #[derive(Debug)]
 struct InFlight(Arc<Conn>);
+
+impl InFlight {
+    fn new(conn: Arc<Conn>) -> Self {
+        conn.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(conn)
+    }
+}
 
 impl Drop for InFlight {
     fn drop(&mut self) {

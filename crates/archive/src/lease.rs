@@ -39,6 +39,16 @@ fn storage(action: &str) -> impl FnOnce(StorageError) -> CompactError + '_ {
     }
 }
 
+/// Another holder has the lease until `until` (unix nanoseconds).
+fn busy(holder: String, until: u64) -> CompactError {
+    CompactError::Busy {
+        holder,
+        seconds_left: until
+            .saturating_sub(otelvault_codec::now_unix_nanos())
+            .div_ceil(1_000_000_000),
+    }
+}
+
 /// The lease as stored: its holder and when it ends (unix nanoseconds).
 async fn read(
     store: &dyn ObjectStore,
@@ -66,10 +76,7 @@ impl Lease {
         if let Some((holder, until)) = read(store, &key).await?
             && until > now
         {
-            return Err(CompactError::Busy {
-                holder,
-                seconds_left: (until - now).div_ceil(1_000_000_000),
-            });
+            return Err(busy(holder, until));
         }
         let holder = format!(
             "pid {} at {}",
@@ -85,12 +92,7 @@ impl Lease {
         tokio::time::sleep(SETTLE).await;
         match read(store, &lease.key).await? {
             Some((holder, _)) if holder == lease.holder => Ok(lease),
-            Some((holder, until)) => Err(CompactError::Busy {
-                holder,
-                seconds_left: until
-                    .saturating_sub(otelvault_codec::now_unix_nanos())
-                    .div_ceil(1_000_000_000),
-            }),
+            Some((holder, until)) => Err(busy(holder, until)),
             None => Err(CompactError::Manifest(
                 "the compaction lease vanished as it was taken: run again".into(),
             )),
@@ -125,12 +127,7 @@ impl Lease {
         if let Some((holder, until)) = read(store, &self.key).await?
             && holder != self.holder
         {
-            return Err(CompactError::Busy {
-                holder,
-                seconds_left: until
-                    .saturating_sub(otelvault_codec::now_unix_nanos())
-                    .div_ceil(1_000_000_000),
-            });
+            return Err(busy(holder, until));
         }
         self.write(store).await
     }

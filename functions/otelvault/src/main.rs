@@ -130,8 +130,8 @@ fn parse_or_exit<T: Parser>(
 /// without a word. The same names count in every command, so a shell that
 /// sets the server's variables can still run `fetch` or `replay`.
 #[allow(clippy::print_stderr)] // The CLI's own error output.
-fn exit_on_unknown_settings() {
-    let mut settings = settings::env_settings(&Cli::command());
+fn exit_on_unknown_settings(cli: &clap::Command) {
+    let mut settings = settings::env_settings(cli);
     settings.extend(settings::env_settings(&LambdaCli::command()));
     // Read before the command line is parsed (init_logging).
     settings.insert(settings::LOG.to_owned());
@@ -238,13 +238,14 @@ fn main() -> ExitCode {
     let result = if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         init_logging(true);
         let cli: LambdaCli = parse_or_exit(["bootstrap".into()], true);
-        exit_on_unknown_settings();
+        exit_on_unknown_settings(&Cli::command());
         runtime().and_then(|rt| rt.block_on(commands::lambda::run(cli)))
     } else {
         let cli: Cli = parse_or_exit(std::env::args_os(), false);
-        exit_on_unknown_settings();
+        let command = Cli::command();
+        exit_on_unknown_settings(&command);
         init_logging(false);
-        warn_of_secrets_on_the_command_line(&Cli::command(), std::env::args());
+        warn_of_secrets_on_the_command_line(&command, std::env::args());
         match dispatch(cli.command) {
             // The summary said what was lost; exit non-zero without repeating it.
             Ok(false) => return ExitCode::from(3),

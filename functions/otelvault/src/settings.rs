@@ -720,7 +720,7 @@ pub struct ForwardArgs {
         id = "forward-protocol",
         long = "forward-protocol",
         env = "OTELVAULT_FORWARD_PROTOCOL",
-        default_value = "http/protobuf"
+        default_value = FORWARD_PROTOCOL
     )]
     pub protocol: String,
     /// gzip or none.
@@ -728,11 +728,11 @@ pub struct ForwardArgs {
         id = "forward-compression",
         long = "forward-compression",
         env = "OTELVAULT_FORWARD_COMPRESSION",
-        default_value = "gzip"
+        default_value = FORWARD_COMPRESSION
     )]
     pub compression: String,
     /// Longest forwarding one request may take, retries included: the ingest answer waits for it (but not on its outcome).
-    #[arg(id = "forward-timeout", long = "forward-timeout", env = "OTELVAULT_FORWARD_TIMEOUT", default_value = "3s", value_parser = parse_duration)]
+    #[arg(id = "forward-timeout", long = "forward-timeout", env = "OTELVAULT_FORWARD_TIMEOUT", default_value = FORWARD_TIMEOUT, value_parser = parse_duration)]
     pub timeout: Duration,
 }
 
@@ -797,20 +797,19 @@ impl ForwardArgs {
         if endpoints.into_iter().any(set) {
             return Ok(());
         }
-        let defaults = ForwardArgs::parse_defaults();
         let changed = [
             ("OTELVAULT_FORWARD_HEADERS", set(&self.headers)),
             (
                 "OTELVAULT_FORWARD_PROTOCOL",
-                self.protocol != defaults.protocol,
+                self.protocol != FORWARD_PROTOCOL,
             ),
             (
                 "OTELVAULT_FORWARD_COMPRESSION",
-                self.compression != defaults.compression,
+                self.compression != FORWARD_COMPRESSION,
             ),
             (
                 "OTELVAULT_FORWARD_TIMEOUT",
-                self.timeout != defaults.timeout,
+                parse_duration(FORWARD_TIMEOUT).is_ok_and(|default| self.timeout != default),
             ),
         ];
         match changed.iter().find(|(_, changed)| *changed) {
@@ -822,15 +821,6 @@ impl ForwardArgs {
             )),
             None => Ok(()),
         }
-    }
-
-    /// The group's defaults.
-    fn parse_defaults() -> ForwardArgs {
-        use clap::FromArgMatches as _;
-        let command = ForwardArgs::augment_args(clap::Command::new("defaults"))
-            .mut_args(|a| a.env(None::<&str>));
-        let matches = command.get_matches_from(["defaults"]);
-        ForwardArgs::from_arg_matches(&matches).unwrap_or_else(|_| unreachable!("defaults parse"))
     }
 
     /// What is forwarded, and where; `None` when nothing is.
@@ -852,6 +842,11 @@ impl ForwardArgs {
         }
     }
 }
+
+/// Forwarding's defaults: a value other than these means it was set.
+const FORWARD_PROTOCOL: &str = "http/protobuf";
+const FORWARD_COMPRESSION: &str = "gzip";
+const FORWARD_TIMEOUT: &str = "3s";
 
 /// The forwarding variables whose values the exporter's errors quote.
 const FORWARD_VARIABLES: [&str; 3] = [

@@ -107,19 +107,15 @@ async fn refuse_unsigned(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    use axum::response::IntoResponse as _;
     if !iam_only || signed_by_iam(&request) {
         return next.run(request).await;
     }
     tracing::error!(
         "Refused a request that did not pass AWS_IAM auth: OTELVAULT_AUTH=none needs the Function URL's auth type AWS_IAM (or set keys and OTELVAULT_AUTH=keys)."
     );
-    (
-        http::StatusCode::FORBIDDEN,
-        [(http::header::CONTENT_TYPE, "application/json")],
-        r#"{"error":"this function serves only requests signed with AWS_IAM auth: OTELVAULT_AUTH=none needs the Function URL's auth type AWS_IAM (or set keys and OTELVAULT_AUTH=keys)"}"#,
+    super::forbidden(
+        "this function serves only requests signed with AWS_IAM auth: OTELVAULT_AUTH=none needs the Function URL's auth type AWS_IAM (or set keys and OTELVAULT_AUTH=keys)",
     )
-        .into_response()
 }
 
 /// Whether the event carries the IAM identity a Function URL in `AWS_IAM`

@@ -258,6 +258,17 @@ pub async fn check_storage(
         .map_err(|e| anyhow::anyhow!("storage {storage} cannot be used: {e}"))
 }
 
+/// A `403` whose JSON body says why and what to do.
+pub fn forbidden(message: &str) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    (
+        http::StatusCode::FORBIDDEN,
+        [(http::header::CONTENT_TYPE, "application/json")],
+        serde_json::json!({ "error": message }).to_string(),
+    )
+        .into_response()
+}
+
 /// Bytes for people: KiB below a MiB, else MiB.
 pub fn size(bytes: u64) -> String {
     if bytes < 1 << 20 {

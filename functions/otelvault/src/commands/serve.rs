@@ -140,7 +140,6 @@ async fn loopback_hosts_only(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    use axum::response::IntoResponse as _;
     let host = request
         .headers()
         .get(http::header::HOST)
@@ -148,12 +147,9 @@ async fn loopback_hosts_only(
     if host.is_none_or(is_loopback_host) {
         return next.run(request).await;
     }
-    (
-        http::StatusCode::FORBIDDEN,
-        [(http::header::CONTENT_TYPE, "application/json")],
-        r#"{"error":"this server has no keys and answers only requests addressed to 127.0.0.1, [::1] or localhost: set OTELVAULT_INGEST_KEYS/OTELVAULT_QUERY_KEYS to serve other names"}"#,
+    super::forbidden(
+        "this server has no keys and answers only requests addressed to 127.0.0.1, [::1] or localhost: set OTELVAULT_INGEST_KEYS/OTELVAULT_QUERY_KEYS to serve other names",
     )
-        .into_response()
 }
 
 /// `localhost`, `127.0.0.1`, `[::1]`, with or without a port.

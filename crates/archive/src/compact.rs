@@ -501,10 +501,13 @@ async fn read_manifest(
     }
 }
 
-/// The manifest version this release writes: 2 names parts by key, with
-/// each table in its directory and microsecond times; 1 (the first
-/// release) named them beside the manifest, with nanosecond times.
-const MANIFEST_VERSION: u64 = 2;
+/// The manifest version this release writes: 3 keeps in the lossless
+/// column (`OtlpRest`) only what the SQL columns cannot say; 2 named parts
+/// by key, with each table in its directory and microsecond times, and
+/// kept attributes, end times and kinds in the lossless column again; 1
+/// (the first release) named them beside the manifest, with nanosecond
+/// times.
+const MANIFEST_VERSION: u64 = 3;
 
 /// Rewrites the parts of `manifest`, written by an earlier release, in
 /// today's format, batch by batch of whole raw objects (the parts one run

@@ -19,6 +19,7 @@
 
 pub mod logs;
 pub mod metrics;
+mod rest;
 pub mod scan;
 pub mod sql;
 mod table;

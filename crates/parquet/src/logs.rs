@@ -6,11 +6,13 @@
 //! `SeverityNumber`, `Body` (as a string), `LogAttributes`
 //! (`map<string,string>`), `EventName`, `ResourceAttributes`, `ScopeName`,
 //! `ScopeVersion`, `ResourceSchemaUrl`, `ScopeSchemaUrl`. Lossless columns:
-//! `OtlpResource`, `OtlpScope` and `OtlpLogRecord`.
+//! `OtlpResource`, `OtlpScope`, `OtlpRest` and `OtlpTimestampNanos`.
 
 use std::sync::Arc;
 
 use arrow_array::builder::{Int32Builder, StringBuilder, UInt32Builder};
+use arrow_array::cast::AsArray as _;
+use arrow_array::types::TimestampMicrosecondType;
 use arrow_array::{ArrayRef, RecordBatch};
 use bytes::Bytes;
 use otelvault_codec::proto::collector_logs::ExportLogsServiceRequest;
@@ -18,18 +20,27 @@ use otelvault_codec::proto::logs::{LogRecord, ResourceLogs, ScopeLogs};
 use prost::Message as _;
 
 use crate::CompactError;
+use crate::rest::{Typed, attributes, typed, typed_attributes, value};
 use crate::table::{
-    Lossless, Placed, ResourceGroup, append_map, groups, id_column, int32, map, place, read_part,
+    Earlier, Lossless, Placed, ResourceGroup, append_map, groups, id_column, int32, map, place, read_part,
     record_batch, string, uint32, write_part,
 };
 use crate::values::{as_string, hex};
 
 pub(crate) const TABLE: &str = "logs";
-pub(crate) const ITEM_COLUMN: &str = "OtlpLogRecord";
+/// The remainder of a log record (manifest version 3).
+pub(crate) const ITEM_COLUMN: &str = "OtlpRest";
+/// The record less its ids, flags, severity and event name (manifest
+/// versions 1 and 2).
+const EARLIER_COLUMN: &str = "OtlpLogRecord";
+/// The nanoseconds of a record's `Timestamp` past the microseconds it holds.
+const NANOS_COLUMN: &str = "OtlpTimestampNanos";
 
-/// `OtlpLogRecord` holds a record without its trace and span ids, flags,
-/// severity and event name, which `TraceId`, `SpanId`, `TraceFlags`,
-/// `SeverityText`, `SeverityNumber` and `EventName` hold exactly.
+/// `OtlpRest` holds what a record's columns cannot say ([`LogRest`]):
+/// `TraceId`, `SpanId`, `TraceFlags`, `SeverityText`, `SeverityNumber`,
+/// `EventName`, `Body` (a string body), `LogAttributes` (keys, and values
+/// as strings) and `Timestamp` with `OtlpTimestampNanos` say the rest
+/// exactly.
 pub(crate) const LOSSLESS: Lossless<LogRecord> = Lossless {
     table: TABLE,
     column: ITEM_COLUMN,
@@ -41,24 +52,90 @@ pub(crate) const LOSSLESS: Lossless<LogRecord> = Lossless {
         "SeverityText",
         "SeverityNumber",
         "EventName",
+        "Body",
+        "LogAttributes",
+        "Timestamp",
+        NANOS_COLUMN,
     ],
     restore,
+    earlier: Some(Earlier {
+        column: EARLIER_COLUMN,
+        restore: earlier_restore,
+    }),
 };
 
+/// What a log record's columns cannot say.
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct LogRest {
+    /// The attributes `LogAttributes` cannot say alone.
+    #[prost(message, repeated, tag = "1")]
+    pub attributes: Vec<Typed>,
+    /// The body, when `Body` cannot say it alone (not a string).
+    #[prost(message, optional, tag = "2")]
+    pub body: Option<Typed>,
+    /// The observed time less the time `Timestamp` says (wrapping), when
+    /// there is an observed time.
+    #[prost(sint64, optional, tag = "3")]
+    pub observed: Option<i64>,
+    /// The time, when `Timestamp` holds the observed time instead (the
+    /// record has none: 0).
+    #[prost(fixed64, optional, tag = "4")]
+    pub time: Option<u64>,
+    #[prost(uint32, tag = "5")]
+    pub dropped_attributes_count: u32,
+}
+
 fn stored(record: &LogRecord) -> Vec<u8> {
-    LogRecord {
-        trace_id: Vec::new(),
-        span_id: Vec::new(),
-        flags: 0,
-        severity_text: String::new(),
-        severity_number: 0,
-        event_name: String::new(),
-        ..record.clone()
+    let timestamp = time(record);
+    let observed = record.observed_time_unix_nano;
+    LogRest {
+        attributes: typed_attributes(&record.attributes),
+        body: typed(0, record.body.as_ref()),
+        observed: (observed != 0).then_some(observed.wrapping_sub(timestamp) as i64),
+        time: (record.time_unix_nano != timestamp).then_some(record.time_unix_nano),
+        dropped_attributes_count: record.dropped_attributes_count,
     }
     .encode_to_vec()
 }
 
-fn restore(batch: &RecordBatch, i: usize) -> Result<Vec<u8>, CompactError> {
+fn restore(batch: &RecordBatch, i: usize, rest: &[u8]) -> Result<Vec<u8>, CompactError> {
+    let rest = LogRest::decode(rest).map_err(|source| CompactError::Protobuf {
+        column: ITEM_COLUMN,
+        row: i,
+        source,
+    })?;
+    let text = |name: &str| string(batch, TABLE, name).map(|c| c.value(i));
+    let id = |name| id_column(batch, TABLE, name, i);
+    let micros = batch
+        .column_by_name("Timestamp")
+        .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
+        .ok_or_else(|| CompactError::Schema {
+            table: TABLE,
+            problem: "Timestamp is not a microsecond timestamp column".into(),
+        })?;
+    let timestamp =
+        (micros.value(i) as u64) * 1000 + int32(batch, TABLE, NANOS_COLUMN)?.value(i) as u64;
+    Ok(LogRecord {
+        time_unix_nano: rest.time.unwrap_or(timestamp),
+        observed_time_unix_nano: rest
+            .observed
+            .map_or(0, |d| timestamp.wrapping_add(d as u64)),
+        severity_number: int32(batch, TABLE, "SeverityNumber")?.value(i),
+        severity_text: text("SeverityText")?.to_owned(),
+        body: value(text("Body")?, rest.body.as_ref()),
+        attributes: attributes(batch, TABLE, "LogAttributes", i, &rest.attributes)?,
+        dropped_attributes_count: rest.dropped_attributes_count,
+        flags: uint32(batch, "TraceFlags")?.value(i),
+        trace_id: id("TraceId")?,
+        span_id: id("SpanId")?,
+        event_name: text("EventName")?.to_owned(),
+    }
+    .encode_to_vec())
+}
+
+/// A part of manifest version 1 or 2: what the columns put back after
+/// `OtlpLogRecord`.
+fn earlier_restore(batch: &RecordBatch, i: usize) -> Result<Vec<u8>, CompactError> {
     let text = |name: &str| string(batch, TABLE, name).map(|c| c.value(i));
     let id = |name| id_column(batch, TABLE, name, i);
     Ok(LogRecord {
@@ -115,6 +192,7 @@ fn columns(rows: &[Placed<'_, LogRecord>]) -> Result<Vec<(&'static str, ArrayRef
     let (mut body, mut event_name) = (strings(), strings());
     let mut flags = UInt32Builder::with_capacity(n);
     let mut severity_number = Int32Builder::with_capacity(n);
+    let mut nanos = Int32Builder::with_capacity(n);
     let mut attributes = map();
     for row in rows {
         let record = row.item;
@@ -126,6 +204,7 @@ fn columns(rows: &[Placed<'_, LogRecord>]) -> Result<Vec<(&'static str, ArrayRef
         body.append_value(as_string(record.body.as_ref()));
         append_map(&mut attributes, &record.attributes)?;
         event_name.append_value(&record.event_name);
+        nanos.append_value((time(record) % 1000) as i32);
     }
     Ok(vec![
         ("TraceId", Arc::new(trace_id.finish())),
@@ -136,6 +215,7 @@ fn columns(rows: &[Placed<'_, LogRecord>]) -> Result<Vec<(&'static str, ArrayRef
         ("Body", Arc::new(body.finish())),
         ("LogAttributes", Arc::new(attributes.finish())),
         ("EventName", Arc::new(event_name.finish())),
+        (NANOS_COLUMN, Arc::new(nanos.finish())),
     ])
 }
 
@@ -215,6 +295,40 @@ mod tests {
             let part = write(&[(0, &request)]).map_err(|e| TestCaseError::fail(e.to_string()))?;
             let back = read(Bytes::from(part)).map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert_eq!(items(&back), items(&request));
+        }
+
+        /// Each fact the remainder holds is one no column says: without any
+        /// one of its fields, the record does not come back.
+        #[test]
+        fn the_remainder_holds_nothing_a_column_says(record in otelvault_testkit::arb::arb_log()) {
+            let request = ExportLogsServiceRequest {
+                resource_logs: vec![ResourceLogs {
+                    scope_logs: vec![ScopeLogs {
+                        log_records: vec![record.clone()],
+                        ..ScopeLogs::default()
+                    }],
+                    ..ResourceLogs::default()
+                }],
+            };
+            let part = write(&[(0, &request)]).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let batch = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(part))
+                .and_then(|b| b.build())
+                .map_err(|e| TestCaseError::fail(e.to_string()))?
+                .next()
+                .ok_or_else(|| TestCaseError::fail("no rows"))?
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let rest = crate::table::binary(&batch, TABLE, ITEM_COLUMN)
+                .map_err(|e| TestCaseError::fail(e.to_string()))?
+                .value(0)
+                .to_vec();
+            let whole = restore(&batch, 0, &rest).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(LogRecord::decode(&whole[..]).ok(), Some(record.clone()));
+            for mutated in crate::rest::without_each_field(&rest, 0) {
+                let back = restore(&batch, 0, &mutated)
+                    .ok()
+                    .and_then(|b| LogRecord::decode(&b[..]).ok());
+                prop_assert_ne!(back, Some(record.clone()));
+            }
         }
     }
 

@@ -34,7 +34,7 @@ use prost::Message as _;
 
 use crate::CompactError;
 use crate::table::{
-    Group, Lossless, Placed, ResourceGroup, append_map, map, micros, nothing, place, read_part,
+    Group, Lossless, Placed, ResourceGroup, append_map, map, micros, place, read_part,
     record_batch, signed, timestamps, write_part,
 };
 
@@ -47,7 +47,8 @@ pub(crate) const LOSSLESS: Lossless<Metric> = Lossless {
     column: ITEM_COLUMN,
     stored: |metric| metric.encode_to_vec(),
     restored_from: &[],
-    restore: nothing,
+    restore: crate::table::whole,
+    earlier: None,
 };
 
 /// The metric types, each a table.

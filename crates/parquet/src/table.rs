@@ -38,38 +38,55 @@ pub const OBJECT_COLUMN: &str = "OtlpObject";
 /// The column of a row's position in its raw object.
 pub const INDEX_COLUMN: &str = "OtlpIndex";
 
-/// How a table keeps its items losslessly: the protobuf column, and the
-/// SQL columns that hold parts of the item exactly. Those parts are left
-/// out of the stored protobuf (`stored`) and put back when reading by
-/// appending them (`restore`) as protobuf: a message followed by another
-/// decodes as the two merged.
+/// How a table keeps its items losslessly: a remainder column that
+/// holds what the SQL columns cannot say (`OtlpRest`, or for metrics the
+/// whole `OtlpMetric`), and how an item comes back from it and them.
 pub(crate) struct Lossless<T> {
     pub table: &'static str,
+    /// The remainder column this release writes.
     pub column: &'static str,
-    /// The item without what the SQL columns hold, encoded.
+    /// The item's remainder, encoded.
     pub stored: fn(&T) -> Vec<u8>,
-    /// The SQL columns read back (a part of an earlier format may lack
-    /// some: `restore` says what it needs).
+    /// The SQL columns items come back from, in this release's parts and
+    /// in earlier ones (a part has those its format uses).
     pub restored_from: &'static [&'static str],
-    /// What row `i` of a batch with those columns puts back, encoded.
+    /// Row `i`'s item, encoded, from its remainder and the row's columns.
+    pub restore: fn(&RecordBatch, usize, &[u8]) -> Result<Vec<u8>, CompactError>,
+    /// How parts of manifest versions 1 and 2 keep items, when it differs.
+    pub earlier: Option<Earlier>,
+}
+
+/// The lossless column of parts written before manifest version 3: the
+/// item less some SQL columns, which `restore` encodes to append (a
+/// message followed by another decodes as the two merged).
+pub(crate) struct Earlier {
+    pub column: &'static str,
     pub restore: fn(&RecordBatch, usize) -> Result<Vec<u8>, CompactError>,
 }
 
-/// A [`Lossless::restore`] that puts nothing back.
-pub(crate) fn nothing(_: &RecordBatch, _: usize) -> Result<Vec<u8>, CompactError> {
-    Ok(Vec::new())
+/// A [`Lossless::restore`] for a remainder that is the whole item.
+pub(crate) fn whole(_: &RecordBatch, _: usize, item: &[u8]) -> Result<Vec<u8>, CompactError> {
+    Ok(item.to_vec())
 }
 
-/// A row's item as stored, followed by what its SQL columns put back.
+/// Row `i`'s item, encoded, from a part of any version.
 pub(crate) fn item_bytes<T>(
     lossless: &Lossless<T>,
     batch: &RecordBatch,
     i: usize,
 ) -> Result<Vec<u8>, CompactError> {
-    let mut bytes = binary(batch, lossless.table, lossless.column)?
+    if batch.column_by_name(lossless.column).is_some() {
+        let rest = binary(batch, lossless.table, lossless.column)?.value(i);
+        return (lossless.restore)(batch, i, rest);
+    }
+    let earlier = lossless.earlier.as_ref().ok_or_else(|| CompactError::Schema {
+        table: lossless.table,
+        problem: format!("no column {}", lossless.column),
+    })?;
+    let mut bytes = binary(batch, lossless.table, earlier.column)?
         .value(i)
         .to_vec();
-    bytes.extend((lossless.restore)(batch, i)?);
+    bytes.extend((earlier.restore)(batch, i)?);
     Ok(bytes)
 }
 
@@ -412,12 +429,17 @@ pub(crate) fn projection<T>(
     lossless: &Lossless<T>,
     more: &[&str],
 ) -> Result<ProjectionMask, CompactError> {
+    // This release's remainder column, or an earlier release's.
+    let item = match (&lossless.earlier, schema.index_of(lossless.column)) {
+        (Some(earlier), Err(_)) => earlier.column,
+        _ => lossless.column,
+    };
     let names = [
         "OtlpResource",
         "ResourceSchemaUrl",
         "OtlpScope",
         "ScopeSchemaUrl",
-        lossless.column,
+        item,
     ];
     let mut roots = names
         .iter()
@@ -549,6 +571,17 @@ pub(crate) fn int32<'a>(
 ) -> Result<&'a arrow_array::Int32Array, CompactError> {
     column(batch, table, name, "int32", |c| {
         c.as_primitive_opt::<arrow_array::types::Int32Type>()
+    })
+}
+
+/// Column `name` of `batch` as `i64` values.
+pub(crate) fn int64<'a>(
+    batch: &'a RecordBatch,
+    table: &'static str,
+    name: &str,
+) -> Result<&'a arrow_array::Int64Array, CompactError> {
+    column(batch, table, name, "int64", |c| {
+        c.as_primitive_opt::<arrow_array::types::Int64Type>()
     })
 }
 

@@ -14,31 +14,37 @@ use std::sync::Arc;
 
 use arrow_array::builder::{Int32Builder, Int64Builder, ListBuilder, MapBuilder, StringBuilder};
 use arrow_array::cast::AsArray as _;
-use arrow_array::types::{Int32Type, TimestampMicrosecondType, TimestampNanosecondType};
+use arrow_array::types::{TimestampMicrosecondType, TimestampNanosecondType};
 use arrow_array::{ArrayRef, RecordBatch};
 use bytes::Bytes;
 use otelvault_codec::proto::collector_trace::ExportTraceServiceRequest;
-use otelvault_codec::proto::trace::{ResourceSpans, ScopeSpans, Span, span, status};
+use otelvault_codec::proto::trace::{ResourceSpans, ScopeSpans, Span, Status, span, status};
 use prost::Message as _;
 
 use crate::CompactError;
+use crate::rest::{Typed, attributes, strings, typed_attributes};
 use crate::table::{
-    Lossless, Placed, ResourceGroup, append_map, groups, id_column, map, micros, place, read_part,
-    record_batch, signed, string, timestamps, write_part,
+    Earlier, Lossless, Placed, ResourceGroup, append_map, groups, id_column, int32, int64, map,
+    micros, place, read_part, record_batch, signed, string, timestamps, write_part,
 };
-use crate::values::hex;
+use crate::values::{hex, unhex};
 
 pub(crate) const TABLE: &str = "traces";
-pub(crate) const ITEM_COLUMN: &str = "OtlpSpan";
+/// The remainder of a span (manifest version 3).
+pub(crate) const ITEM_COLUMN: &str = "OtlpRest";
+/// The span less its ids, trace state, name and start (manifest versions
+/// 1 and 2).
+const EARLIER_COLUMN: &str = "OtlpSpan";
 /// The nanoseconds of a span's start past the microsecond `Timestamp` holds.
 const NANOS_COLUMN: &str = "OtlpTimestampNanos";
 
-/// `OtlpSpan` holds a span without its ids, trace state, name and start
-/// time, which `TraceId`, `SpanId`, `ParentSpanId`, `TraceState`,
-/// `SpanName`, and `Timestamp` (microseconds) with `OtlpTimestampNanos`
-/// (the nanoseconds past them) hold exactly: ids and times are most of a
-/// span's bytes that do not compress. (Parts of manifest version 1 have
-/// no `OtlpTimestampNanos`: their `Timestamp` holds nanoseconds.)
+/// `OtlpRest` holds what a span's columns cannot say ([`SpanRest`]):
+/// `TraceId`, `SpanId`, `ParentSpanId`, `TraceState`, `SpanName`,
+/// `Timestamp` with `OtlpTimestampNanos`, `Duration` (the end),
+/// `SpanKind`, `StatusCode` and `StatusMessage`, `SpanAttributes` (keys,
+/// and values as strings), `Events.Name`, `Links.TraceId` and
+/// `Links.SpanId` say the rest exactly. Ids and times are most of a span's
+/// bytes that do not compress, and attributes most of those that do.
 pub(crate) const LOSSLESS: Lossless<Span> = Lossless {
     table: TABLE,
     column: ITEM_COLUMN,
@@ -49,64 +55,181 @@ pub(crate) const LOSSLESS: Lossless<Span> = Lossless {
         "ParentSpanId",
         "TraceState",
         "SpanName",
+        "SpanKind",
+        "SpanAttributes",
+        "Duration",
+        "StatusCode",
+        "StatusMessage",
+        "Events.Name",
+        "Links.TraceId",
+        "Links.SpanId",
         "Timestamp",
         NANOS_COLUMN,
     ],
     restore,
+    earlier: Some(Earlier {
+        column: EARLIER_COLUMN,
+        restore: earlier_restore,
+    }),
 };
 
+/// What a span's columns cannot say.
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct SpanRest {
+    /// The span's other fields: flags, dropped counts, events without their
+    /// names, links without their ids; its kind and status when
+    /// `SpanKind` and `StatusCode` cannot say them (a value this release
+    /// does not know; a status set to unset with no message).
+    #[prost(message, optional, tag = "1")]
+    pub span: Option<Span>,
+    /// The attributes `SpanAttributes` cannot say alone.
+    #[prost(message, repeated, tag = "2")]
+    pub attributes: Vec<Typed>,
+    /// The end, when `Timestamp` plus `Duration` is not it (an end before
+    /// the start, a duration past `bigint`).
+    #[prost(fixed64, optional, tag = "3")]
+    pub end: Option<u64>,
+}
+
 fn stored(span: &Span) -> Vec<u8> {
-    Span {
-        trace_id: Vec::new(),
-        span_id: Vec::new(),
-        parent_span_id: Vec::new(),
-        trace_state: String::new(),
-        name: String::new(),
-        start_time_unix_nano: 0,
-        ..span.clone()
+    let status = span.status.clone().unwrap_or_default();
+    let kept = Span {
+        flags: span.flags,
+        kind: if kind_value(kind_name(span.kind)) == span.kind {
+            0
+        } else {
+            span.kind
+        },
+        status: if status_of(status_name(status.code), &status.message) == span.status {
+            None
+        } else {
+            span.status.clone()
+        },
+        dropped_attributes_count: span.dropped_attributes_count,
+        dropped_events_count: span.dropped_events_count,
+        dropped_links_count: span.dropped_links_count,
+        events: span
+            .events
+            .iter()
+            .map(|e| span::Event {
+                name: String::new(),
+                ..e.clone()
+            })
+            .collect(),
+        links: span
+            .links
+            .iter()
+            .map(|l| span::Link {
+                trace_id: Vec::new(),
+                span_id: Vec::new(),
+                ..l.clone()
+            })
+            .collect(),
+        ..Span::default()
+    };
+    let duration = signed(
+        span.end_time_unix_nano
+            .saturating_sub(span.start_time_unix_nano),
+    );
+    let said_end = span.start_time_unix_nano.checked_add(duration as u64);
+    SpanRest {
+        span: (kept != Span::default()).then_some(kept),
+        attributes: typed_attributes(&span.attributes),
+        end: (said_end != Some(span.end_time_unix_nano)).then_some(span.end_time_unix_nano),
     }
     .encode_to_vec()
 }
 
-fn restore(batch: &RecordBatch, i: usize) -> Result<Vec<u8>, CompactError> {
+fn restore(batch: &RecordBatch, i: usize, rest: &[u8]) -> Result<Vec<u8>, CompactError> {
+    let rest = SpanRest::decode(rest).map_err(|source| CompactError::Protobuf {
+        column: ITEM_COLUMN,
+        row: i,
+        source,
+    })?;
     let text = |name: &str| string(batch, TABLE, name).map(|c| c.value(i));
     let id = |name| id_column(batch, TABLE, name, i);
-    let times = batch.column_by_name("Timestamp");
-    let start = match (
-        times.and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>()),
-        times.and_then(|c| c.as_primitive_opt::<TimestampNanosecondType>()),
-    ) {
-        (Some(micros), _) => {
-            let nanos = batch
-                .column_by_name(NANOS_COLUMN)
-                .and_then(|c| c.as_primitive_opt::<Int32Type>())
-                .ok_or_else(|| CompactError::Schema {
-                    table: TABLE,
-                    problem: format!("{NANOS_COLUMN} is not an int32 column"),
-                })?;
-            (micros.value(i) as u64) * 1000 + nanos.value(i) as u64
-        }
-        // A version 1 part: nanoseconds; a saturated start stayed in
-        // `OtlpSpan`.
-        (None, Some(nanos)) if nanos.value(i) < i64::MAX => nanos.value(i) as u64,
-        (None, Some(_)) => 0,
-        (None, None) => {
-            return Err(CompactError::Schema {
-                table: TABLE,
-                problem: "Timestamp is not a timestamp column".into(),
-            });
-        }
+    let mut span = rest.span.unwrap_or_default();
+    span.trace_id = id("TraceId")?;
+    span.span_id = id("SpanId")?;
+    span.parent_span_id = id("ParentSpanId")?;
+    span.trace_state = text("TraceState")?.to_owned();
+    span.name = text("SpanName")?.to_owned();
+    span.start_time_unix_nano = start(batch, i)?;
+    let duration = int64(batch, TABLE, "Duration")?.value(i);
+    span.end_time_unix_nano = rest
+        .end
+        .unwrap_or(span.start_time_unix_nano.wrapping_add(duration as u64));
+    if span.kind == 0 {
+        span.kind = kind_value(text("SpanKind")?);
+    }
+    if span.status.is_none() {
+        span.status = status_of(text("StatusCode")?, text("StatusMessage")?);
+    }
+    span.attributes = attributes(batch, TABLE, "SpanAttributes", i, &rest.attributes)?;
+    let mismatch = |name: &str| CompactError::Schema {
+        table: TABLE,
+        problem: format!("{name} in row {i} does not match the span's remainder"),
     };
+    let names = strings(batch, TABLE, "Events.Name", i)?;
+    if names.len() != span.events.len() {
+        return Err(mismatch("Events.Name"));
+    }
+    for (event, name) in span.events.iter_mut().zip(names) {
+        name.clone_into(&mut event.name);
+    }
+    let trace_ids = strings(batch, TABLE, "Links.TraceId", i)?;
+    let span_ids = strings(batch, TABLE, "Links.SpanId", i)?;
+    if trace_ids.len() != span.links.len() || span_ids.len() != span.links.len() {
+        return Err(mismatch("Links"));
+    }
+    for ((link, trace_id), span_id) in span.links.iter_mut().zip(trace_ids).zip(span_ids) {
+        link.trace_id = unhex(trace_id).ok_or_else(|| mismatch("Links.TraceId"))?;
+        link.span_id = unhex(span_id).ok_or_else(|| mismatch("Links.SpanId"))?;
+    }
+    Ok(span.encode_to_vec())
+}
+
+/// A part of manifest version 1 or 2: what the columns put back after
+/// `OtlpSpan`.
+fn earlier_restore(batch: &RecordBatch, i: usize) -> Result<Vec<u8>, CompactError> {
+    let text = |name: &str| string(batch, TABLE, name).map(|c| c.value(i));
+    let id = |name| id_column(batch, TABLE, name, i);
     Ok(Span {
         trace_id: id("TraceId")?,
         span_id: id("SpanId")?,
         parent_span_id: id("ParentSpanId")?,
         trace_state: text("TraceState")?.to_owned(),
         name: text("SpanName")?.to_owned(),
-        start_time_unix_nano: start,
+        start_time_unix_nano: start(batch, i)?,
         ..Span::default()
     }
     .encode_to_vec())
+}
+
+/// Row `i`'s start, unix nanoseconds.
+fn start(batch: &RecordBatch, i: usize) -> Result<u64, CompactError> {
+    let times = batch.column_by_name("Timestamp");
+    Ok(
+        match (
+            times.and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>()),
+            times.and_then(|c| c.as_primitive_opt::<TimestampNanosecondType>()),
+        ) {
+            (Some(micros), _) => {
+                let nanos = int32(batch, TABLE, NANOS_COLUMN)?;
+                (micros.value(i) as u64) * 1000 + nanos.value(i) as u64
+            }
+            // A version 1 part: nanoseconds; a saturated start stayed in
+            // `OtlpSpan`.
+            (None, Some(nanos)) if nanos.value(i) < i64::MAX => nanos.value(i) as u64,
+            (None, Some(_)) => 0,
+            (None, None) => {
+                return Err(CompactError::Schema {
+                    table: TABLE,
+                    problem: "Timestamp is not a timestamp column".into(),
+                });
+            }
+        },
+    )
 }
 
 /// Writes the spans of raw objects (each with its index in the hour's
@@ -209,6 +332,34 @@ fn kind_name(kind: i32) -> &'static str {
         Ok(span::SpanKind::Consumer) => "Consumer",
         Ok(span::SpanKind::Unspecified) | Err(_) => "Unspecified",
     }
+}
+
+/// The kind `SpanKind` names.
+fn kind_value(name: &str) -> i32 {
+    use span::SpanKind as K;
+    (match name {
+        "Internal" => K::Internal,
+        "Server" => K::Server,
+        "Client" => K::Client,
+        "Producer" => K::Producer,
+        "Consumer" => K::Consumer,
+        _ => K::Unspecified,
+    }) as i32
+}
+
+/// The status `StatusCode` and `StatusMessage` say: none when unset with
+/// no message.
+fn status_of(code: &str, message: &str) -> Option<Status> {
+    use status::StatusCode as C;
+    let code = match code {
+        "Ok" => C::Ok,
+        "Error" => C::Error,
+        _ => C::Unset,
+    } as i32;
+    (code != 0 || !message.is_empty()).then(|| Status {
+        code,
+        message: message.to_owned(),
+    })
 }
 
 /// `StatusCode` as the ClickHouse exporter names it.

@@ -8,6 +8,7 @@
 
 pub mod arb;
 pub mod bench;
+pub mod corpus;
 pub mod data;
 
 use std::io::Write;

@@ -555,11 +555,14 @@ fn manifests_of_version_1_name_parts_beside_them_and_none_may_leave_parquet() {
     }
 }
 
-/// An archive whose hour 2024-10-27T03 was compacted by the first release
-/// of the Parquet tier (manifest version 1: nanosecond timestamps, spans'
-/// start times in `Timestamp` only, metric parts beside the manifest).
-async fn version_1_archive() -> Arc<MemoryStore> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1");
+/// An archive whose hour 2024-10-27T03 was compacted by an earlier release
+/// of the Parquet tier: version 1 (nanosecond timestamps, spans' start
+/// times in `Timestamp` only, metric parts beside the manifest) or 2 (each
+/// table in its directory, microsecond times, the lossless columns
+/// holding attributes, end times and kinds again).
+async fn archive_of_version(version: u64) -> Arc<MemoryStore> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("tests/fixtures/v{version}"));
     let store = Arc::new(MemoryStore::new());
     let mut dirs = vec![root.clone()];
     while let Some(dir) = dirs.pop() {
@@ -585,8 +588,15 @@ async fn version_1_archive() -> Arc<MemoryStore> {
 }
 
 #[tokio::test]
-async fn hours_compacted_by_version_1_read_back_exactly_and_are_rewritten_in_todays_format() {
-    let store = version_1_archive().await;
+async fn hours_compacted_by_earlier_versions_read_back_exactly_and_are_rewritten_in_todays_format()
+{
+    for version in [1, 2] {
+        an_hour_of_version_reads_back_exactly_and_is_rewritten(version).await;
+    }
+}
+
+async fn an_hour_of_version_reads_back_exactly_and_is_rewritten(version: u64) {
+    let store = archive_of_version(version).await;
     let raw_only = Arc::new(MemoryStore::new());
     for (key, bytes) in snapshot(&store).await {
         if key.starts_with("year=") {
@@ -607,7 +617,8 @@ async fn hours_compacted_by_version_1_read_back_exactly_and_are_rewritten_in_tod
         cut..SAMPLE_HOUR + HOUR,
         SAMPLE_HOUR..cut,
     ];
-    for round in ["version 1", "rewritten"] {
+    let old = format!("version {version}");
+    for round in [old.as_str(), "rewritten"] {
         for signal in Signal::ALL {
             // What the raw objects hold …
             let mut raw = Vec::new();
@@ -668,7 +679,7 @@ async fn hours_compacted_by_version_1_read_back_exactly_and_are_rewritten_in_tod
                 .await
                 .expect("manifest");
             let manifest = Manifest::parse(&manifest, &prefix(signal)).expect("manifest");
-            assert_eq!(manifest.version, 2);
+            assert_eq!(manifest.version, MANIFEST_VERSION);
             for part in &manifest.parts {
                 assert!(
                     Table::of(signal)
@@ -811,3 +822,4 @@ async fn one_compaction_of_an_archive_runs_at_a_time() {
         .await
         .expect("a dry run reads only");
 }
+

@@ -65,6 +65,9 @@ fn columns(root: &std::path::Path, keys: &[(String, u64)]) -> BTreeMap<String, u
     out
 }
 
+/// One hour of a signal, each request with the time it was sent.
+type Generate = Box<dyn Fn() -> Vec<(u64, Batch)>>;
+
 fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
@@ -78,7 +81,7 @@ fn main() {
     println!(
         "otelvault tier size benchmark: one hour of production-like traffic (otelvault_testkit::corpus), OTLP/JSON + gzip raw vs the Parquet tier"
     );
-    let signals: [(Signal, &str, Box<dyn Fn() -> Vec<(u64, Batch)>>); 3] = [
+    let signals: [(Signal, &str, Generate); 3] = [
         (
             Signal::Traces,
             "spans",
@@ -154,7 +157,7 @@ fn main() {
         let columns = columns(dir.path(), &tier);
         let total: u64 = columns.values().sum();
         let mut sorted: Vec<_> = columns.into_iter().collect();
-        sorted.sort_by(|a, b| b.1.cmp(&a.1));
+        sorted.sort_by_key(|c| std::cmp::Reverse(c.1));
         for (name, bytes) in sorted {
             println!(
                 "  {name:<28} {:>9.1} KiB {:>5.1}%  {:>6.2} B/{}",

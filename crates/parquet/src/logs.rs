@@ -22,8 +22,8 @@ use prost::Message as _;
 use crate::CompactError;
 use crate::rest::{Typed, attributes, typed, typed_attributes, value};
 use crate::table::{
-    Earlier, Lossless, Placed, ResourceGroup, append_map, groups, id_column, int32, map, place, read_part,
-    record_batch, string, uint32, write_part,
+    Earlier, Encodings, INDEX_COLUMN, Lossless, OBJECT_COLUMN, Placed, ResourceGroup, append_map,
+    groups, id_column, int32, map, place, read_part, record_batch, string, uint32, write_part,
 };
 use crate::values::{as_string, hex};
 
@@ -176,7 +176,11 @@ pub fn write(objects: &[(u32, &ExportLogsServiceRequest)]) -> Result<Vec<u8>, Co
         "Timestamp",
         columns,
         &LOSSLESS,
-        &["TraceId", "ServiceName"],
+        &Encodings {
+            bloom_filters: &["TraceId", "ServiceName"],
+            no_dictionary: &["TraceId", "SpanId", "Body"],
+            delta: &["Timestamp", OBJECT_COLUMN, INDEX_COLUMN],
+        },
     )
 }
 

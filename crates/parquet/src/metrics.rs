@@ -34,8 +34,8 @@ use prost::Message as _;
 
 use crate::CompactError;
 use crate::table::{
-    Group, Lossless, Placed, ResourceGroup, append_map, map, micros, place, read_part,
-    record_batch, signed, timestamps, write_part,
+    Encodings, Group, INDEX_COLUMN, Lossless, OBJECT_COLUMN, Placed, ResourceGroup, append_map,
+    map, micros, place, read_part, record_batch, signed, timestamps, write_part,
 };
 
 pub(crate) const TABLE: &str = "metrics";
@@ -249,7 +249,19 @@ pub fn write(
             continue;
         }
         let columns = columns(kind, &rows)?;
-        let bytes = write_part(&rows, "TimeUnix", columns, &LOSSLESS, &["ServiceName"])?;
+        let bytes = write_part(
+            &rows,
+            "TimeUnix",
+            columns,
+            &LOSSLESS,
+            &Encodings {
+                bloom_filters: &["ServiceName"],
+                no_dictionary: &[],
+                // A minute's points share their time: the dictionary
+                // holds each once.
+                delta: &[OBJECT_COLUMN, INDEX_COLUMN],
+            },
+        )?;
         parts.push((kind, rows.len(), bytes));
     }
     Ok(parts)

@@ -283,8 +283,10 @@ mod tests {
             assert_eq!(t.kind, kind, "{original:?}");
             let text = as_string(original.as_ref());
             let back = value(&text, Some(&t)).expect("a value");
-            let (Some(a), Some(b)) = (&back.value, &original.as_ref().and_then(|o| o.value.clone()))
-            else {
+            let (Some(a), Some(b)) = (
+                &back.value,
+                &original.as_ref().and_then(|o| o.value.clone()),
+            ) else {
                 panic!("no value")
             };
             assert!(same(a, b), "{original:?} came back as {back:?}");

@@ -17,7 +17,6 @@ use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::WriterProperties;
-use parquet::schema::types::ColumnPath;
 use prost::Message as _;
 
 use crate::CompactError;
@@ -30,8 +29,14 @@ use crate::values::{as_string, string_attribute};
 const ROW_GROUP_ROWS: usize = 16_384;
 
 /// Rows a data page holds at most: a query reads (and decompresses) only
-/// the pages holding the rows it returns.
+/// the pages holding the rows it returns. (Pages of 8,192 rows made an
+/// hour of production-like spans 1.5% smaller.)
 const PAGE_ROWS: usize = 2048;
+
+/// The zstd level: on an hour of production-like traffic, 9 stores spans
+/// in 3% and log records in 6% fewer bytes than 3, for about 10% more
+/// compaction CPU (the `tier` bench).
+const ZSTD_LEVEL: i32 = 9;
 
 /// The column of a row's raw object (its index in the manifest).
 pub const OBJECT_COLUMN: &str = "OtlpObject";
@@ -51,10 +56,13 @@ pub(crate) struct Lossless<T> {
     /// in earlier ones (a part has those its format uses).
     pub restored_from: &'static [&'static str],
     /// Row `i`'s item, encoded, from its remainder and the row's columns.
-    pub restore: fn(&RecordBatch, usize, &[u8]) -> Result<Vec<u8>, CompactError>,
+    pub restore: Restore,
     /// How parts of manifest versions 1 and 2 keep items, when it differs.
     pub earlier: Option<Earlier>,
 }
+
+/// Row `i`'s item, encoded, from its remainder and the row's columns.
+pub(crate) type Restore = fn(&RecordBatch, usize, &[u8]) -> Result<Vec<u8>, CompactError>;
 
 /// The lossless column of parts written before manifest version 3: the
 /// item less some SQL columns, which `restore` encodes to append (a
@@ -79,10 +87,13 @@ pub(crate) fn item_bytes<T>(
         let rest = binary(batch, lossless.table, lossless.column)?.value(i);
         return (lossless.restore)(batch, i, rest);
     }
-    let earlier = lossless.earlier.as_ref().ok_or_else(|| CompactError::Schema {
-        table: lossless.table,
-        problem: format!("no column {}", lossless.column),
-    })?;
+    let earlier = lossless
+        .earlier
+        .as_ref()
+        .ok_or_else(|| CompactError::Schema {
+            table: lossless.table,
+            problem: format!("no column {}", lossless.column),
+        })?;
     let mut bytes = binary(batch, lossless.table, earlier.column)?
         .value(i)
         .to_vec();
@@ -196,11 +207,11 @@ pub(crate) fn write_part<T: prost::Message>(
     time_column: &'static str,
     columns: Vec<(&'static str, ArrayRef)>,
     lossless: &Lossless<T>,
-    bloom_filters: &[&str],
+    encodings: &Encodings,
 ) -> Result<Vec<u8>, CompactError> {
     let batch = record_batch(rows, time_column, columns, lossless)?;
-    let mut writer =
-        ArrowWriter::try_new(Vec::new(), batch.schema(), Some(properties(bloom_filters)?))?;
+    let properties = properties(&batch.schema(), encodings)?;
+    let mut writer = ArrowWriter::try_new(Vec::new(), batch.schema(), Some(properties))?;
     writer.write(&batch)?;
     Ok(writer.into_inner()?)
 }
@@ -266,22 +277,58 @@ pub(crate) fn record_batch<T: prost::Message>(
     Ok(RecordBatch::try_from_iter(all)?)
 }
 
-/// zstd, row groups of [`ROW_GROUP_ROWS`], bloom filters on the given
-/// columns, and the sort order (`ServiceName`, then the time: the first two
-/// leaf columns) declared.
-fn properties(bloom_filters: &[&str]) -> Result<WriterProperties, CompactError> {
+/// How a table's columns are encoded, by root column (every leaf of a
+/// map or list column alike). Columns not named are dictionary-encoded,
+/// falling back to plain when the dictionary grows past its page.
+pub(crate) struct Encodings {
+    /// Columns with bloom filters: what queries look up one value of.
+    pub bloom_filters: &'static [&'static str],
+    /// High-cardinality columns (ids, times, durations, unique values),
+    /// whose dictionary would only be overhead: plain, or delta for
+    /// [`Encodings::delta`].
+    pub no_dictionary: &'static [&'static str],
+    /// Integer columns of sorted or near-sorted values: delta and bit
+    /// packing.
+    pub delta: &'static [&'static str],
+}
+
+/// zstd, row groups of [`ROW_GROUP_ROWS`], the encodings, and the sort
+/// order (`ServiceName`, then the time: the first two leaf columns)
+/// declared.
+fn properties(
+    schema: &arrow_schema::SchemaRef,
+    encodings: &Encodings,
+) -> Result<WriterProperties, CompactError> {
     let ascending = |column_idx| SortingColumn {
         column_idx,
         descending: false,
         nulls_first: false,
     };
     let mut builder = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(ZSTD_LEVEL)?))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_data_page_row_count_limit(PAGE_ROWS)
         .set_sorting_columns(Some(vec![ascending(0), ascending(1)]));
-    for column in bloom_filters {
-        builder = builder.set_column_bloom_filter_enabled(ColumnPath::from(*column), true);
+    let descriptor = parquet::arrow::ArrowSchemaConverter::new().convert(schema)?;
+    for leaf in descriptor.columns() {
+        let path = leaf.path();
+        let root = path.parts()[0].as_str();
+        if encodings.bloom_filters.contains(&root) {
+            builder = builder.set_column_bloom_filter_enabled(path.clone(), true);
+        }
+        if encodings.no_dictionary.contains(&root) {
+            builder = builder.set_column_dictionary_enabled(path.clone(), false);
+        }
+        if encodings.delta.contains(&root)
+            && matches!(
+                leaf.physical_type(),
+                parquet::basic::Type::INT32 | parquet::basic::Type::INT64
+            )
+        {
+            builder = builder
+                .set_column_dictionary_enabled(path.clone(), false)
+                .set_column_encoding(path.clone(), parquet::basic::Encoding::DELTA_BINARY_PACKED);
+        }
     }
     Ok(builder.build())
 }

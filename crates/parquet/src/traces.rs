@@ -24,8 +24,9 @@ use prost::Message as _;
 use crate::CompactError;
 use crate::rest::{Typed, attributes, strings, typed_attributes};
 use crate::table::{
-    Earlier, Lossless, Placed, ResourceGroup, append_map, groups, id_column, int32, int64, map,
-    micros, place, read_part, record_batch, signed, string, timestamps, write_part,
+    Earlier, Encodings, INDEX_COLUMN, Lossless, OBJECT_COLUMN, Placed, ResourceGroup, append_map,
+    groups, id_column, int32, int64, map, micros, place, read_part, record_batch, signed, string,
+    timestamps, write_part,
 };
 use crate::values::{hex, unhex};
 
@@ -249,7 +250,11 @@ pub fn write(objects: &[(u32, &ExportTraceServiceRequest)]) -> Result<Vec<u8>, C
         "Timestamp",
         columns,
         &LOSSLESS,
-        &["TraceId", "ServiceName"],
+        &Encodings {
+            bloom_filters: &["TraceId", "ServiceName"],
+            no_dictionary: &["SpanId", "ParentSpanId", "Duration"],
+            delta: &["Timestamp", OBJECT_COLUMN, INDEX_COLUMN],
+        },
     )
 }
 

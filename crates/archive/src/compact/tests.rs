@@ -561,8 +561,8 @@ fn manifests_of_version_1_name_parts_beside_them_and_none_may_leave_parquet() {
 /// table in its directory, microsecond times, the lossless columns
 /// holding attributes, end times and kinds again).
 async fn archive_of_version(version: u64) -> Arc<MemoryStore> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(format!("tests/fixtures/v{version}"));
+    let root =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/v{version}"));
     let store = Arc::new(MemoryStore::new());
     let mut dirs = vec![root.clone()];
     while let Some(dir) = dirs.pop() {
@@ -822,4 +822,3 @@ async fn one_compaction_of_an_archive_runs_at_a_time() {
         .await
         .expect("a dry run reads only");
 }
-

@@ -51,12 +51,13 @@ docs: .tools/bin/mdbook ## Build the book (docs/) into docs/book with mdBook; it
 .tools/bin/mdbook:
 	$(CARGO) install mdbook --version $(MDBOOK_VERSION) --locked --root .tools
 
-bench: .venv-bench/.installed ## Benchmarks; they print their figures (codec MB/s; ingest CPU/MiB, requests/s, latency, RSS, start time, forwarding on vs off, gRPC vs HTTP, EMF off vs on, Tempo search raw vs compacted; EMF conversion MiB/s; archive reads vs DuckDB; compaction: Parquet size, throughput, DuckDB over raw and Parquet).
+bench: .venv-bench/.installed ## Benchmarks; they print their figures (codec MB/s; ingest CPU/MiB, requests/s, latency, RSS, start time, forwarding on vs off, gRPC vs HTTP, EMF off vs on, Tempo search raw vs compacted; EMF conversion MiB/s; archive reads vs DuckDB; compaction: Parquet size, throughput, DuckDB over raw and Parquet; the tier's bytes per column on production-like traffic).
 	$(CARGO) bench --locked -p otelvault-codec
 	$(CARGO) bench --locked -p otelvault-emf
 	$(CARGO) bench --locked -p otelvault --bench ingest
 	$(CARGO) bench --locked -p otelvault-archive --bench query
 	MALLOC_ARENA_MAX=$$(nproc) $(CARGO) bench --locked -p otelvault-archive --bench compact  # one malloc arena per core, as the binary sets
+	$(CARGO) bench --locked -p otelvault-archive --bench tier
 
 build-lambda: ## Build the Lambda package target/lambda/otelvault/bootstrap.zip with cargo-lambda (ARCH=arm64|x86_64; arm64 needs the aarch64-unknown-linux-gnu target and a linker, which cargo-lambda brings via zig).
 	$(CARGO) lambda build --release --locked -p otelvault --output-format zip $(if $(filter arm64,$(ARCH)),--arm64,--x86-64)

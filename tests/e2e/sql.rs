@@ -411,6 +411,59 @@ fn spark_and_duckdb_answer_the_named_queries_as_the_fetch_api_does() {
         .collect();
     errors.sort_by_key(|row| std::cmp::Reverse(row[0].as_u64()));
     assert_eq!(errors.len(), 10, "every 7th of 68 traces that day failed");
+    // The trace summaries and the tag index, as the day's spans say them.
+    let day = fetch(url, "traces", &[]);
+    let day_spans = items(&day, SPANS);
+    let mut traces: BTreeMap<&str, Vec<(&str, &Value)>> = BTreeMap::new();
+    for (service, s) in &day_spans {
+        let id = s["traceId"].as_str().expect("trace id");
+        traces.entry(id).or_default().push((service.as_str(), s));
+    }
+    let mut slowest: Vec<Value> = traces
+        .iter()
+        .filter_map(|(id, spans)| {
+            let (root_service, root) = spans
+                .iter()
+                .find(|(_, s)| s["parentSpanId"].as_str().unwrap_or_default().is_empty())?;
+            let start = spans
+                .iter()
+                .map(|(_, s)| nanos(&s["startTimeUnixNano"]))
+                .min()?;
+            let end = spans
+                .iter()
+                .map(|(_, s)| nanos(&s["endTimeUnixNano"]))
+                .max()?;
+            let services: std::collections::BTreeSet<&str> =
+                spans.iter().map(|(service, _)| *service).collect();
+            let errors = spans.iter().filter(|(_, s)| status(s) == "Error").count();
+            (*root_service == "checkout").then(|| {
+                json!([
+                    start / 1000,
+                    id,
+                    root["name"],
+                    end - start,
+                    spans.len(),
+                    errors,
+                    services
+                ])
+            })
+        })
+        .collect();
+    slowest.sort_by(|a, b| {
+        (std::cmp::Reverse(a[3].as_u64()), a[1].as_str())
+            .cmp(&(std::cmp::Reverse(b[3].as_u64()), b[1].as_str()))
+    });
+    slowest.truncate(20);
+    assert_eq!(slowest.len(), 20, "{slowest:?}");
+    let mut per_service: BTreeMap<&str, u64> = BTreeMap::new();
+    for (service, _) in &day_spans {
+        *per_service.entry(service.as_str()).or_default() += 1;
+    }
+    let mut service_tags: Vec<Value> = per_service
+        .iter()
+        .map(|(service, n)| json!([service, n]))
+        .collect();
+    service_tags.sort_by_key(|row| std::cmp::Reverse(row[1].as_u64()));
     let mut durations: BTreeMap<(String, String), Vec<u64>> = BTreeMap::new();
     for (service, s) in items(&fetch(url, "traces", &[]), SPANS) {
         let name = s["name"].as_str().expect("name").to_owned();
@@ -470,6 +523,8 @@ fn spark_and_duckdb_answer_the_named_queries_as_the_fetch_api_does() {
         "p99_duration_by_span_name": day,
         "log_search": [17, "card expired", day[0], day[1], day[2]],
         "metric_points": ["queue.depth", day[0], day[1], day[2], "requests", day[0], day[1], day[2]],
+        "slowest_traces": ["checkout", day[0], day[1], day[2]],
+        "span_tag_values": ["resource", "service.name", day[0], day[1], day[2]],
     });
     for name in ["spark", "duckdb"] {
         let results = engine(name, &dir, &parameters);
@@ -488,6 +543,11 @@ fn spark_and_duckdb_answer_the_named_queries_as_the_fetch_api_does() {
         );
         assert_eq!(results["log_search"], logs, "{name}: log search");
         assert_eq!(results["metric_points"], points, "{name}: metric points");
+        assert_eq!(results["slowest_traces"], slowest, "{name}: slowest traces");
+        assert_eq!(
+            results["span_tag_values"], service_tags,
+            "{name}: span tag values"
+        );
         // Counts exactly; the approximate p99 between the exact 98th
         // percentile and the slowest span.
         let p99 = &results["p99_duration_by_span_name"];
@@ -604,21 +664,24 @@ fn the_duckdb_script_runs_whole_on_an_archive_whose_tables_are_not_all_there() {
         "import duckdb, json, sys\n\
          con = duckdb.connect()\n\
          [con.execute(s) for s in open(sys.argv[1]).read().split(';\\n') if s.strip()]\n\
-         tables = ['otel_traces', 'otel_logs', 'otel_metrics_gauge', 'otel_metrics_sum', 'otel_metrics_histogram', 'otel_metrics_exponential_histogram', 'otel_metrics_summary']\n\
+         tables = ['otel_traces', 'otel_logs', 'otel_metrics_gauge', 'otel_metrics_sum', 'otel_metrics_histogram', 'otel_metrics_exponential_histogram', 'otel_metrics_summary', 'otel_trace_summaries', 'otel_trace_tags', 'otel_log_tags', 'otel_metric_tags']\n\
          counts = {t: con.execute(f'SELECT count(*) FROM {t}').fetchone()[0] for t in tables}\n\
          columns = [r[0] for r in con.execute('DESCRIBE otel_metrics_summary').fetchall()]\n\
          print(json.dumps({'counts': counts, 'summary_columns': columns}))",
     );
     command.arg(&ddl_file);
     let answer = run(command, "duckdb");
-    assert!(
-        answer["counts"]["otel_traces"].as_u64() > Some(0),
-        "{answer}"
-    );
+    for table in ["otel_traces", "otel_trace_summaries", "otel_trace_tags"] {
+        assert!(
+            answer["counts"][table].as_u64() > Some(0),
+            "{table}: {answer}"
+        );
+    }
     for table in [
         "otel_logs",
         "otel_metrics_summary",
         "otel_metrics_histogram",
+        "otel_log_tags",
     ] {
         assert_eq!(
             answer["counts"][table], 0,

@@ -229,6 +229,7 @@ pub async fn compact_hour(
     report.parts = written.len();
     report.parquet_bytes = written.iter().map(|p| p.bytes).sum();
     manifest.rows = manifest.parts.iter().map(|p| p.rows).sum();
+    manifest.indexes = write_indexes(store, signal, hour, &manifest.parts).await?;
     store
         .put(
             &manifest_key,
@@ -381,6 +382,7 @@ async fn remove_unlisted_parts(
     current: &Manifest,
 ) -> Result<(), CompactError> {
     let dirs: std::collections::BTreeSet<String> = Table::of(signal)
+        .chain(Table::indexes_of(signal))
         .map(|table| table_hour_prefix(table, hour))
         .chain([hour_prefix(signal, hour)])
         .collect();
@@ -408,7 +410,12 @@ async fn remove_unlisted_parts(
         .map_err(storage(format!("listing {dir}")))?;
         for meta in found {
             let name = meta.key.as_str();
-            if name.ends_with(".parquet") && !current.parts.iter().any(|part| part.key == name) {
+            let named = current
+                .parts
+                .iter()
+                .chain(&current.indexes)
+                .any(|p| p.key == name);
+            if name.ends_with(".parquet") && !named {
                 store
                     .delete(&meta.key)
                     .await
@@ -647,6 +654,63 @@ async fn write_parts(
     Ok(written)
 }
 
+/// Builds the hour's indexes (trace summaries, tags) from its parts, one
+/// part in memory at a time, and writes them beside the parts; returns
+/// what the manifest names. Their names come from the parts they index, so
+/// a run that is cut short and run again writes the same objects.
+async fn write_indexes(
+    store: &dyn ObjectStore,
+    signal: Signal,
+    hour: u64,
+    parts: &[ManifestPart],
+) -> Result<Vec<ManifestPart>, CompactError> {
+    let failed = |e: tokio::task::JoinError| CompactError::Schema {
+        table: "index",
+        problem: format!("indexing failed: {e}"),
+    };
+    let mut index = otelvault_parquet::index::HourIndexes::new(signal);
+    let mut names = format!("indexes of version {MANIFEST_VERSION}");
+    for part in parts {
+        names.push('\n');
+        names.push_str(&part.key);
+        let part_key = key(part.key.clone())?;
+        let bytes = store
+            .get(&part_key)
+            .await
+            .map_err(storage(format!("reading {part_key}")))?;
+        index = tokio::task::spawn_blocking(move || index.add_part(bytes).map(|()| index))
+            .await
+            .map_err(failed)??;
+    }
+    let objects = tokio::task::spawn_blocking(move || index.finish())
+        .await
+        .map_err(failed)??;
+    let run = content_id(names.as_bytes());
+    let mut written = Vec::new();
+    for (table, rows, bytes) in objects {
+        let name = format!("{}index-{run}.parquet", table_hour_prefix(table, hour));
+        let object_key = key(name.clone())?;
+        let size = bytes.len() as u64;
+        store
+            .put(
+                &object_key,
+                Bytes::from(bytes),
+                &PutOptions {
+                    content_type: Some("application/vnd.apache.parquet".into()),
+                    content_encoding: None,
+                },
+            )
+            .await
+            .map_err(storage(format!("writing {object_key}")))?;
+        written.push(ManifestPart {
+            key: name,
+            rows,
+            bytes: size,
+        });
+    }
+    Ok(written)
+}
+
 /// What a manifest says.
 #[derive(Debug)]
 pub struct Manifest {
@@ -661,6 +725,9 @@ pub struct Manifest {
     pub rows: usize,
     /// Part files.
     pub parts: Vec<ManifestPart>,
+    /// Index objects derived from the parts (trace summaries, tags;
+    /// version 3 on).
+    pub indexes: Vec<ManifestPart>,
 }
 
 /// A part file a manifest lists.
@@ -682,6 +749,7 @@ impl Default for Manifest {
             unreadable: Vec::new(),
             rows: 0,
             parts: Vec::new(),
+            indexes: Vec::new(),
         }
     }
 }
@@ -697,6 +765,11 @@ impl Manifest {
             "unreadable": self.unreadable,
             "parts": self
                 .parts
+                .iter()
+                .map(|p| json!({"key": p.key, "rows": p.rows, "bytes": p.bytes}))
+                .collect::<Vec<_>>(),
+            "indexes": self
+                .indexes
                 .iter()
                 .map(|p| json!({"key": p.key, "rows": p.rows, "bytes": p.bytes}))
                 .collect::<Vec<_>>(),
@@ -721,28 +794,38 @@ impl Manifest {
             raw: strings("raw")?,
             unreadable: strings("unreadable").unwrap_or_default(),
             rows: usize::try_from(value["rows"].as_u64()?).ok()?,
-            parts: value["parts"]
-                .as_array()?
-                .iter()
-                .map(|p| {
-                    let key = match (p["key"].as_str(), p["name"].as_str()) {
-                        (Some(key), _) => key.to_owned(),
-                        (None, Some(name)) if !name.contains('/') => format!("{prefix}{name}"),
-                        _ => return None,
-                    };
-                    let inside = key.starts_with("parquet/")
-                        && key
-                            .split('/')
-                            .all(|s| !s.is_empty() && s != "." && s != "..");
-                    Some(ManifestPart {
-                        key: inside.then_some(key)?,
-                        rows: usize::try_from(p["rows"].as_u64()?).ok()?,
-                        bytes: p["bytes"].as_u64()?,
-                    })
-                })
-                .collect::<Option<Vec<_>>>()?,
+            parts: parts(&value["parts"], prefix)?,
+            indexes: match &value["indexes"] {
+                Value::Null => Vec::new(),
+                indexes => parts(indexes, prefix)?,
+            },
         })
     }
+}
+
+/// The parts a manifest lists in `value`; `None` when one is not a part
+/// or is outside `parquet/`.
+fn parts(value: &Value, prefix: &str) -> Option<Vec<ManifestPart>> {
+    value
+        .as_array()?
+        .iter()
+        .map(|p| {
+            let key = match (p["key"].as_str(), p["name"].as_str()) {
+                (Some(key), _) => key.to_owned(),
+                (None, Some(name)) if !name.contains('/') => format!("{prefix}{name}"),
+                _ => return None,
+            };
+            let inside = key.starts_with("parquet/")
+                && key
+                    .split('/')
+                    .all(|s| !s.is_empty() && s != "." && s != "..");
+            Some(ManifestPart {
+                key: inside.then_some(key)?,
+                rows: usize::try_from(p["rows"].as_u64()?).ok()?,
+                bytes: p["bytes"].as_u64()?,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

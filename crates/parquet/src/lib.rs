@@ -17,6 +17,7 @@
 //! bloom filters on `TraceId` and `ServiceName`, so that a reader can skip
 //! the row groups that cannot hold a trace or a service.
 
+pub mod index;
 pub mod logs;
 pub mod metrics;
 mod rest;
@@ -144,6 +145,12 @@ pub const TABLES: [Table; 7] = [
     ),
 ];
 
+/// Every table SQL engines read: the parts' ([`TABLES`]), then the
+/// indexes' ([`index::INDEXES`]).
+pub fn all_tables() -> impl Iterator<Item = &'static Table> {
+    TABLES.iter().chain(&index::INDEXES)
+}
+
 const fn table(
     name: &'static str,
     signal: Signal,
@@ -162,6 +169,9 @@ impl Table {
     /// The columns its parts have, in order: what the writer writes, and
     /// what [`sql`] declares.
     pub fn schema(&self) -> Result<arrow_schema::SchemaRef, CompactError> {
+        if index::INDEXES.iter().any(|t| t.name == self.name) {
+            return index::schema_of(self);
+        }
         match (self.signal, metrics::MetricType::of_table(self)) {
             (Signal::Traces, _) => traces::schema(),
             (Signal::Logs, _) => logs::schema(),

@@ -14,7 +14,7 @@
 use arrow_schema::DataType;
 use serde_json::json;
 
-use crate::{CompactError, TABLES, Table};
+use crate::{CompactError, Table, all_tables};
 
 macro_rules! query {
     ($name:literal) => {
@@ -37,12 +37,14 @@ pub const PARTITIONS: [&str; 4] = ["year", "month", "day", "hour"];
 /// `?` parameters, which Spark and DuckDB run as they are over the tables
 /// [`ddl`] declares. Each starts with a comment saying what it answers and
 /// its parameters.
-pub const QUERIES: [(&str, &str); 5] = [
+pub const QUERIES: [(&str, &str); 7] = [
     query!("trace_by_id"),
     query!("error_spans_by_service"),
     query!("p99_duration_by_span_name"),
     query!("log_search"),
     query!("metric_points"),
+    query!("slowest_traces"),
+    query!("span_tag_values"),
 ];
 
 /// An engine's SQL.
@@ -174,7 +176,7 @@ pub fn ddl_with(
              CREATE OR REPLACE MACRO approx_percentile(x, p) AS approx_quantile(x, p);\n\n",
         );
     }
-    for table in &TABLES {
+    for table in all_tables() {
         let columns = columns(table)?;
         let location = location(root, table);
         match dialect {
@@ -288,7 +290,7 @@ fn duckdb_empty_view(table: &Table, columns: &[Column]) -> String {
 /// root, which terraform sets).
 pub fn glue_tables(years: (u16, u16)) -> Result<serde_json::Value, CompactError> {
     let mut tables = serde_json::Map::new();
-    for table in &TABLES {
+    for table in all_tables() {
         let columns: Vec<_> = columns(table)?
             .into_iter()
             .map(|c| json!({"name": c.name, "type": c.hive}))
@@ -322,14 +324,17 @@ mod tests {
         })
         .expect("ddl");
         assert_eq!(script.matches("read_parquet(").count(), 1, "{script}");
-        assert_eq!(script.matches("WHERE false;").count(), TABLES.len() - 1);
+        assert_eq!(
+            script.matches("WHERE false;").count(),
+            all_tables().count() - 1
+        );
         assert!(script.contains("CAST(NULL AS VARCHAR) AS \"ServiceName\""));
         assert!(script.contains("CAST(NULL AS VARCHAR) AS year"));
     }
 
     #[test]
     fn every_table_has_sql_columns_that_start_with_service_and_time() {
-        for table in &TABLES {
+        for table in &crate::TABLES {
             let columns = columns(table).expect("columns");
             assert_eq!(columns[0].name, "ServiceName", "{}", table.name);
             assert_eq!(columns[1].name, table.time_column, "{}", table.name);
@@ -340,7 +345,7 @@ mod tests {
                 table.name
             );
         }
-        let traces = columns(&TABLES[0]).expect("columns");
+        let traces = columns(&crate::TABLES[0]).expect("columns");
         let duration = traces
             .iter()
             .find(|c| c.name == "Duration")
@@ -360,7 +365,12 @@ mod tests {
     #[test]
     fn athena_ddl_projects_hour_partitions_under_each_table() {
         let ddl = ddl(Dialect::Athena, "s3://bucket/pre", (2024, 2030)).expect("ddl");
-        assert_eq!(ddl.matches("CREATE EXTERNAL TABLE").count(), TABLES.len());
+        assert_eq!(
+            ddl.matches("CREATE EXTERNAL TABLE").count(),
+            all_tables().count()
+        );
+        assert!(ddl.contains("LOCATION 's3://bucket/pre/parquet/trace_summaries/'"));
+        assert!(ddl.contains("LOCATION 's3://bucket/pre/parquet/tags/logs/'"));
         assert!(ddl.contains("LOCATION 's3://bucket/pre/parquet/metrics/gauge/'"));
         assert!(ddl.contains(
             "'storage.location.template' = 's3://bucket/pre/parquet/traces/year=${year}/month=${month}/day=${day}/hour=${hour}/'"
@@ -368,6 +378,9 @@ mod tests {
         assert!(ddl.contains("'projection.year.range' = '2024,2030'"));
         assert!(!ddl.contains("MSCK"));
         let spark = super::ddl(Dialect::Spark, "s3://bucket/pre", (2024, 2030)).expect("ddl");
-        assert_eq!(spark.matches("MSCK REPAIR TABLE").count(), TABLES.len());
+        assert_eq!(
+            spark.matches("MSCK REPAIR TABLE").count(),
+            all_tables().count()
+        );
     }
 }

@@ -295,7 +295,7 @@ pub(crate) struct Encodings {
 /// zstd, row groups of [`ROW_GROUP_ROWS`], the encodings, and the sort
 /// order (`ServiceName`, then the time: the first two leaf columns)
 /// declared.
-fn properties(
+pub(crate) fn properties(
     schema: &arrow_schema::SchemaRef,
     encodings: &Encodings,
 ) -> Result<WriterProperties, CompactError> {

@@ -305,6 +305,66 @@ fn late_logs() -> Batch {
     }
 }
 
+/// The index objects of the hour under `dir` (`trace_summaries`, …), with
+/// the sum of `column` over their rows.
+async fn index_objects(store: &MemoryStore, dir: &str, column: &str) -> (usize, i64) {
+    use arrow_array::cast::AsArray as _;
+    let prefix = format!("parquet/{dir}/");
+    let mut objects = 0;
+    let mut sum = 0;
+    for (key, bytes) in snapshot(store).await {
+        if !key.starts_with(&prefix) {
+            continue;
+        }
+        objects += 1;
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .and_then(|b| b.build())
+            .expect("an index object");
+        for batch in reader {
+            let batch = batch.expect("batch");
+            sum += batch[column]
+                .as_primitive::<arrow_array::types::Int64Type>()
+                .iter()
+                .flatten()
+                .sum::<i64>();
+        }
+    }
+    (objects, sum)
+}
+
+#[tokio::test]
+async fn an_hours_indexes_cover_late_arrivals_and_replace_the_earlier_ones() {
+    let store = Arc::new(MemoryStore::new());
+    let archive = archive(store.clone());
+    let first = sample(Signal::Traces);
+    let spans = first.item_count() as i64;
+    archive.write(first, SAMPLE_HOUR).await.expect("write");
+    compact(&store, Signal::Traces).await.expect("compact");
+    assert_eq!(
+        index_objects(&store, "trace_summaries", "SpanCount").await,
+        (1, spans)
+    );
+    let late = match sample(Signal::Traces) {
+        Batch::Traces(mut r) => {
+            for rs in &mut r.resource_spans {
+                rs.schema_url = "late".into();
+            }
+            Batch::Traces(r)
+        }
+        other => other,
+    };
+    archive.write(late, SAMPLE_HOUR).await.expect("late");
+    compact(&store, Signal::Traces).await.expect("compact late");
+    // One summary object, counting both runs' spans; one tag index, whose
+    // `service.name` counts are every span's.
+    assert_eq!(
+        index_objects(&store, "trace_summaries", "SpanCount").await,
+        (1, 2 * spans)
+    );
+    let (objects, _) = index_objects(&store, "tags/traces", "Count").await;
+    assert_eq!(objects, 1);
+}
+
 #[tokio::test]
 async fn with_delete_raw_the_parts_are_the_archive_and_late_arrivals_are_appended() {
     let store = Arc::new(MemoryStore::new());
@@ -688,6 +748,13 @@ async fn an_hour_of_version_reads_back_exactly_and_is_rewritten(version: u64) {
                     part.key
                 );
             }
+            // The hour's indexes were built from the rewritten parts.
+            let indexes: Vec<&str> = manifest.indexes.iter().map(|i| i.key.as_str()).collect();
+            assert_eq!(
+                indexes.len(),
+                Table::indexes_of(signal).count(),
+                "{indexes:?}"
+            );
         }
         let parts: Vec<String> = snapshot(&store)
             .await
@@ -695,7 +762,14 @@ async fn an_hour_of_version_reads_back_exactly_and_is_rewritten(version: u64) {
             .map(|(key, _)| key)
             .filter(|key| key.ends_with(".parquet"))
             .collect();
+        let (indexes, parts): (Vec<_>, Vec<_>) =
+            parts.iter().partition(|key| key.contains("/index-"));
         assert_eq!(parts.len(), 7, "one part per table: {parts:?}");
+        assert_eq!(
+            indexes.len(),
+            4,
+            "summaries and three tag indexes: {indexes:?}"
+        );
     }
 }
 

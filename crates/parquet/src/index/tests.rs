@@ -1,0 +1,223 @@
+use arrow_array::cast::AsArray as _;
+use arrow_array::types::{Int64Type, TimestampMicrosecondType};
+use otelvault_codec::proto::collector_logs::ExportLogsServiceRequest;
+use otelvault_codec::proto::collector_trace::ExportTraceServiceRequest;
+use otelvault_codec::proto::common::any_value::Value as V;
+use otelvault_codec::proto::logs::{LogRecord, ResourceLogs, ScopeLogs};
+use otelvault_codec::proto::resource::Resource;
+use otelvault_codec::proto::trace::{ResourceSpans, ScopeSpans, Span, Status, span};
+use otelvault_codec::values::attribute;
+
+use super::*;
+
+const T0: u64 = 1_730_000_000_000_000_000;
+
+fn span(trace: u8, id: u8, parent: u8, name: &str, start: u64, end: u64, error: bool) -> Span {
+    Span {
+        trace_id: vec![trace; 16],
+        span_id: vec![id; 8],
+        parent_span_id: if parent == 0 {
+            Vec::new()
+        } else {
+            vec![parent; 8]
+        },
+        name: name.into(),
+        start_time_unix_nano: T0 + start,
+        end_time_unix_nano: T0 + end,
+        status: error.then(|| Status {
+            code: 2,
+            message: String::new(),
+        }),
+        attributes: vec![attribute("http.route", V::StringValue(format!("/{name}")))],
+        ..Span::default()
+    }
+}
+
+fn service(name: &str, spans: Vec<Span>) -> ResourceSpans {
+    ResourceSpans {
+        resource: Some(Resource {
+            attributes: vec![attribute("service.name", V::StringValue(name.into()))],
+            ..Resource::default()
+        }),
+        scope_spans: vec![ScopeSpans {
+            spans,
+            ..ScopeSpans::default()
+        }],
+        schema_url: String::new(),
+    }
+}
+
+fn batch_of(bytes: Vec<u8>) -> RecordBatch {
+    let mut reader = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(bytes))
+        .and_then(|b| b.build())
+        .expect("an index object");
+    reader.next().expect("rows").expect("a batch")
+}
+
+fn indexes(signal: Signal, parts: Vec<Vec<u8>>) -> HashMap<&'static str, RecordBatch> {
+    let mut index = HourIndexes::new(signal);
+    for part in parts {
+        index.add_part(Bytes::from(part)).expect("add");
+    }
+    index
+        .finish()
+        .expect("finish")
+        .into_iter()
+        .map(|(table, _, bytes)| (table.name, batch_of(bytes)))
+        .collect()
+}
+
+#[test]
+fn a_summary_per_trace_says_its_root_span_counts_errors_and_services() {
+    // Trace 1: root in frontend, a failing child in cart, across two parts.
+    // Trace 2: its root is in another hour: the earliest span stands in.
+    let first = ExportTraceServiceRequest {
+        resource_spans: vec![
+            service(
+                "frontend",
+                vec![span(1, 1, 0, "GET /", 1_000, 90_000, false)],
+            ),
+            service("cart", vec![span(2, 5, 9, "late", 7_000, 8_000, false)]),
+        ],
+    };
+    let second = ExportTraceServiceRequest {
+        resource_spans: vec![service(
+            "cart",
+            vec![
+                span(1, 2, 1, "GET /cart", 2_000, 95_500, true),
+                span(2, 6, 9, "early", 5_000, 6_000, true),
+            ],
+        )],
+    };
+    let parts = vec![
+        crate::traces::write(&[(0, &first)]).expect("part"),
+        crate::traces::write(&[(1, &second)]).expect("part"),
+    ];
+    let all = indexes(Signal::Traces, parts);
+    let summaries = &all["otel_trace_summaries"];
+    assert_eq!(summaries.num_rows(), 2);
+    let text = |name: &str, i: usize| summaries[name].as_string::<i32>().value(i).to_owned();
+    let int = |name: &str, i: usize| summaries[name].as_primitive::<Int64Type>().value(i);
+    // Sorted by root service: cart (trace 2) before frontend (trace 1).
+    assert_eq!(text("TraceId", 0), "02".repeat(16));
+    assert_eq!(text("RootServiceName", 0), "cart");
+    assert_eq!(text("RootSpanName", 0), "early");
+    assert!(!summaries["HasRoot"].as_boolean().value(0));
+    assert_eq!(text("TraceId", 1), "01".repeat(16));
+    assert_eq!(text("RootServiceName", 1), "frontend");
+    assert_eq!(text("RootSpanName", 1), "GET /");
+    assert!(summaries["HasRoot"].as_boolean().value(1));
+    assert_eq!(int("Duration", 1), 94_500);
+    assert_eq!(int("SpanCount", 1), 2);
+    assert_eq!(int("ErrorCount", 1), 1);
+    assert_eq!(int("ErrorCount", 0), 1);
+    let start = summaries["Start"].as_primitive::<TimestampMicrosecondType>();
+    assert_eq!(start.value(1), ((T0 + 1_000) / 1000) as i64);
+    let services = summaries["ServiceNames"].as_list::<i32>();
+    let names = services.value(1);
+    let names: Vec<&str> = names.as_string::<i32>().iter().flatten().collect();
+    assert_eq!(names, ["cart", "frontend"]);
+
+    let tags = &all["otel_trace_tags"];
+    let rows: Vec<(String, String, String, i64)> = (0..tags.num_rows())
+        .map(|i| {
+            (
+                tags["Scope"].as_string::<i32>().value(i).to_owned(),
+                tags["Key"].as_string::<i32>().value(i).to_owned(),
+                tags["Value"].as_string::<i32>().value(i).to_owned(),
+                tags["Count"].as_primitive::<Int64Type>().value(i),
+            )
+        })
+        .collect();
+    let row = |s: &str, k: &str, v: &str, n: i64| (s.to_owned(), k.to_owned(), v.to_owned(), n);
+    assert!(
+        rows.contains(&row("resource", "service.name", "cart", 3)),
+        "{rows:?}"
+    );
+    assert!(rows.contains(&row("resource", "service.name", "frontend", 1)));
+    assert!(rows.contains(&row("span", "http.route", "/GET /cart", 1)));
+}
+
+#[test]
+fn a_tag_keeps_its_most_frequent_values_and_says_when_it_had_more() {
+    let records: Vec<LogRecord> = (0..2 * TAG_VALUES)
+        .map(|i| LogRecord {
+            time_unix_nano: T0 + i as u64,
+            // Value 0 on a third of the records, then one value each.
+            attributes: vec![
+                attribute(
+                    "user",
+                    V::StringValue(if i % 3 == 0 {
+                        "0".into()
+                    } else {
+                        i.to_string()
+                    }),
+                ),
+                attribute("level", V::IntValue((i % 2) as i64)),
+            ],
+            ..LogRecord::default()
+        })
+        .collect();
+    let request = ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            scope_logs: vec![ScopeLogs {
+                log_records: records,
+                ..ScopeLogs::default()
+            }],
+            ..ResourceLogs::default()
+        }],
+    };
+    let part = crate::logs::write(&[(0, &request)]).expect("part");
+    let all = indexes(Signal::Logs, vec![part]);
+    assert_eq!(all.len(), 1, "logs have tags, no summaries");
+    let tags = &all["otel_log_tags"];
+    let of = |key: &str| -> Vec<(String, i64, bool)> {
+        (0..tags.num_rows())
+            .filter(|&i| tags["Key"].as_string::<i32>().value(i) == key)
+            .map(|i| {
+                (
+                    tags["Value"].as_string::<i32>().value(i).to_owned(),
+                    tags["Count"].as_primitive::<Int64Type>().value(i),
+                    tags["Truncated"].as_boolean().value(i),
+                )
+            })
+            .collect()
+    };
+    let users = of("user");
+    assert_eq!(users.len(), TAG_VALUES);
+    assert_eq!(users[0], ("0".to_owned(), 667, true));
+    let levels = of("level");
+    assert_eq!(
+        levels,
+        [("0".to_owned(), 1000, false), ("1".to_owned(), 1000, false)]
+    );
+}
+
+#[test]
+fn event_attributes_are_tags_of_their_own_scope() {
+    let mut failing = span(3, 1, 0, "pay", 0, 10, true);
+    failing.events.push(span::Event {
+        time_unix_nano: T0 + 5,
+        name: "exception".into(),
+        attributes: vec![attribute(
+            "exception.type",
+            V::StringValue("Timeout".into()),
+        )],
+        dropped_attributes_count: 0,
+    });
+    let request = ExportTraceServiceRequest {
+        resource_spans: vec![service(
+            "payment",
+            vec![failing, span(3, 2, 1, "db", 1, 2, false)],
+        )],
+    };
+    let part = crate::traces::write(&[(0, &request)]).expect("part");
+    let tags = &indexes(Signal::Traces, vec![part])["otel_trace_tags"];
+    let found = (0..tags.num_rows()).any(|i| {
+        tags["Scope"].as_string::<i32>().value(i) == "event"
+            && tags["Key"].as_string::<i32>().value(i) == "exception.type"
+            && tags["Value"].as_string::<i32>().value(i) == "Timeout"
+            && tags["Count"].as_primitive::<Int64Type>().value(i) == 1
+    });
+    assert!(found);
+}

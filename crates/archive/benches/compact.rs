@@ -1,15 +1,16 @@
 //! Compaction benchmark, on the filesystem store on a tmpfs:
 //!
-//! - three hours of minute partitions (120 objects an hour, about 130k
-//!   spans an hour over 20 services, OTLP/JSON + gzip as ingest writes
-//!   them) compacted into Parquet: stored bytes, throughput, peak RSS;
+//! - three hours of production-like traffic (`otelvault_testkit::corpus`:
+//!   130,000 spans an hour over 20 services in 1,000-span requests,
+//!   OTLP/JSON + gzip as ingest writes them) compacted into Parquet: stored
+//!   bytes, throughput, peak RSS;
 //! - the same questions asked of the raw tier and, after compaction, of the
 //!   Parquet tier through the archive's query engine (time, pages, storage
 //!   requests and bytes read), and of DuckDB over the raw JSON and over the
 //!   Parquet parts: one hour's spans, one service over three hours, one
 //!   attribute value, a trace by id over three hours;
-//! - a trace by id over seven days of hours (four objects an hour), raw
-//!   and compacted.
+//! - a trace by id over seven days of hours (four 1,000-span requests an
+//!   hour, and the middle hour above), raw and compacted.
 //!
 //! Ratios are measured in the same run. Run with `make bench` (which
 //! installs DuckDB into `.venv-bench`).
@@ -26,13 +27,20 @@ use otelvault_storage::{FsStore, KeyPrefix, list_all};
 use otelvault_testkit::bench::{
     cpu_seconds, duckdb_count, duckdb_python, fast_tempdir, peak_rss_mib,
 };
-use otelvault_testkit::data::minute_batches;
+use otelvault_testkit::corpus;
 
 /// 2024-10-27T03:00:00Z
 const HOUR: u64 = 1_729_998_000_000_000_000;
 const HOUR_NANOS: u64 = 3_600_000_000_000;
 const HOURS: u64 = 3;
 const WEEK_HOURS: u64 = 7 * 24;
+/// Spans of a busy hour of the benchmark.
+const SPANS: usize = 130_000;
+
+/// An hour of `spans` spans from `hour`, each request with when it was sent.
+fn hour_of(hour: u64, spans: usize) -> impl Iterator<Item = (u64, Batch)> {
+    corpus::traces(hour, spans, 1_000, 7).map(|(sent, r)| (sent, Batch::Traces(r)))
+}
 
 fn layout() -> Layout {
     Layout {
@@ -114,10 +122,9 @@ fn main() {
     let archive = Archive::new(store.clone(), layout());
     let mut spans = 0;
     for h in 0..HOURS {
-        for (minute, batch) in minute_batches(HOUR + h * HOUR_NANOS) {
-            let batch = Batch::Traces(batch);
+        for (sent, batch) in hour_of(HOUR + h * HOUR_NANOS, SPANS) {
             spans += batch.item_count();
-            rt.block_on(archive.write(batch, minute)).unwrap();
+            rt.block_on(archive.write(batch, sent)).unwrap();
         }
     }
     let raw_bytes: u64 = rt
@@ -128,8 +135,7 @@ fn main() {
         .sum();
     println!("otelvault compaction benchmark (fs store on tmpfs)");
     println!(
-        "archive: {HOURS} hours, {} objects, {spans} spans over 20 services, {:.1} MiB stored as OTLP/JSON + gzip",
-        HOURS * 120,
+        "archive: {HOURS} hours of production-like traffic, {spans} spans over 20 services, {:.1} MiB stored as OTLP/JSON + gzip",
         raw_bytes as f64 / 1048576.0
     );
 
@@ -142,8 +148,11 @@ fn main() {
     };
     // A trace of the middle hour.
     let trace_hex = {
-        let (_, batch) = minute_batches(HOUR + HOUR_NANOS).nth(61).unwrap();
-        let id = batch.resource_spans[7].scope_spans[1].spans[12]
+        let (_, batch) = hour_of(HOUR + HOUR_NANOS, SPANS).nth(61).unwrap();
+        let Batch::Traces(request) = batch else {
+            unreachable!()
+        };
+        let id = request.resource_spans[3].scope_spans[0].spans[0]
             .trace_id
             .clone();
         id.iter().map(|b| format!("{b:02x}")).collect::<String>()
@@ -154,18 +163,18 @@ fn main() {
     let questions: Vec<(&str, Query)> = vec![
         ("one hour, all spans", window(1)),
         (
-            "service-3 over 3 hours",
+            "checkout over 3 hours",
             Query {
-                service_name: Some("service-3".into()),
+                service_name: Some("checkout".into()),
                 ..window(HOURS)
             },
         ),
         (
-            "status 400 over 1 hour",
+            "status 404 over 1 hour",
             Query {
                 attributes: vec![(
                     "http.response.status_code".into(),
-                    AttrValue::Str("400".into()),
+                    AttrValue::Str("404".into()),
                 )],
                 ..window(1)
             },
@@ -234,9 +243,15 @@ fn main() {
     let week = Archive::new(week_store.clone(), layout());
     let first = HOUR - (WEEK_HOURS - HOURS) * HOUR_NANOS;
     for h in 0..WEEK_HOURS {
-        for (minute, batch) in minute_batches(first + h * HOUR_NANOS).skip(1).step_by(30) {
-            rt.block_on(week.write(Batch::Traces(batch), minute))
-                .unwrap();
+        let hour = first + h * HOUR_NANOS;
+        // The middle hour above, whole: the trace looked up is in it.
+        let spans = if hour == HOUR + HOUR_NANOS {
+            SPANS
+        } else {
+            4_000
+        };
+        for (sent, batch) in hour_of(hour, spans) {
+            rt.block_on(week.write(batch, sent)).unwrap();
         }
     }
     let lookup = Query {
@@ -288,19 +303,19 @@ fn main() {
             format!("SELECT count(*) FROM {parquet} WHERE hour = 3"),
         ),
         (
-            "service-3 over 3 hours",
+            "checkout over 3 hours",
             format!(
-                "SELECT count(*) FROM {raw} WHERE list_contains(list_transform(rs.resource.attributes, a -> a.key || '=' || coalesce(a.value.stringValue, '')), 'service.name=service-3')"
+                "SELECT count(*) FROM {raw} WHERE list_contains(list_transform(rs.resource.attributes, a -> a.key || '=' || coalesce(a.value.stringValue, '')), 'service.name=checkout')"
             ),
-            format!("SELECT count(*) FROM {parquet} WHERE ServiceName = 'service-3'"),
+            format!("SELECT count(*) FROM {parquet} WHERE ServiceName = 'checkout'"),
         ),
         (
-            "status 400 over 1 hour",
+            "status 404 over 1 hour",
             format!(
-                "SELECT count(*) FROM {one_hour_raw} AND list_contains(list_transform(span.attributes, a -> a.key || '=' || coalesce(a.value.intValue::VARCHAR, '')), 'http.response.status_code=400')"
+                "SELECT count(*) FROM {one_hour_raw} AND list_contains(list_transform(span.attributes, a -> a.key || '=' || coalesce(a.value.intValue::VARCHAR, '')), 'http.response.status_code=404')"
             ),
             format!(
-                "SELECT count(*) FROM {parquet} WHERE hour = 3 AND map_extract(SpanAttributes, 'http.response.status_code') = ['400']"
+                "SELECT count(*) FROM {parquet} WHERE hour = 3 AND map_extract(SpanAttributes, 'http.response.status_code') = ['404']"
             ),
         ),
         (

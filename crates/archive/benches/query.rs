@@ -1,5 +1,6 @@
-//! Query benchmark: one hour of minute partitions (120 objects, about 120k
-//! spans, OTLP/JSON + gzip as ingest writes them) on the filesystem store
+//! Query benchmark: one hour of production-like traffic
+//! (`otelvault_testkit::corpus`: 130,000 spans in 1,000-span requests) in
+//! minute partitions, OTLP/JSON + gzip as ingest writes them, on the filesystem store
 //! on a tmpfs, fetched page by page with and without a service filter.
 //! Prints items/s, MB/s of stored data and storage requests, and, in the
 //! same run, DuckDB's `read_json` answering the same question over the same
@@ -19,7 +20,7 @@ use otelvault_archive::{Archive, Budget, Layout, PartitionKey, Query, Stats, con
 use otelvault_codec::{Batch, Compression, Format, Granularity, Signal};
 use otelvault_storage::{FsStore, ObjectStore, PutOptions};
 use otelvault_testkit::bench::{duckdb_count, duckdb_python, fast_tempdir};
-use otelvault_testkit::data::minute_batches;
+use otelvault_testkit::corpus;
 
 const MINUTE: u64 = 60_000_000_000;
 /// 2024-10-27T03:00:00Z
@@ -31,7 +32,9 @@ fn generate(store: &FsStore) -> (usize, u64) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    for (minute_start, batch) in minute_batches(HOUR) {
+    // Production-like traffic: 130,000 spans in 1,000-span requests.
+    for (sent, batch) in corpus::traces(HOUR, 130_000, 1_000, 7) {
+        let minute_start = sent - sent % 60_000_000_000;
         let batch = Batch::Traces(batch);
         spans += batch.item_count();
         let json = batch.encode(Format::Json);
@@ -116,7 +119,7 @@ fn main() {
     let (spans, stored) = generate(&store);
     let archive = Archive::new(Arc::new(store), Layout::default());
     println!(
-        "otelvault query benchmark: 1 hour, 60 minute partitions, 120 objects, {spans} spans, {:.1} MiB stored (OTLP/JSON + gzip, fs store on tmpfs)",
+        "otelvault query benchmark: 1 hour of production-like traffic (otelvault_testkit::corpus) in minute partitions, {spans} spans, {:.1} MiB stored (OTLP/JSON + gzip, fs store on tmpfs)",
         stored as f64 / 1048576.0
     );
     let python = duckdb_python();
@@ -126,7 +129,7 @@ fn main() {
         .unwrap();
     for (label, service) in [
         ("all spans", None),
-        ("service.name=service-3", Some("service-3")),
+        ("service.name=checkout", Some("checkout")),
     ] {
         // Best of 3.
         let mut best = f64::MAX;

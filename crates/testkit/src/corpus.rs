@@ -841,8 +841,8 @@ impl TraceBuilder<'_> {
     }
 }
 
-/// Spans of traces rooted in `[start, start + MINUTE)`, at least `spans`.
-fn minute_of_spans(rng: &mut Rng, start: u64, spans: usize) -> Vec<Recorded> {
+/// Spans of traces rooted in `[start, start + window)`, at least `spans`.
+fn minute_of_spans(rng: &mut Rng, start: u64, window: u64, spans: usize) -> Vec<Recorded> {
     let mut out = Vec::with_capacity(spans + 64);
     while out.len() < spans {
         let edge = if rng.chance(0.7) { 0 } else { 1 };
@@ -854,7 +854,7 @@ fn minute_of_spans(rng: &mut Rng, start: u64, spans: usize) -> Vec<Recorded> {
             spans: Vec::new(),
             rng,
         };
-        let root_start = start + trace.rng.below(MINUTE);
+        let root_start = start + trace.rng.below(window);
         let duration = trace.rng.log_normal(40_000_000.0, 1.0) as u64;
         trace.serve(edge, &[], root_start, duration, 0);
         out.append(&mut trace.spans);
@@ -875,7 +875,13 @@ pub fn traces(
     let mut rng = Rng::new(seed ^ hour);
     let per_minute = spans.div_ceil(60);
     (0..60u64).flat_map(move |m| {
-        let mut minute = minute_of_spans(&mut rng, hour + m * MINUTE, per_minute);
+        // The last minute's traces start early enough to end in the hour.
+        let window = if m == 59 {
+            MINUTE - 10_000_000_000
+        } else {
+            MINUTE
+        };
+        let mut minute = minute_of_spans(&mut rng, hour + m * MINUTE, window, per_minute);
         minute.sort_by_key(|r| r.span.end_time_unix_nano);
         let mut requests = Vec::new();
         while !minute.is_empty() {
@@ -993,7 +999,7 @@ pub fn logs(
                 sl.log_records.push(record);
             }
         }
-        (first + step, request)
+        (first + step - 1, request)
     })
 }
 

@@ -15,7 +15,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use otelvault_codec::{Batch, Format};
-use otelvault_testkit::data::{minute_batches, trace_batch};
+use otelvault_testkit::corpus;
+use otelvault_testkit::data::trace_batch;
 use otelvault_testkit::free_port;
 
 const BIN: &str = env!("CARGO_BIN_EXE_otelvault");
@@ -424,9 +425,10 @@ fn median_ms(mut f: impl FnMut()) -> f64 {
     )
 }
 
-/// Grafana's Tempo routes over one hour of traces (120 objects of minute
-/// partitions), raw and then compacted, against the fetch API reading the
-/// whole hour, in the same run.
+/// Grafana's Tempo routes over one hour of production-like traces
+/// (`otelvault_testkit::corpus`, 130,000 spans in 1,000-span requests), raw
+/// and then compacted, against the fetch API reading the whole hour, in the
+/// same run.
 fn tempo() {
     const HOUR_SECS: u64 = 1_729_998_000; // 2024-10-27T03:00:00Z
     let dir = otelvault_testkit::bench::fast_tempdir();
@@ -435,7 +437,7 @@ fn tempo() {
     let settings = [("OTELVAULT_STORAGE", storage), ("OTELVAULT_COMPACT", "off")];
     let mut spans = 0;
     let mut trace_id = Vec::new();
-    let bodies: Vec<Vec<u8>> = minute_batches(HOUR_SECS * 1_000_000_000)
+    let bodies: Vec<Vec<u8>> = corpus::traces(HOUR_SECS * 1_000_000_000, 130_000, 1_000, 7)
         .map(|(_, batch)| {
             let batch = Batch::Traces(batch);
             spans += batch.item_count();
@@ -457,7 +459,7 @@ fn tempo() {
         (
             "search, one service",
             format!(
-                "/api/search?q=%7B%20resource.service.name%20%3D%20%22service-3%22%20%7D&limit=20&{range}"
+                "/api/search?q=%7B%20resource.service.name%20%3D%20%22checkout%22%20%7D&limit=20&{range}"
             ),
         ),
         (

@@ -47,10 +47,15 @@ fn stored(
         .collect()
 }
 
-/// Compressed bytes of each root column over the Parquet files.
+/// Compressed bytes of each root column over the Parquet files; an index's
+/// columns are named after its table (`trace_summaries.TraceId`).
 fn columns(root: &std::path::Path, keys: &[(String, u64)]) -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
     for (key, _) in keys.iter().filter(|(k, _)| k.ends_with(".parquet")) {
+        let index = key.contains("/index-").then(|| {
+            let dir = key.trim_start_matches("parquet/");
+            dir.split("/year=").next().unwrap_or(dir).replace('/', "_")
+        });
         let bytes = bytes::Bytes::from(std::fs::read(root.join(key)).unwrap());
         let metadata = ParquetMetaDataReader::new()
             .parse_and_finish(&bytes)
@@ -58,6 +63,10 @@ fn columns(root: &std::path::Path, keys: &[(String, u64)]) -> BTreeMap<String, u
         for rg in metadata.row_groups() {
             for column in rg.columns() {
                 let name = column.column_path().parts()[0].clone();
+                let name = match &index {
+                    Some(table) => format!("{table}.{name}"),
+                    None => name,
+                };
                 *out.entry(name).or_default() += column.compressed_size() as u64;
             }
         }

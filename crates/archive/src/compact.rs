@@ -632,26 +632,36 @@ async fn write_parts(
             "{}part-{run}-{index:04}.parquet",
             table_hour_prefix(table, hour)
         );
-        let part_key = key(name.clone())?;
-        let size = bytes.len() as u64;
-        store
-            .put(
-                &part_key,
-                Bytes::from(bytes),
-                &PutOptions {
-                    content_type: Some("application/vnd.apache.parquet".into()),
-                    content_encoding: None,
-                },
-            )
-            .await
-            .map_err(storage(format!("writing {part_key}")))?;
-        written.push(ManifestPart {
-            key: name,
-            rows,
-            bytes: size,
-        });
+        written.push(put_parquet(store, name, rows, bytes).await?);
     }
     Ok(written)
+}
+
+/// Stores a Parquet object (a part or an index) as the manifest will name it.
+async fn put_parquet(
+    store: &dyn ObjectStore,
+    name: String,
+    rows: usize,
+    bytes: Vec<u8>,
+) -> Result<ManifestPart, CompactError> {
+    let object_key = key(name.clone())?;
+    let size = bytes.len() as u64;
+    store
+        .put(
+            &object_key,
+            Bytes::from(bytes),
+            &PutOptions {
+                content_type: Some("application/vnd.apache.parquet".into()),
+                content_encoding: None,
+            },
+        )
+        .await
+        .map_err(storage(format!("writing {object_key}")))?;
+    Ok(ManifestPart {
+        key: name,
+        rows,
+        bytes: size,
+    })
 }
 
 /// Builds the hour's indexes (trace summaries, tags) from its parts, one
@@ -689,24 +699,7 @@ async fn write_indexes(
     let mut written = Vec::new();
     for (table, rows, bytes) in objects {
         let name = format!("{}index-{run}.parquet", table_hour_prefix(table, hour));
-        let object_key = key(name.clone())?;
-        let size = bytes.len() as u64;
-        store
-            .put(
-                &object_key,
-                Bytes::from(bytes),
-                &PutOptions {
-                    content_type: Some("application/vnd.apache.parquet".into()),
-                    content_encoding: None,
-                },
-            )
-            .await
-            .map_err(storage(format!("writing {object_key}")))?;
-        written.push(ManifestPart {
-            key: name,
-            rows,
-            bytes: size,
-        });
+        written.push(put_parquet(store, name, rows, bytes).await?);
     }
     Ok(written)
 }

@@ -105,7 +105,8 @@ struct Values {
 pub struct HourIndexes {
     signal: Signal,
     traces: HashMap<String, Trace>,
-    tags: HashMap<(&'static str, String), Values>,
+    /// By scope, then attribute name.
+    tags: HashMap<&'static str, HashMap<String, Values>>,
 }
 
 impl HourIndexes {
@@ -161,9 +162,10 @@ impl HourIndexes {
     }
 
     fn count(&mut self, scope: &'static str, key: &str, value: &str) {
-        let values = match self.tags.get_mut(&(scope, key.to_owned())) {
+        let names = self.tags.entry(scope).or_default();
+        let values = match names.get_mut(key) {
             Some(values) => values,
-            None => self.tags.entry((scope, key.to_owned())).or_default(),
+            None => names.entry(key.to_owned()).or_default(),
         };
         let room = values.counts.len() < TAG_TRACKED;
         match values.counts.get_mut(value) {
@@ -411,8 +413,13 @@ fn cast_bigint(counts: arrow_array::UInt64Array) -> arrow_array::Int64Array {
 }
 
 /// The tag index: per scope and name, the most frequent values first.
-fn tags(tags: HashMap<(&'static str, String), Values>) -> Result<RecordBatch, CompactError> {
-    let mut names: Vec<((&'static str, String), Values)> = tags.into_iter().collect();
+fn tags(
+    tags: HashMap<&'static str, HashMap<String, Values>>,
+) -> Result<RecordBatch, CompactError> {
+    let mut names: Vec<((&'static str, String), Values)> = tags
+        .into_iter()
+        .flat_map(|(scope, names)| names.into_iter().map(move |(k, v)| ((scope, k), v)))
+        .collect();
     names.sort_by(|a, b| a.0.cmp(&b.0));
     let strings = || StringBuilder::new();
     let (mut scope, mut key, mut value) = (strings(), strings(), strings());

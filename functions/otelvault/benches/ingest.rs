@@ -442,7 +442,7 @@ fn tempo() {
             let batch = Batch::Traces(batch);
             spans += batch.item_count();
             if let Batch::Traces(request) = &batch {
-                trace_id.clone_from(&request.resource_spans[0].scope_spans[0].spans[1].trace_id);
+                trace_id.clone_from(&request.resource_spans[0].scope_spans[0].spans[0].trace_id);
             }
             batch.encode(Format::Protobuf)
         })

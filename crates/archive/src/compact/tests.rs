@@ -101,15 +101,7 @@ async fn an_hour_compacts_once_and_again_only_when_raw_objects_change() {
 
     // A late arrival: compacted into a part of its own, appended to the
     // manifest; the first run's part stays as it is.
-    let late = match sample(Signal::Traces) {
-        Batch::Traces(mut r) => {
-            for rs in &mut r.resource_spans {
-                rs.schema_url = "late".into();
-            }
-            Batch::Traces(r)
-        }
-        other => other,
-    };
+    let late = late_traces();
     archive
         .write(late.clone(), SAMPLE_HOUR)
         .await
@@ -291,6 +283,20 @@ async fn read_hour(archive: &Archive, signal: Signal) -> Vec<Vec<u8>> {
     items
 }
 
+/// The samples' spans with another schema URL: other items of the same
+/// hour, arriving after it was compacted.
+fn late_traces() -> Batch {
+    match sample(Signal::Traces) {
+        Batch::Traces(mut r) => {
+            for rs in &mut r.resource_spans {
+                rs.schema_url = "late".into();
+            }
+            Batch::Traces(r)
+        }
+        other => other,
+    }
+}
+
 /// The samples' logs with another schema URL: other items of the same
 /// hour, arriving after it was compacted.
 fn late_logs() -> Batch {
@@ -344,15 +350,7 @@ async fn an_hours_indexes_cover_late_arrivals_and_replace_the_earlier_ones() {
         index_objects(&store, "trace_summaries", "SpanCount").await,
         (1, spans)
     );
-    let late = match sample(Signal::Traces) {
-        Batch::Traces(mut r) => {
-            for rs in &mut r.resource_spans {
-                rs.schema_url = "late".into();
-            }
-            Batch::Traces(r)
-        }
-        other => other,
-    };
+    let late = late_traces();
     archive.write(late, SAMPLE_HOUR).await.expect("late");
     compact(&store, Signal::Traces).await.expect("compact late");
     // One summary object, counting both runs' spans; one tag index, whose

@@ -413,9 +413,7 @@ fn cast_bigint(counts: arrow_array::UInt64Array) -> arrow_array::Int64Array {
 }
 
 /// The tag index: per scope and name, the most frequent values first.
-fn tags(
-    tags: HashMap<&'static str, HashMap<String, Values>>,
-) -> Result<RecordBatch, CompactError> {
+fn tags(tags: HashMap<&'static str, HashMap<String, Values>>) -> Result<RecordBatch, CompactError> {
     let mut names: Vec<((&'static str, String), Values)> = tags
         .into_iter()
         .flat_map(|(scope, names)| names.into_iter().map(move |(k, v)| ((scope, k), v)))

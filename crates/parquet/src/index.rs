@@ -11,8 +11,9 @@
 //! - **tag indexes** (`otel_trace_tags`, `otel_log_tags`,
 //!   `otel_metric_tags`): per scope (`resource`, `span`, `event`, `log`,
 //!   `point`), each attribute name with its most frequent values
-//!   ([`TAG_VALUES`] at most) and their counts; `Truncated` says a name had
-//!   more.
+//!   ([`TAG_VALUES`] at most), their types (`string`, `int`, `float`,
+//!   `bool`, …: TraceQL tells `404` from `"404"`) and counts; `Truncated`
+//!   says a name had more.
 //!
 //! Both are derived from the hour's parts (their SQL columns, and the
 //! remainder only for spans with events), part by part, and rewritten
@@ -32,9 +33,15 @@ use otelvault_codec::Signal;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use prost::Message as _;
 
+use otelvault_codec::proto::common::{AnyValue, KeyValue, any_value};
+use otelvault_codec::proto::metrics::{Metric, metric::Data};
+use otelvault_codec::proto::resource::Resource;
+
+use crate::logs::LogRest;
+use crate::rest::{self, Typed};
 use crate::table::{Encodings, properties, timestamps};
+use crate::traces::SpanRest;
 use crate::values::as_string;
 use crate::{CompactError, Table};
 
@@ -93,11 +100,122 @@ struct Trace {
     services: BTreeSet<String>,
 }
 
-/// Counts of one attribute name's values.
+/// Counts of one attribute name's values, by type.
 #[derive(Debug, Default)]
 struct Values {
-    counts: HashMap<String, u64>,
+    counts: HashMap<&'static str, HashMap<String, u64>>,
+    distinct: usize,
     truncated: bool,
+}
+
+/// Per row, the positions of the attributes whose values are not strings,
+/// with their types; a position not listed is a string.
+type Types = Vec<Vec<(usize, &'static str)>>;
+
+/// A value's type, as TraceQL names it (`string`, `int`, `float`,
+/// `bool`), or its OTLP kind for the others.
+fn value_type(value: Option<&AnyValue>) -> &'static str {
+    use any_value::Value as V;
+    match value.and_then(|v| v.value.as_ref()) {
+        Some(V::StringValue(_)) => "string",
+        Some(V::IntValue(_)) => "int",
+        Some(V::DoubleValue(_)) => "float",
+        Some(V::BoolValue(_)) => "bool",
+        Some(V::BytesValue(_)) => "bytes",
+        Some(V::ArrayValue(_)) => "array",
+        Some(V::KvlistValue(_)) => "kvlist",
+        Some(V::StringValueStrindex(_)) => "strindex",
+        None => "none",
+    }
+}
+
+fn attribute_types(attributes: &[KeyValue]) -> Vec<(usize, &'static str)> {
+    attributes
+        .iter()
+        .enumerate()
+        .map(|(i, kv)| (i, value_type(kv.value.as_ref())))
+        .filter(|(_, t)| *t != "string")
+        .collect()
+}
+
+/// The types a remainder's typed attributes say.
+fn typed_types(typed: &[Typed]) -> Vec<(usize, &'static str)> {
+    typed
+        .iter()
+        .map(|t| {
+            let kind = match t.kind {
+                rest::INT => "int",
+                rest::BOOL => "bool",
+                rest::DOUBLE => "float",
+                rest::STRING => "string",
+                _ => value_type(t.value.as_ref()),
+            };
+            (t.position as usize, kind)
+        })
+        .filter(|(_, t)| *t != "string")
+        .collect()
+}
+
+/// Row `i`'s remainder (or whole metric) bytes.
+fn binary_column<'a>(
+    batch: &'a RecordBatch,
+    name: &str,
+) -> Result<&'a arrow_array::BinaryArray, CompactError> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_binary_opt::<i32>())
+        .ok_or_else(|| schema(format!("{name} is not a binary column")))
+}
+
+fn protobuf<M: prost::Message + Default>(
+    bytes: &[u8],
+    column: &'static str,
+    row: usize,
+) -> Result<M, CompactError> {
+    M::decode(bytes).map_err(|source| CompactError::Protobuf {
+        column,
+        row,
+        source,
+    })
+}
+
+/// The resource attributes' types, row by row (resources repeat: each
+/// distinct one is decoded once in a row).
+fn resource_types(batch: &RecordBatch) -> Result<Types, CompactError> {
+    let resources = binary_column(batch, "OtlpResource")?;
+    let mut out: Types = Vec::with_capacity(batch.num_rows());
+    let mut last: Option<&[u8]> = None;
+    for i in 0..batch.num_rows() {
+        if resources.is_null(i) {
+            out.push(Vec::new());
+            last = None;
+            continue;
+        }
+        let bytes = resources.value(i);
+        match (last, out.last()) {
+            (Some(previous), Some(types)) if previous == bytes => out.push(types.clone()),
+            _ => {
+                let resource: Resource = protobuf(bytes, "OtlpResource", i)?;
+                out.push(attribute_types(&resource.attributes));
+            }
+        }
+        last = Some(bytes);
+    }
+    Ok(out)
+}
+
+/// The attributes of a single-point metric's point.
+fn point_attributes(metric: &Metric) -> &[KeyValue] {
+    match &metric.data {
+        Some(Data::Gauge(g)) => g.data_points.first().map_or(&[][..], |p| &p.attributes),
+        Some(Data::Sum(s)) => s.data_points.first().map_or(&[][..], |p| &p.attributes),
+        Some(Data::Histogram(h)) => h.data_points.first().map_or(&[][..], |p| &p.attributes),
+        Some(Data::ExponentialHistogram(h)) => {
+            h.data_points.first().map_or(&[][..], |p| &p.attributes)
+        }
+        Some(Data::Summary(s)) => s.data_points.first().map_or(&[][..], |p| &p.attributes),
+        None => &[],
+    }
 }
 
 /// The indexes of one hour of a signal, built part by part.
@@ -137,9 +255,10 @@ impl HourIndexes {
                 "Events.Name",
                 "OtlpRest",
             ],
-            Signal::Logs => &["ResourceAttributes", "LogAttributes"],
-            Signal::Metrics => &["ResourceAttributes", "Attributes"],
+            Signal::Logs => &["ResourceAttributes", "LogAttributes", "OtlpRest"],
+            Signal::Metrics => &["ResourceAttributes", "Attributes", "OtlpMetric"],
         };
+        let wanted = [wanted, &["OtlpResource"]].concat();
         let roots: Vec<usize> = wanted
             .iter()
             .filter_map(|name| builder.schema().index_of(name).ok())
@@ -147,85 +266,98 @@ impl HourIndexes {
         let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
         for batch in builder.with_projection(mask).build()? {
             let batch = batch?;
-            self.count_map(&batch, "resource", "ResourceAttributes")?;
+            self.count_map(
+                &batch,
+                "resource",
+                "ResourceAttributes",
+                &resource_types(&batch)?,
+            )?;
+            let n = batch.num_rows();
             match self.signal {
                 Signal::Traces => {
-                    self.count_map(&batch, "span", "SpanAttributes")?;
-                    self.count_events(&batch)?;
+                    let rests = binary_column(&batch, "OtlpRest")?;
+                    let mut types = Vec::with_capacity(n);
+                    for i in 0..n {
+                        let rest: SpanRest = protobuf(rests.value(i), "OtlpRest", i)?;
+                        types.push(typed_types(&rest.attributes));
+                        for event in rest.span.iter().flat_map(|s| &s.events) {
+                            for kv in &event.attributes {
+                                let value = as_string(kv.value.as_ref());
+                                self.count("event", &kv.key, &value, value_type(kv.value.as_ref()));
+                            }
+                        }
+                    }
+                    self.count_map(&batch, "span", "SpanAttributes", &types)?;
                     self.add_spans(&batch)?;
                 }
-                Signal::Logs => self.count_map(&batch, "log", "LogAttributes")?,
-                Signal::Metrics => self.count_map(&batch, "point", "Attributes")?,
+                Signal::Logs => {
+                    let rests = binary_column(&batch, "OtlpRest")?;
+                    let types = (0..n)
+                        .map(|i| {
+                            protobuf::<LogRest>(rests.value(i), "OtlpRest", i)
+                                .map(|r| typed_types(&r.attributes))
+                        })
+                        .collect::<Result<Types, _>>()?;
+                    self.count_map(&batch, "log", "LogAttributes", &types)?;
+                }
+                Signal::Metrics => {
+                    let metrics = binary_column(&batch, "OtlpMetric")?;
+                    let types = (0..n)
+                        .map(|i| {
+                            protobuf::<Metric>(metrics.value(i), "OtlpMetric", i)
+                                .map(|m| attribute_types(point_attributes(&m)))
+                        })
+                        .collect::<Result<Types, _>>()?;
+                    self.count_map(&batch, "point", "Attributes", &types)?;
+                }
             }
         }
         Ok(())
     }
 
-    fn count(&mut self, scope: &'static str, key: &str, value: &str) {
+    fn count(&mut self, scope: &'static str, key: &str, value: &str, kind: &'static str) {
         let names = self.tags.entry(scope).or_default();
         let values = match names.get_mut(key) {
             Some(values) => values,
             None => names.entry(key.to_owned()).or_default(),
         };
-        let room = values.counts.len() < TAG_TRACKED;
-        match values.counts.get_mut(value) {
+        let room = values.distinct < TAG_TRACKED;
+        let of_type = values.counts.entry(kind).or_default();
+        match of_type.get_mut(value) {
             Some(n) => *n += 1,
             None if room => {
-                values.counts.insert(value.to_owned(), 1);
+                of_type.insert(value.to_owned(), 1);
+                values.distinct += 1;
             }
             None => values.truncated = true,
         }
     }
 
+    /// Counts the entries of map column `column`, each row's with the
+    /// types `types` gives it. Resources repeat row after row: their
+    /// entries count once per row all the same (a tag's count is the
+    /// items that carry it).
     fn count_map(
         &mut self,
         batch: &RecordBatch,
         scope: &'static str,
         column: &str,
+        types: &[Vec<(usize, &'static str)>],
     ) -> Result<(), CompactError> {
         let Some(map) = batch.column_by_name(column).and_then(|c| c.as_map_opt()) else {
             return Err(schema(format!("{column} is not a map column")));
         };
         let (keys, values) = strings_of(map, column)?;
-        // Resources repeat row after row: count each entry once per row
-        // all the same (a tag's count is the items that carry it).
-        for j in 0..keys.len() {
-            if !keys.is_null(j) {
-                self.count(scope, keys.value(j), values.value(j));
-            }
-        }
-        Ok(())
-    }
-
-    /// Event attributes: in the remainder of the spans that have events.
-    fn count_events(&mut self, batch: &RecordBatch) -> Result<(), CompactError> {
-        let (Some(names), Some(rest)) = (
-            batch
-                .column_by_name("Events.Name")
-                .and_then(|c| c.as_list_opt::<i32>()),
-            batch
-                .column_by_name("OtlpRest")
-                .and_then(|c| c.as_binary_opt::<i32>()),
-        ) else {
-            // A part of an earlier version (no `OtlpRest`): its parts are
-            // rewritten before their indexes are built.
-            return Ok(());
-        };
-        for i in 0..batch.num_rows() {
-            if names.value_length(i) == 0 {
-                continue;
-            }
-            let rest = crate::traces::SpanRest::decode(rest.value(i)).map_err(|source| {
-                CompactError::Protobuf {
-                    column: "OtlpRest",
-                    row: i,
-                    source,
-                }
-            })?;
-            for event in rest.span.iter().flat_map(|s| &s.events) {
-                for kv in &event.attributes {
-                    self.count("event", &kv.key, &as_string(kv.value.as_ref()));
-                }
+        let offsets = map.value_offsets();
+        for (i, row_types) in types.iter().enumerate().take(map.len()) {
+            let (start, end) = (offsets[i] as usize, offsets[i + 1] as usize);
+            for j in start..end {
+                let position = j - start;
+                let kind = row_types
+                    .iter()
+                    .find(|(p, _)| *p == position)
+                    .map_or("string", |(_, t)| *t);
+                self.count(scope, keys.value(j), values.value(j), kind);
             }
         }
         Ok(())
@@ -420,17 +552,22 @@ fn tags(tags: HashMap<&'static str, HashMap<String, Values>>) -> Result<RecordBa
         .collect();
     names.sort_by(|a, b| a.0.cmp(&b.0));
     let strings = || StringBuilder::new();
-    let (mut scope, mut key, mut value) = (strings(), strings(), strings());
+    let (mut scope, mut key, mut value, mut kind) = (strings(), strings(), strings(), strings());
     let mut count = Int64Builder::new();
     let mut truncated = BooleanBuilder::new();
     for ((s, k), values) in names {
-        let cut = values.truncated || values.counts.len() > TAG_VALUES;
-        let mut counted: Vec<(String, u64)> = values.counts.into_iter().collect();
-        counted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        for (v, n) in counted.into_iter().take(TAG_VALUES) {
+        let cut = values.truncated || values.distinct > TAG_VALUES;
+        let mut counted: Vec<(String, &'static str, u64)> = values
+            .counts
+            .into_iter()
+            .flat_map(|(t, of_type)| of_type.into_iter().map(move |(v, n)| (v, t, n)))
+            .collect();
+        counted.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| (&a.0, a.1).cmp(&(&b.0, b.1))));
+        for (v, t, n) in counted.into_iter().take(TAG_VALUES) {
             scope.append_value(s);
             key.append_value(&k);
             value.append_value(v);
+            kind.append_value(t);
             count.append_value(crate::table::signed(n));
             truncated.append_value(cut);
         }
@@ -439,6 +576,7 @@ fn tags(tags: HashMap<&'static str, HashMap<String, Values>>) -> Result<RecordBa
         ("Scope", Arc::new(scope.finish()) as ArrayRef),
         ("Key", Arc::new(key.finish())),
         ("Value", Arc::new(value.finish())),
+        ("Type", Arc::new(kind.finish())),
         ("Count", Arc::new(count.finish())),
         ("Truncated", Arc::new(truncated.finish())),
     ])?)

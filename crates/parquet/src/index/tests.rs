@@ -36,7 +36,10 @@ fn span(trace: u8, id: u8, parent: u8, name: &str, start: u64, end: u64, error: 
 fn service(name: &str, spans: Vec<Span>) -> ResourceSpans {
     ResourceSpans {
         resource: Some(Resource {
-            attributes: vec![attribute("service.name", V::StringValue(name.into()))],
+            attributes: vec![
+                attribute("service.name", V::StringValue(name.into())),
+                attribute("process.pid", V::IntValue(42)),
+            ],
             ..Resource::default()
         }),
         scope_spans: vec![ScopeSpans {
@@ -136,6 +139,11 @@ fn a_summary_per_trace_says_its_root_span_counts_errors_and_services() {
     );
     assert!(rows.contains(&row("resource", "service.name", "frontend", 1)));
     assert!(rows.contains(&row("span", "http.route", "/GET /cart", 1)));
+    let pid = (0..tags.num_rows())
+        .find(|&i| tags["Key"].as_string::<i32>().value(i) == "process.pid")
+        .expect("process.pid");
+    assert_eq!(tags["Type"].as_string::<i32>().value(pid), "int");
+    assert_eq!(tags["Count"].as_primitive::<Int64Type>().value(pid), 4);
 }
 
 #[test]
@@ -171,12 +179,13 @@ fn a_tag_keeps_its_most_frequent_values_and_says_when_it_had_more() {
     let all = indexes(Signal::Logs, vec![part]);
     assert_eq!(all.len(), 1, "logs have tags, no summaries");
     let tags = &all["otel_log_tags"];
-    let of = |key: &str| -> Vec<(String, i64, bool)> {
+    let of = |key: &str| -> Vec<(String, String, i64, bool)> {
         (0..tags.num_rows())
             .filter(|&i| tags["Key"].as_string::<i32>().value(i) == key)
             .map(|i| {
                 (
                     tags["Value"].as_string::<i32>().value(i).to_owned(),
+                    tags["Type"].as_string::<i32>().value(i).to_owned(),
                     tags["Count"].as_primitive::<Int64Type>().value(i),
                     tags["Truncated"].as_boolean().value(i),
                 )
@@ -185,11 +194,15 @@ fn a_tag_keeps_its_most_frequent_values_and_says_when_it_had_more() {
     };
     let users = of("user");
     assert_eq!(users.len(), TAG_VALUES);
-    assert_eq!(users[0], ("0".to_owned(), 667, true));
+    assert_eq!(users[0], ("0".into(), "string".into(), 667, true));
+    // An int attribute's values are ints: TraceQL tells 1 from "1".
     let levels = of("level");
     assert_eq!(
         levels,
-        [("0".to_owned(), 1000, false), ("1".to_owned(), 1000, false)]
+        [
+            ("0".into(), "int".into(), 1000, false),
+            ("1".into(), "int".into(), 1000, false)
+        ]
     );
 }
 

@@ -15,9 +15,10 @@
 //!   `bool`, …: TraceQL tells `404` from `"404"`) and counts; `Truncated`
 //!   says a name had more.
 //!
-//! Both are derived from the hour's parts (their SQL columns, and the
-//! remainder only for spans with events), part by part, and rewritten
-//! whenever the parts change; the hour's manifest names them.
+//! Both are derived from the hour's parts (their SQL columns, with the
+//! remainders and resources for the types of values and the attributes of
+//! events), part by part, and rewritten whenever the parts change; the
+//! hour's manifest names them.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -156,7 +157,8 @@ fn typed_types(typed: &[Typed]) -> Vec<(usize, &'static str)> {
         .collect()
 }
 
-/// Row `i`'s remainder (or whole metric) bytes.
+/// Binary column `name` of `batch` (a remainder, a whole metric, a
+/// resource).
 fn binary_column<'a>(
     batch: &'a RecordBatch,
     name: &str,
@@ -252,7 +254,6 @@ impl HourIndexes {
                 "StatusCode",
                 "ResourceAttributes",
                 "SpanAttributes",
-                "Events.Name",
                 "OtlpRest",
             ],
             Signal::Logs => &["ResourceAttributes", "LogAttributes", "OtlpRest"],

@@ -5,17 +5,19 @@
 //! Collector's ClickHouse exporter (`Timestamp`, `TraceId`, `ServiceName`,
 //! `SpanAttributes`, …) and types every engine reads, so that SQL written
 //! for that schema runs unchanged on DuckDB, Athena or Spark ([`sql`]
-//! declares them). Those columns are for reading with SQL; what makes the
-//! tier lossless are the `Otlp*` columns: the item and its context as
-//! protobuf (less what SQL columns hold exactly), from which
-//! [`read_part`] and [`scan`] rebuild exactly what was ingested (typed
-//! attribute values, bytes, arrays, flags, dropped counts, schema URLs,
-//! nanosecond times).
+//! declares them). Those columns are for reading with SQL, and with the
+//! `Otlp*` columns they make the tier lossless: the item's context as
+//! protobuf, and `OtlpRest`, only what the SQL columns cannot say about
+//! the item (the types of attribute values, bytes, arrays, flags, dropped
+//! counts, …; a metric's `OtlpMetric` is still whole), from which
+//! [`read_part`] and [`scan`] rebuild exactly what was ingested, to the
+//! nanosecond. Each fact is stored once.
 //!
 //! Files are zstd-compressed, their rows sorted by `ServiceName` then
 //! time (and say so in their metadata), with min/max statistics and
 //! bloom filters on `TraceId` and `ServiceName`, so that a reader can skip
-//! the row groups that cannot hold a trace or a service.
+//! the row groups that cannot hold a trace or a service. Beside each
+//! hour's parts, its [`index`]es: trace summaries and tag indexes.
 
 pub mod index;
 pub mod logs;

@@ -293,8 +293,8 @@ pub(crate) struct Encodings {
 }
 
 /// zstd, row groups of [`ROW_GROUP_ROWS`], the encodings, and the sort
-/// order (`ServiceName`, then the time: the first two leaf columns)
-/// declared.
+/// order declared: by the first two leaf columns (`ServiceName` then the
+/// time for parts; an index's own two).
 pub(crate) fn properties(
     schema: &arrow_schema::SchemaRef,
     encodings: &Encodings,

@@ -8,7 +8,9 @@
 //! (nanoseconds, `bigint`), `StatusCode` (`Unset`, `Ok`, `Error`), `StatusMessage`,
 //! `Events.Timestamp`, `Events.Name`, `Links.TraceId`, `Links.SpanId`,
 //! `ResourceSchemaUrl`, `ScopeSchemaUrl`. Lossless columns: `OtlpResource`,
-//! `OtlpScope` (protobuf, null when the request had none) and `OtlpSpan`.
+//! `OtlpScope` (protobuf, null when the request had none),
+//! `OtlpTimestampNanos` and `OtlpRest` (`OtlpSpan` in parts of manifest
+//! versions 1 and 2).
 
 use std::sync::Arc;
 

@@ -21,6 +21,7 @@ use otelvault_codec::{Batch, Signal, UtcMinute};
 use otelvault_storage::{KeyPrefix, ObjectKey, ObjectStore, PutOptions, StorageError, list_all};
 use serde_json::{Value, json};
 
+use otelvault_parquet::index::HourIndexes;
 use otelvault_parquet::{CompactError, Table};
 
 use crate::lease::Lease;
@@ -194,10 +195,12 @@ pub async fn compact_hour(
     let old_format = previous
         .as_ref()
         .is_some_and(|m| m.version < MANIFEST_VERSION && !m.parts.is_empty());
+    // The hour's indexes, fed each part as it is written.
+    let mut indexes = HourIndexes::new(signal);
     if old_format && let Some(manifest) = previous.as_mut() {
         report.upgraded_parts = manifest.parts.len();
         if !options.dry_run {
-            upgrade(store, signal, hour, manifest).await?;
+            upgrade(store, signal, hour, manifest, &mut indexes).await?;
         }
     }
     let (new, deletable) = split_new(&raw, previous.as_ref());
@@ -223,13 +226,24 @@ pub async fn compact_hour(
     }
     let mut manifest = previous.unwrap_or_default();
     let first_part = manifest.parts.len();
-    append_parts(store, hour, &new, &mut manifest, &mut report.unreadable).await?;
+    append_parts(
+        store,
+        hour,
+        &new,
+        &mut manifest,
+        &mut report.unreadable,
+        &mut indexes,
+    )
+    .await?;
     let written = &manifest.parts[first_part..];
     report.rows = written.iter().map(|p| p.rows).sum();
     report.parts = written.len();
     report.parquet_bytes = written.iter().map(|p| p.bytes).sum();
     manifest.rows = manifest.parts.iter().map(|p| p.rows).sum();
-    manifest.indexes = write_indexes(store, signal, hour, &manifest.parts).await?;
+    // Parts of earlier runs are read again for the indexes; those an
+    // upgrade rewrote were indexed as they were written.
+    let earlier = if rewritten { 0 } else { first_part };
+    manifest.indexes = write_indexes(store, hour, indexes, &manifest.parts, earlier).await?;
     store
         .put(
             &manifest_key,
@@ -324,6 +338,7 @@ async fn append_parts(
     new: &[&RawObject],
     manifest: &mut Manifest,
     unreadable: &mut Vec<String>,
+    indexes: &mut HourIndexes,
 ) -> Result<(), CompactError> {
     let new_keys: Vec<&str> = new.iter().map(|(k, _, _)| k.as_str()).collect();
     let run = content_id(new_keys.join("\n").as_bytes());
@@ -357,14 +372,14 @@ async fn append_parts(
             pending_items = 0;
             manifest
                 .parts
-                .extend(write_parts(store, hour, &run, batches, full).await?);
+                .extend(write_parts(store, hour, &run, batches, full, indexes).await?);
             batches += 1;
         }
     }
     if pending_items > 0 {
         manifest
             .parts
-            .extend(write_parts(store, hour, &run, batches, pending).await?);
+            .extend(write_parts(store, hour, &run, batches, pending, indexes).await?);
     }
     manifest.unreadable.extend(unreadable.iter().cloned());
     Ok(())
@@ -526,6 +541,7 @@ async fn upgrade(
     signal: Signal,
     hour: u64,
     manifest: &mut Manifest,
+    indexes: &mut HourIndexes,
 ) -> Result<(), CompactError> {
     // Part names end with -{run}-{index}.parquet: the parts of one run
     // and index hold the same raw objects, whole.
@@ -561,7 +577,7 @@ async fn upgrade(
         rows.sort_by_key(|row| (row.object, row.index));
         let objects = otelvault_parquet::scan::assemble(signal, &rows)?;
         let run = content_id(format!("{batch}\nversion {MANIFEST_VERSION}").as_bytes());
-        rewritten.extend(write_parts(store, hour, &run, 0, objects).await?);
+        rewritten.extend(write_parts(store, hour, &run, 0, objects, indexes).await?);
     }
     manifest.parts = rewritten;
     manifest.version = MANIFEST_VERSION;
@@ -612,20 +628,34 @@ async fn delete_raw(store: &dyn ObjectStore, keys: &[ObjectKey]) -> Result<usize
 
 /// Writes the objects of batch `index` of run `run` (each with its index
 /// in the manifest) as one part per table they fill, in the table's
-/// directory for `hour`; returns the parts' keys, rows and bytes.
+/// directory for `hour`, and adds the parts to `indexes`; returns the
+/// parts' keys, rows and bytes.
 async fn write_parts(
     store: &dyn ObjectStore,
     hour: u64,
     run: &str,
     index: usize,
     objects: Vec<(u32, Batch)>,
+    indexes: &mut HourIndexes,
 ) -> Result<Vec<ManifestPart>, CompactError> {
-    let encoded = tokio::task::spawn_blocking(move || otelvault_parquet::write_parts(&objects))
-        .await
-        .map_err(|e| CompactError::Schema {
-            table: "part",
-            problem: format!("encoder failed: {e}"),
-        })??;
+    let mut taken = std::mem::replace(indexes, HourIndexes::new(indexes.signal()));
+    let (encoded, taken) = tokio::task::spawn_blocking(move || {
+        let encoded: Vec<(&'static Table, usize, Bytes)> =
+            otelvault_parquet::write_parts(&objects)?
+                .into_iter()
+                .map(|(table, rows, bytes)| (table, rows, Bytes::from(bytes)))
+                .collect();
+        for (_, _, bytes) in &encoded {
+            taken.add_part(bytes.clone())?;
+        }
+        Ok::<_, CompactError>((encoded, taken))
+    })
+    .await
+    .map_err(|e| CompactError::Schema {
+        table: "part",
+        problem: format!("encoder failed: {e}"),
+    })??;
+    *indexes = taken;
     let mut written = Vec::new();
     for (table, rows, bytes) in encoded {
         let name = format!(
@@ -642,14 +672,14 @@ async fn put_parquet(
     store: &dyn ObjectStore,
     name: String,
     rows: usize,
-    bytes: Vec<u8>,
+    bytes: Bytes,
 ) -> Result<ManifestPart, CompactError> {
     let object_key = key(name.clone())?;
     let size = bytes.len() as u64;
     store
         .put(
             &object_key,
-            Bytes::from(bytes),
+            bytes,
             &PutOptions {
                 content_type: Some("application/vnd.apache.parquet".into()),
                 content_encoding: None,
@@ -664,25 +694,28 @@ async fn put_parquet(
     })
 }
 
-/// Builds the hour's indexes (trace summaries, tags) from its parts, one
-/// part in memory at a time, and writes them beside the parts; returns
-/// what the manifest names. Their names come from the parts they index, so
-/// a run that is cut short and run again writes the same objects.
+/// Completes the hour's indexes (trace summaries, tags) with the first
+/// `earlier` of its `parts`, read one at a time (the others were added as
+/// they were written), and writes them beside the parts; returns what the
+/// manifest names. Their names come from the parts they index, so a run
+/// that is cut short and run again writes the same objects.
 async fn write_indexes(
     store: &dyn ObjectStore,
-    signal: Signal,
     hour: u64,
+    mut index: HourIndexes,
     parts: &[ManifestPart],
+    earlier: usize,
 ) -> Result<Vec<ManifestPart>, CompactError> {
     let failed = |e: tokio::task::JoinError| CompactError::Schema {
         table: "index",
         problem: format!("indexing failed: {e}"),
     };
-    let mut index = otelvault_parquet::index::HourIndexes::new(signal);
     let mut names = format!("indexes of version {MANIFEST_VERSION}");
     for part in parts {
         names.push('\n');
         names.push_str(&part.key);
+    }
+    for part in &parts[..earlier] {
         let part_key = key(part.key.clone())?;
         let bytes = store
             .get(&part_key)
@@ -699,7 +732,7 @@ async fn write_indexes(
     let mut written = Vec::new();
     for (table, rows, bytes) in objects {
         let name = format!("{}index-{run}.parquet", table_hour_prefix(table, hour));
-        written.push(put_parquet(store, name, rows, bytes).await?);
+        written.push(put_parquet(store, name, rows, Bytes::from(bytes)).await?);
     }
     Ok(written)
 }

@@ -27,7 +27,6 @@ use arrow_array::builder::{
     BooleanBuilder, Int64Builder, ListBuilder, StringBuilder, UInt64Builder,
 };
 use arrow_array::cast::AsArray as _;
-use arrow_array::types::{Int32Type, Int64Type, TimestampMicrosecondType};
 use arrow_array::{Array, ArrayRef, MapArray, RecordBatch, StringArray};
 use bytes::Bytes;
 use otelvault_codec::Signal;
@@ -41,7 +40,7 @@ use otelvault_codec::proto::resource::Resource;
 
 use crate::logs::LogRest;
 use crate::rest::{self, Typed};
-use crate::table::{Encodings, properties, timestamps};
+use crate::table::{Encodings, binary, int64, properties, string, timestamps};
 use crate::traces::SpanRest;
 use crate::values::as_string;
 use crate::{CompactError, Table};
@@ -157,18 +156,6 @@ fn typed_types(typed: &[Typed]) -> Vec<(usize, &'static str)> {
         .collect()
 }
 
-/// Binary column `name` of `batch` (a remainder, a whole metric, a
-/// resource).
-fn binary_column<'a>(
-    batch: &'a RecordBatch,
-    name: &str,
-) -> Result<&'a arrow_array::BinaryArray, CompactError> {
-    batch
-        .column_by_name(name)
-        .and_then(|c| c.as_binary_opt::<i32>())
-        .ok_or_else(|| schema(format!("{name} is not a binary column")))
-}
-
 fn protobuf<M: prost::Message + Default>(
     bytes: &[u8],
     column: &'static str,
@@ -184,7 +171,7 @@ fn protobuf<M: prost::Message + Default>(
 /// The resource attributes' types, row by row (resources repeat: each
 /// distinct one is decoded once in a row).
 fn resource_types(batch: &RecordBatch) -> Result<Types, CompactError> {
-    let resources = binary_column(batch, "OtlpResource")?;
+    let resources = binary(batch, "part", "OtlpResource")?;
     let mut out: Types = Vec::with_capacity(batch.num_rows());
     let mut last: Option<&[u8]> = None;
     for i in 0..batch.num_rows() {
@@ -239,6 +226,11 @@ impl HourIndexes {
         }
     }
 
+    /// The signal whose hour this indexes.
+    pub fn signal(&self) -> Signal {
+        self.signal
+    }
+
     /// Adds the rows of a part of the hour.
     pub fn add_part(&mut self, part: Bytes) -> Result<(), CompactError> {
         let builder = ParquetRecordBatchReaderBuilder::try_new(part)?;
@@ -276,7 +268,7 @@ impl HourIndexes {
             let n = batch.num_rows();
             match self.signal {
                 Signal::Traces => {
-                    let rests = binary_column(&batch, "OtlpRest")?;
+                    let rests = binary(&batch, "part", "OtlpRest")?;
                     let mut types = Vec::with_capacity(n);
                     for i in 0..n {
                         let rest: SpanRest = protobuf(rests.value(i), "OtlpRest", i)?;
@@ -292,7 +284,7 @@ impl HourIndexes {
                     self.add_spans(&batch)?;
                 }
                 Signal::Logs => {
-                    let rests = binary_column(&batch, "OtlpRest")?;
+                    let rests = binary(&batch, "part", "OtlpRest")?;
                     let types = (0..n)
                         .map(|i| {
                             protobuf::<LogRest>(rests.value(i), "OtlpRest", i)
@@ -302,7 +294,7 @@ impl HourIndexes {
                     self.count_map(&batch, "log", "LogAttributes", &types)?;
                 }
                 Signal::Metrics => {
-                    let metrics = binary_column(&batch, "OtlpMetric")?;
+                    let metrics = binary(&batch, "part", "OtlpMetric")?;
                     let types = (0..n)
                         .map(|i| {
                             protobuf::<Metric>(metrics.value(i), "OtlpMetric", i)
@@ -365,29 +357,13 @@ impl HourIndexes {
     }
 
     fn add_spans(&mut self, batch: &RecordBatch) -> Result<(), CompactError> {
-        let text = |name: &str| -> Result<&StringArray, CompactError> {
-            batch
-                .column_by_name(name)
-                .and_then(|c| c.as_string_opt::<i32>())
-                .ok_or_else(|| schema(format!("{name} is not a string column")))
-        };
+        let text = |name| string(batch, crate::traces::TABLE, name);
         let (trace_ids, parents) = (text("TraceId")?, text("ParentSpanId")?);
         let (services, names, statuses) =
             (text("ServiceName")?, text("SpanName")?, text("StatusCode")?);
-        let micros = batch
-            .column_by_name("Timestamp")
-            .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
-            .ok_or_else(|| schema("Timestamp is not a microsecond timestamp".into()))?;
-        let nanos = batch
-            .column_by_name("OtlpTimestampNanos")
-            .and_then(|c| c.as_primitive_opt::<Int32Type>())
-            .ok_or_else(|| schema("OtlpTimestampNanos is not an int32 column".into()))?;
-        let durations = batch
-            .column_by_name("Duration")
-            .and_then(|c| c.as_primitive_opt::<Int64Type>())
-            .ok_or_else(|| schema("Duration is not a bigint column".into()))?;
+        let durations = int64(batch, crate::traces::TABLE, "Duration")?;
         for i in 0..batch.num_rows() {
-            let start = (micros.value(i) as u64) * 1000 + nanos.value(i) as u64;
+            let start = crate::traces::start(batch, i)?;
             let end = start.saturating_add(durations.value(i) as u64);
             let trace = match self.traces.get_mut(trace_ids.value(i)) {
                 Some(trace) => trace,
@@ -406,20 +382,15 @@ impl HourIndexes {
             if !trace.services.contains(services.value(i)) {
                 trace.services.insert(services.value(i).to_owned());
             }
+            // The root, else the earliest span; ties go the same way
+            // whatever order the parts are added in.
             let root = parents.value(i).is_empty();
-            let better = match &trace.first {
-                None => true,
-                Some((was_root, was_start, _, _)) => {
-                    (root, std::cmp::Reverse(start)) > (*was_root, std::cmp::Reverse(*was_start))
-                }
-            };
+            let (service, name) = (services.value(i), names.value(i));
+            let better = trace.first.as_ref().is_none_or(|(r, s, sv, n)| {
+                (!root, start, service, name) < (!*r, *s, sv.as_str(), n.as_str())
+            });
             if better {
-                trace.first = Some((
-                    root,
-                    start,
-                    services.value(i).to_owned(),
-                    names.value(i).to_owned(),
-                ));
+                trace.first = Some((root, start, service.to_owned(), name.to_owned()));
             }
         }
         Ok(())

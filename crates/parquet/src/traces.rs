@@ -210,7 +210,7 @@ fn earlier_restore(batch: &RecordBatch, i: usize) -> Result<Vec<u8>, CompactErro
 }
 
 /// Row `i`'s start, unix nanoseconds.
-fn start(batch: &RecordBatch, i: usize) -> Result<u64, CompactError> {
+pub(crate) fn start(batch: &RecordBatch, i: usize) -> Result<u64, CompactError> {
     let times = batch.column_by_name("Timestamp");
     Ok(
         match (

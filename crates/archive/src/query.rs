@@ -204,7 +204,7 @@ impl Query {
 /// The time an item counts as having, for range matching: its event time,
 /// or its partition's start when the event time is missing or was too far
 /// in the future to have been used for partitioning.
-fn effective_time(t: u64, partition: u64, partitioning: Partitioning) -> u64 {
+pub(crate) fn effective_time(t: u64, partition: u64, partitioning: Partitioning) -> u64 {
     let partition_end = partition.saturating_add(partitioning.granularity.nanos());
     if t == 0 || t > partition_end.saturating_add(FUTURE_TOLERANCE_NANOS) {
         partition

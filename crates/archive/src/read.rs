@@ -28,13 +28,16 @@ use futures::stream::FuturesOrdered;
 use futures::{Stream, StreamExt, TryStreamExt};
 use otelvault_codec::filter::{retain_items, skip_items, truncate_items};
 use otelvault_codec::size::{encoded_len, item_sizes};
-use otelvault_codec::{Batch, Format, UtcMinute};
+use otelvault_codec::view::{OtlpSpan, SpanView};
+use otelvault_codec::{Batch, Format, Signal, UtcMinute};
+use otelvault_parquet::spans::SpanNeeds;
 use otelvault_storage::{KeyPrefix, ObjectKey, ObjectMeta, ObjectStore, StorageError};
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use otelvault_parquet::scan::Work;
 
+use crate::query::effective_time;
 use crate::tier::{HOUR, HourScan, manifest};
 use crate::{Archive, ArchiveError, ListUnit, PartitionKey, Partitioning, Query, list_units};
 
@@ -702,6 +705,198 @@ impl Archive {
             })
             .filter(|u| u.start >= first_unit)
             .collect())
+    }
+}
+
+/// What a visit of a range did.
+#[derive(Debug, Default)]
+pub struct Visit {
+    /// Items handed over.
+    pub items: usize,
+    /// Whether the whole range was read: false when the time ran out or
+    /// the visitor asked to stop.
+    pub complete: bool,
+    /// Objects skipped because they are corrupt.
+    pub skipped: Vec<Skipped>,
+    /// Storage work done.
+    pub stats: Stats,
+}
+
+impl Visit {
+    fn skip(&mut self, key: ObjectKey, error: String) {
+        tracing::warn!(key = %key, error, "Skipped an unreadable archive object.");
+        if self.skipped.len() < MAX_REPORTED_SKIPS {
+            self.skipped.push(Skipped {
+                key: key.into_string(),
+                error,
+            });
+        }
+    }
+}
+
+/// The compacted hours of a listing unit's entries, each with the
+/// partition of each of its objects to read, and the unit's raw objects.
+type UnitEntries = (
+    Vec<(Arc<HourScan>, Arc<HashMap<u32, u64>>)>,
+    Vec<(u64, ObjectKey, PartitionKey)>,
+);
+
+fn split_entries(entries: Vec<Entry>) -> UnitEntries {
+    let mut hours: Vec<(Arc<HourScan>, HashMap<u32, u64>)> = Vec::new();
+    let mut raw = Vec::new();
+    for entry in entries {
+        match entry {
+            Entry::Object {
+                unit, key, parsed, ..
+            } => raw.push((unit, key, parsed)),
+            Entry::Compacted {
+                hour,
+                object,
+                parsed,
+                ..
+            } => {
+                let partition = parsed.partition_start;
+                match hours.iter_mut().find(|(h, _)| Arc::ptr_eq(h, &hour)) {
+                    Some((_, objects)) => {
+                        objects.insert(object, partition);
+                    }
+                    None => hours.push((hour, HashMap::from([(object, partition)]))),
+                }
+            }
+            Entry::UnitEnd(_) => {}
+        }
+    }
+    let hours = hours
+        .into_iter()
+        .map(|(hour, objects)| (hour, Arc::new(objects)))
+        .collect();
+    (hours, raw)
+}
+
+impl Archive {
+    /// Hands every span that starts in `[start, end)` (by the archive's
+    /// rule, as [`Archive::read`] counts it) to `each`, in no particular
+    /// order, until `each` returns false or `time` has passed. Spans of
+    /// compacted hours are read from the columns a search needs
+    /// ([`SpanNeeds`]) and never rebuilt as OTLP; those of raw objects are
+    /// decoded. A span's view outlives neither the call nor the batch it
+    /// was read in. `now` resolves an open end (0).
+    pub async fn visit_spans(
+        &self,
+        start: u64,
+        end: u64,
+        now: u64,
+        time: Duration,
+        needs: SpanNeeds,
+        mut each: impl FnMut(&dyn SpanView) -> bool,
+    ) -> Result<Visit, ArchiveError> {
+        let started = Instant::now();
+        let end = match end {
+            0 => now.max(start.saturating_add(1)),
+            end => end,
+        };
+        let query = &Query {
+            start,
+            end,
+            limit: usize::MAX,
+            ..Query::new(Signal::Traces)
+        };
+        let partitioning = self.layout.partitioning;
+        let list_requests = &AtomicUsize::new(0);
+        let tiered = self.has_tier(query, list_requests).await?;
+        let units = self
+            .units_to_read(query, end, None, tiered, list_requests)
+            .await?;
+        let sieve = &Arc::new(Sieve {
+            query: query.clone(),
+            end,
+            partitioning,
+        });
+        let work = &Arc::new(Work::default());
+        let read = &UnitRead {
+            archive: self,
+            query,
+            end,
+            tiered,
+            requests: list_requests,
+            work,
+        };
+        let mut visit = Visit::default();
+        let mut listings = futures::stream::iter(units)
+            .map(|unit| {
+                let after = unit.after.clone();
+                list_unit(read, unit, after, None)
+            })
+            .buffered(LIST_CONCURRENCY);
+        let mut stopped = false;
+        'units: while let Some(entries) = listings.next().await {
+            let (hours, raw) = split_entries(entries?);
+            let mut loads = futures::stream::iter(raw)
+                .map(|(unit, key, parsed)| load(self, sieve, unit, key, parsed, 0))
+                .buffer_unordered(READ_CONCURRENCY);
+            while let Some(loaded) = loads.next().await {
+                let Loaded::Object {
+                    key, result, bytes, ..
+                } = loaded
+                else {
+                    continue;
+                };
+                visit.stats.objects += 1;
+                visit.stats.bytes_read += bytes;
+                let request = match result {
+                    Err(e) => return Err(ArchiveError::storage(format!("reading {key}"), e)),
+                    Ok(Err(error)) => {
+                        visit.skip(key, error);
+                        continue;
+                    }
+                    Ok(Ok(Batch::Traces(request))) => request,
+                    Ok(Ok(_)) => continue,
+                };
+                for rs in &request.resource_spans {
+                    let resource = rs.resource.as_ref().map_or(&[][..], |r| &r.attributes);
+                    for span in rs.scope_spans.iter().flat_map(|s| &s.spans) {
+                        visit.items += 1;
+                        if !each(&OtlpSpan { resource, span }) {
+                            stopped = true;
+                            break 'units;
+                        }
+                    }
+                }
+                if started.elapsed() >= time {
+                    stopped = true;
+                    break 'units;
+                }
+            }
+            for (hour, objects) in hours {
+                for i in 0..hour.part_count() {
+                    let mut items = 0;
+                    let finished = hour
+                        .visit_part_spans(i, needs, |object, span| {
+                            let Some(partition) = objects.get(&object) else {
+                                return true;
+                            };
+                            let t = effective_time(span.start(), *partition, partitioning);
+                            if t < start || t >= end {
+                                return true;
+                            }
+                            items += 1;
+                            each(span)
+                        })
+                        .await?;
+                    visit.items += items;
+                    if !finished || started.elapsed() >= time {
+                        stopped = true;
+                        break 'units;
+                    }
+                }
+                visit.stats.objects += objects.len();
+            }
+        }
+        visit.complete = !stopped;
+        visit.stats.list_requests = list_requests.load(Ordering::Relaxed);
+        visit.stats.parquet_requests = work.requests.load(Ordering::Relaxed);
+        visit.stats.bytes_read += work.bytes.load(Ordering::Relaxed);
+        Ok(visit)
     }
 }
 

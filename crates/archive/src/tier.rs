@@ -19,9 +19,11 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
+use otelvault_codec::view::{OtlpSpan, SpanView};
 use otelvault_codec::{Batch, Signal};
 use otelvault_parquet::CompactError;
 use otelvault_parquet::scan::{self, Candidate, Filter, PartFile, Work};
+use otelvault_parquet::spans::SpanNeeds;
 use otelvault_storage::{ObjectKey, ObjectStore, StorageError};
 
 use crate::{ArchiveError, Manifest, Query, hour_prefix};
@@ -135,6 +137,8 @@ pub(crate) struct HourScan {
     /// reads them in), and their row counts.
     objects: Vec<(u32, usize)>,
     chunks: Vec<Chunk>,
+    /// The manifest's version: parts of version 3 on are read by column.
+    version: u64,
 }
 
 impl std::fmt::Debug for HourScan {
@@ -250,6 +254,7 @@ impl HourScan {
             candidates,
             objects,
             chunks,
+            version: manifest.version,
         })
     }
 
@@ -280,6 +285,77 @@ impl HourScan {
                 .unwrap_or_else(|| Batch::empty(self.signal))),
             Err(failure) => Err(failure.error(&self.prefix)),
         }
+    }
+
+    /// How many parts the hour has.
+    pub(crate) fn part_count(&self) -> usize {
+        self.parts.len()
+    }
+
+    /// Every object's items that may match in part `i`, read in one pass
+    /// over the part (each page once), then handed to `finish` on a
+    /// blocking thread: each object in order, its items in the object's
+    /// order. An object with rows in several parts comes back once per
+    /// part: a visit, which takes items in no particular order, needs no
+    /// more.
+    pub(crate) async fn read_part<T: Send + 'static>(
+        &self,
+        i: usize,
+        finish: impl FnOnce(Vec<(u32, Batch)>) -> T + Send + 'static,
+    ) -> Result<T, ArchiveError> {
+        let (Some(part), Some(candidates)) = (self.parts.get(i), self.candidates.get(i)) else {
+            return Ok(finish(Vec::new()));
+        };
+        let mut wanted: Vec<u64> = candidates.iter().map(|c| c.row).collect();
+        wanted.sort_unstable();
+        let mut rows = scan::read_rows(part.clone(), self.signal, &wanted)
+            .await
+            .map_err(|e| Failure::of(&e).error(&self.prefix))?;
+        let signal = self.signal;
+        tokio::task::spawn_blocking(move || {
+            rows.sort_unstable_by_key(|r| (r.object, r.index));
+            scan::assemble(signal, &rows).map(finish)
+        })
+        .await
+        .map_err(|e| ArchiveError::Internal(format!("assembling rows failed: {e}")))?
+        .map_err(|e| Failure::of(&e).error(&self.prefix))
+    }
+
+    /// Hands the spans of part `i` that may match to `each` with their
+    /// raw object, read by column when the part's format allows (see
+    /// [`scan::visit_spans`]), else rebuilt whole. False when `each` asked
+    /// to stop.
+    pub(crate) async fn visit_part_spans(
+        &self,
+        i: usize,
+        needs: SpanNeeds,
+        mut each: impl FnMut(u32, &dyn SpanView) -> bool,
+    ) -> Result<bool, ArchiveError> {
+        let (Some(part), Some(candidates)) = (self.parts.get(i), self.candidates.get(i)) else {
+            return Ok(true);
+        };
+        if self.version < 3 {
+            let objects = self.read_part(i, |objects| objects).await?;
+            for (object, batch) in &objects {
+                let Batch::Traces(request) = batch else {
+                    continue;
+                };
+                for rs in &request.resource_spans {
+                    let resource = rs.resource.as_ref().map_or(&[][..], |r| &r.attributes);
+                    for span in rs.scope_spans.iter().flat_map(|s| &s.spans) {
+                        if !each(*object, &OtlpSpan { resource, span }) {
+                            return Ok(false);
+                        }
+                    }
+                }
+            }
+            return Ok(true);
+        }
+        let mut wanted: Vec<u64> = candidates.iter().map(|c| c.row).collect();
+        wanted.sort_unstable();
+        otelvault_parquet::spans::visit_spans(part.clone(), &wanted, needs, each)
+            .await
+            .map_err(|e| Failure::of(&e).error(&self.prefix))
     }
 
     async fn read_chunk(&self, objects: &[u32]) -> Result<Mutex<HashMap<u32, Batch>>, Failure> {

@@ -23,6 +23,7 @@ pub mod size;
 pub mod status;
 pub mod validate;
 pub mod values;
+pub mod view;
 
 mod cost;
 pub use cost::{JSON_EXPANSION, estimate as decoded_cost};

@@ -24,6 +24,7 @@ pub mod logs;
 pub mod metrics;
 mod rest;
 pub mod scan;
+pub mod spans;
 pub mod sql;
 mod table;
 pub mod traces;

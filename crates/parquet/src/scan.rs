@@ -58,7 +58,7 @@ pub struct Work {
 #[derive(Clone)]
 pub struct PartFile {
     store: Arc<dyn ObjectStore>,
-    key: ObjectKey,
+    pub(crate) key: ObjectKey,
     size: u64,
     work: Arc<Work>,
     /// The footer, once read: the steps of a query share it.
@@ -196,7 +196,7 @@ impl AsyncFileReader for PartFile {
 }
 
 /// A Parquet error, or the storage error behind it.
-fn failed(key: &ObjectKey, e: ParquetError) -> CompactError {
+pub(crate) fn failed(key: &ObjectKey, e: ParquetError) -> CompactError {
     match e {
         ParquetError::External(inner) => match inner.downcast::<StorageError>() {
             Ok(source) => CompactError::Storage {
@@ -756,8 +756,30 @@ async fn read_rows_of<T>(
     let builder = ParquetRecordBatchStreamBuilder::new_with_options(part, options)
         .await
         .map_err(failed)?;
-    let metadata = Arc::clone(builder.metadata());
-    // The row groups holding the rows, and the selection within them.
+    let (groups, selection) = selection(builder.metadata(), rows);
+    let mask = crate::table::projection(
+        builder.schema(),
+        builder.parquet_schema(),
+        lossless,
+        &[OBJECT_COLUMN, INDEX_COLUMN],
+    )?;
+    let mut stream = builder
+        .with_projection(mask)
+        .with_row_groups(groups)
+        .with_row_selection(selection)
+        .build()
+        .map_err(failed)?;
+    let mut out = Vec::with_capacity(rows.len());
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(|e| failed(ParquetError::ArrowError(e.to_string())))?;
+        push_rows(lossless, &batch, &mut out)?;
+    }
+    Ok(out)
+}
+
+/// The row groups holding `rows` (sorted, rows of the part from 0), and
+/// the selection of those rows within them.
+pub(crate) fn selection(metadata: &ParquetMetaData, rows: &[u64]) -> (Vec<usize>, RowSelection) {
     let mut groups = Vec::new();
     let mut selectors = Vec::new();
     let (mut first_row, mut next) = (0u64, 0usize);
@@ -792,24 +814,7 @@ async fn read_rows_of<T>(
         }
         first_row = end;
     }
-    let mask = crate::table::projection(
-        builder.schema(),
-        builder.parquet_schema(),
-        lossless,
-        &[OBJECT_COLUMN, INDEX_COLUMN],
-    )?;
-    let mut stream = builder
-        .with_projection(mask)
-        .with_row_groups(groups)
-        .with_row_selection(RowSelection::from(selectors))
-        .build()
-        .map_err(failed)?;
-    let mut out = Vec::with_capacity(rows.len());
-    while let Some(batch) = stream.next().await {
-        let batch = batch.map_err(|e| failed(ParquetError::ArrowError(e.to_string())))?;
-        push_rows(lossless, &batch, &mut out)?;
-    }
-    Ok(out)
+    (groups, RowSelection::from(selectors))
 }
 
 /// Appends the rows of a batch holding the lossless columns and those of

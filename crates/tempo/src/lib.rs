@@ -20,24 +20,23 @@ mod traceql;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{Path, Query as UrlQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use otelvault_archive::{Budget, Query};
+use otelvault_archive::SpanNeeds;
 use otelvault_codec::proto::common::{KeyValue, any_value};
-use otelvault_codec::proto::trace::Span;
 use otelvault_codec::values::{hex, string_attribute};
-use otelvault_codec::{Batch, Format, Signal};
+use otelvault_codec::view::{SpanView, first};
+use otelvault_codec::{Format, Signal};
 use otelvault_service::method_not_allowed;
 use serde_json::{Value, json};
 
 use otelvault_service::auth::Scope;
 use otelvault_service::error::ApiError;
-use otelvault_service::query::{accepted, lookup_trace, page_bytes, query_slot, seconds_param};
+use otelvault_service::query::{accepted, lookup_trace, query_slot, seconds_param};
 use otelvault_service::{AppState, RequestLog};
 use traceql::{Field, Filter};
 
@@ -317,67 +316,30 @@ struct Scan {
     truncated: bool,
 }
 
-/// Reads every span of `[start, end)` and hands each to `each` with its
-/// resource's attributes; `each` returns false to stop.
+/// Reads every span of `[start, end)`, in no particular order, and hands
+/// each to `each`; `each` returns false to stop. Spans of compacted hours
+/// are read from their columns (their attributes only when `needs` says).
 async fn scan(
     state: &AppState,
     start: u64,
     end: u64,
+    needs: SpanNeeds,
     log: &mut RequestLog,
-    mut each: impl FnMut(&[KeyValue], &Span) -> bool,
+    mut each: impl FnMut(&dyn SpanView) -> bool,
 ) -> Result<Scan, ApiError> {
-    let started = Instant::now();
-    let allowed = state.page_time * 2;
-    let query = Query {
-        start,
-        end,
-        limit: otelvault_archive::MAX_LIMIT,
-        ..Query::new(Signal::Traces)
-    };
     let now = otelvault_codec::now_unix_nanos();
-    let mut scan = Scan::default();
-    let mut resume = None;
-    loop {
-        let left = allowed.saturating_sub(started.elapsed());
-        if left.is_zero() {
-            scan.truncated = true;
-            break;
-        }
-        let page = state
-            .archive
-            .read(
-                &query,
-                resume,
-                now,
-                Format::Protobuf,
-                Budget {
-                    bytes: page_bytes(Format::Protobuf),
-                    time: left,
-                },
-            )
-            .await
-            .inspect_err(|e| log.detail = Some(e.detail()))?;
-        log.objects += page.stats.objects;
-        log.read_bytes += page.stats.bytes_read;
-        scan.bytes += page.stats.bytes_read;
-        if let Batch::Traces(request) = &page.batch {
-            for rs in &request.resource_spans {
-                let resource = rs.resource.as_ref().map_or(&[][..], |r| &r.attributes);
-                for span in rs.scope_spans.iter().flat_map(|s| &s.spans) {
-                    scan.spans += 1;
-                    if !each(resource, span) {
-                        scan.truncated = true;
-                        return Ok(scan);
-                    }
-                }
-            }
-        }
-        match page.next {
-            Some(next) => resume = Some(next),
-            None => break,
-        }
-    }
-    Ok(scan)
+    let visit = state
+        .archive
+        .visit_spans(start, end, now, state.page_time * 2, needs, &mut each)
+        .await
+        .inspect_err(|e| log.detail = Some(e.detail()))?;
+    log.objects += visit.stats.objects;
+    log.read_bytes += visit.stats.bytes_read;
+    Ok(Scan {
+        spans: visit.items,
+        bytes: visit.stats.bytes_read,
+        truncated: !visit.complete,
+    })
 }
 
 /// What a search knows of one trace.
@@ -385,9 +347,14 @@ async fn scan(
 struct Found {
     start: u64,
     end: u64,
-    root: Option<(String, String)>,
+    /// The root span's service and name; of several roots, the first by
+    /// start, service and name, so that the order spans are read in does
+    /// not matter.
+    root: Option<(u64, String, String)>,
     matched: usize,
-    spans: Vec<Value>,
+    /// The first `spss` matching spans by start and span id, with what is
+    /// shown of them.
+    spans: Vec<(u64, Vec<u8>, Value)>,
 }
 
 fn key_value_json(kv: &KeyValue) -> Value {
@@ -396,25 +363,25 @@ fn key_value_json(kv: &KeyValue) -> Value {
 
 /// A matched span as Tempo shows it in a spanset: id, name, times, and the
 /// attributes the query named (with `service.name`).
-fn span_json(span: &Span, resource: &[KeyValue], named: &[&str]) -> Value {
+fn span_json(span: &dyn SpanView, named: &[&str]) -> Value {
     let mut attributes: Vec<Value> = Vec::new();
     for key in named.iter().copied().chain(["service.name"]) {
-        let found = span
-            .attributes
-            .iter()
-            .chain(resource)
-            .find(|kv| kv.key == key);
-        if let Some(kv) = found
+        let found = span.attribute(key).or_else(|| first(span.resource(), key));
+        if let Some(value) = found
             && !attributes.iter().any(|a| a["key"] == key)
         {
-            attributes.push(key_value_json(kv));
+            attributes.push(key_value_json(&KeyValue {
+                key: key.to_owned(),
+                value: Some(value),
+                key_strindex: 0,
+            }));
         }
     }
     json!({
-        "spanID": hex(&span.span_id),
-        "name": span.name,
-        "startTimeUnixNano": span.start_time_unix_nano.to_string(),
-        "durationNanos": span.end_time_unix_nano.saturating_sub(span.start_time_unix_nano).to_string(),
+        "spanID": hex(span.span_id()),
+        "name": span.name(),
+        "startTimeUnixNano": span.start().to_string(),
+        "durationNanos": span.end().saturating_sub(span.start()).to_string(),
         "attributes": attributes,
     })
 }
@@ -464,37 +431,54 @@ async fn search_body(
         .collect();
     let mut traces: HashMap<Vec<u8>, Found> = HashMap::new();
     let mut full = false;
-    let scan = scan(state, start, end, log, |resource, span| {
-        if !traces.contains_key(&span.trace_id) {
+    let needs = SpanNeeds {
+        attributes: !tags.is_empty()
+            || span_conditions
+                .iter()
+                .any(|c| matches!(c.field, Field::Span(_) | Field::Any(_))),
+    };
+    let scan = scan(state, start, end, needs, log, |span| {
+        let id = span.trace_id();
+        if !traces.contains_key(id) {
             if traces.len() >= MAX_TRACES {
                 full = true;
                 return true;
             }
             traces.insert(
-                span.trace_id.clone(),
+                id.to_vec(),
                 Found {
                     start: u64::MAX,
                     ..Found::default()
                 },
             );
         }
-        let Some(found) = traces.get_mut(&span.trace_id) else {
+        let Some(found) = traces.get_mut(id) else {
             return true;
         };
-        found.start = found.start.min(span.start_time_unix_nano);
-        found.end = found.end.max(span.end_time_unix_nano);
-        if span.parent_span_id.is_empty() {
-            let service = string_attribute(resource, "service.name").unwrap_or_default();
-            found.root = Some((service.to_owned(), span.name.clone()));
+        let (start, end) = (span.start(), span.end());
+        found.start = found.start.min(start);
+        found.end = found.end.max(end);
+        if span.is_root() {
+            let service = string_attribute(span.resource(), "service.name").unwrap_or_default();
+            let earlier = |r: &(u64, String, String)| {
+                (start, service, span.name()) < (r.0, r.1.as_str(), r.2.as_str())
+            };
+            if found.root.as_ref().is_none_or(earlier) {
+                found.root = Some((start, service.to_owned(), span.name().to_owned()));
+            }
         }
-        let matches = span_conditions
-            .iter()
-            .all(|c| c.matches_span(resource, span))
-            && traceql::matches_tags(&tags, resource, span);
+        let matches = span_conditions.iter().all(|c| c.matches_span(span))
+            && traceql::matches_tags(&tags, span);
         if matches {
             found.matched += 1;
-            if found.spans.len() < spss {
-                found.spans.push(span_json(span, resource, &named));
+            let at = (start, span.span_id());
+            let position = found
+                .spans
+                .partition_point(|(start, id, _)| (*start, id.as_slice()) <= at);
+            if position < spss {
+                let shown = span_json(span, &named);
+                found.spans.insert(position, (start, at.1.to_vec(), shown));
+                found.spans.truncate(spss);
             }
         }
         true
@@ -508,7 +492,7 @@ async fn search_body(
             let (root_service, root_name) = f
                 .root
                 .as_ref()
-                .map_or((NO_ROOT, ""), |(s, n)| (s.as_str(), n.as_str()));
+                .map_or((NO_ROOT, ""), |(_, s, n)| (s.as_str(), n.as_str()));
             f.matched > 0
                 && min.is_none_or(|m| duration >= m)
                 && max.is_none_or(|m| duration <= m)
@@ -526,8 +510,9 @@ async fn search_body(
         .map(|(id, f)| {
             let (root_service, root_name) = f
                 .root
-                .unwrap_or_else(|| (NO_ROOT.to_owned(), String::new()));
-            let spanset = json!({"spans": f.spans, "matched": f.matched});
+                .map_or_else(|| (NO_ROOT.to_owned(), String::new()), |(_, s, n)| (s, n));
+            let spans: Vec<Value> = f.spans.into_iter().map(|(_, _, shown)| shown).collect();
+            let spanset = json!({"spans": spans, "matched": f.matched});
             json!({
                 "traceID": hex(&id),
                 "rootServiceName": root_service,
@@ -567,17 +552,17 @@ async fn tag_names(
     let (start, end) = range(params, DEFAULT_SEARCH_WINDOW_SECS)?;
     let _running = query_slot(state)?;
     let mut names = Names::default();
-    let scan = scan(state, start, end, log, |resource, span| {
-        for (set, attrs) in [
-            (&mut names.resource, resource),
-            (&mut names.span, &span.attributes[..]),
-        ] {
-            for kv in attrs {
-                if set.len() < MAX_TAGS && !set.contains(&kv.key) {
-                    set.insert(kv.key.clone());
-                }
+    let needs = SpanNeeds { attributes: true };
+    let scan = scan(state, start, end, needs, log, |span| {
+        let add = |set: &mut BTreeSet<String>, key: &str| {
+            if set.len() < MAX_TAGS && !set.contains(key) {
+                set.insert(key.to_owned());
             }
+        };
+        for kv in span.resource() {
+            add(&mut names.resource, &kv.key);
         }
+        span.attribute_keys(&mut |key| add(&mut names.span, key));
         true
     })
     .await?;
@@ -650,39 +635,39 @@ async fn tag_values(
     let (start, end) = range(params, DEFAULT_SEARCH_WINDOW_SECS)?;
     let _running = query_slot(state)?;
     let mut values: BTreeMap<String, &'static str> = BTreeMap::new();
-    let scan = scan(state, start, end, log, |resource, span| {
-        let mut add = |value: String, kind: &'static str| {
+    let needs = SpanNeeds {
+        attributes: matches!(field, Field::Span(_) | Field::Any(_)),
+    };
+    let scan = scan(state, start, end, needs, log, |span| {
+        let mut add = |value: &str, kind: &'static str| {
             // A value too long to pick from a list is no autocomplete.
-            if values.len() < MAX_TAGS && value.len() <= MAX_TAG_VALUE {
-                values.entry(value).or_insert(kind);
+            if values.len() < MAX_TAGS
+                && value.len() <= MAX_TAG_VALUE
+                && !values.contains_key(value)
+            {
+                values.insert(value.to_owned(), kind);
             }
         };
-        let attribute = |attrs: &[KeyValue], key: &str| {
-            attrs
-                .iter()
-                .find(|kv| kv.key == key)
-                .and_then(|kv| kv.value.clone())
-        };
         let value = match field {
-            Field::Resource(k) => attribute(resource, k),
-            Field::Span(k) => attribute(&span.attributes, k),
-            Field::Any(k) => attribute(&span.attributes, k).or_else(|| attribute(resource, k)),
+            Field::Resource(k) => first(span.resource(), k),
+            Field::Span(k) => span.attribute(k),
+            Field::Any(k) => span.attribute(k).or_else(|| first(span.resource(), k)),
             Field::Name => {
-                add(span.name.clone(), "string");
+                add(span.name(), "string");
                 None
             }
             Field::StatusMessage => {
-                if let Some(s) = span.status.as_ref().filter(|s| !s.message.is_empty()) {
-                    add(s.message.clone(), "string");
+                if !span.status_message().is_empty() {
+                    add(span.status_message(), "string");
                 }
                 None
             }
             Field::Status => {
-                add(traceql::status_keyword(span).to_owned(), "keyword");
+                add(traceql::status_keyword(span.status_code()), "keyword");
                 None
             }
             Field::Kind => {
-                add(traceql::kind_keyword(span).to_owned(), "keyword");
+                add(traceql::kind_keyword(span.kind()), "keyword");
                 None
             }
             _ => None,
@@ -694,7 +679,7 @@ async fn tag_values(
                 Some(any_value::Value::BoolValue(_)) => "bool",
                 _ => "string",
             };
-            add(otelvault_codec::values::as_string(Some(&value)), kind);
+            add(&otelvault_codec::values::as_string(Some(&value)), kind);
         }
         true
     })

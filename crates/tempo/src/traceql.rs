@@ -8,8 +8,9 @@
 
 use std::fmt;
 
-use otelvault_codec::proto::common::{AnyValue, KeyValue, any_value};
-use otelvault_codec::proto::trace::{Span, span, status};
+use otelvault_codec::proto::common::{AnyValue, any_value};
+use otelvault_codec::proto::trace::{span, status};
+use otelvault_codec::view::{SpanView, first};
 use regex::Regex;
 
 /// What a condition looks at.
@@ -415,31 +416,20 @@ impl Condition {
 
     /// Whether a span (with its resource) satisfies this span-level
     /// condition. A missing attribute satisfies nothing.
-    pub(crate) fn matches_span(&self, resource: &[KeyValue], span: &Span) -> bool {
-        let attribute = |attrs: &[KeyValue], key: &str| -> Option<AnyValue> {
-            attrs
-                .iter()
-                .find(|kv| kv.key == key)
-                .and_then(|kv| kv.value.clone())
-        };
+    pub(crate) fn matches_span(&self, span: &dyn SpanView) -> bool {
+        let resource = |key: &str| first(span.resource(), key);
         match &self.field {
-            Field::Resource(k) => attribute(resource, k).is_some_and(|v| self.compare_value(&v)),
-            Field::Span(k) => {
-                attribute(&span.attributes, k).is_some_and(|v| self.compare_value(&v))
-            }
-            Field::Any(k) => attribute(&span.attributes, k)
-                .or_else(|| attribute(resource, k))
+            Field::Resource(k) => resource(k).is_some_and(|v| self.compare_value(&v)),
+            Field::Span(k) => span.attribute(k).is_some_and(|v| self.compare_value(&v)),
+            Field::Any(k) => span
+                .attribute(k)
+                .or_else(|| resource(k))
                 .is_some_and(|v| self.compare_value(&v)),
-            Field::Name => self.compare_str(&span.name),
-            Field::StatusMessage => {
-                self.compare_str(span.status.as_ref().map_or("", |s| s.message.as_str()))
-            }
-            Field::Status => self.compare_keyword(status_keyword(span)),
-            Field::Kind => self.compare_keyword(kind_keyword(span)),
-            Field::Duration => self.compare_nanos(
-                span.end_time_unix_nano
-                    .saturating_sub(span.start_time_unix_nano),
-            ),
+            Field::Name => self.compare_str(span.name()),
+            Field::StatusMessage => self.compare_str(span.status_message()),
+            Field::Status => self.compare_keyword(status_keyword(span.status_code())),
+            Field::Kind => self.compare_keyword(kind_keyword(span.kind())),
+            Field::Duration => self.compare_nanos(span.end().saturating_sub(span.start())),
             Field::TraceDuration | Field::RootName | Field::RootServiceName => true,
         }
     }
@@ -522,17 +512,17 @@ impl Condition {
 }
 
 /// TraceQL's name of a span's status.
-pub(crate) fn status_keyword(span: &Span) -> &'static str {
-    match span.status.as_ref().map(|s| s.code) {
-        Some(c) if c == status::StatusCode::Error as i32 => "error",
-        Some(c) if c == status::StatusCode::Ok as i32 => "ok",
+pub(crate) fn status_keyword(code: i32) -> &'static str {
+    match status::StatusCode::try_from(code) {
+        Ok(status::StatusCode::Error) => "error",
+        Ok(status::StatusCode::Ok) => "ok",
         _ => "unset",
     }
 }
 
 /// TraceQL's name of a span's kind.
-pub(crate) fn kind_keyword(span: &Span) -> &'static str {
-    match span::SpanKind::try_from(span.kind).unwrap_or(span::SpanKind::Unspecified) {
+pub(crate) fn kind_keyword(kind: i32) -> &'static str {
+    match span::SpanKind::try_from(kind).unwrap_or(span::SpanKind::Unspecified) {
         span::SpanKind::Unspecified => "unspecified",
         span::SpanKind::Internal => "internal",
         span::SpanKind::Server => "server",
@@ -613,28 +603,30 @@ pub(crate) fn parse_tags(text: &str) -> Result<Vec<(String, String)>, String> {
     Ok(pairs)
 }
 
-/// Whether a span matches every tag of a tag search.
-pub(crate) fn matches_tags(tags: &[(String, String)], resource: &[KeyValue], span: &Span) -> bool {
+/// Whether a span matches every tag of a tag search: its name, status,
+/// or the first attribute of the tag's name (the span's, else its
+/// resource's) contains the value, ignoring case.
+pub(crate) fn matches_tags(tags: &[(String, String)], span: &dyn SpanView) -> bool {
     tags.iter().all(|(key, value)| {
         let contains = |text: &str| text.to_lowercase().contains(value.as_str());
-        if key == "name" && contains(&span.name) {
+        if key == "name" && contains(span.name()) {
             return true;
         }
-        if key == "status.code" && contains(status_keyword(span)) {
+        if key == "status.code" && contains(status_keyword(span.status_code())) {
             return true;
         }
-        span.attributes
-            .iter()
-            .chain(resource)
-            .filter(|kv| &kv.key == key)
-            .any(|kv| contains(&otelvault_codec::values::as_string(kv.value.as_ref())))
+        span.attribute(key)
+            .or_else(|| first(span.resource(), key))
+            .is_some_and(|v| contains(&otelvault_codec::values::as_string(Some(&v))))
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use otelvault_codec::proto::trace::Span;
     use otelvault_codec::values::attribute as kv;
+    use otelvault_codec::view::OtlpSpan;
 
     #[test]
     fn grafanas_builder_queries_parse() {
@@ -704,11 +696,12 @@ mod tests {
             any_value::Value::StringValue("cart".into()),
         )];
         let holds = |q: &str| {
-            parse(q)
-                .expect(q)
-                .conditions
-                .iter()
-                .all(|c| c.matches_span(&resource, &span))
+            parse(q).expect(q).conditions.iter().all(|c| {
+                c.matches_span(&OtlpSpan {
+                    resource: &resource,
+                    span: &span,
+                })
+            })
         };
         assert!(holds(
             r#"{ resource.service.name = "cart" && span.http.status_code >= 500 }"#
@@ -733,11 +726,14 @@ mod tests {
         );
         assert!(!holds("{ status = ok }"));
         let tags = parse_tags(r#"service.name=CAR region="eu-west" name=cart"#).expect("tags");
-        assert!(matches_tags(&tags, &resource, &span));
+        let view = OtlpSpan {
+            resource: &resource,
+            span: &span,
+        };
+        assert!(matches_tags(&tags, &view));
         assert!(!matches_tags(
             &parse_tags("region=us").expect("tags"),
-            &resource,
-            &span
+            &view
         ));
     }
 

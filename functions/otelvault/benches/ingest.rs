@@ -527,6 +527,14 @@ fn tempo() {
         if tier == "raw" {
             raw = figures;
         } else {
+            duckdb_tempo(
+                storage,
+                HOUR_SECS,
+                &agent,
+                &server.url,
+                &range,
+                &figures[1..],
+            );
             let names = std::iter::once("fetch API").chain(routes.iter().map(|(n, _)| *n));
             let ratios: Vec<String> = names
                 .zip(raw.iter().zip(&figures))
@@ -534,6 +542,83 @@ fn tempo() {
                 .collect();
             println!("  compacted / raw: {}", ratios.join(", "));
         }
+    }
+}
+
+/// DuckDB answering the Tempo searches and tag values of [`tempo`] from
+/// the same Parquet parts (best of 3), against otelvault's medians
+/// (`ours`, in the routes' order), as ratios.
+fn duckdb_tempo(
+    storage: &str,
+    hour_secs: u64,
+    agent: &ureq::Agent,
+    url: &str,
+    range: &str,
+    ours: &[f64],
+) {
+    let Some(python) = otelvault_testkit::bench::duckdb_python() else {
+        println!("  duckdb: not installed (make bench installs it into .venv-bench); skipped");
+        return;
+    };
+    let parts = format!(
+        "(SELECT * FROM read_parquet('{storage}/parquet/traces/**/*.parquet') WHERE Timestamp >= make_timestamp({start}) AND Timestamp < make_timestamp({end}))",
+        start = hour_secs * 1_000_000,
+        end = (hour_secs + 3600) * 1_000_000,
+    );
+    // Tempo's answer: per trace with a matching span, its start, end, root
+    // and matches; newest 20.
+    let search = |matching: &str| {
+        format!(
+            "WITH s AS {parts}, \
+             m AS (SELECT TraceId, count(*) AS matched FROM s WHERE {matching} GROUP BY TraceId), \
+             t AS (SELECT s.TraceId, min(epoch_ns(Timestamp)) AS first, max(epoch_ns(Timestamp) + Duration) AS last, \
+                   arg_min(ServiceName, Timestamp) FILTER (WHERE ParentSpanId = '') AS root_service, \
+                   arg_min(SpanName, Timestamp) FILTER (WHERE ParentSpanId = '') AS root_name, any_value(matched) AS matched \
+                   FROM s JOIN m ON s.TraceId = m.TraceId GROUP BY s.TraceId) \
+             SELECT count(*) FROM (SELECT * FROM t ORDER BY first DESC, TraceId LIMIT 20) \
+             WHERE concat(root_service, root_name, last, matched) IS NOT NULL"
+        )
+    };
+    let questions = [
+        (
+            "search, one service",
+            search("ServiceName = 'checkout'"),
+            "/api/search?q=%7B%20resource.service.name%20%3D%20%22checkout%22%20%7D&limit=20",
+        ),
+        (
+            "search, span duration",
+            search("Duration > 4000000"),
+            "/api/search?q=%7B%20duration%20%3E%204ms%20%7D&limit=20",
+        ),
+        (
+            "tag values, service.name",
+            format!("SELECT count(DISTINCT ResourceAttributes['service.name']) FROM {parts}"),
+            "/api/v2/search/tag/resource.service.name/values",
+        ),
+    ];
+    for ((name, sql, path), ours) in questions.iter().zip(ours) {
+        let (secs, count) = otelvault_testkit::bench::duckdb_count(&python, sql);
+        let join = if path.contains('?') { '&' } else { '?' };
+        let (status, body) = get(
+            agent,
+            &format!("{url}{path}{join}{range}"),
+            "application/json",
+        );
+        assert_eq!(status, 200);
+        let answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let listed = answer["traces"]
+            .as_array()
+            .or(answer["tagValues"].as_array())
+            .map_or(0, Vec::len);
+        assert_eq!(
+            listed as u64, count,
+            "{name}: otelvault and DuckDB disagree"
+        );
+        println!(
+            "  duckdb over the same Parquet: {name}: {:.0} ms; otelvault / duckdb {:.1}x",
+            secs * 1000.0,
+            ours / (secs * 1000.0)
+        );
     }
 }
 

@@ -352,6 +352,11 @@ async fn an_hours_indexes_cover_late_arrivals_and_replace_the_earlier_ones() {
     );
     let late = late_traces();
     archive.write(late, SAMPLE_HOUR).await.expect("late");
+    // A visit takes the late arrival from the raw tier, the rest from the
+    // parts, each once.
+    let (read, visited) = spans_seen(&archive, SAMPLE_HOUR..SAMPLE_HOUR + HOUR).await;
+    assert_eq!(read.len(), 2 * spans as usize);
+    assert_eq!(visited, read);
     compact(&store, Signal::Traces).await.expect("compact late");
     // One summary object, counting both runs' spans; one tag index, whose
     // `service.name` counts are every span's.
@@ -514,6 +519,85 @@ async fn read_range(
     }
 }
 
+/// Everything a search sees of a span, as text.
+fn seen(span: &dyn otelvault_codec::view::SpanView) -> String {
+    let mut keys = Vec::new();
+    span.attribute_keys(&mut |key| keys.push(key.to_owned()));
+    let attributes: Vec<String> = keys
+        .iter()
+        .map(|key| format!("{key}={:?}", span.attribute(key)))
+        .collect();
+    format!(
+        "{:?} {:?} {} {:?} {} {} {} {} {:?} {attributes:?} {:?}",
+        span.trace_id(),
+        span.span_id(),
+        span.is_root(),
+        span.name(),
+        span.start(),
+        span.end(),
+        span.kind(),
+        span.status_code(),
+        span.status_message(),
+        span.resource(),
+    )
+}
+
+/// What a search sees of every span in `range`, through pages of
+/// decoded OTLP (as [`read_range`]) and through a visit, each sorted.
+async fn spans_seen(archive: &Archive, range: std::ops::Range<u64>) -> (Vec<String>, Vec<String>) {
+    let query = crate::Query {
+        start: range.start,
+        end: range.end,
+        limit: crate::MAX_LIMIT,
+        ..crate::Query::new(Signal::Traces)
+    };
+    let budget = crate::Budget {
+        bytes: 64 << 20,
+        time: std::time::Duration::from_secs(600),
+    };
+    let mut read = Vec::new();
+    let mut resume = None;
+    loop {
+        let page = archive
+            .read(&query, resume, u64::MAX, Format::Json, budget)
+            .await
+            .expect("read");
+        if let Batch::Traces(request) = &page.batch {
+            for rs in &request.resource_spans {
+                let resource = rs.resource.as_ref().map_or(&[][..], |r| &r.attributes);
+                for span in rs.scope_spans.iter().flat_map(|s| &s.spans) {
+                    read.push(seen(&otelvault_codec::view::OtlpSpan { resource, span }));
+                }
+            }
+        }
+        match page.next {
+            Some(next) => resume = Some(next),
+            None => break,
+        }
+    }
+    let mut visited = Vec::new();
+    let needs = crate::SpanNeeds { attributes: true };
+    let visit = archive
+        .visit_spans(
+            range.start,
+            range.end,
+            u64::MAX,
+            std::time::Duration::from_secs(600),
+            needs,
+            |span| {
+                visited.push(seen(span));
+                true
+            },
+        )
+        .await
+        .expect("visit");
+    assert!(visit.complete);
+    assert_eq!(visit.items, visited.len());
+    read.sort();
+    visited.sort();
+    (read, visited)
+}
+
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig { cases: 16, ..Default::default() })]
 
@@ -545,12 +629,19 @@ proptest::proptest! {
             for signal in Signal::ALL {
                 raw.push(read_everything(&archive, signal, limit).await);
             }
+            let (read, visited) = spans_seen(&archive, 0..u64::MAX).await;
+            proptest::prop_assert_eq!(&visited, &read);
             let options = CompactOptions { delete_raw, ..CompactOptions::default() };
             compact_range(&*store, 0, u64::MAX - HOUR, options, |_, _| {}).await.expect("compact");
             for (signal, raw) in Signal::ALL.into_iter().zip(raw) {
                 let compacted = read_everything(&archive, signal, limit).await;
                 proptest::prop_assert_eq!(compacted, raw, "{}", signal);
             }
+            // A search reads the compacted spans by column: it sees what
+            // it saw of the raw ones.
+            let (compacted, visited) = spans_seen(&archive, 0..u64::MAX).await;
+            proptest::prop_assert_eq!(&compacted, &read);
+            proptest::prop_assert_eq!(&visited, &read);
             Ok(())
         })?;
     }

@@ -23,6 +23,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures::SinkExt as _;
 use futures::future::Either;
 use futures::stream::FuturesOrdered;
 use futures::{Stream, StreamExt, TryStreamExt};
@@ -30,7 +31,9 @@ use otelvault_codec::filter::{retain_items, skip_items, truncate_items};
 use otelvault_codec::size::{encoded_len, item_sizes};
 use otelvault_codec::view::{OtlpSpan, SpanView};
 use otelvault_codec::{Batch, Format, Signal, UtcMinute};
-use otelvault_parquet::spans::SpanNeeds;
+use otelvault_parquet::CompactError;
+use otelvault_parquet::scan::PartFile;
+use otelvault_parquet::spans::{RecordBatch, SpanNeeds};
 use otelvault_storage::{KeyPrefix, ObjectKey, ObjectMeta, ObjectStore, StorageError};
 
 use std::collections::{HashMap, HashSet};
@@ -296,6 +299,9 @@ struct UnitRead<'a> {
     tiered: bool,
     requests: &'a AtomicUsize,
     work: &'a Arc<Work>,
+    /// Whether compacted hours look up the rows that may match (a page
+    /// does); a visit reads every row of their parts and tests it.
+    find_rows: bool,
 }
 
 /// The objects of `query.signal` of one listing unit after `after`, and
@@ -370,6 +376,7 @@ async fn list_unit(
                         read.query,
                         read.end,
                         read.work,
+                        read.find_rows,
                     )
                     .await?;
                     let scan = Arc::new(scan);
@@ -603,6 +610,7 @@ impl Archive {
             tiered,
             requests: list_requests,
             work,
+            find_rows: true,
         };
         // The resumed unit starts at the resumed object (itself included
         // when it has items left), the others where their listing starts.
@@ -756,7 +764,9 @@ fn split_entries(entries: Vec<Entry>) -> UnitEntries {
                 ..
             } => {
                 let partition = parsed.partition_start;
-                match hours.iter_mut().find(|(h, _)| Arc::ptr_eq(h, &hour)) {
+                // Units of one hour (minutes at a range's edges) each open
+                // it: its parts are read once, for all their objects.
+                match hours.iter_mut().find(|(h, _)| h.prefix() == hour.prefix()) {
                     Some((_, objects)) => {
                         objects.insert(object, partition);
                     }
@@ -771,6 +781,37 @@ fn split_entries(entries: Vec<Entry>) -> UnitEntries {
         .map(|(hour, objects)| (hour, Arc::new(objects)))
         .collect();
     (hours, raw)
+}
+
+/// Parts of compacted hours decoded at once by a visit.
+const DECODE_CONCURRENCY: usize = 4;
+
+/// Batches of one part, decoded by a task of their own.
+type PartBatches = futures::channel::mpsc::Receiver<Result<RecordBatch, CompactError>>;
+
+/// Reads part `part` of `needs` on a task of its own, a batch or two
+/// ahead of the visit: parts decode on every core while the visit, on
+/// one, tests their rows.
+fn decode_part(part: PartFile, rows: Option<Vec<u64>>, needs: SpanNeeds) -> PartBatches {
+    let (mut sender, receiver) = futures::channel::mpsc::channel(1);
+    tokio::spawn(async move {
+        let batches = otelvault_parquet::spans::span_batches(part, rows.as_deref(), needs).await;
+        let mut batches = match batches {
+            Ok(batches) => batches,
+            Err(e) => {
+                let _ = sender.send(Err(e)).await;
+                return;
+            }
+        };
+        while let Some(batch) = batches.next().await {
+            let batch = batch.map_err(CompactError::Parquet);
+            // The visit stopped: so does the read.
+            if sender.send(batch).await.is_err() {
+                return;
+            }
+        }
+    });
+    receiver
 }
 
 impl Archive {
@@ -820,76 +861,128 @@ impl Archive {
             tiered,
             requests: list_requests,
             work,
+            find_rows: false,
         };
         let mut visit = Visit::default();
-        let mut listings = futures::stream::iter(units)
+        let entries: Vec<Vec<Entry>> = futures::stream::iter(units)
             .map(|unit| {
                 let after = unit.after.clone();
                 list_unit(read, unit, after, None)
             })
-            .buffered(LIST_CONCURRENCY);
+            .buffered(LIST_CONCURRENCY)
+            .try_collect()
+            .await?;
+        let (hours, raw) = split_entries(entries.into_iter().flatten().collect());
         let mut stopped = false;
-        'units: while let Some(entries) = listings.next().await {
-            let (hours, raw) = split_entries(entries?);
-            let mut loads = futures::stream::iter(raw)
-                .map(|(unit, key, parsed)| load(self, sieve, unit, key, parsed, 0))
-                .buffer_unordered(READ_CONCURRENCY);
-            while let Some(loaded) = loads.next().await {
-                let Loaded::Object {
-                    key, result, bytes, ..
-                } = loaded
-                else {
+        let mut loads = futures::stream::iter(raw)
+            .map(|(unit, key, parsed)| load(self, sieve, unit, key, parsed, 0))
+            .buffer_unordered(READ_CONCURRENCY);
+        'raw: while let Some(loaded) = loads.next().await {
+            let Loaded::Object {
+                key, result, bytes, ..
+            } = loaded
+            else {
+                continue;
+            };
+            visit.stats.objects += 1;
+            visit.stats.bytes_read += bytes;
+            let request = match result {
+                Err(e) => return Err(ArchiveError::storage(format!("reading {key}"), e)),
+                Ok(Err(error)) => {
+                    visit.skip(key, error);
                     continue;
-                };
-                visit.stats.objects += 1;
-                visit.stats.bytes_read += bytes;
-                let request = match result {
-                    Err(e) => return Err(ArchiveError::storage(format!("reading {key}"), e)),
-                    Ok(Err(error)) => {
-                        visit.skip(key, error);
-                        continue;
+                }
+                Ok(Ok(Batch::Traces(request))) => request,
+                Ok(Ok(_)) => continue,
+            };
+            for rs in &request.resource_spans {
+                let resource = rs.resource.as_ref().map_or(&[][..], |r| &r.attributes);
+                for span in rs.scope_spans.iter().flat_map(|s| &s.spans) {
+                    visit.items += 1;
+                    if !each(&OtlpSpan { resource, span }) {
+                        stopped = true;
+                        break 'raw;
                     }
-                    Ok(Ok(Batch::Traces(request))) => request,
-                    Ok(Ok(_)) => continue,
-                };
-                for rs in &request.resource_spans {
-                    let resource = rs.resource.as_ref().map_or(&[][..], |r| &r.attributes);
-                    for span in rs.scope_spans.iter().flat_map(|s| &s.spans) {
-                        visit.items += 1;
-                        if !each(&OtlpSpan { resource, span }) {
-                            stopped = true;
-                            break 'units;
+                }
+            }
+            if started.elapsed() >= time {
+                stopped = true;
+                break 'raw;
+            }
+        }
+        drop(loads);
+        let in_range = |object: u32, span: &dyn SpanView, objects: &HashMap<u32, u64>| {
+            objects.get(&object).is_some_and(|partition| {
+                let t = effective_time(span.start(), *partition, partitioning);
+                t >= start && t < end
+            })
+        };
+        // Parts of earlier versions, rebuilt whole.
+        for (hour, objects) in hours.iter().filter(|(h, _)| !h.columnar()) {
+            if stopped {
+                break;
+            }
+            visit.stats.objects += objects.len();
+            for i in 0..hour.part_count() {
+                let read = hour.read_part(i, |objects| objects).await?;
+                for (object, batch) in &read {
+                    let Batch::Traces(request) = batch else {
+                        continue;
+                    };
+                    for rs in &request.resource_spans {
+                        let resource = rs.resource.as_ref().map_or(&[][..], |r| &r.attributes);
+                        for span in rs.scope_spans.iter().flat_map(|s| &s.spans) {
+                            let span = OtlpSpan { resource, span };
+                            if in_range(*object, &span, objects) {
+                                visit.items += 1;
+                                if !each(&span) {
+                                    stopped = true;
+                                }
+                            }
                         }
                     }
                 }
-                if started.elapsed() >= time {
+                if stopped || started.elapsed() >= time {
                     stopped = true;
-                    break 'units;
+                    break;
                 }
             }
-            for (hour, objects) in hours {
-                for i in 0..hour.part_count() {
-                    let mut items = 0;
-                    let finished = hour
-                        .visit_part_spans(i, needs, |object, span| {
-                            let Some(partition) = objects.get(&object) else {
-                                return true;
-                            };
-                            let t = effective_time(span.start(), *partition, partitioning);
-                            if t < start || t >= end {
-                                return true;
-                            }
-                            items += 1;
-                            each(span)
-                        })
-                        .await?;
-                    visit.items += items;
-                    if !finished || started.elapsed() >= time {
-                        stopped = true;
-                        break 'units;
-                    }
+        }
+        // Parts of version 3 on, by column, several decoding at once.
+        let parts: Vec<(usize, PartFile, Option<Vec<u64>>)> = hours
+            .iter()
+            .enumerate()
+            .filter(|(_, (h, _))| h.columnar())
+            .flat_map(|(n, (hour, _))| {
+                (0..hour.part_count())
+                    .filter_map(move |i| hour.part(i).map(|(part, rows)| (n, part, rows)))
+            })
+            .collect();
+        visit.stats.objects += hours
+            .iter()
+            .filter(|(h, _)| h.columnar())
+            .map(|(_, o)| o.len())
+            .sum::<usize>();
+        let mut decoding = futures::stream::iter(parts)
+            .map(|(n, part, rows)| futures::future::ready((n, decode_part(part, rows, needs))))
+            .buffer_unordered(DECODE_CONCURRENCY)
+            .map(|(n, batches)| batches.map(move |batch| (n, batch)))
+            .flatten_unordered(DECODE_CONCURRENCY);
+        while !stopped && let Some((n, batch)) = decoding.next().await {
+            let (hour, objects) = &hours[n];
+            let batch = batch.map_err(|e| hour.failed(&e))?;
+            let mut items = 0;
+            let finished = otelvault_parquet::spans::visit_batch(&batch, needs, |object, span| {
+                if !in_range(object, span, objects) {
+                    return true;
                 }
-                visit.stats.objects += objects.len();
+                items += 1;
+                each(span)
+            })
+            .map_err(|e| hour.failed(&e))?;
+            visit.items += items;
+            if !finished || started.elapsed() >= time {
+                stopped = true;
             }
         }
         visit.complete = !stopped;

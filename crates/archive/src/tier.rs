@@ -19,11 +19,9 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
-use otelvault_codec::view::{OtlpSpan, SpanView};
 use otelvault_codec::{Batch, Signal};
 use otelvault_parquet::CompactError;
 use otelvault_parquet::scan::{self, Candidate, Filter, PartFile, Work};
-use otelvault_parquet::spans::SpanNeeds;
 use otelvault_storage::{ObjectKey, ObjectStore, StorageError};
 
 use crate::{ArchiveError, Manifest, Query, hour_prefix};
@@ -139,6 +137,9 @@ pub(crate) struct HourScan {
     chunks: Vec<Chunk>,
     /// The manifest's version: parts of version 3 on are read by column.
     version: u64,
+    /// Whether the rows that may match were looked up; if not, every row
+    /// of every part is a candidate.
+    find_rows: bool,
 }
 
 impl std::fmt::Debug for HourScan {
@@ -164,6 +165,7 @@ impl HourScan {
         query: &Query,
         end: u64,
         work: &Arc<Work>,
+        find_rows: bool,
     ) -> Result<HourScan, ArchiveError> {
         let prefix = hour_prefix(signal, hour);
         let parts = manifest
@@ -180,6 +182,19 @@ impl HourScan {
                 ))
             })
             .collect::<Result<Vec<_>, ArchiveError>>()?;
+        if !find_rows {
+            // A visit: every row is read, and tested as it is.
+            return Ok(HourScan {
+                signal,
+                prefix,
+                candidates: vec![Vec::new(); parts.len()],
+                parts,
+                objects: objects.iter().map(|o| (*o, 0)).collect(),
+                chunks: Vec::new(),
+                version: manifest.version,
+                find_rows,
+            });
+        }
         let filter = Filter {
             start: query.start,
             end,
@@ -255,6 +270,7 @@ impl HourScan {
             objects,
             chunks,
             version: manifest.version,
+            find_rows,
         })
     }
 
@@ -321,41 +337,31 @@ impl HourScan {
         .map_err(|e| Failure::of(&e).error(&self.prefix))
     }
 
-    /// Hands the spans of part `i` that may match to `each` with their
-    /// raw object, read by column when the part's format allows (see
-    /// [`scan::visit_spans`]), else rebuilt whole. False when `each` asked
-    /// to stop.
-    pub(crate) async fn visit_part_spans(
-        &self,
-        i: usize,
-        needs: SpanNeeds,
-        mut each: impl FnMut(u32, &dyn SpanView) -> bool,
-    ) -> Result<bool, ArchiveError> {
-        let (Some(part), Some(candidates)) = (self.parts.get(i), self.candidates.get(i)) else {
-            return Ok(true);
-        };
-        if self.version < 3 {
-            let objects = self.read_part(i, |objects| objects).await?;
-            for (object, batch) in &objects {
-                let Batch::Traces(request) = batch else {
-                    continue;
-                };
-                for rs in &request.resource_spans {
-                    let resource = rs.resource.as_ref().map_or(&[][..], |r| &r.attributes);
-                    for span in rs.scope_spans.iter().flat_map(|s| &s.spans) {
-                        if !each(*object, &OtlpSpan { resource, span }) {
-                            return Ok(false);
-                        }
-                    }
-                }
-            }
-            return Ok(true);
+    /// The hour's directory (what tells hours apart).
+    pub(crate) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Whether part `i` is read by column ([`scan::span_batches`]): parts
+    /// of manifest version 3 on.
+    pub(crate) fn columnar(&self) -> bool {
+        self.version >= 3
+    }
+
+    /// Part `i` and the rows of it that may match (`None`: every row).
+    pub(crate) fn part(&self, i: usize) -> Option<(PartFile, Option<Vec<u64>>)> {
+        let part = self.parts.get(i)?.clone();
+        if !self.find_rows {
+            return Some((part, None));
         }
-        let mut wanted: Vec<u64> = candidates.iter().map(|c| c.row).collect();
-        wanted.sort_unstable();
-        otelvault_parquet::spans::visit_spans(part.clone(), &wanted, needs, each)
-            .await
-            .map_err(|e| Failure::of(&e).error(&self.prefix))
+        let mut rows: Vec<u64> = self.candidates.get(i)?.iter().map(|c| c.row).collect();
+        rows.sort_unstable();
+        Some((part, Some(rows)))
+    }
+
+    /// A reading failure of this hour, as the archive reports it.
+    pub(crate) fn failed(&self, e: &CompactError) -> ArchiveError {
+        Failure::of(e).error(&self.prefix)
     }
 
     async fn read_chunk(&self, objects: &[u32]) -> Result<Mutex<HashMap<u32, Batch>>, Failure> {

@@ -5,22 +5,24 @@
 //! Parts of manifest version 3 only; earlier parts are read whole.
 
 use std::cell::OnceCell;
+use std::sync::Arc;
 
+/// What [`span_batches`] yields.
+pub use arrow_array::RecordBatch;
 use arrow_array::cast::AsArray as _;
-use arrow_array::types::TimestampMicrosecondType;
+use arrow_array::types::{Int32Type, TimestampMicrosecondType};
 use arrow_array::{
-    Array, BinaryArray, Int32Array, Int64Array, MapArray, PrimitiveArray, RecordBatch, StringArray,
-    UInt32Array,
+    Array, ArrayRef, BinaryArray, DictionaryArray, Int32Array, Int64Array, MapArray,
+    PrimitiveArray, StringArray, UInt32Array,
 };
-use futures::StreamExt as _;
+use arrow_schema::{DataType, Field, Schema};
 use otelvault_codec::proto::common::{AnyValue, KeyValue};
 use otelvault_codec::proto::resource::Resource;
 use otelvault_codec::proto::trace::{span, status};
 use otelvault_codec::view::SpanView;
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::ArrowReaderOptions;
-use parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
-use parquet::errors::ParquetError;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+use parquet::arrow::async_reader::{ParquetRecordBatchStream, ParquetRecordBatchStreamBuilder};
 use parquet::file::metadata::PageIndexPolicy;
 use prost::Message as _;
 
@@ -29,6 +31,15 @@ use crate::rest::value;
 use crate::scan::{PartFile, failed, selection};
 use crate::table::{OBJECT_COLUMN, binary, int32, int64, string, uint32};
 use crate::traces::{ITEM_COLUMN, SpanRest, TABLE};
+
+/// Columns of few distinct values, read as dictionaries.
+const DICTIONARIES: [&str; 5] = [
+    "SpanName",
+    "SpanKind",
+    "StatusCode",
+    "StatusMessage",
+    "OtlpResource",
+];
 
 /// Every column a span view may read.
 const COLUMNS: [&str; 13] = [
@@ -56,26 +67,53 @@ pub struct SpanNeeds {
     pub attributes: bool,
 }
 
-/// Hands the spans in rows `rows` (sorted, rows of the part from 0) of
-/// `part`, a traces part of manifest version 3, to `each` with the index
-/// of their raw object, in the part's order, until `each` returns false.
-/// True when every row was handed over.
-pub async fn visit_spans(
+/// The batches of a traces part of manifest version 3 that a span visit
+/// reads ([`visit_batch`]): the rows `rows` (sorted, rows of the part
+/// from 0), or every row, of the columns `needs` asks for.
+pub async fn span_batches(
     part: PartFile,
-    rows: &[u64],
+    rows: Option<&[u64]>,
     needs: SpanNeeds,
-    mut each: impl FnMut(u32, &dyn SpanView) -> bool,
-) -> Result<bool, CompactError> {
-    if rows.is_empty() {
-        return Ok(true);
-    }
+) -> Result<ParquetRecordBatchStream<PartFile>, CompactError> {
     let key = part.key.clone();
     let failed = |e| failed(&key, e);
+    let mut part = part;
     let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
-    let builder = ParquetRecordBatchStreamBuilder::new_with_options(part, options)
+    let plain = ArrowReaderMetadata::load_async(&mut part, options.clone())
         .await
         .map_err(failed)?;
-    let (groups, selection) = selection(builder.metadata(), rows);
+    // Low-cardinality columns as dictionaries: each row is then a key, not
+    // a copy of its value, and a resource is decoded once per batch.
+    let hinted: Vec<Field> = plain
+        .schema()
+        .fields()
+        .iter()
+        .map(|field| {
+            let field = field.as_ref().clone();
+            if DICTIONARIES.contains(&field.name().as_str()) {
+                let value = field.data_type().clone();
+                field.with_data_type(DataType::Dictionary(
+                    Box::new(DataType::Int32),
+                    Box::new(value),
+                ))
+            } else {
+                field
+            }
+        })
+        .collect();
+    let options = options.with_schema(Arc::new(Schema::new_with_metadata(
+        hinted,
+        plain.schema().metadata().clone(),
+    )));
+    let metadata =
+        ArrowReaderMetadata::try_new(Arc::clone(plain.metadata()), options).map_err(failed)?;
+    let mut builder = ParquetRecordBatchStreamBuilder::new_with_metadata(part, metadata);
+    if let Some(rows) = rows {
+        let (groups, selection) = selection(builder.metadata(), rows);
+        builder = builder
+            .with_row_groups(groups)
+            .with_row_selection(selection);
+    }
     let schema = builder.schema();
     let mut roots = Vec::new();
     let wanted = COLUMNS
@@ -88,56 +126,61 @@ pub async fn visit_spans(
         })?);
     }
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
-    let mut stream = builder
-        .with_projection(mask)
-        .with_row_groups(groups)
-        .with_row_selection(selection)
-        .build()
-        .map_err(failed)?;
-    let mut resources = Resources::default();
-    while let Some(batch) = stream.next().await {
-        let batch = batch.map_err(|e| failed(ParquetError::ArrowError(e.to_string())))?;
-        let columns = Columns::of(&batch, needs)?;
-        for i in 0..batch.num_rows() {
-            let resource = resources.of(columns.resource, i)?;
-            let row = ColumnSpan::new(&columns, i, resource)?;
-            let go_on = each(columns.object.value(i), &row);
-            if let Some(e) = row.failure.take() {
-                return Err(e);
-            }
-            if !go_on {
-                return Ok(false);
-            }
+    builder.with_projection(mask).build().map_err(failed)
+}
+
+/// Hands each span of `batch`, a batch of [`span_batches`] read with
+/// `needs`, to `each` with the index of its raw object, until `each`
+/// returns false. True when every row was handed over.
+pub fn visit_batch(
+    batch: &RecordBatch,
+    needs: SpanNeeds,
+    mut each: impl FnMut(u32, &dyn SpanView) -> bool,
+) -> Result<bool, CompactError> {
+    let columns = Columns::of(batch, needs)?;
+    let resources: Vec<OnceCell<Vec<KeyValue>>> = (0..columns.resource.1.len())
+        .map(|_| OnceCell::new())
+        .collect();
+    for i in 0..batch.num_rows() {
+        let resource = resource(&columns, &resources, i)?;
+        let row = ColumnSpan::new(&columns, i, resource)?;
+        let go_on = each(columns.object.value(i), &row);
+        if let Some(e) = row.failure.take() {
+            return Err(e);
+        }
+        if !go_on {
+            return Ok(false);
         }
     }
     Ok(true)
 }
 
-/// The decoded resources of a part's rows: rows are sorted by service, so
-/// a row's resource is nearly always the one before it.
-#[derive(Default)]
-struct Resources {
-    last: Option<(Vec<u8>, Vec<KeyValue>)>,
-}
-
-impl Resources {
-    fn of(&mut self, column: &BinaryArray, i: usize) -> Result<&[KeyValue], CompactError> {
-        let bytes = if column.is_null(i) {
-            &[][..]
-        } else {
-            column.value(i)
-        };
-        let fresh = self.last.as_ref().is_none_or(|(b, _)| b != bytes);
-        if fresh {
-            let resource = Resource::decode(bytes).map_err(|source| CompactError::Protobuf {
-                column: "OtlpResource",
-                row: i,
-                source,
-            })?;
-            self.last = Some((bytes.to_vec(), resource.attributes));
-        }
-        Ok(self.last.as_ref().map_or(&[][..], |(_, a)| a.as_slice()))
+/// Row `i`'s resource attributes, decoded once per batch (in
+/// `resources`, by dictionary key).
+fn resource<'a>(
+    columns: &Columns<'_>,
+    resources: &'a [OnceCell<Vec<KeyValue>>],
+    i: usize,
+) -> Result<&'a [KeyValue], CompactError> {
+    let (keys, values) = columns.resource;
+    if keys.is_null(i) {
+        return Ok(&[]);
     }
+    let key = usize::try_from(keys.keys().value(i)).unwrap_or(usize::MAX);
+    let cell = resources.get(key).ok_or_else(|| CompactError::Schema {
+        table: TABLE,
+        problem: format!("OtlpResource in row {i} names no dictionary value"),
+    })?;
+    if let Some(decoded) = cell.get() {
+        return Ok(decoded);
+    }
+    let resource =
+        Resource::decode(values.value(key)).map_err(|source| CompactError::Protobuf {
+            column: "OtlpResource",
+            row: i,
+            source,
+        })?;
+    Ok(cell.get_or_init(|| resource.attributes))
 }
 
 /// The columns of a batch a view reads.
@@ -145,15 +188,15 @@ struct Columns<'a> {
     trace_id: &'a StringArray,
     span_id: &'a StringArray,
     parent: &'a StringArray,
-    name: &'a StringArray,
-    kind: &'a StringArray,
-    status_code: &'a StringArray,
-    status_message: &'a StringArray,
+    name: Strings<'a>,
+    kind: Strings<'a>,
+    status_code: Strings<'a>,
+    status_message: Strings<'a>,
     duration: &'a Int64Array,
     micros: &'a PrimitiveArray<TimestampMicrosecondType>,
     nanos: &'a Int32Array,
     rest: &'a BinaryArray,
-    resource: &'a BinaryArray,
+    resource: (&'a DictionaryArray<Int32Type>, &'a BinaryArray),
     object: &'a UInt32Array,
     attributes: Option<(&'a MapArray, &'a StringArray, &'a StringArray)>,
 }
@@ -184,10 +227,10 @@ impl<'a> Columns<'a> {
             trace_id: text("TraceId")?,
             span_id: text("SpanId")?,
             parent: text("ParentSpanId")?,
-            name: text("SpanName")?,
-            kind: text("SpanKind")?,
-            status_code: text("StatusCode")?,
-            status_message: text("StatusMessage")?,
+            name: Strings::of(batch, "SpanName")?,
+            kind: Strings::of(batch, "SpanKind")?,
+            status_code: Strings::of(batch, "StatusCode")?,
+            status_message: Strings::of(batch, "StatusMessage")?,
             duration: int64(batch, TABLE, "Duration")?,
             micros: batch
                 .column_by_name("Timestamp")
@@ -195,12 +238,68 @@ impl<'a> Columns<'a> {
                 .ok_or_else(|| schema("Timestamp is not in microseconds".into()))?,
             nanos: int32(batch, TABLE, "OtlpTimestampNanos")?,
             rest: binary(batch, TABLE, ITEM_COLUMN)?,
-            resource: binary(batch, TABLE, "OtlpResource")?,
+            resource: dictionary(batch, "OtlpResource", |v| v.as_binary_opt::<i32>())?,
             object: uint32(batch, OBJECT_COLUMN)?,
             attributes,
         })
     }
 }
+
+/// A dictionary-encoded string column.
+#[derive(Clone, Copy)]
+struct Strings<'a> {
+    keys: &'a DictionaryArray<Int32Type>,
+    values: &'a StringArray,
+}
+
+impl<'a> Strings<'a> {
+    fn of(batch: &'a RecordBatch, name: &str) -> Result<Self, CompactError> {
+        let (keys, values) = dictionary(batch, name, |v| v.as_string_opt::<i32>())?;
+        Ok(Strings { keys, values })
+    }
+
+    fn value(&self, i: usize) -> &'a str {
+        let key = usize::try_from(self.keys.keys().value(i)).unwrap_or(usize::MAX);
+        if self.keys.is_null(i) || key >= self.values.len() {
+            ""
+        } else {
+            self.values.value(key)
+        }
+    }
+}
+
+/// Column `name` of `batch`, read as a dictionary, and its values.
+fn dictionary<'a, V: 'a>(
+    batch: &'a RecordBatch,
+    name: &str,
+    values: impl FnOnce(&'a ArrayRef) -> Option<&'a V>,
+) -> Result<(&'a DictionaryArray<Int32Type>, &'a V), CompactError> {
+    let keys = batch
+        .column_by_name(name)
+        .and_then(|c| c.as_dictionary_opt::<Int32Type>());
+    keys.and_then(|k| Some((k, values(k.values())?)))
+        .ok_or_else(|| CompactError::Schema {
+            table: TABLE,
+            problem: format!("{name} is not a dictionary column of the expected type"),
+        })
+}
+
+/// Each byte's value as a hex digit, or 255.
+const HEX: [u8; 256] = {
+    let mut table = [255u8; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        table[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
 
 /// An id of up to 32 bytes, decoded from hex without allocating.
 struct Id {
@@ -223,11 +322,11 @@ impl Id {
             len: digits.len() / 2,
         };
         for (byte, pair) in id.bytes.iter_mut().zip(digits.chunks_exact(2)) {
-            let digit = |d: u8| (d as char).to_digit(16).map(|v| v as u8);
-            *byte = digit(pair[0])
-                .zip(digit(pair[1]))
-                .map(|(h, l)| h << 4 | l)
-                .ok_or_else(bad)?;
+            let (high, low) = (HEX[usize::from(pair[0])], HEX[usize::from(pair[1])]);
+            if high > 15 || low > 15 {
+                return Err(bad());
+            }
+            *byte = high << 4 | low;
         }
         Ok(id)
     }
@@ -242,7 +341,8 @@ struct ColumnSpan<'a> {
     columns: &'a Columns<'a>,
     i: usize,
     trace_id: Id,
-    span_id: Id,
+    /// Decoded when first asked for: most searches read few.
+    span_id: OnceCell<Id>,
     start: u64,
     resource: &'a [KeyValue],
     rest: OnceCell<Option<SpanRest>>,
@@ -262,7 +362,7 @@ impl<'a> ColumnSpan<'a> {
             columns,
             i,
             trace_id: Id::of(columns.trace_id.value(i), "TraceId", i)?,
-            span_id: Id::of(columns.span_id.value(i), "SpanId", i)?,
+            span_id: OnceCell::new(),
             start: micros * 1000 + nanos,
             resource,
             rest: OnceCell::new(),
@@ -293,7 +393,17 @@ impl SpanView for ColumnSpan<'_> {
         self.trace_id.as_slice()
     }
     fn span_id(&self) -> &[u8] {
-        self.span_id.as_slice()
+        self.span_id
+            .get_or_init(|| {
+                Id::of(self.columns.span_id.value(self.i), "SpanId", self.i).unwrap_or_else(|e| {
+                    self.failure.set(Some(e));
+                    Id {
+                        bytes: [0; 32],
+                        len: 0,
+                    }
+                })
+            })
+            .as_slice()
     }
     fn is_root(&self) -> bool {
         self.columns.parent.value(self.i).is_empty()

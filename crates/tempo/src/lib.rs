@@ -648,10 +648,23 @@ async fn tag_values(
                 values.insert(value.to_owned(), kind);
             }
         };
+        let resource = |key: &str| {
+            span.resource()
+                .iter()
+                .find(|kv| kv.key == key)
+                .and_then(|kv| kv.value.as_ref())
+        };
+        let owned;
         let value = match field {
-            Field::Resource(k) => first(span.resource(), k),
-            Field::Span(k) => span.attribute(k),
-            Field::Any(k) => span.attribute(k).or_else(|| first(span.resource(), k)),
+            Field::Resource(k) => resource(k),
+            Field::Span(k) => {
+                owned = span.attribute(k);
+                owned.as_ref()
+            }
+            Field::Any(k) => {
+                owned = span.attribute(k);
+                owned.as_ref().or_else(|| resource(k))
+            }
             Field::Name => {
                 add(span.name(), "string");
                 None
@@ -672,14 +685,19 @@ async fn tag_values(
             }
             _ => None,
         };
-        if let Some(value) = value {
-            let kind = match &value.value {
-                Some(any_value::Value::IntValue(_)) => "int",
-                Some(any_value::Value::DoubleValue(_)) => "float",
-                Some(any_value::Value::BoolValue(_)) => "bool",
-                _ => "string",
-            };
-            add(&otelvault_codec::values::as_string(Some(&value)), kind);
+        match value.and_then(|v| v.value.as_ref()) {
+            Some(any_value::Value::StringValue(text)) => add(text, "string"),
+            Some(other) => {
+                let kind = match other {
+                    any_value::Value::IntValue(_) => "int",
+                    any_value::Value::DoubleValue(_) => "float",
+                    any_value::Value::BoolValue(_) => "bool",
+                    _ => "string",
+                };
+                add(&otelvault_codec::values::as_string(value), kind);
+            }
+            None if value.is_some() => add("", "string"),
+            None => {}
         }
         true
     })

@@ -417,14 +417,19 @@ impl Condition {
     /// Whether a span (with its resource) satisfies this span-level
     /// condition. A missing attribute satisfies nothing.
     pub(crate) fn matches_span(&self, span: &dyn SpanView) -> bool {
-        let resource = |key: &str| first(span.resource(), key);
+        let resource = |key: &str| {
+            span.resource()
+                .iter()
+                .find(|kv| kv.key == key)
+                .and_then(|kv| kv.value.as_ref())
+        };
         match &self.field {
-            Field::Resource(k) => resource(k).is_some_and(|v| self.compare_value(&v)),
+            Field::Resource(k) => resource(k).is_some_and(|v| self.compare_value(v)),
             Field::Span(k) => span.attribute(k).is_some_and(|v| self.compare_value(&v)),
-            Field::Any(k) => span
-                .attribute(k)
-                .or_else(|| resource(k))
-                .is_some_and(|v| self.compare_value(&v)),
+            Field::Any(k) => match span.attribute(k) {
+                Some(v) => self.compare_value(&v),
+                None => resource(k).is_some_and(|v| self.compare_value(v)),
+            },
             Field::Name => self.compare_str(span.name()),
             Field::StatusMessage => self.compare_str(span.status_message()),
             Field::Status => self.compare_keyword(status_keyword(span.status_code())),

@@ -6,9 +6,10 @@
 //! /values`, and the v1 forms), and `/api/echo`. Query keys are accepted as
 //! `Authorization: Bearer`, as Grafana sends them.
 //!
-//! Search and tags read the spans of their time range from the archive
-//! (raw objects and compacted hours alike), within the query time budget;
-//! an answer cut short by it carries `otelvault-truncated: true`.
+//! Search and tags visit every span of their time range once
+//! (`Archive::visit_spans`: compacted hours by column, raw objects
+//! decoded), within the query time budget; an answer cut short by it
+//! carries `otelvault-truncated: true`.
 //!
 //! The API is a set of [`routes`] the service's router takes beside its own
 //! (`otelvault_service::router_with`); handlers use the service's state,

@@ -140,6 +140,8 @@ pub(crate) struct HourScan {
     /// Whether the rows that may match were looked up; if not, every row
     /// of every part is a candidate.
     find_rows: bool,
+    /// Rows of each part, as the manifest says.
+    rows: Vec<usize>,
 }
 
 impl std::fmt::Debug for HourScan {
@@ -193,6 +195,7 @@ impl HourScan {
                 chunks: Vec::new(),
                 version: manifest.version,
                 find_rows,
+                rows: manifest.parts.iter().map(|p| p.rows).collect(),
             });
         }
         let filter = Filter {
@@ -271,6 +274,7 @@ impl HourScan {
             chunks,
             version: manifest.version,
             find_rows,
+            rows: manifest.parts.iter().map(|p| p.rows).collect(),
         })
     }
 
@@ -308,12 +312,12 @@ impl HourScan {
         self.parts.len()
     }
 
-    /// Every object's items that may match in part `i`, read in one pass
-    /// over the part (each page once), then handed to `finish` on a
-    /// blocking thread: each object in order, its items in the object's
-    /// order. An object with rows in several parts comes back once per
-    /// part: a visit, which takes items in no particular order, needs no
-    /// more.
+    /// Every object's items that may match in part `i` (all of them when
+    /// the hour was opened without looking up rows), read in one pass over
+    /// the part (each page once), then handed to `finish` on a blocking
+    /// thread: each object in order, its items in the object's order. An
+    /// object with rows in several parts comes back once per part: a
+    /// visit, which takes items in no particular order, needs no more.
     pub(crate) async fn read_part<T: Send + 'static>(
         &self,
         i: usize,
@@ -322,8 +326,13 @@ impl HourScan {
         let (Some(part), Some(candidates)) = (self.parts.get(i), self.candidates.get(i)) else {
             return Ok(finish(Vec::new()));
         };
-        let mut wanted: Vec<u64> = candidates.iter().map(|c| c.row).collect();
-        wanted.sort_unstable();
+        let wanted: Vec<u64> = if self.find_rows {
+            let mut rows: Vec<u64> = candidates.iter().map(|c| c.row).collect();
+            rows.sort_unstable();
+            rows
+        } else {
+            (0..self.rows.get(i).copied().unwrap_or(0) as u64).collect()
+        };
         let mut rows = scan::read_rows(part.clone(), self.signal, &wanted)
             .await
             .map_err(|e| Failure::of(&e).error(&self.prefix))?;

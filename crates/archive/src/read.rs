@@ -28,6 +28,7 @@ use futures::future::Either;
 use futures::stream::FuturesOrdered;
 use futures::{Stream, StreamExt, TryStreamExt};
 use otelvault_codec::filter::{retain_items, skip_items, truncate_items};
+use otelvault_codec::proto::collector_trace::ExportTraceServiceRequest;
 use otelvault_codec::size::{encoded_len, item_sizes};
 use otelvault_codec::view::{OtlpSpan, SpanView};
 use otelvault_codec::{Batch, Format, Signal, UtcMinute};
@@ -814,6 +815,177 @@ fn decode_part(part: PartFile, rows: Option<Vec<u64>>, needs: SpanNeeds) -> Part
     receiver
 }
 
+/// A span visit under way: its range, its time, and what it has done.
+struct SpanVisit {
+    start: u64,
+    end: u64,
+    partitioning: Partitioning,
+    started: Instant,
+    time: Duration,
+    needs: SpanNeeds,
+    visit: Visit,
+    /// The visitor asked to stop, or the time ran out.
+    stopped: bool,
+}
+
+/// Hands each span of `request` to `each`; false once `each` asks to stop.
+fn spans_of(
+    request: &ExportTraceServiceRequest,
+    mut each: impl FnMut(&OtlpSpan<'_>) -> bool,
+) -> bool {
+    for rs in &request.resource_spans {
+        let resource = rs.resource.as_ref().map_or(&[][..], |r| &r.attributes);
+        for span in rs.scope_spans.iter().flat_map(|s| &s.spans) {
+            if !each(&OtlpSpan { resource, span }) {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+impl SpanVisit {
+    /// Whether a span of raw object `object` (of a compacted hour whose
+    /// objects' partitions are `objects`) counts in the range.
+    fn in_range(&self, object: u32, span: &dyn SpanView, objects: &HashMap<u32, u64>) -> bool {
+        objects.get(&object).is_some_and(|partition| {
+            let t = effective_time(span.start(), *partition, self.partitioning);
+            t >= self.start && t < self.end
+        })
+    }
+
+    /// Stops the visit once its time has passed.
+    fn check_time(&mut self) {
+        if self.started.elapsed() >= self.time {
+            self.stopped = true;
+        }
+    }
+
+    /// The raw objects' spans, decoded (the sieve keeps those in range).
+    async fn raw_objects(
+        &mut self,
+        archive: &Archive,
+        sieve: &Arc<Sieve>,
+        raw: Vec<(u64, ObjectKey, PartitionKey)>,
+        each: &mut impl FnMut(&dyn SpanView) -> bool,
+    ) -> Result<(), ArchiveError> {
+        let mut loads = futures::stream::iter(raw)
+            .map(|(unit, key, parsed)| load(archive, sieve, unit, key, parsed, 0))
+            .buffer_unordered(READ_CONCURRENCY);
+        while !self.stopped
+            && let Some(loaded) = loads.next().await
+        {
+            let Loaded::Object {
+                key, result, bytes, ..
+            } = loaded
+            else {
+                continue;
+            };
+            self.visit.stats.objects += 1;
+            self.visit.stats.bytes_read += bytes;
+            match result {
+                Err(e) => return Err(ArchiveError::storage(format!("reading {key}"), e)),
+                Ok(Err(error)) => self.visit.skip(key, error),
+                Ok(Ok(Batch::Traces(request))) => {
+                    let items = &mut self.visit.items;
+                    self.stopped = !spans_of(&request, |span| {
+                        *items += 1;
+                        each(span)
+                    });
+                }
+                Ok(Ok(_)) => {}
+            }
+            self.check_time();
+        }
+        Ok(())
+    }
+
+    /// The spans of hours compacted by earlier versions: their parts are
+    /// rebuilt whole.
+    async fn rebuilt_hours(
+        &mut self,
+        hours: &[(Arc<HourScan>, Arc<HashMap<u32, u64>>)],
+        each: &mut impl FnMut(&dyn SpanView) -> bool,
+    ) -> Result<(), ArchiveError> {
+        for (hour, objects) in hours.iter().filter(|(h, _)| !h.columnar()) {
+            self.visit.stats.objects += objects.len();
+            for i in 0..hour.part_count() {
+                if self.stopped {
+                    return Ok(());
+                }
+                for (object, batch) in hour.read_part(i, |objects| objects).await? {
+                    let Batch::Traces(request) = batch else {
+                        continue;
+                    };
+                    let mut items = 0;
+                    let go_on = spans_of(&request, |span| {
+                        if !self.in_range(object, span, objects) {
+                            return true;
+                        }
+                        items += 1;
+                        each(span)
+                    });
+                    self.visit.items += items;
+                    if !go_on {
+                        self.stopped = true;
+                        return Ok(());
+                    }
+                }
+                self.check_time();
+            }
+        }
+        Ok(())
+    }
+
+    /// The spans of hours compacted by this version, by column, several
+    /// parts decoding at once.
+    async fn columnar_hours(
+        &mut self,
+        hours: &[(Arc<HourScan>, Arc<HashMap<u32, u64>>)],
+        each: &mut impl FnMut(&dyn SpanView) -> bool,
+    ) -> Result<(), ArchiveError> {
+        let needs = self.needs;
+        let parts: Vec<(usize, PartFile, Option<Vec<u64>>)> = hours
+            .iter()
+            .enumerate()
+            .filter(|(_, (h, _))| h.columnar())
+            .flat_map(|(n, (hour, _))| {
+                (0..hour.part_count())
+                    .filter_map(move |i| hour.part(i).map(|(part, rows)| (n, part, rows)))
+            })
+            .collect();
+        self.visit.stats.objects += hours
+            .iter()
+            .filter(|(h, _)| h.columnar())
+            .map(|(_, o)| o.len())
+            .sum::<usize>();
+        let mut decoding = futures::stream::iter(parts)
+            .map(|(n, part, rows)| futures::future::ready((n, decode_part(part, rows, needs))))
+            .buffer_unordered(DECODE_CONCURRENCY)
+            .map(|(n, batches)| batches.map(move |batch| (n, batch)))
+            .flatten_unordered(DECODE_CONCURRENCY);
+        while !self.stopped
+            && let Some((n, batch)) = decoding.next().await
+        {
+            let (hour, objects) = &hours[n];
+            let batch = batch.map_err(|e| hour.failed(&e))?;
+            let mut items = 0;
+            let finished = otelvault_parquet::spans::visit_batch(&batch, needs, |object, span| {
+                if !self.in_range(object, span, objects) {
+                    return true;
+                }
+                items += 1;
+                each(span)
+            })
+            .map_err(|e| hour.failed(&e))?;
+            self.visit.items += items;
+            self.stopped = !finished;
+            self.check_time();
+        }
+        Ok(())
+    }
+}
+
 impl Archive {
     /// Hands every span that starts in `[start, end)` (by the archive's
     /// rule, as [`Archive::read`] counts it) to `each`, in no particular
@@ -848,11 +1020,6 @@ impl Archive {
         let units = self
             .units_to_read(query, end, None, tiered, list_requests)
             .await?;
-        let sieve = &Arc::new(Sieve {
-            query: query.clone(),
-            end,
-            partitioning,
-        });
         let work = &Arc::new(Work::default());
         let read = &UnitRead {
             archive: self,
@@ -863,7 +1030,6 @@ impl Archive {
             work,
             find_rows: false,
         };
-        let mut visit = Visit::default();
         let entries: Vec<Vec<Entry>> = futures::stream::iter(units)
             .map(|unit| {
                 let after = unit.after.clone();
@@ -873,123 +1039,30 @@ impl Archive {
             .try_collect()
             .await?;
         let (hours, raw) = split_entries(entries.into_iter().flatten().collect());
-        let mut stopped = false;
-        let mut loads = futures::stream::iter(raw)
-            .map(|(unit, key, parsed)| load(self, sieve, unit, key, parsed, 0))
-            .buffer_unordered(READ_CONCURRENCY);
-        'raw: while let Some(loaded) = loads.next().await {
-            let Loaded::Object {
-                key, result, bytes, ..
-            } = loaded
-            else {
-                continue;
-            };
-            visit.stats.objects += 1;
-            visit.stats.bytes_read += bytes;
-            let request = match result {
-                Err(e) => return Err(ArchiveError::storage(format!("reading {key}"), e)),
-                Ok(Err(error)) => {
-                    visit.skip(key, error);
-                    continue;
-                }
-                Ok(Ok(Batch::Traces(request))) => request,
-                Ok(Ok(_)) => continue,
-            };
-            for rs in &request.resource_spans {
-                let resource = rs.resource.as_ref().map_or(&[][..], |r| &r.attributes);
-                for span in rs.scope_spans.iter().flat_map(|s| &s.spans) {
-                    visit.items += 1;
-                    if !each(&OtlpSpan { resource, span }) {
-                        stopped = true;
-                        break 'raw;
-                    }
-                }
-            }
-            if started.elapsed() >= time {
-                stopped = true;
-                break 'raw;
-            }
-        }
-        drop(loads);
-        let in_range = |object: u32, span: &dyn SpanView, objects: &HashMap<u32, u64>| {
-            objects.get(&object).is_some_and(|partition| {
-                let t = effective_time(span.start(), *partition, partitioning);
-                t >= start && t < end
-            })
+        let mut visit = SpanVisit {
+            start,
+            end,
+            partitioning,
+            started,
+            time,
+            needs,
+            visit: Visit::default(),
+            stopped: false,
         };
-        // Parts of earlier versions, rebuilt whole.
-        for (hour, objects) in hours.iter().filter(|(h, _)| !h.columnar()) {
-            if stopped {
-                break;
-            }
-            visit.stats.objects += objects.len();
-            for i in 0..hour.part_count() {
-                let read = hour.read_part(i, |objects| objects).await?;
-                for (object, batch) in &read {
-                    let Batch::Traces(request) = batch else {
-                        continue;
-                    };
-                    for rs in &request.resource_spans {
-                        let resource = rs.resource.as_ref().map_or(&[][..], |r| &r.attributes);
-                        for span in rs.scope_spans.iter().flat_map(|s| &s.spans) {
-                            let span = OtlpSpan { resource, span };
-                            if in_range(*object, &span, objects) {
-                                visit.items += 1;
-                                if !each(&span) {
-                                    stopped = true;
-                                }
-                            }
-                        }
-                    }
-                }
-                if stopped || started.elapsed() >= time {
-                    stopped = true;
-                    break;
-                }
-            }
-        }
-        // Parts of version 3 on, by column, several decoding at once.
-        let parts: Vec<(usize, PartFile, Option<Vec<u64>>)> = hours
-            .iter()
-            .enumerate()
-            .filter(|(_, (h, _))| h.columnar())
-            .flat_map(|(n, (hour, _))| {
-                (0..hour.part_count())
-                    .filter_map(move |i| hour.part(i).map(|(part, rows)| (n, part, rows)))
-            })
-            .collect();
-        visit.stats.objects += hours
-            .iter()
-            .filter(|(h, _)| h.columnar())
-            .map(|(_, o)| o.len())
-            .sum::<usize>();
-        let mut decoding = futures::stream::iter(parts)
-            .map(|(n, part, rows)| futures::future::ready((n, decode_part(part, rows, needs))))
-            .buffer_unordered(DECODE_CONCURRENCY)
-            .map(|(n, batches)| batches.map(move |batch| (n, batch)))
-            .flatten_unordered(DECODE_CONCURRENCY);
-        while !stopped && let Some((n, batch)) = decoding.next().await {
-            let (hour, objects) = &hours[n];
-            let batch = batch.map_err(|e| hour.failed(&e))?;
-            let mut items = 0;
-            let finished = otelvault_parquet::spans::visit_batch(&batch, needs, |object, span| {
-                if !in_range(object, span, objects) {
-                    return true;
-                }
-                items += 1;
-                each(span)
-            })
-            .map_err(|e| hour.failed(&e))?;
-            visit.items += items;
-            if !finished || started.elapsed() >= time {
-                stopped = true;
-            }
-        }
-        visit.complete = !stopped;
-        visit.stats.list_requests = list_requests.load(Ordering::Relaxed);
-        visit.stats.parquet_requests = work.requests.load(Ordering::Relaxed);
-        visit.stats.bytes_read += work.bytes.load(Ordering::Relaxed);
-        Ok(visit)
+        let sieve = Arc::new(Sieve {
+            query: query.clone(),
+            end,
+            partitioning,
+        });
+        visit.raw_objects(self, &sieve, raw, &mut each).await?;
+        visit.rebuilt_hours(&hours, &mut each).await?;
+        visit.columnar_hours(&hours, &mut each).await?;
+        let mut done = visit.visit;
+        done.complete = !visit.stopped;
+        done.stats.list_requests = list_requests.load(Ordering::Relaxed);
+        done.stats.parquet_requests = work.requests.load(Ordering::Relaxed);
+        done.stats.bytes_read += work.bytes.load(Ordering::Relaxed);
+        Ok(done)
     }
 }
 

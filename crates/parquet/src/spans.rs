@@ -18,7 +18,6 @@ use arrow_array::{
 use arrow_schema::{DataType, Field, Schema};
 use otelvault_codec::proto::common::{AnyValue, KeyValue};
 use otelvault_codec::proto::resource::Resource;
-use otelvault_codec::proto::trace::{span, status};
 use otelvault_codec::view::SpanView;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
@@ -30,7 +29,7 @@ use crate::CompactError;
 use crate::rest::value;
 use crate::scan::{PartFile, failed, selection};
 use crate::table::{OBJECT_COLUMN, binary, int32, int64, string, uint32};
-use crate::traces::{ITEM_COLUMN, SpanRest, TABLE};
+use crate::traces::{ITEM_COLUMN, SpanRest, TABLE, kind_value, status_value};
 
 /// Columns of few distinct values, read as dictionaries.
 const DICTIONARIES: [&str; 5] = [
@@ -426,23 +425,10 @@ impl SpanView for ColumnSpan<'_> {
         self.start.wrapping_add(duration as u64)
     }
     fn kind(&self) -> i32 {
-        use span::SpanKind as K;
-        (match self.columns.kind.value(self.i) {
-            "Internal" => K::Internal,
-            "Server" => K::Server,
-            "Client" => K::Client,
-            "Producer" => K::Producer,
-            "Consumer" => K::Consumer,
-            _ => K::Unspecified,
-        }) as i32
+        kind_value(self.columns.kind.value(self.i))
     }
     fn status_code(&self) -> i32 {
-        use status::StatusCode as C;
-        (match self.columns.status_code.value(self.i) {
-            "Ok" => C::Ok,
-            "Error" => C::Error,
-            _ => C::Unset,
-        }) as i32
+        status_value(self.columns.status_code.value(self.i))
     }
     fn status_message(&self) -> &str {
         self.columns.status_message.value(self.i)

@@ -342,7 +342,7 @@ fn kind_name(kind: i32) -> &'static str {
 }
 
 /// The kind `SpanKind` names.
-fn kind_value(name: &str) -> i32 {
+pub(crate) fn kind_value(name: &str) -> i32 {
     use span::SpanKind as K;
     (match name {
         "Internal" => K::Internal,
@@ -357,16 +357,21 @@ fn kind_value(name: &str) -> i32 {
 /// The status `StatusCode` and `StatusMessage` say: none when unset with
 /// no message.
 fn status_of(code: &str, message: &str) -> Option<Status> {
-    use status::StatusCode as C;
-    let code = match code {
-        "Ok" => C::Ok,
-        "Error" => C::Error,
-        _ => C::Unset,
-    } as i32;
+    let code = status_value(code);
     (code != 0 || !message.is_empty()).then(|| Status {
         code,
         message: message.to_owned(),
     })
+}
+
+/// The status code `StatusCode` names.
+pub(crate) fn status_value(name: &str) -> i32 {
+    use status::StatusCode as C;
+    (match name {
+        "Ok" => C::Ok,
+        "Error" => C::Error,
+        _ => C::Unset,
+    }) as i32
 }
 
 /// `StatusCode` as the ClickHouse exporter names it.

@@ -500,21 +500,30 @@ async fn read_range(
         limit,
         ..crate::Query::new(signal)
     };
+    pages(archive, &query)
+        .await
+        .iter()
+        .flat_map(otelvault_testkit::data::item_by_item)
+        .collect()
+}
+
+/// Every page of `query`, followed from the first to the last.
+async fn pages(archive: &Archive, query: &crate::Query) -> Vec<Batch> {
     let budget = crate::Budget {
         bytes: 64 << 20,
         time: std::time::Duration::from_secs(600),
     };
-    let mut items = Vec::new();
+    let mut pages = Vec::new();
     let mut resume = None;
     loop {
         let page = archive
-            .read(&query, resume, u64::MAX, Format::Json, budget)
+            .read(query, resume, u64::MAX, Format::Json, budget)
             .await
             .expect("read");
-        items.extend(otelvault_testkit::data::item_by_item(&page.batch));
+        pages.push(page.batch);
         match page.next {
             Some(next) => resume = Some(next),
-            None => return items,
+            None => return pages,
         }
     }
 }
@@ -551,28 +560,15 @@ async fn spans_seen(archive: &Archive, range: std::ops::Range<u64>) -> (Vec<Stri
         limit: crate::MAX_LIMIT,
         ..crate::Query::new(Signal::Traces)
     };
-    let budget = crate::Budget {
-        bytes: 64 << 20,
-        time: std::time::Duration::from_secs(600),
-    };
     let mut read = Vec::new();
-    let mut resume = None;
-    loop {
-        let page = archive
-            .read(&query, resume, u64::MAX, Format::Json, budget)
-            .await
-            .expect("read");
-        if let Batch::Traces(request) = &page.batch {
+    for page in pages(archive, &query).await {
+        if let Batch::Traces(request) = &page {
             for rs in &request.resource_spans {
                 let resource = rs.resource.as_ref().map_or(&[][..], |r| &r.attributes);
                 for span in rs.scope_spans.iter().flat_map(|s| &s.spans) {
                     read.push(seen(&otelvault_codec::view::OtlpSpan { resource, span }));
                 }
             }
-        }
-        match page.next {
-            Some(next) => resume = Some(next),
-            None => break,
         }
     }
     let mut visited = Vec::new();

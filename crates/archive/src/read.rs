@@ -743,12 +743,12 @@ impl Visit {
     }
 }
 
-/// The compacted hours of a listing unit's entries, each with the
-/// partition of each of its objects to read, and the unit's raw objects.
-type UnitEntries = (
-    Vec<(Arc<HourScan>, Arc<HashMap<u32, u64>>)>,
-    Vec<(u64, ObjectKey, PartitionKey)>,
-);
+/// A compacted hour a visit reads, with the partition of each of its
+/// objects to read.
+type VisitedHour = (Arc<HourScan>, Arc<HashMap<u32, u64>>);
+
+/// The compacted hours of listing units' entries, and their raw objects.
+type UnitEntries = (Vec<VisitedHour>, Vec<(u64, ObjectKey, PartitionKey)>);
 
 fn split_entries(entries: Vec<Entry>) -> UnitEntries {
     let mut hours: Vec<(Arc<HourScan>, HashMap<u32, u64>)> = Vec::new();
@@ -904,7 +904,7 @@ impl SpanVisit {
     /// rebuilt whole.
     async fn rebuilt_hours(
         &mut self,
-        hours: &[(Arc<HourScan>, Arc<HashMap<u32, u64>>)],
+        hours: &[VisitedHour],
         each: &mut impl FnMut(&dyn SpanView) -> bool,
     ) -> Result<(), ArchiveError> {
         for (hour, objects) in hours.iter().filter(|(h, _)| !h.columnar()) {
@@ -941,7 +941,7 @@ impl SpanVisit {
     /// parts decoding at once.
     async fn columnar_hours(
         &mut self,
-        hours: &[(Arc<HourScan>, Arc<HashMap<u32, u64>>)],
+        hours: &[VisitedHour],
         each: &mut impl FnMut(&dyn SpanView) -> bool,
     ) -> Result<(), ArchiveError> {
         let needs = self.needs;

@@ -745,13 +745,13 @@ impl Visit {
 
 /// A compacted hour a visit reads, with the partition of each of its
 /// objects to read.
-type VisitedHour = (Arc<HourScan>, Arc<HashMap<u32, u64>>);
+type VisitedHour = (Arc<HourScan>, HashMap<u32, u64>);
 
 /// The compacted hours of listing units' entries, and their raw objects.
 type UnitEntries = (Vec<VisitedHour>, Vec<(u64, ObjectKey, PartitionKey)>);
 
 fn split_entries(entries: Vec<Entry>) -> UnitEntries {
-    let mut hours: Vec<(Arc<HourScan>, HashMap<u32, u64>)> = Vec::new();
+    let mut hours: Vec<VisitedHour> = Vec::new();
     let mut raw = Vec::new();
     for entry in entries {
         match entry {
@@ -777,10 +777,6 @@ fn split_entries(entries: Vec<Entry>) -> UnitEntries {
             Entry::UnitEnd(_) => {}
         }
     }
-    let hours = hours
-        .into_iter()
-        .map(|(hour, objects)| (hour, Arc::new(objects)))
-        .collect();
     (hours, raw)
 }
 
@@ -913,7 +909,7 @@ impl SpanVisit {
                 if self.stopped {
                     return Ok(());
                 }
-                for (object, batch) in hour.read_part(i, |objects| objects).await? {
+                for (object, batch) in hour.read_part(i).await? {
                     let Batch::Traces(request) = batch else {
                         continue;
                     };

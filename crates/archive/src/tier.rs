@@ -314,36 +314,27 @@ impl HourScan {
 
     /// Every object's items that may match in part `i` (all of them when
     /// the hour was opened without looking up rows), read in one pass over
-    /// the part (each page once), then handed to `finish` on a blocking
-    /// thread: each object in order, its items in the object's order. An
-    /// object with rows in several parts comes back once per part: a
-    /// visit, which takes items in no particular order, needs no more.
-    pub(crate) async fn read_part<T: Send + 'static>(
-        &self,
-        i: usize,
-        finish: impl FnOnce(Vec<(u32, Batch)>) -> T + Send + 'static,
-    ) -> Result<T, ArchiveError> {
-        let (Some(part), Some(candidates)) = (self.parts.get(i), self.candidates.get(i)) else {
-            return Ok(finish(Vec::new()));
+    /// the part (each page once) and rebuilt on a blocking thread: each
+    /// object in order, its items in the object's order. An object with
+    /// rows in several parts comes back once per part: a visit, which
+    /// takes items in no particular order, needs no more.
+    pub(crate) async fn read_part(&self, i: usize) -> Result<Vec<(u32, Batch)>, ArchiveError> {
+        let Some((part, wanted)) = self.part(i) else {
+            return Ok(Vec::new());
         };
-        let wanted: Vec<u64> = if self.find_rows {
-            let mut rows: Vec<u64> = candidates.iter().map(|c| c.row).collect();
-            rows.sort_unstable();
-            rows
-        } else {
-            (0..self.rows.get(i).copied().unwrap_or(0) as u64).collect()
-        };
-        let mut rows = scan::read_rows(part.clone(), self.signal, &wanted)
+        let wanted =
+            wanted.unwrap_or_else(|| (0..self.rows.get(i).copied().unwrap_or(0) as u64).collect());
+        let mut rows = scan::read_rows(part, self.signal, &wanted)
             .await
-            .map_err(|e| Failure::of(&e).error(&self.prefix))?;
+            .map_err(|e| self.failed(&e))?;
         let signal = self.signal;
         tokio::task::spawn_blocking(move || {
             rows.sort_unstable_by_key(|r| (r.object, r.index));
-            scan::assemble(signal, &rows).map(finish)
+            scan::assemble(signal, &rows)
         })
         .await
         .map_err(|e| ArchiveError::Internal(format!("assembling rows failed: {e}")))?
-        .map_err(|e| Failure::of(&e).error(&self.prefix))
+        .map_err(|e| self.failed(&e))
     }
 
     /// The hour's directory (what tells hours apart).
@@ -351,8 +342,8 @@ impl HourScan {
         &self.prefix
     }
 
-    /// Whether part `i` is read by column ([`scan::span_batches`]): parts
-    /// of manifest version 3 on.
+    /// Whether the hour's parts are read by column
+    /// (`otelvault_parquet::spans`): parts of manifest version 3 on.
     pub(crate) fn columnar(&self) -> bool {
         self.version >= 3
     }

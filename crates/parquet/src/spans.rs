@@ -40,7 +40,8 @@ const DICTIONARIES: [&str; 5] = [
     "OtlpResource",
 ];
 
-/// Every column a span view may read.
+/// The columns a span view reads, besides `SpanAttributes` when asked
+/// for ([`SpanNeeds`]).
 const COLUMNS: [&str; 13] = [
     "TraceId",
     "SpanId",

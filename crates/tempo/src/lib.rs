@@ -363,11 +363,21 @@ fn key_value_json(kv: &KeyValue) -> Value {
 }
 
 /// A matched span as Tempo shows it in a spanset: id, name, times, and the
-/// attributes the query named (with `service.name`).
-fn span_json(span: &dyn SpanView, named: &[&str]) -> Value {
+/// attributes the query named, each from where it looked for it (with the
+/// resource's `service.name`).
+fn span_json(span: &dyn SpanView, named: &[&Field]) -> Value {
+    let service = Field::Resource("service.name".to_owned());
     let mut attributes: Vec<Value> = Vec::new();
-    for key in named.iter().copied().chain(["service.name"]) {
-        let found = span.attribute(key).or_else(|| first(span.resource(), key));
+    for field in named.iter().copied().chain([&service]) {
+        let Some(key) = field.attribute() else {
+            continue;
+        };
+        let resource = || first(span.resource(), key);
+        let found = match field {
+            Field::Resource(_) => resource(),
+            Field::Span(_) => span.attribute(key),
+            _ => span.attribute(key).or_else(resource),
+        };
         if let Some(value) = found
             && !attributes.iter().any(|a| a["key"] == key)
         {
@@ -424,11 +434,15 @@ async fn search_body(
         .conditions
         .iter()
         .partition(|c| !c.field.is_trace_level());
-    let named: Vec<&str> = filter
+    // The attributes shown with a matched span, each where the query
+    // looked for it.
+    let tagged: Vec<Field> = tags.iter().map(|(k, _)| Field::Any(k.clone())).collect();
+    let named: Vec<&Field> = filter
         .conditions
         .iter()
-        .filter_map(|c| c.field.attribute())
-        .chain(tags.iter().map(|(k, _)| k.as_str()))
+        .map(|c| &c.field)
+        .filter(|f| f.attribute().is_some())
+        .chain(&tagged)
         .collect();
     let mut traces: HashMap<Vec<u8>, Found> = HashMap::new();
     let mut full = false;

@@ -454,21 +454,18 @@ async fn search_body(
     };
     let scan = scan(state, start, end, needs, log, |span| {
         let id = span.trace_id();
-        if !traces.contains_key(id) {
-            if traces.len() >= MAX_TRACES {
+        // One lookup for a trace seen before, as most spans' are.
+        let at_most = traces.len() >= MAX_TRACES;
+        let found = match traces.get_mut(id) {
+            Some(found) => found,
+            None if at_most => {
                 full = true;
                 return true;
             }
-            traces.insert(
-                id.to_vec(),
-                Found {
-                    start: u64::MAX,
-                    ..Found::default()
-                },
-            );
-        }
-        let Some(found) = traces.get_mut(id) else {
-            return true;
+            None => traces.entry(id.to_vec()).or_insert(Found {
+                start: u64::MAX,
+                ..Found::default()
+            }),
         };
         let (start, end) = (span.start(), span.end());
         found.start = found.start.min(start);

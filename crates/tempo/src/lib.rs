@@ -355,46 +355,68 @@ struct Found {
     matched: usize,
     /// The first `spss` matching spans by start and span id, with what is
     /// shown of them.
-    spans: Vec<(u64, Vec<u8>, Value)>,
+    spans: Vec<Shown>,
 }
 
 fn key_value_json(kv: &KeyValue) -> Value {
     serde_json::from_str(&otelvault_codec::json::encode_key_value(kv)).unwrap_or(Value::Null)
 }
 
-/// A matched span as Tempo shows it in a spanset: id, name, times, and the
+/// What a spanset shows of a matched span: id, name, times, and the
 /// attributes the query named, each from where it looked for it (with the
-/// resource's `service.name`).
-fn span_json(span: &dyn SpanView, named: &[&Field]) -> Value {
-    let service = Field::Resource("service.name".to_owned());
-    let mut attributes: Vec<Value> = Vec::new();
-    for field in named.iter().copied().chain([&service]) {
-        let Some(key) = field.attribute() else {
-            continue;
-        };
-        let resource = || first(span.resource(), key);
-        let found = match field {
-            Field::Resource(_) => resource(),
-            Field::Span(_) => span.attribute(key),
-            _ => span.attribute(key).or_else(resource),
-        };
-        if let Some(value) = found
-            && !attributes.iter().any(|a| a["key"] == key)
-        {
-            attributes.push(key_value_json(&KeyValue {
-                key: key.to_owned(),
-                value: Some(value),
-                key_strindex: 0,
-            }));
+/// resource's `service.name`). Kept as read, and written as JSON only for
+/// the traces answered.
+#[derive(Debug)]
+struct Shown {
+    start: u64,
+    span_id: Vec<u8>,
+    name: String,
+    end: u64,
+    attributes: Vec<KeyValue>,
+}
+
+impl Shown {
+    fn of(span: &dyn SpanView, named: &[&Field]) -> Shown {
+        let service = Field::Resource("service.name".to_owned());
+        let mut attributes: Vec<KeyValue> = Vec::new();
+        for field in named.iter().copied().chain([&service]) {
+            let Some(key) = field.attribute() else {
+                continue;
+            };
+            let resource = || first(span.resource(), key);
+            let found = match field {
+                Field::Resource(_) => resource(),
+                Field::Span(_) => span.attribute(key),
+                _ => span.attribute(key).or_else(resource),
+            };
+            if let Some(value) = found
+                && !attributes.iter().any(|a| a.key == key)
+            {
+                attributes.push(KeyValue {
+                    key: key.to_owned(),
+                    value: Some(value),
+                    key_strindex: 0,
+                });
+            }
+        }
+        Shown {
+            start: span.start(),
+            span_id: span.span_id().to_vec(),
+            name: span.name().to_owned(),
+            end: span.end(),
+            attributes,
         }
     }
-    json!({
-        "spanID": hex(span.span_id()),
-        "name": span.name(),
-        "startTimeUnixNano": span.start().to_string(),
-        "durationNanos": span.end().saturating_sub(span.start()).to_string(),
-        "attributes": attributes,
-    })
+
+    fn json(&self) -> Value {
+        json!({
+            "spanID": hex(&self.span_id),
+            "name": self.name,
+            "startTimeUnixNano": self.start.to_string(),
+            "durationNanos": self.end.saturating_sub(self.start).to_string(),
+            "attributes": self.attributes.iter().map(key_value_json).collect::<Vec<_>>(),
+        })
+    }
 }
 
 /// `GET /api/search`: traces with a span matching `q` (TraceQL) or `tags`
@@ -486,10 +508,9 @@ async fn search_body(
             let at = (start, span.span_id());
             let position = found
                 .spans
-                .partition_point(|(start, id, _)| (*start, id.as_slice()) <= at);
+                .partition_point(|s| (s.start, s.span_id.as_slice()) <= at);
             if position < spss {
-                let shown = span_json(span, &named);
-                found.spans.insert(position, (start, at.1.to_vec(), shown));
+                found.spans.insert(position, Shown::of(span, &named));
                 found.spans.truncate(spss);
             }
         }
@@ -523,7 +544,7 @@ async fn search_body(
             let (root_service, root_name) = f
                 .root
                 .map_or_else(|| (NO_ROOT.to_owned(), String::new()), |(_, s, n)| (s, n));
-            let spans: Vec<Value> = f.spans.into_iter().map(|(_, _, shown)| shown).collect();
+            let spans: Vec<Value> = f.spans.iter().map(Shown::json).collect();
             let spanset = json!({"spans": spans, "matched": f.matched});
             json!({
                 "traceID": hex(&id),

@@ -356,14 +356,16 @@ impl<'a> ColumnSpan<'a> {
         i: usize,
         resource: &'a [KeyValue],
     ) -> Result<Self, CompactError> {
-        let micros = u64::try_from(columns.micros.value(i)).unwrap_or(0);
-        let nanos = u64::try_from(columns.nanos.value(i)).unwrap_or(0);
+        // As `traces::start` reads it, and never overflowing: parts are
+        // ours, but a damaged one must not stop the process.
+        let micros = columns.micros.value(i) as u64;
+        let nanos = columns.nanos.value(i) as u64;
         Ok(ColumnSpan {
             columns,
             i,
             trace_id: Id::of(columns.trace_id.value(i), "TraceId", i)?,
             span_id: OnceCell::new(),
-            start: micros * 1000 + nanos,
+            start: micros.wrapping_mul(1000).wrapping_add(nanos),
             resource,
             rest: OnceCell::new(),
             failure: std::cell::Cell::new(None),

@@ -219,7 +219,9 @@ pub(crate) fn start(batch: &RecordBatch, i: usize) -> Result<u64, CompactError> 
         ) {
             (Some(micros), _) => {
                 let nanos = int32(batch, TABLE, NANOS_COLUMN)?;
-                (micros.value(i) as u64) * 1000 + nanos.value(i) as u64
+                (micros.value(i) as u64)
+                    .wrapping_mul(1000)
+                    .wrapping_add(nanos.value(i) as u64)
             }
             // A version 1 part: nanoseconds; a saturated start stayed in
             // `OtlpSpan`.

@@ -102,11 +102,7 @@ pub struct Query {
 }
 
 fn attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a any_value::Value> {
-    attrs
-        .iter()
-        .find(|kv| kv.key == key)
-        .and_then(|kv| kv.value.as_ref())
-        .and_then(|v| v.value.as_ref())
+    otelvault_codec::view::first(attrs, key).and_then(|v| v.value.as_ref())
 }
 
 impl Query {

@@ -82,7 +82,7 @@ impl SpanView for OtlpSpan<'_> {
         self.span.status.as_ref().map_or("", |s| s.message.as_str())
     }
     fn attribute(&self, key: &str) -> Option<AnyValue> {
-        first(&self.span.attributes, key)
+        first(&self.span.attributes, key).cloned()
     }
     fn attribute_keys(&self, each: &mut dyn FnMut(&str)) {
         for kv in &self.span.attributes {
@@ -95,9 +95,9 @@ impl SpanView for OtlpSpan<'_> {
 }
 
 /// The value of the first attribute of `attributes` named `key`.
-pub fn first(attributes: &[KeyValue], key: &str) -> Option<AnyValue> {
+pub fn first<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a AnyValue> {
     attributes
         .iter()
         .find(|kv| kv.key == key)
-        .and_then(|kv| kv.value.clone())
+        .and_then(|kv| kv.value.as_ref())
 }

@@ -383,7 +383,7 @@ impl Shown {
             let Some(key) = field.attribute() else {
                 continue;
             };
-            let resource = || first(span.resource(), key);
+            let resource = || first(span.resource(), key).cloned();
             let found = match field {
                 Field::Resource(_) => resource(),
                 Field::Span(_) => span.attribute(key),
@@ -681,12 +681,7 @@ async fn tag_values(
                 values.insert(value.to_owned(), kind);
             }
         };
-        let resource = |key: &str| {
-            span.resource()
-                .iter()
-                .find(|kv| kv.key == key)
-                .and_then(|kv| kv.value.as_ref())
-        };
+        let resource = |key: &str| first(span.resource(), key);
         let owned;
         let value = match field {
             Field::Resource(k) => resource(k),

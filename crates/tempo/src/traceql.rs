@@ -417,12 +417,7 @@ impl Condition {
     /// Whether a span (with its resource) satisfies this span-level
     /// condition. A missing attribute satisfies nothing.
     pub(crate) fn matches_span(&self, span: &dyn SpanView) -> bool {
-        let resource = |key: &str| {
-            span.resource()
-                .iter()
-                .find(|kv| kv.key == key)
-                .and_then(|kv| kv.value.as_ref())
-        };
+        let resource = |key: &str| first(span.resource(), key);
         match &self.field {
             Field::Resource(k) => resource(k).is_some_and(|v| self.compare_value(v)),
             Field::Span(k) => span.attribute(k).is_some_and(|v| self.compare_value(&v)),
@@ -621,7 +616,7 @@ pub(crate) fn matches_tags(tags: &[(String, String)], span: &dyn SpanView) -> bo
             return true;
         }
         span.attribute(key)
-            .or_else(|| first(span.resource(), key))
+            .or_else(|| first(span.resource(), key).cloned())
             .is_some_and(|v| contains(&otelvault_codec::values::as_string(Some(&v))))
     })
 }

@@ -17,6 +17,11 @@ pub enum ArchiveError {
     /// could not run): a bug, not the client's or the store's fault.
     #[error("{0}")]
     Internal(String),
+    /// A position no longer applies: the compacted hour it is in was
+    /// rewritten (`compact` upgraded its parts) since it was made. The
+    /// query must start again.
+    #[error("{0}")]
+    Rewritten(String),
 }
 
 impl ArchiveError {
@@ -31,7 +36,7 @@ impl ArchiveError {
     pub fn storage_error(&self) -> Option<&StorageError> {
         match self {
             ArchiveError::Storage { source, .. } => Some(source),
-            ArchiveError::Internal(_) => None,
+            ArchiveError::Internal(_) | ArchiveError::Rewritten(_) => None,
         }
     }
 

@@ -2,12 +2,14 @@
 //!
 //! Partitions in the range are listed (a few at once) and their objects read
 //! and decoded (several at once) while the page is assembled strictly in
-//! archive order: partition time, then object key, then item order inside
-//! the object. Partitions are listed a whole hour (or day) at a time where
-//! the range covers it, which yields the same keys in the same order with
-//! far fewer list requests. That order makes a position — listing unit,
-//! object key, items of that object already returned — enough to resume, so
-//! following cursors returns every matching item exactly once.
+//! archive order: listing unit, hour, the hour's compacted parts chunk by
+//! chunk, then its raw objects by key, then item order inside each.
+//! Partitions are listed a whole hour (or day) at a time where the range
+//! covers it, which yields the same keys in the same order with far fewer
+//! list requests. That order makes a position — listing unit, object key or
+//! part chunk, items of it already returned — enough to resume, so
+//! following cursors returns every matching item exactly once, even while
+//! an hour is compacted or grows between pages (see [`Position::covered`]).
 //!
 //! A page stops at `limit` items, before its encoded body would pass the
 //! size budget, or when the time budget is spent (with a cursor to go on).
@@ -37,13 +39,18 @@ use otelvault_parquet::scan::PartFile;
 use otelvault_parquet::spans::{RecordBatch, SpanNeeds};
 use otelvault_storage::{KeyPrefix, ObjectKey, ObjectMeta, ObjectStore, StorageError};
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Mutex;
+
+use tokio::sync::OnceCell;
 
 use otelvault_parquet::scan::Work;
 
 use crate::query::effective_time;
 use crate::tier::{HOUR, HourScan, manifest};
-use crate::{Archive, ArchiveError, ListUnit, PartitionKey, Partitioning, Query, list_units};
+use crate::{
+    Archive, ArchiveError, ListUnit, Manifest, PartitionKey, Partitioning, Query, list_units,
+};
 
 /// Partition listings in flight at once.
 const LIST_CONCURRENCY: usize = 4;
@@ -163,6 +170,33 @@ pub struct Position {
     pub include_key: bool,
     /// Matching items of `key` already returned.
     pub skip: u64,
+    /// When `key` is a Parquet part of a compacted hour, the chunk of the
+    /// rows of it that may match to resume at; `None` when it is a raw
+    /// object.
+    pub chunk: Option<Chunk>,
+    /// The raw objects the manifest of `key`'s hour listed when the page
+    /// that made this position read it: the lower ones were returned from
+    /// the hour's parts before its raw objects, and those compacted since
+    /// are still read once, by key.
+    pub covered: u64,
+}
+
+/// Rows of a compacted part read together: of the part's rows that may
+/// match a query, in the part's order, `rows` from the `first`. A page cut
+/// inside a chunk resumes in the same chunk, whatever the next page's
+/// limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Chunk {
+    /// The first row, counted among those that may match.
+    pub first: u64,
+    /// How many.
+    pub rows: u64,
+}
+
+/// Rows of a compacted part a page reads at once: about what it can take,
+/// within the bounds of two of the parts' 2,048-row pages.
+fn chunk_rows(limit: usize) -> u64 {
+    limit.clamp(128, 4096) as u64
 }
 
 /// An object that was skipped because it cannot be read as OTLP.
@@ -213,8 +247,12 @@ enum Entry {
         key: ObjectKey,
         parsed: PartitionKey,
         skip: u64,
+        /// What the hour's manifest covered (see [`Position::covered`]).
+        covered: u64,
     },
-    /// A raw object of a compacted hour, read from its Parquet parts.
+    /// A raw object of a compacted hour, read from its Parquet parts by
+    /// key: by a visit, or by a page that resumes past the parts of an
+    /// hour compacted further since.
     Compacted {
         unit: u64,
         key: ObjectKey,
@@ -222,6 +260,15 @@ enum Entry {
         skip: u64,
         hour: Arc<HourScan>,
         object: u32,
+        covered: u64,
+    },
+    /// A chunk of the rows of a compacted hour's part that may match.
+    Chunk {
+        unit: u64,
+        hour: Arc<HourScan>,
+        part: usize,
+        chunk: Chunk,
+        skip: u64,
     },
     /// Every object of the unit ending here has been yielded.
     UnitEnd(u64),
@@ -279,11 +326,28 @@ where
     }
 }
 
+/// Where a page's items came from: what its position names.
+#[derive(Debug, Clone)]
+enum Place {
+    /// A raw object (read from the raw tier or from parts).
+    Raw { key: ObjectKey, covered: u64 },
+    /// A chunk of a compacted hour's part.
+    Chunk { part: ObjectKey, chunk: Chunk },
+}
+
+impl Place {
+    fn key(&self) -> &ObjectKey {
+        match self {
+            Place::Raw { key, .. } | Place::Chunk { part: key, .. } => key,
+        }
+    }
+}
+
 /// A read and sieved object, or a unit's end.
 enum Loaded {
     Object {
         unit: u64,
-        key: ObjectKey,
+        place: Place,
         skip: u64,
         result: Result<Result<Batch, String>, StorageError>,
         bytes: usize,
@@ -300,25 +364,136 @@ struct UnitRead<'a> {
     tiered: bool,
     requests: &'a AtomicUsize,
     work: &'a Arc<Work>,
-    /// Whether compacted hours look up the rows that may match (a page
-    /// does); a visit reads every row of their parts and tests it.
+    /// Whether compacted hours are read for a page (chunk after chunk of
+    /// the rows that may match); a visit reads every row of their parts
+    /// and tests it.
     find_rows: bool,
+    /// Manifests read so far: units of one hour (minutes at a range's
+    /// edges) read its manifest once.
+    manifests: Mutex<HashMap<u64, Arc<ManifestCell>>>,
 }
 
-/// The objects of `query.signal` of one listing unit after `after`, and
-/// `after` itself first when `include` gives its items already returned:
-/// raw objects, and those of compacted hours from their parts (only the
-/// ones with rows that may match), in key order.
+/// An hour's manifest, read at most once (`None`: not compacted).
+type ManifestCell = OnceCell<Option<Arc<Manifest>>>;
+
+impl UnitRead<'_> {
+    /// The manifest of the hour starting at `hour`, read once per page.
+    async fn manifest(&self, hour: u64) -> Result<Option<Arc<Manifest>>, ArchiveError> {
+        let cell = {
+            let mut manifests = self.manifests.lock().unwrap_or_else(|e| e.into_inner());
+            Arc::clone(manifests.entry(hour).or_default())
+        };
+        cell.get_or_try_init(|| async {
+            self.work.requests.fetch_add(1, Ordering::Relaxed);
+            Ok(manifest(&*self.archive.store, self.query.signal, hour)
+                .await?
+                .map(Arc::new))
+        })
+        .await
+        .cloned()
+    }
+}
+
+/// Where a page resumes inside a listing unit.
+enum Resume<'a> {
+    /// At the unit's start.
+    Start,
+    /// Inside a compacted hour's parts: at chunk `chunk` of part `part`
+    /// (which has `skip` items returned when `include`; otherwise the
+    /// rows after it).
+    Chunk {
+        part: &'a str,
+        chunk: Chunk,
+        include: Option<u64>,
+    },
+    /// At the raw object `key` (which has `skip` items returned when
+    /// `include`; otherwise the object after it), the objects of its hour
+    /// below `covered` in the manifest having been read from parts.
+    Raw {
+        key: &'a str,
+        include: Option<u64>,
+        covered: u64,
+    },
+}
+
+impl<'a> Resume<'a> {
+    fn of(position: Option<&'a Position>, unit: &ListUnit) -> Self {
+        match position {
+            Some(p) if p.unit_start == unit.start && !p.key.is_empty() => {
+                let include = p.include_key.then_some(p.skip);
+                match p.chunk {
+                    Some(chunk) => Resume::Chunk {
+                        part: &p.key,
+                        chunk,
+                        include,
+                    },
+                    None => Resume::Raw {
+                        key: &p.key,
+                        include,
+                        covered: p.covered,
+                    },
+                }
+            }
+            _ => Resume::Start,
+        }
+    }
+
+    /// The hour of `unit` the position is in: a raw object's, or that of
+    /// the manifest naming the part.
+    async fn hour(
+        &self,
+        read: &UnitRead<'_>,
+        unit: &ListUnit,
+    ) -> Result<Option<u64>, ArchiveError> {
+        match self {
+            Resume::Start => Ok(None),
+            Resume::Chunk { part, .. } => {
+                for hour in hours_of(unit) {
+                    if let Some(manifest) = read.manifest(hour).await?
+                        && manifest.parts.iter().any(|p| p.key == *part)
+                    {
+                        return Ok(Some(hour));
+                    }
+                }
+                Err(ArchiveError::Rewritten(format!(
+                    "the compacted part {part} is gone since this cursor was made (compact upgraded its hour); run the query again from its start"
+                )))
+            }
+            Resume::Raw { key, .. } => Ok(ObjectKey::new(*key)
+                .ok()
+                .and_then(|k| PartitionKey::parse(&k).ok())
+                .map(|p| p.partition_start - p.partition_start % HOUR)),
+        }
+    }
+}
+
+/// The hours a listing unit overlaps, in order.
+fn hours_of(unit: &ListUnit) -> impl Iterator<Item = u64> {
+    let first = unit.start - unit.start % HOUR;
+    (0..)
+        .map(move |i: u64| first.saturating_add(i.saturating_mul(HOUR)))
+        .take_while(move |h| *h < unit.end)
+}
+
+/// The entries of `query.signal` of one listing unit, from where `resume`
+/// says, hour by hour: a compacted hour's parts chunk by chunk (only rows
+/// that may match), then its raw objects (late arrivals, objects no
+/// manifest covers) in key order, and the unit's end last.
 async fn list_unit(
     read: &UnitRead<'_>,
     unit: ListUnit,
-    after: Option<String>,
-    include: Option<u64>,
+    position: Option<&Position>,
 ) -> Result<Vec<Entry>, ArchiveError> {
     let store = &*read.archive.store;
     let signal = read.query.signal;
+    let resume = Resume::of(position, &unit);
+    let resume_hour = resume.hour(read, &unit).await?;
     let listing = |e| ArchiveError::storage(format!("listing {}", unit.prefix), e);
     let prefix = KeyPrefix::new(unit.prefix.as_str()).map_err(listing)?;
+    let after = match &resume {
+        Resume::Raw { key, .. } => Some((*key).to_owned()),
+        _ => unit.after.clone(),
+    };
     let pages: Vec<Vec<ObjectMeta>> = otelvault_storage::list(store, &prefix, after.clone())
         .try_collect()
         .await
@@ -330,103 +505,234 @@ async fn list_unit(
         let parsed = PartitionKey::parse(&key).ok()?;
         (parsed.signal == signal).then_some((key, parsed))
     };
-    let raw: Vec<(ObjectKey, PartitionKey)> = pages
-        .into_iter()
-        .flatten()
-        .filter_map(|meta| parse(meta.key))
-        .collect();
     // The resumed object, which may have been deleted since: nothing to
-    // give then. A key that is not an archive key of this signal has
-    // nothing to give either.
-    let resumed = match (&after, include) {
-        (Some(key), Some(_)) => ObjectKey::new(key.as_str()).ok().and_then(parse),
+    // give then.
+    let resumed = match &resume {
+        Resume::Raw {
+            key,
+            include: Some(_),
+            ..
+        } => ObjectKey::new(*key).ok().and_then(parse),
         _ => None,
     };
-    let skip_of = |key: &ObjectKey| match (&after, include) {
-        (Some(k), Some(skip)) if k == key.as_str() => skip,
+    let skip_of = |key: &str| match &resume {
+        Resume::Raw {
+            key: k,
+            include: Some(skip),
+            ..
+        } if *k == key => *skip,
         _ => 0,
     };
-    let mut entries = Vec::new();
-    let mut covered: HashSet<String> = HashSet::new();
-    if read.tiered {
-        let mut hour = unit.start - unit.start % HOUR;
-        while hour < unit.end {
-            let found = manifest(store, signal, hour).await?;
-            read.work.requests.fetch_add(1, Ordering::Relaxed);
-            if let Some(manifest) = found {
-                // The covered objects of this unit from `after` on.
-                let wanted: Vec<u32> = manifest
-                    .raw
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, k)| {
-                        k.starts_with(&unit.prefix)
-                            && after
-                                .as_ref()
-                                .is_none_or(|a| *k > a || (include.is_some() && *k == a))
-                    })
-                    .map(|(i, _)| index(i))
-                    .collect::<Result<_, _>>()?;
-                if !wanted.is_empty() {
-                    let scan = HourScan::open(
-                        &read.archive.store,
-                        signal,
-                        hour,
-                        &manifest,
-                        &wanted,
-                        read.query,
-                        read.end,
-                        read.work,
-                        read.find_rows,
-                    )
-                    .await?;
-                    let scan = Arc::new(scan);
-                    for object in scan.objects() {
-                        let Some((key, parsed)) = manifest
-                            .raw
-                            .get(object as usize)
-                            .and_then(|k| ObjectKey::new(k.as_str()).ok())
-                            .and_then(parse)
-                        else {
-                            continue;
-                        };
-                        entries.push(Entry::Compacted {
-                            unit: unit.start,
-                            skip: skip_of(&key),
-                            key,
-                            parsed,
-                            hour: Arc::clone(&scan),
-                            object,
-                        });
-                    }
-                }
-                // Covered objects are read from the parts, or not at all.
-                covered.extend(manifest.raw);
-            }
-            hour += HOUR;
+    let hour_of = |parsed: &PartitionKey| parsed.partition_start - parsed.partition_start % HOUR;
+    // Raw objects by hour, in key order; none of an hour already read.
+    let mut raw: BTreeMap<u64, Vec<(ObjectKey, PartitionKey)>> = BTreeMap::new();
+    for (key, parsed) in resumed.into_iter().chain(
+        pages
+            .into_iter()
+            .flatten()
+            .filter_map(|meta| parse(meta.key)),
+    ) {
+        let hour = hour_of(&parsed);
+        if resume_hour.is_none_or(|r| hour >= r) {
+            raw.entry(hour).or_default().push((key, parsed));
         }
     }
-    let raw_entries = resumed
-        .into_iter()
-        .chain(raw)
-        .filter(|(key, _)| !covered.contains(key.as_str()));
-    for (key, parsed) in raw_entries {
-        entries.push(Entry::Object {
-            unit: unit.start,
-            skip: skip_of(&key),
-            key,
-            parsed,
-        });
+    let in_unit =
+        |key: &str| key.starts_with(&unit.prefix) && unit.after.as_deref().is_none_or(|a| key > a);
+    let mut entries = Vec::new();
+    for hour in hours_of(&unit) {
+        if resume_hour.is_some_and(|r| hour < r) {
+            continue;
+        }
+        let resumed_here = resume_hour == Some(hour);
+        let found = if read.tiered {
+            read.manifest(hour).await?
+        } else {
+            None
+        };
+        let mut objects: Vec<Entry> = Vec::new();
+        let mut covered: HashMap<&str, u32> = HashMap::new();
+        let mut counted = 0;
+        if let Some(manifest) = &found {
+            counted = manifest.raw.len() as u64;
+            covered = manifest
+                .raw
+                .iter()
+                .enumerate()
+                .map(|(i, k)| Ok((k.as_str(), index(i)?)))
+                .collect::<Result<_, ArchiveError>>()?;
+            // The covered objects of this unit, archive keys of the signal.
+            let wanted: Vec<u32> = manifest
+                .raw
+                .iter()
+                .enumerate()
+                .filter(|(_, k)| {
+                    in_unit(k) && ObjectKey::new(k.as_str()).ok().and_then(parse).is_some()
+                })
+                .map(|(i, _)| index(i))
+                .collect::<Result<_, _>>()?;
+            let open = |objects: Vec<u32>| async move {
+                HourScan::open(
+                    &read.archive.store,
+                    signal,
+                    hour,
+                    manifest,
+                    &objects,
+                    read.query,
+                    read.end,
+                    read.work,
+                    read.find_rows,
+                )
+                .await
+                .map(Arc::new)
+            };
+            match (&resume, resumed_here, read.find_rows) {
+                // A visit: each covered object, from the hour's parts.
+                (_, _, false) => {
+                    if !wanted.is_empty() {
+                        let scan = open(wanted.clone()).await?;
+                        objects.extend(by_key(&unit, manifest, &scan, wanted, 0, &skip_of));
+                    }
+                }
+                // Resumed at a raw object: the parts were read before it,
+                // as the manifest was then; objects compacted since are
+                // read by key, from the parts, after it.
+                (
+                    Resume::Raw {
+                        key,
+                        include,
+                        covered: before,
+                    },
+                    true,
+                    true,
+                ) => {
+                    counted = *before;
+                    let late: Vec<u32> = wanted
+                        .into_iter()
+                        .filter(|i| u64::from(*i) >= *before)
+                        .filter(|i| {
+                            manifest.raw.get(*i as usize).is_some_and(|k| {
+                                k.as_str() > *key || (include.is_some() && k == key)
+                            })
+                        })
+                        .collect();
+                    if !late.is_empty() {
+                        let scan = open(late.clone()).await?;
+                        objects.extend(by_key(&unit, manifest, &scan, late, counted, &skip_of));
+                    }
+                }
+                (_, _, true) if wanted.is_empty() => {}
+                (resume, resumed_here, true) => {
+                    let scan = open(wanted).await?;
+                    // The part to start at, the chunk a page was cut in
+                    // (with its items returned), and the next row.
+                    let (first_part, cut, next_row) = match resume {
+                        Resume::Chunk {
+                            part,
+                            chunk,
+                            include,
+                        } if resumed_here => {
+                            let Some(i) = scan.part_named(part) else {
+                                return Err(ArchiveError::Rewritten(format!(
+                                    "the compacted hour {} was rewritten since this cursor was made (compact upgraded its parts); run the query again from its start",
+                                    scan.prefix()
+                                )));
+                            };
+                            match include {
+                                Some(skip) => (i, Some((*chunk, *skip)), chunk.first),
+                                None => (i, None, chunk.first.saturating_add(chunk.rows)),
+                            }
+                        }
+                        _ => (0, None, 0),
+                    };
+                    let size = chunk_rows(read.query.limit);
+                    for part in first_part..scan.part_count() {
+                        let mut at = 0;
+                        if part == first_part {
+                            at = next_row;
+                            // The chunk a page was cut in, as it was.
+                            if let Some((chunk, skip)) = cut {
+                                entries.push(Entry::Chunk {
+                                    unit: unit.start,
+                                    hour: Arc::clone(&scan),
+                                    part,
+                                    chunk,
+                                    skip,
+                                });
+                                at = chunk.first.saturating_add(chunk.rows);
+                            }
+                        }
+                        let candidates = scan.candidate_rows(part);
+                        while at < candidates {
+                            let chunk = Chunk {
+                                first: at,
+                                rows: size.min(candidates - at),
+                            };
+                            entries.push(Entry::Chunk {
+                                unit: unit.start,
+                                hour: Arc::clone(&scan),
+                                part,
+                                chunk,
+                                skip: 0,
+                            });
+                            at += chunk.rows;
+                        }
+                    }
+                }
+            }
+        }
+        // Raw objects no manifest covers are read from the raw tier.
+        for (key, parsed) in raw.remove(&hour).unwrap_or_default() {
+            if !covered.contains_key(key.as_str()) {
+                objects.push(Entry::Object {
+                    unit: unit.start,
+                    skip: skip_of(key.as_str()),
+                    key,
+                    parsed,
+                    covered: counted,
+                });
+            }
+        }
+        objects.sort_by(|a, b| entry_key(a).cmp(entry_key(b)));
+        entries.extend(objects);
     }
-    entries.sort_by(|a, b| entry_key(a).cmp(entry_key(b)));
     entries.push(Entry::UnitEnd(unit.end));
     Ok(entries)
+}
+
+/// Entries reading each of `objects` (indices in `manifest`) of the
+/// compacted hour `scan` by its raw key.
+fn by_key<'a>(
+    unit: &'a ListUnit,
+    manifest: &'a Manifest,
+    scan: &'a Arc<HourScan>,
+    objects: Vec<u32>,
+    covered: u64,
+    skip_of: &'a impl Fn(&str) -> u64,
+) -> impl Iterator<Item = Entry> + 'a {
+    let found: HashSet<u32> = scan.objects().collect();
+    objects
+        .into_iter()
+        .filter(move |o| found.contains(o))
+        .filter_map(move |object| {
+            let key = ObjectKey::new(manifest.raw.get(object as usize)?.as_str()).ok()?;
+            let parsed = PartitionKey::parse(&key).ok()?;
+            Some(Entry::Compacted {
+                unit: unit.start,
+                skip: skip_of(key.as_str()),
+                key,
+                parsed,
+                hour: Arc::clone(scan),
+                object,
+                covered,
+            })
+        })
 }
 
 fn entry_key(entry: &Entry) -> &str {
     match entry {
         Entry::Object { key, .. } | Entry::Compacted { key, .. } => key.as_str(),
-        Entry::UnitEnd(_) => "",
+        Entry::Chunk { .. } | Entry::UnitEnd(_) => "",
     }
 }
 
@@ -448,12 +754,34 @@ struct Sieve {
 
 impl Sieve {
     fn apply(&self, batch: &mut Batch, partition: u64, skip: u64) {
+        self.keep_matching(batch, partition);
+        self.skip_and_bound(batch, skip);
+    }
+
+    fn keep_matching(&self, batch: &mut Batch, partition: u64) {
         let query = &self.query;
         retain_items(batch, |it| {
             query.matches(it, partition, self.end, self.partitioning)
         });
+    }
+
+    fn skip_and_bound(&self, batch: &mut Batch, skip: u64) {
         skip_items(batch, usize::try_from(skip).unwrap_or(usize::MAX));
-        truncate_items(batch, query.limit.saturating_add(1));
+        truncate_items(batch, self.query.limit.saturating_add(1));
+    }
+
+    /// The sieve over a chunk of a part: the items of several raw objects
+    /// (each with its partition), merged in one batch in which `skip`
+    /// counts.
+    fn apply_to_chunk(&self, objects: Vec<(u64, Batch)>, skip: u64) -> Batch {
+        let matching = objects.into_iter().map(|(partition, mut batch)| {
+            self.keep_matching(&mut batch, partition);
+            batch
+        });
+        let mut batch =
+            otelvault_codec::merge(matching).unwrap_or_else(|| Batch::empty(self.query.signal));
+        self.skip_and_bound(&mut batch, skip);
+        batch
     }
 
     /// `decode`, then the sieve, on a blocking thread: as many at once as
@@ -485,7 +813,7 @@ async fn load(
     archive: &Archive,
     sieve: &Arc<Sieve>,
     unit: u64,
-    key: ObjectKey,
+    (key, covered): (ObjectKey, u64),
     parsed: PartitionKey,
     skip: u64,
 ) -> Loaded {
@@ -497,7 +825,7 @@ async fn load(
         Err(e) => {
             return Loaded::Object {
                 unit,
-                key,
+                place: Place::Raw { key, covered },
                 skip,
                 result: Err(e),
                 bytes: 0,
@@ -510,7 +838,7 @@ async fn load(
         .await;
     Loaded::Object {
         unit,
-        key,
+        place: Place::Raw { key, covered },
         skip,
         result: Ok(decoded),
         bytes,
@@ -523,7 +851,7 @@ async fn load_compacted(
     archive: &Archive,
     sieve: &Arc<Sieve>,
     unit: u64,
-    key: ObjectKey,
+    (key, covered): (ObjectKey, u64),
     parsed: PartitionKey,
     skip: u64,
     hour: &HourScan,
@@ -535,9 +863,39 @@ async fn load_compacted(
         .await;
     Ok(Loaded::Object {
         unit,
-        key,
+        place: Place::Raw { key, covered },
         skip,
         result: Ok(sieved),
+        bytes: 0,
+    })
+}
+
+/// Loads a chunk of a compacted hour's part and sieves it.
+async fn load_chunk(
+    archive: &Archive,
+    sieve: &Arc<Sieve>,
+    unit: u64,
+    hour: &HourScan,
+    (part, chunk): (usize, Chunk),
+    skip: u64,
+) -> Result<Loaded, ArchiveError> {
+    let key = hour.part_key(part).unwrap_or_default();
+    let key = ObjectKey::new(key).map_err(|e| ArchiveError::storage(format!("naming {key}"), e))?;
+    let objects = hour
+        .read_chunk_of_part(part, chunk.first, chunk.rows)
+        .await?;
+    // The semaphore is never closed.
+    let permit = archive.decodes.acquire().await.ok();
+    let sieve = Arc::clone(sieve);
+    let batch = tokio::task::spawn_blocking(move || sieve.apply_to_chunk(objects, skip))
+        .await
+        .map_err(|e| ArchiveError::Internal(format!("sieving rows failed: {e}")))?;
+    drop(permit);
+    Ok(Loaded::Object {
+        unit,
+        place: Place::Chunk { part: key, chunk },
+        skip,
+        result: Ok(Ok(batch)),
         bytes: 0,
     })
 }
@@ -612,19 +970,13 @@ impl Archive {
             requests: list_requests,
             work,
             find_rows: true,
+            manifests: Mutex::default(),
         };
-        // The resumed unit starts at the resumed object (itself included
-        // when it has items left), the others where their listing starts.
+        // The resumed unit starts at the resumed object or chunk (itself
+        // included when it has items left), the others where their
+        // listing starts.
         let listings = futures::stream::iter(units)
-            .map(|unit| {
-                let (after, include) = match &resume {
-                    Some(p) if p.unit_start == unit.start && !p.key.is_empty() => {
-                        (Some(p.key.clone()), p.include_key.then_some(p.skip))
-                    }
-                    _ => (unit.after.clone(), None),
-                };
-                list_unit(read, unit, after, include)
-            })
+            .map(|unit| list_unit(read, unit, resume.as_ref()))
             .buffered(LIST_CONCURRENCY);
         let loads = listings
             .map_ok(|entries| futures::stream::iter(entries.into_iter().map(Ok::<_, ArchiveError>)))
@@ -639,11 +991,11 @@ impl Archive {
                 Loaded::UnitEnd(unit_end) => page.unit_end(unit_end),
                 Loaded::Object {
                     unit,
-                    key,
+                    place,
                     skip,
                     result,
                     bytes,
-                } => page.object(unit, key, skip, result, bytes)?,
+                } => page.object(unit, place, skip, result, bytes)?,
             };
             if next.is_some() {
                 break;
@@ -774,7 +1126,7 @@ fn split_entries(entries: Vec<Entry>) -> UnitEntries {
                     None => hours.push((hour, HashMap::from([(object, partition)]))),
                 }
             }
-            Entry::UnitEnd(_) => {}
+            Entry::Chunk { .. } | Entry::UnitEnd(_) => {}
         }
     }
     (hours, raw)
@@ -866,17 +1218,21 @@ impl SpanVisit {
         each: &mut impl FnMut(&dyn SpanView) -> bool,
     ) -> Result<(), ArchiveError> {
         let mut loads = futures::stream::iter(raw)
-            .map(|(unit, key, parsed)| load(archive, sieve, unit, key, parsed, 0))
+            .map(|(unit, key, parsed)| load(archive, sieve, unit, (key, 0), parsed, 0))
             .buffer_unordered(READ_CONCURRENCY);
         while !self.stopped
             && let Some(loaded) = loads.next().await
         {
             let Loaded::Object {
-                key, result, bytes, ..
+                place,
+                result,
+                bytes,
+                ..
             } = loaded
             else {
                 continue;
             };
+            let key = place.key().clone();
             self.visit.stats.objects += 1;
             self.visit.stats.bytes_read += bytes;
             match result {
@@ -1025,12 +1381,10 @@ impl Archive {
             requests: list_requests,
             work,
             find_rows: false,
+            manifests: Mutex::default(),
         };
         let entries: Vec<Vec<Entry>> = futures::stream::iter(units)
-            .map(|unit| {
-                let after = unit.after.clone();
-                list_unit(read, unit, after, None)
-            })
+            .map(|unit| list_unit(read, unit, None))
             .buffered(LIST_CONCURRENCY)
             .try_collect()
             .await?;
@@ -1075,8 +1429,9 @@ fn load_entry<'a>(
             key,
             parsed,
             skip,
+            covered,
         }) => Either::Left(Either::Left(async move {
-            Ok(load(archive, sieve, unit, key, parsed, skip).await)
+            Ok(load(archive, sieve, unit, (key, covered), parsed, skip).await)
         })),
         Ok(Entry::Compacted {
             unit,
@@ -1085,9 +1440,29 @@ fn load_entry<'a>(
             skip,
             hour,
             object,
-        }) => Either::Left(Either::Right(async move {
-            load_compacted(archive, sieve, unit, key, parsed, skip, &hour, object).await
-        })),
+            covered,
+        }) => Either::Left(Either::Right(Either::Left(async move {
+            load_compacted(
+                archive,
+                sieve,
+                unit,
+                (key, covered),
+                parsed,
+                skip,
+                &hour,
+                object,
+            )
+            .await
+        }))),
+        Ok(Entry::Chunk {
+            unit,
+            hour,
+            part,
+            chunk,
+            skip,
+        }) => Either::Left(Either::Right(Either::Right(async move {
+            load_chunk(archive, sieve, unit, &hour, (part, chunk), skip).await
+        }))),
         Ok(Entry::UnitEnd(end)) => Either::Right(futures::future::ready(Ok(Loaded::UnitEnd(end)))),
         Err(e) => Either::Right(futures::future::ready(Err(e))),
     }
@@ -1146,6 +1521,8 @@ impl<'a> PageFill<'a> {
             key: String::new(),
             include_key: false,
             skip: 0,
+            chunk: None,
+            covered: 0,
         })
     }
 
@@ -1155,13 +1532,14 @@ impl<'a> PageFill<'a> {
     fn object(
         &mut self,
         unit: u64,
-        key: ObjectKey,
+        place: Place,
         skip: u64,
         result: Result<Result<Batch, String>, StorageError>,
         read: usize,
     ) -> Result<Option<Position>, ArchiveError> {
         self.stats.objects += 1;
         self.stats.bytes_read += read;
+        let key = place.key();
         let mut batch = match result {
             Err(e) => return Err(ArchiveError::storage(format!("reading {key}"), e)),
             Ok(Ok(batch)) => batch,
@@ -1169,7 +1547,7 @@ impl<'a> PageFill<'a> {
                 tracing::warn!(key = %key, error, "Skipped an unreadable archive object.");
                 if self.skipped.len() < MAX_REPORTED_SKIPS {
                     self.skipped.push(Skipped {
-                        key: key.into_string(),
+                        key: key.to_string(),
                         error,
                     });
                 }
@@ -1178,12 +1556,18 @@ impl<'a> PageFill<'a> {
         };
         let available = batch.item_count();
         let take = self.take(&mut batch);
+        let (chunk, covered) = match &place {
+            Place::Raw { covered, .. } => (None, *covered),
+            Place::Chunk { chunk, .. } => (Some(*chunk), 0),
+        };
         let position = |include_key, skip| Position {
             end: self.end,
             unit_start: unit,
-            key: key.clone().into_string(),
+            key: place.key().to_string(),
             include_key,
             skip,
+            chunk,
+            covered,
         };
         Ok(if take < available {
             Some(position(true, skip + take as u64))

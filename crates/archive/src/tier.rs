@@ -3,17 +3,17 @@
 //! A compacted hour's manifest lists the raw objects its Parquet parts
 //! hold; a read takes those objects' items from the parts and every other
 //! raw object (a late arrival, one that could not be decoded) from the raw
-//! tier. Rows remember their raw object and their position in it, so a
-//! compacted object gives the same items in the same order as the raw one
-//! did: positions (object key, items of it returned) mean the same in both
-//! tiers, and a cursor taken before a compaction stays valid after it.
+//! tier. Rows remember their raw object and their position in it.
 //!
-//! An hour is read in two steps. Opening it reads the parts' footers, skips
-//! row groups by statistics and bloom filters and reads narrow columns to
-//! find the rows that may match, per raw object; objects without such rows
-//! are never read. Loading an object then reads the lossless columns of its
-//! rows, and those of the objects after it up to a chunk of rows, so that
-//! a page reading many objects reads each part's pages about once.
+//! Opening an hour reads the parts' footers, skips row groups by
+//! statistics and bloom filters and reads narrow columns to find the rows
+//! that may match. A page then reads those rows chunk by chunk in the
+//! part's order (rows sorted by service and time lie together, so each
+//! part's pages are read about once however many pages the hour takes),
+//! and names its position by part and chunk. A page that resumes at a raw
+//! object of an hour compacted since reads that hour's newly covered
+//! objects by key ([`HourScan::load`]): a cursor taken before a compaction
+//! stays valid after it.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -30,6 +30,20 @@ pub(crate) use otelvault_codec::HOUR_NANOS as HOUR;
 
 /// Rows read at once when loading objects, at least and at most.
 const CHUNK_ROWS: Range<usize> = 1024..16_384;
+
+/// The partition of each raw object `manifest` lists, when its key is an
+/// archive key of `signal`.
+fn partitions(signal: Signal, manifest: &Manifest) -> Vec<Option<u64>> {
+    manifest
+        .raw
+        .iter()
+        .map(|key| {
+            let key = ObjectKey::new(key.as_str()).ok()?;
+            let parsed = crate::PartitionKey::parse(&key).ok()?;
+            (parsed.signal == signal).then_some(parsed.partition_start)
+        })
+        .collect()
+}
 
 /// The manifest of the hour starting at `hour`, if it has been compacted.
 /// A manifest that cannot be parsed is ignored (the raw tier is read), with
@@ -129,7 +143,7 @@ pub(crate) struct HourScan {
     signal: Signal,
     prefix: String,
     parts: Vec<PartFile>,
-    /// Per part, the rows that may match, sorted by object then index.
+    /// Per part, the rows that may match, in the part's order.
     candidates: Vec<Vec<Candidate>>,
     /// Objects with rows that may match, in key order (the order a page
     /// reads them in), and their row counts.
@@ -142,6 +156,11 @@ pub(crate) struct HourScan {
     find_rows: bool,
     /// Rows of each part, as the manifest says.
     rows: Vec<usize>,
+    /// Each part's key.
+    part_keys: Vec<String>,
+    /// The partition of each raw object the manifest lists (by index),
+    /// when its key is an archive key of the signal.
+    partitions: Vec<Option<u64>>,
 }
 
 impl std::fmt::Debug for HourScan {
@@ -196,6 +215,8 @@ impl HourScan {
                 version: manifest.version,
                 find_rows,
                 rows: manifest.parts.iter().map(|p| p.rows).collect(),
+                part_keys: manifest.parts.iter().map(|p| p.key.clone()).collect(),
+                partitions: partitions(signal, manifest),
             });
         }
         let filter = Filter {
@@ -235,7 +256,7 @@ impl HourScan {
                 result => result.map_err(|e| Failure::of(&e).error(&prefix))?,
             };
             rows.retain(|c| objects.binary_search(&c.object).is_ok());
-            rows.sort_unstable();
+            rows.sort_unstable_by_key(|c| c.row);
             candidates.push(rows);
         }
         let mut counts: HashMap<u32, usize> = HashMap::new();
@@ -275,6 +296,8 @@ impl HourScan {
             version: manifest.version,
             find_rows,
             rows: manifest.parts.iter().map(|p| p.rows).collect(),
+            part_keys: manifest.parts.iter().map(|p| p.key.clone()).collect(),
+            partitions: partitions(signal, manifest),
         })
     }
 
@@ -357,6 +380,64 @@ impl HourScan {
         let mut rows: Vec<u64> = self.candidates.get(i)?.iter().map(|c| c.row).collect();
         rows.sort_unstable();
         Some((part, Some(rows)))
+    }
+
+    /// How many rows of part `i` may match.
+    pub(crate) fn candidate_rows(&self, i: usize) -> u64 {
+        self.candidates.get(i).map_or(0, |rows| rows.len() as u64)
+    }
+
+    /// Part `i`'s key.
+    pub(crate) fn part_key(&self, i: usize) -> Option<&str> {
+        self.part_keys.get(i).map(String::as_str)
+    }
+
+    /// Which part `key` is, if the manifest still names it.
+    pub(crate) fn part_named(&self, key: &str) -> Option<usize> {
+        self.part_keys.iter().position(|k| k == key)
+    }
+
+    /// The items of `rows` of part `i`'s candidate rows from the `first`, with the
+    /// partition of the raw object each batch comes from (the caller
+    /// applies the query's rule): each object's items in the object's
+    /// order, objects in manifest order. A chunk's rows lie together in
+    /// the part, so a read of the hour chunk after chunk reads each of its
+    /// pages about once, whatever the order of the raw objects.
+    pub(crate) async fn read_chunk_of_part(
+        &self,
+        i: usize,
+        first: u64,
+        rows: u64,
+    ) -> Result<Vec<(u64, Batch)>, ArchiveError> {
+        let (Some(part), Some(candidates)) = (self.parts.get(i), self.candidates.get(i)) else {
+            return Ok(Vec::new());
+        };
+        let index = |n: u64| {
+            usize::try_from(n)
+                .unwrap_or(usize::MAX)
+                .min(candidates.len())
+        };
+        let first = index(first);
+        let last = index((first as u64).saturating_add(rows));
+        let wanted: Vec<u64> = candidates[first..last].iter().map(|c| c.row).collect();
+        let mut rows = scan::read_rows(part.clone(), self.signal, &wanted)
+            .await
+            .map_err(|e| self.failed(&e))?;
+        let signal = self.signal;
+        let objects = tokio::task::spawn_blocking(move || {
+            rows.sort_unstable_by_key(|r| (r.object, r.index));
+            scan::assemble(signal, &rows)
+        })
+        .await
+        .map_err(|e| ArchiveError::Internal(format!("assembling rows failed: {e}")))?
+        .map_err(|e| self.failed(&e))?;
+        Ok(objects
+            .into_iter()
+            .filter_map(|(object, batch)| {
+                let partition = self.partitions.get(object as usize).copied().flatten()?;
+                Some((partition, batch))
+            })
+            .collect())
     }
 
     /// A reading failure of this hour, as the archive reports it.

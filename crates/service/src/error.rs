@@ -146,6 +146,7 @@ impl From<ArchiveError> for ApiError {
             // The operator's mistake, said as the store said it (one line:
             // the bucket or directory and the cause); retrying cannot help.
             Some(e) => ApiError::StorageFailed(e.to_string()),
+            None if matches!(e, ArchiveError::Rewritten(_)) => ApiError::BadRequest(e.to_string()),
             None => ApiError::Internal(e.to_string()),
         }
     }

@@ -500,11 +500,15 @@ async fn read_range(
         limit,
         ..crate::Query::new(signal)
     };
-    pages(archive, &query)
+    // In no particular order: a compacted hour gives its items in the
+    // order of its parts.
+    let mut items: Vec<Vec<u8>> = pages(archive, &query)
         .await
         .iter()
         .flat_map(otelvault_testkit::data::item_by_item)
-        .collect()
+        .collect();
+    items.sort();
+    items
 }
 
 /// Every page of `query`, followed from the first to the last.
@@ -1038,4 +1042,184 @@ async fn span_visits_over_ranges_that_cut_hours_see_what_pages_see() {
         assert_eq!(visited, read, "{range:?}, compacted");
         assert!(read.len() >= before.len(), "{range:?}");
     }
+}
+
+/// Follows pages of `query` from `resume`, collecting their items, until
+/// the range is exhausted (`None`) or a position passes `stop`.
+async fn follow(
+    archive: &Archive,
+    query: &crate::Query,
+    mut resume: Option<crate::Position>,
+    mut stop: impl FnMut(&crate::Position) -> bool,
+    items: &mut Vec<Vec<u8>>,
+) -> Option<crate::Position> {
+    let budget = crate::Budget {
+        bytes: 64 << 20,
+        time: std::time::Duration::from_secs(600),
+    };
+    loop {
+        let page = archive
+            .read(query, resume, u64::MAX, Format::Json, budget)
+            .await
+            .expect("read");
+        items.extend(otelvault_testkit::data::item_by_item(&page.batch));
+        match page.next {
+            Some(next) if stop(&next) => return Some(next),
+            Some(next) => resume = Some(next),
+            None => return None,
+        }
+    }
+}
+
+/// Writes `spans` corpus spans of the samples' hour, 300 to an object.
+async fn write_corpus(archive: &Archive, spans: usize, seed: u64) {
+    for (sent, batch) in otelvault_testkit::corpus::traces(SAMPLE_HOUR, spans, 300, seed) {
+        archive
+            .write(Batch::Traces(batch), sent)
+            .await
+            .expect("write");
+    }
+}
+
+#[tokio::test]
+async fn pages_return_each_item_once_while_their_hour_is_compacted_and_grows() {
+    let store = Arc::new(MemoryStore::new());
+    // Protobuf objects: pages of raw objects decode fast enough in debug.
+    let archive = Archive::new(
+        store.clone(),
+        Layout {
+            format: Format::Protobuf,
+            compression: Compression::Gzip,
+            ..Layout::default()
+        },
+    );
+    // Several chunks of a part's rows.
+    write_corpus(&archive, 3_000, 3).await;
+    let query = crate::Query {
+        start: SAMPLE_HOUR,
+        end: SAMPLE_HOUR + HOUR,
+        limit: 300,
+        ..crate::Query::new(Signal::Traces)
+    };
+    let everything = || async {
+        let mut items = Vec::new();
+        follow(&archive, &query, None, |_| false, &mut items).await;
+        items.sort();
+        items
+    };
+    let sorted = |mut items: Vec<Vec<u8>>| {
+        items.sort();
+        items
+    };
+    let compact = || async {
+        compact_hour(
+            &*store,
+            Signal::Traces,
+            SAMPLE_HOUR,
+            CompactOptions::default(),
+        )
+        .await
+        .expect("compact")
+    };
+    let raw = everything().await;
+    assert!(raw.len() >= 3_000, "{}", raw.len());
+
+    // Compacted after three pages of raw objects: the rest comes from the
+    // parts, by raw key.
+    let mut items = Vec::new();
+    let mut pages = 0;
+    let at = follow(
+        &archive,
+        &query,
+        None,
+        |_| {
+            pages += 1;
+            pages == 3
+        },
+        &mut items,
+    )
+    .await;
+    assert!(at.as_ref().is_some_and(|p| p.chunk.is_none()));
+    compact().await;
+    follow(&archive, &query, at, |_| false, &mut items).await;
+    assert_eq!(sorted(items), raw, "compacted while paging");
+    assert_eq!(everything().await, raw, "compacted");
+
+    // Late arrivals compacted while a page is inside the first parts: their
+    // part, appended, is read after them.
+    let mut items = Vec::new();
+    let at = follow(&archive, &query, None, |p| p.chunk.is_some(), &mut items).await;
+    assert!(at.as_ref().is_some_and(|p| p.chunk.is_some()));
+    write_corpus(&archive, 600, 4).await;
+    compact().await;
+    follow(&archive, &query, at, |_| false, &mut items).await;
+    let grown = everything().await;
+    assert!(grown.len() > raw.len());
+    assert_eq!(sorted(items), grown, "grown while paging its parts");
+
+    // Late arrivals read raw, after the parts, and compacted while a page
+    // is among them: what is left of them comes from their new part, by
+    // key; another late arrival after that is read raw.
+    write_corpus(&archive, 900, 5).await;
+    let small = crate::Query {
+        limit: 130,
+        ..query.clone()
+    };
+    let mut items = Vec::new();
+    let mut seen_parts = false;
+    let at = follow(
+        &archive,
+        &small,
+        None,
+        |p| {
+            seen_parts |= p.chunk.is_some();
+            seen_parts && p.chunk.is_none() && p.skip > 0
+        },
+        &mut items,
+    )
+    .await;
+    assert!(at.as_ref().is_some_and(|p| p.chunk.is_none() && p.skip > 0));
+    compact().await;
+    write_corpus(&archive, 300, 6).await;
+    follow(&archive, &small, at, |_| false, &mut items).await;
+    let last = everything().await;
+    assert!(last.len() > grown.len() + 900);
+    assert_eq!(sorted(items), last, "grown while paging its late arrivals");
+}
+
+#[tokio::test]
+async fn a_cursor_into_parts_that_an_upgrade_rewrote_asks_for_a_new_query() {
+    let store = archive_of_version(2).await;
+    let archive = archive(store.clone());
+    let query = crate::Query {
+        start: SAMPLE_HOUR,
+        end: SAMPLE_HOUR + HOUR,
+        limit: 1,
+        ..crate::Query::new(Signal::Traces)
+    };
+    let mut items = Vec::new();
+    let at = follow(&archive, &query, None, |p| p.chunk.is_some(), &mut items).await;
+    assert!(at.is_some());
+    let report = compact_hour(
+        &*store,
+        Signal::Traces,
+        SAMPLE_HOUR,
+        CompactOptions::default(),
+    )
+    .await
+    .expect("upgrade");
+    assert!(report.upgraded_parts > 0);
+    let budget = crate::Budget {
+        bytes: 64 << 20,
+        time: std::time::Duration::from_secs(600),
+    };
+    let error = archive
+        .read(&query, at, u64::MAX, Format::Json, budget)
+        .await
+        .expect_err("the parts are gone");
+    assert!(
+        matches!(error, crate::ArchiveError::Rewritten(_)),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("run the query again"), "{error}");
 }

@@ -7,10 +7,10 @@
 use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
 use base64::Engine as _;
-use otelvault_archive::Position;
+use otelvault_archive::{Chunk, Position};
 
 /// Bumped whenever the payload layout changes; older cursors are refused.
-const VERSION: u8 = 2;
+const VERSION: u8 = 3;
 /// How long a cursor opens after it was sealed.
 pub const LIFETIME: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
@@ -46,13 +46,18 @@ impl CursorSealer {
     }
 
     fn seal_at(&self, position: &Position, context: &[u8], now: u64) -> String {
-        let mut plain = Vec::with_capacity(40 + position.key.len());
+        let mut plain = Vec::with_capacity(70 + position.key.len());
         plain.push(VERSION);
         plain.extend_from_slice(&now.to_be_bytes());
         plain.extend_from_slice(&position.end.to_be_bytes());
         plain.extend_from_slice(&position.unit_start.to_be_bytes());
         plain.push(u8::from(position.include_key));
         plain.extend_from_slice(&position.skip.to_be_bytes());
+        plain.extend_from_slice(&position.covered.to_be_bytes());
+        let chunk = position.chunk.unwrap_or(Chunk { first: 0, rows: 0 });
+        plain.push(u8::from(position.chunk.is_some()));
+        plain.extend_from_slice(&chunk.first.to_be_bytes());
+        plain.extend_from_slice(&chunk.rows.to_be_bytes());
         plain.extend_from_slice(position.key.as_bytes());
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
         let sealed = self
@@ -97,7 +102,7 @@ impl CursorSealer {
             )
             .ok()?;
         let (&version, rest) = plain.split_first()?;
-        if version != VERSION || rest.len() < 33 {
+        if version != VERSION || rest.len() < 58 {
             return None;
         }
         let sealed_at = u64::from_be_bytes(rest[..8].try_into().ok()?);
@@ -115,7 +120,15 @@ impl CursorSealer {
             unit_start: u64_at(8)?,
             include_key: rest[16] == 1,
             skip: u64_at(17)?,
-            key: String::from_utf8(rest[25..].to_vec()).ok()?,
+            covered: u64_at(25)?,
+            chunk: match rest[33] {
+                0 => None,
+                _ => Some(Chunk {
+                    first: u64_at(34)?,
+                    rows: u64_at(42)?,
+                }),
+            },
+            key: String::from_utf8(rest[50..].to_vec()).ok()?,
         })
     }
 }
@@ -131,6 +144,11 @@ mod tests {
             key: "year=2024/month=10/day=27/hour=03/minute=33/traces_abc.json.gz".into(),
             include_key: true,
             skip: 17,
+            chunk: Some(Chunk {
+                first: 4096,
+                rows: 1001,
+            }),
+            covered: 180,
         }
     }
 

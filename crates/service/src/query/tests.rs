@@ -279,9 +279,9 @@ proptest! {
     /// The same with a compacted tier: random hours compacted (their raw
     /// objects deleted or not), late raw objects after a compaction, a
     /// compaction between two pages. A
-    /// compacted hour reads exactly as its raw objects did (same items,
-    /// same order), and paging stays exactly-once across tiers and across
-    /// a compaction that happens while a client pages.
+    /// compacted hour reads exactly as its raw objects did (the same
+    /// items, in as many pages), and paging stays exactly-once across
+    /// tiers and across a compaction that happens while a client pages.
     #[test]
     fn pagination_is_exactly_once_across_tiers_and_compactions(
         spans in prop::collection::vec((0u8..3, 0u64..200, 0u64..MIN, 0u8..3).prop_map(|(service, minute, offset, color)| Generated { service, minute, offset, color }), 1..150),
@@ -347,7 +347,13 @@ proptest! {
             let raw = fetch_all(&app, "traces", query.clone()).await;
             compact(&store, &hours, delete_raw).await;
             let tiered = fetch_all(&app, "traces", query.clone()).await;
-            prop_assert_eq!(&tiered, &raw);
+            // The same items, as many pages; a compacted hour gives them
+            // in the order of its parts.
+            let sorted = |(mut names, pages): (Vec<String>, usize)| {
+                names.sort();
+                (names, pages)
+            };
+            prop_assert_eq!(sorted(tiered), sorted(raw));
 
             // Late arrivals, and a compaction of other hours between the
             // first page and the rest.
@@ -473,6 +479,8 @@ async fn cursors_are_bound_to_their_query_and_signal() {
             key: String::new(),
             include_key: false,
             skip: 0,
+            chunk: None,
+            covered: 0,
         },
         &FetchRequest::from_json(Signal::Traces, query.to_string().as_bytes())
             .expect("q")

@@ -511,12 +511,17 @@ async fn read_range(
     items
 }
 
-/// Every page of `query`, followed from the first to the last.
-async fn pages(archive: &Archive, query: &crate::Query) -> Vec<Batch> {
-    let budget = crate::Budget {
+/// A budget no page of the tests reaches.
+fn roomy() -> crate::Budget {
+    crate::Budget {
         bytes: 64 << 20,
         time: std::time::Duration::from_secs(600),
-    };
+    }
+}
+
+/// Every page of `query`, followed from the first to the last.
+async fn pages(archive: &Archive, query: &crate::Query) -> Vec<Batch> {
+    let budget = roomy();
     let mut pages = Vec::new();
     let mut resume = None;
     loop {
@@ -1053,10 +1058,7 @@ async fn follow(
     mut stop: impl FnMut(&crate::Position) -> bool,
     items: &mut Vec<Vec<u8>>,
 ) -> Option<crate::Position> {
-    let budget = crate::Budget {
-        bytes: 64 << 20,
-        time: std::time::Duration::from_secs(600),
-    };
+    let budget = roomy();
     loop {
         let page = archive
             .read(query, resume, u64::MAX, Format::Json, budget)
@@ -1209,10 +1211,7 @@ async fn a_cursor_into_parts_that_an_upgrade_rewrote_asks_for_a_new_query() {
     .await
     .expect("upgrade");
     assert!(report.upgraded_parts > 0);
-    let budget = crate::Budget {
-        bytes: 64 << 20,
-        time: std::time::Duration::from_secs(600),
-    };
+    let budget = roomy();
     let error = archive
         .read(&query, at, u64::MAX, Format::Json, budget)
         .await

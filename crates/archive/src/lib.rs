@@ -43,7 +43,10 @@ pub use lease::{LEASE_KEY, LEASE_TIME, Lease};
 pub use marker::{FORWARD_PENDING_PREFIX, ForwardMarker};
 pub use otelvault_parquet::spans::SpanNeeds;
 pub use query::{AttrValue, DEFAULT_LIMIT, MAX_LIMIT, Query};
-pub use read::{Budget, Chunk, Page, Position, Skipped, Stats, Visit, days_with_data};
+pub use read::{
+    Budget, Chunk, Page, Position, Skipped, Stats, Summarized, SummaryUse, TraceSummary,
+    TraceVisit, Visit, days_with_data,
+};
 pub use write::{Encoded, WriteReport};
 
 /// An archive: where it is stored and how it is laid out.

@@ -36,7 +36,8 @@ use otelvault_codec::view::{OtlpSpan, SpanView};
 use otelvault_codec::{Batch, Format, Signal, UtcMinute};
 use otelvault_parquet::CompactError;
 use otelvault_parquet::scan::PartFile;
-use otelvault_parquet::spans::{RecordBatch, SpanNeeds};
+use otelvault_parquet::spans::{RecordBatch, SpanNeeds, SpanRows, TraceIds};
+pub use otelvault_parquet::summaries::TraceSummary;
 use otelvault_storage::{KeyPrefix, ObjectKey, ObjectMeta, ObjectStore, StorageError};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -1141,10 +1142,15 @@ type PartBatches = futures::channel::mpsc::Receiver<Result<RecordBatch, CompactE
 /// Reads part `part` of `needs` on a task of its own, a batch or two
 /// ahead of the visit: parts decode on every core while the visit, on
 /// one, tests their rows.
-fn decode_part(part: PartFile, rows: Option<Vec<u64>>, needs: SpanNeeds) -> PartBatches {
+fn decode_part(part: PartFile, rows: PartRows, needs: SpanNeeds) -> PartBatches {
     let (mut sender, receiver) = futures::channel::mpsc::channel(1);
     tokio::spawn(async move {
-        let batches = otelvault_parquet::spans::span_batches(part, rows.as_deref(), needs).await;
+        let rows = match &rows {
+            PartRows::All => SpanRows::All,
+            PartRows::Rows(rows) => SpanRows::Rows(rows),
+            PartRows::Traces(traces) => SpanRows::Traces(traces),
+        };
+        let batches = otelvault_parquet::spans::span_batches(part, rows, needs).await;
         let mut batches = match batches {
             Ok(batches) => batches,
             Err(e) => {
@@ -1161,6 +1167,14 @@ fn decode_part(part: PartFile, rows: Option<Vec<u64>>, needs: SpanNeeds) -> Part
         }
     });
     receiver
+}
+
+/// The rows of a part a visit reads ([`SpanRows`], owned).
+#[derive(Debug, Clone)]
+enum PartRows {
+    All,
+    Rows(Vec<u64>),
+    Traces(Arc<TraceIds>),
 }
 
 /// A span visit under way: its range, its time, and what it has done.
@@ -1290,27 +1304,29 @@ impl SpanVisit {
     }
 
     /// The spans of hours compacted by this version, by column, several
-    /// parts decoding at once.
+    /// parts decoding at once: of each hour `which` names (an index in
+    /// `hours`), the rows it says.
     async fn columnar_hours(
         &mut self,
         hours: &[VisitedHour],
+        which: &[(usize, PartRows)],
         each: &mut impl FnMut(&dyn SpanView) -> bool,
     ) -> Result<(), ArchiveError> {
         let needs = self.needs;
-        let parts: Vec<(usize, PartFile, Option<Vec<u64>>)> = hours
+        let parts: Vec<(usize, PartFile, PartRows)> = which
             .iter()
-            .enumerate()
-            .filter(|(_, (h, _))| h.columnar())
-            .flat_map(|(n, (hour, _))| {
-                (0..hour.part_count())
-                    .filter_map(move |i| hour.part(i).map(|(part, rows)| (n, part, rows)))
+            .flat_map(|(n, rows)| {
+                let hour = &hours[*n].0;
+                (0..hour.part_count()).filter_map(move |i| {
+                    let (part, found) = hour.part(i)?;
+                    let rows = match (found, rows) {
+                        (Some(found), _) => PartRows::Rows(found),
+                        (None, rows) => rows.clone(),
+                    };
+                    Some((*n, part, rows))
+                })
             })
             .collect();
-        self.visit.stats.objects += hours
-            .iter()
-            .filter(|(h, _)| h.columnar())
-            .map(|(_, o)| o.len())
-            .sum::<usize>();
         let mut decoding = futures::stream::iter(parts)
             .map(|(n, part, rows)| futures::future::ready((n, decode_part(part, rows, needs))))
             .buffer_unordered(DECODE_CONCURRENCY)
@@ -1336,6 +1352,140 @@ impl SpanVisit {
         }
         Ok(())
     }
+
+    /// Whether hour `n` of `hours` can answer by its trace summaries: it
+    /// has them, lies wholly in the range and every raw object it covers is
+    /// listed, so that each of its spans counts in the range by its own
+    /// start (or, lacking a usable one, by its partition, which is in the
+    /// range too).
+    fn summarizable(&self, (hour, objects): &VisitedHour) -> bool {
+        hour.columnar()
+            && hour.summaries().is_some()
+            && hour.hour() >= self.start
+            && hour.hour().saturating_add(HOUR) <= self.end
+            && objects.len() == hour.raw_objects()
+    }
+
+    /// The summaries of hours `which` of `hours`: each trace whose spans
+    /// in the hour all lie in the range goes to `each` (with its id); the
+    /// spans of a trace that the range cuts (late spans of the first hour,
+    /// say) are visited instead. What was summarized, by hour.
+    async fn summarized_hours(
+        &mut self,
+        hours: &[VisitedHour],
+        which: Vec<usize>,
+        services: bool,
+        each: &mut impl FnMut(&dyn SpanView) -> bool,
+        each_summary: &mut impl FnMut([u8; 16], &TraceSummary<'_>) -> bool,
+    ) -> Result<Vec<(usize, Vec<u128>)>, ArchiveError> {
+        let mut reading = futures::stream::iter(which)
+            .map(|n| async move {
+                let hour = &hours[n].0;
+                let Some(part) = hour.summaries() else {
+                    return Ok((n, Vec::new()));
+                };
+                otelvault_parquet::summaries::read_summaries(part.clone(), services)
+                    .await
+                    .map(|batches| (n, batches))
+                    .map_err(|e| hour.failed(&e))
+            })
+            .buffered(LIST_CONCURRENCY);
+        let mut summarized = Vec::new();
+        let mut cut = Vec::new();
+        while !self.stopped
+            && let Some(read) = reading.next().await
+        {
+            let (n, batches) = read?;
+            let (mut ids, mut spans_of_cut) = (Vec::new(), TraceIds::new());
+            let (start, end) = (self.start, self.end);
+            let mut go_on = true;
+            for batch in &batches {
+                otelvault_parquet::summaries::visit_summaries(batch, |summary| {
+                    // The trace's spans lie in [start, end + 999 ns].
+                    let last = summary.end.saturating_add(999);
+                    let id = trace_key(summary.trace_id);
+                    let inside = summary.start >= start && summary.start > 0 && last < end;
+                    let outside = summary.start > 0 && last < start;
+                    match id {
+                        Some(id) if inside => {
+                            if go_on {
+                                ids.push(u128::from_be_bytes(id));
+                                self.visit.items += usize::try_from(summary.spans).unwrap_or(0);
+                                go_on = each_summary(id, summary);
+                            }
+                        }
+                        _ if outside => {}
+                        _ => {
+                            spans_of_cut.insert(summary.trace_id.to_owned());
+                        }
+                    }
+                })
+                .map_err(|e| hours[n].0.failed(&e))?;
+            }
+            self.stopped |= !go_on;
+            ids.sort_unstable();
+            summarized.push((n, ids));
+            if !spans_of_cut.is_empty() {
+                cut.push((n, PartRows::Traces(Arc::new(spans_of_cut))));
+            }
+            self.check_time();
+        }
+        drop(reading);
+        self.columnar_hours(hours, &cut, each).await?;
+        Ok(summarized)
+    }
+}
+
+/// A trace id in hex as 16 bytes, if it is one.
+fn trace_key(hex: &str) -> Option<[u8; 16]> {
+    if hex.len() != 32 {
+        return None;
+    }
+    u128::from_str_radix(hex, 16).ok().map(u128::to_be_bytes)
+}
+
+/// What a visit of traces read ([`Archive::visit_traces`]).
+#[derive(Debug)]
+pub struct TraceVisit {
+    /// Spans handed over (with those of summaries) and the work done.
+    pub visit: Visit,
+    /// The hours answered by their summaries, for
+    /// [`Archive::visit_summarized`].
+    pub summarized: Summarized,
+}
+
+/// The hours a visit of traces answered by their summaries, with the
+/// traces each summarized.
+pub struct Summarized {
+    hours: Vec<VisitedHour>,
+    traces: Vec<Vec<u128>>,
+    start: u64,
+    end: u64,
+    partitioning: Partitioning,
+    work: Arc<Work>,
+}
+
+impl std::fmt::Debug for Summarized {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Summarized")
+            .field("hours", &self.hours.len())
+            .finish()
+    }
+}
+
+impl Summarized {
+    /// Whether any hour was summarized.
+    pub fn is_empty(&self) -> bool {
+        self.hours.is_empty()
+    }
+}
+
+/// How a visit of traces may use summaries.
+#[derive(Debug, Clone, Copy)]
+pub struct SummaryUse {
+    /// Whether the summaries handed over say which services a trace went
+    /// through ([`TraceSummary::has_service`]).
+    pub services: bool,
 }
 
 impl Archive {
@@ -1353,8 +1503,33 @@ impl Archive {
         now: u64,
         time: Duration,
         needs: SpanNeeds,
-        mut each: impl FnMut(&dyn SpanView) -> bool,
+        each: impl FnMut(&dyn SpanView) -> bool,
     ) -> Result<Visit, ArchiveError> {
+        let visit = self
+            .visit_traces(start, end, now, time, needs, None, each, |_, _| true)
+            .await?;
+        Ok(visit.visit)
+    }
+
+    /// As [`Archive::visit_spans`], except that with `summaries`, a
+    /// compacted hour that lies wholly in the range hands over one
+    /// summary per trace (to `each_summary`, with the trace's id) instead
+    /// of its spans: all of the trace's spans in that hour, in the range.
+    /// A trace may have spans in several hours, each summarized or not.
+    /// [`Archive::visit_summarized`] then visits the spans of chosen
+    /// traces in the summarized hours.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn visit_traces(
+        &self,
+        start: u64,
+        end: u64,
+        now: u64,
+        time: Duration,
+        needs: SpanNeeds,
+        summaries: Option<SummaryUse>,
+        mut each: impl FnMut(&dyn SpanView) -> bool,
+        mut each_summary: impl FnMut([u8; 16], &TraceSummary<'_>) -> bool,
+    ) -> Result<TraceVisit, ArchiveError> {
         let started = Instant::now();
         let end = match end {
             0 => now.max(start.saturating_add(1)),
@@ -1372,14 +1547,14 @@ impl Archive {
         let units = self
             .units_to_read(query, end, None, tiered, list_requests)
             .await?;
-        let work = &Arc::new(Work::default());
+        let work = Arc::new(Work::default());
         let read = &UnitRead {
             archive: self,
             query,
             end,
             tiered,
             requests: list_requests,
-            work,
+            work: &work,
             find_rows: false,
             manifests: Mutex::default(),
         };
@@ -1406,12 +1581,88 @@ impl Archive {
         });
         visit.raw_objects(self, &sieve, raw, &mut each).await?;
         visit.rebuilt_hours(&hours, &mut each).await?;
-        visit.columnar_hours(&hours, &mut each).await?;
+        visit.visit.stats.objects += hours
+            .iter()
+            .filter(|(h, _)| h.columnar())
+            .map(|(_, o)| o.len())
+            .sum::<usize>();
+        let (by_summary, by_span): (Vec<usize>, Vec<usize>) = (0..hours.len())
+            .filter(|n| hours[*n].0.columnar())
+            .partition(|n| summaries.is_some() && visit.summarizable(&hours[*n]));
+        let by_span: Vec<(usize, PartRows)> =
+            by_span.into_iter().map(|n| (n, PartRows::All)).collect();
+        visit.columnar_hours(&hours, &by_span, &mut each).await?;
+        let services = summaries.is_some_and(|s| s.services);
+        let summarized = visit
+            .summarized_hours(&hours, by_summary, services, &mut each, &mut each_summary)
+            .await?;
         let mut done = visit.visit;
         done.complete = !visit.stopped;
         done.stats.list_requests = list_requests.load(Ordering::Relaxed);
         done.stats.parquet_requests = work.requests.load(Ordering::Relaxed);
         done.stats.bytes_read += work.bytes.load(Ordering::Relaxed);
+        let (hours, traces) = summarized
+            .into_iter()
+            .map(|(n, ids)| (hours[n].clone(), ids))
+            .unzip();
+        Ok(TraceVisit {
+            visit: done,
+            summarized: Summarized {
+                hours,
+                traces,
+                start,
+                end,
+                partitioning,
+                work,
+            },
+        })
+    }
+
+    /// Hands the spans of `traces` in the hours a visit of traces
+    /// summarized to `each`, read as [`Archive::visit_spans`] reads them,
+    /// until `each` returns false or `time` has passed.
+    pub async fn visit_summarized(
+        &self,
+        summarized: &Summarized,
+        traces: &[[u8; 16]],
+        time: Duration,
+        needs: SpanNeeds,
+        mut each: impl FnMut(&dyn SpanView) -> bool,
+    ) -> Result<Visit, ArchiveError> {
+        let before = (
+            summarized.work.requests.load(Ordering::Relaxed),
+            summarized.work.bytes.load(Ordering::Relaxed),
+        );
+        let mut visit = SpanVisit {
+            start: summarized.start,
+            end: summarized.end,
+            partitioning: summarized.partitioning,
+            started: Instant::now(),
+            time,
+            needs,
+            visit: Visit::default(),
+            stopped: false,
+        };
+        let which: Vec<(usize, PartRows)> = summarized
+            .traces
+            .iter()
+            .enumerate()
+            .filter_map(|(n, ids)| {
+                let theirs: TraceIds = traces
+                    .iter()
+                    .filter(|id| ids.binary_search(&u128::from_be_bytes(**id)).is_ok())
+                    .map(|id| otelvault_codec::values::hex(id))
+                    .collect();
+                (!theirs.is_empty()).then(|| (n, PartRows::Traces(Arc::new(theirs))))
+            })
+            .collect();
+        visit
+            .columnar_hours(&summarized.hours, &which, &mut each)
+            .await?;
+        let mut done = visit.visit;
+        done.complete = !visit.stopped;
+        done.stats.parquet_requests = summarized.work.requests.load(Ordering::Relaxed) - before.0;
+        done.stats.bytes_read = summarized.work.bytes.load(Ordering::Relaxed) - before.1;
         Ok(done)
     }
 }

@@ -138,6 +138,9 @@ struct Chunk {
     loaded: tokio::sync::OnceCell<Result<Mutex<HashMap<u32, Batch>>, Failure>>,
 }
 
+/// Where an hour's trace summaries lie.
+const SUMMARIES: &str = "parquet/trace_summaries/";
+
 /// One compacted hour, opened for one page.
 pub(crate) struct HourScan {
     signal: Signal,
@@ -161,6 +164,11 @@ pub(crate) struct HourScan {
     /// The partition of each raw object the manifest lists (by index),
     /// when its key is an archive key of the signal.
     partitions: Vec<Option<u64>>,
+    /// The hour's start, unix nanoseconds.
+    hour: u64,
+    /// The hour's trace summaries, when it has them (traces, manifest
+    /// version 3 on).
+    summaries: Option<PartFile>,
 }
 
 impl std::fmt::Debug for HourScan {
@@ -189,6 +197,22 @@ impl HourScan {
         find_rows: bool,
     ) -> Result<HourScan, ArchiveError> {
         let prefix = hour_prefix(signal, hour);
+        let summaries = match manifest
+            .indexes
+            .iter()
+            .find(|p| p.key.starts_with(SUMMARIES))
+        {
+            Some(index) if signal == Signal::Traces && manifest.version >= 3 => {
+                Some(PartFile::new(
+                    Arc::clone(store),
+                    ObjectKey::new(index.key.as_str())
+                        .map_err(|e| ArchiveError::storage(format!("naming {}", index.key), e))?,
+                    index.bytes,
+                    Arc::clone(work),
+                ))
+            }
+            _ => None,
+        };
         let parts = manifest
             .parts
             .iter()
@@ -217,6 +241,8 @@ impl HourScan {
                 rows: manifest.parts.iter().map(|p| p.rows).collect(),
                 part_keys: manifest.parts.iter().map(|p| p.key.clone()).collect(),
                 partitions: partitions(signal, manifest),
+                hour,
+                summaries,
             });
         }
         let filter = Filter {
@@ -298,6 +324,8 @@ impl HourScan {
             rows: manifest.parts.iter().map(|p| p.rows).collect(),
             part_keys: manifest.parts.iter().map(|p| p.key.clone()).collect(),
             partitions: partitions(signal, manifest),
+            hour,
+            summaries,
         })
     }
 
@@ -369,6 +397,21 @@ impl HourScan {
     /// (`otelvault_parquet::spans`): parts of manifest version 3 on.
     pub(crate) fn columnar(&self) -> bool {
         self.version >= 3
+    }
+
+    /// The hour's start, unix nanoseconds.
+    pub(crate) fn hour(&self) -> u64 {
+        self.hour
+    }
+
+    /// The hour's trace summaries, if it has them.
+    pub(crate) fn summaries(&self) -> Option<&PartFile> {
+        self.summaries.as_ref()
+    }
+
+    /// How many raw objects the manifest lists.
+    pub(crate) fn raw_objects(&self) -> usize {
+        self.partitions.len()
     }
 
     /// Part `i` and the rows of it that may match (`None`: every row).

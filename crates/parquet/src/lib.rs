@@ -26,6 +26,7 @@ mod rest;
 pub mod scan;
 pub mod spans;
 pub mod sql;
+pub mod summaries;
 mod table;
 pub mod traces;
 mod values;

@@ -5,6 +5,7 @@
 //! Parts of manifest version 3 only; earlier parts are read whole.
 
 use std::cell::OnceCell;
+use std::collections::HashSet;
 use std::sync::Arc;
 
 /// What [`span_batches`] yields.
@@ -12,7 +13,7 @@ pub use arrow_array::RecordBatch;
 use arrow_array::cast::AsArray as _;
 use arrow_array::types::{Int32Type, TimestampMicrosecondType};
 use arrow_array::{
-    Array, ArrayRef, BinaryArray, DictionaryArray, Int32Array, Int64Array, MapArray,
+    Array, ArrayRef, BinaryArray, BooleanArray, DictionaryArray, Int32Array, Int64Array, MapArray,
     PrimitiveArray, StringArray, UInt32Array,
 };
 use arrow_schema::{DataType, Field, Schema};
@@ -20,8 +21,11 @@ use otelvault_codec::proto::common::{AnyValue, KeyValue};
 use otelvault_codec::proto::resource::Resource;
 use otelvault_codec::view::SpanView;
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+use parquet::arrow::arrow_reader::{
+    ArrowPredicateFn, ArrowReaderMetadata, ArrowReaderOptions, RowFilter,
+};
 use parquet::arrow::async_reader::{ParquetRecordBatchStream, ParquetRecordBatchStreamBuilder};
+use parquet::errors::ParquetError;
 use parquet::file::metadata::PageIndexPolicy;
 use prost::Message as _;
 
@@ -67,12 +71,29 @@ pub struct SpanNeeds {
     pub attributes: bool,
 }
 
+/// Trace ids, in hex as the `TraceId` column holds them.
+pub type TraceIds = HashSet<String>;
+
+/// The rows of a part a span visit reads.
+#[derive(Debug, Clone, Copy, Default)]
+pub enum SpanRows<'a> {
+    /// Every row.
+    #[default]
+    All,
+    /// These rows (sorted, rows of the part from 0).
+    Rows(&'a [u64]),
+    /// The spans of these traces: row groups whose bloom filter rules
+    /// them all out are skipped, and of the others only `TraceId` is
+    /// decoded for the rows that are not theirs.
+    Traces(&'a Arc<TraceIds>),
+}
+
 /// The batches of a traces part of manifest version 3 that a span visit
-/// reads ([`visit_batch`]): the rows `rows` (sorted, rows of the part
-/// from 0), or every row, of the columns `needs` asks for.
+/// reads ([`visit_batch`]): the rows `rows` of the columns `needs` asks
+/// for.
 pub async fn span_batches(
     part: PartFile,
-    rows: Option<&[u64]>,
+    rows: SpanRows<'_>,
     needs: SpanNeeds,
 ) -> Result<ParquetRecordBatchStream<PartFile>, CompactError> {
     let key = part.key.clone();
@@ -108,11 +129,15 @@ pub async fn span_batches(
     let metadata =
         ArrowReaderMetadata::try_new(Arc::clone(plain.metadata()), options).map_err(failed)?;
     let mut builder = ParquetRecordBatchStreamBuilder::new_with_metadata(part, metadata);
-    if let Some(rows) = rows {
-        let (groups, selection) = selection(builder.metadata(), rows);
-        builder = builder
-            .with_row_groups(groups)
-            .with_row_selection(selection);
+    match rows {
+        SpanRows::All => {}
+        SpanRows::Rows(rows) => {
+            let (groups, selection) = selection(builder.metadata(), rows);
+            builder = builder
+                .with_row_groups(groups)
+                .with_row_selection(selection);
+        }
+        SpanRows::Traces(traces) => builder = of_traces(builder, traces).await.map_err(failed)?,
     }
     let schema = builder.schema();
     let mut roots = Vec::new();
@@ -127,6 +152,50 @@ pub async fn span_batches(
     }
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
     builder.with_projection(mask).build().map_err(failed)
+}
+
+/// Restricts `builder` to the rows of `traces`: the row groups whose
+/// `TraceId` bloom filter may hold one of them, and of their rows those
+/// whose `TraceId` (read first, alone) is one of them.
+async fn of_traces(
+    mut builder: ParquetRecordBatchStreamBuilder<PartFile>,
+    traces: &Arc<TraceIds>,
+) -> Result<ParquetRecordBatchStreamBuilder<PartFile>, ParquetError> {
+    let metadata = Arc::clone(builder.metadata());
+    let leaf = metadata
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .position(|c| c.path().string() == "TraceId");
+    let Some(leaf) = leaf else {
+        return Err(ParquetError::General("no column TraceId".into()));
+    };
+    let mut groups = Vec::new();
+    for group in 0..metadata.num_row_groups() {
+        if let Some(bloom) = builder
+            .get_row_group_column_bloom_filter(group, leaf)
+            .await?
+            && !traces.iter().any(|id| bloom.check(id.as_str()))
+        {
+            continue;
+        }
+        groups.push(group);
+    }
+    let mask = ProjectionMask::leaves(builder.parquet_schema(), [leaf]);
+    let traces = Arc::clone(traces);
+    let theirs = ArrowPredicateFn::new(mask, move |batch: RecordBatch| {
+        let ids = batch.column(0).as_string_opt::<i32>().ok_or_else(|| {
+            arrow_schema::ArrowError::SchemaError("TraceId is not a string column".into())
+        })?;
+        Ok(ids
+            .iter()
+            .map(|id| Some(id.is_some_and(|id| traces.contains(id))))
+            .collect::<BooleanArray>())
+    });
+    Ok(builder
+        .with_row_groups(groups)
+        .with_row_filter(RowFilter::new(vec![Box::new(theirs)])))
 }
 
 /// Hands each span of `batch`, a batch of [`span_batches`] read with

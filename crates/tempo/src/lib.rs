@@ -27,7 +27,7 @@ use axum::extract::{Path, Query as UrlQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use otelvault_archive::SpanNeeds;
+use otelvault_archive::{SpanNeeds, SummaryUse};
 use otelvault_codec::proto::common::{KeyValue, any_value};
 use otelvault_codec::values::{hex, string_attribute};
 use otelvault_codec::view::{SpanView, first};
@@ -39,7 +39,7 @@ use otelvault_service::auth::Scope;
 use otelvault_service::error::ApiError;
 use otelvault_service::query::{accepted, lookup_trace, query_slot, seconds_param};
 use otelvault_service::{AppState, RequestLog};
-use traceql::{Field, Filter};
+use traceql::{Condition, Field, Filter, SummaryTest};
 
 /// Query parameters of a request.
 type Params = UrlQuery<HashMap<String, String>>;
@@ -100,8 +100,12 @@ const DEFAULT_LIMIT: usize = 20;
 const MAX_LIMIT: usize = 1000;
 /// Spans shown per matching trace by default (`spss`).
 const DEFAULT_SPSS: usize = 3;
-/// Traces one search keeps track of; past it, new traces are not counted.
+/// Traces one search keeps track of from their spans; past it, new traces
+/// are not counted.
 const MAX_TRACES: usize = 200_000;
+/// Traces one search keeps track of from summaries (a few dozen bytes
+/// each); past it, new traces are not counted.
+const MAX_SUMMARIZED_TRACES: usize = 2_000_000;
 /// Tag names (per scope) or values one answer lists at most.
 const MAX_TAGS: usize = 1000;
 /// Longest tag value listed (longer ones are left out of the list).
@@ -310,7 +314,6 @@ async fn trace_v2_body(
 /// What a scan read.
 #[derive(Debug, Default)]
 struct Scan {
-    spans: usize,
     bytes: usize,
     /// The range was not read to its end (time budget, or `each` asked to
     /// stop).
@@ -337,13 +340,12 @@ async fn scan(
     log.objects += visit.stats.objects;
     log.read_bytes += visit.stats.bytes_read;
     Ok(Scan {
-        spans: visit.items,
         bytes: visit.stats.bytes_read,
         truncated: !visit.complete,
     })
 }
 
-/// What a search knows of one trace.
+/// What a search knows of one trace from its spans.
 #[derive(Debug, Default)]
 struct Found {
     start: u64,
@@ -356,6 +358,107 @@ struct Found {
     /// The first `spss` matching spans by start and span id, with what is
     /// shown of them.
     spans: Vec<Shown>,
+}
+
+/// What a search knows of one trace from the summaries of the hours it
+/// read whole: times to the microsecond, and whether a span there matches.
+#[derive(Debug)]
+struct Summed {
+    /// The earliest start, rounded down to the microsecond.
+    start: u64,
+    /// The latest end, rounded down likewise.
+    end: u64,
+    /// A span in those hours meets the span conditions.
+    matches: bool,
+    root: SummedRoot,
+}
+
+/// The root spans summaries name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SummedRoot {
+    None,
+    /// One hour's root: service and name, as interned.
+    One(u32, u32),
+    /// Roots in several hours: which comes first takes the spans.
+    Several,
+}
+
+/// Strings kept once, by number.
+#[derive(Debug, Default)]
+struct Interned {
+    strings: Vec<String>,
+    numbers: HashMap<String, u32>,
+}
+
+impl Interned {
+    fn number(&mut self, s: &str) -> u32 {
+        if let Some(n) = self.numbers.get(s) {
+            return *n;
+        }
+        let n = u32::try_from(self.strings.len()).unwrap_or(u32::MAX);
+        self.strings.push(s.to_owned());
+        self.numbers.insert(s.to_owned(), n);
+        n
+    }
+
+    fn get(&self, n: u32) -> &str {
+        self.strings.get(n as usize).map_or("", String::as_str)
+    }
+}
+
+/// A search's conditions, as applied to each span read.
+struct Matcher<'a> {
+    span_conditions: &'a [&'a Condition],
+    tags: &'a [(String, String)],
+    /// The attributes shown with a matched span.
+    named: &'a [&'a Field],
+    spss: usize,
+}
+
+impl Matcher<'_> {
+    /// Adds what `span` tells to its trace's `found`.
+    fn add(&self, found: &mut Found, span: &dyn SpanView) {
+        let (start, end) = (span.start(), span.end());
+        found.start = found.start.min(start);
+        found.end = found.end.max(end);
+        if span.is_root() {
+            let service = string_attribute(span.resource(), "service.name").unwrap_or_default();
+            let earlier = |r: &(u64, String, String)| {
+                (start, service, span.name()) < (r.0, r.1.as_str(), r.2.as_str())
+            };
+            if found.root.as_ref().is_none_or(earlier) {
+                found.root = Some((start, service.to_owned(), span.name().to_owned()));
+            }
+        }
+        let matches = self.span_conditions.iter().all(|c| c.matches_span(span))
+            && traceql::matches_tags(self.tags, span);
+        if matches {
+            found.matched += 1;
+            let at = (start, span.span_id());
+            let position = found
+                .spans
+                .partition_point(|s| (s.start, s.span_id.as_slice()) <= at);
+            if position < self.spss {
+                found.spans.insert(position, Shown::of(span, self.named));
+                found.spans.truncate(self.spss);
+            }
+        }
+    }
+}
+
+fn new_found() -> Found {
+    Found {
+        start: u64::MAX,
+        ..Found::default()
+    }
+}
+
+/// A trace that may be an answer, before its spans in summarized hours
+/// are read: its latest possible start, and its id.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Candidate {
+    latest_start: std::cmp::Reverse<u64>,
+    id: Vec<u8>,
 }
 
 fn key_value_json(kv: &KeyValue) -> Value {
@@ -466,80 +569,197 @@ async fn search_body(
         .filter(|f| f.attribute().is_some())
         .chain(&tagged)
         .collect();
-    let mut traces: HashMap<Vec<u8>, Found> = HashMap::new();
-    let mut full = false;
+    let matcher = Matcher {
+        span_conditions: &span_conditions,
+        tags: &tags,
+        named: &named,
+        spss,
+    };
     let needs = SpanNeeds {
         attributes: !tags.is_empty()
             || span_conditions
                 .iter()
                 .any(|c| matches!(c.field, Field::Span(_) | Field::Any(_))),
     };
-    let scan = scan(state, start, end, needs, log, |span| {
-        let id = span.trace_id();
-        // One lookup for a trace seen before, as most spans' are.
-        let at_most = traces.len() >= MAX_TRACES;
-        let found = match traces.get_mut(id) {
-            Some(found) => found,
-            None if at_most => {
-                full = true;
-                return true;
+    // Hours read whole answer from their trace summaries when those can
+    // decide the span conditions; the spans of the traces answered are
+    // read afterwards.
+    let test = if tags.is_empty() {
+        SummaryTest::of(&span_conditions)
+    } else {
+        None
+    };
+    let summaries = test.as_ref().map(|t| SummaryUse {
+        services: matches!(t, SummaryTest::Service(_)),
+    });
+    let mut traces: HashMap<Vec<u8>, Found> = HashMap::new();
+    let mut summed: HashMap<[u8; 16], Summed> = HashMap::new();
+    let mut interned = Interned::default();
+    let (mut full, mut full_summed) = (false, false);
+    let now = otelvault_codec::now_unix_nanos();
+    let time = state.page_time * 2;
+    let visit = state
+        .archive
+        .visit_traces(
+            start,
+            end,
+            now,
+            time,
+            needs,
+            summaries,
+            |span| {
+                let id = span.trace_id();
+                // One lookup for a trace seen before, as most spans' are.
+                let at_most = traces.len() >= MAX_TRACES;
+                let found = match traces.get_mut(id) {
+                    Some(found) => found,
+                    None if at_most => {
+                        full = true;
+                        return true;
+                    }
+                    None => traces.entry(id.to_vec()).or_insert_with(new_found),
+                };
+                matcher.add(found, span);
+                true
+            },
+            |id, summary| {
+                let matches = match &test {
+                    Some(SummaryTest::Every) => true,
+                    Some(SummaryTest::Service(name)) => summary.has_service(name) == Some(true),
+                    Some(SummaryTest::Error) => summary.errors > 0,
+                    None => false,
+                };
+                let root = if summary.has_root {
+                    SummedRoot::One(
+                        interned.number(summary.root_service),
+                        interned.number(summary.root_name),
+                    )
+                } else {
+                    SummedRoot::None
+                };
+                let at_most = summed.len() >= MAX_SUMMARIZED_TRACES;
+                match summed.get_mut(&id) {
+                    Some(s) => {
+                        s.start = s.start.min(summary.start);
+                        s.end = s.end.max(summary.end);
+                        s.matches |= matches;
+                        s.root = match (s.root, root) {
+                            (r, SummedRoot::None) | (SummedRoot::None, r) => r,
+                            _ => SummedRoot::Several,
+                        };
+                    }
+                    None if at_most => full_summed = true,
+                    None => {
+                        summed.insert(
+                            id,
+                            Summed {
+                                start: summary.start,
+                                end: summary.end,
+                                matches,
+                                root,
+                            },
+                        );
+                    }
+                }
+                true
+            },
+        )
+        .await
+        .inspect_err(|e| log.detail = Some(e.detail()))?;
+    let mut stats = visit.visit.stats;
+    let mut truncated = !visit.visit.complete;
+    let inspected_spans = visit.visit.items;
+    // Whether a trace known from its spans alone is an answer.
+    let answers = |f: &Found| {
+        let duration = f.end.saturating_sub(f.start);
+        let (root_service, root_name) = f
+            .root
+            .as_ref()
+            .map_or((NO_ROOT, ""), |(_, s, n)| (s.as_str(), n.as_str()));
+        f.matched > 0
+            && min.is_none_or(|m| duration >= m)
+            && max.is_none_or(|m| duration <= m)
+            && trace_conditions
+                .iter()
+                .all(|c| c.matches_trace(duration, root_name, root_service))
+    };
+    // Every trace that may be an answer, newest first: exactly known ones
+    // by their start, summarized ones by the latest their start can be.
+    let mut inspected = traces.len();
+    let mut candidates: Vec<Candidate> = Vec::new();
+    for (id, s) in &summed {
+        let found = traces.get(id.as_slice());
+        if found.is_none() {
+            inspected += 1;
+        }
+        if let Some(c) = summed_candidate(id, s, found, &interned, &trace_conditions, (min, max)) {
+            candidates.push(c);
+        }
+    }
+    for (id, f) in &traces {
+        let summarized =
+            <[u8; 16]>::try_from(id.as_slice()).is_ok_and(|key| summed.contains_key(&key));
+        if !summarized && answers(f) {
+            candidates.push(Candidate {
+                latest_start: std::cmp::Reverse(f.start),
+                id: id.clone(),
+            });
+        }
+    }
+    candidates.sort_unstable();
+    // Newest first: the spans of summarized traces are read a few at a
+    // time, until `limit` answers are known and no candidate left can
+    // start later than the last of them.
+    let mut hits: Vec<(Vec<u8>, u64)> = Vec::new();
+    let mut next = 0;
+    while next < candidates.len() {
+        if hits.len() >= limit && candidates[next].latest_start.0 < hits[limit - 1].1 {
+            break;
+        }
+        let take = limit.saturating_sub(hits.len()).max(1);
+        let batch = &candidates[next..(next + take).min(candidates.len())];
+        next += batch.len();
+        let unread: Vec<[u8; 16]> = batch
+            .iter()
+            .filter_map(|c| <[u8; 16]>::try_from(c.id.as_slice()).ok())
+            .filter(|id| summed.contains_key(id))
+            .collect();
+        if !unread.is_empty() {
+            for id in &unread {
+                traces.entry(id.to_vec()).or_insert_with(new_found);
+                summed.remove(id);
             }
-            None => traces.entry(id.to_vec()).or_insert(Found {
-                start: u64::MAX,
-                ..Found::default()
-            }),
-        };
-        let (start, end) = (span.start(), span.end());
-        found.start = found.start.min(start);
-        found.end = found.end.max(end);
-        if span.is_root() {
-            let service = string_attribute(span.resource(), "service.name").unwrap_or_default();
-            let earlier = |r: &(u64, String, String)| {
-                (start, service, span.name()) < (r.0, r.1.as_str(), r.2.as_str())
-            };
-            if found.root.as_ref().is_none_or(earlier) {
-                found.root = Some((start, service.to_owned(), span.name().to_owned()));
+            let read = state
+                .archive
+                .visit_summarized(&visit.summarized, &unread, time, needs, |span| {
+                    if let Some(found) = traces.get_mut(span.trace_id()) {
+                        matcher.add(found, span);
+                    }
+                    true
+                })
+                .await
+                .inspect_err(|e| log.detail = Some(e.detail()))?;
+            stats.parquet_requests += read.stats.parquet_requests;
+            stats.bytes_read += read.stats.bytes_read;
+            truncated |= !read.complete;
+        }
+        for c in batch {
+            if let Some(f) = traces.get(&c.id)
+                && answers(f)
+            {
+                hits.push((c.id.clone(), f.start));
             }
         }
-        let matches = span_conditions.iter().all(|c| c.matches_span(span))
-            && traceql::matches_tags(&tags, span);
-        if matches {
-            found.matched += 1;
-            let at = (start, span.span_id());
-            let position = found
-                .spans
-                .partition_point(|s| (s.start, s.span_id.as_slice()) <= at);
-            if position < spss {
-                found.spans.insert(position, Shown::of(span, &named));
-                found.spans.truncate(spss);
-            }
-        }
-        true
-    })
-    .await?;
-    let inspected = traces.len();
-    let mut hits: Vec<(Vec<u8>, Found)> = traces
-        .into_iter()
-        .filter(|(_, f)| {
-            let duration = f.end.saturating_sub(f.start);
-            let (root_service, root_name) = f
-                .root
-                .as_ref()
-                .map_or((NO_ROOT, ""), |(_, s, n)| (s.as_str(), n.as_str()));
-            f.matched > 0
-                && min.is_none_or(|m| duration >= m)
-                && max.is_none_or(|m| duration <= m)
-                && trace_conditions
-                    .iter()
-                    .all(|c| c.matches_trace(duration, root_name, root_service))
-        })
-        .collect();
-    // Newest first; the trace id breaks ties so answers are stable.
-    hits.sort_by(|(a_id, a), (b_id, b)| b.start.cmp(&a.start).then_with(|| a_id.cmp(b_id)));
+        // Newest first; the trace id breaks ties so answers are stable.
+        hits.sort_by(|(a_id, a), (b_id, b)| b.cmp(a).then_with(|| a_id.cmp(b_id)));
+    }
     hits.truncate(limit);
+    log.objects += stats.objects;
+    log.read_bytes += stats.bytes_read;
     log.items = hits.len();
     let traces: Vec<Value> = hits
         .into_iter()
+        .filter_map(|(id, _)| traces.remove(&id).map(|f| (id, f)))
         .map(|(id, f)| {
             let (root_service, root_name) = f
                 .root
@@ -561,13 +781,68 @@ async fn search_body(
         "traces": traces,
         "metrics": {
             "inspectedTraces": inspected,
-            "inspectedBytes": scan.bytes.to_string(),
-            "inspectedSpans": scan.spans.to_string(),
+            "inspectedBytes": stats.bytes_read.to_string(),
+            "inspectedSpans": inspected_spans.to_string(),
             "completedJobs": 1,
             "totalJobs": 1,
         },
     });
-    Ok(json_response(&answer, scan.truncated || full))
+    Ok(json_response(&answer, truncated || full || full_summed))
+}
+
+/// A trace with spans in summarized hours (`s`), and maybe others
+/// (`found`), as a candidate answer: unless what is known rules it out
+/// (no span can match, or its duration or root cannot meet the
+/// conditions), with the latest start it can have.
+fn summed_candidate(
+    id: &[u8; 16],
+    s: &Summed,
+    found: Option<&Found>,
+    interned: &Interned,
+    trace_conditions: &[&Condition],
+    (min, max): (Option<u64>, Option<u64>),
+) -> Option<Candidate> {
+    let (found_start, found_end, found_matched) =
+        found.map_or((u64::MAX, 0, 0), |f| (f.start, f.end, f.matched));
+    if found_matched == 0 && !s.matches {
+        return None;
+    }
+    // Summaries round times down to the microsecond.
+    let starts = (
+        found_start.min(s.start),
+        found_start.min(s.start.saturating_add(999)),
+    );
+    let ends = (
+        found_end.max(s.end),
+        found_end.max(s.end.saturating_add(999)),
+    );
+    let durations = (
+        ends.0.saturating_sub(starts.1),
+        ends.1.saturating_sub(starts.0),
+    );
+    if min.is_some_and(|m| durations.1 < m) || max.is_some_and(|m| durations.0 > m) {
+        return None;
+    }
+    // The root, when one source alone names it.
+    let root = match (s.root, found.and_then(|f| f.root.as_ref())) {
+        (SummedRoot::None, None) => Some((NO_ROOT, "")),
+        (SummedRoot::None, Some((_, service, name))) => Some((service.as_str(), name.as_str())),
+        (SummedRoot::One(service, name), None) => Some((interned.get(service), interned.get(name))),
+        _ => None,
+    };
+    let may = trace_conditions.iter().all(|c| match (&c.field, root) {
+        (Field::TraceDuration, _) if durations.0 == durations.1 => {
+            c.matches_trace(durations.0, "", "")
+        }
+        (Field::RootName | Field::RootServiceName, Some((service, name))) => {
+            c.matches_trace(0, name, service)
+        }
+        _ => true,
+    });
+    may.then(|| Candidate {
+        latest_start: std::cmp::Reverse(starts.1),
+        id: id.to_vec(),
+    })
 }
 
 /// The attribute names of the spans in range, by scope.

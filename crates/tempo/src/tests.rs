@@ -574,3 +574,180 @@ async fn answers_over_a_compacted_hour_are_the_raw_hours_answers() {
         assert_eq!(&answer(uri).await, raw, "{uri}");
     }
 }
+
+/// Spans of traces over three hours from `T0`, some of them awkward for
+/// summaries: traces that cross an hour, a trace with a root in each of two
+/// hours, traces that start in the same microsecond (or nanosecond), and
+/// traces that end after a range that holds their start.
+fn three_hours() -> ExportTraceServiceRequest {
+    const HOUR: u64 = 3_600_000_000_000;
+    let mut resource_spans = Vec::new();
+    let mut add = |service: &str, span: Span| {
+        resource_spans.push(ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![string("service.name", service)],
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans: vec![span],
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
+    };
+    for h in 0..3u64 {
+        for i in 0..24u64 {
+            let n = h * 24 + i;
+            let mut id = [0xb0; 16];
+            id[14] = h as u8;
+            id[15] = i as u8;
+            // Three traces per 150 s, 100 ns apart (one microsecond);
+            // the last two start when the one before them does.
+            let start = T0 + h * HOUR + (i.min(20) / 3) * 150_000_000_000 + (i.min(20) % 3) * 100;
+            let start = if i == 23 {
+                // The hour's last trace ends in the next hour.
+                T0 + (h + 1) * HOUR - 500_000_000
+            } else {
+                start
+            };
+            let duration = 30_000_000 + (n % 7) * 45_000_000 + u64::from(i == 23) * 2_000_000_000;
+            let root_id = [1, 0, 0, 0, 0, 0, h as u8, i as u8];
+            add(
+                &format!("svc-{}", n % 3),
+                Span {
+                    trace_id: id.to_vec(),
+                    span_id: root_id.to_vec(),
+                    name: format!("GET /item/{}", n % 4),
+                    kind: span::SpanKind::Server as i32,
+                    start_time_unix_nano: start,
+                    end_time_unix_nano: start + duration,
+                    ..Default::default()
+                },
+            );
+            // The child starts 1 s in: for the last trace, in the next hour.
+            add(
+                "payments",
+                Span {
+                    trace_id: id.to_vec(),
+                    span_id: vec![2, 0, 0, 0, 0, 0, h as u8, i as u8],
+                    parent_span_id: root_id.to_vec(),
+                    name: "charge".into(),
+                    kind: span::SpanKind::Client as i32,
+                    start_time_unix_nano: start + u64::from(i == 23) * 1_000_000_000 + 1_000,
+                    end_time_unix_nano: start + duration - 1_000,
+                    status: Some(Status {
+                        code: if n % 4 == 0 {
+                            status::StatusCode::Error as i32
+                        } else {
+                            status::StatusCode::Unset as i32
+                        },
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+            );
+            if i == 5 {
+                // A second root, an hour later: which root comes first
+                // is for the spans to say.
+                add(
+                    "late-root",
+                    Span {
+                        trace_id: id.to_vec(),
+                        span_id: vec![3, 0, 0, 0, 0, 0, h as u8, i as u8],
+                        name: "retry".into(),
+                        start_time_unix_nano: start + HOUR,
+                        end_time_unix_nano: start + HOUR + 1_000_000,
+                        ..Default::default()
+                    },
+                );
+            }
+        }
+    }
+    ExportTraceServiceRequest { resource_spans }
+}
+
+/// Searches over hours answered from their trace summaries (wholly in the
+/// range) and from their spans (cut by it) answer exactly what the raw
+/// hours answer: every query shape summaries can decide and some they
+/// cannot, each range, each limit.
+#[tokio::test]
+async fn searches_over_summarized_hours_are_the_raw_hours_answers() {
+    const HOUR: u64 = 3_600;
+    let (app, _, store) = app_and_store().await;
+    let body = Batch::Traces(three_hours()).encode(Format::Protobuf);
+    let (status, _) = send(
+        &app,
+        Request::post("/v1/traces")
+            .header(header::CONTENT_TYPE, "application/x-protobuf")
+            .header("authorization", "Bearer ingest-key-1")
+            .body(Body::from(body))
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let t0 = T0 / 1_000_000_000;
+    let ranges = [
+        (t0, t0 + 4 * HOUR),
+        (t0, t0 + HOUR),
+        (t0 + HOUR, t0 + 3 * HOUR),
+        (t0 + HOUR / 2, t0 + 5 * HOUR / 2),
+        (t0 + HOUR + 1, t0 + 4 * HOUR),
+    ];
+    let searches = [
+        "{}",
+        r#"{ resource.service.name = "svc-1" }"#,
+        r#"{ resource.service.name = "late-root" }"#,
+        "{ status = error }",
+        r#"{ rootServiceName = "svc-2" }"#,
+        r#"{ rootName = "retry" }"#,
+        r#"{ traceDuration > 200ms && resource.service.name = "payments" }"#,
+        r#"{ name = "charge" && status = error }"#,
+    ];
+    let mut uris = Vec::new();
+    for (start, end) in ranges {
+        for q in searches {
+            for extra in [
+                "limit=100",
+                "limit=4&spss=1",
+                "limit=1",
+                "limit=2",
+                "minDuration=100ms&maxDuration=250ms",
+            ] {
+                uris.push(format!(
+                    "/api/search?start={start}&end={end}&q={}&{extra}",
+                    urlencode(q)
+                ));
+            }
+        }
+    }
+    let answer = async |uri: &str| {
+        let mut answer = get_json(&app, uri).await;
+        let inspected = answer["metrics"]["inspectedTraces"].take();
+        answer["metrics"].take();
+        (answer, inspected)
+    };
+    let mut raw = Vec::new();
+    for uri in &uris {
+        raw.push(answer(uri).await);
+    }
+    let found = |a: &Value| a["traces"].as_array().map_or(0, Vec::len);
+    assert!(
+        raw.iter().filter(|(a, _)| found(a) >= 4).count() > 40,
+        "the searches find traces"
+    );
+    for h in 0..4 {
+        otelvault_archive::compact_hour(
+            &*store,
+            otelvault_codec::Signal::Traces,
+            T0 + h * HOUR * 1_000_000_000,
+            otelvault_archive::CompactOptions::default(),
+        )
+        .await
+        .expect("compact");
+    }
+    for (uri, (raw, inspected)) in uris.iter().zip(&raw) {
+        let (compacted, counted) = answer(uri).await;
+        assert_eq!(&compacted, raw, "{uri}");
+        assert_eq!(&counted, inspected, "{uri}: traces inspected");
+    }
+}

@@ -141,6 +141,43 @@ pub(crate) struct Condition {
     regex: Option<Regex>,
 }
 
+/// What an hour's trace summary can decide exactly of a trace's spans
+/// there: whether one of them meets a search's span conditions.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum SummaryTest {
+    /// No span condition: every span does.
+    Every,
+    /// `resource.service.name = "…"`: the trace went through the service.
+    Service(String),
+    /// `status = error`: a span failed.
+    Error,
+}
+
+impl SummaryTest {
+    /// The test for span conditions `conditions` (all must hold of one
+    /// span), if a summary can decide it.
+    pub(crate) fn of(conditions: &[&Condition]) -> Option<SummaryTest> {
+        match conditions {
+            [] => Some(SummaryTest::Every),
+            [c] => match (&c.field, c.op, &c.value) {
+                // Summaries name services by the `ServiceName` column,
+                // where a resource without a string `service.name` has
+                // ""; such a resource matches no non-empty string.
+                (Field::Resource(key), Op::Eq, Literal::Str(name))
+                    if key == "service.name" && !name.is_empty() =>
+                {
+                    Some(SummaryTest::Service(name.clone()))
+                }
+                (Field::Status, Op::Eq, Literal::Keyword(k)) if k == "error" => {
+                    Some(SummaryTest::Error)
+                }
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
 /// The conditions of a search: all must hold.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Filter {

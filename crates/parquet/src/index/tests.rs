@@ -120,6 +120,39 @@ fn a_summary_per_trace_says_its_root_span_counts_errors_and_services() {
     let names = services.value(1);
     let names: Vec<&str> = names.as_string::<i32>().iter().flatten().collect();
     assert_eq!(names, ["cart", "frontend"]);
+    // Read back as a search reads them.
+    let mut read = Vec::new();
+    crate::summaries::visit_summaries(summaries, |s| {
+        read.push((
+            s.trace_id.to_owned(),
+            s.start,
+            s.end,
+            s.has_root,
+            s.root_service.to_owned(),
+            s.spans,
+            s.errors,
+            s.has_service("cart"),
+            s.has_service("frontend"),
+        ));
+    })
+    .expect("summaries");
+    assert_eq!(
+        read[1],
+        (
+            "01".repeat(16),
+            T0 + 1_000,
+            T0 + 95_000,
+            true,
+            "frontend".to_owned(),
+            2,
+            1,
+            Some(true),
+            Some(true)
+        ),
+        "times rounded down to the microsecond"
+    );
+    assert_eq!(read[0].7, Some(true));
+    assert_eq!(read[0].8, Some(false));
 
     let tags = &all["otel_trace_tags"];
     let rows: Vec<(String, String, String, i64)> = (0..tags.num_rows())

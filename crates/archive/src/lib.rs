@@ -44,7 +44,7 @@ pub use marker::{FORWARD_PENDING_PREFIX, ForwardMarker};
 pub use otelvault_parquet::spans::SpanNeeds;
 pub use query::{AttrValue, DEFAULT_LIMIT, MAX_LIMIT, Query};
 pub use read::{
-    Budget, Chunk, Page, Position, Skipped, Stats, Summarized, SummaryUse, TraceSummary,
+    Budget, Chunk, Page, Position, Skipped, Stats, Summarized, SummaryUse, Tag, TraceSummary,
     TraceVisit, Visit, days_with_data,
 };
 pub use write::{Encoded, WriteReport};

@@ -38,6 +38,7 @@ use otelvault_parquet::CompactError;
 use otelvault_parquet::scan::PartFile;
 use otelvault_parquet::spans::{RecordBatch, SpanNeeds, SpanRows, TraceIds};
 pub use otelvault_parquet::summaries::TraceSummary;
+pub use otelvault_parquet::tags::Tag;
 use otelvault_storage::{KeyPrefix, ObjectKey, ObjectMeta, ObjectStore, StorageError};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -1436,6 +1437,89 @@ impl SpanVisit {
     }
 }
 
+/// A visit once listed, with what must be decoded whole read.
+struct Opened {
+    visit: SpanVisit,
+    hours: Vec<VisitedHour>,
+    list_requests: usize,
+    work: Arc<Work>,
+}
+
+impl SpanVisit {
+    /// What the visit did, with its listing and Parquet work.
+    fn done(self, list_requests: usize, work: &Work) -> Visit {
+        let mut done = self.visit;
+        done.complete = !self.stopped;
+        done.stats.list_requests = list_requests;
+        done.stats.parquet_requests = work.requests.load(Ordering::Relaxed);
+        done.stats.bytes_read += work.bytes.load(Ordering::Relaxed);
+        done
+    }
+
+    /// The tag indexes of hours `which` of `hours` (rows of `key` only,
+    /// with one), handed to `each`, of the hours whose summaries show that
+    /// every span lies in the range; the others, to be visited by span.
+    async fn tagged_hours(
+        &mut self,
+        hours: &[VisitedHour],
+        which: Vec<usize>,
+        key: Option<&str>,
+        each: &mut impl FnMut(&Tag<'_>) -> bool,
+    ) -> Result<Vec<usize>, ArchiveError> {
+        let (start, end) = (self.start, self.end);
+        let mut reading = futures::stream::iter(which)
+            .map(|n| async move {
+                let hour = &hours[n].0;
+                let (Some(summaries), Some(tags)) = (hour.summaries(), hour.tags()) else {
+                    return Ok((n, None));
+                };
+                let failed = |e: CompactError| hour.failed(&e);
+                let summaries =
+                    otelvault_parquet::summaries::read_summaries(summaries.clone(), false)
+                        .await
+                        .map_err(failed)?;
+                let mut inside = true;
+                for batch in &summaries {
+                    otelvault_parquet::summaries::visit_summaries(batch, |s| {
+                        inside &=
+                            s.start >= start && s.start > 0 && s.end.saturating_add(999) < end;
+                    })
+                    .map_err(failed)?;
+                }
+                if !inside {
+                    return Ok((n, None));
+                }
+                otelvault_parquet::tags::read_tags(tags.clone(), key)
+                    .await
+                    .map(|batches| (n, Some(batches)))
+                    .map_err(failed)
+            })
+            .buffered(LIST_CONCURRENCY);
+        let mut by_span = Vec::new();
+        while !self.stopped
+            && let Some(read) = reading.next().await
+        {
+            let (n, batches) = read?;
+            let Some(batches) = batches else {
+                by_span.push(n);
+                continue;
+            };
+            let mut go_on = true;
+            for batch in &batches {
+                otelvault_parquet::tags::visit_tags(batch, |tag| {
+                    if key.is_none_or(|k| tag.key == k) {
+                        go_on = go_on && each(tag);
+                    }
+                })
+                .map_err(|e| hours[n].0.failed(&e))?;
+            }
+            self.stopped |= !go_on;
+            self.check_time();
+        }
+        Ok(by_span)
+    }
+}
+
 /// A trace id in hex as 16 bytes, if it is one.
 fn trace_key(hex: &str) -> Option<[u8; 16]> {
     if hex.len() != 32 {
@@ -1530,6 +1614,96 @@ impl Archive {
         mut each: impl FnMut(&dyn SpanView) -> bool,
         mut each_summary: impl FnMut([u8; 16], &TraceSummary<'_>) -> bool,
     ) -> Result<TraceVisit, ArchiveError> {
+        let Opened {
+            mut visit,
+            hours,
+            list_requests,
+            work,
+        } = self
+            .open_visit(start, end, now, time, needs, &mut each)
+            .await?;
+        let (start, end, partitioning) = (visit.start, visit.end, visit.partitioning);
+        let (by_summary, by_span): (Vec<usize>, Vec<usize>) = (0..hours.len())
+            .filter(|n| hours[*n].0.columnar())
+            .partition(|n| summaries.is_some() && visit.summarizable(&hours[*n]));
+        let by_span: Vec<(usize, PartRows)> =
+            by_span.into_iter().map(|n| (n, PartRows::All)).collect();
+        visit.columnar_hours(&hours, &by_span, &mut each).await?;
+        let services = summaries.is_some_and(|s| s.services);
+        let summarized = visit
+            .summarized_hours(&hours, by_summary, services, &mut each, &mut each_summary)
+            .await?;
+        let done = visit.done(list_requests, &work);
+        let (hours, traces) = summarized
+            .into_iter()
+            .map(|(n, ids)| (hours[n].clone(), ids))
+            .unzip();
+        Ok(TraceVisit {
+            visit: done,
+            summarized: Summarized {
+                hours,
+                traces,
+                start,
+                end,
+                partitioning,
+                work,
+            },
+        })
+    }
+
+    /// As [`Archive::visit_spans`], except that a compacted hour that lies
+    /// wholly in the range, with every span in it (as its trace summaries
+    /// show), hands over its tag index instead of its spans: each
+    /// attribute name of its spans and resources (of `key` only, with a
+    /// key) with its most frequent values, to `each_tag`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn visit_tags(
+        &self,
+        start: u64,
+        end: u64,
+        now: u64,
+        time: Duration,
+        needs: SpanNeeds,
+        key: Option<&str>,
+        mut each: impl FnMut(&dyn SpanView) -> bool,
+        mut each_tag: impl FnMut(&Tag<'_>) -> bool,
+    ) -> Result<Visit, ArchiveError> {
+        let Opened {
+            mut visit,
+            hours,
+            list_requests,
+            work,
+        } = self
+            .open_visit(start, end, now, time, needs, &mut each)
+            .await?;
+        let (whole, by_span): (Vec<usize>, Vec<usize>) = (0..hours.len())
+            .filter(|n| hours[*n].0.columnar())
+            .partition(|n| visit.summarizable(&hours[*n]) && hours[*n].0.tags().is_some());
+        let mut by_span: Vec<(usize, PartRows)> =
+            by_span.into_iter().map(|n| (n, PartRows::All)).collect();
+        by_span.extend(
+            visit
+                .tagged_hours(&hours, whole, key, &mut each_tag)
+                .await?
+                .into_iter()
+                .map(|n| (n, PartRows::All)),
+        );
+        visit.columnar_hours(&hours, &by_span, &mut each).await?;
+        Ok(visit.done(list_requests, &work))
+    }
+
+    /// Lists what a visit of `[start, end)` reads and visits what must be
+    /// decoded whole (raw objects, hours compacted by earlier versions);
+    /// hours of this version are left to the caller.
+    async fn open_visit(
+        &self,
+        start: u64,
+        end: u64,
+        now: u64,
+        time: Duration,
+        needs: SpanNeeds,
+        each: &mut impl FnMut(&dyn SpanView) -> bool,
+    ) -> Result<Opened, ArchiveError> {
         let started = Instant::now();
         let end = match end {
             0 => now.max(start.saturating_add(1)),
@@ -1579,42 +1753,18 @@ impl Archive {
             end,
             partitioning,
         });
-        visit.raw_objects(self, &sieve, raw, &mut each).await?;
-        visit.rebuilt_hours(&hours, &mut each).await?;
+        visit.raw_objects(self, &sieve, raw, each).await?;
+        visit.rebuilt_hours(&hours, each).await?;
         visit.visit.stats.objects += hours
             .iter()
             .filter(|(h, _)| h.columnar())
             .map(|(_, o)| o.len())
             .sum::<usize>();
-        let (by_summary, by_span): (Vec<usize>, Vec<usize>) = (0..hours.len())
-            .filter(|n| hours[*n].0.columnar())
-            .partition(|n| summaries.is_some() && visit.summarizable(&hours[*n]));
-        let by_span: Vec<(usize, PartRows)> =
-            by_span.into_iter().map(|n| (n, PartRows::All)).collect();
-        visit.columnar_hours(&hours, &by_span, &mut each).await?;
-        let services = summaries.is_some_and(|s| s.services);
-        let summarized = visit
-            .summarized_hours(&hours, by_summary, services, &mut each, &mut each_summary)
-            .await?;
-        let mut done = visit.visit;
-        done.complete = !visit.stopped;
-        done.stats.list_requests = list_requests.load(Ordering::Relaxed);
-        done.stats.parquet_requests = work.requests.load(Ordering::Relaxed);
-        done.stats.bytes_read += work.bytes.load(Ordering::Relaxed);
-        let (hours, traces) = summarized
-            .into_iter()
-            .map(|(n, ids)| (hours[n].clone(), ids))
-            .unzip();
-        Ok(TraceVisit {
-            visit: done,
-            summarized: Summarized {
-                hours,
-                traces,
-                start,
-                end,
-                partitioning,
-                work,
-            },
+        Ok(Opened {
+            visit,
+            hours,
+            list_requests: list_requests.load(Ordering::Relaxed),
+            work,
         })
     }
 

@@ -140,6 +140,8 @@ struct Chunk {
 
 /// Where an hour's trace summaries lie.
 const SUMMARIES: &str = "parquet/trace_summaries/";
+/// Where an hour's tag index of traces lies.
+const TAGS: &str = "parquet/tags/traces/";
 
 /// One compacted hour, opened for one page.
 pub(crate) struct HourScan {
@@ -169,6 +171,8 @@ pub(crate) struct HourScan {
     /// The hour's trace summaries, when it has them (traces, manifest
     /// version 3 on).
     summaries: Option<PartFile>,
+    /// The hour's tag index, likewise.
+    tags: Option<PartFile>,
 }
 
 impl std::fmt::Debug for HourScan {
@@ -197,22 +201,22 @@ impl HourScan {
         find_rows: bool,
     ) -> Result<HourScan, ArchiveError> {
         let prefix = hour_prefix(signal, hour);
-        let summaries = match manifest
-            .indexes
-            .iter()
-            .find(|p| p.key.starts_with(SUMMARIES))
-        {
-            Some(index) if signal == Signal::Traces && manifest.version >= 3 => {
-                Some(PartFile::new(
-                    Arc::clone(store),
-                    ObjectKey::new(index.key.as_str())
-                        .map_err(|e| ArchiveError::storage(format!("naming {}", index.key), e))?,
-                    index.bytes,
-                    Arc::clone(work),
-                ))
-            }
-            _ => None,
+        let index = |dir: &str| -> Result<Option<PartFile>, ArchiveError> {
+            let found = manifest.indexes.iter().find(|p| p.key.starts_with(dir));
+            let Some(index) = found.filter(|_| signal == Signal::Traces && manifest.version >= 3)
+            else {
+                return Ok(None);
+            };
+            let key = ObjectKey::new(index.key.as_str())
+                .map_err(|e| ArchiveError::storage(format!("naming {}", index.key), e))?;
+            Ok(Some(PartFile::new(
+                Arc::clone(store),
+                key,
+                index.bytes,
+                Arc::clone(work),
+            )))
         };
+        let (summaries, tags) = (index(SUMMARIES)?, index(TAGS)?);
         let parts = manifest
             .parts
             .iter()
@@ -243,6 +247,7 @@ impl HourScan {
                 partitions: partitions(signal, manifest),
                 hour,
                 summaries,
+                tags,
             });
         }
         let filter = Filter {
@@ -326,6 +331,7 @@ impl HourScan {
             partitions: partitions(signal, manifest),
             hour,
             summaries,
+            tags,
         })
     }
 
@@ -407,6 +413,11 @@ impl HourScan {
     /// The hour's trace summaries, if it has them.
     pub(crate) fn summaries(&self) -> Option<&PartFile> {
         self.summaries.as_ref()
+    }
+
+    /// The hour's tag index, if it has one.
+    pub(crate) fn tags(&self) -> Option<&PartFile> {
+        self.tags.as_ref()
     }
 
     /// How many raw objects the manifest lists.

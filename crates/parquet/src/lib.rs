@@ -28,6 +28,7 @@ pub mod spans;
 pub mod sql;
 pub mod summaries;
 mod table;
+pub mod tags;
 pub mod traces;
 mod values;
 

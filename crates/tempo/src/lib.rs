@@ -27,8 +27,8 @@ use axum::extract::{Path, Query as UrlQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use otelvault_archive::{SpanNeeds, SummaryUse};
-use otelvault_codec::proto::common::{KeyValue, any_value};
+use otelvault_archive::{SpanNeeds, SummaryUse, Tag};
+use otelvault_codec::proto::common::{AnyValue, KeyValue, any_value};
 use otelvault_codec::values::{hex, string_attribute};
 use otelvault_codec::view::{SpanView, first};
 use otelvault_codec::{Format, Signal};
@@ -320,23 +320,51 @@ struct Scan {
     truncated: bool,
 }
 
+/// What of a compacted hour's tag index answers a scan.
+#[derive(Debug, Clone, Copy)]
+enum FromIndex<'a> {
+    /// Nothing: every span is read.
+    Nothing,
+    /// Every name.
+    Names,
+    /// The values of this name.
+    Values(&'a str),
+}
+
 /// Reads every span of `[start, end)`, in no particular order, and hands
 /// each to `each`; `each` returns false to stop. Spans of compacted hours
-/// are read from their columns (their attributes only when `needs` says).
+/// are read from their columns (their attributes only when `needs` says),
+/// or, for hours wholly in the range, from their tag index as `index`
+/// says, each row to `each_tag`.
 async fn scan(
     state: &AppState,
-    start: u64,
-    end: u64,
+    (start, end): (u64, u64),
     needs: SpanNeeds,
+    index: FromIndex<'_>,
     log: &mut RequestLog,
     mut each: impl FnMut(&dyn SpanView) -> bool,
+    each_tag: impl FnMut(&Tag<'_>) -> bool,
 ) -> Result<Scan, ApiError> {
     let now = otelvault_codec::now_unix_nanos();
-    let visit = state
-        .archive
-        .visit_spans(start, end, now, state.page_time * 2, needs, &mut each)
-        .await
-        .inspect_err(|e| log.detail = Some(e.detail()))?;
+    let time = state.page_time * 2;
+    let archive = &state.archive;
+    let visit = match index {
+        FromIndex::Nothing => {
+            archive
+                .visit_spans(start, end, now, time, needs, &mut each)
+                .await
+        }
+        FromIndex::Names | FromIndex::Values(_) => {
+            let key = match index {
+                FromIndex::Values(key) => Some(key),
+                _ => None,
+            };
+            archive
+                .visit_tags(start, end, now, time, needs, key, &mut each, each_tag)
+                .await
+        }
+    }
+    .inspect_err(|e| log.detail = Some(e.detail()))?;
     log.objects += visit.stats.objects;
     log.read_bytes += visit.stats.bytes_read;
     Ok(Scan {
@@ -859,21 +887,43 @@ async fn tag_names(
 ) -> Result<(Names, Scan), ApiError> {
     let (start, end) = range(params, DEFAULT_SEARCH_WINDOW_SECS)?;
     let _running = query_slot(state)?;
-    let mut names = Names::default();
-    let needs = SpanNeeds { attributes: true };
-    let scan = scan(state, start, end, needs, log, |span| {
-        let add = |set: &mut BTreeSet<String>, key: &str| {
-            if set.len() < MAX_TAGS && !set.contains(key) {
-                set.insert(key.to_owned());
-            }
-        };
-        for kv in span.resource() {
-            add(&mut names.resource, &kv.key);
+    let add = |set: &mut BTreeSet<String>, key: &str| {
+        if set.len() < MAX_TAGS && !set.contains(key) {
+            set.insert(key.to_owned());
         }
-        span.attribute_keys(&mut |key| add(&mut names.span, key));
-        true
-    })
+    };
+    // From spans, and from tag indexes: put together once read.
+    let (mut names, mut indexed) = (Names::default(), Names::default());
+    let needs = SpanNeeds { attributes: true };
+    let scan = scan(
+        state,
+        (start, end),
+        needs,
+        FromIndex::Names,
+        log,
+        |span| {
+            for kv in span.resource() {
+                add(&mut names.resource, &kv.key);
+            }
+            span.attribute_keys(&mut |key| add(&mut names.span, key));
+            true
+        },
+        |tag| {
+            match tag.scope {
+                "resource" => add(&mut indexed.resource, tag.key),
+                "span" => add(&mut indexed.span, tag.key),
+                _ => {}
+            }
+            true
+        },
+    )
     .await?;
+    for key in &indexed.resource {
+        add(&mut names.resource, key);
+    }
+    for key in &indexed.span {
+        add(&mut names.span, key);
+    }
     Ok((names, scan))
 }
 
@@ -942,69 +992,104 @@ async fn tag_values(
     }
     let (start, end) = range(params, DEFAULT_SEARCH_WINDOW_SECS)?;
     let _running = query_slot(state)?;
-    let mut values: BTreeMap<String, &'static str> = BTreeMap::new();
+    type Values = BTreeMap<String, &'static str>;
+    let add = |values: &mut Values, value: &str, kind: &'static str| {
+        // A value too long to pick from a list is no autocomplete.
+        if values.len() < MAX_TAGS && value.len() <= MAX_TAG_VALUE && !values.contains_key(value) {
+            values.insert(value.to_owned(), kind);
+        }
+    };
+    let add_value = |values: &mut Values, value: &AnyValue| match &value.value {
+        Some(any_value::Value::StringValue(text)) => add(values, text, "string"),
+        Some(other) => {
+            let kind = match other {
+                any_value::Value::IntValue(_) => "int",
+                any_value::Value::DoubleValue(_) => "float",
+                any_value::Value::BoolValue(_) => "bool",
+                _ => "string",
+            };
+            add(
+                values,
+                &otelvault_codec::values::as_string(Some(value)),
+                kind,
+            );
+        }
+        None => add(values, "", "string"),
+    };
+    // From spans, and from tag indexes: put together once read.
+    let (mut values, mut indexed) = (Values::new(), Values::new());
     let needs = SpanNeeds {
         attributes: matches!(field, Field::Span(_) | Field::Any(_)),
     };
-    let scan = scan(state, start, end, needs, log, |span| {
-        let mut add = |value: &str, kind: &'static str| {
-            // A value too long to pick from a list is no autocomplete.
-            if values.len() < MAX_TAGS
-                && value.len() <= MAX_TAG_VALUE
-                && !values.contains_key(value)
-            {
-                values.insert(value.to_owned(), kind);
-            }
-        };
-        let resource = |key: &str| first(span.resource(), key);
-        let owned;
-        let value = match field {
-            Field::Resource(k) => resource(k),
-            Field::Span(k) => {
-                owned = span.attribute(k);
-                owned.as_ref()
-            }
-            Field::Any(k) => {
-                owned = span.attribute(k);
-                owned.as_ref().or_else(|| resource(k))
-            }
-            Field::Name => {
-                add(span.name(), "string");
-                None
-            }
-            Field::StatusMessage => {
-                if !span.status_message().is_empty() {
-                    add(span.status_message(), "string");
+    // Tag indexes list attributes' values, not intrinsics'.
+    let (index, scopes): (FromIndex<'_>, &[&str]) = match field {
+        Field::Resource(k) => (FromIndex::Values(k), &["resource"]),
+        Field::Span(k) => (FromIndex::Values(k), &["span"]),
+        Field::Any(k) => (FromIndex::Values(k), &["span", "resource"]),
+        _ => (FromIndex::Nothing, &[]),
+    };
+    let scan = scan(
+        state,
+        (start, end),
+        needs,
+        index,
+        log,
+        |span| {
+            let resource = |key: &str| first(span.resource(), key);
+            let values = &mut values;
+            match field {
+                Field::Resource(k) => {
+                    if let Some(v) = resource(k) {
+                        add_value(values, v);
+                    }
                 }
-                None
+                Field::Span(k) => {
+                    if let Some(v) = span.attribute(k) {
+                        add_value(values, &v);
+                    }
+                }
+                // Unscoped: the values of both scopes, as Tempo lists them.
+                Field::Any(k) => {
+                    if let Some(v) = span.attribute(k) {
+                        add_value(values, &v);
+                    }
+                    if let Some(v) = resource(k) {
+                        add_value(values, v);
+                    }
+                }
+                Field::Name => add(values, span.name(), "string"),
+                Field::StatusMessage if !span.status_message().is_empty() => {
+                    add(values, span.status_message(), "string");
+                }
+                Field::Status => {
+                    add(
+                        values,
+                        traceql::status_keyword(span.status_code()),
+                        "keyword",
+                    );
+                }
+                Field::Kind => add(values, traceql::kind_keyword(span.kind()), "keyword"),
+                _ => {}
             }
-            Field::Status => {
-                add(traceql::status_keyword(span.status_code()), "keyword");
-                None
-            }
-            Field::Kind => {
-                add(traceql::kind_keyword(span.kind()), "keyword");
-                None
-            }
-            _ => None,
-        };
-        match value.and_then(|v| v.value.as_ref()) {
-            Some(any_value::Value::StringValue(text)) => add(text, "string"),
-            Some(other) => {
-                let kind = match other {
-                    any_value::Value::IntValue(_) => "int",
-                    any_value::Value::DoubleValue(_) => "float",
-                    any_value::Value::BoolValue(_) => "bool",
+            true
+        },
+        |tag| {
+            if scopes.contains(&tag.scope) {
+                let kind = match tag.kind {
+                    "int" => "int",
+                    "float" => "float",
+                    "bool" => "bool",
                     _ => "string",
                 };
-                add(&otelvault_codec::values::as_string(value), kind);
+                add(&mut indexed, tag.value, kind);
             }
-            None if value.is_some() => add("", "string"),
-            None => {}
-        }
-        true
-    })
+            true
+        },
+    )
     .await?;
+    for (value, kind) in indexed {
+        add(&mut values, &value, kind);
+    }
     Ok((values, scan))
 }
 

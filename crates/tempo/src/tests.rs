@@ -621,6 +621,13 @@ fn three_hours() -> ExportTraceServiceRequest {
                     kind: span::SpanKind::Server as i32,
                     start_time_unix_nano: start,
                     end_time_unix_nano: start + duration,
+                    attributes: vec![
+                        string("http.route", &format!("/item/{}", n % 5)),
+                        kv(
+                            "http.status_code",
+                            any_value::Value::IntValue(if n % 4 == 0 { 503 } else { 200 }),
+                        ),
+                    ],
                     ..Default::default()
                 },
             );
@@ -666,10 +673,10 @@ fn three_hours() -> ExportTraceServiceRequest {
     ExportTraceServiceRequest { resource_spans }
 }
 
-/// Searches over hours answered from their trace summaries (wholly in the
-/// range) and from their spans (cut by it) answer exactly what the raw
-/// hours answer: every query shape summaries can decide and some they
-/// cannot, each range, each limit.
+/// Searches and tags over hours answered from their trace summaries and
+/// tag indexes (wholly in the range) and from their spans (cut by it)
+/// answer exactly what the raw hours answer: every query shape summaries
+/// can decide and some they cannot, each range, each limit.
 #[tokio::test]
 async fn searches_over_summarized_hours_are_the_raw_hours_answers() {
     const HOUR: u64 = 3_600;
@@ -705,6 +712,19 @@ async fn searches_over_summarized_hours_are_the_raw_hours_answers() {
     ];
     let mut uris = Vec::new();
     for (start, end) in ranges {
+        let range = format!("start={start}&end={end}");
+        uris.push(format!("/api/v2/search/tags?{range}"));
+        uris.push(format!("/api/search/tags?{range}"));
+        for tag in [
+            "resource.service.name",
+            "span.http.status_code",
+            ".http.route",
+            ".service.name",
+            "name",
+            "status",
+        ] {
+            uris.push(format!("/api/v2/search/tag/{tag}/values?{range}"));
+        }
         for q in searches {
             for extra in [
                 "limit=100",

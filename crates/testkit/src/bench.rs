@@ -58,8 +58,20 @@ pub fn duckdb_python() -> Option<PathBuf> {
 /// The best of three times DuckDB takes to answer `sql` (a count), in
 /// seconds, and the count.
 pub fn duckdb_count(python: &Path, sql: &str) -> (f64, u64) {
+    let (secs, count) = duckdb_value(python, sql);
+    (
+        secs,
+        count
+            .parse()
+            .unwrap_or_else(|_| panic!("duckdb answered {count:?}")),
+    )
+}
+
+/// The best of three times DuckDB takes to answer `sql` (one value), in
+/// seconds, and the value as text (one line).
+pub fn duckdb_value(python: &Path, sql: &str) -> (f64, String) {
     let script = format!(
-        "import duckdb, time\ncon = duckdb.connect()\ncon.execute('SET enable_progress_bar = false')\nbest = None\nfor _ in range(3):\n    t = time.perf_counter()\n    n = con.execute({sql:?}).fetchone()[0]\n    d = time.perf_counter() - t\n    best = d if best is None else min(best, d)\nprint(best, n)\n"
+        "import duckdb, time\ncon = duckdb.connect()\ncon.execute('SET enable_progress_bar = false')\nbest = None\nfor _ in range(3):\n    t = time.perf_counter()\n    n = con.execute({sql:?}).fetchone()[0]\n    d = time.perf_counter() - t\n    best = d if best is None else min(best, d)\nprint(best, str(n).replace(chr(10), ' '))\n"
     );
     let out = Command::new(python)
         .arg("-c")
@@ -72,14 +84,10 @@ pub fn duckdb_count(python: &Path, sql: &str) -> (f64, u64) {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8_lossy(&out.stdout);
-    let mut parts = text.split_whitespace();
-    let mut next = || parts.next().unwrap_or_default().to_owned();
-    let (secs, count) = (next(), next());
+    let (secs, value) = text.trim_end().split_once(' ').unwrap_or((&text, ""));
     (
         secs.parse()
             .unwrap_or_else(|_| panic!("duckdb printed {text:?}")),
-        count
-            .parse()
-            .unwrap_or_else(|_| panic!("duckdb printed {text:?}")),
+        value.to_owned(),
     )
 }

@@ -224,6 +224,11 @@ fn main() {
         tempo();
         return;
     }
+    // `-- tempo-day`: Tempo searches over a compacted day of a busy system.
+    if std::env::args().any(|a| a == "tempo-day") {
+        tempo_day();
+        return;
+    }
     // `-- memory`: peak RSS under concurrent ingest, against the budget.
     if std::env::args().any(|a| a == "memory") {
         memory_under_concurrency();
@@ -567,6 +572,145 @@ fn tempo() {
             println!("  compacted / raw: {}", ratios.join(", "));
         }
     }
+}
+
+/// A day of a busy system (24 hours of about 600,000 spans each, written
+/// as ingest writes them, then compacted by the binary): Tempo searches
+/// over the whole day, against DuckDB computing the same newest 20 traces
+/// from the same Parquet parts; the answers must be the same traces in the
+/// same order. `OTELVAULT_BENCH_DAY_SPANS` sets the spans per hour.
+fn tempo_day() {
+    use otelvault_archive::{Archive, Layout};
+    use otelvault_storage::FsStore;
+    const FIRST_SECS: u64 = 1_729_998_000; // 2024-10-27T03:00:00Z
+    const HOURS: u64 = 24;
+    let per_hour: usize = std::env::var("OTELVAULT_BENCH_DAY_SPANS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(600_000);
+    let dir = otelvault_testkit::bench::fast_tempdir();
+    let root = dir.path().join("archive");
+    let storage = root.to_str().unwrap();
+    let store = Arc::new(FsStore::new(&root).unwrap());
+    let archive = Archive::new(store, Layout::default());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let t = Instant::now();
+    let next = std::sync::atomic::AtomicU64::new(0);
+    let spans = std::sync::atomic::AtomicUsize::new(0);
+    // An hour per core at a time: the corpus is made on the writing thread.
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            scope.spawn(|| {
+                loop {
+                    let h = next.fetch_add(1, Ordering::Relaxed);
+                    if h >= HOURS {
+                        return;
+                    }
+                    let hour = (FIRST_SECS + h * 3600) * 1_000_000_000;
+                    for (sent, request) in corpus::traces(hour, per_hour, 1_000, 7 + h) {
+                        let batch = Batch::Traces(request);
+                        spans.fetch_add(batch.item_count(), Ordering::Relaxed);
+                        rt.block_on(archive.write(batch, sent)).unwrap();
+                    }
+                }
+            });
+        }
+    });
+    let spans = spans.into_inner();
+    println!(
+        "Tempo API over a day: {HOURS} hours, {spans} spans ({:.0} s to write)",
+        t.elapsed().as_secs_f64()
+    );
+    let (start, end) = (FIRST_SECS, FIRST_SECS + HOURS * 3600);
+    let t = Instant::now();
+    let status = Command::new(BIN)
+        .args(["compact", "--storage", storage, "--start"])
+        .arg(start.to_string())
+        .arg("--end")
+        .arg(end.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    println!(
+        "  otelvault compact of the day: {:.0} s",
+        t.elapsed().as_secs_f64()
+    );
+    let settings = [("OTELVAULT_STORAGE", storage), ("OTELVAULT_COMPACT", "off")];
+    let server = Server::spawn_with(&settings).0;
+    let agent = new_agent();
+    while get(&agent, &format!("{}/api/echo", server.url), "text/plain").0 != 200 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let python = otelvault_testkit::bench::duckdb_python();
+    let spans_sql = format!(
+        "(SELECT *, epoch_us(Timestamp) * 1000 + OtlpTimestampNanos AS t FROM read_parquet('{storage}/parquet/traces/**/part-*.parquet'))"
+    );
+    let searches = [
+        (
+            "{ resource.service.name = \"checkout\" }",
+            "ServiceName = 'checkout'",
+        ),
+        ("{ status = error }", "StatusCode = 'Error'"),
+        ("{}", "true"),
+        ("{ duration > 4ms }", "Duration > 4000000"),
+    ];
+    for (q, matching) in searches {
+        let url = format!(
+            "{}/api/search?start={start}&end={end}&limit=20&q={}",
+            server.url,
+            q.replace(' ', "%20")
+                .replace('"', "%22")
+                .replace('{', "%7B")
+                .replace('}', "%7D")
+                .replace('=', "%3D")
+                .replace('>', "%3E")
+        );
+        let (mut answer, mut truncated) = (serde_json::Value::Null, false);
+        let ms = median_ms(|| {
+            let mut response = agent.get(&url).call().unwrap();
+            assert_eq!(response.status().as_u16(), 200, "{q}");
+            truncated = response.headers().contains_key("otelvault-truncated");
+            answer = serde_json::from_slice(&response.body_mut().read_to_vec().unwrap()).unwrap();
+        });
+        let ids: Vec<&str> = answer["traces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["traceID"].as_str().unwrap())
+            .collect();
+        println!(
+            "  search {q} over the day: {ms:.0} ms, {} traces inspected, {} answered{}",
+            answer["metrics"]["inspectedTraces"],
+            ids.len(),
+            if truncated {
+                " (truncated by the time budget)"
+            } else {
+                ""
+            }
+        );
+        let Some(python) = &python else {
+            continue;
+        };
+        let sql = format!(
+            "WITH s AS {spans_sql}, \
+             m AS (SELECT DISTINCT TraceId FROM s WHERE {matching}), \
+             t AS (SELECT s.TraceId, min(t) AS first FROM s JOIN m ON s.TraceId = m.TraceId GROUP BY s.TraceId) \
+             SELECT string_agg(TraceId, ',' ORDER BY first DESC, TraceId) FROM (SELECT * FROM t ORDER BY first DESC, TraceId LIMIT 20)"
+        );
+        let (secs, theirs) = otelvault_testkit::bench::duckdb_value(python, &sql);
+        assert_eq!(ids.join(","), theirs, "{q}: otelvault and DuckDB disagree");
+        println!(
+            "    duckdb over the same Parquet, the same 20 traces: {:.0} ms; otelvault / duckdb {:.2}x",
+            secs * 1000.0,
+            ms / (secs * 1000.0)
+        );
+    }
+    println!("  server peak RSS: {:.0} MiB", server.peak_rss_mib());
 }
 
 /// DuckDB writing the rows of the fetches of [`tempo`] (every span of the

@@ -710,6 +710,33 @@ fn tempo_day() {
             ms / (secs * 1000.0)
         );
     }
+    let values = format!(
+        "{}/api/v2/search/tag/resource.service.name/values?start={start}&end={end}",
+        server.url
+    );
+    let mut listed = 0;
+    let ms = median_ms(|| {
+        let (status, body) = get(&agent, &values, "application/json");
+        assert_eq!(status, 200);
+        let answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        listed = answer["tagValues"].as_array().unwrap().len();
+    });
+    println!("  tag values of resource.service.name over the day: {ms:.0} ms, {listed} values");
+    if let Some(python) = &python {
+        let sql = format!(
+            "SELECT count(DISTINCT ResourceAttributes['service.name']) FROM {spans_sql}"
+        );
+        let (secs, count) = otelvault_testkit::bench::duckdb_count(python, &sql);
+        assert_eq!(listed as u64, count, "tag values: otelvault and DuckDB disagree");
+        println!(
+            "    duckdb over the same Parquet: {:.0} ms; otelvault / duckdb {:.2}x",
+            secs * 1000.0,
+            ms / (secs * 1000.0)
+        );
+    }
+    let names = format!("{}/api/v2/search/tags?start={start}&end={end}", server.url);
+    let ms = median_ms(|| assert_eq!(get(&agent, &names, "application/json").0, 200));
+    println!("  tag names over the day: {ms:.0} ms");
     println!("  server peak RSS: {:.0} MiB", server.peak_rss_mib());
 }
 

@@ -100,12 +100,21 @@ impl ApiError {
             Format::Json => otelvault_codec::json::encode_status(&status).into_bytes(),
             Format::Protobuf => status.encode_to_vec(),
         };
+        self.with_body(body, format.content_type())
+    }
+
+    /// The response with the message alone as its body, in plain text
+    /// (what Tempo's API answers, and Grafana shows as it is), and
+    /// `Retry-After` on 429 and 503.
+    pub fn into_text_response(self) -> Response {
+        let body = self.to_string().into_bytes();
+        self.with_body(body, "text/plain; charset=utf-8")
+    }
+
+    fn with_body(self, body: Vec<u8>, content_type: &'static str) -> Response {
         let mut response = (self.status(), body).into_response();
         let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(format.content_type()),
-        );
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         if matches!(self, ApiError::Throttled(_) | ApiError::Unavailable(_)) {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
         }

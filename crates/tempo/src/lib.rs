@@ -40,7 +40,9 @@ use serde_json::{Value, json};
 
 use otelvault_service::auth::Scope;
 use otelvault_service::error::ApiError;
-use otelvault_service::query::{accepted, lookup_trace, query_slot, seconds_param};
+use otelvault_service::query::{
+    DEFAULT_TRACE_WINDOW_SECS, accepted, lookup_trace, query_slot, seconds_param,
+};
 use otelvault_service::{AppState, RequestLog};
 use traceql::{Condition, Field, Filter, SummaryTest};
 
@@ -95,9 +97,6 @@ const NANOS: u64 = 1_000_000_000;
 /// Window of a search, or of tags, without `start`/`end`: Grafana always
 /// sends its time picker's range; Tempo would search only recent data.
 pub const DEFAULT_SEARCH_WINDOW_SECS: u64 = 3600;
-/// Window of `/api/v2/traces/{id}` without `start`/`end` (Tempo searches
-/// every block; the archive's raw hours cost a read each).
-pub const DEFAULT_TRACE_WINDOW_SECS: u64 = 24 * 3600;
 /// Traces a search answers by default, and at most.
 const DEFAULT_LIMIT: usize = 20;
 const MAX_LIMIT: usize = 1000;
@@ -211,28 +210,34 @@ fn scanned(mut answer: Value, scan: &Scan) -> Result<Response, ApiError> {
 }
 
 /// A handler's frame: the request log and the key check (each handler
-/// takes its query slot once its parameters are read).
+/// takes its query slot once its parameters are read). Errors are plain
+/// text whatever the `Accept`, as Tempo's are: Grafana shows the body of a
+/// failed request as it is.
 async fn handle(
     state: Arc<AppState>,
     headers: HeaderMap,
-    format: Format,
     body: impl AsyncFnOnce(&AppState, &mut RequestLog) -> Result<Response, ApiError>,
 ) -> Response {
     let mut log = RequestLog {
         signal: Some(Signal::Traces),
         ..Default::default()
     };
-    match state.auth.check(&headers, Scope::Query) {
-        Ok(key) => log.key_id = key,
-        Err(e) => return log.attach(Err(e.into()), format),
-    }
-    let result = body(&state, &mut log).await;
-    log.attach(result, format)
+    let result = match state.auth.check(&headers, Scope::Query) {
+        Ok(key) => {
+            log.key_id = key;
+            body(&state, &mut log).await
+        }
+        Err(e) => Err(e.into()),
+    };
+    log.attach(
+        Ok(result.unwrap_or_else(ApiError::into_text_response)),
+        Format::Json,
+    )
 }
 
 /// `GET /api/echo`: what Grafana's "Save & test" calls.
 async fn echo(state: Arc<AppState>, headers: HeaderMap) -> Response {
-    handle(state, headers, Format::Json, async |_, _| {
+    handle(state, headers, async |_, _| {
         Ok((
             StatusCode::OK,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -253,7 +258,7 @@ async fn trace_v2(
     headers: HeaderMap,
 ) -> Response {
     let format = accepted(&headers);
-    handle(state, headers, format, async |state, log| {
+    handle(state, headers, async |state, log| {
         trace_v2_body(state, &trace_id, &params, format, log).await
     })
     .await
@@ -560,7 +565,7 @@ async fn search(
     params: HashMap<String, String>,
     headers: HeaderMap,
 ) -> Response {
-    handle(state, headers, Format::Json, async |state, log| {
+    handle(state, headers, async |state, log| {
         search_body(state, &params, log).await
     })
     .await
@@ -936,7 +941,7 @@ async fn tags_v2(
     params: HashMap<String, String>,
     headers: HeaderMap,
 ) -> Response {
-    handle(state, headers, Format::Json, async |state, log| {
+    handle(state, headers, async |state, log| {
         let scope = params.get("scope").map_or("all", |s| s.as_str());
         if !["all", "", "resource", "span", "intrinsic"].contains(&scope) {
             return Err(ApiError::BadRequest(format!(
@@ -969,7 +974,7 @@ async fn tags_v1(
     params: HashMap<String, String>,
     headers: HeaderMap,
 ) -> Response {
-    handle(state, headers, Format::Json, async |state, log| {
+    handle(state, headers, async |state, log| {
         let (names, scan) = tag_names(state, &params, log).await?;
         let all: BTreeSet<&String> = names.resource.iter().chain(&names.span).collect();
         scanned(json!({"tagNames": all}), &scan)
@@ -979,29 +984,57 @@ async fn tags_v1(
 
 /// The values a field takes over the spans in range, with their TraceQL
 /// types.
+/// Tag values and their TraceQL types, sorted by value.
+type Values = BTreeMap<String, &'static str>;
+
+/// Adds a value to a list of tag values (a value too long to pick from a
+/// list is no autocomplete).
+fn add(values: &mut Values, value: &str, kind: &'static str) {
+    if values.len() < MAX_TAGS && value.len() <= MAX_TAG_VALUE && !values.contains_key(value) {
+        values.insert(value.to_owned(), kind);
+    }
+}
+
+/// The span conditions of `q` (Grafana's query builder sends the
+/// conditions already chosen), which narrow the values listed to those of
+/// spans that meet them all; trace-level conditions do not narrow.
+fn narrowing(params: &HashMap<String, String>) -> Result<Filter, ApiError> {
+    let filter = match params.get("q").map(|q| q.trim()).filter(|q| !q.is_empty()) {
+        Some(q) => traceql::parse(q)
+            .map_err(|e| ApiError::BadRequest(format!("q: invalid TraceQL query: {e}")))?,
+        None => Filter::default(),
+    };
+    Ok(Filter {
+        conditions: filter
+            .conditions
+            .into_iter()
+            .filter(|c| !c.field.is_trace_level())
+            .collect(),
+    })
+}
+
+/// The values a field takes over the spans in range that meet every
+/// condition of `narrow`, with their TraceQL types. Durations list none;
+/// `rootName` and `rootServiceName` are those of the root spans (of
+/// summaries, in hours read whole), whatever `narrow` says.
 async fn tag_values(
     state: &AppState,
     field: &Field,
+    narrow: &Filter,
     params: &HashMap<String, String>,
     log: &mut RequestLog,
-) -> Result<(BTreeMap<String, &'static str>, Scan), ApiError> {
-    if matches!(
-        field,
-        Field::Duration | Field::TraceDuration | Field::RootName | Field::RootServiceName
-    ) {
-        return Err(ApiError::BadRequest(
-            "tag values: durations and trace-level intrinsics have no values to list; ask for an attribute, name, status, statusMessage or kind".into(),
-        ));
-    }
+) -> Result<(Values, Scan), ApiError> {
     let (start, end) = range(params, DEFAULT_SEARCH_WINDOW_SECS)?;
-    let _running = query_slot(state)?;
-    type Values = BTreeMap<String, &'static str>;
-    let add = |values: &mut Values, value: &str, kind: &'static str| {
-        // A value too long to pick from a list is no autocomplete.
-        if values.len() < MAX_TAGS && value.len() <= MAX_TAG_VALUE && !values.contains_key(value) {
-            values.insert(value.to_owned(), kind);
+    match field {
+        // Any number is a duration: nothing to pick from a list.
+        Field::Duration | Field::TraceDuration => return Ok((Values::new(), Scan::default())),
+        Field::RootName | Field::RootServiceName => {
+            let _running = query_slot(state)?;
+            return root_values(state, field, (start, end), log).await;
         }
-    };
+        _ => {}
+    }
+    let _running = query_slot(state)?;
     let add_value = |values: &mut Values, value: &AnyValue| match &value.value {
         Some(any_value::Value::StringValue(text)) => add(values, text, "string"),
         Some(other) => {
@@ -1022,10 +1055,15 @@ async fn tag_values(
     // From spans, and from tag indexes: put together once read.
     let (mut values, mut indexed) = (Values::new(), Values::new());
     let needs = SpanNeeds {
-        attributes: matches!(field, Field::Span(_) | Field::Any(_)),
+        attributes: [field]
+            .into_iter()
+            .chain(narrow.conditions.iter().map(|c| &c.field))
+            .any(|f| matches!(f, Field::Span(_) | Field::Any(_))),
     };
-    // Tag indexes list attributes' values, not intrinsics'.
+    // Tag indexes list attributes' values, not intrinsics', and know
+    // nothing of the spans a value is on.
     let (index, scopes): (FromIndex<'_>, &[&str]) = match field {
+        _ if !narrow.conditions.is_empty() => (FromIndex::Nothing, &[]),
         Field::Resource(k) => (FromIndex::Values(k), &["resource"]),
         Field::Span(k) => (FromIndex::Values(k), &["span"]),
         Field::Any(k) => (FromIndex::Values(k), &["span", "resource"]),
@@ -1038,6 +1076,9 @@ async fn tag_values(
         index,
         log,
         |span| {
+            if !narrow.conditions.iter().all(|c| c.matches_span(span)) {
+                return true;
+            }
             let resource = |key: &str| first(span.resource(), key);
             let values = &mut values;
             match field {
@@ -1096,6 +1137,64 @@ async fn tag_values(
     Ok((values, scan))
 }
 
+/// The services or names of the root spans in range: hours read whole
+/// answer from their trace summaries (one root per trace and hour).
+async fn root_values(
+    state: &AppState,
+    field: &Field,
+    (start, end): (u64, u64),
+    log: &mut RequestLog,
+) -> Result<(Values, Scan), ApiError> {
+    let services = matches!(field, Field::RootServiceName);
+    // From spans, and from summaries: put together once read.
+    let (mut values, mut summed) = (Values::new(), Values::new());
+    let now = otelvault_codec::now_unix_nanos();
+    let visit = state
+        .archive
+        .visit_traces(
+            start,
+            end,
+            now,
+            state.page_time * 2,
+            SpanNeeds { attributes: false },
+            Some(SummaryUse { services: false }),
+            |span| {
+                if span.is_root() {
+                    let value = if services {
+                        string_attribute(span.resource(), "service.name").unwrap_or_default()
+                    } else {
+                        span.name()
+                    };
+                    add(&mut values, value, "string");
+                }
+                true
+            },
+            |_, summary| {
+                if summary.has_root {
+                    let value = if services {
+                        summary.root_service
+                    } else {
+                        summary.root_name
+                    };
+                    add(&mut summed, value, "string");
+                }
+                true
+            },
+        )
+        .await
+        .inspect_err(|e| log.detail = Some(e.detail()))?;
+    for value in summed.keys() {
+        add(&mut values, value, "string");
+    }
+    log.objects += visit.visit.stats.objects;
+    log.read_bytes += visit.visit.stats.bytes_read;
+    let scan = Scan {
+        bytes: visit.visit.stats.bytes_read,
+        truncated: !visit.visit.complete,
+    };
+    Ok((values, scan))
+}
+
 /// `GET /api/v2/search/tag/{name}/values`: `name` is a TraceQL identifier
 /// (`resource.service.name`, `span.http.method`, `.region`, `name`,
 /// `status`, `kind`).
@@ -1105,9 +1204,10 @@ async fn tag_values_v2(
     params: HashMap<String, String>,
     headers: HeaderMap,
 ) -> Response {
-    handle(state, headers, Format::Json, async |state, log| {
+    handle(state, headers, async |state, log| {
         let field = Field::parse(&name).map_err(|e| ApiError::BadRequest(format!("tag: {e}")))?;
-        let (values, scan) = tag_values(state, &field, &params, log).await?;
+        let narrow = narrowing(&params)?;
+        let (values, scan) = tag_values(state, &field, &narrow, &params, log).await?;
         let values: Vec<Value> = values
             .into_iter()
             .map(|(value, kind)| json!({"type": kind, "value": value}))
@@ -1125,13 +1225,13 @@ async fn tag_values_v1(
     params: HashMap<String, String>,
     headers: HeaderMap,
 ) -> Response {
-    handle(state, headers, Format::Json, async |state, log| {
+    handle(state, headers, async |state, log| {
         let field = match name.as_str() {
             "name" => Field::Name,
             "status.code" | "status" => Field::Status,
             other => Field::Any(other.to_owned()),
         };
-        let (values, scan) = tag_values(state, &field, &params, log).await?;
+        let (values, scan) = tag_values(state, &field, &Filter::default(), &params, log).await?;
         let values: Vec<&String> = values.keys().collect();
         scanned(json!({"tagValues": values}), &scan)
     })

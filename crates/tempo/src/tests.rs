@@ -291,13 +291,37 @@ async fn v2_trace_by_id_is_tempos_trace_by_id_response() {
             .0,
         StatusCode::OK
     );
-    let (status, body) = get(&app, &format!("/api/v2/traces/{}?{RANGE}", "ab".repeat(16))).await;
-    assert_eq!(
-        status,
-        StatusCode::NOT_FOUND,
-        "{}",
-        String::from_utf8_lossy(&body)
-    );
+    // A missing trace is a 404 whose body Grafana can show, though it
+    // asked for protobuf: text on the v2 route, JSON on the v1 route.
+    for (route, media) in [
+        ("/api/v2/traces", "text/plain; charset=utf-8"),
+        ("/api/traces", "application/json"),
+    ] {
+        let response = app
+            .clone()
+            .oneshot(
+                Request::get(format!("{route}/{}?{RANGE}", "ab".repeat(16)))
+                    .header("authorization", "Bearer query-key-1")
+                    .header(header::ACCEPT, "application/protobuf")
+                    .body(Body::empty())
+                    .expect("request"),
+            )
+            .await
+            .expect("response");
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{route}");
+        assert_eq!(response.headers()[header::CONTENT_TYPE], media, "{route}");
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        let text = String::from_utf8(body.to_vec()).expect("text");
+        assert!(
+            text.contains(&format!("trace {} not found", "ab".repeat(16))),
+            "{route}: {text}"
+        );
+    }
     assert_eq!(
         get(&app, "/api/v2/traces/xyz").await.0,
         StatusCode::BAD_REQUEST
@@ -502,6 +526,94 @@ async fn tag_names_and_values_come_from_the_spans_in_range() {
         v1_names["tagNames"],
         serde_json::json!(["http.route", "http.status_code", "region", "service.name"])
     );
+}
+
+/// The values of a v2 tag, as listed.
+async fn values_of(app: &Router, tag: &str, q: &str) -> Vec<String> {
+    let q = if q.is_empty() {
+        String::new()
+    } else {
+        format!("q={}&", urlencode(q))
+    };
+    let answer = get_json(app, &format!("/api/v2/search/tag/{tag}/values?{q}{RANGE}")).await;
+    answer["tagValues"]
+        .as_array()
+        .expect("values")
+        .iter()
+        .map(|v| {
+            assert_eq!(v["type"], "string", "{tag}: {v}");
+            v["value"].as_str().expect("value").to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn tag_values_of_trace_intrinsics_and_narrowed_by_q() {
+    let (app, traces) = app().await;
+    // What Grafana's query builder asks when a trace-level intrinsic is
+    // picked: the roots' services and names; durations have no list.
+    assert_eq!(
+        values_of(&app, "rootServiceName", "").await,
+        ["svc-0", "svc-1", "svc-2"]
+    );
+    let mut roots: Vec<String> = traces
+        .iter()
+        .map(|t| format!("GET /item/{}", t.id[15] % 5))
+        .collect();
+    roots.sort();
+    roots.dedup();
+    assert_eq!(values_of(&app, "rootName", "").await, roots);
+    for tag in ["duration", "traceDuration"] {
+        assert!(values_of(&app, tag, "").await.is_empty(), "{tag}");
+    }
+
+    // `q` holds the conditions already chosen: only values of spans that
+    // meet them are listed.
+    let mut svc_1: Vec<String> = traces
+        .iter()
+        .filter(|t| t.service == "svc-1")
+        .map(|t| format!("GET /item/{}", t.id[15] % 5))
+        .collect();
+    svc_1.sort();
+    svc_1.dedup();
+    let every = values_of(&app, "name", "").await;
+    assert!(svc_1.len() < every.len(), "{svc_1:?} {every:?}");
+    assert_eq!(
+        values_of(&app, "name", r#"{ resource.service.name = "svc-1" }"#).await,
+        svc_1
+    );
+    assert_eq!(
+        values_of(&app, "resource.service.name", "{ status = error }").await,
+        ["payments"]
+    );
+    assert_eq!(
+        values_of(
+            &app,
+            "name",
+            "{ span.http.status_code = 503 && kind = client }"
+        )
+        .await,
+        ["charge"]
+    );
+    assert!(
+        values_of(&app, ".region", r#"{ name = "charge" }"#)
+            .await
+            .is_empty()
+    );
+    // `{}`, and trace-level conditions, narrow nothing.
+    assert_eq!(values_of(&app, "name", "{}").await, every);
+    assert_eq!(
+        values_of(&app, "name", r#"{ rootServiceName = "svc-1" }"#).await,
+        every
+    );
+    let (status, body) = get(
+        &app,
+        &format!("/api/v2/search/tag/name/values?q=%7B%20name%20%3D%3D&{RANGE}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let text = String::from_utf8_lossy(&body);
+    assert!(text.starts_with("q: invalid TraceQL query"), "{text}");
 }
 
 /// Every search shape, tag list and value list answers the same over the
@@ -722,9 +834,15 @@ async fn searches_over_summarized_hours_are_the_raw_hours_answers() {
             ".service.name",
             "name",
             "status",
+            "rootServiceName",
+            "rootName",
         ] {
             uris.push(format!("/api/v2/search/tag/{tag}/values?{range}"));
         }
+        let narrowed = urlencode(r#"{ resource.service.name = "payments" }"#);
+        uris.push(format!(
+            "/api/v2/search/tag/name/values?q={narrowed}&{range}"
+        ));
         for q in searches {
             for extra in [
                 "limit=100",

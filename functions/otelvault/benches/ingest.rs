@@ -723,11 +723,13 @@ fn tempo_day() {
     });
     println!("  tag values of resource.service.name over the day: {ms:.0} ms, {listed} values");
     if let Some(python) = &python {
-        let sql = format!(
-            "SELECT count(DISTINCT ResourceAttributes['service.name']) FROM {spans_sql}"
-        );
+        let sql =
+            format!("SELECT count(DISTINCT ResourceAttributes['service.name']) FROM {spans_sql}");
         let (secs, count) = otelvault_testkit::bench::duckdb_count(python, &sql);
-        assert_eq!(listed as u64, count, "tag values: otelvault and DuckDB disagree");
+        assert_eq!(
+            listed as u64, count,
+            "tag values: otelvault and DuckDB disagree"
+        );
         println!(
             "    duckdb over the same Parquet: {:.0} ms; otelvault / duckdb {:.2}x",
             secs * 1000.0,

@@ -43,8 +43,10 @@ pub fn page_bytes(format: Format) -> usize {
 /// Work one page may take before it returns with a cursor (a trace lookup
 /// may take twice this).
 pub const PAGE_TIME: Duration = Duration::from_secs(20);
-/// Window searched by `GET /api/traces/{traceId}` without `start`/`end`.
-pub const DEFAULT_TRACE_WINDOW_SECS: u64 = 3600;
+/// Window a trace lookup searches without `start` (`GET /api/traces/{id}`
+/// and Tempo's v2 route alike): the last day. Tempo would search every
+/// block; each raw hour costs a listing.
+pub const DEFAULT_TRACE_WINDOW_SECS: u64 = 24 * 3600;
 /// Spans returned by one trace lookup at most.
 const MAX_TRACE_SPANS: usize = 100_000;
 
@@ -233,7 +235,9 @@ pub(crate) async fn trace_by_id(
         ..Default::default()
     };
     let result = run_trace_by_id(&state, &trace_id, &params, &headers, format, &mut log).await;
-    log.attach(result, format)
+    // Errors in JSON whatever the `Accept`: Grafana's Tempo data source
+    // asks this route for protobuf and shows a failure's body as text.
+    log.attach(result, Format::Json)
 }
 
 /// A time parameter in unix seconds (`start`, `end`), as nanoseconds; the
@@ -265,7 +269,10 @@ async fn run_trace_by_id(
     let _running = query_slot(state)?;
     const NANOS: u64 = 1_000_000_000;
     let now = otelvault_codec::now_unix_nanos();
-    let end = seconds_param(params, "end")?.map_or(now, |s| s.saturating_mul(NANOS));
+    // `end=0` is now, as Tempo reads it.
+    let end = seconds_param(params, "end")?
+        .filter(|s| *s > 0)
+        .map_or(now, |s| s.saturating_mul(NANOS));
     let start = seconds_param(params, "start")?
         .map_or(end.saturating_sub(DEFAULT_TRACE_WINDOW_SECS * NANOS), |s| {
             s.saturating_mul(NANOS)

@@ -114,6 +114,44 @@ fn listed(doc: &Value) -> Vec<Value> {
     spans
 }
 
+/// The trace-lookup time shifts of the documented data source provisioning,
+/// in seconds: Grafana looks a trace up from `from - start` to `to + end`
+/// of the dashboard's range.
+fn documented_time_shifts() -> (u64, i64) {
+    let doc = std::fs::read_to_string(script("docs/src/grafana.md")).expect("docs/src/grafana.md");
+    // The data source must not try Tempo's gRPC streaming, which the
+    // archive does not serve.
+    let streaming = doc
+        .split("streamingEnabled:")
+        .nth(1)
+        .expect("provisioning sets streamingEnabled");
+    for key in ["search: false", "metrics: false"] {
+        assert!(
+            streaming.lines().take(3).any(|l| l.trim() == key),
+            "streamingEnabled has {key}"
+        );
+    }
+    let shift = |name: &str| -> i64 {
+        let value = doc
+            .split(&format!("{name}: '"))
+            .nth(1)
+            .and_then(|rest| rest.split('\'').next())
+            .unwrap_or_else(|| panic!("provisioning sets {name}"));
+        let (number, unit) = value.split_at(value.len() - 1);
+        let number: i64 = number.parse().expect(name);
+        number
+            * match unit {
+                "s" => 1,
+                "m" => 60,
+                "h" => 3600,
+                _ => panic!("{name}: unit of {value}"),
+            }
+    };
+    let start = shift("spanStartTimeShift");
+    assert!(start >= 0, "spanStartTimeShift widens the range back");
+    (start as u64, shift("spanEndTimeShift"))
+}
+
 #[test]
 fn grafanas_tempo_queries_answer_what_the_fetch_api_holds() {
     let (server, _store) = Server::start(&Storage::Fs, &KEYS);
@@ -202,10 +240,34 @@ fn grafanas_tempo_queries_answer_what_the_fetch_api_holds() {
             |s, span| s.starts_with("ca") && span["name"] != "GET /cart",
         ),
     ];
+    // A dashboard whose range ends as the trace does (a trace found in the
+    // last minutes, opened from the search): with the documented shifts
+    // Grafana's lookup window holds it.
+    let (start_shift, end_shift) = documented_time_shifts();
+    let lookups: Vec<Value> = [early, late]
+        .iter()
+        .map(|(id, t)| {
+            let (from, to) = (t.start / 1_000_000_000 - 300, t.end / 1_000_000_000 + 1);
+            json!({
+                "id": id,
+                "start": from - start_shift,
+                "end": to.checked_add_signed(end_shift).expect("end"),
+            })
+        })
+        .collect();
+    let missing = "00000000000000000000000000c0ffee";
+    assert!(!all.contains_key(missing));
+    let narrowed = [
+        ("name", r#"{ resource.service.name = "payments" }"#),
+        ("resource.service.name", "{ status = error }"),
+    ];
     let plan = json!({
         "traces": [early.0, late.0],
+        "lookups": lookups,
+        "missing": missing,
         "searches": searches,
-        "tag_values": ["resource.service.name", "status", "span.order"],
+        "tag_values": ["resource.service.name", "status", "span.order", "rootServiceName", "rootName"],
+        "narrowed": narrowed.iter().map(|(tag, q)| json!({"tag": tag, "q": q})).collect::<Vec<_>>(),
     });
     let mut cmd = Command::new(python(".venv-otel-proto"));
     cmd.arg(script("tests/python/tempo_client.py"))
@@ -220,6 +282,11 @@ fn grafanas_tempo_queries_answer_what_the_fetch_api_holds() {
         let fetched = listed(&fetch(&server.url, &["--trace-id", id]));
         assert_eq!(fetched.len(), 3);
         let got = &answer["traces"][id.as_str()];
+        assert_eq!(
+            answer["lookups"][id.as_str()].as_array().expect("lookup"),
+            &fetched,
+            "lookup of {id} from a dashboard"
+        );
         for form in ["v2", "v2_json", "v1"] {
             assert_eq!(
                 got[form].as_array().expect(form),
@@ -276,4 +343,40 @@ fn grafanas_tempo_queries_answer_what_the_fetch_api_holds() {
         answer["values"]["span.order"].as_array().map(Vec::len),
         Some(68)
     );
+
+    // Trace-level intrinsics list the roots' services and names.
+    let roots = |pick: fn(&Trace) -> &String| -> Value {
+        let set: std::collections::BTreeSet<&String> = all.values().map(pick).collect();
+        json!(
+            set.into_iter()
+                .map(|v| ["string", v.as_str()])
+                .collect::<Vec<_>>()
+        )
+    };
+    assert_eq!(answer["values"]["rootServiceName"], roots(|t| &t.root.0));
+    assert_eq!(answer["values"]["rootName"], roots(|t| &t.root.1));
+    // Values narrowed by the conditions already chosen.
+    let names_of = |keep: &dyn Fn(&str, &Value) -> bool, pick: &dyn Fn(&str, &Value) -> String| {
+        let set: std::collections::BTreeSet<String> = all
+            .values()
+            .flat_map(|t| &t.spans)
+            .filter(|(s, span)| keep(s, span))
+            .map(|(s, span)| pick(s, span))
+            .collect();
+        json!(set)
+    };
+    let want = [
+        names_of(&|s, _| s == "payments", &|_, span| {
+            span["name"].as_str().unwrap_or_default().to_owned()
+        }),
+        names_of(&|_, span| failed(span), &|s, _| s.to_owned()),
+    ];
+    for (i, want) in want.iter().enumerate() {
+        assert!(
+            want.as_array().is_some_and(|w| !w.is_empty()),
+            "{:?}",
+            narrowed[i]
+        );
+        assert_eq!(&answer["narrowed"][i], want, "{:?}", narrowed[i]);
+    }
 }

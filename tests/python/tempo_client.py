@@ -6,17 +6,23 @@ nothing here shares code with the server.
 
 Usage: tempo_client.py URL KEY START END PLAN.json
 
-PLAN is {"traces": [hex ids], "searches": [{"q": ..., "tags": ...,
-"minDuration": ..., "limit": ...}], "tag_values": [identifiers]}.
+PLAN is {"traces": [hex ids], "lookups": [{"id": hex id, "start": s,
+"end": s}], "missing": hex id, "searches": [{"q": ..., "tags": ...,
+"minDuration": ..., "limit": ...}], "tag_values": [identifiers],
+"narrowed": [{"tag": identifier, "q": TraceQL}]}.
 Prints a JSON summary on stdout: for each trace, its spans as decoded from
 the v2 protobuf answer, from the v2 JSON answer and from the v1 protobuf
-answer; for each search, the trace ids in order; the tag names by scope;
-the values of each identifier. Exits non-zero, naming the field, when an
-answer does not have Tempo's shape.
+answer; the spans each lookup (a v2 protobuf lookup in its own window, as
+Grafana sends from a dashboard) found; for each search, the trace ids in
+order; the tag names by scope; the values of each identifier, and of each
+identifier narrowed by `q`. Exits non-zero, naming the field, when an
+answer does not have Tempo's shape, or when the missing trace is not a 404
+whose body says so in text (v2) or JSON (v1), whatever the Accept.
 """
 
 import json
 import sys
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -72,8 +78,11 @@ def fail(what):
 def get(path, params=None, accept="application/json"):
     query = "?" + urllib.parse.urlencode(params) if params else ""
     request = urllib.request.Request(URL + path + query, headers={"Authorization": f"Bearer {KEY}", "Accept": accept})
-    with urllib.request.urlopen(request, timeout=120) as response:
-        return response.status, response.headers.get("Content-Type", ""), response.read()
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return response.status, response.headers.get("Content-Type", ""), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers.get("Content-Type", ""), error.read()
 
 
 def get_json(path, params=None):
@@ -130,7 +139,7 @@ def check_search(answer):
 
 
 plan = json.loads(PLAN)
-summary = {"traces": {}, "searches": [], "tags": {}, "values": {}}
+summary = {"traces": {}, "lookups": {}, "searches": [], "tags": {}, "values": {}, "narrowed": []}
 
 status, content_type, body = get("/api/echo")
 expect(status == 200 and body == b"echo", f"/api/echo answered {status} {body!r}")
@@ -150,6 +159,23 @@ for trace_id in plan["traces"]:
     v1 = Trace()
     v1.ParseFromString(body)
     summary["traces"][trace_id] = {"v2": v2, "v2_json": v2_json, "v1": spans_of(v1.resourceSpans)}
+
+for lookup in plan["lookups"]:
+    window_of_lookup = {"start": str(lookup["start"]), "end": str(lookup["end"])}
+    status, content_type, body = get(f"/api/v2/traces/{lookup['id']}", window_of_lookup, accept="application/protobuf")
+    expect(status == 200, f"lookup of {lookup}: {status} {body[:200]!r}")
+    response = TraceByIDResponse()
+    response.ParseFromString(body)
+    summary["lookups"][lookup["id"]] = spans_of(response.trace.resourceSpans)
+
+# Grafana shows a failed lookup's body as it is: Tempo answers text.
+for path, media in [("/api/v2/traces/", "text/plain"), ("/api/traces/", "application/json")]:
+    status, content_type, body = get(path + plan["missing"], window, accept="application/protobuf")
+    expect(status == 404 and content_type.startswith(media), f"{path}missing: {status} {content_type}")
+    text = body.decode("utf-8")
+    expect(f"trace {plan['missing']} not found" in text, f"{path}missing: {text!r}")
+    if media == "application/json":
+        expect("message" in json.loads(text), f"{path}missing: no message in {text!r}")
 
 for search in plan["searches"]:
     params = dict(window)
@@ -173,5 +199,11 @@ for identifier in plan["tag_values"]:
     for v in answer["tagValues"]:
         expect(set(v) == {"type", "value"} and isinstance(v["value"], str), f"tagValues entry {v}")
     summary["values"][identifier] = [[v["type"], v["value"]] for v in answer["tagValues"]]
+
+for narrowed in plan["narrowed"]:
+    params = dict(window)
+    params["q"] = narrowed["q"]
+    answer = get_json(f"/api/v2/search/tag/{urllib.parse.quote(narrowed['tag'])}/values", params)
+    summary["narrowed"].append([v["value"] for v in answer["tagValues"]])
 
 print(json.dumps(summary))

@@ -616,6 +616,19 @@ async fn tag_values_of_trace_intrinsics_and_narrowed_by_q() {
     assert!(text.starts_with("q: invalid TraceQL query"), "{text}");
 }
 
+/// What the documentation lists as not served answers 404, so Grafana says
+/// so rather than drawing an empty panel.
+#[tokio::test]
+async fn traceql_metrics_are_not_served() {
+    let (app, _) = app().await;
+    for uri in [
+        format!("/api/metrics/query_range?q=%7B%7D%20%7C%20rate()&{RANGE}"),
+        format!("/api/metrics/query?q=%7B%7D%20%7C%20rate()&{RANGE}"),
+    ] {
+        assert_eq!(get(&app, &uri).await.0, StatusCode::NOT_FOUND, "{uri}");
+    }
+}
+
 /// Every search shape, tag list and value list answers the same over the
 /// compacted hour (read by column) as over its raw objects.
 #[tokio::test]

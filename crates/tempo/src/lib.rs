@@ -982,8 +982,6 @@ async fn tags_v1(
     .await
 }
 
-/// The values a field takes over the spans in range, with their TraceQL
-/// types.
 /// Tag values and their TraceQL types, sorted by value.
 type Values = BTreeMap<String, &'static str>;
 

@@ -1770,11 +1770,14 @@ impl Archive {
 
     /// Hands the spans of `traces` in the hours a visit of traces
     /// summarized to `each`, read as [`Archive::visit_spans`] reads them,
-    /// until `each` returns false or `time` has passed.
+    /// until `each` returns false or `time` has passed. `None` hands over
+    /// every span of those hours in range (the spans of traces the range
+    /// cuts, which the visit of traces handed over already, among them):
+    /// what decides a condition that summaries cannot.
     pub async fn visit_summarized(
         &self,
         summarized: &Summarized,
-        traces: &[[u8; 16]],
+        traces: Option<&[[u8; 16]]>,
         time: Duration,
         needs: SpanNeeds,
         mut each: impl FnMut(&dyn SpanView) -> bool,
@@ -1798,6 +1801,9 @@ impl Archive {
             .iter()
             .enumerate()
             .filter_map(|(n, ids)| {
+                let Some(traces) = traces else {
+                    return Some((n, PartRows::All));
+                };
                 let theirs: TraceIds = traces
                     .iter()
                     .filter(|id| ids.binary_search(&u128::from_be_bytes(**id)).is_ok())

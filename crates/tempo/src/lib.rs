@@ -452,6 +452,12 @@ struct Matcher<'a> {
 }
 
 impl Matcher<'_> {
+    /// Whether `span` meets every span condition.
+    fn matches(&self, span: &dyn SpanView) -> bool {
+        self.span_conditions.iter().all(|c| c.matches_span(span))
+            && traceql::matches_tags(self.tags, span)
+    }
+
     /// Adds what `span` tells to its trace's `found`.
     fn add(&self, found: &mut Found, span: &dyn SpanView) {
         let (start, end) = (span.start(), span.end());
@@ -466,9 +472,7 @@ impl Matcher<'_> {
                 found.root = Some((start, service.to_owned(), span.name().to_owned()));
             }
         }
-        let matches = self.span_conditions.iter().all(|c| c.matches_span(span))
-            && traceql::matches_tags(self.tags, span);
-        if matches {
+        if self.matches(span) {
             found.matched += 1;
             let at = (start, span.span_id());
             let position = found
@@ -617,16 +621,18 @@ async fn search_body(
                 .iter()
                 .any(|c| matches!(c.field, Field::Span(_) | Field::Any(_))),
     };
-    // Hours read whole answer from their trace summaries when those can
-    // decide the span conditions; the spans of the traces answered are
+    // Hours read whole answer from their trace summaries (one row per
+    // trace: start, end, root): whether a trace matches comes from them
+    // when they can decide the span conditions, else from a read of the
+    // columns the conditions name. The spans of the traces answered are
     // read afterwards.
     let test = if tags.is_empty() {
         SummaryTest::of(&span_conditions)
     } else {
         None
     };
-    let summaries = test.as_ref().map(|t| SummaryUse {
-        services: matches!(t, SummaryTest::Service(_)),
+    let summaries = Some(SummaryUse {
+        services: matches!(test, Some(SummaryTest::Service(_))),
     });
     let mut traces: HashMap<Vec<u8>, Found> = HashMap::new();
     let mut summed: HashMap<[u8; 16], Summed> = HashMap::new();
@@ -705,6 +711,27 @@ async fn search_body(
     let mut stats = visit.visit.stats;
     let mut truncated = !visit.visit.complete;
     let inspected_spans = visit.visit.items;
+    if test.is_none() && !visit.summarized.is_empty() && !truncated {
+        // Which summarized traces have a matching span: one light pass
+        // (no per-trace state beyond the summaries' own).
+        let read = state
+            .archive
+            .visit_summarized(&visit.summarized, None, time, needs, |span| {
+                if let Ok(id) = <[u8; 16]>::try_from(span.trace_id())
+                    && let Some(s) = summed.get_mut(&id)
+                    && !s.matches
+                    && matcher.matches(span)
+                {
+                    s.matches = true;
+                }
+                true
+            })
+            .await
+            .inspect_err(|e| log.detail = Some(e.detail()))?;
+        stats.parquet_requests += read.stats.parquet_requests;
+        stats.bytes_read += read.stats.bytes_read;
+        truncated |= !read.complete;
+    }
     // Whether a trace known from its spans alone is an answer.
     let answers = |f: &Found| {
         let duration = f.end.saturating_sub(f.start);
@@ -767,7 +794,7 @@ async fn search_body(
             }
             let read = state
                 .archive
-                .visit_summarized(&visit.summarized, &unread, time, needs, |span| {
+                .visit_summarized(&visit.summarized, Some(&unread), time, needs, |span| {
                     if let Some(found) = traces.get_mut(span.trace_id()) {
                         matcher.add(found, span);
                     }

@@ -10,9 +10,10 @@
 //! (`Archive::visit_spans`: compacted hours by column, raw objects
 //! decoded), within the query time budget; an answer cut short by it
 //! carries `otelvault-truncated: true`. Compacted hours wholly in the range
-//! answer from their indexes instead when those can: a search from the
-//! trace summaries (then reading the spans of the traces it answers only),
-//! tags from the tag index.
+//! answer from their indexes instead: a search from the trace summaries
+//! (with one pass over the columns of conditions they cannot decide, then
+//! reading the spans of the traces it answers only), tags from the tag
+//! index.
 //!
 //! The API is a set of [`routes`] the service's router takes beside its own
 //! (`otelvault_service::router_with`); handlers use the service's state,

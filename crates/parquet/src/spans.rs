@@ -69,6 +69,24 @@ pub struct SpanNeeds {
     /// The span's attributes (`SpanAttributes`): without them, a view
     /// has none.
     pub attributes: bool,
+    /// Only what deciding span conditions takes: a view has no span id
+    /// (empty) and no parent (it is never a root), and without
+    /// `attributes` no remainder either, so its end is its start plus
+    /// `Duration` (which only differs for an end before the start, a
+    /// duration of 0 then, or one past 292 years).
+    pub conditions_only: bool,
+}
+
+impl SpanNeeds {
+    /// Whether `column` is read.
+    fn reads(&self, column: &str) -> bool {
+        match column {
+            "SpanId" | "ParentSpanId" => !self.conditions_only,
+            ITEM_COLUMN => !self.conditions_only || self.attributes,
+            "SpanAttributes" => self.attributes,
+            _ => true,
+        }
+    }
 }
 
 /// Trace ids, in hex as the `TraceId` column holds them.
@@ -143,7 +161,8 @@ pub async fn span_batches(
     let mut roots = Vec::new();
     let wanted = COLUMNS
         .iter()
-        .chain(needs.attributes.then_some(&"SpanAttributes"));
+        .chain(Some(&"SpanAttributes"))
+        .filter(|name| needs.reads(name));
     for name in wanted {
         roots.push(schema.index_of(name).map_err(|_| CompactError::Schema {
             table: TABLE,
@@ -255,8 +274,8 @@ fn resource<'a>(
 /// The columns of a batch a view reads.
 struct Columns<'a> {
     trace_id: &'a StringArray,
-    span_id: &'a StringArray,
-    parent: &'a StringArray,
+    span_id: Option<&'a StringArray>,
+    parent: Option<&'a StringArray>,
     name: Strings<'a>,
     kind: Strings<'a>,
     status_code: Strings<'a>,
@@ -264,7 +283,7 @@ struct Columns<'a> {
     duration: &'a Int64Array,
     micros: &'a PrimitiveArray<TimestampMicrosecondType>,
     nanos: &'a Int32Array,
-    rest: &'a BinaryArray,
+    rest: Option<&'a BinaryArray>,
     resource: (&'a DictionaryArray<Int32Type>, &'a BinaryArray),
     object: &'a UInt32Array,
     attributes: Option<(&'a MapArray, &'a StringArray, &'a StringArray)>,
@@ -294,8 +313,11 @@ impl<'a> Columns<'a> {
         };
         Ok(Columns {
             trace_id: text("TraceId")?,
-            span_id: text("SpanId")?,
-            parent: text("ParentSpanId")?,
+            span_id: needs.reads("SpanId").then(|| text("SpanId")).transpose()?,
+            parent: needs
+                .reads("ParentSpanId")
+                .then(|| text("ParentSpanId"))
+                .transpose()?,
             name: Strings::of(batch, "SpanName")?,
             kind: Strings::of(batch, "SpanKind")?,
             status_code: Strings::of(batch, "StatusCode")?,
@@ -306,7 +328,10 @@ impl<'a> Columns<'a> {
                 .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
                 .ok_or_else(|| schema("Timestamp is not in microseconds".into()))?,
             nanos: int32(batch, TABLE, "OtlpTimestampNanos")?,
-            rest: binary(batch, TABLE, ITEM_COLUMN)?,
+            rest: needs
+                .reads(ITEM_COLUMN)
+                .then(|| binary(batch, TABLE, ITEM_COLUMN))
+                .transpose()?,
             resource: dictionary(batch, "OtlpResource", |v| v.as_binary_opt::<i32>())?,
             object: uint32(batch, OBJECT_COLUMN)?,
             attributes,
@@ -444,17 +469,19 @@ impl<'a> ColumnSpan<'a> {
     /// The row's remainder, decoded on first use.
     fn rest(&self) -> Option<&SpanRest> {
         self.rest
-            .get_or_init(|| match SpanRest::decode(self.columns.rest.value(self.i)) {
-                Ok(rest) => Some(rest),
-                Err(source) => {
-                    self.failure.set(Some(CompactError::Protobuf {
-                        column: ITEM_COLUMN,
-                        row: self.i,
-                        source,
-                    }));
-                    None
-                }
-            })
+            .get_or_init(
+                || match SpanRest::decode(self.columns.rest?.value(self.i)) {
+                    Ok(rest) => Some(rest),
+                    Err(source) => {
+                        self.failure.set(Some(CompactError::Protobuf {
+                            column: ITEM_COLUMN,
+                            row: self.i,
+                            source,
+                        }));
+                        None
+                    }
+                },
+            )
             .as_ref()
     }
 }
@@ -466,7 +493,13 @@ impl SpanView for ColumnSpan<'_> {
     fn span_id(&self) -> &[u8] {
         self.span_id
             .get_or_init(|| {
-                Id::of(self.columns.span_id.value(self.i), "SpanId", self.i).unwrap_or_else(|e| {
+                let Some(ids) = self.columns.span_id else {
+                    return Id {
+                        bytes: [0; 32],
+                        len: 0,
+                    };
+                };
+                Id::of(ids.value(self.i), "SpanId", self.i).unwrap_or_else(|e| {
                     self.failure.set(Some(e));
                     Id {
                         bytes: [0; 32],
@@ -477,7 +510,9 @@ impl SpanView for ColumnSpan<'_> {
             .as_slice()
     }
     fn is_root(&self) -> bool {
-        self.columns.parent.value(self.i).is_empty()
+        self.columns
+            .parent
+            .is_some_and(|p| p.value(self.i).is_empty())
     }
     fn name(&self) -> &str {
         self.columns.name.value(self.i)

@@ -621,6 +621,7 @@ async fn search_body(
             || span_conditions
                 .iter()
                 .any(|c| matches!(c.field, Field::Span(_) | Field::Any(_))),
+        conditions_only: false,
     };
     // Hours read whole answer from their trace summaries (one row per
     // trace: start, end, root): whether a trace matches comes from them
@@ -714,10 +715,15 @@ async fn search_body(
     let inspected_spans = visit.visit.items;
     if test.is_none() && !visit.summarized.is_empty() && !truncated {
         // Which summarized traces have a matching span: one light pass
-        // (no per-trace state beyond the summaries' own).
+        // over the columns conditions read (no per-trace state beyond the
+        // summaries' own).
+        let lean = SpanNeeds {
+            conditions_only: true,
+            ..needs
+        };
         let read = state
             .archive
-            .visit_summarized(&visit.summarized, None, time, needs, |span| {
+            .visit_summarized(&visit.summarized, None, time, lean, |span| {
                 if let Ok(id) = <[u8; 16]>::try_from(span.trace_id())
                     && let Some(s) = summed.get_mut(&id)
                     && !s.matches
@@ -930,7 +936,10 @@ async fn tag_names(
     };
     // From spans, and from tag indexes: put together once read.
     let (mut names, mut indexed) = (Names::default(), Names::default());
-    let needs = SpanNeeds { attributes: true };
+    let needs = SpanNeeds {
+        attributes: true,
+        conditions_only: false,
+    };
     let scan = scan(
         state,
         (start, end),
@@ -1085,6 +1094,7 @@ async fn tag_values(
             .into_iter()
             .chain(narrow.conditions.iter().map(|c| &c.field))
             .any(|f| matches!(f, Field::Span(_) | Field::Any(_))),
+        conditions_only: false,
     };
     // Tag indexes list attributes' values, not intrinsics', and know
     // nothing of the spans a value is on.
@@ -1182,7 +1192,7 @@ async fn root_values(
             end,
             now,
             state.page_time * 2,
-            SpanNeeds { attributes: false },
+            SpanNeeds::default(),
             Some(SummaryUse { services: false }),
             |span| {
                 if span.is_root() {

@@ -581,7 +581,10 @@ async fn spans_seen(archive: &Archive, range: std::ops::Range<u64>) -> (Vec<Stri
         }
     }
     let mut visited = Vec::new();
-    let needs = crate::SpanNeeds { attributes: true };
+    let needs = crate::SpanNeeds {
+        attributes: true,
+        conditions_only: false,
+    };
     let visit = archive
         .visit_spans(
             range.start,
@@ -601,6 +604,49 @@ async fn spans_seen(archive: &Archive, range: std::ops::Range<u64>) -> (Vec<Stri
     read.sort();
     visited.sort();
     (read, visited)
+}
+
+/// What deciding span conditions sees of every span, visited with
+/// `needs`: the span's id and parent aside, and its duration (capped at
+/// what the `Duration` column holds) rather than its end.
+async fn conditions_seen(archive: &Archive, needs: crate::SpanNeeds) -> Vec<String> {
+    let mut seen = Vec::new();
+    let visit = archive
+        .visit_spans(
+            0,
+            u64::MAX,
+            u64::MAX,
+            std::time::Duration::from_secs(600),
+            needs,
+            |span| {
+                let mut keys = Vec::new();
+                if needs.attributes {
+                    span.attribute_keys(&mut |key| keys.push(key.to_owned()));
+                }
+                let attributes: Vec<String> = keys
+                    .iter()
+                    .map(|key| format!("{key}={:?}", span.attribute(key)))
+                    .collect();
+                let duration = span.end().saturating_sub(span.start());
+                seen.push(format!(
+                    "{:?} {:?} {} {} {} {} {:?} {attributes:?} {:?}",
+                    span.trace_id(),
+                    span.name(),
+                    span.start(),
+                    duration.min(i64::MAX as u64),
+                    span.kind(),
+                    span.status_code(),
+                    span.status_message(),
+                    span.resource(),
+                ));
+                true
+            },
+        )
+        .await
+        .expect("visit");
+    assert!(visit.complete);
+    seen.sort();
+    seen
 }
 
 proptest::proptest! {
@@ -636,6 +682,11 @@ proptest::proptest! {
             }
             let (read, visited) = spans_seen(&archive, 0..u64::MAX).await;
             proptest::prop_assert_eq!(&visited, &read);
+            let every = |attributes, conditions_only| crate::SpanNeeds { attributes, conditions_only };
+            let decided = [
+                conditions_seen(&archive, every(false, false)).await,
+                conditions_seen(&archive, every(true, false)).await,
+            ];
             let options = CompactOptions { delete_raw, ..CompactOptions::default() };
             compact_range(&*store, 0, u64::MAX - HOUR, options, |_, _| {}).await.expect("compact");
             for (signal, raw) in Signal::ALL.into_iter().zip(raw) {
@@ -647,6 +698,12 @@ proptest::proptest! {
             let (compacted, visited) = spans_seen(&archive, 0..u64::MAX).await;
             proptest::prop_assert_eq!(&compacted, &read);
             proptest::prop_assert_eq!(&visited, &read);
+            // Views of only what conditions read decide them as the whole
+            // span would.
+            for (attributes, decided) in [false, true].into_iter().zip(&decided) {
+                let lean = conditions_seen(&archive, every(attributes, true)).await;
+                proptest::prop_assert_eq!(&lean, decided, "attributes {}", attributes);
+            }
             Ok(())
         })?;
     }

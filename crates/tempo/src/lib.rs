@@ -735,9 +735,7 @@ async fn search_body(
             })
             .await
             .inspect_err(|e| log.detail = Some(e.detail()))?;
-        stats.parquet_requests += read.stats.parquet_requests;
-        stats.bytes_read += read.stats.bytes_read;
-        truncated |= !read.complete;
+        truncated |= !add_read(&mut stats, &read);
     }
     // Whether a trace known from its spans alone is an answer.
     let answers = |f: &Found| {
@@ -809,9 +807,7 @@ async fn search_body(
                 })
                 .await
                 .inspect_err(|e| log.detail = Some(e.detail()))?;
-            stats.parquet_requests += read.stats.parquet_requests;
-            stats.bytes_read += read.stats.bytes_read;
-            truncated |= !read.complete;
+            truncated |= !add_read(&mut stats, &read);
         }
         for c in batch {
             if let Some(f) = traces.get(&c.id)
@@ -858,6 +854,14 @@ async fn search_body(
         },
     });
     Ok(json_response(&answer, truncated || full || full_summed))
+}
+
+/// Adds the work of a read of summarized hours to a search's; whether
+/// the read was complete.
+fn add_read(stats: &mut otelvault_archive::Stats, read: &otelvault_archive::Visit) -> bool {
+    stats.parquet_requests += read.stats.parquet_requests;
+    stats.bytes_read += read.stats.bytes_read;
+    read.complete
 }
 
 /// A trace with spans in summarized hours (`s`), and maybe others

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use bytes::Bytes;
-use http::{Request, StatusCode, header};
+use http::{HeaderMap, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use otelvault_archive::{Archive, Layout};
 use otelvault_codec::proto::collector_trace::ExportTraceServiceRequest;
@@ -146,17 +146,16 @@ async fn app_and_store() -> (Router, Vec<Generated>, Arc<MemoryStore>) {
 }
 
 async fn send(app: &Router, req: Request<Body>) -> (StatusCode, Bytes) {
+    let (status, _, body) = send_for_headers(app, req).await;
+    (status, body)
+}
+
+/// [`send`], with the response's headers.
+async fn send_for_headers(app: &Router, req: Request<Body>) -> (StatusCode, HeaderMap, Bytes) {
     let response = app.clone().oneshot(req).await.expect("infallible");
-    let status = response.status();
-    (
-        status,
-        response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes(),
-    )
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.expect("body").to_bytes();
+    (parts.status, parts.headers, body)
 }
 
 async fn get(app: &Router, uri: &str) -> (StatusCode, Bytes) {
@@ -297,25 +296,17 @@ async fn v2_trace_by_id_is_tempos_trace_by_id_response() {
         ("/api/v2/traces", "text/plain; charset=utf-8"),
         ("/api/traces", "application/json"),
     ] {
-        let response = app
-            .clone()
-            .oneshot(
-                Request::get(format!("{route}/{}?{RANGE}", "ab".repeat(16)))
-                    .header("authorization", "Bearer query-key-1")
-                    .header(header::ACCEPT, "application/protobuf")
-                    .body(Body::empty())
-                    .expect("request"),
-            )
-            .await
-            .expect("response");
-        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{route}");
-        assert_eq!(response.headers()[header::CONTENT_TYPE], media, "{route}");
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
+        let (status, headers, body) = send_for_headers(
+            &app,
+            Request::get(format!("{route}/{}?{RANGE}", "ab".repeat(16)))
+                .header("authorization", "Bearer query-key-1")
+                .header(header::ACCEPT, "application/protobuf")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{route}");
+        assert_eq!(headers[header::CONTENT_TYPE], media, "{route}");
         let text = String::from_utf8(body.to_vec()).expect("text");
         assert!(
             text.contains(&format!("trace {} not found", "ab".repeat(16))),

@@ -35,6 +35,41 @@ fn is_temporary(name: &str) -> bool {
     name.starts_with(".otelvault-") && name.ends_with(".tmp")
 }
 
+/// `work` on a blocking thread: file system calls block, and one hop for a
+/// whole operation costs less than one per call.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
+) -> Result<T, StorageError> {
+    tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| {
+        Err(StorageError::Failed {
+            message: format!("a file system call failed: {e}"),
+        })
+    })
+}
+
+/// The path of `key` under `root`, refused when a component of it below
+/// the root is a symbolic link (see [`FsStore::checked_path`]); blocking.
+fn checked_path(root: &Path, key: &ObjectKey) -> Result<PathBuf, StorageError> {
+    let mut path = root.to_path_buf();
+    for part in key.as_str().split('/') {
+        path.push(part);
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return Err(StorageError::Failed {
+                    message: format!(
+                        "refusing {}: a symbolic link inside the archive (objects are plain files under its root)",
+                        path.display()
+                    ),
+                });
+            }
+            Ok(_) => {}
+            // What does not exist yet cannot be a link.
+            Err(_) => break,
+        }
+    }
+    Ok(root.join(key.as_str()))
+}
+
 fn io_error(what: &str, path: &Path, e: std::io::Error) -> StorageError {
     let message = format!("{what} {}: {e}", path.display());
     match e.kind() {
@@ -59,32 +94,12 @@ impl FsStore {
         &self.root
     }
 
-    fn path(&self, key: &ObjectKey) -> PathBuf {
-        self.root.join(key.as_str())
-    }
-
     /// The path of `key`, refused when a component of it below the root is
     /// a symbolic link: keys cannot leave the root, and a link planted in
     /// the archive must not take a read, a write or a delete out of it.
     async fn checked_path(&self, key: &ObjectKey) -> Result<PathBuf, StorageError> {
-        let mut path = self.root.clone();
-        for part in key.as_str().split('/') {
-            path.push(part);
-            match tokio::fs::symlink_metadata(&path).await {
-                Ok(meta) if meta.file_type().is_symlink() => {
-                    return Err(StorageError::Failed {
-                        message: format!(
-                            "refusing {}: a symbolic link inside the archive (objects are plain files under its root)",
-                            path.display()
-                        ),
-                    });
-                }
-                Ok(_) => {}
-                // What does not exist yet cannot be a link.
-                Err(_) => break,
-            }
-        }
-        Ok(self.path(key))
+        let (root, key) = (self.root.clone(), key.clone());
+        blocking(move || checked_path(&root, &key)).await
     }
 
     fn write_atomic(path: &Path, body: &[u8]) -> Result<(), StorageError> {
@@ -241,45 +256,54 @@ impl ObjectStore for FsStore {
     }
 
     async fn get(&self, key: &ObjectKey) -> Result<Bytes, StorageError> {
-        let path = self.checked_path(key).await?;
-        match tokio::fs::read(&path).await {
-            Ok(body) => Ok(Bytes::from(body)),
-            Err(e) if e.kind() == ErrorKind::NotFound || e.kind() == ErrorKind::IsADirectory => {
-                Err(StorageError::NotFound {
-                    key: key.to_string(),
-                })
+        let (root, key) = (self.root.clone(), key.clone());
+        blocking(move || {
+            let path = checked_path(&root, &key)?;
+            match std::fs::read(&path) {
+                Ok(body) => Ok(Bytes::from(body)),
+                Err(e)
+                    if e.kind() == ErrorKind::NotFound || e.kind() == ErrorKind::IsADirectory =>
+                {
+                    Err(StorageError::NotFound {
+                        key: key.to_string(),
+                    })
+                }
+                Err(e) => Err(io_error("reading", &path, e)),
             }
-            Err(e) => Err(io_error("reading", &path, e)),
-        }
+        })
+        .await
     }
 
     async fn get_range(&self, key: &ObjectKey, range: Range<u64>) -> Result<Bytes, StorageError> {
-        use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
-        let path = self.checked_path(key).await?;
-        let reading = |e| io_error("reading", &path, e);
-        let mut file = match tokio::fs::File::open(&path).await {
-            Ok(file) => file,
-            Err(e) if e.kind() == ErrorKind::NotFound => {
+        let (root, key) = (self.root.clone(), key.clone());
+        blocking(move || {
+            use std::io::{Read as _, Seek as _};
+            let path = checked_path(&root, &key)?;
+            let reading = |e| io_error("reading", &path, e);
+            let mut file = match std::fs::File::open(&path) {
+                Ok(file) => file,
+                Err(e) if e.kind() == ErrorKind::NotFound => {
+                    return Err(StorageError::NotFound {
+                        key: key.to_string(),
+                    });
+                }
+                Err(e) => return Err(reading(e)),
+            };
+            let meta = file.metadata().map_err(reading)?;
+            if meta.is_dir() {
                 return Err(StorageError::NotFound {
                     key: key.to_string(),
                 });
             }
-            Err(e) => return Err(reading(e)),
-        };
-        let meta = file.metadata().await.map_err(reading)?;
-        if meta.is_dir() {
-            return Err(StorageError::NotFound {
-                key: key.to_string(),
-            });
-        }
-        let len = usize::try_from(meta.len()).unwrap_or(usize::MAX);
-        let wanted = crate::clamp(&range, len);
-        let mut body = vec![0u8; wanted.len()];
-        file.seek(std::io::SeekFrom::Start(wanted.start as u64))
-            .await
-            .map_err(reading)?;
-        file.read_exact(&mut body).await.map_err(reading)?;
-        Ok(Bytes::from(body))
+            let len = usize::try_from(meta.len()).unwrap_or(usize::MAX);
+            let wanted = crate::clamp(&range, len);
+            let mut body = vec![0u8; wanted.len()];
+            file.seek(std::io::SeekFrom::Start(wanted.start as u64))
+                .map_err(reading)?;
+            file.read_exact(&mut body).map_err(reading)?;
+            Ok(Bytes::from(body))
+        })
+        .await
     }
 
     async fn head(&self, key: &ObjectKey) -> Result<ObjectMeta, StorageError> {

@@ -21,6 +21,18 @@ use otelvault_testkit::free_port;
 
 const BIN: &str = env!("CARGO_BIN_EXE_otelvault");
 
+/// The binary, without the bench's own settings (`OTELVAULT_BENCH_*`),
+/// which it would refuse as unknown.
+fn bin() -> Command {
+    let mut command = Command::new(BIN);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("OTELVAULT_BENCH_") {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
 struct Server {
     child: Child,
     url: String,
@@ -39,7 +51,7 @@ impl Server {
         let dir = otelvault_testkit::bench::fast_tempdir();
         let (port, grpc_port) = (free_port(), free_port());
         let started = Instant::now();
-        let child = Command::new(BIN)
+        let child = bin()
             .arg("serve")
             .env("OTELVAULT_LISTEN", format!("127.0.0.1:{port}"))
             .env("OTELVAULT_GRPC_LISTEN", format!("127.0.0.1:{grpc_port}"))
@@ -504,7 +516,7 @@ fn tempo() {
     for tier in ["raw", "compacted"] {
         if tier == "compacted" {
             let t = Instant::now();
-            let status = Command::new(BIN)
+            let status = bin()
                 .args(["compact", "--storage", storage, "--start"])
                 .arg(HOUR_SECS.to_string())
                 .arg("--end")
@@ -578,25 +590,46 @@ fn tempo() {
 /// as ingest writes them, then compacted by the binary): Tempo searches
 /// over the whole day, against DuckDB computing the same newest 20 traces
 /// from the same Parquet parts; the answers must be the same traces in the
-/// same order. `OTELVAULT_BENCH_DAY_SPANS` sets the spans per hour.
+/// same order. `OTELVAULT_BENCH_DAY_SPANS` sets the spans per hour;
+/// `OTELVAULT_BENCH_DAY_DIR` keeps the compacted day in that directory and
+/// reuses it on the next run (to compare builds on the same corpus).
 fn tempo_day() {
-    use otelvault_archive::{Archive, Layout};
-    use otelvault_storage::FsStore;
     const FIRST_SECS: u64 = 1_729_998_000; // 2024-10-27T03:00:00Z
     const HOURS: u64 = 24;
     let per_hour: usize = std::env::var("OTELVAULT_BENCH_DAY_SPANS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(600_000);
+    let kept = std::env::var_os("OTELVAULT_BENCH_DAY_DIR").map(std::path::PathBuf::from);
     let dir = otelvault_testkit::bench::fast_tempdir();
-    let root = dir.path().join("archive");
+    let root = kept
+        .as_ref()
+        .map_or_else(|| dir.path(), |k| k.as_path())
+        .join("archive");
     let storage = root.to_str().unwrap();
-    let store = Arc::new(FsStore::new(&root).unwrap());
+    let (start, end) = (FIRST_SECS, FIRST_SECS + HOURS * 3600);
+    if kept.is_some() && root.join("parquet").is_dir() {
+        println!("Tempo API over a day: the day kept in {storage}");
+    } else {
+        write_day(&root, per_hour, start, end);
+    }
+    tempo_day_searches(storage, start, end);
+}
+
+/// Writes the hours of `[start, end)` (seconds), `per_hour` spans each, to
+/// an archive at `root` as ingest writes them, and compacts them with the
+/// binary.
+fn write_day(root: &std::path::Path, per_hour: usize, start: u64, end: u64) {
+    use otelvault_archive::{Archive, Layout};
+    use otelvault_storage::FsStore;
+    let storage = root.to_str().unwrap();
+    let store = Arc::new(FsStore::new(root).unwrap());
     let archive = Archive::new(store, Layout::default());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
+    let hours = (end - start) / 3600;
     let t = Instant::now();
     let next = std::sync::atomic::AtomicU64::new(0);
     let spans = std::sync::atomic::AtomicUsize::new(0);
@@ -606,10 +639,10 @@ fn tempo_day() {
             scope.spawn(|| {
                 loop {
                     let h = next.fetch_add(1, Ordering::Relaxed);
-                    if h >= HOURS {
+                    if h >= hours {
                         return;
                     }
-                    let hour = (FIRST_SECS + h * 3600) * 1_000_000_000;
+                    let hour = (start + h * 3600) * 1_000_000_000;
                     for (sent, request) in corpus::traces(hour, per_hour, 1_000, 7 + h) {
                         let batch = Batch::Traces(request);
                         spans.fetch_add(batch.item_count(), Ordering::Relaxed);
@@ -621,12 +654,11 @@ fn tempo_day() {
     });
     let spans = spans.into_inner();
     println!(
-        "Tempo API over a day: {HOURS} hours, {spans} spans ({:.0} s to write)",
+        "Tempo API over a day: {hours} hours, {spans} spans ({:.0} s to write)",
         t.elapsed().as_secs_f64()
     );
-    let (start, end) = (FIRST_SECS, FIRST_SECS + HOURS * 3600);
     let t = Instant::now();
-    let status = Command::new(BIN)
+    let status = bin()
         .args(["compact", "--storage", storage, "--start"])
         .arg(start.to_string())
         .arg("--end")
@@ -640,6 +672,11 @@ fn tempo_day() {
         "  otelvault compact of the day: {:.0} s",
         t.elapsed().as_secs_f64()
     );
+}
+
+/// The searches, tag values and tag names of [`tempo_day`] over the
+/// compacted day at `storage`.
+fn tempo_day_searches(storage: &str, start: u64, end: u64) {
     let settings = [("OTELVAULT_STORAGE", storage), ("OTELVAULT_COMPACT", "off")];
     let server = Server::spawn_with(&settings).0;
     let agent = new_agent();

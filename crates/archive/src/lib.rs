@@ -41,11 +41,11 @@ pub use key::{KeyError, ListUnit, PartitionKey, content_id, list_units};
 pub use layout::{Layout, PartitionTime, Partitioning};
 pub use lease::{LEASE_KEY, LEASE_TIME, Lease};
 pub use marker::{FORWARD_PENDING_PREFIX, ForwardMarker};
-pub use otelvault_parquet::spans::SpanNeeds;
+pub use otelvault_parquet::spans::{SpanFields, SpanNeeds, SpanTest};
 pub use query::{AttrValue, DEFAULT_LIMIT, MAX_LIMIT, Query};
 pub use read::{
-    Budget, Chunk, Page, Position, Skipped, Stats, Summarized, SummaryUse, Tag, TraceSummary,
-    TraceVisit, Visit, days_with_data,
+    Budget, Chunk, Page, Position, Skipped, Stats, Summarized, SummarizedSpans, SummaryUse, Tag,
+    TraceSummary, TraceVisit, Visit, days_with_data,
 };
 pub use write::{Encoded, WriteReport};
 

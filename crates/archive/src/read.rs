@@ -36,7 +36,7 @@ use otelvault_codec::view::{OtlpSpan, SpanView};
 use otelvault_codec::{Batch, Format, Signal, UtcMinute};
 use otelvault_parquet::CompactError;
 use otelvault_parquet::scan::PartFile;
-use otelvault_parquet::spans::{RecordBatch, SpanNeeds, SpanRows, TraceIds};
+use otelvault_parquet::spans::{RecordBatch, SpanNeeds, SpanRows, SpanTest, TraceIds};
 pub use otelvault_parquet::summaries::TraceSummary;
 pub use otelvault_parquet::tags::Tag;
 use otelvault_storage::{KeyPrefix, ObjectKey, ObjectMeta, ObjectStore, StorageError};
@@ -1150,6 +1150,7 @@ fn decode_part(part: PartFile, rows: PartRows, needs: SpanNeeds) -> PartBatches 
             PartRows::All => SpanRows::All,
             PartRows::Rows(rows) => SpanRows::Rows(rows),
             PartRows::Traces(traces) => SpanRows::Traces(traces),
+            PartRows::Matching(test) => SpanRows::Matching(test),
         };
         let batches = otelvault_parquet::spans::span_batches(part, rows, needs).await;
         let mut batches = match batches {
@@ -1176,6 +1177,7 @@ enum PartRows {
     All,
     Rows(Vec<u64>),
     Traces(Arc<TraceIds>),
+    Matching(SpanTest),
 }
 
 /// A span visit under way: its range, its time, and what it has done.
@@ -1329,24 +1331,28 @@ impl SpanVisit {
             })
             .collect();
         let mut decoding = futures::stream::iter(parts)
-            .map(|(n, part, rows)| futures::future::ready((n, decode_part(part, rows, needs))))
+            .map(|(n, part, rows)| {
+                let passed = matches!(rows, PartRows::Matching(_));
+                futures::future::ready((n, passed, decode_part(part, rows, needs)))
+            })
             .buffer_unordered(DECODE_CONCURRENCY)
-            .map(|(n, batches)| batches.map(move |batch| (n, batch)))
+            .map(|(n, passed, batches)| batches.map(move |batch| (n, passed, batch)))
             .flatten_unordered(DECODE_CONCURRENCY);
         while !self.stopped
-            && let Some((n, batch)) = decoding.next().await
+            && let Some((n, passed, batch)) = decoding.next().await
         {
             let (hour, objects) = &hours[n];
             let batch = batch.map_err(|e| hour.failed(&e))?;
             let mut items = 0;
-            let finished = otelvault_parquet::spans::visit_batch(&batch, needs, |object, span| {
-                if !self.in_range(object, span, objects) {
-                    return true;
-                }
-                items += 1;
-                each(span)
-            })
-            .map_err(|e| hour.failed(&e))?;
+            let finished =
+                otelvault_parquet::spans::visit_batch(&batch, needs, passed, |object, span| {
+                    if !self.in_range(object, span, objects) {
+                        return true;
+                    }
+                    items += 1;
+                    each(span)
+                })
+                .map_err(|e| hour.failed(&e))?;
             self.visit.items += items;
             self.stopped = !finished;
             self.check_time();
@@ -1564,6 +1570,18 @@ impl Summarized {
     }
 }
 
+/// Which spans of summarized hours [`Archive::visit_summarized`] hands
+/// over.
+#[derive(Debug, Clone, Copy)]
+pub enum SummarizedSpans<'a> {
+    /// The spans of these traces.
+    Traces(&'a [[u8; 16]]),
+    /// The spans in range that pass a test, as views of their trace id and
+    /// start alone: what decides a condition that summaries cannot. The
+    /// rest of a row is never decoded, nor its trace id unless it passes.
+    Passing(&'a SpanTest),
+}
+
 /// How a visit of traces may use summaries.
 #[derive(Debug, Clone, Copy)]
 pub struct SummaryUse {
@@ -1768,16 +1786,13 @@ impl Archive {
         })
     }
 
-    /// Hands the spans of `traces` in the hours a visit of traces
-    /// summarized to `each`, read as [`Archive::visit_spans`] reads them,
-    /// until `each` returns false or `time` has passed. `None` hands over
-    /// every span of those hours in range (the spans of traces the range
-    /// cuts, which the visit of traces handed over already, among them):
-    /// what decides a condition that summaries cannot.
+    /// Hands the spans `which` of the hours a visit of traces summarized
+    /// to `each`, read as [`Archive::visit_spans`] reads them, until `each`
+    /// returns false or `time` has passed.
     pub async fn visit_summarized(
         &self,
         summarized: &Summarized,
-        traces: Option<&[[u8; 16]]>,
+        which: SummarizedSpans<'_>,
         time: Duration,
         needs: SpanNeeds,
         mut each: impl FnMut(&dyn SpanView) -> bool,
@@ -1801,8 +1816,11 @@ impl Archive {
             .iter()
             .enumerate()
             .filter_map(|(n, ids)| {
-                let Some(traces) = traces else {
-                    return Some((n, PartRows::All));
+                let traces = match which {
+                    SummarizedSpans::Traces(traces) => traces,
+                    SummarizedSpans::Passing(test) => {
+                        return Some((n, PartRows::Matching(test.clone())));
+                    }
                 };
                 let theirs: TraceIds = traces
                     .iter()

@@ -44,24 +44,6 @@ const DICTIONARIES: [&str; 5] = [
     "OtlpResource",
 ];
 
-/// The columns a span view reads, besides `SpanAttributes` when asked
-/// for ([`SpanNeeds`]).
-const COLUMNS: [&str; 13] = [
-    "TraceId",
-    "SpanId",
-    "ParentSpanId",
-    "SpanName",
-    "SpanKind",
-    "StatusCode",
-    "StatusMessage",
-    "Duration",
-    "Timestamp",
-    "OtlpTimestampNanos",
-    ITEM_COLUMN,
-    "OtlpResource",
-    OBJECT_COLUMN,
-];
-
 /// What a visit of spans reads besides ids, names, times, kinds, statuses
 /// and resources.
 #[derive(Debug, Clone, Copy, Default)]
@@ -69,23 +51,130 @@ pub struct SpanNeeds {
     /// The span's attributes (`SpanAttributes`): without them, a view
     /// has none.
     pub attributes: bool,
-    /// Only what deciding span conditions takes: a view has no span id
-    /// (empty) and no parent (it is never a root), and without
-    /// `attributes` no remainder either, so its end is its start plus
-    /// `Duration` (which only differs for an end before the start, a
-    /// duration of 0 then, or one past 292 years).
-    pub conditions_only: bool,
 }
 
-impl SpanNeeds {
-    /// Whether `column` is read.
-    fn reads(&self, column: &str) -> bool {
-        match column {
-            "SpanId" | "ParentSpanId" => !self.conditions_only,
-            ITEM_COLUMN => !self.conditions_only || self.attributes,
-            "SpanAttributes" => self.attributes,
-            _ => true,
+/// The fields of a span a [`SpanTest`] looks at. A view the test is given
+/// has only these (the others are empty), and its end is its start plus
+/// `Duration`, which differs from the span's only for an end before the
+/// start (a duration of 0 then) or one past 292 years.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SpanFields {
+    /// `name`.
+    pub name: bool,
+    /// `kind`.
+    pub kind: bool,
+    /// `status_code` and `status_message`.
+    pub status: bool,
+    /// `start` and `end`.
+    pub duration: bool,
+    /// `resource`.
+    pub resource: bool,
+    /// `attribute` and `attribute_keys`.
+    pub attributes: bool,
+}
+
+/// Whether a span passes a [`SpanTest`].
+pub type SpanPredicate = dyn Fn(&dyn SpanView) -> bool + Send + Sync;
+
+/// A test of single spans that the reader applies before it decodes
+/// anything else of a row: the columns of `fields` first, then, for the
+/// rows that pass, the trace id and start ([`SpanRows::Matching`]).
+#[derive(Clone)]
+pub struct SpanTest {
+    /// What the test looks at.
+    pub fields: SpanFields,
+    /// Whether a span passes.
+    pub test: Arc<SpanPredicate>,
+}
+
+impl std::fmt::Debug for SpanTest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpanTest")
+            .field("fields", &self.fields)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The columns a batch of spans holds, and so what its views say.
+#[derive(Debug, Clone, Copy, Default)]
+struct Reads {
+    trace_id: bool,
+    span_id: bool,
+    name: bool,
+    kind: bool,
+    status: bool,
+    duration: bool,
+    start: bool,
+    rest: bool,
+    resource: bool,
+    object: bool,
+    attributes: bool,
+}
+
+impl Reads {
+    /// What a visit with `needs` reads: everything a view says.
+    fn of_needs(needs: SpanNeeds) -> Reads {
+        Reads {
+            trace_id: true,
+            span_id: true,
+            name: true,
+            kind: true,
+            status: true,
+            duration: true,
+            start: true,
+            rest: true,
+            resource: true,
+            object: true,
+            attributes: needs.attributes,
         }
+    }
+
+    /// What `fields` need: the remainder only for attributes' types.
+    fn of_fields(fields: SpanFields) -> Reads {
+        Reads {
+            name: fields.name,
+            kind: fields.kind,
+            status: fields.status,
+            duration: fields.duration,
+            start: fields.duration,
+            rest: fields.attributes,
+            resource: fields.resource,
+            attributes: fields.attributes,
+            ..Reads::default()
+        }
+    }
+
+    /// What the spans a test passed are handed over with: their trace,
+    /// start and raw object.
+    fn passed() -> Reads {
+        Reads {
+            trace_id: true,
+            start: true,
+            object: true,
+            ..Reads::default()
+        }
+    }
+
+    /// The columns read.
+    fn columns(self) -> Vec<&'static str> {
+        let mut columns = Vec::new();
+        let mut add = |read: bool, names: &[&'static str]| {
+            if read {
+                columns.extend_from_slice(names);
+            }
+        };
+        add(self.trace_id, &["TraceId"]);
+        add(self.span_id, &["SpanId", "ParentSpanId"]);
+        add(self.name, &["SpanName"]);
+        add(self.kind, &["SpanKind"]);
+        add(self.status, &["StatusCode", "StatusMessage"]);
+        add(self.duration, &["Duration"]);
+        add(self.start, &["Timestamp", "OtlpTimestampNanos"]);
+        add(self.rest, &[ITEM_COLUMN]);
+        add(self.resource, &["OtlpResource"]);
+        add(self.object, &[OBJECT_COLUMN]);
+        add(self.attributes, &["SpanAttributes"]);
+        columns
     }
 }
 
@@ -104,6 +193,9 @@ pub enum SpanRows<'a> {
     /// them all out are skipped, and of the others only `TraceId` is
     /// decoded for the rows that are not theirs.
     Traces(&'a Arc<TraceIds>),
+    /// The spans that pass a test, as views of their trace id and start
+    /// alone (whatever the needs); the rest of a row is never decoded.
+    Matching(&'a SpanTest),
 }
 
 /// The batches of a traces part of manifest version 3 that a span visit
@@ -147,6 +239,7 @@ pub async fn span_batches(
     let metadata =
         ArrowReaderMetadata::try_new(Arc::clone(plain.metadata()), options).map_err(failed)?;
     let mut builder = ParquetRecordBatchStreamBuilder::new_with_metadata(part, metadata);
+    let mut reads = Reads::of_needs(needs);
     match rows {
         SpanRows::All => {}
         SpanRows::Rows(rows) => {
@@ -156,21 +249,52 @@ pub async fn span_batches(
                 .with_row_selection(selection);
         }
         SpanRows::Traces(traces) => builder = of_traces(builder, traces).await.map_err(failed)?,
+        SpanRows::Matching(test) => {
+            let mut tested = Reads::of_fields(test.fields);
+            // A predicate reads some column, if only to count rows.
+            tested.duration |= tested.columns().is_empty();
+            let mask = mask(&builder, tested)?;
+            let test = Arc::clone(&test.test);
+            let passes = ArrowPredicateFn::new(mask, move |batch: RecordBatch| {
+                passing(&batch, tested, &*test)
+                    .map_err(|e| arrow_schema::ArrowError::ExternalError(Box::new(e)))
+            });
+            builder = builder.with_row_filter(RowFilter::new(vec![Box::new(passes)]));
+            reads = Reads::passed();
+        }
     }
+    let mask = mask(&builder, reads)?;
+    builder.with_projection(mask).build().map_err(failed)
+}
+
+/// The projection of the columns `reads` names.
+fn mask(
+    builder: &ParquetRecordBatchStreamBuilder<PartFile>,
+    reads: Reads,
+) -> Result<ProjectionMask, CompactError> {
     let schema = builder.schema();
     let mut roots = Vec::new();
-    let wanted = COLUMNS
-        .iter()
-        .chain(Some(&"SpanAttributes"))
-        .filter(|name| needs.reads(name));
-    for name in wanted {
+    for name in reads.columns() {
         roots.push(schema.index_of(name).map_err(|_| CompactError::Schema {
             table: TABLE,
             problem: format!("no column {name} (a part of manifest version 3 has it)"),
         })?);
     }
-    let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
-    builder.with_projection(mask).build().map_err(failed)
+    Ok(ProjectionMask::roots(builder.parquet_schema(), roots))
+}
+
+/// Which rows of `batch`, holding the columns `reads` names, pass `test`.
+fn passing(
+    batch: &RecordBatch,
+    reads: Reads,
+    test: &SpanPredicate,
+) -> Result<BooleanArray, CompactError> {
+    let mut passed = Vec::with_capacity(batch.num_rows());
+    rows(batch, reads, |_, span| {
+        passed.push(test(span));
+        true
+    })?;
+    Ok(BooleanArray::from(passed))
 }
 
 /// Restricts `builder` to the rows of `traces`: the row groups whose
@@ -219,20 +343,39 @@ async fn of_traces(
 
 /// Hands each span of `batch`, a batch of [`span_batches`] read with
 /// `needs`, to `each` with the index of its raw object, until `each`
-/// returns false. True when every row was handed over.
+/// returns false. True when every row was handed over. `passed` says the
+/// batch was read with [`SpanRows::Matching`]: its views have a trace id
+/// and a start only.
 pub fn visit_batch(
     batch: &RecordBatch,
     needs: SpanNeeds,
+    passed: bool,
+    each: impl FnMut(u32, &dyn SpanView) -> bool,
+) -> Result<bool, CompactError> {
+    let reads = if passed {
+        Reads::passed()
+    } else {
+        Reads::of_needs(needs)
+    };
+    rows(batch, reads, each)
+}
+
+/// Hands each row of `batch`, holding the columns `reads` names, to
+/// `each` as a span, with the index of its raw object (0 when not read).
+fn rows(
+    batch: &RecordBatch,
+    reads: Reads,
     mut each: impl FnMut(u32, &dyn SpanView) -> bool,
 ) -> Result<bool, CompactError> {
-    let columns = Columns::of(batch, needs)?;
-    let resources: Vec<OnceCell<Vec<KeyValue>>> = (0..columns.resource.1.len())
+    let columns = Columns::of(batch, reads)?;
+    let resources: Vec<OnceCell<Vec<KeyValue>>> = (0..columns.resource.map_or(0, |r| r.1.len()))
         .map(|_| OnceCell::new())
         .collect();
     for i in 0..batch.num_rows() {
         let resource = resource(&columns, &resources, i)?;
         let row = ColumnSpan::new(&columns, i, resource)?;
-        let go_on = each(columns.object.value(i), &row);
+        let object = columns.object.map_or(0, |o| o.value(i));
+        let go_on = each(object, &row);
         if let Some(e) = row.failure.take() {
             return Err(e);
         }
@@ -250,7 +393,9 @@ fn resource<'a>(
     resources: &'a [OnceCell<Vec<KeyValue>>],
     i: usize,
 ) -> Result<&'a [KeyValue], CompactError> {
-    let (keys, values) = columns.resource;
+    let Some((keys, values)) = columns.resource else {
+        return Ok(&[]);
+    };
     if keys.is_null(i) {
         return Ok(&[]);
     }
@@ -271,32 +416,35 @@ fn resource<'a>(
     Ok(cell.get_or_init(|| resource.attributes))
 }
 
-/// The columns of a batch a view reads.
+/// The columns of a batch a view reads; a view of a batch without a
+/// column says nothing of it.
 struct Columns<'a> {
-    trace_id: &'a StringArray,
+    trace_id: Option<&'a StringArray>,
     span_id: Option<&'a StringArray>,
     parent: Option<&'a StringArray>,
-    name: Strings<'a>,
-    kind: Strings<'a>,
-    status_code: Strings<'a>,
-    status_message: Strings<'a>,
-    duration: &'a Int64Array,
-    micros: &'a PrimitiveArray<TimestampMicrosecondType>,
-    nanos: &'a Int32Array,
+    name: Option<Strings<'a>>,
+    kind: Option<Strings<'a>>,
+    status_code: Option<Strings<'a>>,
+    status_message: Option<Strings<'a>>,
+    duration: Option<&'a Int64Array>,
+    micros: Option<&'a PrimitiveArray<TimestampMicrosecondType>>,
+    nanos: Option<&'a Int32Array>,
     rest: Option<&'a BinaryArray>,
-    resource: (&'a DictionaryArray<Int32Type>, &'a BinaryArray),
-    object: &'a UInt32Array,
+    resource: Option<(&'a DictionaryArray<Int32Type>, &'a BinaryArray)>,
+    object: Option<&'a UInt32Array>,
     attributes: Option<(&'a MapArray, &'a StringArray, &'a StringArray)>,
 }
 
 impl<'a> Columns<'a> {
-    fn of(batch: &'a RecordBatch, needs: SpanNeeds) -> Result<Self, CompactError> {
-        let text = |name| string(batch, TABLE, name);
+    /// The columns `reads` names, each of which `batch` must hold.
+    fn of(batch: &'a RecordBatch, reads: Reads) -> Result<Self, CompactError> {
+        let text = |read: bool, name| read.then(|| string(batch, TABLE, name)).transpose();
+        let strings = |read: bool, name| read.then(|| Strings::of(batch, name)).transpose();
         let schema = |problem: String| CompactError::Schema {
             table: TABLE,
             problem,
         };
-        let attributes = if needs.attributes {
+        let attributes = if reads.attributes {
             let map = batch
                 .column_by_name("SpanAttributes")
                 .and_then(|c| c.as_map_opt())
@@ -311,29 +459,44 @@ impl<'a> Columns<'a> {
         } else {
             None
         };
+        let micros = reads
+            .start
+            .then(|| {
+                batch
+                    .column_by_name("Timestamp")
+                    .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
+                    .ok_or_else(|| schema("Timestamp is not in microseconds".into()))
+            })
+            .transpose()?;
         Ok(Columns {
-            trace_id: text("TraceId")?,
-            span_id: needs.reads("SpanId").then(|| text("SpanId")).transpose()?,
-            parent: needs
-                .reads("ParentSpanId")
-                .then(|| text("ParentSpanId"))
+            trace_id: text(reads.trace_id, "TraceId")?,
+            span_id: text(reads.span_id, "SpanId")?,
+            parent: text(reads.span_id, "ParentSpanId")?,
+            name: strings(reads.name, "SpanName")?,
+            kind: strings(reads.kind, "SpanKind")?,
+            status_code: strings(reads.status, "StatusCode")?,
+            status_message: strings(reads.status, "StatusMessage")?,
+            duration: reads
+                .duration
+                .then(|| int64(batch, TABLE, "Duration"))
                 .transpose()?,
-            name: Strings::of(batch, "SpanName")?,
-            kind: Strings::of(batch, "SpanKind")?,
-            status_code: Strings::of(batch, "StatusCode")?,
-            status_message: Strings::of(batch, "StatusMessage")?,
-            duration: int64(batch, TABLE, "Duration")?,
-            micros: batch
-                .column_by_name("Timestamp")
-                .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
-                .ok_or_else(|| schema("Timestamp is not in microseconds".into()))?,
-            nanos: int32(batch, TABLE, "OtlpTimestampNanos")?,
-            rest: needs
-                .reads(ITEM_COLUMN)
+            micros,
+            nanos: reads
+                .start
+                .then(|| int32(batch, TABLE, "OtlpTimestampNanos"))
+                .transpose()?,
+            rest: reads
+                .rest
                 .then(|| binary(batch, TABLE, ITEM_COLUMN))
                 .transpose()?,
-            resource: dictionary(batch, "OtlpResource", |v| v.as_binary_opt::<i32>())?,
-            object: uint32(batch, OBJECT_COLUMN)?,
+            resource: reads
+                .resource
+                .then(|| dictionary(batch, "OtlpResource", |v| v.as_binary_opt::<i32>()))
+                .transpose()?,
+            object: reads
+                .object
+                .then(|| uint32(batch, OBJECT_COLUMN))
+                .transpose()?,
             attributes,
         })
     }
@@ -350,6 +513,11 @@ impl<'a> Strings<'a> {
     fn of(batch: &'a RecordBatch, name: &str) -> Result<Self, CompactError> {
         let (keys, values) = dictionary(batch, name, |v| v.as_string_opt::<i32>())?;
         Ok(Strings { keys, values })
+    }
+
+    /// Row `i` of `column`, or "" without the column.
+    fn of_row(column: Option<Self>, i: usize) -> &'a str {
+        column.map_or("", |c| c.value(i))
     }
 
     fn value(&self, i: usize) -> &'a str {
@@ -402,6 +570,11 @@ struct Id {
 }
 
 impl Id {
+    const EMPTY: Id = Id {
+        bytes: [0; 32],
+        len: 0,
+    };
+
     fn of(text: &str, column: &'static str, row: usize) -> Result<Id, CompactError> {
         let bad = || CompactError::Schema {
             table: TABLE,
@@ -452,12 +625,16 @@ impl<'a> ColumnSpan<'a> {
     ) -> Result<Self, CompactError> {
         // As `traces::start` reads it, and never overflowing: parts are
         // ours, but a damaged one must not stop the process.
-        let micros = columns.micros.value(i) as u64;
-        let nanos = columns.nanos.value(i) as u64;
+        let micros = columns.micros.map_or(0, |m| m.value(i) as u64);
+        let nanos = columns.nanos.map_or(0, |n| n.value(i) as u64);
+        let trace_id = match columns.trace_id {
+            Some(ids) => Id::of(ids.value(i), "TraceId", i)?,
+            None => Id::EMPTY,
+        };
         Ok(ColumnSpan {
             columns,
             i,
-            trace_id: Id::of(columns.trace_id.value(i), "TraceId", i)?,
+            trace_id,
             span_id: OnceCell::new(),
             start: micros.wrapping_mul(1000).wrapping_add(nanos),
             resource,
@@ -494,17 +671,11 @@ impl SpanView for ColumnSpan<'_> {
         self.span_id
             .get_or_init(|| {
                 let Some(ids) = self.columns.span_id else {
-                    return Id {
-                        bytes: [0; 32],
-                        len: 0,
-                    };
+                    return Id::EMPTY;
                 };
                 Id::of(ids.value(self.i), "SpanId", self.i).unwrap_or_else(|e| {
                     self.failure.set(Some(e));
-                    Id {
-                        bytes: [0; 32],
-                        len: 0,
-                    }
+                    Id::EMPTY
                 })
             })
             .as_slice()
@@ -515,13 +686,13 @@ impl SpanView for ColumnSpan<'_> {
             .is_some_and(|p| p.value(self.i).is_empty())
     }
     fn name(&self) -> &str {
-        self.columns.name.value(self.i)
+        Strings::of_row(self.columns.name, self.i)
     }
     fn start(&self) -> u64 {
         self.start
     }
     fn end(&self) -> u64 {
-        let duration = self.columns.duration.value(self.i);
+        let duration = self.columns.duration.map_or(0, |d| d.value(self.i));
         // Only a duration the column cannot hold (an end before the start,
         // one past `bigint`) leaves the end to the remainder.
         if (duration == 0 || duration == i64::MAX)
@@ -532,13 +703,13 @@ impl SpanView for ColumnSpan<'_> {
         self.start.wrapping_add(duration as u64)
     }
     fn kind(&self) -> i32 {
-        kind_value(self.columns.kind.value(self.i))
+        kind_value(Strings::of_row(self.columns.kind, self.i))
     }
     fn status_code(&self) -> i32 {
-        status_value(self.columns.status_code.value(self.i))
+        status_value(Strings::of_row(self.columns.status_code, self.i))
     }
     fn status_message(&self) -> &str {
-        self.columns.status_message.value(self.i)
+        Strings::of_row(self.columns.status_message, self.i)
     }
     fn attribute(&self, key: &str) -> Option<AnyValue> {
         let (map, keys, values) = self.columns.attributes?;

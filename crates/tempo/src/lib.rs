@@ -31,7 +31,7 @@ use axum::extract::{Path, Query as UrlQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use otelvault_archive::{SpanNeeds, SummaryUse, Tag};
+use otelvault_archive::{SpanNeeds, SummarizedSpans, SummaryUse, Tag};
 use otelvault_codec::proto::common::{AnyValue, KeyValue, any_value};
 use otelvault_codec::values::{hex, string_attribute};
 use otelvault_codec::view::{SpanView, first};
@@ -621,7 +621,6 @@ async fn search_body(
             || span_conditions
                 .iter()
                 .any(|c| matches!(c.field, Field::Span(_) | Field::Any(_))),
-        conditions_only: false,
     };
     // Hours read whole answer from their trace summaries (one row per
     // trace: start, end, root): whether a trace matches comes from them
@@ -714,25 +713,27 @@ async fn search_body(
     let mut truncated = !visit.visit.complete;
     let inspected_spans = visit.visit.items;
     if test.is_none() && !visit.summarized.is_empty() && !truncated {
-        // Which summarized traces have a matching span: one light pass
-        // over the columns conditions read (no per-trace state beyond the
-        // summaries' own).
-        let lean = SpanNeeds {
-            conditions_only: true,
-            ..needs
-        };
+        // Which summarized traces have a matching span: one pass in which
+        // the reader tests the columns the conditions name, and decodes a
+        // trace id only for a span that passes (no per-trace state beyond
+        // the summaries' own).
+        let test = traceql::span_test(&span_conditions, &tags);
         let read = state
             .archive
-            .visit_summarized(&visit.summarized, None, time, lean, |span| {
-                if let Ok(id) = <[u8; 16]>::try_from(span.trace_id())
-                    && let Some(s) = summed.get_mut(&id)
-                    && !s.matches
-                    && matcher.matches(span)
-                {
-                    s.matches = true;
-                }
-                true
-            })
+            .visit_summarized(
+                &visit.summarized,
+                SummarizedSpans::Passing(&test),
+                time,
+                needs,
+                |span| {
+                    if let Ok(id) = <[u8; 16]>::try_from(span.trace_id())
+                        && let Some(s) = summed.get_mut(&id)
+                    {
+                        s.matches = true;
+                    }
+                    true
+                },
+            )
             .await
             .inspect_err(|e| log.detail = Some(e.detail()))?;
         truncated |= !add_read(&mut stats, &read);
@@ -799,12 +800,18 @@ async fn search_body(
             }
             let read = state
                 .archive
-                .visit_summarized(&visit.summarized, Some(&unread), time, needs, |span| {
-                    if let Some(found) = traces.get_mut(span.trace_id()) {
-                        matcher.add(found, span);
-                    }
-                    true
-                })
+                .visit_summarized(
+                    &visit.summarized,
+                    SummarizedSpans::Traces(&unread),
+                    time,
+                    needs,
+                    |span| {
+                        if let Some(found) = traces.get_mut(span.trace_id()) {
+                            matcher.add(found, span);
+                        }
+                        true
+                    },
+                )
                 .await
                 .inspect_err(|e| log.detail = Some(e.detail()))?;
             truncated |= !add_read(&mut stats, &read);
@@ -940,10 +947,7 @@ async fn tag_names(
     };
     // From spans, and from tag indexes: put together once read.
     let (mut names, mut indexed) = (Names::default(), Names::default());
-    let needs = SpanNeeds {
-        attributes: true,
-        conditions_only: false,
-    };
+    let needs = SpanNeeds { attributes: true };
     let scan = scan(
         state,
         (start, end),
@@ -1098,7 +1102,6 @@ async fn tag_values(
             .into_iter()
             .chain(narrow.conditions.iter().map(|c| &c.field))
             .any(|f| matches!(f, Field::Span(_) | Field::Any(_))),
-        conditions_only: false,
     };
     // Tag indexes list attributes' values, not intrinsics', and know
     // nothing of the spans a value is on.

@@ -7,6 +7,9 @@
 //! with a message that says what is supported.
 
 use std::fmt;
+use std::sync::Arc;
+
+use otelvault_archive::{SpanFields, SpanTest};
 
 use otelvault_codec::proto::common::{AnyValue, any_value};
 use otelvault_codec::proto::trace::{span, status};
@@ -656,6 +659,36 @@ pub(crate) fn matches_tags(tags: &[(String, String)], span: &dyn SpanView) -> bo
             .or_else(|| first(span.resource(), key).cloned())
             .is_some_and(|v| contains(&otelvault_codec::values::as_string(Some(&v))))
     })
+}
+
+/// A search's span conditions and tags as a test the reader applies to
+/// the columns they name, before it decodes anything else of a row.
+pub(crate) fn span_test(conditions: &[&Condition], tags: &[(String, String)]) -> SpanTest {
+    let mut fields = SpanFields::default();
+    for condition in conditions {
+        match condition.field {
+            Field::Resource(_) => fields.resource = true,
+            Field::Span(_) => fields.attributes = true,
+            Field::Any(_) => (fields.attributes, fields.resource) = (true, true),
+            Field::Name => fields.name = true,
+            Field::Status | Field::StatusMessage => fields.status = true,
+            Field::Kind => fields.kind = true,
+            Field::Duration => fields.duration = true,
+            Field::TraceDuration | Field::RootName | Field::RootServiceName => {}
+        }
+    }
+    if !tags.is_empty() {
+        (fields.name, fields.status) = (true, true);
+        (fields.attributes, fields.resource) = (true, true);
+    }
+    let conditions: Vec<Condition> = conditions.iter().map(|c| (*c).clone()).collect();
+    let tags = tags.to_vec();
+    SpanTest {
+        fields,
+        test: Arc::new(move |span| {
+            conditions.iter().all(|c| c.matches_span(span)) && matches_tags(&tags, span)
+        }),
+    }
 }
 
 #[cfg(test)]

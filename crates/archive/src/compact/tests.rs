@@ -581,10 +581,7 @@ async fn spans_seen(archive: &Archive, range: std::ops::Range<u64>) -> (Vec<Stri
         }
     }
     let mut visited = Vec::new();
-    let needs = crate::SpanNeeds {
-        attributes: true,
-        conditions_only: false,
-    };
+    let needs = crate::SpanNeeds { attributes: true };
     let visit = archive
         .visit_spans(
             range.start,
@@ -606,47 +603,138 @@ async fn spans_seen(archive: &Archive, range: std::ops::Range<u64>) -> (Vec<Stri
     (read, visited)
 }
 
-/// What deciding span conditions sees of every span, visited with
-/// `needs`: the span's id and parent aside, and its duration (capped at
-/// what the `Duration` column holds) rather than its end.
-async fn conditions_seen(archive: &Archive, needs: crate::SpanNeeds) -> Vec<String> {
-    let mut seen = Vec::new();
+/// Tests of one field each (and one of none), as a search pushes its
+/// conditions into the reader.
+fn span_tests() -> Vec<(&'static str, crate::SpanTest)> {
+    use otelvault_codec::proto::common::any_value::Value;
+    use otelvault_codec::view::SpanView;
+    let test = |fields, test: fn(&dyn SpanView) -> bool| crate::SpanTest {
+        fields,
+        test: Arc::new(test),
+    };
+    let fields = crate::SpanFields::default;
+    vec![
+        ("none", test(fields(), |_| true)),
+        (
+            "name",
+            test(
+                crate::SpanFields {
+                    name: true,
+                    ..fields()
+                },
+                |s| s.name().contains('a'),
+            ),
+        ),
+        (
+            "kind",
+            test(
+                crate::SpanFields {
+                    kind: true,
+                    ..fields()
+                },
+                |s| s.kind() == 2,
+            ),
+        ),
+        (
+            "status",
+            test(
+                crate::SpanFields {
+                    status: true,
+                    ..fields()
+                },
+                |s| s.status_code() == 2 || !s.status_message().is_empty(),
+            ),
+        ),
+        (
+            "duration",
+            test(
+                crate::SpanFields {
+                    duration: true,
+                    ..fields()
+                },
+                |s| s.end().saturating_sub(s.start()) > 1_000,
+            ),
+        ),
+        (
+            "resource",
+            test(
+                crate::SpanFields {
+                    resource: true,
+                    ..fields()
+                },
+                |s| s.resource().iter().any(|kv| kv.key.contains('e')),
+            ),
+        ),
+        (
+            "typed attributes",
+            test(
+                crate::SpanFields {
+                    attributes: true,
+                    ..fields()
+                },
+                |s| {
+                    let mut keys = Vec::new();
+                    s.attribute_keys(&mut |key| keys.push(key.to_owned()));
+                    keys.iter().any(|key| {
+                        matches!(
+                            s.attribute(key).and_then(|v| v.value),
+                            Some(Value::IntValue(_) | Value::BoolValue(_))
+                        )
+                    })
+                },
+            ),
+        ),
+    ]
+}
+
+/// The trace id and start of every span that `test` passes: as whole
+/// views decide it, and as the reader decides it on the columns the test
+/// names, over hours that summaries answer (every hour, in an archive
+/// compacted whole), each sorted.
+async fn passing(archive: &Archive, test: &crate::SpanTest) -> [Vec<(Vec<u8>, u64)>; 2] {
+    let time = std::time::Duration::from_secs(600);
+    let needs = crate::SpanNeeds { attributes: true };
+    let mut whole = Vec::new();
     let visit = archive
-        .visit_spans(
-            0,
-            u64::MAX,
-            u64::MAX,
-            std::time::Duration::from_secs(600),
-            needs,
-            |span| {
-                let mut keys = Vec::new();
-                if needs.attributes {
-                    span.attribute_keys(&mut |key| keys.push(key.to_owned()));
-                }
-                let attributes: Vec<String> = keys
-                    .iter()
-                    .map(|key| format!("{key}={:?}", span.attribute(key)))
-                    .collect();
-                let duration = span.end().saturating_sub(span.start());
-                seen.push(format!(
-                    "{:?} {:?} {} {} {} {} {:?} {attributes:?} {:?}",
-                    span.trace_id(),
-                    span.name(),
-                    span.start(),
-                    duration.min(i64::MAX as u64),
-                    span.kind(),
-                    span.status_code(),
-                    span.status_message(),
-                    span.resource(),
-                ));
-                true
-            },
-        )
+        .visit_spans(0, u64::MAX, u64::MAX, time, needs, |span| {
+            if (test.test)(span) {
+                whole.push((span.trace_id().to_vec(), span.start()));
+            }
+            true
+        })
         .await
         .expect("visit");
     assert!(visit.complete);
-    seen.sort();
-    seen
+    let spans = visit.items;
+    let summaries = Some(crate::SummaryUse { services: false });
+    let visit = archive
+        .visit_traces(
+            0,
+            u64::MAX,
+            u64::MAX,
+            time,
+            needs,
+            summaries,
+            |_| true,
+            |_, _| true,
+        )
+        .await
+        .expect("visit");
+    assert!(visit.visit.complete);
+    assert_eq!(visit.summarized.is_empty(), spans == 0, "hours summarized");
+    let mut pushed = Vec::new();
+    let which = crate::SummarizedSpans::Passing(test);
+    let read = archive
+        .visit_summarized(&visit.summarized, which, time, needs, |span| {
+            pushed.push((span.trace_id().to_vec(), span.start()));
+            true
+        })
+        .await
+        .expect("visit of summarized hours");
+    assert!(read.complete);
+    whole.sort();
+    pushed.sort();
+    [whole, pushed]
 }
 
 proptest::proptest! {
@@ -682,11 +770,6 @@ proptest::proptest! {
             }
             let (read, visited) = spans_seen(&archive, 0..u64::MAX).await;
             proptest::prop_assert_eq!(&visited, &read);
-            let every = |attributes, conditions_only| crate::SpanNeeds { attributes, conditions_only };
-            let decided = [
-                conditions_seen(&archive, every(false, false)).await,
-                conditions_seen(&archive, every(true, false)).await,
-            ];
             let options = CompactOptions { delete_raw, ..CompactOptions::default() };
             compact_range(&*store, 0, u64::MAX - HOUR, options, |_, _| {}).await.expect("compact");
             for (signal, raw) in Signal::ALL.into_iter().zip(raw) {
@@ -698,11 +781,11 @@ proptest::proptest! {
             let (compacted, visited) = spans_seen(&archive, 0..u64::MAX).await;
             proptest::prop_assert_eq!(&compacted, &read);
             proptest::prop_assert_eq!(&visited, &read);
-            // Views of only what conditions read decide them as the whole
-            // span would.
-            for (attributes, decided) in [false, true].into_iter().zip(&decided) {
-                let lean = conditions_seen(&archive, every(attributes, true)).await;
-                proptest::prop_assert_eq!(&lean, decided, "attributes {}", attributes);
+            // A test pushed into the reader, on views of only the fields
+            // it names, passes the spans it passes on whole views.
+            for (name, test) in span_tests() {
+                let [whole, pushed] = passing(&archive, &test).await;
+                proptest::prop_assert_eq!(pushed, whole, "{}", name);
             }
             Ok(())
         })?;

@@ -575,7 +575,7 @@ async fn upgrade(
             );
         }
         rows.sort_by_key(|row| (row.object, row.index));
-        let objects = otelvault_parquet::scan::assemble(signal, &rows)?;
+        let objects = otelvault_parquet::scan::assemble(signal, rows)?;
         let run = content_id(format!("{batch}\nversion {MANIFEST_VERSION}").as_bytes());
         rewritten.extend(write_parts(store, hour, &run, 0, objects, indexes).await?);
     }

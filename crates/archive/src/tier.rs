@@ -387,7 +387,7 @@ impl HourScan {
         let signal = self.signal;
         tokio::task::spawn_blocking(move || {
             rows.sort_unstable_by_key(|r| (r.object, r.index));
-            scan::assemble(signal, &rows)
+            scan::assemble(signal, rows)
         })
         .await
         .map_err(|e| ArchiveError::Internal(format!("assembling rows failed: {e}")))?
@@ -480,7 +480,7 @@ impl HourScan {
         let signal = self.signal;
         let objects = tokio::task::spawn_blocking(move || {
             rows.sort_unstable_by_key(|r| (r.object, r.index));
-            scan::assemble(signal, &rows)
+            scan::assemble(signal, rows)
         })
         .await
         .map_err(|e| ArchiveError::Internal(format!("assembling rows failed: {e}")))?
@@ -516,7 +516,7 @@ impl HourScan {
         let signal = self.signal;
         let assembled = tokio::task::spawn_blocking(move || {
             rows.sort_unstable_by_key(|r| (r.object, r.index));
-            scan::assemble(signal, &rows)
+            scan::assemble(signal, rows)
         })
         .await
         .map_err(|e| Failure {

@@ -47,7 +47,13 @@ pub(crate) const LOSSLESS: Lossless<Metric> = Lossless {
     column: ITEM_COLUMN,
     stored: |metric| metric.encode_to_vec(),
     restored_from: &[],
-    restore: crate::table::whole,
+    restore: |_, i, item| {
+        Metric::decode(item).map_err(|source| CompactError::Protobuf {
+            column: ITEM_COLUMN,
+            row: i,
+            source,
+        })
+    },
     earlier: None,
 };
 

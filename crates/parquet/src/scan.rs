@@ -32,8 +32,11 @@ use parquet::errors::ParquetError;
 use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
 use parquet::file::statistics::Statistics;
 
-use crate::table::{Context, INDEX_COLUMN, Lossless, OBJECT_COLUMN, item_bytes};
+use crate::table::{Context, INDEX_COLUMN, Lossless, OBJECT_COLUMN, item};
 use crate::{CompactError, logs, metrics, traces};
+use otelvault_codec::proto::logs::LogRecord;
+use otelvault_codec::proto::metrics::Metric;
+use otelvault_codec::proto::trace::Span;
 
 /// Bytes read from the end of a part at first, and kept: the footer, the
 /// page index and the last row group's bloom filters usually fit in it,
@@ -724,7 +727,33 @@ pub struct Row {
     /// Its position in that object.
     pub index: u32,
     context: Context,
-    item: Vec<u8>,
+    item: Item,
+}
+
+/// A row's item, rebuilt once from its columns.
+#[derive(Debug)]
+enum Item {
+    Span(Span),
+    Log(LogRecord),
+    Metric(Metric),
+}
+
+impl From<Span> for Item {
+    fn from(span: Span) -> Self {
+        Item::Span(span)
+    }
+}
+
+impl From<LogRecord> for Item {
+    fn from(record: LogRecord) -> Self {
+        Item::Log(record)
+    }
+}
+
+impl From<Metric> for Item {
+    fn from(metric: Metric) -> Self {
+        Item::Metric(metric)
+    }
 }
 
 /// The lossless columns of `rows` (sorted, rows of the part from 0) of
@@ -742,7 +771,7 @@ pub async fn read_rows(
     }
 }
 
-async fn read_rows_of<T>(
+async fn read_rows_of<T: prost::Message + Default + Into<Item>>(
     part: PartFile,
     lossless: &Lossless<T>,
     rows: &[u64],
@@ -819,7 +848,7 @@ pub(crate) fn selection(metadata: &ParquetMetaData, rows: &[u64]) -> (Vec<usize>
 
 /// Appends the rows of a batch holding the lossless columns and those of
 /// where rows came from.
-fn push_rows<T>(
+fn push_rows<T: prost::Message + Default + Into<Item>>(
     lossless: &Lossless<T>,
     batch: &RecordBatch,
     out: &mut Vec<Row>,
@@ -831,7 +860,7 @@ fn push_rows<T>(
             object: objects.value(i),
             index: indices.value(i),
             context,
-            item: item_bytes(lossless, batch, i)?,
+            item: item(lossless, batch, i)?.into(),
         });
     }
     Ok(())
@@ -847,7 +876,10 @@ pub fn all_rows(signal: Signal, part: Bytes) -> Result<Vec<Row>, CompactError> {
     }
 }
 
-fn all_rows_of<T>(lossless: &Lossless<T>, part: Bytes) -> Result<Vec<Row>, CompactError> {
+fn all_rows_of<T: prost::Message + Default + Into<Item>>(
+    lossless: &Lossless<T>,
+    part: Bytes,
+) -> Result<Vec<Row>, CompactError> {
     let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(part)?;
     let mask = crate::table::projection(
         builder.schema(),
@@ -866,28 +898,56 @@ fn all_rows_of<T>(lossless: &Lossless<T>, part: Bytes) -> Result<Vec<Row>, Compa
 /// order of `rows` (sort them by object and index first), with rows of
 /// one resource and scope that follow each other in one group, as in the
 /// object itself.
-pub fn assemble(signal: Signal, rows: &[Row]) -> Result<Vec<(u32, Batch)>, CompactError> {
+pub fn assemble(signal: Signal, rows: Vec<Row>) -> Result<Vec<(u32, Batch)>, CompactError> {
     let mut out = Vec::new();
-    for object in rows.chunk_by(|a, b| a.object == b.object) {
-        let items = object.iter().map(|r| (&r.context, r.item.as_slice()));
-        let batch = match signal {
-            Signal::Traces => Batch::Traces(traces::request(crate::table::group(
-                items,
-                traces::TABLE,
-                traces::ITEM_COLUMN,
-            )?)),
-            Signal::Logs => Batch::Logs(logs::request(crate::table::group(
-                items,
-                logs::TABLE,
-                logs::ITEM_COLUMN,
-            )?)),
-            Signal::Metrics => Batch::Metrics(metrics::request(crate::table::group(
-                items,
-                metrics::TABLE,
-                metrics::ITEM_COLUMN,
-            )?)),
+    let mut rows = rows.into_iter().peekable();
+    while let Some(first) = rows.next() {
+        let object = first.object;
+        let (mut contexts, mut items) = (vec![first.context], vec![first.item]);
+        while let Some(row) = rows.next_if(|r| r.object == object) {
+            contexts.push(row.context);
+            items.push(row.item);
+        }
+        let mismatch = || CompactError::Schema {
+            table: "part",
+            problem: format!("a row of object {object} is not of {signal}"),
         };
-        out.push((object[0].object, batch));
+        let batch = match signal {
+            Signal::Traces => {
+                let spans = items.into_iter().map(|item| match item {
+                    Item::Span(span) => Ok(span),
+                    _ => Err(mismatch()),
+                });
+                let spans = spans.collect::<Result<Vec<_>, _>>()?;
+                Batch::Traces(traces::request(crate::table::group(
+                    contexts.iter().zip(spans),
+                    traces::TABLE,
+                )?))
+            }
+            Signal::Logs => {
+                let records = items.into_iter().map(|item| match item {
+                    Item::Log(record) => Ok(record),
+                    _ => Err(mismatch()),
+                });
+                let records = records.collect::<Result<Vec<_>, _>>()?;
+                Batch::Logs(logs::request(crate::table::group(
+                    contexts.iter().zip(records),
+                    logs::TABLE,
+                )?))
+            }
+            Signal::Metrics => {
+                let metrics = items.into_iter().map(|item| match item {
+                    Item::Metric(metric) => Ok(metric),
+                    _ => Err(mismatch()),
+                });
+                let metrics = metrics.collect::<Result<Vec<_>, _>>()?;
+                Batch::Metrics(metrics::request(crate::table::group(
+                    contexts.iter().zip(metrics),
+                    metrics::TABLE,
+                )?))
+            }
+        };
+        out.push((object, batch));
     }
     Ok(out)
 }

@@ -55,14 +55,14 @@ pub(crate) struct Lossless<T> {
     /// The SQL columns items come back from, in this release's parts and
     /// in earlier ones (a part has those its format uses).
     pub restored_from: &'static [&'static str],
-    /// Row `i`'s item, encoded, from its remainder and the row's columns.
-    pub restore: Restore,
+    /// Row `i`'s item, from its remainder and the row's columns.
+    pub restore: Restore<T>,
     /// How parts of manifest versions 1 and 2 keep items, when it differs.
     pub earlier: Option<Earlier>,
 }
 
-/// Row `i`'s item, encoded, from its remainder and the row's columns.
-pub(crate) type Restore = fn(&RecordBatch, usize, &[u8]) -> Result<Vec<u8>, CompactError>;
+/// Row `i`'s item, from its remainder and the row's columns.
+pub(crate) type Restore<T> = fn(&RecordBatch, usize, &[u8]) -> Result<T, CompactError>;
 
 /// The lossless column of parts written before manifest version 3: the
 /// item less some SQL columns, which `restore` encodes to append (a
@@ -72,17 +72,12 @@ pub(crate) struct Earlier {
     pub restore: fn(&RecordBatch, usize) -> Result<Vec<u8>, CompactError>,
 }
 
-/// A [`Lossless::restore`] for a remainder that is the whole item.
-pub(crate) fn whole(_: &RecordBatch, _: usize, item: &[u8]) -> Result<Vec<u8>, CompactError> {
-    Ok(item.to_vec())
-}
-
-/// Row `i`'s item, encoded, from a part of any version.
-pub(crate) fn item_bytes<T>(
+/// Row `i`'s item, from a part of any version.
+pub(crate) fn item<T: prost::Message + Default>(
     lossless: &Lossless<T>,
     batch: &RecordBatch,
     i: usize,
-) -> Result<Vec<u8>, CompactError> {
+) -> Result<T, CompactError> {
     if batch.column_by_name(lossless.column).is_some() {
         let rest = binary(batch, lossless.table, lossless.column)?.value(i);
         return (lossless.restore)(batch, i, rest);
@@ -98,7 +93,11 @@ pub(crate) fn item_bytes<T>(
         .value(i)
         .to_vec();
     bytes.extend((earlier.restore)(batch, i)?);
-    Ok(bytes)
+    T::decode(bytes.as_slice()).map_err(|source| CompactError::Protobuf {
+        column: earlier.column,
+        row: i,
+        source,
+    })
 }
 
 /// One item (span, log record, data point) and where it came from, ready
@@ -454,18 +453,15 @@ pub(crate) fn read_part<T: prost::Message + Default>(
     let builder = ParquetRecordBatchReaderBuilder::try_new(part)?;
     let mask = projection(builder.schema(), builder.parquet_schema(), lossless, &[])?;
     let reader = builder.with_projection(mask).build()?;
-    let mut rows = Vec::new();
+    let (mut contexts, mut items) = (Vec::new(), Vec::new());
     for batch in reader {
         let batch = batch?;
         for (i, context) in Context::of_batch(&batch)?.into_iter().enumerate() {
-            rows.push((context, item_bytes(lossless, &batch, i)?));
+            contexts.push(context);
+            items.push(item(lossless, &batch, i)?);
         }
     }
-    group(
-        rows.iter().map(|(c, i)| (c, i.as_slice())),
-        table,
-        lossless.column,
-    )
+    group(contexts.iter().zip(items), table)
 }
 
 /// The columns that rebuild items: context, lossless and restoring ones,
@@ -508,21 +504,15 @@ pub(crate) fn projection<T>(
     Ok(ProjectionMask::roots(parquet, roots))
 }
 
-/// Decodes rows (context, item protobuf) into groups: rows of one resource
-/// and scope that follow each other share a group.
-pub(crate) fn group<'a, T: prost::Message + Default>(
-    rows: impl Iterator<Item = (&'a Context, &'a [u8])>,
+/// Groups rows (context, item): rows of one resource and scope that
+/// follow each other share a group.
+pub(crate) fn group<'a, T>(
+    rows: impl Iterator<Item = (&'a Context, T)>,
     table: &'static str,
-    item_column: &'static str,
 ) -> Result<Vec<ResourceGroup<T>>, CompactError> {
     let mut out: Vec<ResourceGroup<T>> = Vec::new();
     let mut last: Option<&Context> = None;
     for (row, (context, item)) in rows.enumerate() {
-        let item = T::decode(item).map_err(|source| CompactError::Protobuf {
-            column: item_column,
-            row,
-            source,
-        })?;
         let same_resource = last.is_some_and(|l| l.same_resource(context));
         let same_scope = same_resource && last.is_some_and(|l| l.same_scope(context));
         if !same_resource {

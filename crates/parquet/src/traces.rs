@@ -143,7 +143,7 @@ fn stored(span: &Span) -> Vec<u8> {
     .encode_to_vec()
 }
 
-fn restore(batch: &RecordBatch, i: usize, rest: &[u8]) -> Result<Vec<u8>, CompactError> {
+fn restore(batch: &RecordBatch, i: usize, rest: &[u8]) -> Result<Span, CompactError> {
     let rest = SpanRest::decode(rest).map_err(|source| CompactError::Protobuf {
         column: ITEM_COLUMN,
         row: i,
@@ -189,7 +189,7 @@ fn restore(batch: &RecordBatch, i: usize, rest: &[u8]) -> Result<Vec<u8>, Compac
         link.trace_id = unhex(trace_id).ok_or_else(|| mismatch("Links.TraceId"))?;
         link.span_id = unhex(span_id).ok_or_else(|| mismatch("Links.SpanId"))?;
     }
-    Ok(span.encode_to_vec())
+    Ok(span)
 }
 
 /// A part of manifest version 1 or 2: what the columns put back after

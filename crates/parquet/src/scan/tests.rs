@@ -62,7 +62,7 @@ async fn scan(signal: Signal, files: &[PartFile], filter: &Filter) -> Vec<(u32, 
         );
     }
     rows.sort_by_key(|r| (r.object, r.index));
-    assemble(signal, &rows).expect("assemble")
+    assemble(signal, rows).expect("assemble")
 }
 
 fn round_trip(objects: Vec<Batch>) -> Result<(), TestCaseError> {

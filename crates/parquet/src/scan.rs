@@ -738,22 +738,64 @@ enum Item {
     Metric(Metric),
 }
 
-impl From<Span> for Item {
-    fn from(span: Span) -> Self {
-        Item::Span(span)
+/// An item type a row may hold.
+trait Stored: Sized {
+    fn into_item(self) -> Item;
+    fn from_item(item: Item) -> Option<Self>;
+}
+
+impl Stored for Span {
+    fn into_item(self) -> Item {
+        Item::Span(self)
+    }
+    fn from_item(item: Item) -> Option<Self> {
+        match item {
+            Item::Span(span) => Some(span),
+            _ => None,
+        }
     }
 }
 
-impl From<LogRecord> for Item {
-    fn from(record: LogRecord) -> Self {
-        Item::Log(record)
+impl Stored for LogRecord {
+    fn into_item(self) -> Item {
+        Item::Log(self)
+    }
+    fn from_item(item: Item) -> Option<Self> {
+        match item {
+            Item::Log(record) => Some(record),
+            _ => None,
+        }
     }
 }
 
-impl From<Metric> for Item {
-    fn from(metric: Metric) -> Self {
-        Item::Metric(metric)
+impl Stored for Metric {
+    fn into_item(self) -> Item {
+        Item::Metric(self)
     }
+    fn from_item(item: Item) -> Option<Self> {
+        match item {
+            Item::Metric(metric) => Some(metric),
+            _ => None,
+        }
+    }
+}
+
+/// The items of one object's rows, grouped by resource and scope.
+fn grouped<T: Stored>(
+    contexts: &[Context],
+    items: Vec<Item>,
+    table: &'static str,
+) -> Result<Vec<crate::table::ResourceGroup<T>>, CompactError> {
+    let items = items
+        .into_iter()
+        .map(|item| {
+            T::from_item(item).ok_or_else(|| CompactError::Schema {
+                table,
+                problem: format!("a row of a {table} part holds another signal's item"),
+            })
+        })
+        .collect::<Result<Vec<T>, _>>()?;
+    crate::table::group(contexts.iter().zip(items), table)
 }
 
 /// The lossless columns of `rows` (sorted, rows of the part from 0) of
@@ -771,7 +813,7 @@ pub async fn read_rows(
     }
 }
 
-async fn read_rows_of<T: prost::Message + Default + Into<Item>>(
+async fn read_rows_of<T: prost::Message + Default + Stored>(
     part: PartFile,
     lossless: &Lossless<T>,
     rows: &[u64],
@@ -848,7 +890,7 @@ pub(crate) fn selection(metadata: &ParquetMetaData, rows: &[u64]) -> (Vec<usize>
 
 /// Appends the rows of a batch holding the lossless columns and those of
 /// where rows came from.
-fn push_rows<T: prost::Message + Default + Into<Item>>(
+fn push_rows<T: prost::Message + Default + Stored>(
     lossless: &Lossless<T>,
     batch: &RecordBatch,
     out: &mut Vec<Row>,
@@ -860,7 +902,7 @@ fn push_rows<T: prost::Message + Default + Into<Item>>(
             object: objects.value(i),
             index: indices.value(i),
             context,
-            item: item(lossless, batch, i)?.into(),
+            item: item(lossless, batch, i)?.into_item(),
         });
     }
     Ok(())
@@ -876,7 +918,7 @@ pub fn all_rows(signal: Signal, part: Bytes) -> Result<Vec<Row>, CompactError> {
     }
 }
 
-fn all_rows_of<T: prost::Message + Default + Into<Item>>(
+fn all_rows_of<T: prost::Message + Default + Stored>(
     lossless: &Lossless<T>,
     part: Bytes,
 ) -> Result<Vec<Row>, CompactError> {
@@ -908,43 +950,13 @@ pub fn assemble(signal: Signal, rows: Vec<Row>) -> Result<Vec<(u32, Batch)>, Com
             contexts.push(row.context);
             items.push(row.item);
         }
-        let mismatch = || CompactError::Schema {
-            table: "part",
-            problem: format!("a row of object {object} is not of {signal}"),
-        };
         let batch = match signal {
             Signal::Traces => {
-                let spans = items.into_iter().map(|item| match item {
-                    Item::Span(span) => Ok(span),
-                    _ => Err(mismatch()),
-                });
-                let spans = spans.collect::<Result<Vec<_>, _>>()?;
-                Batch::Traces(traces::request(crate::table::group(
-                    contexts.iter().zip(spans),
-                    traces::TABLE,
-                )?))
+                Batch::Traces(traces::request(grouped(&contexts, items, traces::TABLE)?))
             }
-            Signal::Logs => {
-                let records = items.into_iter().map(|item| match item {
-                    Item::Log(record) => Ok(record),
-                    _ => Err(mismatch()),
-                });
-                let records = records.collect::<Result<Vec<_>, _>>()?;
-                Batch::Logs(logs::request(crate::table::group(
-                    contexts.iter().zip(records),
-                    logs::TABLE,
-                )?))
-            }
+            Signal::Logs => Batch::Logs(logs::request(grouped(&contexts, items, logs::TABLE)?)),
             Signal::Metrics => {
-                let metrics = items.into_iter().map(|item| match item {
-                    Item::Metric(metric) => Ok(metric),
-                    _ => Err(mismatch()),
-                });
-                let metrics = metrics.collect::<Result<Vec<_>, _>>()?;
-                Batch::Metrics(metrics::request(crate::table::group(
-                    contexts.iter().zip(metrics),
-                    metrics::TABLE,
-                )?))
+                Batch::Metrics(metrics::request(grouped(&contexts, items, metrics::TABLE)?))
             }
         };
         out.push((object, batch));

@@ -21,18 +21,6 @@ use otelvault_testkit::free_port;
 
 const BIN: &str = env!("CARGO_BIN_EXE_otelvault");
 
-/// The binary, without the bench's own settings (`OTELVAULT_BENCH_*`),
-/// which it would refuse as unknown.
-fn bin() -> Command {
-    let mut command = Command::new(BIN);
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("OTELVAULT_BENCH_") {
-            command.env_remove(name);
-        }
-    }
-    command
-}
-
 struct Server {
     child: Child,
     url: String,
@@ -51,7 +39,7 @@ impl Server {
         let dir = otelvault_testkit::bench::fast_tempdir();
         let (port, grpc_port) = (free_port(), free_port());
         let started = Instant::now();
-        let child = bin()
+        let child = Command::new(BIN)
             .arg("serve")
             .env("OTELVAULT_LISTEN", format!("127.0.0.1:{port}"))
             .env("OTELVAULT_GRPC_LISTEN", format!("127.0.0.1:{grpc_port}"))
@@ -516,7 +504,7 @@ fn tempo() {
     for tier in ["raw", "compacted"] {
         if tier == "compacted" {
             let t = Instant::now();
-            let status = bin()
+            let status = Command::new(BIN)
                 .args(["compact", "--storage", storage, "--start"])
                 .arg(HOUR_SECS.to_string())
                 .arg("--end")
@@ -590,17 +578,17 @@ fn tempo() {
 /// as ingest writes them, then compacted by the binary): Tempo searches
 /// over the whole day, against DuckDB computing the same newest 20 traces
 /// from the same Parquet parts; the answers must be the same traces in the
-/// same order. `OTELVAULT_BENCH_DAY_SPANS` sets the spans per hour;
-/// `OTELVAULT_BENCH_DAY_DIR` keeps the compacted day in that directory and
+/// same order. `BENCH_DAY_SPANS` sets the spans per hour;
+/// `BENCH_DAY_DIR` keeps the compacted day in that directory and
 /// reuses it on the next run (to compare builds on the same corpus).
 fn tempo_day() {
     const FIRST_SECS: u64 = 1_729_998_000; // 2024-10-27T03:00:00Z
     const HOURS: u64 = 24;
-    let per_hour: usize = std::env::var("OTELVAULT_BENCH_DAY_SPANS")
+    let per_hour: usize = std::env::var("BENCH_DAY_SPANS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(600_000);
-    let kept = std::env::var_os("OTELVAULT_BENCH_DAY_DIR").map(std::path::PathBuf::from);
+    let kept = std::env::var_os("BENCH_DAY_DIR").map(std::path::PathBuf::from);
     let dir = otelvault_testkit::bench::fast_tempdir();
     let root = kept
         .as_ref()
@@ -658,7 +646,7 @@ fn write_day(root: &std::path::Path, per_hour: usize, start: u64, end: u64) {
         t.elapsed().as_secs_f64()
     );
     let t = Instant::now();
-    let status = bin()
+    let status = Command::new(BIN)
         .args(["compact", "--storage", storage, "--start"])
         .arg(start.to_string())
         .arg("--end")

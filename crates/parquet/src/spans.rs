@@ -6,12 +6,13 @@
 
 use std::cell::OnceCell;
 use std::collections::HashSet;
+use std::ops::RangeInclusive;
 use std::sync::Arc;
 
 /// What [`span_batches`] yields.
 pub use arrow_array::RecordBatch;
 use arrow_array::cast::AsArray as _;
-use arrow_array::types::{Int32Type, TimestampMicrosecondType};
+use arrow_array::types::{Int32Type, Int64Type, TimestampMicrosecondType};
 use arrow_array::{
     Array, ArrayRef, BinaryArray, BooleanArray, DictionaryArray, Int32Array, Int64Array, MapArray,
     PrimitiveArray, StringArray, UInt32Array,
@@ -22,7 +23,7 @@ use otelvault_codec::proto::resource::Resource;
 use otelvault_codec::view::SpanView;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{
-    ArrowPredicateFn, ArrowReaderMetadata, ArrowReaderOptions, RowFilter,
+    ArrowPredicate, ArrowPredicateFn, ArrowReaderMetadata, ArrowReaderOptions, RowFilter,
 };
 use parquet::arrow::async_reader::{ParquetRecordBatchStream, ParquetRecordBatchStreamBuilder};
 use parquet::errors::ParquetError;
@@ -32,7 +33,7 @@ use prost::Message as _;
 use crate::CompactError;
 use crate::rest::value;
 use crate::scan::{PartFile, failed, selection};
-use crate::table::{OBJECT_COLUMN, binary, int32, int64, string, uint32};
+use crate::table::{OBJECT_COLUMN, binary, int32, int64, signed, string, uint32};
 use crate::traces::{ITEM_COLUMN, SpanRest, TABLE, kind_value, status_value};
 
 /// Columns of few distinct values, read as dictionaries.
@@ -77,21 +78,89 @@ pub struct SpanFields {
 pub type SpanPredicate = dyn Fn(&dyn SpanView) -> bool + Send + Sync;
 
 /// A test of single spans that the reader applies before it decodes
-/// anything else of a row: the columns of `fields` first, then, for the
-/// rows that pass, the trace id and start ([`SpanRows::Matching`]).
+/// anything else of a row: the bounds of the duration on the `Duration`
+/// column alone, then `test` on the columns of `fields` for the rows
+/// within them, then, for the rows that pass, the trace id and start
+/// ([`SpanRows::Matching`]).
 #[derive(Clone)]
 pub struct SpanTest {
-    /// What the test looks at.
+    /// The durations (end less start, nanoseconds, inclusive) a span may
+    /// have; as the column holds it, a duration past 292 years is
+    /// `i64::MAX`.
+    pub durations: RangeInclusive<u64>,
+    /// What `test` looks at.
     pub fields: SpanFields,
-    /// Whether a span passes.
-    pub test: Arc<SpanPredicate>,
+    /// Whether a span within `durations` passes; `None`: each one does.
+    pub test: Option<Arc<SpanPredicate>>,
+}
+
+impl SpanTest {
+    /// Bounds no duration lies within.
+    #[allow(clippy::reversed_empty_ranges)]
+    pub const NO_DURATIONS: RangeInclusive<u64> = 1..=0;
+
+    /// A test that every span passes.
+    pub fn everything() -> SpanTest {
+        SpanTest {
+            durations: 0..=u64::MAX,
+            fields: SpanFields::default(),
+            test: None,
+        }
+    }
+
+    /// Whether `span`, seen whole, passes: what the reader decides from
+    /// the columns.
+    pub fn passes(&self, span: &dyn SpanView) -> bool {
+        let duration = span.end().saturating_sub(span.start()).min(i64::MAX as u64);
+        self.durations.contains(&duration) && self.test.as_ref().is_none_or(|test| test(span))
+    }
+
+    /// The predicate on `Duration` alone, when the bounds rule any span out.
+    fn on_durations(&self, mask: ProjectionMask) -> Option<Box<dyn ArrowPredicate>> {
+        if self.durations == (0..=u64::MAX) {
+            return None;
+        }
+        let (low, high) = (
+            signed(*self.durations.start()),
+            signed(*self.durations.end()),
+        );
+        let low = if self.durations.is_empty() {
+            i64::MAX
+        } else {
+            low
+        };
+        let high = if self.durations.is_empty() {
+            i64::MIN
+        } else {
+            high
+        };
+        Some(Box::new(ArrowPredicateFn::new(
+            mask,
+            move |batch: RecordBatch| {
+                let durations =
+                    batch
+                        .column(0)
+                        .as_primitive_opt::<Int64Type>()
+                        .ok_or_else(|| {
+                            arrow_schema::ArrowError::SchemaError(
+                                "Duration is not an int64 column".into(),
+                            )
+                        })?;
+                Ok(BooleanArray::from_unary(durations, |d| {
+                    low <= d && d <= high
+                }))
+            },
+        )))
+    }
 }
 
 impl std::fmt::Debug for SpanTest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SpanTest")
+            .field("durations", &self.durations)
             .field("fields", &self.fields)
-            .finish_non_exhaustive()
+            .field("test", &self.test.is_some())
+            .finish()
     }
 }
 
@@ -250,16 +319,30 @@ pub async fn span_batches(
         }
         SpanRows::Traces(traces) => builder = of_traces(builder, traces).await.map_err(failed)?,
         SpanRows::Matching(test) => {
-            let mut tested = Reads::of_fields(test.fields);
-            // A predicate reads some column, if only to count rows.
-            tested.duration |= tested.columns().is_empty();
-            let mask = mask(&builder, tested)?;
-            let test = Arc::clone(&test.test);
-            let passes = ArrowPredicateFn::new(mask, move |batch: RecordBatch| {
-                passing(&batch, tested, &*test)
-                    .map_err(|e| arrow_schema::ArrowError::ExternalError(Box::new(e)))
-            });
-            builder = builder.with_row_filter(RowFilter::new(vec![Box::new(passes)]));
+            let mut predicates: Vec<Box<dyn ArrowPredicate>> = Vec::new();
+            let durations = Reads {
+                duration: true,
+                ..Reads::default()
+            };
+            if let Some(bounds) = test.on_durations(mask(&builder, durations)?) {
+                predicates.push(bounds);
+            }
+            if let Some(predicate) = &test.test {
+                let mut tested = Reads::of_fields(test.fields);
+                // A predicate reads some column, if only to count rows.
+                tested.duration |= tested.columns().is_empty();
+                let predicate = Arc::clone(predicate);
+                predicates.push(Box::new(ArrowPredicateFn::new(
+                    mask(&builder, tested)?,
+                    move |batch: RecordBatch| {
+                        passing(&batch, tested, &*predicate)
+                            .map_err(|e| arrow_schema::ArrowError::ExternalError(Box::new(e)))
+                    },
+                )));
+            }
+            if !predicates.is_empty() {
+                builder = builder.with_row_filter(RowFilter::new(predicates));
+            }
             reads = Reads::passed();
         }
     }

@@ -9,7 +9,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use otelvault_archive::{SpanFields, SpanTest};
+use otelvault_archive::{SpanFields, SpanPredicate, SpanTest};
 
 use otelvault_codec::proto::common::{AnyValue, any_value};
 use otelvault_codec::proto::trace::{span, status};
@@ -662,10 +662,37 @@ pub(crate) fn matches_tags(tags: &[(String, String)], span: &dyn SpanView) -> bo
 }
 
 /// A search's span conditions and tags as a test the reader applies to
-/// the columns they name, before it decodes anything else of a row.
+/// the columns they name, before it decodes anything else of a row: the
+/// comparisons of `duration` as bounds on the `Duration` column, the rest
+/// as a test of views.
 pub(crate) fn span_test(conditions: &[&Condition], tags: &[(String, String)]) -> SpanTest {
-    let mut fields = SpanFields::default();
+    let mut durations = 0..=u64::MAX;
+    let mut rest = Vec::new();
     for condition in conditions {
+        match (&condition.field, condition.op, &condition.value) {
+            (Field::Duration, Op::Eq | Op::Gt | Op::Ge | Op::Lt | Op::Le, Literal::Duration(w)) => {
+                let w = *w;
+                let (low, high) = match condition.op {
+                    Op::Eq => (Some(w), Some(w)),
+                    Op::Gt => (w.checked_add(1), Some(u64::MAX)),
+                    Op::Ge => (Some(w), Some(u64::MAX)),
+                    Op::Lt => (Some(0), w.checked_sub(1)),
+                    _ => (Some(0), Some(w)),
+                };
+                durations = match (low, high) {
+                    (Some(low), Some(high)) => {
+                        (*durations.start()).max(low)..=(*durations.end()).min(high)
+                    }
+                    // Nothing is longer than the longest, or shorter than 0.
+                    _ => SpanTest::NO_DURATIONS,
+                };
+            }
+            (Field::TraceDuration | Field::RootName | Field::RootServiceName, ..) => {}
+            _ => rest.push((*condition).clone()),
+        }
+    }
+    let mut fields = SpanFields::default();
+    for condition in &rest {
         match condition.field {
             Field::Resource(_) => fields.resource = true,
             Field::Span(_) => fields.attributes = true,
@@ -681,13 +708,16 @@ pub(crate) fn span_test(conditions: &[&Condition], tags: &[(String, String)]) ->
         (fields.name, fields.status) = (true, true);
         (fields.attributes, fields.resource) = (true, true);
     }
-    let conditions: Vec<Condition> = conditions.iter().map(|c| (*c).clone()).collect();
     let tags = tags.to_vec();
+    let test: Option<Arc<SpanPredicate>> = (!rest.is_empty() || !tags.is_empty()).then(|| {
+        Arc::new(move |span: &dyn SpanView| {
+            rest.iter().all(|c| c.matches_span(span)) && matches_tags(&tags, span)
+        }) as Arc<SpanPredicate>
+    });
     SpanTest {
+        durations,
         fields,
-        test: Arc::new(move |span| {
-            conditions.iter().all(|c| c.matches_span(span)) && matches_tags(&tags, span)
-        }),
+        test,
     }
 }
 
@@ -742,6 +772,38 @@ mod tests {
         assert!(err(r#"{ status = "error" }"#).contains("expected one of error, ok, unset"));
         assert!(err(r#"{ duration > 5 }"#).contains("durations compare"));
         assert!(err(r#"{ name = "a" "#).contains("expected && or }"));
+    }
+
+    #[test]
+    fn duration_comparisons_become_bounds_on_the_column() {
+        let test = |q: &str| {
+            let filter = parse(q).expect(q);
+            let conditions: Vec<&Condition> = filter.conditions.iter().collect();
+            span_test(&conditions, &[])
+        };
+        let bounded = test("{ duration > 4ms && duration <= 1s && trace:duration > 1s }");
+        assert_eq!(bounded.durations, 4_000_001..=1_000_000_000);
+        assert!(bounded.test.is_none(), "nothing left for views");
+        assert_eq!(test("{ duration = 5ms }").durations, 5_000_000..=5_000_000);
+        assert!(test("{ duration < 0ms }").durations.is_empty());
+        let mixed = test(r#"{ duration >= 2ms && duration != 5ms && name = "a" }"#);
+        assert_eq!(mixed.durations, 2_000_000..=u64::MAX);
+        assert!(mixed.fields.duration && mixed.fields.name);
+        let span = |ms: u64, name: &str| Span {
+            name: name.into(),
+            end_time_unix_nano: ms * 1_000_000,
+            ..Span::default()
+        };
+        let passes = |span: &Span| {
+            mixed.passes(&OtlpSpan {
+                resource: &[],
+                span,
+            })
+        };
+        assert!(passes(&span(3, "a")));
+        assert!(!passes(&span(5, "a")), "!= stays a test of views");
+        assert!(!passes(&span(1, "a")), "below the bound");
+        assert!(!passes(&span(3, "b")));
     }
 
     #[test]

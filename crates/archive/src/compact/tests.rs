@@ -610,11 +610,38 @@ fn span_tests() -> Vec<(&'static str, crate::SpanTest)> {
     use otelvault_codec::view::SpanView;
     let test = |fields, test: fn(&dyn SpanView) -> bool| crate::SpanTest {
         fields,
-        test: Arc::new(test),
+        test: Some(Arc::new(test)),
+        ..crate::SpanTest::everything()
     };
     let fields = crate::SpanFields::default;
+    let durations = |durations| crate::SpanTest {
+        durations,
+        ..crate::SpanTest::everything()
+    };
     vec![
         ("none", test(fields(), |_| true)),
+        ("every span", crate::SpanTest::everything()),
+        ("durations", durations(1_001..=u64::MAX)),
+        ("durations, bounded", durations(100..=5_000)),
+        ("no duration", durations(crate::SpanTest::NO_DURATIONS)),
+        ("durations, 2^61 to 2^62", durations((1 << 61)..=(1 << 62))),
+        (
+            "durations, short of the column's most",
+            durations(0..=(i64::MAX as u64 - 1)),
+        ),
+        (
+            "durations and name",
+            crate::SpanTest {
+                durations: 0..=1_000,
+                ..test(
+                    crate::SpanFields {
+                        name: true,
+                        ..fields()
+                    },
+                    |s| s.name().contains('a'),
+                )
+            },
+        ),
         (
             "name",
             test(
@@ -697,7 +724,7 @@ async fn passing(archive: &Archive, test: &crate::SpanTest) -> [Vec<(Vec<u8>, u6
     let mut whole = Vec::new();
     let visit = archive
         .visit_spans(0, u64::MAX, u64::MAX, time, needs, |span| {
-            if (test.test)(span) {
+            if test.passes(span) {
                 whole.push((span.trace_id().to_vec(), span.start()));
             }
             true

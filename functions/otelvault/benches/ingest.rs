@@ -533,6 +533,18 @@ fn tempo() {
             fetch_pages(&agent, &server.url, service.clone());
         });
         println!("  {tier}: fetch API, serviceName checkout: {service_ms:.0} ms");
+        let mut status = fetch.clone();
+        status["attributes"] = serde_json::json!({"http.response.status_code": "404"});
+        let status_ms = median_ms(|| {
+            fetch_pages(&agent, &server.url, status.clone());
+        });
+        println!("  {tier}: fetch API, http.response.status_code 404: {status_ms:.0} ms");
+        let mut by_id = fetch.clone();
+        by_id["traceId"] = trace.clone().into();
+        let by_id_ms = median_ms(|| {
+            fetch_pages(&agent, &server.url, by_id.clone());
+        });
+        println!("  {tier}: fetch API, one trace id: {by_id_ms:.0} ms");
         let mut figures = vec![fetch_ms];
         for (name, path) in &routes {
             let url = format!("{}{path}", server.url);
@@ -554,7 +566,13 @@ fn tempo() {
                 HOUR_SECS,
                 &agent,
                 &server.url,
-                [(&fetch, fetch_ms), (&service, service_ms)],
+                &trace,
+                [
+                    (&fetch, fetch_ms),
+                    (&service, service_ms),
+                    (&status, status_ms),
+                    (&by_id, by_id_ms),
+                ],
             );
             duckdb_tempo(
                 storage,
@@ -768,15 +786,16 @@ fn tempo_day_searches(storage: &str, start: u64, end: u64) {
 }
 
 /// DuckDB writing the rows of the fetches of [`tempo`] (every span of the
-/// hour, and a service's) out as JSON from the same Parquet parts (best of
-/// 3), against otelvault's medians, as ratios; the spans counted must
-/// agree.
+/// hour, a service's, an attribute's and a trace's) out as JSON from the
+/// same Parquet parts (best of 3), against otelvault's medians, as ratios;
+/// the spans counted must agree.
 fn duckdb_fetch(
     storage: &str,
     hour_secs: u64,
     agent: &ureq::Agent,
     url: &str,
-    fetches: [(&serde_json::Value, f64); 2],
+    trace: &str,
+    fetches: [(&serde_json::Value, f64); 4],
 ) {
     let Some(python) = otelvault_testkit::bench::duckdb_python() else {
         return;
@@ -795,6 +814,17 @@ fn duckdb_fetch(
         (
             "fetch API, serviceName checkout",
             copy(" AND ServiceName = 'checkout'"),
+        ),
+        (
+            "fetch API, http.response.status_code 404",
+            // The fetch filter matches a span's attribute or its resource's.
+            copy(
+                " AND (map_extract(SpanAttributes, 'http.response.status_code') = ['404'] OR map_extract(ResourceAttributes, 'http.response.status_code') = ['404'])",
+            ),
+        ),
+        (
+            "fetch API, one trace id",
+            copy(&format!(" AND TraceId = '{trace}'")),
         ),
     ];
     for ((name, sql), (query, ours)) in questions.iter().zip(fetches) {

@@ -184,6 +184,23 @@ impl std::fmt::Debug for HourScan {
     }
 }
 
+/// Whether an hour's trace summaries show that it has no span of the
+/// trace `query` looks up. Summaries that cannot be read say nothing: the
+/// parts' own bloom filters then decide.
+async fn lacks_trace(summaries: Option<&PartFile>, query: &Query) -> bool {
+    let (Some(summaries), Some(id)) = (summaries, &query.trace_id) else {
+        return false;
+    };
+    let hex = otelvault_codec::values::hex(id);
+    match otelvault_parquet::summaries::may_hold_trace(summaries.clone(), &hex).await {
+        Ok(may) => !may,
+        Err(e) => {
+            tracing::warn!(error = %e, "An hour's trace summaries could not be read: its parts are searched for the trace.");
+            false
+        }
+    }
+}
+
 impl HourScan {
     /// Finds the rows of the raw objects `objects` (indices in the
     /// manifest, ascending) of the hour at `hour` that may match `query`
@@ -268,12 +285,17 @@ impl HourScan {
                 .map(|(key, value)| (key.clone(), value.texts()))
                 .collect(),
         };
-        let found = futures::future::join_all(
-            parts
-                .iter()
-                .map(|part| scan::candidates(part.clone(), signal, &filter)),
-        )
-        .await;
+        let found = if lacks_trace(summaries.as_ref(), query).await {
+            // No part holds the trace: none is opened.
+            parts.iter().map(|_| Ok(Vec::new())).collect()
+        } else {
+            futures::future::join_all(
+                parts
+                    .iter()
+                    .map(|part| scan::candidates(part.clone(), signal, &filter)),
+            )
+            .await
+        };
         let mut candidates = Vec::with_capacity(found.len());
         for (part, result) in manifest.parts.iter().zip(found) {
             let mut rows = match result {

@@ -7,6 +7,8 @@
 //! summary's start and end are rounded down, and its spans lie within
 //! `[start, end + 999 ns]`.
 
+use std::sync::Arc;
+
 use arrow_array::cast::AsArray as _;
 use arrow_array::types::TimestampMicrosecondType;
 use arrow_array::{BooleanArray, Int64Array, ListArray, PrimitiveArray, RecordBatch, StringArray};
@@ -93,6 +95,37 @@ pub async fn read_summaries(
         batches.push(batch.map_err(failed)?);
     }
     Ok(batches)
+}
+
+/// Whether the hour whose summaries `part` holds may have spans of the
+/// trace `trace_hex` (lowercase hex): false only when the `TraceId` bloom
+/// filter of every row group rules it out. One footer and one filter per
+/// row group are read, however many parts the hour has.
+pub async fn may_hold_trace(part: PartFile, trace_hex: &str) -> Result<bool, CompactError> {
+    let key = part.key.clone();
+    let failed = |e| failed(&key, e);
+    let mut builder = ParquetRecordBatchStreamBuilder::new(part)
+        .await
+        .map_err(failed)?;
+    let metadata = Arc::clone(builder.metadata());
+    let leaf = metadata
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .position(|c| c.path().string() == "TraceId")
+        .ok_or_else(|| schema("no column TraceId".to_owned()))?;
+    for group in 0..metadata.num_row_groups() {
+        match builder
+            .get_row_group_column_bloom_filter(group, leaf)
+            .await
+            .map_err(failed)?
+        {
+            Some(bloom) if !bloom.check(trace_hex) => {}
+            _ => return Ok(true),
+        }
+    }
+    Ok(false)
 }
 
 /// Hands each row of `batch`, a batch of [`read_summaries`], to `each`.

@@ -1389,3 +1389,71 @@ async fn a_cursor_into_parts_that_an_upgrade_rewrote_asks_for_a_new_query() {
     );
     assert!(error.to_string().contains("run the query again"), "{error}");
 }
+
+#[tokio::test]
+async fn a_trace_lookup_opens_no_part_of_an_hour_whose_summaries_rule_the_trace_out() {
+    let store = Arc::new(MemoryStore::new());
+    let archive = archive(store.clone());
+    write_corpus(&archive, 600, 5).await;
+    let options = CompactOptions {
+        delete_raw: true,
+        ..CompactOptions::default()
+    };
+    compact_hour(&*store, Signal::Traces, SAMPLE_HOUR, options)
+        .await
+        .expect("compact");
+    let lookup = |id: Vec<u8>| crate::Query {
+        start: SAMPLE_HOUR,
+        end: SAMPLE_HOUR + HOUR,
+        trace_id: Some(id),
+        limit: 10_000,
+        ..crate::Query::new(Signal::Traces)
+    };
+    let everything = read_everything(&archive, Signal::Traces, 10_000).await;
+    assert!(!everything.is_empty());
+    let present = otelvault_testkit::corpus::traces(SAMPLE_HOUR, 600, 300, 5)
+        .next()
+        .expect("a batch")
+        .1
+        .resource_spans[0]
+        .scope_spans[0]
+        .spans[0]
+        .trace_id
+        .clone();
+    let found: usize = pages(&archive, &lookup(present.clone()))
+        .await
+        .iter()
+        .map(Batch::item_count)
+        .sum();
+    assert!(found > 0, "the trace is found through the summaries");
+    // Parts that cannot be read: a lookup that opened one would fail.
+    let prefix = KeyPrefix::new(hour_prefix(Signal::Traces, SAMPLE_HOUR).as_str()).expect("prefix");
+    let mut spoiled = 0;
+    for meta in list_all(&*store, &prefix).await.expect("list") {
+        if meta.key.as_str().contains("/part-") {
+            store
+                .put(
+                    &meta.key,
+                    Bytes::from_static(b"not parquet"),
+                    &PutOptions::default(),
+                )
+                .await
+                .expect("put");
+            spoiled += 1;
+        }
+    }
+    assert!(spoiled > 0, "the hour has parts");
+    let absent = lookup(vec![0xab; 16]);
+    let page = archive
+        .read(&absent, None, u64::MAX, Format::Json, roomy())
+        .await
+        .expect("a lookup of an absent trace reads the summaries alone");
+    assert!(page.batch.is_empty() && page.next.is_none());
+    assert!(
+        archive
+            .read(&lookup(present), None, u64::MAX, Format::Json, roomy())
+            .await
+            .is_err(),
+        "a trace the summaries may hold is looked up in the parts"
+    );
+}

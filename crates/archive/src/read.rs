@@ -486,17 +486,76 @@ async fn list_unit(
     unit: ListUnit,
     position: Option<&Position>,
 ) -> Result<Vec<Entry>, ArchiveError> {
-    let store = &*read.archive.store;
-    let signal = read.query.signal;
     let resume = Resume::of(position, &unit);
     let resume_hour = resume.hour(read, &unit).await?;
+    let mut raw = raw_by_hour(read, &unit, &resume, resume_hour).await?;
+    let skip_of = |key: &str| match &resume {
+        Resume::Raw {
+            key: k,
+            include: Some(skip),
+            ..
+        } if *k == key => *skip,
+        _ => 0,
+    };
+    let mut entries = Vec::new();
+    for hour in hours_of(&unit) {
+        if resume_hour.is_some_and(|r| hour < r) {
+            continue;
+        }
+        let manifest = if read.tiered {
+            read.manifest(hour).await?
+        } else {
+            None
+        };
+        let mut compacted = CompactedEntries::default();
+        if let Some(manifest) = &manifest {
+            let at = HourResume {
+                resume: &resume,
+                here: resume_hour == Some(hour),
+                skip_of: &skip_of,
+            };
+            compacted = compacted_entries(read, &unit, hour, manifest, &at).await?;
+        }
+        entries.append(&mut compacted.chunks);
+        // Raw objects no manifest covers are read from the raw tier.
+        let mut objects = compacted.objects;
+        for (key, parsed) in raw.remove(&hour).unwrap_or_default() {
+            if !compacted.covered.contains(key.as_str()) {
+                objects.push(Entry::Object {
+                    unit: unit.start,
+                    skip: skip_of(key.as_str()),
+                    key,
+                    parsed,
+                    covered: compacted.counted,
+                });
+            }
+        }
+        objects.sort_by(|a, b| entry_key(a).cmp(entry_key(b)));
+        entries.extend(objects);
+    }
+    entries.push(Entry::UnitEnd(unit.end));
+    Ok(entries)
+}
+
+/// The raw objects of `read`'s signal a listing unit holds, by hour, in
+/// key order, from where `resume` says (the resumed object, which may
+/// have been deleted since, included when it has items left); none of an
+/// hour before the resumed one.
+async fn raw_by_hour(
+    read: &UnitRead<'_>,
+    unit: &ListUnit,
+    resume: &Resume<'_>,
+    resume_hour: Option<u64>,
+) -> Result<BTreeMap<u64, Vec<(ObjectKey, PartitionKey)>>, ArchiveError> {
+    let store = &*read.archive.store;
+    let signal = read.query.signal;
     let listing = |e| ArchiveError::storage(format!("listing {}", unit.prefix), e);
     let prefix = KeyPrefix::new(unit.prefix.as_str()).map_err(listing)?;
-    let after = match &resume {
+    let after = match resume {
         Resume::Raw { key, .. } => Some((*key).to_owned()),
         _ => unit.after.clone(),
     };
-    let pages: Vec<Vec<ObjectMeta>> = otelvault_storage::list(store, &prefix, after.clone())
+    let pages: Vec<Vec<ObjectMeta>> = otelvault_storage::list(store, &prefix, after)
         .try_collect()
         .await
         .map_err(listing)?;
@@ -507,9 +566,7 @@ async fn list_unit(
         let parsed = PartitionKey::parse(&key).ok()?;
         (parsed.signal == signal).then_some((key, parsed))
     };
-    // The resumed object, which may have been deleted since: nothing to
-    // give then.
-    let resumed = match &resume {
+    let resumed = match resume {
         Resume::Raw {
             key,
             include: Some(_),
@@ -517,16 +574,6 @@ async fn list_unit(
         } => ObjectKey::new(*key).ok().and_then(parse),
         _ => None,
     };
-    let skip_of = |key: &str| match &resume {
-        Resume::Raw {
-            key: k,
-            include: Some(skip),
-            ..
-        } if *k == key => *skip,
-        _ => 0,
-    };
-    let hour_of = |parsed: &PartitionKey| parsed.partition_start - parsed.partition_start % HOUR;
-    // Raw objects by hour, in key order; none of an hour already read.
     let mut raw: BTreeMap<u64, Vec<(ObjectKey, PartitionKey)>> = BTreeMap::new();
     for (key, parsed) in resumed.into_iter().chain(
         pages
@@ -534,171 +581,194 @@ async fn list_unit(
             .flatten()
             .filter_map(|meta| parse(meta.key)),
     ) {
-        let hour = hour_of(&parsed);
+        let hour = parsed.partition_start - parsed.partition_start % HOUR;
         if resume_hour.is_none_or(|r| hour >= r) {
             raw.entry(hour).or_default().push((key, parsed));
         }
     }
+    Ok(raw)
+}
+
+/// Where in a compacted hour a page resumes.
+struct HourResume<'a, F> {
+    resume: &'a Resume<'a>,
+    /// Whether the position is in this hour.
+    here: bool,
+    /// The items of a raw object already returned.
+    skip_of: &'a F,
+}
+
+/// What a compacted hour gives a listing unit.
+#[derive(Default)]
+struct CompactedEntries<'m> {
+    /// Chunks of its parts, in part and row order.
+    chunks: Vec<Entry>,
+    /// Objects read from its parts by raw key (sorted with the raw tier's).
+    objects: Vec<Entry>,
+    /// The raw keys its manifest covers.
+    covered: HashSet<&'m str>,
+    /// How many raw objects its manifest counts (see
+    /// [`Position::covered`]).
+    counted: u64,
+}
+
+/// The entries of the compacted hour at `hour` (with `manifest`) in
+/// `unit`: for a visit, each covered object from the parts; for a page,
+/// the parts' candidate rows chunk by chunk, or, resumed at a raw object,
+/// the objects compacted since, by key.
+async fn compacted_entries<'m>(
+    read: &UnitRead<'_>,
+    unit: &ListUnit,
+    hour: u64,
+    manifest: &'m Arc<Manifest>,
+    at: &HourResume<'_, impl Fn(&str) -> u64>,
+) -> Result<CompactedEntries<'m>, ArchiveError> {
+    let signal = read.query.signal;
     let in_unit =
         |key: &str| key.starts_with(&unit.prefix) && unit.after.as_deref().is_none_or(|a| key > a);
-    let mut entries = Vec::new();
-    for hour in hours_of(&unit) {
-        if resume_hour.is_some_and(|r| hour < r) {
-            continue;
+    let mut found = CompactedEntries {
+        counted: manifest.raw.len() as u64,
+        covered: manifest.raw.iter().map(String::as_str).collect(),
+        ..CompactedEntries::default()
+    };
+    // The covered objects of this unit, archive keys of the signal.
+    let wanted: Vec<u32> = manifest
+        .raw
+        .iter()
+        .enumerate()
+        .filter(|(_, k)| {
+            in_unit(k)
+                && ObjectKey::new(k.as_str())
+                    .ok()
+                    .and_then(|key| PartitionKey::parse(&key).ok())
+                    .is_some_and(|parsed| parsed.signal == signal)
+        })
+        .map(|(i, _)| index(i))
+        .collect::<Result<_, _>>()?;
+    let open = |objects: Vec<u32>| async move {
+        HourScan::open(
+            &read.archive.store,
+            signal,
+            hour,
+            manifest,
+            &objects,
+            read.query,
+            read.end,
+            read.work,
+            read.find_rows,
+        )
+        .await
+        .map(Arc::new)
+    };
+    match (at.resume, at.here, read.find_rows) {
+        // A visit: each covered object, from the hour's parts.
+        (_, _, false) => {
+            if !wanted.is_empty() {
+                let scan = open(wanted.clone()).await?;
+                found
+                    .objects
+                    .extend(by_key(unit, manifest, &scan, wanted, 0, at.skip_of));
+            }
         }
-        let resumed_here = resume_hour == Some(hour);
-        let found = if read.tiered {
-            read.manifest(hour).await?
-        } else {
-            None
-        };
-        let mut objects: Vec<Entry> = Vec::new();
-        let mut covered: HashMap<&str, u32> = HashMap::new();
-        let mut counted = 0;
-        if let Some(manifest) = &found {
-            counted = manifest.raw.len() as u64;
-            covered = manifest
-                .raw
-                .iter()
-                .enumerate()
-                .map(|(i, k)| Ok((k.as_str(), index(i)?)))
-                .collect::<Result<_, ArchiveError>>()?;
-            // The covered objects of this unit, archive keys of the signal.
-            let wanted: Vec<u32> = manifest
-                .raw
-                .iter()
-                .enumerate()
-                .filter(|(_, k)| {
-                    in_unit(k) && ObjectKey::new(k.as_str()).ok().and_then(parse).is_some()
+        // Resumed at a raw object: the parts were read before it, as the
+        // manifest was then; objects compacted since are read by key, from
+        // the parts, after it.
+        (
+            Resume::Raw {
+                key,
+                include,
+                covered: before,
+            },
+            true,
+            true,
+        ) => {
+            found.counted = *before;
+            let late: Vec<u32> = wanted
+                .into_iter()
+                .filter(|i| u64::from(*i) >= *before)
+                .filter(|i| {
+                    manifest
+                        .raw
+                        .get(*i as usize)
+                        .is_some_and(|k| k.as_str() > *key || (include.is_some() && k == key))
                 })
-                .map(|(i, _)| index(i))
-                .collect::<Result<_, _>>()?;
-            let open = |objects: Vec<u32>| async move {
-                HourScan::open(
-                    &read.archive.store,
-                    signal,
-                    hour,
-                    manifest,
-                    &objects,
-                    read.query,
-                    read.end,
-                    read.work,
-                    read.find_rows,
-                )
-                .await
-                .map(Arc::new)
-            };
-            match (&resume, resumed_here, read.find_rows) {
-                // A visit: each covered object, from the hour's parts.
-                (_, _, false) => {
-                    if !wanted.is_empty() {
-                        let scan = open(wanted.clone()).await?;
-                        objects.extend(by_key(&unit, manifest, &scan, wanted, 0, &skip_of));
-                    }
-                }
-                // Resumed at a raw object: the parts were read before it,
-                // as the manifest was then; objects compacted since are
-                // read by key, from the parts, after it.
-                (
-                    Resume::Raw {
-                        key,
-                        include,
-                        covered: before,
-                    },
-                    true,
-                    true,
-                ) => {
-                    counted = *before;
-                    let late: Vec<u32> = wanted
-                        .into_iter()
-                        .filter(|i| u64::from(*i) >= *before)
-                        .filter(|i| {
-                            manifest.raw.get(*i as usize).is_some_and(|k| {
-                                k.as_str() > *key || (include.is_some() && k == key)
-                            })
-                        })
-                        .collect();
-                    if !late.is_empty() {
-                        let scan = open(late.clone()).await?;
-                        objects.extend(by_key(&unit, manifest, &scan, late, counted, &skip_of));
-                    }
-                }
-                (_, _, true) if wanted.is_empty() => {}
-                (resume, resumed_here, true) => {
-                    let scan = open(wanted).await?;
-                    // The part to start at, the chunk a page was cut in
-                    // (with its items returned), and the next row.
-                    let (first_part, cut, next_row) = match resume {
-                        Resume::Chunk {
-                            part,
-                            chunk,
-                            include,
-                        } if resumed_here => {
-                            let Some(i) = scan.part_named(part) else {
-                                return Err(ArchiveError::Rewritten(format!(
-                                    "the compacted hour {} was rewritten since this cursor was made (compact upgraded its parts); run the query again from its start",
-                                    scan.prefix()
-                                )));
-                            };
-                            match include {
-                                Some(skip) => (i, Some((*chunk, *skip)), chunk.first),
-                                None => (i, None, chunk.first.saturating_add(chunk.rows)),
-                            }
-                        }
-                        _ => (0, None, 0),
-                    };
-                    let size = chunk_rows(read.query.limit);
-                    for part in first_part..scan.part_count() {
-                        let mut at = 0;
-                        if part == first_part {
-                            at = next_row;
-                            // The chunk a page was cut in, as it was.
-                            if let Some((chunk, skip)) = cut {
-                                entries.push(Entry::Chunk {
-                                    unit: unit.start,
-                                    hour: Arc::clone(&scan),
-                                    part,
-                                    chunk,
-                                    skip,
-                                });
-                                at = chunk.first.saturating_add(chunk.rows);
-                            }
-                        }
-                        let candidates = scan.candidate_rows(part);
-                        while at < candidates {
-                            let chunk = Chunk {
-                                first: at,
-                                rows: size.min(candidates - at),
-                            };
-                            entries.push(Entry::Chunk {
-                                unit: unit.start,
-                                hour: Arc::clone(&scan),
-                                part,
-                                chunk,
-                                skip: 0,
-                            });
-                            at += chunk.rows;
-                        }
-                    }
-                }
+                .collect();
+            if !late.is_empty() {
+                let scan = open(late.clone()).await?;
+                found
+                    .objects
+                    .extend(by_key(unit, manifest, &scan, late, *before, at.skip_of));
             }
         }
-        // Raw objects no manifest covers are read from the raw tier.
-        for (key, parsed) in raw.remove(&hour).unwrap_or_default() {
-            if !covered.contains_key(key.as_str()) {
-                objects.push(Entry::Object {
-                    unit: unit.start,
-                    skip: skip_of(key.as_str()),
-                    key,
-                    parsed,
-                    covered: counted,
-                });
-            }
+        (_, _, true) if wanted.is_empty() => {}
+        (resume, here, true) => {
+            let scan = open(wanted).await?;
+            found.chunks = part_chunks(unit, &scan, resume, here, read.query.limit)?;
         }
-        objects.sort_by(|a, b| entry_key(a).cmp(entry_key(b)));
-        entries.extend(objects);
     }
-    entries.push(Entry::UnitEnd(unit.end));
+    Ok(found)
+}
+
+/// The chunks of the candidate rows of `scan`'s parts, from where
+/// `resume` says when the position is in this hour (`here`): the chunk a
+/// page was cut in, as it was (with its items returned), then the next
+/// rows, chunks of a size a page of `limit` items takes.
+fn part_chunks(
+    unit: &ListUnit,
+    scan: &Arc<HourScan>,
+    resume: &Resume<'_>,
+    here: bool,
+    limit: usize,
+) -> Result<Vec<Entry>, ArchiveError> {
+    // The part to start at, the chunk a page was cut in (with its items
+    // returned), and the next row.
+    let (first_part, cut, next_row) = match resume {
+        Resume::Chunk {
+            part,
+            chunk,
+            include,
+        } if here => {
+            let Some(i) = scan.part_named(part) else {
+                return Err(ArchiveError::Rewritten(format!(
+                    "the compacted hour {} was rewritten since this cursor was made (compact upgraded its parts); run the query again from its start",
+                    scan.prefix()
+                )));
+            };
+            match include {
+                Some(skip) => (i, Some((*chunk, *skip)), chunk.first),
+                None => (i, None, chunk.first.saturating_add(chunk.rows)),
+            }
+        }
+        _ => (0, None, 0),
+    };
+    let size = chunk_rows(limit);
+    let mut entries = Vec::new();
+    let entry = |part, chunk, skip| Entry::Chunk {
+        unit: unit.start,
+        hour: Arc::clone(scan),
+        part,
+        chunk,
+        skip,
+    };
+    for part in first_part..scan.part_count() {
+        let mut at = 0;
+        if part == first_part {
+            at = next_row;
+            if let Some((chunk, skip)) = cut {
+                entries.push(entry(part, chunk, skip));
+                at = chunk.first.saturating_add(chunk.rows);
+            }
+        }
+        let candidates = scan.candidate_rows(part);
+        while at < candidates {
+            let chunk = Chunk {
+                first: at,
+                rows: size.min(candidates - at),
+            };
+            entries.push(entry(part, chunk, 0));
+            at += chunk.rows;
+        }
+    }
     Ok(entries)
 }
 

@@ -200,6 +200,7 @@ fn grafanas_tempo_queries_answer_what_the_fetch_api_holds() {
         {"q": r#"{ span.order = "5" }"#},
         {"q": r#"{ rootServiceName = "checkout" && kind = internal }"#, "limit": 7},
         {"q": r#"{ .service.name =~ "ca.*" && name != "GET /cart" }"#, "limit": 100},
+        {"q": "{ duration >= 100ms && duration < 800ms && duration != 500ms }", "limit": 100},
     ]);
     let want: Vec<Vec<String>> = vec![
         expected(
@@ -238,6 +239,15 @@ fn grafanas_tempo_queries_answer_what_the_fetch_api_holds() {
             100,
             |_| true,
             |s, span| s.starts_with("ca") && span["name"] != "GET /cart",
+        ),
+        expected(
+            &all,
+            100,
+            |_| true,
+            |_, span| {
+                (100_000_000..800_000_000).contains(&duration(span))
+                    && duration(span) != 500_000_000
+            },
         ),
     ];
     // A dashboard whose range ends as the trace does (a trace found in the

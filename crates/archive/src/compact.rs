@@ -14,7 +14,9 @@
 //! archive runs at a time: [`compact_range`] holds the archive's lease
 //! (`parquet/_lease.json`, see [`crate::Lease`]) while it runs.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
+
+use futures::StreamExt as _;
 
 use bytes::Bytes;
 use otelvault_codec::{Batch, Signal, UtcMinute};
@@ -161,6 +163,9 @@ pub struct CompactOptions {
     pub dry_run: bool,
     /// Once the manifest is written, delete the raw objects it covers.
     pub delete_raw: bool,
+    /// Items per part (a shard's objects reach it); [`PART_ROWS`] when
+    /// not set.
+    pub part_rows: Option<usize>,
 }
 
 /// Compacts the hour starting at `hour` (unix nanoseconds, a whole hour)
@@ -229,6 +234,7 @@ pub async fn compact_hour(
     append_parts(
         store,
         hour,
+        options.part_rows.unwrap_or(PART_ROWS).max(1),
         &new,
         &mut manifest,
         &mut report.unreadable,
@@ -328,13 +334,21 @@ fn split_new<'a>(
     (new, deletable)
 }
 
-/// Decodes `new` in order and writes its rows as parts of at most
-/// [`PART_ROWS`] rows, appended to `manifest` (which names each object it
+/// Decodes `new` in order and writes its rows as parts of about
+/// `part_rows` rows (objects are not split), appended to `manifest` (which names each object it
 /// covers); objects that cannot be decoded go to `unreadable` and the
 /// manifest's list of them.
+///
+/// Work runs on every core: objects are fetched and decoded a few ahead,
+/// and each shard (the objects of one part, in key order) is encoded and
+/// indexed on a blocking thread of its own while the next ones are
+/// decoded; at most [`shards_at_once`] shards are in memory at a time.
+/// Parts, their rows' object numbers and the indexes are the same as one
+/// thread would write.
 async fn append_parts(
     store: &dyn ObjectStore,
     hour: u64,
+    part_rows: usize,
     new: &[&RawObject],
     manifest: &mut Manifest,
     unreadable: &mut Vec<String>,
@@ -342,19 +356,28 @@ async fn append_parts(
 ) -> Result<(), CompactError> {
     let new_keys: Vec<&str> = new.iter().map(|(k, _, _)| k.as_str()).collect();
     let run = content_id(new_keys.join("\n").as_bytes());
-    // Decoded objects waiting to be written, and their items.
+    let signal = indexes.signal();
+    let at_once = shards_at_once();
+    let mut decoded = futures::stream::iter(new.iter().copied())
+        .map(|(object, parsed, _)| async move {
+            let bytes = store
+                .get(object)
+                .await
+                .map_err(storage(format!("reading {object}")))?;
+            let parsed = parsed.clone();
+            let decoded = tokio::task::spawn_blocking(move || parsed.decode(&bytes))
+                .await
+                .unwrap_or_else(|e| Err(format!("decoder failed: {e}")));
+            Ok::<_, CompactError>((object, decoded))
+        })
+        .buffered(at_once);
+    // Shards being encoded, in order.
+    let mut shards: VecDeque<Shard> = VecDeque::new();
     let mut pending: Vec<(u32, Batch)> = Vec::new();
     let mut pending_items = 0usize;
-    let mut batches = 0usize;
-    for (object, parsed, _) in new {
-        let bytes = store
-            .get(object)
-            .await
-            .map_err(storage(format!("reading {object}")))?;
-        let parsed = parsed.clone();
-        let decoded = tokio::task::spawn_blocking(move || parsed.decode(&bytes))
-            .await
-            .unwrap_or_else(|e| Err(format!("decoder failed: {e}")));
+    let mut numbered = 0;
+    while let Some(next) = decoded.next().await {
+        let (object, decoded) = next?;
         let Ok(batch) = decoded else {
             unreadable.push(object.as_str().to_owned());
             continue;
@@ -367,22 +390,93 @@ async fn append_parts(
         manifest.raw.push(object.as_str().to_owned());
         pending_items += batch.item_count();
         pending.push((index, batch));
-        if pending_items >= PART_ROWS {
-            let full = std::mem::take(&mut pending);
+        if pending_items >= part_rows {
+            if shards.len() >= at_once
+                && let Some(shard) = shards.pop_front()
+            {
+                shard.finish(store, manifest, indexes).await?;
+            }
+            let objects = std::mem::take(&mut pending);
+            shards.push_back(Shard::start(hour, &run, numbered, objects, signal));
+            numbered += 1;
             pending_items = 0;
-            manifest
-                .parts
-                .extend(write_parts(store, hour, &run, batches, full, indexes).await?);
-            batches += 1;
         }
     }
+    drop(decoded);
     if pending_items > 0 {
-        manifest
-            .parts
-            .extend(write_parts(store, hour, &run, batches, pending, indexes).await?);
+        shards.push_back(Shard::start(hour, &run, numbered, pending, signal));
+    }
+    while let Some(shard) = shards.pop_front() {
+        shard.finish(store, manifest, indexes).await?;
     }
     manifest.unreadable.extend(unreadable.iter().cloned());
     Ok(())
+}
+
+/// Shards compacting at once: one per core.
+fn shards_at_once() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+}
+
+/// The Parquet objects of a shard: (name, rows, bytes).
+type Encoded = Vec<(String, usize, Bytes)>;
+
+/// One part's objects being encoded and indexed on a blocking thread.
+struct Shard {
+    work: tokio::task::JoinHandle<Result<(Encoded, HourIndexes), CompactError>>,
+}
+
+impl Shard {
+    /// Starts encoding `objects` as the parts numbered `number` of run
+    /// `run` of the hour.
+    fn start(
+        hour: u64,
+        run: &str,
+        number: usize,
+        objects: Vec<(u32, Batch)>,
+        signal: Signal,
+    ) -> Shard {
+        let run = run.to_owned();
+        let work = tokio::task::spawn_blocking(move || {
+            let mut indexes = HourIndexes::new(signal);
+            let mut encoded = Vec::new();
+            let parts = otelvault_parquet::write_parts(&objects)?;
+            // The decoded items are done with before the parts are indexed.
+            drop(objects);
+            for (table, rows, bytes) in parts {
+                let bytes = Bytes::from(bytes);
+                indexes.add_part(bytes.clone())?;
+                let name = format!(
+                    "{}part-{run}-{number:04}.parquet",
+                    table_hour_prefix(table, hour)
+                );
+                encoded.push((name, rows, bytes));
+            }
+            Ok((encoded, indexes))
+        });
+        Shard { work }
+    }
+
+    /// Waits for the shard, stores its parts and adds them to `manifest`
+    /// and its indexes to `indexes`.
+    async fn finish(
+        self,
+        store: &dyn ObjectStore,
+        manifest: &mut Manifest,
+        indexes: &mut HourIndexes,
+    ) -> Result<(), CompactError> {
+        let (encoded, theirs) = self.work.await.map_err(|e| CompactError::Schema {
+            table: "part",
+            problem: format!("encoder failed: {e}"),
+        })??;
+        indexes.merge(theirs);
+        for (name, rows, bytes) in encoded {
+            manifest
+                .parts
+                .push(put_parquet(store, name, rows, bytes).await?);
+        }
+        Ok(())
+    }
 }
 
 /// Deletes the hour's parts that `current` (the committed manifest) does

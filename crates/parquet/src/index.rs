@@ -100,6 +100,20 @@ struct Trace {
     services: BTreeSet<String>,
 }
 
+impl Trace {
+    /// Keeps a span as the trace's first if it is the root, else the
+    /// earliest span; ties go the same way whatever order the parts are
+    /// added in.
+    fn offer_first(&mut self, root: bool, start: u64, service: &str, name: &str) {
+        let better = self.first.as_ref().is_none_or(|(r, s, sv, n)| {
+            (!root, start, service, name) < (!*r, *s, sv.as_str(), n.as_str())
+        });
+        if better {
+            self.first = Some((root, start, service.to_owned(), name.to_owned()));
+        }
+    }
+}
+
 /// Counts of one attribute name's values, by type.
 #[derive(Debug, Default)]
 struct Values {
@@ -308,7 +322,45 @@ impl HourIndexes {
         Ok(())
     }
 
+    /// Adds what `other`, the indexes of later parts of the same hour,
+    /// counted: the same indexes as if its parts had been added here
+    /// (tag values past the distinct values tracked aside, which are
+    /// counted as they come).
+    pub fn merge(&mut self, other: HourIndexes) {
+        for (id, theirs) in other.traces {
+            let Some(ours) = self.traces.get_mut(&id) else {
+                self.traces.insert(id, theirs);
+                continue;
+            };
+            ours.start = ours.start.min(theirs.start);
+            ours.end = ours.end.max(theirs.end);
+            ours.spans += theirs.spans;
+            ours.errors += theirs.errors;
+            ours.services.extend(theirs.services);
+            if let Some((root, start, service, name)) = theirs.first {
+                ours.offer_first(root, start, &service, &name);
+            }
+        }
+        for (scope, names) in other.tags {
+            for (key, values) in names {
+                for (kind, counted) in values.counts {
+                    for (value, n) in counted {
+                        self.count_n(scope, &key, &value, kind, n);
+                    }
+                }
+                if values.truncated {
+                    let names = self.tags.entry(scope).or_default();
+                    names.entry(key).or_default().truncated = true;
+                }
+            }
+        }
+    }
+
     fn count(&mut self, scope: &'static str, key: &str, value: &str, kind: &'static str) {
+        self.count_n(scope, key, value, kind, 1);
+    }
+
+    fn count_n(&mut self, scope: &'static str, key: &str, value: &str, kind: &'static str, n: u64) {
         let names = self.tags.entry(scope).or_default();
         let values = match names.get_mut(key) {
             Some(values) => values,
@@ -317,9 +369,9 @@ impl HourIndexes {
         let room = values.distinct < TAG_TRACKED;
         let of_type = values.counts.entry(kind).or_default();
         match of_type.get_mut(value) {
-            Some(n) => *n += 1,
+            Some(count) => *count += n,
             None if room => {
-                of_type.insert(value.to_owned(), 1);
+                of_type.insert(value.to_owned(), n);
                 values.distinct += 1;
             }
             None => values.truncated = true,
@@ -382,16 +434,12 @@ impl HourIndexes {
             if !trace.services.contains(services.value(i)) {
                 trace.services.insert(services.value(i).to_owned());
             }
-            // The root, else the earliest span; ties go the same way
-            // whatever order the parts are added in.
-            let root = parents.value(i).is_empty();
-            let (service, name) = (services.value(i), names.value(i));
-            let better = trace.first.as_ref().is_none_or(|(r, s, sv, n)| {
-                (!root, start, service, name) < (!*r, *s, sv.as_str(), n.as_str())
-            });
-            if better {
-                trace.first = Some((root, start, service.to_owned(), name.to_owned()));
-            }
+            trace.offer_first(
+                parents.value(i).is_empty(),
+                start,
+                services.value(i),
+                names.value(i),
+            );
         }
         Ok(())
     }

@@ -1457,3 +1457,100 @@ async fn a_trace_lookup_opens_no_part_of_an_hour_whose_summaries_rule_the_trace_
         "a trace the summaries may hold is looked up in the parts"
     );
 }
+
+/// What an hour's indexes tell a search: each trace's summary and each
+/// tag's values, as text, sorted.
+async fn indexes_seen(archive: &Archive) -> (Vec<String>, Vec<String>) {
+    let time = std::time::Duration::from_secs(600);
+    let needs = crate::SpanNeeds::default();
+    let (start, end) = (SAMPLE_HOUR, SAMPLE_HOUR + HOUR);
+    let mut summaries = Vec::new();
+    let visit = archive
+        .visit_traces(
+            start,
+            end,
+            u64::MAX,
+            time,
+            needs,
+            Some(crate::SummaryUse { services: true }),
+            |_| true,
+            |id, s| {
+                summaries.push(format!(
+                    "{id:?} {} {} {} {} {} {} {} {:?}",
+                    s.start,
+                    s.end,
+                    s.has_root,
+                    s.root_service,
+                    s.root_name,
+                    s.spans,
+                    s.errors,
+                    s.has_service("checkout"),
+                ));
+                true
+            },
+        )
+        .await
+        .expect("visit");
+    assert!(visit.visit.complete && !visit.summarized.is_empty());
+    let mut tags = Vec::new();
+    archive
+        .visit_tags(
+            start,
+            end,
+            u64::MAX,
+            time,
+            needs,
+            None,
+            |_| true,
+            |t| {
+                tags.push(format!(
+                    "{} {} {} {} {}",
+                    t.scope, t.key, t.value, t.kind, t.truncated
+                ));
+                true
+            },
+        )
+        .await
+        .expect("tags");
+    summaries.sort();
+    tags.sort();
+    (summaries, tags)
+}
+
+#[tokio::test]
+async fn an_hour_compacted_in_many_shards_reads_and_indexes_as_in_one() {
+    let mut seen = Vec::new();
+    for part_rows in [None, Some(60)] {
+        let store = Arc::new(MemoryStore::new());
+        let archive = archive(store.clone());
+        // Requests of 20 spans: a trace's spans are in several objects,
+        // and so in several shards.
+        for (sent, batch) in otelvault_testkit::corpus::traces(SAMPLE_HOUR, 600, 20, 11) {
+            archive
+                .write(Batch::Traces(batch), sent)
+                .await
+                .expect("write");
+        }
+        let raw = read_everything(&archive, Signal::Traces, 1_000).await;
+        let options = CompactOptions {
+            part_rows,
+            ..CompactOptions::default()
+        };
+        let report = compact_hour(&*store, Signal::Traces, SAMPLE_HOUR, options)
+            .await
+            .expect("compact");
+        assert_eq!(report.rows, raw.len());
+        if part_rows.is_some() {
+            assert!(report.parts >= 8, "{} parts", report.parts);
+        } else {
+            assert_eq!(report.parts, 1);
+        }
+        assert_eq!(read_everything(&archive, Signal::Traces, 1_000).await, raw);
+        let (summaries, tags) = indexes_seen(&archive).await;
+        assert!(!summaries.is_empty() && !tags.is_empty());
+        seen.push((raw, summaries, tags));
+    }
+    assert_eq!(seen[0].0, seen[1].0, "the same corpus");
+    assert_eq!(seen[0].1, seen[1].1, "trace summaries");
+    assert_eq!(seen[0].2, seen[1].2, "tag indexes");
+}

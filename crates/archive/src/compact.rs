@@ -16,7 +16,8 @@
 
 use std::collections::{HashSet, VecDeque};
 
-use futures::StreamExt as _;
+use futures::future::BoxFuture;
+use futures::{FutureExt as _, StreamExt as _};
 
 use bytes::Bytes;
 use otelvault_codec::{Batch, Signal, UtcMinute};
@@ -358,19 +359,13 @@ async fn append_parts(
     let run = content_id(new_keys.join("\n").as_bytes());
     let signal = indexes.signal();
     let at_once = shards_at_once();
-    let mut decoded = futures::stream::iter(new.iter().copied())
-        .map(|(object, parsed, _)| async move {
-            let bytes = store
-                .get(object)
-                .await
-                .map_err(storage(format!("reading {object}")))?;
-            let parsed = parsed.clone();
-            let decoded = tokio::task::spawn_blocking(move || parsed.decode(&bytes))
-                .await
-                .unwrap_or_else(|e| Err(format!("decoder failed: {e}")));
-            Ok::<_, CompactError>((object, decoded))
-        })
-        .buffered(at_once);
+    // Boxed, so that the future of a compaction stays `Send` whatever
+    // lifetimes the objects have.
+    let reads: Vec<BoxFuture<'_, Result<Decoded<'_>, CompactError>>> = new
+        .iter()
+        .map(|raw| fetch_and_decode(store, raw).boxed())
+        .collect();
+    let mut decoded = futures::stream::iter(reads).buffered(at_once);
     // Shards being encoded, in order.
     let mut shards: VecDeque<Shard> = VecDeque::new();
     let mut pending: Vec<(u32, Batch)> = Vec::new();
@@ -411,6 +406,25 @@ async fn append_parts(
     }
     manifest.unreadable.extend(unreadable.iter().cloned());
     Ok(())
+}
+
+/// A raw object and what decoding it gave.
+type Decoded<'a> = (&'a ObjectKey, Result<Batch, String>);
+
+/// Reads a raw object and decodes it on a blocking thread.
+async fn fetch_and_decode<'a>(
+    store: &dyn ObjectStore,
+    (object, parsed, _): &'a RawObject,
+) -> Result<Decoded<'a>, CompactError> {
+    let bytes = store
+        .get(object)
+        .await
+        .map_err(storage(format!("reading {object}")))?;
+    let parsed = parsed.clone();
+    let decoded = tokio::task::spawn_blocking(move || parsed.decode(&bytes))
+        .await
+        .unwrap_or_else(|e| Err(format!("decoder failed: {e}")));
+    Ok((object, decoded))
 }
 
 /// Shards compacting at once: one per core.

@@ -39,6 +39,7 @@ pub async fn run(args: CompactArgs) -> anyhow::Result<()> {
     let options = CompactOptions {
         dry_run: args.dry_run,
         delete_raw: args.delete_raw,
+        ..CompactOptions::default()
     };
     let (start, end) = if args.range.is_open() {
         let now = otelvault_codec::now_unix_nanos();

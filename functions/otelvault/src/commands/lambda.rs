@@ -172,6 +172,7 @@ async fn compact(args: ServeArgs) -> anyhow::Result<()> {
         options: CompactOptions {
             dry_run: false,
             delete_raw: args.compact_delete_raw,
+            ..CompactOptions::default()
         },
         forwarder: args.forward.forwarder()?,
         emf: args.emf.output(true)?,

@@ -15,9 +15,11 @@
 //! (`parquet/_lease.json`, see [`crate::Lease`]) while it runs.
 
 use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, OnceLock};
 
 use futures::future::BoxFuture;
 use futures::{FutureExt as _, StreamExt as _};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use bytes::Bytes;
 use otelvault_codec::{Batch, Signal, UtcMinute};
@@ -366,6 +368,12 @@ async fn append_parts(
         .map(|raw| fetch_and_decode(store, raw).boxed())
         .collect();
     let mut decoded = futures::stream::iter(reads).buffered(at_once);
+    let slot = || async {
+        shard_slots()
+            .acquire_owned()
+            .await
+            .map_err(|_| CompactError::Manifest("the shard slots closed".into()))
+    };
     // Shards being encoded, in order.
     let mut shards: VecDeque<Shard> = VecDeque::new();
     let mut pending: Vec<(u32, Batch)> = Vec::new();
@@ -392,14 +400,16 @@ async fn append_parts(
                 shard.finish(store, manifest, indexes).await?;
             }
             let objects = std::mem::take(&mut pending);
-            shards.push_back(Shard::start(hour, &run, numbered, objects, signal));
+            let slot = slot().await?;
+            shards.push_back(Shard::start(hour, &run, numbered, objects, signal, slot));
             numbered += 1;
             pending_items = 0;
         }
     }
     drop(decoded);
     if pending_items > 0 {
-        shards.push_back(Shard::start(hour, &run, numbered, pending, signal));
+        let slot = slot().await?;
+        shards.push_back(Shard::start(hour, &run, numbered, pending, signal, slot));
     }
     while let Some(shard) = shards.pop_front() {
         shard.finish(store, manifest, indexes).await?;
@@ -432,6 +442,14 @@ fn shards_at_once() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
 }
 
+/// The process's slots for shards being encoded: one per core, shared by
+/// every hour compacting, so that hours compacting side by side hold no
+/// more shards in memory than one hour would.
+fn shard_slots() -> Arc<Semaphore> {
+    static SLOTS: OnceLock<Arc<Semaphore>> = OnceLock::new();
+    Arc::clone(SLOTS.get_or_init(|| Arc::new(Semaphore::new(shards_at_once()))))
+}
+
 /// The Parquet objects of a shard: (name, rows, bytes).
 type Encoded = Vec<(String, usize, Bytes)>;
 
@@ -449,9 +467,12 @@ impl Shard {
         number: usize,
         objects: Vec<(u32, Batch)>,
         signal: Signal,
+        slot: OwnedSemaphorePermit,
     ) -> Shard {
         let run = run.to_owned();
         let work = tokio::task::spawn_blocking(move || {
+            // Held while the shard is encoded.
+            let _slot = slot;
             let mut indexes = HourIndexes::new(signal);
             let mut encoded = Vec::new();
             let parts = otelvault_parquet::write_parts(&objects)?;
@@ -584,28 +605,37 @@ pub async fn compact_range(
         true => None,
         false => Some(Lease::acquire(store).await?),
     };
+    // Signal-hours compact a few at once (their shards share the
+    // process's slots, so memory stays bounded); reports come in order.
+    let jobs: Vec<BoxFuture<'_, Result<HourReport, CompactError>>> = hours
+        .iter()
+        .flat_map(|hour| Signal::ALL.map(|signal| (*hour, signal)))
+        .map(|(hour, signal)| compact_hour(store, signal, hour, options).boxed())
+        .collect();
+    let mut running = futures::stream::iter(jobs).buffered(shards_at_once());
     let mut done = 0;
     let mut result = Ok(());
-    'hours: for hour in hours {
+    while let Some(compacted) = running.next().await {
+        match compacted {
+            Ok(report) => {
+                done += 1;
+                each(&report, (done, total));
+            }
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        }
         if let Some(lease) = lease.as_mut()
             && let Err(e) = lease.renew(store).await
         {
             result = Err(e);
             break;
         }
-        for signal in Signal::ALL {
-            match compact_hour(store, signal, hour, options).await {
-                Ok(report) => {
-                    done += 1;
-                    each(&report, (done, total));
-                }
-                Err(e) => {
-                    result = Err(e);
-                    break 'hours;
-                }
-            }
-        }
     }
+    // A run stopped by an error drops the hours still compacting: each
+    // converges on the next run, as after a crash.
+    drop(running);
     let released = match lease {
         Some(lease) => lease.release(store).await,
         None => Ok(()),

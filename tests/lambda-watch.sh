@@ -118,7 +118,9 @@ answer=$(invoke '{"start": "2024-10-27T03:00:00Z", "end": "2024-10-27T04:00:00Z"
 echo "  ranged: $answer"
 check "compact function: a ranged run compacts the hour's traces, metrics and logs" bash -c "echo '$answer' | grep -q '\"compacted\":3'"
 check "compact function: each run prints its figures as an EMF event" bash -c \
-  "[ \"\$(grep -c '\"route\":\"compact\"' '$log')\" = 2 ] && grep '\"route\":\"compact\"' '$log' | grep -q '\"HoursCompacted\":3.0'"
+  "[ \"\$(grep -c '\"route\":\"compact\"' '$log')\" = 2 ] && grep '\"route\":\"compact\"' '$log' | grep '\"HoursCompacted\":3.0' | grep -q '\"ParquetBytesWritten\"'"
+check "compact function: each compacted hour logs a line" bash -c \
+  "[ \"\$(grep -c 'Compacted an hour' '$log')\" = 3 ]"
 check "compact function: the hour has its Parquet parts and manifest" bash -c \
   "ls '$archive'/parquet/traces/year=2024/month=10/day=27/hour=03/ | grep -q _manifest.json && ls '$archive'/parquet/logs/year=2024/month=10/day=27/hour=03/ | grep -q '^part-.*parquet$'"
 check "compact function: a bad range is an error naming the field" bash -c \

@@ -51,8 +51,10 @@ pub async fn run(args: CompactArgs) -> anyhow::Result<()> {
     let end = end.min(otelvault_codec::now_unix_nanos() / HOUR * HOUR);
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new(0).with_style(
-            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} signal-hours {msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} signal-hours, {elapsed} {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         bar.enable_steady_tick(std::time::Duration::from_millis(200));
         bar
@@ -66,7 +68,12 @@ pub async fn run(args: CompactArgs) -> anyhow::Result<()> {
             Some(bar) => {
                 bar.set_length(total as u64);
                 bar.set_position(done as u64);
-                bar.set_message(format!("{} {}", hour.signal, hour_name(hour.hour)));
+                bar.set_message(format!(
+                    "{:.1} MiB of raw compacted; {} {}",
+                    report.raw_bytes as f64 / 1_048_576.0,
+                    hour.signal,
+                    hour_name(hour.hour)
+                ));
                 bar.suspend(print);
             }
             None => print(),

@@ -8,10 +8,10 @@
 use std::sync::Arc;
 
 use clap::Parser;
-use otelvault_archive::{CompactOptions, RunReport, compact_range};
+use otelvault_archive::{CompactOptions, Outcome, RunReport, compact_range};
 use otelvault_codec::HOUR_NANOS as HOUR;
 use otelvault_service::emf::Emf;
-use otelvault_service::emf::units::{COUNT, MILLISECONDS};
+use otelvault_service::emf::units::{BYTES, COUNT, MILLISECONDS};
 use otelvault_service::forward::Forwarder;
 use otelvault_service::{AppState, router_with};
 use otelvault_storage::ObjectStore;
@@ -213,7 +213,18 @@ impl Compaction {
         }
         let (start, end) = range(event, otelvault_codec::now_unix_nanos())?;
         compact_range(&*self.store, start, end, self.options, |hour, _| {
-            run.report.add(hour)
+            if hour.outcome == Outcome::Compacted {
+                tracing::info!(
+                    signal = %hour.signal,
+                    hour = hour.hour / 1_000_000_000,
+                    rows = hour.rows,
+                    parts = hour.parts,
+                    raw_bytes = hour.raw_bytes,
+                    parquet_bytes = hour.parquet_bytes,
+                    "Compacted an hour."
+                );
+            }
+            run.report.add(hour);
         })
         .await
         .map_err(|e| format!("compacting {}: {e}", self.storage))?;
@@ -255,6 +266,8 @@ impl Compaction {
                 ("HoursCompacted", COUNT, report.compacted as f64),
                 ("HoursUpToDate", COUNT, report.up_to_date as f64),
                 ("RowsWritten", COUNT, report.rows as f64),
+                ("RawBytesRead", BYTES, report.raw_bytes as f64),
+                ("ParquetBytesWritten", BYTES, report.parquet_bytes as f64),
                 ("RawObjectsDeleted", COUNT, report.deleted_raw as f64),
                 ("UnreadableObjects", COUNT, report.unreadable.len() as f64),
                 ("ForwardBatchesResent", COUNT, run.resent.0 as f64),

@@ -976,8 +976,14 @@ impl PartitionKey {
     /// Decodes an object's content as its key says it is encoded; the
     /// error says why it cannot be read.
     pub fn decode(&self, raw: &[u8]) -> Result<Batch, String> {
+        self.decode_sized(raw).map(|(batch, _)| batch)
+    }
+
+    /// [`PartitionKey::decode`], with the bytes of the content
+    /// decompressed.
+    pub fn decode_sized(&self, raw: &[u8]) -> Result<(Batch, usize), String> {
         if raw.is_empty() {
-            return Ok(Batch::empty(self.signal));
+            return Ok((Batch::empty(self.signal), 0));
         }
         let data = self
             .compression
@@ -986,6 +992,7 @@ impl PartitionKey {
         // Bounded like a request: a planted or corrupt object cannot take
         // the reader's memory.
         Batch::decode_limited(self.signal, self.format, &data, MAX_OBJECT_DECODED)
+            .map(|batch| (batch, data.len()))
             .map_err(|e| e.to_string())
     }
 }

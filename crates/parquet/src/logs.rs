@@ -169,7 +169,6 @@ pub fn write(objects: &[(u32, &ExportLogsServiceRequest)]) -> Result<Vec<u8>, Co
         |sl| (sl.scope.as_ref(), &sl.schema_url, &sl.log_records),
     );
     let rows = place(&groups, time);
-    let columns = columns(&rows)?;
     write_part(
         &rows,
         "Timestamp",

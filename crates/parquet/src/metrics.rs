@@ -254,11 +254,10 @@ pub fn write(
         if rows.is_empty() {
             continue;
         }
-        let columns = columns(kind, &rows)?;
         let bytes = write_part(
             &rows,
             "TimeUnix",
-            columns,
+            |slice| columns(kind, slice),
             &LOSSLESS,
             &Encodings {
                 bloom_filters: &["ServiceName"],

@@ -248,7 +248,6 @@ pub fn write(objects: &[(u32, &ExportTraceServiceRequest)]) -> Result<Vec<u8>, C
         |ss| (ss.scope.as_ref(), &ss.schema_url, &ss.spans),
     );
     let rows = place(&groups, |span: &Span| span.start_time_unix_nano);
-    let columns = columns(&rows)?;
     write_part(
         &rows,
         "Timestamp",

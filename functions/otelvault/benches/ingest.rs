@@ -229,6 +229,12 @@ fn main() {
         tempo_day();
         return;
     }
+    // `-- compact`: the binary compacting a busy hour, and one with a
+    // small memory setting.
+    if std::env::args().any(|a| a == "compact") {
+        compact_busy_hour();
+        return;
+    }
     // `-- memory`: peak RSS under concurrent ingest, against the budget.
     if std::env::args().any(|a| a == "memory") {
         memory_under_concurrency();
@@ -617,6 +623,7 @@ fn tempo_day() {
     if kept.is_some() && root.join("parquet").is_dir() {
         println!("Tempo API over a day: the day kept in {storage}");
     } else {
+        print!("Tempo API over a day: ");
         write_day(&root, per_hour, start, end);
     }
     tempo_day_searches(storage, start, end);
@@ -626,9 +633,31 @@ fn tempo_day() {
 /// an archive at `root` as ingest writes them, and compacts them with the
 /// binary.
 fn write_day(root: &std::path::Path, per_hour: usize, start: u64, end: u64) {
+    write_hours(root, per_hour, start, end);
+    let storage = root.to_str().unwrap();
+    let t = Instant::now();
+    let status = Command::new(BIN)
+        .args(["compact", "--storage", storage, "--start"])
+        .arg(start.to_string())
+        .arg("--end")
+        .arg(end.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    println!(
+        "  otelvault compact of the day: {:.0} s",
+        t.elapsed().as_secs_f64()
+    );
+}
+
+/// Writes the hours of `[start, end)` (seconds), `per_hour` spans each, to
+/// an archive at `root` as ingest writes them (OTLP/JSON + gzip, requests
+/// of 1,000 spans), an hour per core at a time.
+fn write_hours(root: &std::path::Path, per_hour: usize, start: u64, end: u64) {
     use otelvault_archive::{Archive, Layout};
     use otelvault_storage::FsStore;
-    let storage = root.to_str().unwrap();
     let store = Arc::new(FsStore::new(root).unwrap());
     let archive = Archive::new(store, Layout::default());
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -660,24 +689,109 @@ fn write_day(root: &std::path::Path, per_hour: usize, start: u64, end: u64) {
     });
     let spans = spans.into_inner();
     println!(
-        "Tempo API over a day: {hours} hours, {spans} spans ({:.0} s to write)",
+        "{hours} hours, {spans} spans written ({:.0} s)",
         t.elapsed().as_secs_f64()
     );
-    let t = Instant::now();
-    let status = Command::new(BIN)
-        .args(["compact", "--storage", storage, "--start"])
-        .arg(start.to_string())
-        .arg("--end")
-        .arg(end.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
+}
+
+/// `-- compact`: one busy hour of traces (`BENCH_COMPACT_SPANS`, 600,000
+/// by default), written as ingest writes it, then compacted by the binary
+/// at default settings and with `OTELVAULT_COMPACT_MEMORY_MIB` at 64, so
+/// that the hour's decoded items are several times the setting: wall
+/// time, CPU time, stored raw MiB per CPU second, peak RSS, parts.
+fn compact_busy_hour() {
+    const HOUR_SECS: u64 = 1_729_998_000; // 2024-10-27T03:00:00Z
+    let spans: usize = std::env::var("BENCH_COMPACT_SPANS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(600_000);
+    let dir = otelvault_testkit::bench::fast_tempdir();
+    let root = dir.path().join("archive");
+    print!("Compaction of a busy hour: ");
+    write_hours(&root, spans, HOUR_SECS, HOUR_SECS + 3600);
+    let (mut stored, mut content) = (0u64, 0u64);
+    for file in walk(&root) {
+        let bytes = std::fs::read(&file).unwrap();
+        stored += bytes.len() as u64;
+        let mut text = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut text)
+            .unwrap();
+        content += text.len() as u64;
+    }
+    let mib = |b: u64| b as f64 / f64::from(1 << 20);
     println!(
-        "  otelvault compact of the day: {:.0} s",
-        t.elapsed().as_secs_f64()
+        "  the hour: {:.1} MiB stored (OTLP/JSON + gzip), {:.1} MiB of OTLP/JSON",
+        mib(stored),
+        mib(content)
     );
+    for memory in [None, Some("64")] {
+        let _ = std::fs::remove_dir_all(root.join("parquet"));
+        let mut command = Command::new(BIN);
+        command
+            .args(["compact", "--storage", root.to_str().unwrap(), "--start"])
+            .arg(HOUR_SECS.to_string())
+            .arg("--end")
+            .arg((HOUR_SECS + 3600).to_string())
+            .env_remove("OTELVAULT_COMPACT_MEMORY_MIB")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if let Some(mib) = memory {
+            command.env("OTELVAULT_COMPACT_MEMORY_MIB", mib);
+        }
+        let (wall, cpu, rss) = measured(&mut command);
+        let parts = walk(&root.join("parquet/traces")).len();
+        println!(
+            "  OTELVAULT_COMPACT_MEMORY_MIB={}: {wall:.2} s wall, {cpu:.2} s CPU (wall {:.2}x CPU), {:.2} MiB of stored raw per CPU second, peak RSS {rss:.0} MiB, {parts} parts",
+            memory.unwrap_or("default (192)"),
+            wall / cpu,
+            mib(stored) / cpu
+        );
+    }
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+/// Runs `command` to its end: wall seconds, CPU seconds (user + system)
+/// and peak RSS in MiB, from the kernel's account of the child.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn measured(command: &mut Command) -> (f64, f64, f64) {
+    let t = Instant::now();
+    let child = command.spawn().unwrap();
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is a valid value, and wait4 writes into the
+    // two places it is given for the child this process spawned.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let wall = t.elapsed().as_secs_f64();
+    assert_eq!(waited, pid);
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    let cpu = seconds(usage.ru_utime) + seconds(usage.ru_stime);
+    (wall, cpu, usage.ru_maxrss as f64 / 1024.0)
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn measured(command: &mut Command) -> (f64, f64, f64) {
+    let t = Instant::now();
+    assert!(command.status().unwrap().success());
+    (t.elapsed().as_secs_f64(), f64::NAN, f64::NAN)
 }
 
 /// The searches, tag values and tag names of [`tempo_day`] over the

@@ -400,6 +400,9 @@ pub struct ServeArgs {
     #[arg(long, env = "OTELVAULT_COMPACT_DELETE_RAW", default_value_t = false, action = clap::ArgAction::Set, value_parser = parse_bool)]
     pub compact_delete_raw: bool,
 
+    #[command(flatten)]
+    pub compact_memory: CompactMemoryArgs,
+
     /// Local server: seconds between background compactions (the first runs at start, over the whole archive; later ones over the last two days).
     #[arg(long, env = "OTELVAULT_COMPACT_INTERVAL_SECS", default_value_t = DEFAULT_COMPACT_INTERVAL_SECS, value_parser = clap::value_parser!(u32).range(1..=86_400))]
     pub compact_interval_secs: u32,
@@ -414,6 +417,44 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub emf: EmfArgs,
 }
+
+/// How much memory a compaction may take: the local server's background
+/// compaction, the compaction function and `otelvault compact` read it
+/// alike.
+#[derive(Debug, Clone, Default, Args)]
+pub struct CompactMemoryArgs {
+    /// Memory a compaction may take for the items it holds and encodes, in MiB, whatever the hours' sizes; it sets how many shards compact at once (one per core at most, one per 64 MiB) and how large their parts are; the process takes about 64 MiB more [default: 192, or half the Lambda function's memory].
+    #[arg(long, env = "OTELVAULT_COMPACT_MEMORY_MIB", value_parser = clap::value_parser!(u32).range(32..=1_048_576))]
+    pub compact_memory_mib: Option<u32>,
+}
+
+impl CompactMemoryArgs {
+    /// The budget in bytes: the setting; else 192 MiB, or half the Lambda
+    /// function's memory (`lambda_memory_mb`, from
+    /// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`).
+    pub fn bytes(&self, lambda_memory_mb: Option<&str>) -> usize {
+        let mib = self.compact_memory_mib.unwrap_or_else(|| {
+            lambda_memory_mb
+                .and_then(|mb| mb.trim().parse::<u32>().ok())
+                .map_or(DEFAULT_COMPACT_MEMORY_MIB, |mb| (mb / 2).max(32))
+        });
+        usize::try_from(mib)
+            .unwrap_or(usize::MAX)
+            .saturating_mul(1 << 20)
+    }
+
+    /// [`CompactMemoryArgs::bytes`] in this process's environment.
+    pub fn here(&self) -> usize {
+        self.bytes(
+            std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+                .ok()
+                .as_deref(),
+        )
+    }
+}
+
+/// [`CompactMemoryArgs::compact_memory_mib`] when unset, off Lambda.
+pub const DEFAULT_COMPACT_MEMORY_MIB: u32 = 192;
 
 /// [`ServeArgs::compact_interval_secs`] when unset.
 pub const DEFAULT_COMPACT_INTERVAL_SECS: u32 = 300;

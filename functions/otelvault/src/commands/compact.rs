@@ -9,7 +9,7 @@ use otelvault_archive::{CompactOptions, HourReport, Outcome, RunReport, compact_
 use otelvault_codec::HOUR_NANOS as HOUR;
 
 use super::{Range, open_existing, size};
-use crate::settings::{S3Args, StorageArgs};
+use crate::settings::{CompactMemoryArgs, S3Args, StorageArgs};
 
 /// `otelvault compact`: closed hours of an archive into the Parquet tier.
 #[derive(Debug, Args)]
@@ -29,6 +29,8 @@ pub struct CompactArgs {
     #[arg(long)]
     delete_raw: bool,
     #[command(flatten)]
+    memory: CompactMemoryArgs,
+    #[command(flatten)]
     s3: S3Args,
 }
 
@@ -39,6 +41,7 @@ pub async fn run(args: CompactArgs) -> anyhow::Result<()> {
     let options = CompactOptions {
         dry_run: args.dry_run,
         delete_raw: args.delete_raw,
+        memory: Some(args.memory.here()),
         ..CompactOptions::default()
     };
     let (start, end) = if args.range.is_open() {

@@ -172,6 +172,7 @@ async fn compact(args: ServeArgs) -> anyhow::Result<()> {
         options: CompactOptions {
             dry_run: false,
             delete_raw: args.compact_delete_raw,
+            memory: Some(args.compact_memory.here()),
             ..CompactOptions::default()
         },
         forwarder: args.forward.forwarder()?,
@@ -180,6 +181,7 @@ async fn compact(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(
         storage = job.storage,
         delete_raw = job.options.delete_raw,
+        memory_mib = job.options.memory.unwrap_or_default() >> 20,
         forward = job.forwarder.is_some(),
         "Compacting on schedule."
     );

@@ -44,6 +44,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         let options = CompactOptions {
             dry_run: false,
             delete_raw: args.compact_delete_raw,
+            memory: Some(args.compact_memory.here()),
             ..CompactOptions::default()
         };
         let every = Duration::from_secs(args.compact_interval_secs.into());

@@ -769,7 +769,7 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 /// Runs `command` to its end: wall seconds, CPU seconds (user + system)
 /// and peak RSS in MiB, from the kernel's account of the child.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-#[allow(unsafe_code)]
+#[allow(unsafe_code, clippy::zombie_processes)] // wait4 reaps the child.
 fn measured(command: &mut Command) -> (f64, f64, f64) {
     let t = Instant::now();
     let child = command.spawn().unwrap();

@@ -423,7 +423,7 @@ pub struct ServeArgs {
 /// alike.
 #[derive(Debug, Clone, Default, Args)]
 pub struct CompactMemoryArgs {
-    /// Memory a compaction may take for the items it holds and encodes, in MiB, whatever the hours' sizes; it sets how many shards compact at once (one per core at most, one per 64 MiB) and how large their parts are; the process takes about 64 MiB more [default: 192, or half the Lambda function's memory].
+    /// Memory a compaction may take for the items it holds and encodes, in MiB, whatever the hours' sizes; it sets how many shards compact at once (one per core at most, one per 64 MiB) and how large their parts are; the process peaks above it (on a busy hour of traces, by 140 to 170 MiB: see the performance page) [default: 192, or half the Lambda function's memory].
     #[arg(long, env = "OTELVAULT_COMPACT_MEMORY_MIB", value_parser = clap::value_parser!(u32).range(32..=1_048_576))]
     pub compact_memory_mib: Option<u32>,
 }

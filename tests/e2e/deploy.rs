@@ -55,10 +55,14 @@ fn terraform_lambroll_and_the_binary_use_the_same_variables() {
     let on_lambda: BTreeSet<String> = binary.difference(&local_only).cloned().collect();
     // Set on the compaction function only (terraform's schedule); lambroll
     // deploys the API function.
-    let compaction_only: BTreeSet<String> = ["OTELVAULT_FUNCTION", "OTELVAULT_COMPACT_DELETE_RAW"]
-        .into_iter()
-        .map(String::from)
-        .collect();
+    let compaction_only: BTreeSet<String> = [
+        "OTELVAULT_FUNCTION",
+        "OTELVAULT_COMPACT_DELETE_RAW",
+        "OTELVAULT_COMPACT_MEMORY_MIB",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
     let api_function: BTreeSet<String> = on_lambda.difference(&compaction_only).cloned().collect();
 
     let terraform = env_names(&read("terraform/modules/otelvault/main.tf"));

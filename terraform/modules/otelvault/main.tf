@@ -585,7 +585,8 @@ resource "aws_lambda_function" "compaction" {
       OTELVAULT_STORAGE            = local.environment.OTELVAULT_STORAGE
       OTELVAULT_COMPACT_DELETE_RAW = tostring(var.compaction_delete_raw)
       OTELVAULT_S3_MAX_ATTEMPTS    = local.environment.OTELVAULT_S3_MAX_ATTEMPTS
-    }, local.forward_environment, local.emf_environment, local.ssm_environment)
+      }, var.compaction_memory_mib == null ? {} : { OTELVAULT_COMPACT_MEMORY_MIB = tostring(var.compaction_memory_mib) },
+    local.forward_environment, local.emf_environment, local.ssm_environment)
   }
 
   logging_config {

@@ -359,6 +359,17 @@ variable "compaction_memory_size" {
   }
 }
 
+variable "compaction_memory_mib" {
+  description = "OTELVAULT_COMPACT_MEMORY_MIB: memory the compaction function's run may take for the items it holds and encodes, in MiB, whatever the hours' sizes. Unset: half of compaction_memory_size."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.compaction_memory_mib == null ? true : (var.compaction_memory_mib >= 32 && var.compaction_memory_mib <= 10240)
+    error_message = "compaction_memory_mib must be between 32 and 10240."
+  }
+}
+
 variable "compaction_timeout" {
   description = "Timeout of the compaction function in seconds. Each hour is committed by its manifest, so a run cut short is continued by the next."
   type        = number

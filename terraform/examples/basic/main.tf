@@ -51,6 +51,7 @@ module "otelvault" {
   compaction_schedule            = var.compaction_schedule
   compaction_delete_raw          = var.compaction_delete_raw
   compaction_memory_size         = var.compaction_memory_size
+  compaction_memory_mib          = var.compaction_memory_mib
   compaction_timeout             = var.compaction_timeout
   sql_tables                     = var.sql_tables
   glue_database_name             = var.glue_database_name

@@ -210,9 +210,15 @@ variable "compaction_delete_raw" {
 }
 
 variable "compaction_memory_size" {
-  description = "Memory of the compaction function in MB; it holds at most 50,000 items of an hour at once."
+  description = "Memory of the compaction function in MB; a compaction takes at most half of it for the items it holds (OTELVAULT_COMPACT_MEMORY_MIB), whatever the hours' sizes, and more memory buys more CPU."
   type        = number
   default     = 1024
+}
+
+variable "compaction_memory_mib" {
+  description = "OTELVAULT_COMPACT_MEMORY_MIB: memory the compaction function's run may take for the items it holds and encodes, in MiB. Unset: half of compaction_memory_size."
+  type        = number
+  default     = null
 }
 
 variable "compaction_timeout" {

@@ -510,13 +510,7 @@ fn tempo() {
     for tier in ["raw", "compacted"] {
         if tier == "compacted" {
             let t = Instant::now();
-            let status = Command::new(BIN)
-                .args(["compact", "--storage", storage, "--start"])
-                .arg(HOUR_SECS.to_string())
-                .arg("--end")
-                .arg((HOUR_SECS + 3600).to_string())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
+            let status = compact_command(storage, HOUR_SECS, HOUR_SECS + 3600)
                 .status()
                 .unwrap();
             assert!(status.success());
@@ -636,15 +630,7 @@ fn write_day(root: &std::path::Path, per_hour: usize, start: u64, end: u64) {
     write_hours(root, per_hour, start, end);
     let storage = root.to_str().unwrap();
     let t = Instant::now();
-    let status = Command::new(BIN)
-        .args(["compact", "--storage", storage, "--start"])
-        .arg(start.to_string())
-        .arg("--end")
-        .arg(end.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
+    let status = compact_command(storage, start, end).status().unwrap();
     assert!(status.success());
     println!(
         "  otelvault compact of the day: {:.0} s",
@@ -726,15 +712,8 @@ fn compact_busy_hour() {
     );
     for memory in [None, Some("64")] {
         let _ = std::fs::remove_dir_all(root.join("parquet"));
-        let mut command = Command::new(BIN);
-        command
-            .args(["compact", "--storage", root.to_str().unwrap(), "--start"])
-            .arg(HOUR_SECS.to_string())
-            .arg("--end")
-            .arg((HOUR_SECS + 3600).to_string())
-            .env_remove("OTELVAULT_COMPACT_MEMORY_MIB")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+        let mut command = compact_command(root.to_str().unwrap(), HOUR_SECS, HOUR_SECS + 3600);
+        command.env_remove("OTELVAULT_COMPACT_MEMORY_MIB");
         if let Some(mib) = memory {
             command.env("OTELVAULT_COMPACT_MEMORY_MIB", mib);
         }
@@ -747,6 +726,20 @@ fn compact_busy_hour() {
             mib(stored) / cpu
         );
     }
+}
+
+/// `otelvault compact` of `[start, end)` (unix seconds) of the archive at
+/// `storage`, its output discarded.
+fn compact_command(storage: &str, start: u64, end: u64) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .args(["compact", "--storage", storage, "--start"])
+        .arg(start.to_string())
+        .arg("--end")
+        .arg(end.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    command
 }
 
 /// Every file under `dir`.

@@ -307,16 +307,26 @@ async fn compact_hour_sharing(
     }
     let mut manifest = previous.unwrap_or_default();
     let first_part = manifest.parts.len();
-    append_parts(
+    let new_keys: Vec<&str> = new.iter().map(|(k, _, _)| k.as_str()).collect();
+    let run = content_id(new_keys.join("\n").as_bytes());
+    let appended = append_parts(
         store,
         hour,
         shards,
         &new,
-        &mut manifest,
-        &mut report.unreadable,
+        numbered(manifest.raw.len(), new.len())?,
+        &run,
         &mut indexes,
     )
     .await?;
+    manifest
+        .raw
+        .extend(new_keys.iter().map(|k| (*k).to_owned()));
+    manifest
+        .unreadable
+        .extend(appended.unreadable.iter().cloned());
+    manifest.parts.extend(appended.parts);
+    report.unreadable = appended.unreadable;
     let written = &manifest.parts[first_part..];
     report.rows = written.iter().map(|p| p.rows).sum();
     report.parts = written.len();
@@ -345,7 +355,7 @@ async fn compact_hour_sharing(
         .unwrap_or_default();
     remove_unlisted_parts(store, signal, hour, &current).await?;
     if options.delete_raw {
-        let covered: HashSet<&str> = current.raw.iter().map(String::as_str).collect();
+        let covered: HashSet<&str> = current.covered().map(|(_, key)| key).collect();
         let deletable: Vec<ObjectKey> = raw
             .iter()
             .filter(|(key, _, _)| covered.contains(key.as_str()))
@@ -396,8 +406,7 @@ fn split_new<'a>(
         .collect();
     let covered: HashSet<&str> = manifest
         .iter()
-        .flat_map(|m| m.raw.iter())
-        .map(String::as_str)
+        .flat_map(|m| m.covered().map(|(_, key)| key))
         .collect();
     let (done, new): (Vec<_>, Vec<_>) = raw
         .iter()
@@ -410,10 +419,28 @@ fn split_new<'a>(
     (new, deletable)
 }
 
-/// Decodes `new` in order and writes its rows as parts (objects are not
-/// split), appended to `manifest` (which names each object it covers);
-/// objects that cannot be decoded go to `unreadable` and the manifest's
-/// list of them.
+/// The number of the first of `more` objects after `have` in an hour's
+/// manifest (rows name their object by its place in the manifest's `raw`,
+/// which only ever grows).
+fn numbered(have: usize, more: usize) -> Result<u32, CompactError> {
+    have.checked_add(more)
+        .and_then(|last| u32::try_from(last).ok())
+        .and_then(|_| u32::try_from(have).ok())
+        .ok_or_else(|| {
+            CompactError::Manifest(format!("more than {} raw objects in one hour", u32::MAX))
+        })
+}
+
+/// What compacting raw objects wrote: the parts, and the objects that
+/// could not be decoded.
+struct Appended {
+    parts: Vec<ManifestPart>,
+    unreadable: Vec<String>,
+}
+
+/// Decodes `new` in order and writes its rows as parts named after `run`
+/// (objects are not split), the rows of `new[i]` numbering their object
+/// `first + i`; objects that cannot be decoded are left out and listed.
 ///
 /// Objects are cut into shards of at most `shards.part_rows` items and
 /// about `shards.shard_weight` bytes decoded, each compacting to a part
@@ -429,12 +456,14 @@ async fn append_parts(
     hour: u64,
     shards: &Shards,
     new: &[&RawObject],
-    manifest: &mut Manifest,
-    unreadable: &mut Vec<String>,
+    first: u32,
+    run: &str,
     indexes: &mut HourIndexes,
-) -> Result<(), CompactError> {
-    let new_keys: Vec<&str> = new.iter().map(|(k, _, _)| k.as_str()).collect();
-    let run = content_id(new_keys.join("\n").as_bytes());
+) -> Result<Appended, CompactError> {
+    let mut appended = Appended {
+        parts: Vec::new(),
+        unreadable: Vec::new(),
+    };
     let signal = indexes.signal();
     // Boxed, so that the future of a compaction stays `Send` whatever
     // lifetimes the objects have.
@@ -450,21 +479,18 @@ async fn append_parts(
     let mut pending: Vec<(u32, Batch)> = Vec::new();
     let (mut pending_items, mut pending_weight) = (0usize, 0usize);
     let mut numbered = 0;
+    let mut index = first;
     while let Some(next) = decoded.next().await {
         let (object, decoded) = next?;
+        index += 1;
         let Ok((batch, weight)) = decoded else {
-            unreadable.push(object.as_str().to_owned());
+            appended.unreadable.push(object.as_str().to_owned());
             continue;
         };
         if slot.is_none() {
             slot = Some(shards.slot().await?);
         }
-        // Rows name their object by its index in the manifest's `raw`,
-        // which only ever grows.
-        let index = u32::try_from(manifest.raw.len()).map_err(|_| {
-            CompactError::Manifest(format!("more than {} raw objects in one hour", u32::MAX))
-        })?;
-        manifest.raw.push(object.as_str().to_owned());
+        let index = index - 1;
         pending_items += batch.item_count();
         pending_weight += weight;
         pending.push((index, batch));
@@ -472,14 +498,14 @@ async fn append_parts(
             if running.len() >= shards.at_once
                 && let Some(shard) = running.pop_front()
             {
-                shard.finish(store, manifest, indexes).await?;
+                shard.finish(store, &mut appended.parts, indexes).await?;
             }
             let objects = std::mem::take(&mut pending);
             let slot = match slot.take() {
                 Some(slot) => slot,
                 None => shards.slot().await?,
             };
-            running.push_back(Shard::start(hour, &run, numbered, objects, signal, slot));
+            running.push_back(Shard::start(hour, run, numbered, objects, signal, slot));
             numbered += 1;
             (pending_items, pending_weight) = (0, 0);
         }
@@ -490,14 +516,13 @@ async fn append_parts(
             Some(slot) => slot,
             None => shards.slot().await?,
         };
-        running.push_back(Shard::start(hour, &run, numbered, pending, signal, slot));
+        running.push_back(Shard::start(hour, run, numbered, pending, signal, slot));
     }
     drop(slot);
     while let Some(shard) = running.pop_front() {
-        shard.finish(store, manifest, indexes).await?;
+        shard.finish(store, &mut appended.parts, indexes).await?;
     }
-    manifest.unreadable.extend(unreadable.iter().cloned());
-    Ok(())
+    Ok(appended)
 }
 
 /// A raw object and what decoding it gave: its items and about what they
@@ -571,12 +596,12 @@ impl Shard {
         Shard { work }
     }
 
-    /// Waits for the shard, stores its parts and adds them to `manifest`
-    /// and its indexes to `indexes`.
+    /// Waits for the shard, stores its parts and adds them to `parts` and
+    /// its indexes to `indexes`.
     async fn finish(
         self,
         store: &dyn ObjectStore,
-        manifest: &mut Manifest,
+        parts: &mut Vec<ManifestPart>,
         indexes: &mut HourIndexes,
     ) -> Result<(), CompactError> {
         let (encoded, theirs) = self.work.await.map_err(|e| CompactError::Schema {
@@ -585,9 +610,7 @@ impl Shard {
         })??;
         indexes.merge(theirs);
         for (name, rows, bytes) in encoded {
-            manifest
-                .parts
-                .push(put_parquet(store, name, rows, bytes).await?);
+            parts.push(put_parquet(store, name, rows, bytes).await?);
         }
         Ok(())
     }
@@ -999,6 +1022,19 @@ impl Default for Manifest {
 }
 
 impl Manifest {
+    /// The raw objects whose items the parts hold, with their numbers:
+    /// those of `raw` not also listed as unreadable (a compaction numbers
+    /// every object it was given, readable or not; one that cannot be
+    /// decoded stays raw).
+    pub fn covered(&self) -> impl Iterator<Item = (usize, &str)> {
+        let unreadable: HashSet<&str> = self.unreadable.iter().map(String::as_str).collect();
+        self.raw
+            .iter()
+            .map(String::as_str)
+            .enumerate()
+            .filter(move |(_, key)| !unreadable.contains(key))
+    }
+
     fn to_json(&self, signal: Signal, hour: u64) -> String {
         json!({
             "version": MANIFEST_VERSION,

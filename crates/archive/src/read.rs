@@ -628,17 +628,15 @@ async fn compacted_entries<'m>(
         |key: &str| key.starts_with(&unit.prefix) && unit.after.as_deref().is_none_or(|a| key > a);
     let mut found = CompactedEntries {
         counted: manifest.raw.len() as u64,
-        covered: manifest.raw.iter().map(String::as_str).collect(),
+        covered: manifest.covered().map(|(_, key)| key).collect(),
         ..CompactedEntries::default()
     };
     // The covered objects of this unit, archive keys of the signal.
     let wanted: Vec<u32> = manifest
-        .raw
-        .iter()
-        .enumerate()
+        .covered()
         .filter(|(_, k)| {
             in_unit(k)
-                && ObjectKey::new(k.as_str())
+                && ObjectKey::new(*k)
                     .ok()
                     .and_then(|key| PartitionKey::parse(&key).ok())
                     .is_some_and(|parsed| parsed.signal == signal)

@@ -38,6 +38,7 @@ use otelvault_codec::Signal;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use serde_json::{Value, json};
 
 use otelvault_codec::proto::common::{AnyValue, KeyValue, any_value};
 use otelvault_codec::proto::metrics::{Metric, metric::Data};
@@ -117,6 +118,19 @@ impl Trace {
             self.first = Some((root, start, service.to_owned(), name.to_owned()));
         }
     }
+}
+
+/// The scopes tags are counted in.
+const SCOPES: &[&str] = &["resource", "span", "event", "log", "point"];
+
+/// The value types tags are counted by ([`value_type`]).
+const KINDS: &[&str] = &[
+    "string", "int", "float", "bool", "bytes", "array", "kvlist", "strindex", "none",
+];
+
+/// The `&'static` one of `known` that `name` is.
+fn interned(known: &[&'static str], name: Option<&str>) -> Option<&'static str> {
+    known.iter().copied().find(|k| Some(*k) == name)
 }
 
 /// Counts of one attribute name's values, by type.
@@ -447,6 +461,132 @@ impl HourIndexes {
             );
         }
         Ok(())
+    }
+
+    /// What has been counted so far, as JSON: what a compaction worker
+    /// hands on with its shard's parts, so that the hour's indexes are
+    /// merged without reading the parts again.
+    pub fn to_json(&self) -> Vec<u8> {
+        let traces: Vec<Value> = self
+            .traces
+            .iter()
+            .map(|(id, t)| {
+                let first = t
+                    .first
+                    .as_ref()
+                    .map_or(Value::Null, |(root, start, service, name)| {
+                        json!([root, start, service, name])
+                    });
+                json!([id, t.start, t.end, t.spans, t.errors, t.services, first])
+            })
+            .collect();
+        let tags: Vec<Value> = self
+            .tags
+            .iter()
+            .flat_map(|(scope, names)| {
+                names.iter().map(move |(name, values)| {
+                    let counted: Vec<Value> = values
+                        .counts
+                        .iter()
+                        .flat_map(|(kind, counts)| {
+                            counts.iter().map(move |(value, n)| json!([kind, value, n]))
+                        })
+                        .collect();
+                    json!([scope, name, values.truncated, counted])
+                })
+            })
+            .collect();
+        json!({"signal": self.signal.as_str(), "traces": traces, "tags": tags})
+            .to_string()
+            .into_bytes()
+    }
+
+    /// Indexes [`HourIndexes::to_json`] wrote, for an hour of `signal`.
+    pub fn from_json(signal: Signal, bytes: &[u8]) -> Result<Self, CompactError> {
+        let bad = |what: &str| CompactError::Manifest(format!("a shard's index state {what}"));
+        let value: Value =
+            serde_json::from_slice(bytes).map_err(|e| bad(&format!("is not JSON: {e}")))?;
+        if value["signal"].as_str() != Some(signal.as_str()) {
+            return Err(bad(&format!("is not of {signal}")));
+        }
+        let mut out = HourIndexes::new(signal);
+        for trace in value["traces"]
+            .as_array()
+            .ok_or_else(|| bad("has no traces"))?
+        {
+            let number = |i: usize| {
+                trace[i]
+                    .as_u64()
+                    .ok_or_else(|| bad("has a trace without its counts"))
+            };
+            let id = trace[0]
+                .as_str()
+                .ok_or_else(|| bad("has a trace without an id"))?;
+            let services = trace[5]
+                .as_array()
+                .ok_or_else(|| bad("has a trace without services"))?
+                .iter()
+                .map(|s| {
+                    s.as_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| bad("has a service that is not text"))
+                })
+                .collect::<Result<_, _>>()?;
+            let first = match &trace[6] {
+                Value::Null => None,
+                f => Some((
+                    f[0].as_bool()
+                        .ok_or_else(|| bad("has a first span without its root flag"))?,
+                    f[1].as_u64()
+                        .ok_or_else(|| bad("has a first span without its start"))?,
+                    f[2].as_str().unwrap_or_default().to_owned(),
+                    f[3].as_str().unwrap_or_default().to_owned(),
+                )),
+            };
+            let parsed = Trace {
+                start: number(1)?,
+                end: number(2)?,
+                first,
+                spans: number(3)?,
+                errors: number(4)?,
+                services,
+            };
+            out.traces.insert(id.to_owned(), parsed);
+        }
+        for tag in value["tags"].as_array().ok_or_else(|| bad("has no tags"))? {
+            let scope =
+                interned(SCOPES, tag[0].as_str()).ok_or_else(|| bad("has an unknown scope"))?;
+            let name = tag[1]
+                .as_str()
+                .ok_or_else(|| bad("has a tag without a name"))?;
+            let values = out
+                .tags
+                .entry(scope)
+                .or_default()
+                .entry(name.to_owned())
+                .or_default();
+            values.truncated = tag[2].as_bool().unwrap_or(false);
+            for counted in tag[3]
+                .as_array()
+                .ok_or_else(|| bad("has a tag without values"))?
+            {
+                let kind = interned(KINDS, counted[0].as_str())
+                    .ok_or_else(|| bad("has an unknown value type"))?;
+                let value = counted[1]
+                    .as_str()
+                    .ok_or_else(|| bad("has a value that is not text"))?;
+                let n = counted[2]
+                    .as_u64()
+                    .ok_or_else(|| bad("has a value without a count"))?;
+                values
+                    .counts
+                    .entry(kind)
+                    .or_default()
+                    .insert(value.to_owned(), n);
+                values.distinct += 1;
+            }
+        }
+        Ok(out)
     }
 
     /// The index objects: (table, rows, Parquet bytes).

@@ -267,3 +267,51 @@ fn event_attributes_are_tags_of_their_own_scope() {
     });
     assert!(found);
 }
+
+#[test]
+fn indexes_handed_on_as_json_merge_into_the_same_objects() {
+    let first = ExportTraceServiceRequest {
+        resource_spans: vec![service(
+            "frontend",
+            vec![span(1, 1, 0, "GET /", 1_000, 90_000, false)],
+        )],
+    };
+    let second = ExportTraceServiceRequest {
+        resource_spans: vec![service(
+            "cart",
+            vec![
+                span(1, 2, 1, "GET /cart", 2_000, 95_500, true),
+                span(3, 7, 0, "POST /pay", 3_000, 4_000, false),
+            ],
+        )],
+    };
+    let parts = [
+        crate::traces::write(&[(0, &first)]).expect("part"),
+        crate::traces::write(&[(1, &second)]).expect("part"),
+    ];
+    let mut direct = HourIndexes::new(Signal::Traces);
+    let mut handed = HourIndexes::new(Signal::Traces);
+    for part in &parts {
+        direct.add_part(Bytes::from(part.clone())).expect("add");
+        // Each shard's indexes go through JSON, as a worker hands them on.
+        let mut shard = HourIndexes::new(Signal::Traces);
+        shard.add_part(Bytes::from(part.clone())).expect("add");
+        let json = shard.to_json();
+        handed.merge(HourIndexes::from_json(Signal::Traces, &json).expect("parse"));
+    }
+    let objects = |indexes: HourIndexes| -> Vec<(usize, Vec<u8>)> {
+        indexes
+            .finish()
+            .expect("finish")
+            .into_iter()
+            .map(|(_, rows, bytes)| (rows, bytes))
+            .collect()
+    };
+    let direct = objects(direct);
+    assert_eq!(direct[0].0, 2, "two traces summarised");
+    assert_eq!(objects(handed), direct);
+    // Another signal's state, or not JSON at all, is refused.
+    let json = HourIndexes::new(Signal::Logs).to_json();
+    assert!(HourIndexes::from_json(Signal::Traces, &json).is_err());
+    assert!(HourIndexes::from_json(Signal::Traces, b"{").is_err());
+}

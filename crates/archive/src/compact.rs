@@ -79,6 +79,8 @@ pub struct HourReport {
     /// Parts of an earlier format rewritten in today's (or, on a dry run,
     /// that would be).
     pub upgraded_parts: usize,
+    /// Shards handed to workers (an hour planned, see [`fanout`]).
+    pub shards: usize,
 }
 
 /// What a compaction run over many hours did: the one tally of the
@@ -102,6 +104,10 @@ pub struct RunReport {
     pub upgraded_parts: usize,
     /// Raw objects left out of the tier because they cannot be decoded.
     pub unreadable: Vec<String>,
+    /// Signal-hours cut into shards for workers (see [`fanout`]).
+    pub planned: usize,
+    /// The shards handed to workers.
+    pub shards: usize,
 }
 
 impl RunReport {
@@ -115,6 +121,10 @@ impl RunReport {
                 self.parquet_bytes += hour.parquet_bytes;
             }
             Outcome::UpToDate => self.up_to_date += 1,
+            Outcome::Planned => {
+                self.planned += 1;
+                self.shards += hour.shards;
+            }
             Outcome::Empty => {}
         }
         self.deleted_raw += hour.deleted_raw;
@@ -134,6 +144,9 @@ pub enum Outcome {
     UpToDate,
     /// No raw objects of the signal in the hour.
     Empty,
+    /// Cut into shards for workers, which compact them and commit the
+    /// hour (see [`fanout`]).
+    Planned,
 }
 
 /// `parquet/{signal}/year=YYYY/month=MM/day=DD/hour=HH/`: where the hour's
@@ -265,6 +278,7 @@ async fn compact_hour_sharing(
         parquet_bytes: 0,
         deleted_raw: 0,
         upgraded_parts: 0,
+        shards: 0,
     };
     let raw = list_raw(store, signal, hour).await?;
     let prefix = hour_prefix(signal, hour);
@@ -672,18 +686,12 @@ async fn remove_unlisted_parts(
     Ok(())
 }
 
-/// Compacts every hour of `[start, end)` of every signal, in time order,
-/// calling `each` with each hour's report and how many signal-hours are
-/// done of how many. Only the days that hold raw objects are looked at, so
-/// a range of years costs what the archive holds. The caller leaves out
-/// the hour still being written.
-pub async fn compact_range(
+/// The hours of `[start, end)` of the days that hold raw objects.
+async fn hours_with_data(
     store: &dyn ObjectStore,
     start: u64,
     end: u64,
-    options: CompactOptions,
-    mut each: impl FnMut(&HourReport, (usize, usize)),
-) -> Result<(), CompactError> {
+) -> Result<Vec<u64>, CompactError> {
     let first = start - start % HOUR;
     let days = crate::days_with_data(store, first, end.max(first))
         .await
@@ -696,11 +704,26 @@ pub async fn compact_range(
                 problem: other.to_string(),
             },
         })?;
-    let hours: Vec<u64> = days
+    Ok(days
         .into_iter()
         .flat_map(|day| (0..24).map(move |h| day + h * HOUR))
         .filter(|hour| *hour >= first && *hour < end)
-        .collect();
+        .collect())
+}
+
+/// Compacts every hour of `[start, end)` of every signal, in time order,
+/// calling `each` with each hour's report and how many signal-hours are
+/// done of how many. Only the days that hold raw objects are looked at, so
+/// a range of years costs what the archive holds. The caller leaves out
+/// the hour still being written.
+pub async fn compact_range(
+    store: &dyn ObjectStore,
+    start: u64,
+    end: u64,
+    options: CompactOptions,
+    mut each: impl FnMut(&HourReport, (usize, usize)),
+) -> Result<(), CompactError> {
+    let hours = hours_with_data(store, start, end).await?;
     let total = hours.len() * Signal::ALL.len();
     // One compaction of an archive at a time (a dry run writes nothing).
     let mut lease = match options.dry_run || hours.is_empty() {
@@ -1107,6 +1130,8 @@ fn parts(value: &Value, prefix: &str) -> Option<Vec<ManifestPart>> {
         })
         .collect()
 }
+
+pub mod fanout;
 
 #[cfg(test)]
 mod tests;

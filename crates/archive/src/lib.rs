@@ -31,6 +31,7 @@ use std::sync::Arc;
 use otelvault_codec::Granularity;
 use otelvault_storage::{KeyPrefix, ObjectStore};
 
+pub use compact::fanout::{ShardReport, ShardTask, compact_shard, plan_range};
 pub use compact::{
     CompactOptions, HourReport, Manifest, ManifestPart, Outcome, PART_ROWS, RunReport,
     compact_hour, compact_range, hour_prefix,

@@ -34,15 +34,15 @@ const CHUNK_ROWS: Range<usize> = 1024..16_384;
 /// The partition of each raw object `manifest` lists, when its key is an
 /// archive key of `signal`.
 fn partitions(signal: Signal, manifest: &Manifest) -> Vec<Option<u64>> {
-    manifest
-        .raw
-        .iter()
-        .map(|key| {
-            let key = ObjectKey::new(key.as_str()).ok()?;
-            let parsed = crate::PartitionKey::parse(&key).ok()?;
-            (parsed.signal == signal).then_some(parsed.partition_start)
-        })
-        .collect()
+    let mut out = vec![None; manifest.raw.len()];
+    for (i, key) in manifest.covered() {
+        out[i] = ObjectKey::new(key)
+            .ok()
+            .and_then(|key| crate::PartitionKey::parse(&key).ok())
+            .filter(|parsed| parsed.signal == signal)
+            .map(|parsed| parsed.partition_start);
+    }
+    out
 }
 
 /// The manifest of the hour starting at `hour`, if it has been compacted.
@@ -442,9 +442,10 @@ impl HourScan {
         self.tags.as_ref()
     }
 
-    /// How many raw objects the manifest lists.
+    /// How many raw objects the parts hold (the manifest lists those that
+    /// cannot be decoded too).
     pub(crate) fn raw_objects(&self) -> usize {
-        self.partitions.len()
+        self.partitions.iter().flatten().count()
     }
 
     /// Part `i` and the rows of it that may match (`None`: every row).

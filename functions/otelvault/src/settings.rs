@@ -403,6 +403,9 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub compact_memory: CompactMemoryArgs,
 
+    #[command(flatten)]
+    pub compact_fanout: CompactFanoutArgs,
+
     /// Local server: seconds between background compactions (the first runs at start, over the whole archive; later ones over the last two days).
     #[arg(long, env = "OTELVAULT_COMPACT_INTERVAL_SECS", default_value_t = DEFAULT_COMPACT_INTERVAL_SECS, value_parser = clap::value_parser!(u32).range(1..=86_400))]
     pub compact_interval_secs: u32,
@@ -450,6 +453,44 @@ impl CompactMemoryArgs {
                 .ok()
                 .as_deref(),
         )
+    }
+}
+
+/// How the scheduled compaction function hands hours out to workers.
+#[derive(Debug, Clone, Default, Args)]
+pub struct CompactFanoutArgs {
+    /// Compaction function: the Lambda function (name or ARN) that the scheduled compaction hands each hour's shards to, one asynchronous invocation per shard; the last shard of an hour writes its manifest, and the next scheduled run commits or hands out again what a failed worker left; unset: the function compacts every hour itself.
+    #[arg(long, env = "OTELVAULT_COMPACT_WORKERS")]
+    pub compact_workers: Option<String>,
+
+    /// Compaction function, with OTELVAULT_COMPACT_WORKERS: stored raw MiB per shard, one worker invocation each (decimals allowed); size it so that a worker finishes well within its timeout (see the capacity table on the performance page).
+    #[arg(long, env = "OTELVAULT_COMPACT_SHARD_MIB", default_value_t = DEFAULT_COMPACT_SHARD_MIB, value_parser = parse_shard_mib)]
+    pub compact_shard_mib: f64,
+}
+
+impl CompactFanoutArgs {
+    /// The workers' function and the bytes of a shard, when fanning out.
+    pub fn workers(&self) -> Option<(&str, u64)> {
+        let workers = self
+            .compact_workers
+            .as_deref()
+            .filter(|w| !w.trim().is_empty())?;
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        // Checked positive and at most 1 TiB.
+        let bytes = (self.compact_shard_mib * f64::from(1u32 << 20)).ceil() as u64;
+        Some((workers.trim(), bytes.max(1)))
+    }
+}
+
+/// [`CompactFanoutArgs::compact_shard_mib`] when unset.
+pub const DEFAULT_COMPACT_SHARD_MIB: f64 = 256.0;
+
+fn parse_shard_mib(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(mib) if mib.is_finite() && mib > 0.0 && mib <= 1_048_576.0 => Ok(mib),
+        _ => Err(format!(
+            "expected MiB of stored raw per shard, more than 0 and at most 1048576 (such as 256 or 0.5), got {text:?}"
+        )),
     }
 }
 

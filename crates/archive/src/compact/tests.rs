@@ -1561,3 +1561,218 @@ async fn an_hour_compacted_in_many_shards_reads_and_indexes_as_in_one() {
         assert_eq!(seen[0].2, other.2, "tag indexes");
     }
 }
+
+/// Runs each of `tasks` as a worker would, one after the other.
+async fn work(store: &MemoryStore, tasks: &[fanout::ShardTask]) -> Vec<fanout::ShardReport> {
+    let mut reports = Vec::new();
+    for task in tasks {
+        reports.push(
+            fanout::compact_shard(store, task, CompactOptions::default())
+                .await
+                .expect("shard"),
+        );
+    }
+    reports
+}
+
+/// Plans the samples' hour in shards of about `shard_bytes`.
+async fn plan(store: &MemoryStore, shard_bytes: u64) -> (Vec<fanout::ShardTask>, Vec<HourReport>) {
+    let mut reports = Vec::new();
+    let tasks = fanout::plan_range(
+        store,
+        SAMPLE_HOUR,
+        SAMPLE_HOUR + HOUR,
+        CompactOptions::default(),
+        shard_bytes,
+        |report| reports.push(report.clone()),
+    )
+    .await
+    .expect("plan");
+    (tasks, reports)
+}
+
+/// The keys of the store's plans, shard markers and index states.
+async fn plan_objects(store: &MemoryStore) -> Vec<String> {
+    snapshot(store)
+        .await
+        .into_iter()
+        .map(|(k, _)| k)
+        .filter(|k| k.contains("_plan.json") || k.contains("/_shards/"))
+        .collect()
+}
+
+/// Writes the corpus the fan-out tests share: 600 spans in requests of
+/// 20 (a trace's spans are in several objects, and so in several shards),
+/// and an object that cannot be decoded among them.
+async fn fanout_corpus(store: &Arc<MemoryStore>) -> ObjectKey {
+    let archive = archive(store.clone());
+    let mut keys = Vec::new();
+    for (sent, batch) in otelvault_testkit::corpus::traces(SAMPLE_HOUR, 600, 20, 11) {
+        let written = archive
+            .write(Batch::Traces(batch), sent)
+            .await
+            .expect("write");
+        keys.extend(written.keys);
+    }
+    let broken =
+        ObjectKey::new(keys[7].as_str().replace(".json.gz", "0.json.gz").as_str()).expect("key");
+    store
+        .put(
+            &broken,
+            Bytes::from_static(b"not gzip"),
+            &PutOptions::default(),
+        )
+        .await
+        .expect("put");
+    broken
+}
+
+#[tokio::test]
+async fn an_hour_planned_in_shards_reads_and_indexes_as_one_process_compacts_it() {
+    let mut seen = Vec::new();
+    for fanned_out in [false, true] {
+        let store = Arc::new(MemoryStore::new());
+        let broken = fanout_corpus(&store).await;
+        let archive = archive(store.clone());
+        let raw = read_everything(&archive, Signal::Traces, 1_000).await;
+        let stored: u64 = list_raw(&*store, Signal::Traces, SAMPLE_HOUR)
+            .await
+            .expect("list")
+            .iter()
+            .map(|(_, _, size)| size)
+            .sum();
+        if fanned_out {
+            let (tasks, reports) = plan(&store, stored / 5).await;
+            assert!(tasks.len() >= 5, "{} shards", tasks.len());
+            let traces = reports
+                .iter()
+                .find(|r| r.signal == Signal::Traces)
+                .expect("traces");
+            assert_eq!(
+                (traces.outcome, traces.shards),
+                (Outcome::Planned, tasks.len())
+            );
+            // Planned, not committed: readers see the raw objects.
+            assert_eq!(read_everything(&archive, Signal::Traces, 1_000).await, raw);
+            // Workers finish in any order; the last one commits the hour.
+            let mut reversed = tasks.clone();
+            reversed.reverse();
+            let done = work(&store, &reversed).await;
+            let committed: Vec<&HourReport> =
+                done.iter().filter_map(|r| r.committed.as_ref()).collect();
+            assert_eq!(committed.len(), 1);
+            assert!(done.last().expect("a shard").committed.is_some());
+            assert_eq!(committed[0].rows, raw.len());
+            assert_eq!(committed[0].unreadable, vec![broken.as_str().to_owned()]);
+            assert_eq!(done.iter().map(|r| r.rows).sum::<usize>(), raw.len());
+            assert!(plan_objects(&store).await.is_empty(), "the plan is removed");
+            // A worker retried after the commit writes nothing.
+            let before = snapshot(&store).await;
+            let late = work(&store, &tasks[..1]).await;
+            assert!(!late[0].compacted);
+            assert_eq!(snapshot(&store).await, before);
+            // The next planner run finds the hour up to date.
+            let (tasks, reports) = plan(&store, stored / 5).await;
+            assert!(tasks.is_empty());
+            assert!(
+                reports
+                    .iter()
+                    .all(|r| r.outcome == Outcome::UpToDate || r.outcome == Outcome::Empty)
+            );
+        } else {
+            compact_hour(
+                &*store,
+                Signal::Traces,
+                SAMPLE_HOUR,
+                CompactOptions::default(),
+            )
+            .await
+            .expect("compact");
+        }
+        // The undecodable object stays raw and is not planned again.
+        assert!(store.get(&broken).await.is_ok());
+        assert_eq!(read_everything(&archive, Signal::Traces, 1_000).await, raw);
+        // Gone, it leaves the hour to its parts and indexes.
+        store.delete(&broken).await.expect("delete");
+        let (summaries, tags) = indexes_seen(&archive).await;
+        seen.push((parquet_items(&store, Signal::Traces).await, summaries, tags));
+    }
+    assert_eq!(seen[0].0, seen[1].0, "the parts' items");
+    assert_eq!(seen[0].1, seen[1].1, "trace summaries");
+    assert_eq!(seen[0].2, seen[1].2, "tag indexes");
+}
+
+#[tokio::test]
+async fn a_worker_killed_mid_shard_is_handed_its_shard_again_and_the_hour_converges() {
+    let store = Arc::new(MemoryStore::new());
+    fanout_corpus(&store).await;
+    let archive = archive(store.clone());
+    let raw = read_everything(&archive, Signal::Traces, 1_000).await;
+    let (tasks, _) = plan(&store, 4096).await;
+    assert!(tasks.len() >= 3, "{} shards", tasks.len());
+    // Every shard but the first two is done. The second's worker was
+    // killed after its parts, before its marker: its parts are there,
+    // the marker is not.
+    work(&store, &tasks[2..]).await;
+    work(&store, &tasks[1..2]).await;
+    let markers: Vec<String> = plan_objects(&store)
+        .await
+        .into_iter()
+        .filter(|k| k.ends_with("0001.json") || k.ends_with("0001.index.json"))
+        .collect();
+    assert_eq!(markers.len(), 2, "{markers:?}");
+    for marker in markers {
+        store
+            .delete(&ObjectKey::new(marker.as_str()).expect("key"))
+            .await
+            .expect("delete");
+    }
+    // Nothing is committed: readers see the raw objects, each item once.
+    assert_eq!(read_everything(&archive, Signal::Traces, 1_000).await, raw);
+    // The next planner run hands out the two shards again, and only them.
+    let (again, reports) = plan(&store, 4096).await;
+    assert_eq!(again, tasks[..2].to_vec());
+    assert!(reports.iter().any(|r| r.outcome == Outcome::Planned));
+    // A worker that was not killed after all still commits nothing alone.
+    let first = work(&store, &again[1..]).await;
+    assert!(first[0].committed.is_none());
+    // The lease is taken when the last one ends: the commit is left to
+    // the planner.
+    let lease = Lease::acquire(&*store).await.expect("lease");
+    let last = work(&store, &again[..1]).await;
+    assert!(last[0].committed.is_none());
+    lease.release(&*store).await.expect("release");
+    assert_eq!(read_everything(&archive, Signal::Traces, 1_000).await, raw);
+    let (none, reports) = plan(&store, 4096).await;
+    assert!(none.is_empty());
+    let traces = reports
+        .iter()
+        .find(|r| r.signal == Signal::Traces)
+        .expect("traces");
+    assert_eq!(traces.outcome, Outcome::Compacted);
+    assert_eq!(traces.rows, raw.len());
+    assert!(plan_objects(&store).await.is_empty());
+    assert_eq!(read_everything(&archive, Signal::Traces, 1_000).await, raw);
+    assert_eq!(parquet_items(&store, Signal::Traces).await.len(), raw.len());
+}
+
+#[test]
+fn a_shard_task_goes_to_its_worker_as_an_event_and_back() {
+    let task = fanout::ShardTask {
+        signal: Signal::Logs,
+        hour: SAMPLE_HOUR,
+        plan: "0123abcd".into(),
+        shard: 3,
+    };
+    let event = task.to_event();
+    assert_eq!(fanout::ShardTask::from_event(&event), Some(Ok(task)));
+    assert_eq!(
+        fanout::ShardTask::from_event(&serde_json::json!({"start": 1})),
+        None
+    );
+    let bad = serde_json::json!({"compact_shard": {"signal": "logs", "hour": "7", "plan": "ab", "shard": 1}});
+    let err = fanout::ShardTask::from_event(&bad)
+        .expect("a shard event")
+        .expect_err("not an hour");
+    assert!(err.contains("hour"), "{err}");
+}

@@ -8,7 +8,11 @@
 use std::sync::Arc;
 
 use clap::Parser;
-use otelvault_archive::{CompactOptions, Outcome, RunReport, compact_range};
+use futures::StreamExt as _;
+use otelvault_archive::{
+    CompactOptions, HourReport, Outcome, RunReport, ShardReport, ShardTask, compact_range,
+    compact_shard, plan_range,
+};
 use otelvault_codec::HOUR_NANOS as HOUR;
 use otelvault_service::emf::Emf;
 use otelvault_service::emf::units::{BYTES, COUNT, MILLISECONDS};
@@ -147,7 +151,18 @@ struct Compaction {
     options: CompactOptions,
     forwarder: Option<Arc<Forwarder>>,
     emf: Option<Arc<Emf>>,
+    workers: Option<Workers>,
 }
+
+/// The function a planning run hands shards to.
+struct Workers {
+    client: aws_sdk_lambda::Client,
+    function: String,
+    shard_bytes: u64,
+}
+
+/// Shard invocations sent at once.
+const DISPATCH_AT_ONCE: usize = 16;
 
 /// What one scheduled compaction did, for its answer and its figures.
 #[derive(Default)]
@@ -156,6 +171,10 @@ struct CompactionRun {
     /// Forwarded batches re-sent, and left.
     resent: (usize, usize),
     forwarded: Option<Value>,
+    /// Shards handed to workers, and those whose invocation failed.
+    dispatched: (usize, usize),
+    /// A worker's shard.
+    shard: Option<ShardReport>,
 }
 
 /// The scheduled compaction function: each invocation compacts the hours
@@ -177,12 +196,25 @@ async fn compact(args: ServeArgs) -> anyhow::Result<()> {
         },
         forwarder: args.forward.forwarder()?,
         emf: args.emf.output(true)?,
+        workers: match args.compact_fanout.workers() {
+            Some((function, shard_bytes)) => Some(Workers {
+                client: lambda_client().await,
+                function: function.to_owned(),
+                shard_bytes,
+            }),
+            None => None,
+        },
     });
     tracing::info!(
         storage = job.storage,
         delete_raw = job.options.delete_raw,
         memory_mib = job.options.memory.unwrap_or_default() >> 20,
         forward = job.forwarder.is_some(),
+        workers = job.workers.as_ref().map(|w| w.function.as_str()),
+        shard_mib = job
+            .workers
+            .as_ref()
+            .map(|w| w.shard_bytes as f64 / f64::from(1u32 << 20)),
         "Compacting on schedule."
     );
     let handler = lambda_http::service_fn(move |event: lambda_http::LambdaEvent<Value>| {
@@ -201,9 +233,84 @@ async fn compact(args: ServeArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("lambda runtime: {e}"))
 }
 
+/// A client of the Lambda API (`AWS_ENDPOINT_URL_LAMBDA` points it
+/// elsewhere, as the Lambda emulator's tests do).
+async fn lambda_client() -> aws_sdk_lambda::Client {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(http)
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .operation_attempt_timeout(std::time::Duration::from_secs(60))
+                .build(),
+        )
+        .load()
+        .await;
+    aws_sdk_lambda::Client::new(&config)
+}
+
 impl Compaction {
-    /// Re-sends failed forwards (the backend is live), then compacts.
+    /// A worker's shard (`{"compact_shard": …}`), or a scheduled run.
     async fn run(&self, event: &Value, run: &mut CompactionRun) -> Result<Value, String> {
+        match ShardTask::from_event(event) {
+            Some(task) => self.shard(&task?, run).await,
+            None => self.scheduled(event, run).await,
+        }
+    }
+
+    /// Compacts the shard a planning run handed out.
+    async fn shard(&self, task: &ShardTask, run: &mut CompactionRun) -> Result<Value, String> {
+        let report = compact_shard(&*self.store, task, self.options)
+            .await
+            .map_err(|e| {
+                format!(
+                    "compacting shard {} of {} {}: {e}",
+                    task.shard,
+                    task.signal,
+                    hour_text(task.hour)
+                )
+            })?;
+        tracing::info!(
+            signal = %task.signal,
+            hour = task.hour / 1_000_000_000,
+            plan = task.plan,
+            shard = task.shard,
+            compacted = report.compacted,
+            rows = report.rows,
+            parts = report.parts,
+            raw_bytes = report.raw_bytes,
+            parquet_bytes = report.parquet_bytes,
+            "Compacted a shard."
+        );
+        for key in &report.unreadable {
+            tracing::warn!(
+                key,
+                "Left a raw object that cannot be decoded out of the Parquet tier."
+            );
+        }
+        if let Some(hour) = &report.committed {
+            log_hour(hour);
+            run.report.add(hour);
+        }
+        let answer = json!({
+            "shard": task.shard,
+            "compacted": report.compacted,
+            "rows": report.rows,
+            "parts": report.parts,
+            "unreadable": report.unreadable,
+            "committed": report.committed.is_some(),
+        });
+        run.shard = Some(report);
+        Ok(answer)
+    }
+
+    /// Re-sends failed forwards (the backend is live), then compacts or,
+    /// with workers, plans and hands out shards.
+    async fn scheduled(&self, event: &Value, run: &mut CompactionRun) -> Result<Value, String> {
         if let Some(forwarder) = &self.forwarder {
             let report = otelvault_service::forward::retry_pending(&*self.store, forwarder)
                 .await
@@ -214,22 +321,43 @@ impl Compaction {
             );
         }
         let (start, end) = range(event, otelvault_codec::now_unix_nanos())?;
-        compact_range(&*self.store, start, end, self.options, |hour, _| {
-            if hour.outcome == Outcome::Compacted {
-                tracing::info!(
-                    signal = %hour.signal,
-                    hour = hour.hour / 1_000_000_000,
-                    rows = hour.rows,
-                    parts = hour.parts,
-                    raw_bytes = hour.raw_bytes,
-                    parquet_bytes = hour.parquet_bytes,
-                    "Compacted an hour."
-                );
+        let dispatch = match &self.workers {
+            None => {
+                compact_range(&*self.store, start, end, self.options, |hour, _| {
+                    log_hour(hour);
+                    run.report.add(hour);
+                })
+                .await
+                .map_err(|e| format!("compacting {}: {e}", self.storage))?;
+                Ok(())
             }
-            run.report.add(hour);
-        })
-        .await
-        .map_err(|e| format!("compacting {}: {e}", self.storage))?;
+            Some(workers) => {
+                let tasks = plan_range(
+                    &*self.store,
+                    start,
+                    end,
+                    self.options,
+                    workers.shard_bytes,
+                    |hour| {
+                        log_hour(hour);
+                        run.report.add(hour);
+                    },
+                )
+                .await
+                .map_err(|e| format!("planning the compaction of {}: {e}", self.storage))?;
+                let (sent, failed) = workers.dispatch(&tasks).await;
+                run.dispatched = (sent, failed.len());
+                match failed.first() {
+                    None => Ok(()),
+                    Some(first) => Err(format!(
+                        "{} of {} shard invocations of {} failed (the next scheduled run hands them out again); the first: {first}",
+                        failed.len(),
+                        tasks.len(),
+                        workers.function
+                    )),
+                }
+            }
+        };
         let report = &run.report;
         tracing::info!(
             hours = report.compacted,
@@ -244,9 +372,12 @@ impl Compaction {
                 "Left a raw object that cannot be decoded out of the Parquet tier."
             );
         }
+        dispatch?;
         Ok(json!({
             "compacted": report.compacted,
             "up_to_date": report.up_to_date,
+            "planned": report.planned,
+            "shards": run.dispatched.0,
             "rows": report.rows,
             "deleted_raw": report.deleted_raw,
             "unreadable": report.unreadable,
@@ -274,6 +405,14 @@ impl Compaction {
                 ("UnreadableObjects", COUNT, report.unreadable.len() as f64),
                 ("ForwardBatchesResent", COUNT, run.resent.0 as f64),
                 ("ForwardBatchesLeft", COUNT, run.resent.1 as f64),
+                ("HoursPlanned", COUNT, report.planned as f64),
+                ("ShardsDispatched", COUNT, run.dispatched.0 as f64),
+                ("ShardDispatchFailures", COUNT, run.dispatched.1 as f64),
+                (
+                    "ShardsCompacted",
+                    COUNT,
+                    f64::from(u8::from(run.shard.as_ref().is_some_and(|s| s.compacted))),
+                ),
                 (
                     "Duration",
                     MILLISECONDS,
@@ -281,6 +420,96 @@ impl Compaction {
                 ),
             ],
         );
+    }
+}
+
+/// The log line of an hour compacted (or committed by a worker).
+fn log_hour(hour: &HourReport) {
+    match hour.outcome {
+        Outcome::Compacted => tracing::info!(
+            signal = %hour.signal,
+            hour = hour.hour / 1_000_000_000,
+            rows = hour.rows,
+            parts = hour.parts,
+            raw_bytes = hour.raw_bytes,
+            parquet_bytes = hour.parquet_bytes,
+            "Compacted an hour."
+        ),
+        Outcome::Planned => tracing::info!(
+            signal = %hour.signal,
+            hour = hour.hour / 1_000_000_000,
+            shards = hour.shards,
+            raw_objects = hour.raw_objects,
+            raw_bytes = hour.raw_bytes,
+            "Planned an hour's shards."
+        ),
+        _ => {}
+    }
+}
+
+/// An hour, as RFC 3339.
+fn hour_text(hour: u64) -> String {
+    let t = otelvault_codec::UtcMinute::from_unix_nanos(hour);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:00:00Z",
+        t.year, t.month, t.day, t.hour
+    )
+}
+
+impl Workers {
+    /// Hands each shard to a worker invocation (asynchronous: the Lambda
+    /// service queues it and retries a worker that fails); returns how
+    /// many were handed out, and why the others were not.
+    async fn dispatch(&self, tasks: &[ShardTask]) -> (usize, Vec<String>) {
+        let sent: Vec<Result<(), String>> = futures::stream::iter(tasks)
+            .map(|task| self.invoke(task))
+            .buffer_unordered(DISPATCH_AT_ONCE)
+            .collect()
+            .await;
+        let failed: Vec<String> = sent.into_iter().filter_map(Result::err).collect();
+        (tasks.len() - failed.len(), failed)
+    }
+
+    async fn invoke(&self, task: &ShardTask) -> Result<(), String> {
+        let payload = aws_sdk_lambda::primitives::Blob::new(task.to_event().to_string());
+        let reply = self
+            .client
+            .invoke()
+            .function_name(&self.function)
+            .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
+            .payload(payload)
+            .send()
+            .await
+            .map_err(|e| {
+                let code = e
+                    .as_service_error()
+                    .and_then(aws_sdk_lambda::error::ProvideErrorMetadata::code)
+                    .unwrap_or_default()
+                    .to_owned();
+                let detail = aws_sdk_lambda::error::DisplayErrorContext(&e);
+                match code.as_str() {
+                    "AccessDeniedException" => format!(
+                        "OTELVAULT_COMPACT_WORKERS={}: not allowed to invoke it (the compaction function's role needs lambda:InvokeFunction on it): {detail}",
+                        self.function
+                    ),
+                    "ResourceNotFoundException" => format!(
+                        "OTELVAULT_COMPACT_WORKERS={}: no such function (set it to the workers' function name or ARN): {detail}",
+                        self.function
+                    ),
+                    _ => format!("invoking {} for shard {} of {} {}: {detail}", self.function, task.shard, task.signal, hour_text(task.hour)),
+                }
+            })?;
+        match reply.function_error() {
+            // Only a synchronous answer (as an emulator gives) says how
+            // the worker did.
+            Some(error) => Err(format!(
+                "the worker of shard {} of {} {} failed: {error}",
+                task.shard,
+                task.signal,
+                hour_text(task.hour)
+            )),
+            None => Ok(()),
+        }
     }
 }
 

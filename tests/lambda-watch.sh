@@ -133,6 +133,103 @@ if [ "$failed" -ne 0 ]; then
 fi
 stop_function
 
+# Compaction fanned out: the compaction function plans an hour's shards and
+# hands each to a worker invocation through the Lambda Invoke API (the
+# emulator answers it synchronously, running up to --concurrency instances);
+# the last worker commits the hour. A run killed mid-shard leaves its plan;
+# the next scheduled run hands out the shards not done and the hour
+# converges. The hour: a big request (one slow shard) and six small ones.
+fan_archive=$(mktemp -d)
+serve_port=$(free_port)
+env OTELVAULT_STORAGE="$fan_archive" OTELVAULT_COMPACT=off OTELVAULT_LOG=warn \
+  target/debug/otelvault serve --listen "127.0.0.1:$serve_port" --grpc-listen off >/dev/null 2>&1 &
+serve_pid=$!
+for _ in $(seq 1 100); do curl -sf -m 2 "http://127.0.0.1:$serve_port/health" >/dev/null && break; sleep 0.2; done
+python3 - "http://127.0.0.1:$serve_port/v1/traces" <<'PY'
+import gzip, json, random, sys, urllib.request
+rng = random.Random(7)
+hour = 1730005200 * 10**9  # 2024-10-27T05:00:00Z
+def span(trace, parent, i):
+    start = hour + rng.randrange(50 * 10**9)  # one minute: one object a request
+    return {"traceId": trace, "spanId": "%016x" % rng.getrandbits(64), "parentSpanId": parent,
+            "name": "GET /item/%d" % rng.randrange(10**6), "kind": 2,
+            "startTimeUnixNano": str(start), "endTimeUnixNano": str(start + int(rng.lognormvariate(16, 1.5))),
+            "attributes": [{"key": "client.address", "value": {"stringValue": "10.%d.%d.%d" % (rng.randrange(256), rng.randrange(256), rng.randrange(256))}},
+                           {"key": "user.id", "value": {"stringValue": "u%08x" % rng.getrandbits(32)}}]}
+def request(spans):
+    return {"resourceSpans": [{"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "shop"}}]},
+                               "scopeSpans": [{"spans": spans}]}]}
+bodies = [[span("%032x" % rng.getrandbits(128), "", i) for i in range(20000)]]
+bodies += [[span("%032x" % rng.getrandbits(128), "", i) for i in range(50)] for _ in range(6)]
+for spans in bodies:
+    data = gzip.compress(json.dumps(request(spans)).encode())
+    req = urllib.request.Request(sys.argv[1], data=data, headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+    assert urllib.request.urlopen(req, timeout=60).status == 200
+PY
+fan_spans=20300
+fan_hour="$fan_archive/parquet/traces/year=2024/month=10/day=27/hour=05"
+start_fanout() {
+  port=$(free_port)
+  : >"$log"
+  env OTELVAULT_FUNCTION=compact OTELVAULT_STORAGE="$fan_archive" OTELVAULT_LOG=info OTELVAULT_EMF=on \
+    OTELVAULT_COMPACT_WORKERS=otelvault OTELVAULT_COMPACT_SHARD_MIB=0.0001 \
+    AWS_ENDPOINT_URL_LAMBDA="http://127.0.0.1:$port" AWS_REGION=us-east-1 \
+    AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
+    setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" --package otelvault --concurrency 3 >"$log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 300); do
+    invoke_here '{"start": "2024-10-27T00:00:00Z", "end": "2024-10-27T01:00:00Z"}' | grep -q '"compacted":0' && return 0
+    sleep 1
+  done
+}
+invoke_here() { cargo lambda invoke --invoke-address 127.0.0.1 --invoke-port "$port" otelvault --data-ascii "$1" 2>&1; }
+start_fanout
+fan_range='{"start": "2024-10-27T05:00:00Z", "end": "2024-10-27T06:00:00Z"}'
+invoke_here "$fan_range" >"$fan_archive/first.txt" 2>&1 &
+invoker=$!
+# Killed as soon as a small shard is done: the big one is mid-shard.
+for _ in $(seq 1 600); do
+  ls "$fan_hour"/_shards/*/ 2>/dev/null | grep -q '^[0-9]*\.json$' && break
+  sleep 0.05
+done
+kill -KILL -- "-$pid" 2>/dev/null || true
+wait "$pid" "$invoker" 2>/dev/null || true
+pid=
+pkill -KILL -f "target/debug/otelvault$" 2>/dev/null || true
+check "fan-out: the planner cut the hour into shards (7 objects, 7 shards)" bash -c \
+  "python3 -c 'import json,sys; p=json.load(open(sys.argv[1])); assert len(p[\"shards\"]) == 7, p' '$fan_hour/_plan.json'"
+check "fan-out: killed mid-run, the hour is not committed and shards are left" bash -c \
+  "[ ! -e '$fan_hour/_manifest.json' ] && [ \"\$(ls '$fan_hour'/_shards/*/ | grep -c '^[0-9]*\.json$')\" -lt 7 ]"
+start_fanout
+answer=$(invoke_here "$fan_range" || true)
+echo "  after the kill: $answer"
+check "fan-out: the next run hands out only the shards not done" bash -c \
+  "echo '$answer' | python3 -c 'import json,sys; a=json.loads(sys.stdin.read().strip().splitlines()[-1]); assert 1 <= a[\"shards\"] < 7 and a[\"planned\"] == 1, a'"
+check "fan-out: one manifest names the parts of all 7 shards, and the plan is gone" bash -c \
+  "python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); shards={p[\"key\"].split(\"-\")[-2][-4:] for p in m[\"parts\"]}; assert len(shards) == 7 and len(m[\"raw\"]) == 7 and m[\"rows\"] == $fan_spans, (shards, m[\"rows\"])' '$fan_hour/_manifest.json' && [ ! -e '$fan_hour/_plan.json' ] && [ -z \"\$(ls -A '$fan_hour/_shards' 2>/dev/null)\" ]"
+fan_duckdb_counts() { # every span of the hour's parts, once
+  local got
+  got=$(.venv-sql/bin/python - "$fan_hour" <<'PY'
+import duckdb, sys
+print(duckdb.sql(f"select count(*), count(distinct SpanId) from read_parquet('{sys.argv[1]}/*.parquet')").fetchone())
+PY
+)
+  [ "$got" = "($fan_spans, $fan_spans)" ] || { echo "  DuckDB: $got"; return 1; }
+}
+check "fan-out: DuckDB counts every span of the hour's Parquet once" fan_duckdb_counts
+check "fan-out: the fetch API returns every span once" bash -c \
+  "target/debug/otelvault fetch --endpoint http://127.0.0.1:$serve_port --signal traces --start 2024-10-27T05:00:00Z --end 2024-10-27T06:00:00Z | python3 -c 'import json,sys; ids=[s[\"spanId\"] for l in sys.stdin if l.strip() for r in json.loads(l)[\"resourceSpans\"] for ss in r[\"scopeSpans\"] for s in ss[\"spans\"]]; assert len(ids) == len(set(ids)) == $fan_spans, len(ids)'"
+check "fan-out: workers log their shards and the committing one the hour; EMF has the shards" bash -c \
+  "grep -q 'Compacted a shard' '$log' && grep -q 'Compacted an hour' '$log' && grep '\"route\":\"compact\"' '$log' | grep -q '\"ShardsDispatched\"'"
+if [ "$failed" -ne 0 ]; then
+  echo "--- cargo lambda watch log"
+  cat "$log"
+fi
+stop_function
+kill "$serve_pid" 2>/dev/null || true
+wait "$serve_pid" 2>/dev/null || true
+rm -rf "$fan_archive"
+
 # Forwarding on Lambda: the answer waits for the forward (a frozen function
 # sends nothing later) but not on its outcome; a failed forward leaves a
 # marker that the scheduled function re-sends from the archive.

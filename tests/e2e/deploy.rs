@@ -59,6 +59,8 @@ fn terraform_lambroll_and_the_binary_use_the_same_variables() {
         "OTELVAULT_FUNCTION",
         "OTELVAULT_COMPACT_DELETE_RAW",
         "OTELVAULT_COMPACT_MEMORY_MIB",
+        "OTELVAULT_COMPACT_SHARD_MIB",
+        "OTELVAULT_COMPACT_WORKERS",
     ]
     .into_iter()
     .map(String::from)
@@ -247,6 +249,88 @@ fn the_compaction_role_deletes_raw_objects_only_when_told_to() {
     assert!(
         policy.contains("\"s3:prefix\""),
         "listing is restricted to the prefix"
+    );
+}
+
+/// The text of `resource "{kind}" "{name}"` in `tf`, to the next block.
+fn resource_block<'a>(tf: &'a str, kind: &str, name: &str) -> &'a str {
+    let start = tf
+        .find(&format!("resource \"{kind}\" \"{name}\" {{"))
+        .unwrap_or_else(|| panic!("resource {kind} {name}"));
+    let block = &tf[start..];
+    &block[..block[1..]
+        .find("\nresource ")
+        .map_or(block.len(), |end| end + 1)]
+}
+
+/// Fan-out least privilege: the compaction function may invoke only its
+/// workers; the workers read the archive and write only under `parquet/`
+/// (raw objects are deleted by the compaction function, with
+/// compaction_delete_raw). Its retries and failure destination are checked
+/// with the other functions' (terraform.rs).
+#[test]
+fn compaction_workers_are_invoked_by_the_compaction_function_only_and_write_only_parquet() {
+    let tf = read("terraform/modules/otelvault/main.tf");
+    let planner = policy_document(&tf, "compaction");
+    let invoke = &planner[planner
+        .find("\"InvokeCompactionWorkers\"")
+        .expect("an invoke statement")..];
+    let invoke = &invoke[..invoke.find('}').expect("statement end")];
+    assert!(
+        invoke.contains("actions   = [\"lambda:InvokeFunction\"]")
+            && invoke.contains("resources = [aws_lambda_function.compaction_worker[0].arn]"),
+        "{invoke}"
+    );
+    assert_eq!(
+        planner.matches("lambda:").count(),
+        1,
+        "no other Lambda action"
+    );
+
+    let worker = policy_document(&tf, "compaction_worker");
+    assert!(
+        !worker.contains("\"*\""),
+        "no wildcard resources or actions"
+    );
+    let expected: BTreeSet<String> = [
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "s3:ListBucket",
+        "sqs:SendMessage",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "kms:GenerateDataKey",
+        "kms:Decrypt",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(actions(worker), expected);
+    for statement in worker.split("sid ").skip(1) {
+        if statement.contains("\"s3:PutObject\"") || statement.contains("\"s3:DeleteObject\"") {
+            assert!(
+                statement.contains("resources = [\"${local.archive_arn}/parquet/*\"]"),
+                "writes only under parquet/: {statement}"
+            );
+        }
+    }
+
+    // The planner names the worker; the worker never fans out itself.
+    let compaction = resource_block(&tf, "aws_lambda_function", "compaction");
+    assert!(
+        compaction.contains("OTELVAULT_COMPACT_WORKERS   = local.worker_name"),
+        "{compaction}"
+    );
+    let function = resource_block(&tf, "aws_lambda_function", "compaction_worker");
+    assert!(function.contains("function_name                  = local.worker_name"));
+    assert!(function.contains("OTELVAULT_FUNCTION        = \"compact\""));
+    assert!(
+        !function.contains("OTELVAULT_COMPACT_WORKERS"),
+        "{function}"
+    );
+    assert!(
+        function.contains("reserved_concurrent_executions = var.compaction_worker_concurrency")
     );
 }
 

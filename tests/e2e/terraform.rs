@@ -208,7 +208,7 @@ fn scheduled_functions_report_failures_and_alarms_watch_every_function() {
     let functions = of_type(&module, "resource", "aws_lambda_function");
     assert_eq!(
         functions.keys().copied().collect::<Vec<_>>(),
-        ["compaction", "this", "xray_import"]
+        ["compaction", "compaction_worker", "this", "xray_import"]
     );
     let configs = of_type(
         &module,
@@ -221,7 +221,14 @@ fn scheduled_functions_report_failures_and_alarms_watch_every_function() {
             && attr(queue, "kms_master_key_id").is_some(),
         "the failure queue is encrypted"
     );
-    for scheduled in ["compaction", "xray_import"] {
+    // The next scheduled run continues a failed one; Lambda's default of
+    // two retries would only overlap it. A worker's shard is redone only
+    // by the next planner run: Lambda retries it twice, as by default.
+    for (scheduled, retries) in [
+        ("compaction", "0"),
+        ("xray_import", "0"),
+        ("compaction_worker", "2"),
+    ] {
         let config = configs
             .get(scheduled)
             .unwrap_or_else(|| panic!("an event invoke config for {scheduled}"));
@@ -229,9 +236,11 @@ fn scheduled_functions_report_failures_and_alarms_watch_every_function() {
             text(config, "function_name"),
             format!("aws_lambda_function.{scheduled}[0].function_name")
         );
-        // The next scheduled run continues a failed one; Lambda's default
-        // of two retries would only overlap it.
-        assert_eq!(text(config, "maximum_retry_attempts"), "0");
+        assert_eq!(
+            text(config, "maximum_retry_attempts"),
+            retries,
+            "{scheduled}"
+        );
         let destination = nested(config, "destination_config")
             .into_iter()
             .flat_map(|d| nested(d, "on_failure"))
@@ -266,6 +275,7 @@ fn scheduled_functions_report_failures_and_alarms_watch_every_function() {
     for function in [
         "aws_lambda_function.this",
         "aws_lambda_function.compaction",
+        "aws_lambda_function.compaction_worker",
         "aws_lambda_function.xray_import",
     ] {
         assert!(

@@ -726,6 +726,31 @@ fn compact_busy_hour() {
             mib(stored) / cpu
         );
     }
+    // Capacity: what one worker keeps up with, by the cores it has.
+    // Lambda gives a function CPU in proportion to its memory (one vCPU
+    // at 1,769 MB); the runs below take one core and every core, with the
+    // memory setting such a function would have (half its memory).
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    for (cpus, lambda_mb) in [(1, 1769), (cores, 1769 * cores)] {
+        let _ = std::fs::remove_dir_all(root.join("parquet"));
+        let compact = compact_command(root.to_str().unwrap(), HOUR_SECS, HOUR_SECS + 3600);
+        let mut command = Command::new("taskset");
+        command
+            .arg("-c")
+            .arg(format!("0-{}", cpus - 1))
+            .arg(compact.get_program())
+            .args(compact.get_args())
+            .env("OTELVAULT_COMPACT_MEMORY_MIB", (lambda_mb / 2).to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let (wall, cpu, rss) = measured(&mut command);
+        println!(
+            "  capacity on {cpus} core(s) (a {lambda_mb} MB function's CPU): {wall:.2} s wall, {cpu:.2} s CPU, {:.0} spans/s, {:.2} MiB of stored raw per second, {:.1} GiB of stored raw in 15 minutes, peak RSS {rss:.0} MiB",
+            spans as f64 / wall,
+            mib(stored) / wall,
+            mib(stored) / wall * 900.0 / 1024.0
+        );
+    }
 }
 
 /// `otelvault compact` of `[start, end)` (unix seconds) of the archive at

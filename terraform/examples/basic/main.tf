@@ -53,6 +53,9 @@ module "otelvault" {
   compaction_memory_size         = var.compaction_memory_size
   compaction_memory_mib          = var.compaction_memory_mib
   compaction_timeout             = var.compaction_timeout
+  compaction_workers             = var.compaction_workers
+  compaction_shard_mib           = var.compaction_shard_mib
+  compaction_worker_concurrency  = var.compaction_worker_concurrency
   sql_tables                     = var.sql_tables
   glue_database_name             = var.glue_database_name
   sql_projection_years           = var.sql_projection_years

@@ -75,6 +75,11 @@ output "compaction_function_name" {
   value       = module.otelvault.compaction_function_name
 }
 
+output "compaction_worker_function_name" {
+  description = "Compaction worker function (null without compaction_workers)."
+  value       = module.otelvault.compaction_worker_function_name
+}
+
 output "xray_import_function_name" {
   description = "Scheduled X-Ray import function (null without xray_import_schedule)."
   value       = module.otelvault.xray_import_function_name

@@ -221,6 +221,24 @@ variable "compaction_memory_mib" {
   default     = null
 }
 
+variable "compaction_workers" {
+  description = "The compaction function hands each hour's shards to a worker function; false: it compacts every hour itself."
+  type        = bool
+  default     = true
+}
+
+variable "compaction_shard_mib" {
+  description = "OTELVAULT_COMPACT_SHARD_MIB: stored raw MiB per worker shard."
+  type        = number
+  default     = 256
+}
+
+variable "compaction_worker_concurrency" {
+  description = "Reserved concurrency of the compaction worker function: shards compacting at once, at most."
+  type        = number
+  default     = 10
+}
+
 variable "compaction_timeout" {
   description = "Timeout of the compaction function in seconds. Each hour is committed by its manifest, so a run cut short is continued by the next."
   type        = number

@@ -8,7 +8,10 @@ locals {
   archive_arn = "${local.bucket_arn}/${var.prefix}"
   log_group   = "/aws/lambda/${var.name}"
   compaction  = var.compaction_schedule != null
-  forwarding  = anytrue([for e in [var.forward_endpoint, var.forward_traces_endpoint, var.forward_metrics_endpoint, var.forward_logs_endpoint] : e != null])
+  # The compaction function's workers (a function of their own).
+  compaction_workers = local.compaction && var.compaction_workers
+  worker_name        = "${var.name}-compaction-worker"
+  forwarding         = anytrue([for e in [var.forward_endpoint, var.forward_traces_endpoint, var.forward_metrics_endpoint, var.forward_logs_endpoint] : e != null])
 
   # Secrets (keys, cursor key, forward headers): with keys_ssm_parameter_prefix
   # the functions read them from SSM SecureString parameters at start, so they
@@ -499,6 +502,16 @@ data "aws_iam_policy_document" "compaction" {
     resources = ["${local.archive_arn}/parquet/*"]
   }
 
+  # Handing shards to the workers: that function only.
+  dynamic "statement" {
+    for_each = local.compaction_workers ? [1] : []
+    content {
+      sid       = "InvokeCompactionWorkers"
+      actions   = ["lambda:InvokeFunction"]
+      resources = [aws_lambda_function.compaction_worker[0].arn]
+    }
+  }
+
   dynamic "statement" {
     for_each = var.compaction_delete_raw ? [1] : []
     content {
@@ -586,6 +599,10 @@ resource "aws_lambda_function" "compaction" {
       OTELVAULT_COMPACT_DELETE_RAW = tostring(var.compaction_delete_raw)
       OTELVAULT_S3_MAX_ATTEMPTS    = local.environment.OTELVAULT_S3_MAX_ATTEMPTS
       }, var.compaction_memory_mib == null ? {} : { OTELVAULT_COMPACT_MEMORY_MIB = tostring(var.compaction_memory_mib) },
+      local.compaction_workers ? {
+        OTELVAULT_COMPACT_WORKERS   = local.worker_name
+        OTELVAULT_COMPACT_SHARD_MIB = tostring(var.compaction_shard_mib)
+      } : {},
     local.forward_environment, local.emf_environment, local.ssm_environment)
   }
 
@@ -601,6 +618,123 @@ resource "aws_lambda_function" "compaction" {
   #checkov:skip=CKV_AWS_272:Code signing needs a signing profile the user owns; the package hash is pinned by source_code_hash.
   #checkov:skip=CKV_AWS_50:X-Ray would trace the telemetry pipeline itself; the function logs what each run did.
   #checkov:skip=CKV_AWS_173:Environment variables are encrypted at rest with the Lambda service key, or kms_key_arn when set; the only secret they may hold is forward_headers, which kms_key_arn covers.
+}
+
+# ---------------------------------------------------------------------------
+# Compaction workers: the same package again, invoked asynchronously by the
+# compaction function, one shard each. The role reads the archive and
+# writes only under parquet/ (parts, shard markers, manifests, the lease);
+# raw objects are deleted by the compaction function, never by a worker.
+
+resource "aws_iam_role" "compaction_worker" {
+  count              = local.compaction_workers ? 1 : 0
+  name               = local.worker_name
+  assume_role_policy = data.aws_iam_policy_document.assume.json
+  tags               = var.tags
+}
+
+data "aws_iam_policy_document" "compaction_worker" {
+  count = local.compaction_workers ? 1 : 0
+
+  statement {
+    sid       = "ReadArchiveObjects"
+    actions   = ["s3:GetObject"]
+    resources = ["${local.archive_arn}/*"]
+  }
+
+  statement {
+    sid       = "WriteParquetTierOnly"
+    actions   = ["s3:PutObject", "s3:DeleteObject"]
+    resources = ["${local.archive_arn}/parquet/*"]
+  }
+
+  statement {
+    sid       = "ReportFailedShards"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.failures[0].arn]
+  }
+
+  statement {
+    sid       = "ListArchivePartitions"
+    actions   = ["s3:ListBucket"]
+    resources = [local.bucket_arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${var.prefix}/*"]
+    }
+  }
+
+  statement {
+    sid       = "WriteOwnLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.compaction_worker[0].arn}:*"]
+  }
+
+  dynamic "statement" {
+    for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
+    content {
+      sid       = "UseArchiveKey"
+      actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+      resources = [statement.value]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "compaction_worker" {
+  count  = local.compaction_workers ? 1 : 0
+  name   = local.worker_name
+  role   = aws_iam_role.compaction_worker[0].id
+  policy = data.aws_iam_policy_document.compaction_worker[0].json
+}
+
+resource "aws_cloudwatch_log_group" "compaction_worker" {
+  count             = local.compaction_workers ? 1 : 0
+  name              = "/aws/lambda/${local.worker_name}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+  tags              = var.tags
+
+  #checkov:skip=CKV_AWS_338:Retention is the log_retention_days variable; compaction logs are operational.
+  #checkov:skip=CKV_AWS_158:Log group KMS encryption follows kms_key_arn; logs never contain keys or telemetry payloads.
+}
+
+resource "aws_lambda_function" "compaction_worker" {
+  count                          = local.compaction_workers ? 1 : 0
+  function_name                  = local.worker_name
+  role                           = aws_iam_role.compaction_worker[0].arn
+  filename                       = var.lambda_zip
+  source_code_hash               = filebase64sha256(var.lambda_zip)
+  handler                        = "bootstrap"
+  runtime                        = "provided.al2023"
+  architectures                  = [var.architecture]
+  memory_size                    = var.compaction_memory_size
+  timeout                        = var.compaction_timeout
+  reserved_concurrent_executions = var.compaction_worker_concurrency
+  kms_key_arn                    = var.kms_key_arn
+  tags                           = var.tags
+
+  environment {
+    variables = merge({
+      OTELVAULT_FUNCTION        = "compact"
+      OTELVAULT_STORAGE         = local.environment.OTELVAULT_STORAGE
+      OTELVAULT_S3_MAX_ATTEMPTS = local.environment.OTELVAULT_S3_MAX_ATTEMPTS
+      }, var.compaction_memory_mib == null ? {} : { OTELVAULT_COMPACT_MEMORY_MIB = tostring(var.compaction_memory_mib) },
+    local.emf_environment)
+  }
+
+  logging_config {
+    log_format = "JSON"
+    log_group  = aws_cloudwatch_log_group.compaction_worker[0].name
+  }
+
+  depends_on = [aws_iam_role_policy.compaction_worker]
+
+  #checkov:skip=CKV_AWS_117:The function talks only to S3 and CloudWatch over AWS endpoints; a VPC would add NAT or endpoint cost without a benefit here.
+  #checkov:skip=CKV_AWS_116:Asynchronous failures go to the failure queue through the event invoke config's on-failure destination (monitoring.tf), which is newer than a dead-letter queue and carries the error.
+  #checkov:skip=CKV_AWS_272:Code signing needs a signing profile the user owns; the package hash is pinned by source_code_hash.
+  #checkov:skip=CKV_AWS_50:X-Ray would trace the telemetry pipeline itself; the function logs what each shard did.
+  #checkov:skip=CKV_AWS_173:Environment variables are encrypted at rest with the Lambda service key, or kms_key_arn when set; they hold no secret.
 }
 
 resource "aws_cloudwatch_event_rule" "compaction" {

@@ -12,6 +12,7 @@ locals {
   alarmed_functions = merge(
     { api = aws_lambda_function.this.function_name },
     local.compaction ? { compaction = aws_lambda_function.compaction[0].function_name } : {},
+    local.compaction_workers ? { "compaction-worker" = aws_lambda_function.compaction_worker[0].function_name } : {},
     local.xray_import ? { "xray-import" = aws_lambda_function.xray_import[0].function_name } : {},
   )
 }
@@ -35,6 +36,26 @@ resource "aws_lambda_function_event_invoke_config" "compaction" {
   count                        = local.compaction ? 1 : 0
   function_name                = aws_lambda_function.compaction[0].function_name
   maximum_retry_attempts       = 0
+  maximum_event_age_in_seconds = 3600
+
+  destination_config {
+    on_failure {
+      destination = aws_sqs_queue.failures[0].arn
+    }
+  }
+}
+
+# A worker's shard is different: nothing else redoes it until the next
+# planner run, and compacting a shard again writes the same objects. Lambda
+# retries it twice (after about one and two minutes), then sends the event
+# and its error to the failures queue ("Error handling and automatic
+# retries", https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html;
+# destinations: invocation-async-retain-records.html, as above); the next
+# planner run hands it out again.
+resource "aws_lambda_function_event_invoke_config" "compaction_worker" {
+  count                        = local.compaction_workers ? 1 : 0
+  function_name                = aws_lambda_function.compaction_worker[0].function_name
+  maximum_retry_attempts       = 2
   maximum_event_age_in_seconds = 3600
 
   destination_config {
@@ -119,7 +140,7 @@ resource "aws_cloudwatch_metric_alarm" "url_5xx" {
 resource "aws_cloudwatch_metric_alarm" "failed_runs" {
   count               = var.alarms && local.scheduled ? 1 : 0
   alarm_name          = "${var.name}-failed-runs"
-  alarm_description   = "A scheduled run (compaction or X-Ray import) failed; its event and error are in the ${var.name}-failures queue."
+  alarm_description   = "A scheduled run (compaction or X-Ray import) or a compaction worker's shard (after Lambda's two retries) failed; its event and error are in the ${var.name}-failures queue."
   namespace           = "AWS/SQS"
   metric_name         = "ApproximateNumberOfMessagesVisible"
   dimensions          = { QueueName = aws_sqs_queue.failures[0].name }

@@ -64,6 +64,11 @@ output "compaction_function_name" {
   value       = local.compaction ? aws_lambda_function.compaction[0].function_name : null
 }
 
+output "compaction_worker_function_name" {
+  description = "Name of the compaction worker function, which compacts the shards the compaction function hands out (null without compaction_workers)."
+  value       = local.compaction_workers ? aws_lambda_function.compaction_worker[0].function_name : null
+}
+
 output "glue_database" {
   description = "Glue database of the compacted tier's tables (otel_traces, otel_logs, otel_metrics_*); null without sql_tables."
   value       = var.sql_tables ? aws_glue_catalog_database.archive[0].name : null

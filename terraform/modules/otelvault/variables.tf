@@ -381,6 +381,34 @@ variable "compaction_timeout" {
   }
 }
 
+variable "compaction_workers" {
+  description = "Fan compaction out: the compaction function plans each hour's shards and hands each to a worker function (name-compaction-worker, the same package), one asynchronous invocation per shard, which Lambda retries and reports to the failures queue; false: the compaction function compacts every hour itself, within one invocation."
+  type        = bool
+  default     = true
+}
+
+variable "compaction_shard_mib" {
+  description = "OTELVAULT_COMPACT_SHARD_MIB: stored raw MiB per worker shard; size it so that a worker finishes well within compaction_timeout (the performance page's capacity table gives MiB per second by memory size)."
+  type        = number
+  default     = 256
+
+  validation {
+    condition     = var.compaction_shard_mib > 0 && var.compaction_shard_mib <= 1048576
+    error_message = "compaction_shard_mib must be more than 0 and at most 1048576."
+  }
+}
+
+variable "compaction_worker_concurrency" {
+  description = "Reserved concurrency of the compaction worker function: how many shards compact at once, at most (shards beyond wait in Lambda's queue)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.compaction_worker_concurrency >= 1 && var.compaction_worker_concurrency <= 1000
+    error_message = "compaction_worker_concurrency must be between 1 and 1000."
+  }
+}
+
 variable "sql_tables" {
   description = "Create the Glue database and tables over the compacted tier (parquet/), an Athena workgroup and the named queries."
   type        = bool

@@ -15,12 +15,6 @@ use clap::{CommandFactory, Parser, Subcommand};
 use commands::lambda::LambdaCli;
 use tracing_subscriber::EnvFilter;
 
-/// mimalloc: compaction holds and frees hundreds of MiB of decoded items
-/// and columns per shard; glibc's malloc kept freed blocks mapped, and the
-/// process's peak was well above what it held (see the design notes).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Debug, Parser)]
 #[command(
     name = "otelvault",

@@ -692,7 +692,9 @@ fn compact_busy_hour() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(600_000);
     let dir = otelvault_testkit::bench::fast_tempdir();
-    let root = dir.path().join("archive");
+    // `BENCH_COMPACT_DIR` keeps the hour there, for profiling.
+    let root = std::env::var_os("BENCH_COMPACT_DIR")
+        .map_or_else(|| dir.path().join("archive"), std::path::PathBuf::from);
     print!("Compaction of a busy hour: ");
     write_hours(&root, spans, HOUR_SECS, HOUR_SECS + 3600);
     let (mut stored, mut content) = (0u64, 0u64);

@@ -684,7 +684,9 @@ fn write_hours(root: &std::path::Path, per_hour: usize, start: u64, end: u64) {
 /// by default), written as ingest writes it, then compacted by the binary
 /// at default settings and with `OTELVAULT_COMPACT_MEMORY_MIB` at 64, so
 /// that the hour's decoded items are several times the setting: wall
-/// time, CPU time, stored raw MiB per CPU second, peak RSS, parts.
+/// time, CPU time, stored raw MiB per CPU second, peak RSS, parts; against
+/// DuckDB turning the same raw objects into Parquet; and what one worker
+/// keeps up with on one core and on every core.
 fn compact_busy_hour() {
     const HOUR_SECS: u64 = 1_729_998_000; // 2024-10-27T03:00:00Z
     let spans: usize = std::env::var("BENCH_COMPACT_SPANS")
@@ -712,6 +714,9 @@ fn compact_busy_hour() {
         mib(stored),
         mib(content)
     );
+    // The default run's wall and CPU seconds and its Parquet bytes, for
+    // the ratios to DuckDB's.
+    let mut ours = (0.0, 0.0, 0u64);
     for memory in [None, Some("64")] {
         let _ = std::fs::remove_dir_all(root.join("parquet"));
         let mut command = compact_command(root.to_str().unwrap(), HOUR_SECS, HOUR_SECS + 3600);
@@ -721,11 +726,54 @@ fn compact_busy_hour() {
         }
         let (wall, cpu, rss) = measured(&mut command);
         let parts = walk(&root.join("parquet/traces")).len();
+        if memory.is_none() {
+            let bytes = walk(&root.join("parquet"))
+                .iter()
+                .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
+                .sum();
+            ours = (wall, cpu, bytes);
+        }
         println!(
             "  OTELVAULT_COMPACT_MEMORY_MIB={}: {wall:.2} s wall, {cpu:.2} s CPU (wall {:.2}x CPU), {:.2} MiB of stored raw per CPU second, peak RSS {rss:.0} MiB, {parts} parts",
             memory.unwrap_or("default (192)"),
             wall / cpu,
             mib(stored) / cpu
+        );
+    }
+    // The yardstick: DuckDB turning the same raw objects into Parquet, a
+    // row per span (resource, scope and the span's fields as columns,
+    // zstd), measured the same way.
+    if let Some(python) = otelvault_testkit::bench::duckdb_python() {
+        let out = dir.path().join("duckdb.parquet");
+        let sql = format!(
+            "COPY (WITH raw AS (SELECT * FROM read_json('{}/year=*/**/*.json.gz', union_by_name = true, maximum_object_size = 1073741824)), \
+             rs AS (SELECT unnest(resourceSpans) AS rs FROM raw), \
+             ss AS (SELECT rs.resource AS resource, unnest(rs.scopeSpans) AS ss FROM rs), \
+             sp AS (SELECT resource, ss.scope AS scope, unnest(ss.spans) AS span FROM ss) \
+             SELECT resource, scope, unnest(span) FROM sp) TO '{}' (FORMAT PARQUET, COMPRESSION ZSTD)",
+            root.display(),
+            out.display()
+        );
+        let mut command = Command::new(python);
+        command
+            .arg("-c")
+            .arg(format!(
+                "import duckdb\ncon = duckdb.connect()\ncon.execute('SET enable_progress_bar = false')\ncon.execute({sql:?})"
+            ))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let (wall, cpu, rss) = measured(&mut command);
+        let bytes = std::fs::metadata(&out).map_or(0, |m| m.len());
+        println!(
+            "  DuckDB, the same raw objects to Parquet (a row per span): {wall:.2} s wall, {cpu:.2} s CPU, {:.2} MiB of stored raw per CPU second, peak RSS {rss:.0} MiB, {:.1} MiB of Parquet",
+            mib(stored) / cpu,
+            mib(bytes)
+        );
+        println!(
+            "  otelvault (default) / DuckDB: wall {:.2}x, CPU {:.2}x, Parquet bytes {:.2}x (otelvault's with its indexes and lossless remainder)",
+            ours.0 / wall,
+            ours.1 / cpu,
+            ours.2 as f64 / bytes as f64
         );
     }
     // Capacity: what one worker keeps up with, by the cores it has.

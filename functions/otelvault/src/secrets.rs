@@ -146,23 +146,33 @@ pub async fn load<T: Holder>(ssm: &SsmArgs, mut args: T, wanted: &[Secret]) -> a
     Ok(args)
 }
 
-/// The values of the parameters of `names` that exist, decrypted, in one
-/// `GetParameters` call; a parameter that does not exist is left out.
-async fn fetch(prefix: &str, names: &[String]) -> anyhow::Result<HashMap<String, String>> {
+/// The AWS SDK configuration of the clients the binary makes besides its
+/// storage's (SSM, Lambda): the environment's region and credentials,
+/// rustls on `ring`, and `timeouts`.
+pub(crate) async fn sdk_config(
+    timeouts: aws_config::timeout::TimeoutConfig,
+) -> aws_config::SdkConfig {
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
             aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
         ))
         .build_https();
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
         .http_client(http)
-        .timeout_config(
-            aws_config::timeout::TimeoutConfig::builder()
-                .operation_timeout(Duration::from_secs(5))
-                .build(),
-        )
+        .timeout_config(timeouts)
         .load()
-        .await;
+        .await
+}
+
+/// The values of the parameters of `names` that exist, decrypted, in one
+/// `GetParameters` call; a parameter that does not exist is left out.
+async fn fetch(prefix: &str, names: &[String]) -> anyhow::Result<HashMap<String, String>> {
+    let config = sdk_config(
+        aws_config::timeout::TimeoutConfig::builder()
+            .operation_timeout(Duration::from_secs(5))
+            .build(),
+    )
+    .await;
     let client = aws_sdk_ssm::Client::new(&config);
     let reply = client
         .get_parameters()

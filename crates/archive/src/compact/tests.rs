@@ -233,13 +233,20 @@ async fn unreadable_raw_objects_stay_raw_and_are_reported() {
         .write(sample(Signal::Logs), SAMPLE_HOUR)
         .await
         .expect("write");
-    let broken = ObjectKey::new(
-        written.keys[0]
-            .as_str()
-            .replace(".json.gz", "0.json.gz")
-            .as_str(),
-    )
-    .expect("key");
+    let broken = put_broken_beside(&store, &written.keys[0]).await;
+    let report = compact(&store, Signal::Logs).await.expect("compact");
+    assert_eq!(report.outcome, Outcome::Compacted);
+    assert_eq!(report.unreadable, vec![broken.as_str().to_owned()]);
+    assert_eq!(report.rows, sample(Signal::Logs).item_count());
+    let again = compact(&store, Signal::Logs).await.expect("again");
+    assert_eq!(again.outcome, Outcome::UpToDate);
+}
+
+/// Stores an object that cannot be decoded beside `key`, named as the
+/// archive names its objects; returns its key.
+async fn put_broken_beside(store: &MemoryStore, key: &ObjectKey) -> ObjectKey {
+    let broken =
+        ObjectKey::new(key.as_str().replace(".json.gz", "0.json.gz").as_str()).expect("key");
     store
         .put(
             &broken,
@@ -248,12 +255,7 @@ async fn unreadable_raw_objects_stay_raw_and_are_reported() {
         )
         .await
         .expect("put");
-    let report = compact(&store, Signal::Logs).await.expect("compact");
-    assert_eq!(report.outcome, Outcome::Compacted);
-    assert_eq!(report.unreadable, vec![broken.as_str().to_owned()]);
-    assert_eq!(report.rows, sample(Signal::Logs).item_count());
-    let again = compact(&store, Signal::Logs).await.expect("again");
-    assert_eq!(again.outcome, Outcome::UpToDate);
+    broken
 }
 
 /// Every item a read of the sample hour returns, one page.
@@ -1614,17 +1616,7 @@ async fn fanout_corpus(store: &Arc<MemoryStore>) -> ObjectKey {
             .expect("write");
         keys.extend(written.keys);
     }
-    let broken =
-        ObjectKey::new(keys[7].as_str().replace(".json.gz", "0.json.gz").as_str()).expect("key");
-    store
-        .put(
-            &broken,
-            Bytes::from_static(b"not gzip"),
-            &PutOptions::default(),
-        )
-        .await
-        .expect("put");
-    broken
+    put_broken_beside(store, &keys[7]).await
 }
 
 #[tokio::test]

@@ -236,20 +236,12 @@ async fn compact(args: ServeArgs) -> anyhow::Result<()> {
 /// A client of the Lambda API (`AWS_ENDPOINT_URL_LAMBDA` points it
 /// elsewhere, as the Lambda emulator's tests do).
 async fn lambda_client() -> aws_sdk_lambda::Client {
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-        ))
-        .build_https();
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(http)
-        .timeout_config(
-            aws_config::timeout::TimeoutConfig::builder()
-                .operation_attempt_timeout(std::time::Duration::from_secs(60))
-                .build(),
-        )
-        .load()
-        .await;
+    let config = secrets::sdk_config(
+        aws_config::timeout::TimeoutConfig::builder()
+            .operation_attempt_timeout(std::time::Duration::from_secs(60))
+            .build(),
+    )
+    .await;
     aws_sdk_lambda::Client::new(&config)
 }
 
@@ -286,12 +278,7 @@ impl Compaction {
             parquet_bytes = report.parquet_bytes,
             "Compacted a shard."
         );
-        for key in &report.unreadable {
-            tracing::warn!(
-                key,
-                "Left a raw object that cannot be decoded out of the Parquet tier."
-            );
-        }
+        warn_unreadable(&report.unreadable);
         if let Some(hour) = &report.committed {
             log_hour(hour);
             run.report.add(hour);
@@ -366,12 +353,7 @@ impl Compaction {
             deleted_raw = report.deleted_raw,
             "Compacted ended hours into Parquet."
         );
-        for key in &report.unreadable {
-            tracing::warn!(
-                key,
-                "Left a raw object that cannot be decoded out of the Parquet tier."
-            );
-        }
+        warn_unreadable(&report.unreadable);
         dispatch?;
         Ok(json!({
             "compacted": report.compacted,
@@ -444,6 +426,16 @@ fn log_hour(hour: &HourReport) {
             "Planned an hour's shards."
         ),
         _ => {}
+    }
+}
+
+/// A warning per raw object left out of the tier.
+fn warn_unreadable(keys: &[String]) {
+    for key in keys {
+        tracing::warn!(
+            key,
+            "Left a raw object that cannot be decoded out of the Parquet tier."
+        );
     }
 }
 

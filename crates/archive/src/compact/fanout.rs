@@ -425,8 +425,8 @@ async fn plan_hour(
     Ok((planned_report(signal, hour, &plan, Outcome::Planned), tasks))
 }
 
-/// The report of an hour planned (or that would be): its objects and
-/// their bytes, and its shards as `parts`.
+/// The report of an hour planned (or that would be): its objects, their
+/// bytes and its shards.
 fn planned_report(signal: Signal, hour: u64, plan: &Plan, outcome: Outcome) -> HourReport {
     HourReport {
         signal,
@@ -450,7 +450,7 @@ pub struct ShardReport {
     /// False when the plan was done with (committed, or overtaken) before
     /// the shard was compacted: nothing was written.
     pub compacted: bool,
-    /// Raw objects of the shard, and their stored bytes.
+    /// Raw objects of the shard.
     pub raw_objects: usize,
     /// Their stored bytes.
     pub raw_bytes: u64,

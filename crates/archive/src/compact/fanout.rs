@@ -40,10 +40,27 @@ use crate::{PartitionKey, content_id};
 /// The plan's version this release writes.
 const PLAN_VERSION: u64 = 1;
 
-/// How many times a worker tries the lease for its commit before leaving
-/// the commit to the next planner run, and how long it waits between.
-const COMMIT_TRIES: u32 = 10;
-const COMMIT_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+/// How many times the planner, or a worker about to commit, tries the
+/// lease (which commits hold for a moment) before giving up, and how long
+/// it waits between.
+const LEASE_TRIES: u32 = 10;
+const LEASE_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// The archive's lease, tried [`LEASE_TRIES`] times while another holds
+/// it; the last `Busy` error when it stays taken (a compaction in one
+/// process holds it for its whole run).
+async fn patient_lease(store: &dyn ObjectStore) -> Result<Lease, CompactError> {
+    let mut tries = 1;
+    loop {
+        match Lease::acquire(store).await {
+            Err(CompactError::Busy { .. }) if tries < LEASE_TRIES => {
+                tries += 1;
+                tokio::time::sleep(LEASE_WAIT).await;
+            }
+            taken => return taken,
+        }
+    }
+}
 
 /// One shard of a planned hour: what a worker is handed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -292,7 +309,7 @@ pub async fn plan_range(
     }
     let lease = match options.dry_run {
         true => None,
-        false => Some(Lease::acquire(store).await?),
+        false => Some(patient_lease(store).await?),
     };
     let shards = Shards::of(&options);
     let jobs: Vec<_> = hours
@@ -561,24 +578,17 @@ pub async fn compact_shard(
     }
     // The last shard: commit, under the lease, unless the planner or
     // another worker holds it (the next planner run commits then).
-    let mut tries = 0;
-    let lease = loop {
-        match Lease::acquire(store).await {
-            Ok(lease) => break Some(lease),
-            Err(CompactError::Busy { .. }) if tries + 1 < COMMIT_TRIES => {
-                tries += 1;
-                tokio::time::sleep(COMMIT_WAIT).await;
-            }
-            Err(CompactError::Busy { holder, .. }) => {
-                tracing::info!(
-                    holder,
-                    plan = plan.id,
-                    "Left the hour's commit to the next planner run: the lease is taken."
-                );
-                break None;
-            }
-            Err(e) => return Err(e),
+    let lease = match patient_lease(store).await {
+        Ok(lease) => Some(lease),
+        Err(CompactError::Busy { holder, .. }) => {
+            tracing::info!(
+                holder,
+                plan = plan.id,
+                "Left the hour's commit to the next planner run: the lease is taken."
+            );
+            None
         }
+        Err(e) => return Err(e),
     };
     let Some(lease) = lease else {
         return Ok(report);

@@ -307,7 +307,7 @@ pub async fn plan_range(
     if hours.is_empty() {
         return Ok(Vec::new());
     }
-    let lease = match options.dry_run {
+    let mut lease = match options.dry_run {
         true => None,
         false => Some(patient_lease(store).await?),
     };
@@ -330,6 +330,13 @@ pub async fn plan_range(
                 result = Err(e);
                 break;
             }
+        }
+        // Commits of large hours take a while: the lease is kept alive.
+        if let Some(lease) = lease.as_mut()
+            && let Err(e) = lease.renew(store).await
+        {
+            result = Err(e);
+            break;
         }
     }
     drop(running);

@@ -374,15 +374,21 @@ impl Compaction {
             return;
         };
         let report = &run.report;
+        // A worker counts what it wrote itself: its shard (the hour it may
+        // commit was written by every worker of the hour).
+        let (rows, raw_bytes, parquet_bytes) = match &run.shard {
+            Some(shard) => (shard.rows, shard.raw_bytes, shard.parquet_bytes),
+            None => (report.rows, report.raw_bytes, report.parquet_bytes),
+        };
         emf.report(
             "compact",
             &[
                 ("Failures", COUNT, f64::from(u8::from(failed))),
                 ("HoursCompacted", COUNT, report.compacted as f64),
                 ("HoursUpToDate", COUNT, report.up_to_date as f64),
-                ("RowsWritten", COUNT, report.rows as f64),
-                ("RawBytesRead", BYTES, report.raw_bytes as f64),
-                ("ParquetBytesWritten", BYTES, report.parquet_bytes as f64),
+                ("RowsWritten", COUNT, rows as f64),
+                ("RawBytesRead", BYTES, raw_bytes as f64),
+                ("ParquetBytesWritten", BYTES, parquet_bytes as f64),
                 ("RawObjectsDeleted", COUNT, report.deleted_raw as f64),
                 ("UnreadableObjects", COUNT, report.unreadable.len() as f64),
                 ("ForwardBatchesResent", COUNT, run.resent.0 as f64),

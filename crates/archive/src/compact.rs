@@ -350,17 +350,12 @@ async fn compact_hour_sharing(
     // upgrade rewrote were indexed as they were written.
     let earlier = if rewritten { 0 } else { first_part };
     manifest.indexes = write_indexes(store, hour, indexes, &manifest.parts, earlier).await?;
-    store
-        .put(
-            &manifest_key,
-            Bytes::from(manifest.to_json(signal, hour)),
-            &PutOptions {
-                content_type: Some("application/json".into()),
-                content_encoding: None,
-            },
-        )
-        .await
-        .map_err(storage(format!("writing {manifest_key}")))?;
+    put_json(
+        store,
+        &manifest_key,
+        manifest.to_json(signal, hour).into_bytes(),
+    )
+    .await?;
     report.outcome = Outcome::Compacted;
     // The manifest is the commit point; it is read again, so that a
     // compaction committed meanwhile keeps its parts.
@@ -726,7 +721,7 @@ pub async fn compact_range(
     let hours = hours_with_data(store, start, end).await?;
     let total = hours.len() * Signal::ALL.len();
     // One compaction of an archive at a time (a dry run writes nothing).
-    let mut lease = match options.dry_run || hours.is_empty() {
+    let lease = match options.dry_run || hours.is_empty() {
         true => None,
         false => Some(Lease::acquire(store).await?),
     };
@@ -738,15 +733,31 @@ pub async fn compact_range(
         .flat_map(|hour| Signal::ALL.map(|signal| (*hour, signal)))
         .map(|(hour, signal)| compact_hour_sharing(store, signal, hour, options, &shards).boxed())
         .collect();
-    let mut running = futures::stream::iter(jobs).buffered(shards.at_once);
     let mut done = 0;
+    run_under_lease(store, lease, jobs, shards.at_once, |report| {
+        done += 1;
+        each(&report, (done, total));
+    })
+    .await
+}
+
+/// Runs `jobs` (one per signal-hour) `at_once` at a time, handing their
+/// results to `each` in order, with `lease` renewed after each and given
+/// back at the end. The first error stops the run: the jobs still running
+/// are dropped, and their hours converge on the next run, as after a
+/// crash.
+async fn run_under_lease<'a, T>(
+    store: &dyn ObjectStore,
+    mut lease: Option<Lease>,
+    jobs: Vec<BoxFuture<'a, Result<T, CompactError>>>,
+    at_once: usize,
+    mut each: impl FnMut(T),
+) -> Result<(), CompactError> {
+    let mut running = futures::stream::iter(jobs).buffered(at_once);
     let mut result = Ok(());
-    while let Some(compacted) = running.next().await {
-        match compacted {
-            Ok(report) => {
-                done += 1;
-                each(&report, (done, total));
-            }
+    while let Some(done) = running.next().await {
+        match done {
+            Ok(done) => each(done),
             Err(e) => {
                 result = Err(e);
                 break;
@@ -759,8 +770,6 @@ pub async fn compact_range(
             break;
         }
     }
-    // A run stopped by an error drops the hours still compacting: each
-    // converges on the next run, as after a crash.
     drop(running);
     let released = match lease {
         Some(lease) => lease.release(store).await,
@@ -929,6 +938,22 @@ async fn write_parts(
         written.push(put_parquet(store, name, rows, bytes).await?);
     }
     Ok(written)
+}
+
+/// Stores a JSON object (a manifest, a plan, a shard's marker).
+async fn put_json(
+    store: &dyn ObjectStore,
+    key: &ObjectKey,
+    body: Vec<u8>,
+) -> Result<(), CompactError> {
+    let options = PutOptions {
+        content_type: Some("application/json".into()),
+        content_encoding: None,
+    };
+    store
+        .put(key, Bytes::from(body), &options)
+        .await
+        .map_err(storage(format!("writing {key}")))
 }
 
 /// Stores a Parquet object (a part or an index) as the manifest will name it.

@@ -21,17 +21,18 @@
 use std::collections::HashSet;
 
 use bytes::Bytes;
-use futures::StreamExt as _;
+use futures::FutureExt as _;
+use futures::future::BoxFuture;
 use otelvault_codec::Signal;
 use otelvault_parquet::CompactError;
 use otelvault_parquet::index::HourIndexes;
-use otelvault_storage::{KeyPrefix, ObjectKey, ObjectStore, PutOptions, StorageError, list_all};
+use otelvault_storage::{KeyPrefix, ObjectKey, ObjectStore, StorageError, list_all};
 use serde_json::{Value, json};
 
 use super::{
     CompactOptions, HourReport, ManifestPart, Outcome, RawObject, Shards, append_parts,
-    compact_hour_sharing, hour_prefix, hours_with_data, key, list_raw, numbered, read_manifest,
-    remove_unlisted_parts, split_new, storage, write_indexes,
+    compact_hour_sharing, hour_prefix, hours_with_data, key, list_raw, numbered, put_json,
+    read_manifest, remove_unlisted_parts, run_under_lease, split_new, storage, write_indexes,
 };
 use crate::lease::Lease;
 use crate::tier::HOUR;
@@ -207,27 +208,13 @@ fn part_run(plan: &str, shard: usize) -> String {
     format!("{plan}s{shard:04}")
 }
 
+/// An object's bytes, or `None` when it does not exist.
 async fn get_json(store: &dyn ObjectStore, key: &ObjectKey) -> Result<Option<Bytes>, CompactError> {
     match store.get(key).await {
         Ok(bytes) => Ok(Some(bytes)),
         Err(StorageError::NotFound { .. }) => Ok(None),
         Err(e) => Err(storage(format!("reading {key}"))(e)),
     }
-}
-
-async fn put_json(
-    store: &dyn ObjectStore,
-    key: &ObjectKey,
-    body: Vec<u8>,
-) -> Result<(), CompactError> {
-    let options = PutOptions {
-        content_type: Some("application/json".into()),
-        content_encoding: None,
-    };
-    store
-        .put(key, Bytes::from(body), &options)
-        .await
-        .map_err(storage(format!("writing {key}")))
 }
 
 async fn read_plan(
@@ -307,45 +294,28 @@ pub async fn plan_range(
     if hours.is_empty() {
         return Ok(Vec::new());
     }
-    let mut lease = match options.dry_run {
+    let lease = match options.dry_run {
         true => None,
         false => Some(patient_lease(store).await?),
     };
     let shards = Shards::of(&options);
-    let jobs: Vec<_> = hours
+    let jobs: Vec<BoxFuture<'_, Result<Planned, CompactError>>> = hours
         .iter()
         .flat_map(|hour| Signal::ALL.map(|signal| (*hour, signal)))
-        .map(|(hour, signal)| plan_hour(store, signal, hour, options, shard_bytes, &shards))
+        .map(|(hour, signal)| plan_hour(store, signal, hour, options, shard_bytes, &shards).boxed())
         .collect();
-    let mut running = futures::stream::iter(jobs).buffered(shards.at_once);
     let mut tasks = Vec::new();
-    let mut result = Ok(());
-    while let Some(planned) = running.next().await {
-        match planned {
-            Ok((report, handed)) => {
-                each(&report);
-                tasks.extend(handed);
-            }
-            Err(e) => {
-                result = Err(e);
-                break;
-            }
-        }
-        // Commits of large hours take a while: the lease is kept alive.
-        if let Some(lease) = lease.as_mut()
-            && let Err(e) = lease.renew(store).await
-        {
-            result = Err(e);
-            break;
-        }
-    }
-    drop(running);
-    let released = match lease {
-        Some(lease) => lease.release(store).await,
-        None => Ok(()),
-    };
-    result.and(released).map(|()| tasks)
+    // Commits of large hours take a while: the lease is renewed as it goes.
+    run_under_lease(store, lease, jobs, shards.at_once, |(report, handed)| {
+        each(&report);
+        tasks.extend(handed);
+    })
+    .await?;
+    Ok(tasks)
 }
+
+/// An hour planned: its report, and the shards to hand out.
+type Planned = (HourReport, Vec<ShardTask>);
 
 /// Plans one hour: its report, and the shards to hand out.
 async fn plan_hour(
@@ -355,7 +325,7 @@ async fn plan_hour(
     options: CompactOptions,
     shard_bytes: u64,
     shards: &Shards,
-) -> Result<(HourReport, Vec<ShardTask>), CompactError> {
+) -> Result<Planned, CompactError> {
     let prefix = hour_prefix(signal, hour);
     let manifest_key = key(format!("{prefix}_manifest.json"))?;
     let previous = read_manifest(store, &manifest_key, &prefix).await?;

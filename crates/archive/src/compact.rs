@@ -266,6 +266,24 @@ async fn compact_hour_sharing(
     shards: &Shards,
 ) -> Result<HourReport, CompactError> {
     let hour = hour - hour % HOUR;
+    let raw = list_raw(store, signal, hour).await?;
+    let prefix = hour_prefix(signal, hour);
+    let manifest_key = key(format!("{prefix}_manifest.json"))?;
+    let previous = read_manifest(store, &manifest_key, &prefix).await?;
+    compact_listed(store, signal, hour, options, shards, raw, previous).await
+}
+
+/// [`compact_hour_sharing`] of an hour whose raw objects were listed and
+/// whose manifest was read (`previous`).
+async fn compact_listed(
+    store: &dyn ObjectStore,
+    signal: Signal,
+    hour: u64,
+    options: CompactOptions,
+    shards: &Shards,
+    raw: Vec<RawObject>,
+    mut previous: Option<Manifest>,
+) -> Result<HourReport, CompactError> {
     let mut report = HourReport {
         signal,
         hour,
@@ -280,10 +298,8 @@ async fn compact_hour_sharing(
         upgraded_parts: 0,
         shards: 0,
     };
-    let raw = list_raw(store, signal, hour).await?;
     let prefix = hour_prefix(signal, hour);
     let manifest_key = key(format!("{prefix}_manifest.json"))?;
-    let mut previous = read_manifest(store, &manifest_key, &prefix).await?;
     // An hour an earlier release compacted is rewritten in today's format
     // (from its parts: its raw objects may be gone), so that SQL engines
     // read every hour alike.

@@ -31,8 +31,8 @@ use serde_json::{Value, json};
 
 use super::{
     CompactOptions, HourReport, ManifestPart, Outcome, RawObject, Shards, append_parts,
-    compact_hour_sharing, hour_prefix, hours_with_data, key, list_raw, numbered, put_json,
-    read_manifest, remove_unlisted_parts, run_under_lease, split_new, storage, write_indexes,
+    compact_listed, hour_prefix, hours_with_data, key, list_raw, numbered, put_json, read_manifest,
+    remove_unlisted_parts, run_under_lease, split_new, storage, write_indexes,
 };
 use crate::lease::Lease;
 use crate::tier::HOUR;
@@ -371,7 +371,7 @@ async fn plan_hour(
     if new.is_empty() || old_format {
         // Nothing for workers: up to date (raw objects a manifest covers
         // are deleted here), or rewritten here in today's format.
-        let report = compact_hour_sharing(store, signal, hour, options, shards).await?;
+        let report = compact_listed(store, signal, hour, options, shards, raw, previous).await?;
         return Ok((report, Vec::new()));
     }
     let mut cut: Vec<Vec<(String, u64)>> = vec![Vec::new()];

@@ -1672,14 +1672,7 @@ async fn an_hour_planned_in_shards_reads_and_indexes_as_one_process_compacts_it(
                     .all(|r| r.outcome == Outcome::UpToDate || r.outcome == Outcome::Empty)
             );
         } else {
-            compact_hour(
-                &*store,
-                Signal::Traces,
-                SAMPLE_HOUR,
-                CompactOptions::default(),
-            )
-            .await
-            .expect("compact");
+            compact(&store, Signal::Traces).await.expect("compact");
         }
         // The undecodable object stays raw and is not planned again.
         assert!(store.get(&broken).await.is_ok());

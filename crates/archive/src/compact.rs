@@ -604,12 +604,10 @@ impl Shard {
             let _slot = slot;
             let mut indexes = HourIndexes::new(signal);
             let mut encoded = Vec::new();
-            let parts = otelvault_parquet::write_parts(&objects)?;
-            // The decoded items are done with before the parts are indexed.
+            let parts = otelvault_parquet::write_parts(&objects, &mut indexes)?;
             drop(objects);
             for (table, rows, bytes) in parts {
                 let bytes = Bytes::from(bytes);
-                indexes.add_part(bytes.clone())?;
                 let name = format!(
                     "{}part-{run}-{number:04}.parquet",
                     table_hour_prefix(table, hour)
@@ -930,13 +928,10 @@ async fn write_parts(
     let mut taken = std::mem::replace(indexes, HourIndexes::new(indexes.signal()));
     let (encoded, taken) = tokio::task::spawn_blocking(move || {
         let encoded: Vec<(&'static Table, usize, Bytes)> =
-            otelvault_parquet::write_parts(&objects)?
+            otelvault_parquet::write_parts(&objects, &mut taken)?
                 .into_iter()
                 .map(|(table, rows, bytes)| (table, rows, Bytes::from(bytes)))
                 .collect();
-        for (_, _, bytes) in &encoded {
-            taken.add_part(bytes.clone())?;
-        }
         Ok::<_, CompactError>((encoded, taken))
     })
     .await

@@ -2,6 +2,8 @@
 //! compacted tier's `map<string,string>` columns and CloudWatch dimensions
 //! spell them.
 
+use std::borrow::Cow;
+
 use crate::proto::common::{AnyValue, KeyValue, any_value};
 use base64::Engine as _;
 use serde_json::{Map, Value};
@@ -9,10 +11,15 @@ use serde_json::{Map, Value};
 /// Strings as they are, booleans and numbers in their usual text, bytes in
 /// base64, arrays and key-value lists as JSON.
 pub fn as_string(value: Option<&AnyValue>) -> String {
+    as_text(value).into_owned()
+}
+
+/// [`as_string`], borrowing a string value instead of copying it.
+pub fn as_text(value: Option<&AnyValue>) -> Cow<'_, str> {
     use any_value::Value as V;
-    match value.and_then(|v| v.value.as_ref()) {
-        None => String::new(),
-        Some(V::StringValue(s)) => s.clone(),
+    Cow::Owned(match value.and_then(|v| v.value.as_ref()) {
+        None => return Cow::Borrowed(""),
+        Some(V::StringValue(s)) => return Cow::Borrowed(s),
         Some(V::BoolValue(b)) => b.to_string(),
         Some(V::IntValue(i)) => i.to_string(),
         Some(V::DoubleValue(d)) => d.to_string(),
@@ -22,7 +29,7 @@ pub fn as_string(value: Option<&AnyValue>) -> String {
             value: Some(other.clone()),
         }))
         .to_string(),
-    }
+    })
 }
 
 fn as_json(value: Option<&AnyValue>) -> Value {

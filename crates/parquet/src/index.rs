@@ -48,7 +48,7 @@ use crate::logs::LogRest;
 use crate::rest::{self, Typed};
 use crate::table::{Encodings, binary, int64, properties, string, timestamps};
 use crate::traces::SpanRest;
-use crate::values::as_string;
+use crate::values::as_text;
 use crate::{CompactError, Table};
 
 /// The index tables: trace summaries, then the tags of each signal.
@@ -291,51 +291,58 @@ impl HourIndexes {
             .collect();
         let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
         for batch in builder.with_projection(mask).build()? {
-            let batch = batch?;
-            self.count_map(
-                &batch,
-                "resource",
-                "ResourceAttributes",
-                &resource_types(&batch)?,
-            )?;
-            let n = batch.num_rows();
-            match self.signal {
-                Signal::Traces => {
-                    let rests = binary(&batch, "part", "OtlpRest")?;
-                    let mut types = Vec::with_capacity(n);
-                    for i in 0..n {
-                        let rest: SpanRest = protobuf(rests.value(i), "OtlpRest", i)?;
-                        types.push(typed_types(&rest.attributes));
-                        for event in rest.span.iter().flat_map(|s| &s.events) {
-                            for kv in &event.attributes {
-                                let value = as_string(kv.value.as_ref());
-                                self.count("event", &kv.key, &value, value_type(kv.value.as_ref()));
-                            }
+            self.add_batch(&batch?)?;
+        }
+        Ok(())
+    }
+
+    /// Adds the rows of a record batch of a part of the hour (as written,
+    /// or read back with at least the columns [`HourIndexes::add_part`]
+    /// projects).
+    pub fn add_batch(&mut self, batch: &RecordBatch) -> Result<(), CompactError> {
+        self.count_map(
+            batch,
+            "resource",
+            "ResourceAttributes",
+            &resource_types(batch)?,
+        )?;
+        let n = batch.num_rows();
+        match self.signal {
+            Signal::Traces => {
+                let rests = binary(batch, "part", "OtlpRest")?;
+                let mut types = Vec::with_capacity(n);
+                for i in 0..n {
+                    let rest: SpanRest = protobuf(rests.value(i), "OtlpRest", i)?;
+                    types.push(typed_types(&rest.attributes));
+                    for event in rest.span.iter().flat_map(|s| &s.events) {
+                        for kv in &event.attributes {
+                            let value = as_text(kv.value.as_ref());
+                            self.count("event", &kv.key, &value, value_type(kv.value.as_ref()));
                         }
                     }
-                    self.count_map(&batch, "span", "SpanAttributes", &types)?;
-                    self.add_spans(&batch)?;
                 }
-                Signal::Logs => {
-                    let rests = binary(&batch, "part", "OtlpRest")?;
-                    let types = (0..n)
-                        .map(|i| {
-                            protobuf::<LogRest>(rests.value(i), "OtlpRest", i)
-                                .map(|r| typed_types(&r.attributes))
-                        })
-                        .collect::<Result<Types, _>>()?;
-                    self.count_map(&batch, "log", "LogAttributes", &types)?;
-                }
-                Signal::Metrics => {
-                    let metrics = binary(&batch, "part", "OtlpMetric")?;
-                    let types = (0..n)
-                        .map(|i| {
-                            protobuf::<Metric>(metrics.value(i), "OtlpMetric", i)
-                                .map(|m| attribute_types(point_attributes(&m)))
-                        })
-                        .collect::<Result<Types, _>>()?;
-                    self.count_map(&batch, "point", "Attributes", &types)?;
-                }
+                self.count_map(batch, "span", "SpanAttributes", &types)?;
+                self.add_spans(batch)?;
+            }
+            Signal::Logs => {
+                let rests = binary(batch, "part", "OtlpRest")?;
+                let types = (0..n)
+                    .map(|i| {
+                        protobuf::<LogRest>(rests.value(i), "OtlpRest", i)
+                            .map(|r| typed_types(&r.attributes))
+                    })
+                    .collect::<Result<Types, _>>()?;
+                self.count_map(batch, "log", "LogAttributes", &types)?;
+            }
+            Signal::Metrics => {
+                let metrics = binary(batch, "part", "OtlpMetric")?;
+                let types = (0..n)
+                    .map(|i| {
+                        protobuf::<Metric>(metrics.value(i), "OtlpMetric", i)
+                            .map(|m| attribute_types(point_attributes(&m)))
+                    })
+                    .collect::<Result<Types, _>>()?;
+                self.count_map(batch, "point", "Attributes", &types)?;
             }
         }
         Ok(())

@@ -35,6 +35,9 @@ mod values;
 use bytes::Bytes;
 use otelvault_codec::{Batch, Signal};
 
+use crate::index::HourIndexes;
+pub use crate::table::Observe;
+
 /// Why a part file could not be written or read.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -199,9 +202,13 @@ pub type Part = (&'static Table, usize, Vec<u8>);
 
 /// Writes raw objects of one signal (each with its index in the hour's
 /// manifest) as parts: one for traces or logs, one per metric type the
-/// objects hold. Objects of another signal than the first are
-/// left out.
-pub fn write_parts(objects: &[(u32, Batch)]) -> Result<Vec<Part>, CompactError> {
+/// objects hold, and counts their rows in `indexes` as they are written.
+/// Objects of another signal than the first are left out.
+pub fn write_parts(
+    objects: &[(u32, Batch)],
+    indexes: &mut HourIndexes,
+) -> Result<Vec<Part>, CompactError> {
+    let observe: Observe<'_> = &mut |batch| indexes.add_batch(batch);
     let rows = objects.iter().map(|(_, b)| b.item_count()).sum();
     macro_rules! requests {
         ($variant:ident) => {
@@ -216,9 +223,13 @@ pub fn write_parts(objects: &[(u32, Batch)]) -> Result<Vec<Part>, CompactError> 
     }
     Ok(match objects.first().map(|(_, b)| b.signal()) {
         None => Vec::new(),
-        Some(Signal::Traces) => vec![(&TABLES[0], rows, traces::write(&requests!(Traces))?)],
-        Some(Signal::Logs) => vec![(&TABLES[1], rows, logs::write(&requests!(Logs))?)],
-        Some(Signal::Metrics) => metrics::write(&requests!(Metrics))?
+        Some(Signal::Traces) => vec![(
+            &TABLES[0],
+            rows,
+            traces::write(&requests!(Traces), observe)?,
+        )],
+        Some(Signal::Logs) => vec![(&TABLES[1], rows, logs::write(&requests!(Logs), observe)?)],
+        Some(Signal::Metrics) => metrics::write(&requests!(Metrics), observe)?
             .into_iter()
             .map(|(kind, rows, bytes)| (kind.table(), rows, bytes))
             .collect(),

@@ -22,8 +22,9 @@ use prost::Message as _;
 use crate::CompactError;
 use crate::rest::{Typed, attributes, typed, typed_attributes, value};
 use crate::table::{
-    Earlier, Encodings, INDEX_COLUMN, Lossless, OBJECT_COLUMN, Placed, ResourceGroup, append_map,
-    groups, id_column, int32, map, place, read_part, record_batch, string, uint32, write_part,
+    Earlier, Encodings, INDEX_COLUMN, Lossless, OBJECT_COLUMN, Observe, Placed, ResourceGroup,
+    append_map, groups, id_column, int32, map, place, read_part, record_batch, string, uint32,
+    write_part,
 };
 use crate::values::{as_string, hex};
 
@@ -161,7 +162,10 @@ fn time(record: &LogRecord) -> u64 {
 /// Writes the log records of raw objects (each with its index in the
 /// hour's manifest) as one Parquet part, sorted by service then time. No
 /// records give a part with no rows.
-pub fn write(objects: &[(u32, &ExportLogsServiceRequest)]) -> Result<Vec<u8>, CompactError> {
+pub fn write(
+    objects: &[(u32, &ExportLogsServiceRequest)],
+    observe: Observe<'_>,
+) -> Result<Vec<u8>, CompactError> {
     let groups = groups(
         objects,
         |r| &r.resource_logs,
@@ -179,6 +183,7 @@ pub fn write(objects: &[(u32, &ExportLogsServiceRequest)]) -> Result<Vec<u8>, Co
             no_dictionary: &["TraceId", "SpanId", "Body"],
             delta: &["Timestamp", OBJECT_COLUMN, INDEX_COLUMN],
         },
+        observe,
     )
 }
 
@@ -294,7 +299,7 @@ mod tests {
 
         #[test]
         fn every_log_record_comes_back_exactly(request in arb_logs()) {
-            let part = write(&[(0, &request)]).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let part = write(&[(0, &request)], &mut |_| Ok(())).map_err(|e| TestCaseError::fail(e.to_string()))?;
             let back = read(Bytes::from(part)).map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert_eq!(items(&back), items(&request));
         }
@@ -312,7 +317,7 @@ mod tests {
                     ..ResourceLogs::default()
                 }],
             };
-            let part = write(&[(0, &request)]).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let part = write(&[(0, &request)], &mut |_| Ok(())).map_err(|e| TestCaseError::fail(e.to_string()))?;
             let batch = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(part))
                 .and_then(|b| b.build())
                 .map_err(|e| TestCaseError::fail(e.to_string()))?
@@ -342,7 +347,7 @@ mod tests {
             .iter()
             .flat_map(|rl| rl.scope_logs.iter().flat_map(|sl| sl.log_records.iter()))
             .collect();
-        let part = write(&[(0, &request)]).expect("write");
+        let part = write(&[(0, &request)], &mut |_| Ok(())).expect("write");
         let mut batches: Vec<_> = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(part))
             .expect("part")
             .build()

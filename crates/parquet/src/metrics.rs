@@ -34,8 +34,8 @@ use prost::Message as _;
 
 use crate::CompactError;
 use crate::table::{
-    Encodings, Group, INDEX_COLUMN, Lossless, OBJECT_COLUMN, Placed, ResourceGroup, append_map,
-    map, micros, place, read_part, record_batch, signed, timestamps, write_part,
+    Encodings, Group, INDEX_COLUMN, Lossless, OBJECT_COLUMN, Observe, Placed, ResourceGroup,
+    append_map, map, micros, place, read_part, record_batch, signed, timestamps, write_part,
 };
 
 pub(crate) const TABLE: &str = "metrics";
@@ -210,6 +210,7 @@ type Points<'a> = (
 /// order in their object, across types, as readers of the object count.
 pub fn write(
     objects: &[(u32, &ExportMetricsServiceRequest)],
+    observe: Observe<'_>,
 ) -> Result<Vec<(MetricType, usize, Vec<u8>)>, CompactError> {
     let mut points: Vec<Points<'_>> = Vec::new();
     for (object, request) in objects {
@@ -266,6 +267,7 @@ pub fn write(
                 // holds each once.
                 delta: &[OBJECT_COLUMN, INDEX_COLUMN],
             },
+            &mut *observe,
         )?;
         parts.push((kind, rows.len(), bytes));
     }

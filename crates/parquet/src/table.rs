@@ -17,10 +17,9 @@ use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::WriterProperties;
-use prost::Message as _;
 
 use crate::CompactError;
-use crate::values::{as_string, string_attribute};
+use crate::values::{as_text, string_attribute};
 
 /// Rows a row group holds at most. Rows are sorted by service, so a row
 /// group holds a few services and its statistics and bloom filters let a
@@ -209,27 +208,30 @@ pub(crate) fn place<'a, T>(
 ///
 /// Rows become columns [`WRITE_ROWS`] at a time and go to the writer as
 /// they are made: the columns of a whole part took twice the memory of its
-/// decoded items; a slice's take a few MiB.
+/// decoded items; a slice's take a few MiB. `observe` sees each slice's
+/// columns as they are written (the hour's indexes count them there,
+/// instead of reading the part back).
 pub(crate) fn write_part<T: prost::Message>(
     rows: &[Placed<'_, T>],
     time_column: &'static str,
     columns: impl Fn(&[Placed<'_, T>]) -> Result<Vec<(&'static str, ArrayRef)>, CompactError>,
     lossless: &Lossless<T>,
     encodings: &Encodings,
+    observe: Observe<'_>,
 ) -> Result<Vec<u8>, CompactError> {
     let schema = record_batch(&[], time_column, columns(&[])?, lossless)?.schema();
     let properties = properties(&schema, encodings)?;
     let mut writer = ArrowWriter::try_new(Vec::new(), schema, Some(properties))?;
     for slice in rows.chunks(WRITE_ROWS) {
-        writer.write(&record_batch(
-            slice,
-            time_column,
-            columns(slice)?,
-            lossless,
-        )?)?;
+        let batch = record_batch(slice, time_column, columns(slice)?, lossless)?;
+        observe(&batch)?;
+        writer.write(&batch)?;
     }
     Ok(writer.into_inner()?)
 }
+
+/// What sees the columns of a part as they are written.
+pub type Observe<'a> = &'a mut dyn FnMut(&RecordBatch) -> Result<(), CompactError>;
 
 /// The rows of a part, with every column in the order the part has them:
 /// with no rows, the table's schema.
@@ -251,6 +253,9 @@ pub(crate) fn record_batch<T: prost::Message>(
         UInt32Builder::with_capacity(n),
         UInt32Builder::with_capacity(n),
     );
+    // Rows of a group share their resource and scope: each is encoded
+    // once.
+    let (mut resources, mut scopes) = (Encoded::default(), Encoded::default());
     for row in rows {
         service.append_value(row.service);
         timestamp.append_value(micros(row.time));
@@ -258,13 +263,12 @@ pub(crate) fn record_batch<T: prost::Message>(
             &mut resource_attributes,
             row.resource.map_or(&[][..], |r| &r.attributes),
         )?;
-        let scope = row.scope.cloned().unwrap_or_default();
-        scope_name.append_value(&scope.name);
-        scope_version.append_value(&scope.version);
+        scope_name.append_value(row.scope.map_or("", |s| &s.name));
+        scope_version.append_value(row.scope.map_or("", |s| &s.version));
         resource_schema.append_value(row.resource_schema);
         scope_schema.append_value(row.scope_schema);
-        otlp_resource.append_option(row.resource.map(|r| r.encode_to_vec()));
-        otlp_scope.append_option(row.scope.map(|s| s.encode_to_vec()));
+        otlp_resource.append_option(row.resource.map(|r| resources.of(r)));
+        otlp_scope.append_option(row.scope.map(|s| scopes.of(s)));
         otlp_item.append_value((lossless.stored)(row.item));
         object.append_value(row.object);
         index.append_value(row.index);
@@ -300,6 +304,24 @@ pub(crate) fn record_batch<T: prost::Message>(
         Arc::new(arrow_schema::Schema::new(fields)),
         arrays,
     )?)
+}
+
+/// Messages encoded once each, by address (rows of a group borrow the
+/// same resource and scope).
+struct Encoded<M>(foldhash::HashMap<*const M, Vec<u8>>);
+
+impl<M> Default for Encoded<M> {
+    fn default() -> Self {
+        Encoded(foldhash::HashMap::default())
+    }
+}
+
+impl<M: prost::Message> Encoded<M> {
+    fn of(&mut self, message: &M) -> &[u8] {
+        self.0
+            .entry(std::ptr::from_ref(message))
+            .or_insert_with(|| message.encode_to_vec())
+    }
 }
 
 /// How a table's columns are encoded, by root column (every leaf of a
@@ -390,7 +412,7 @@ pub(crate) fn append_map(
 ) -> Result<(), CompactError> {
     for kv in attributes {
         builder.keys().append_value(&kv.key);
-        builder.values().append_value(as_string(kv.value.as_ref()));
+        builder.values().append_value(as_text(kv.value.as_ref()));
     }
     Ok(builder.append(true)?)
 }

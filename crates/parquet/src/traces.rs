@@ -26,9 +26,9 @@ use prost::Message as _;
 use crate::CompactError;
 use crate::rest::{Typed, attributes, strings, typed_attributes};
 use crate::table::{
-    Earlier, Encodings, INDEX_COLUMN, Lossless, OBJECT_COLUMN, Placed, ResourceGroup, append_map,
-    groups, id_column, int32, int64, map, micros, place, read_part, record_batch, signed, string,
-    timestamps, write_part,
+    Earlier, Encodings, INDEX_COLUMN, Lossless, OBJECT_COLUMN, Observe, Placed, ResourceGroup,
+    append_map, groups, id_column, int32, int64, map, micros, place, read_part, record_batch,
+    signed, string, timestamps, write_part,
 };
 use crate::values::{hex, unhex};
 
@@ -240,7 +240,10 @@ pub(crate) fn start(batch: &RecordBatch, i: usize) -> Result<u64, CompactError> 
 /// Writes the spans of raw objects (each with its index in the hour's
 /// manifest) as one Parquet part, sorted by service then start time. No
 /// spans give a part with no rows.
-pub fn write(objects: &[(u32, &ExportTraceServiceRequest)]) -> Result<Vec<u8>, CompactError> {
+pub fn write(
+    objects: &[(u32, &ExportTraceServiceRequest)],
+    observe: Observe<'_>,
+) -> Result<Vec<u8>, CompactError> {
     let groups = groups(
         objects,
         |r| &r.resource_spans,
@@ -258,6 +261,7 @@ pub fn write(objects: &[(u32, &ExportTraceServiceRequest)]) -> Result<Vec<u8>, C
             no_dictionary: &["SpanId", "ParentSpanId", "Duration"],
             delta: &["Timestamp", OBJECT_COLUMN, INDEX_COLUMN],
         },
+        observe,
     )
 }
 

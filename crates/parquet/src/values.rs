@@ -1,7 +1,7 @@
 //! Ids as the ClickHouse exporter writes them; attribute values come from
 //! `otelvault_codec::values`.
 
-pub(crate) use otelvault_codec::values::{as_string, hex, string_attribute};
+pub(crate) use otelvault_codec::values::{as_string, as_text, hex, string_attribute};
 
 /// The bytes of lowercase hex written by [`hex`].
 pub(crate) fn unhex(text: &str) -> Option<Vec<u8>> {

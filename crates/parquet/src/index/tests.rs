@@ -93,8 +93,8 @@ fn a_summary_per_trace_says_its_root_span_counts_errors_and_services() {
         )],
     };
     let parts = vec![
-        crate::traces::write(&[(0, &first)]).expect("part"),
-        crate::traces::write(&[(1, &second)]).expect("part"),
+        crate::traces::write(&[(0, &first)], &mut |_| Ok(())).expect("part"),
+        crate::traces::write(&[(1, &second)], &mut |_| Ok(())).expect("part"),
     ];
     let all = indexes(Signal::Traces, parts);
     let summaries = &all["otel_trace_summaries"];
@@ -208,7 +208,7 @@ fn a_tag_keeps_its_most_frequent_values_and_says_when_it_had_more() {
             ..ResourceLogs::default()
         }],
     };
-    let part = crate::logs::write(&[(0, &request)]).expect("part");
+    let part = crate::logs::write(&[(0, &request)], &mut |_| Ok(())).expect("part");
     let all = indexes(Signal::Logs, vec![part]);
     assert_eq!(all.len(), 1, "logs have tags, no summaries");
     let tags = &all["otel_log_tags"];
@@ -257,7 +257,7 @@ fn event_attributes_are_tags_of_their_own_scope() {
             vec![failing, span(3, 2, 1, "db", 1, 2, false)],
         )],
     };
-    let part = crate::traces::write(&[(0, &request)]).expect("part");
+    let part = crate::traces::write(&[(0, &request)], &mut |_| Ok(())).expect("part");
     let tags = &indexes(Signal::Traces, vec![part])["otel_trace_tags"];
     let found = (0..tags.num_rows()).any(|i| {
         tags["Scope"].as_string::<i32>().value(i) == "event"
@@ -286,8 +286,8 @@ fn indexes_handed_on_as_json_merge_into_the_same_objects() {
         )],
     };
     let parts = [
-        crate::traces::write(&[(0, &first)]).expect("part"),
-        crate::traces::write(&[(1, &second)]).expect("part"),
+        crate::traces::write(&[(0, &first)], &mut |_| Ok(())).expect("part"),
+        crate::traces::write(&[(1, &second)], &mut |_| Ok(())).expect("part"),
     ];
     let mut direct = HourIndexes::new(Signal::Traces);
     let mut handed = HourIndexes::new(Signal::Traces);
@@ -314,4 +314,43 @@ fn indexes_handed_on_as_json_merge_into_the_same_objects() {
     let json = HourIndexes::new(Signal::Logs).to_json();
     assert!(HourIndexes::from_json(Signal::Traces, &json).is_err());
     assert!(HourIndexes::from_json(Signal::Traces, b"{").is_err());
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 32, ..Default::default() })]
+
+    /// The indexes counted from a part's columns as it is written are
+    /// those counted from the part read back, for every signal.
+    #[test]
+    fn indexes_counted_while_writing_equal_those_read_back(
+        traces in proptest::collection::vec(otelvault_testkit::arb::arb_traces(), 1..4),
+        logs in proptest::collection::vec(otelvault_testkit::arb::arb_logs(), 1..4),
+        metrics in proptest::collection::vec(otelvault_testkit::arb::arb_metrics(), 1..4),
+    ) {
+        use otelvault_codec::Batch;
+        let objects: [Vec<Batch>; 3] = [
+            traces.into_iter().map(Batch::Traces).collect(),
+            logs.into_iter().map(Batch::Logs).collect(),
+            metrics.into_iter().map(Batch::Metrics).collect(),
+        ];
+        for batches in objects {
+            let signal = batches[0].signal();
+            let numbered: Vec<(u32, Batch)> = (0..).zip(batches).collect();
+            let mut written = HourIndexes::new(signal);
+            let parts = crate::write_parts(&numbered, &mut written).expect("write");
+            let mut read = HourIndexes::new(signal);
+            for (_, _, bytes) in parts {
+                read.add_part(Bytes::from(bytes)).expect("read back");
+            }
+            let finished = |indexes: HourIndexes| -> Vec<(usize, Vec<u8>)> {
+                indexes
+                    .finish()
+                    .expect("finish")
+                    .into_iter()
+                    .map(|(_, rows, bytes)| (rows, bytes))
+                    .collect()
+            };
+            proptest::prop_assert_eq!(finished(written), finished(read), "{:?}", signal);
+        }
+    }
 }

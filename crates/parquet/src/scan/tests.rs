@@ -16,7 +16,9 @@ fn runtime() -> tokio::runtime::Runtime {
 async fn store_parts(objects: &[(u32, Batch)]) -> (Arc<MemoryStore>, Vec<PartFile>, Arc<Work>) {
     let store = Arc::new(MemoryStore::new());
     let work = Arc::new(Work::default());
-    let parts: Vec<Vec<u8>> = crate::write_parts(objects)
+    let signal = objects.first().map_or(Signal::Traces, |(_, b)| b.signal());
+    let mut indexes = crate::index::HourIndexes::new(signal);
+    let parts: Vec<Vec<u8>> = crate::write_parts(objects, &mut indexes)
         .expect("write")
         .into_iter()
         .map(|(_, _, bytes)| bytes)

@@ -343,5 +343,65 @@ fn days_in_month(year: i32, month: u32) -> u32 {
     }
 }
 
+/// An RFC 3339 timestamp (`2024-10-27T03:33:20Z`,
+/// `2024-10-27T05:33:20.5+02:00`) in unix nanoseconds; `None` when it is
+/// not one.
+pub fn parse_rfc3339(s: &str) -> Option<u64> {
+    const NANOS: u64 = 1_000_000_000;
+    let b = s.as_bytes();
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<u32>().ok();
+    let minute = UtcMinute {
+        year: i32::try_from(num(0..4)?).ok()?,
+        month: num(5..7)?,
+        day: num(8..10)?,
+        hour: num(11..13)?,
+        minute: num(14..16)?,
+    };
+    let seconds = u64::from(num(17..19)?);
+    if seconds > 59 {
+        return None;
+    }
+    let mut rest = &s[19..];
+    let mut fraction = 0u64;
+    if let Some(frac) = rest.strip_prefix('.') {
+        let digits = frac
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(frac.len());
+        if digits == 0 {
+            return None;
+        }
+        let mut text = frac[..digits.min(9)].to_owned();
+        while text.len() < 9 {
+            text.push('0');
+        }
+        fraction = text.parse().ok()?;
+        rest = &frac[digits..];
+    }
+    let offset_secs: i64 = match rest {
+        "Z" | "z" => 0,
+        _ => {
+            let sign = match rest.as_bytes().first()? {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            let (h, m) = rest[1..].split_once(':')?;
+            sign * (h.parse::<i64>().ok()? * 3600 + m.parse::<i64>().ok()? * 60)
+        }
+    };
+    let local = minute.to_unix_nanos()? + seconds * NANOS + fraction;
+    let utc = i128::from(local) - i128::from(offset_secs) * i128::from(NANOS);
+    u64::try_from(utc).ok()
+}
+
 #[cfg(test)]
 mod tests;

@@ -1,5 +1,574 @@
-//! A Loki-compatible query API over the archive's logs, for Grafana's Loki
-//! data source. This release has the query language: [`logql`] parses the
-//! subset served and decides it on a log record's labels and line.
+//! A Loki-compatible query API over the archive's logs, so that Grafana's
+//! Loki data source reads archived logs: `query_range` (log queries, GET
+//! or POST), `labels`, `label/{name}/values` and `status/buildinfo` under
+//! `/loki/api/v1/`. Query keys are accepted as `Authorization: Bearer`, as
+//! Grafana sends them.
+//!
+//! Records are labelled as Loki labels OTLP logs ([`labels`]) and decided
+//! by the LogQL subset of [`logql`]. A query reads its range through the
+//! archive's fetch path (raw objects and compacted hours alike, `=` on
+//! `service_name` narrowing what is read), so the lines returned for a
+//! range are the records the fetch API returns for it; within the query
+//! time budget, an answer cut short carries `otelvault-truncated: true`.
 
+pub mod labels;
 pub mod logql;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{Form, Path, Query as UrlQuery, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::{HeaderMap, HeaderValue, header};
+use otelvault_archive::{Budget, Query};
+use otelvault_codec::{Batch, Format, Signal};
+use otelvault_service::auth::Scope;
+use otelvault_service::error::ApiError;
+use otelvault_service::query::query_slot;
+use otelvault_service::{AppState, RequestLog};
+use serde_json::{Value, json};
+
+use logql::LogQuery;
+
+type Params = HashMap<String, String>;
+
+const NANOS: u64 = 1_000_000_000;
+/// Lines returned when `limit` is not given, as in Loki.
+const DEFAULT_LIMIT: usize = 100;
+/// Loki's default `max_entries_limit_per_query`.
+const MAX_LIMIT: usize = 5000;
+/// Records a page of the archive's read holds.
+const PAGE_ITEMS: usize = 20_000;
+/// The header with which Grafana asks for structured metadata apart.
+const ENCODING_FLAGS: &str = "x-loki-response-encoding-flags";
+
+/// The Loki API's routes, for `otelvault_service::router_with`.
+pub fn routes() -> Router<Arc<AppState>> {
+    type St = State<Arc<AppState>>;
+    Router::new()
+        .route(
+            "/loki/api/v1/query_range",
+            get(|State(s): St, UrlQuery(p): UrlQuery<Params>, h: HeaderMap| query_range(s, p, h))
+                .post(|State(s): St, h: HeaderMap, Form(p): Form<Params>| query_range(s, p, h)),
+        )
+        .route(
+            "/loki/api/v1/query",
+            get(|State(s): St, UrlQuery(p): UrlQuery<Params>, h: HeaderMap| instant(s, p, h))
+                .post(|State(s): St, h: HeaderMap, Form(p): Form<Params>| instant(s, p, h)),
+        )
+        .route(
+            "/loki/api/v1/labels",
+            get(
+                |State(s): St, UrlQuery(p): UrlQuery<Params>, h: HeaderMap| {
+                    label_names(s, p, h, None)
+                },
+            ),
+        )
+        .route(
+            "/loki/api/v1/label/{name}/values",
+            get(
+                |State(s): St,
+                 Path(name): Path<String>,
+                 UrlQuery(p): UrlQuery<Params>,
+                 h: HeaderMap| { label_names(s, p, h, Some(name)) },
+            ),
+        )
+        .route(
+            "/loki/api/v1/status/buildinfo",
+            get(|State(s): St, h: HeaderMap| buildinfo(s, h)),
+        )
+}
+
+/// Checks the query key and logs the request; errors are plain text, as
+/// Grafana shows Loki's.
+async fn handle(
+    state: Arc<AppState>,
+    headers: HeaderMap,
+    body: impl AsyncFnOnce(&AppState, &mut RequestLog) -> Result<Response, ApiError>,
+) -> Response {
+    let mut log = RequestLog {
+        signal: Some(Signal::Logs),
+        ..Default::default()
+    };
+    let result = match state.auth.check(&headers, Scope::Query) {
+        Ok(key) => {
+            log.key_id = key;
+            body(&state, &mut log).await
+        }
+        Err(e) => Err(e.into()),
+    };
+    log.attach(
+        Ok(result.unwrap_or_else(ApiError::into_text_response)),
+        Format::Json,
+    )
+}
+
+/// `GET /loki/api/v1/status/buildinfo`: what Grafana reads to learn the
+/// features of the server.
+async fn buildinfo(state: Arc<AppState>, headers: HeaderMap) -> Response {
+    handle(state, headers, async |_, _| {
+        Ok(json_response(&json!({
+            "version": "3.0.0",
+            "revision": concat!("otelvault-", env!("CARGO_PKG_VERSION")),
+            "branch": "",
+            "buildUser": "",
+            "buildDate": "",
+            "goVersion": "",
+        })))
+    })
+    .await
+}
+
+/// A time parameter as Loki reads it: unix nanoseconds, unix seconds (ten
+/// digits or fewer, or with a fraction), or RFC 3339.
+fn time_param(params: &Params, name: &str) -> Result<Option<u64>, ApiError> {
+    let Some(value) = params.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let bad = || {
+        ApiError::BadRequest(format!(
+            "{name}: expected unix nanoseconds, unix seconds or an RFC 3339 time, got {value:?}"
+        ))
+    };
+    if value.contains(['T', 't']) {
+        return otelvault_codec::partition::parse_rfc3339(value)
+            .map(Some)
+            .ok_or_else(bad);
+    }
+    if value.contains('.') {
+        let seconds: f64 = value.parse().map_err(|_| bad())?;
+        if !(0.0..1e11).contains(&seconds) {
+            return Err(bad());
+        }
+        return Ok(Some((seconds * 1e9) as u64));
+    }
+    let n: u64 = value.parse().map_err(|_| bad())?;
+    Ok(Some(if value.len() <= 10 {
+        n.saturating_mul(NANOS)
+    } else {
+        n
+    }))
+}
+
+/// A Prometheus-style duration (`90s`, `5m`, `1h30m`, `7d`) in nanoseconds.
+fn duration(text: &str) -> Option<u64> {
+    let mut total = 0u64;
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
+        let n: u64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let nanos = match &rest[..unit] {
+            "ms" => 1_000_000,
+            "s" => NANOS,
+            "m" => 60 * NANOS,
+            "h" => 3600 * NANOS,
+            "d" => 86_400 * NANOS,
+            "w" => 7 * 86_400 * NANOS,
+            "y" => 365 * 86_400 * NANOS,
+            _ => return None,
+        };
+        total = total.checked_add(n.checked_mul(nanos)?)?;
+        rest = &rest[unit..];
+    }
+    Some(total)
+}
+
+/// `[start, end)` from `start`, `end` and `since` (the range before `end`
+/// when there is no `start`; an hour when neither is given), as Loki.
+fn range(params: &Params) -> Result<(u64, u64), ApiError> {
+    let end = time_param(params, "end")?.unwrap_or_else(otelvault_codec::now_unix_nanos);
+    let since = match params
+        .get("since")
+        .map(|v| v.trim())
+        .filter(|v| !v.is_empty())
+    {
+        None => 3600 * NANOS,
+        Some(v) => duration(v).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "since: expected a duration such as 15m or 1h, got {v:?}"
+            ))
+        })?,
+    };
+    let start = time_param(params, "start")?.unwrap_or(end.saturating_sub(since));
+    // Loki's end is inclusive; the archive's is not.
+    let end = end.saturating_add(1);
+    if end <= start {
+        return Err(ApiError::BadRequest("end: must not be before start".into()));
+    }
+    Ok((start, end))
+}
+
+fn parse_query(params: &Params) -> Result<LogQuery, ApiError> {
+    let text = params
+        .get("query")
+        .map(|q| q.trim())
+        .filter(|q| !q.is_empty())
+        .ok_or_else(|| {
+            ApiError::BadRequest(
+                "query: missing (a LogQL query such as {service_name=\"cart\"} |= \"error\")"
+                    .into(),
+            )
+        })?;
+    if !text.starts_with('{') {
+        return Err(ApiError::BadRequest(format!(
+            "query: metric queries are not served; {}",
+            logql::SUPPORTED
+        )));
+    }
+    logql::parse(text).map_err(|e| ApiError::BadRequest(format!("query: {e}")))
+}
+
+/// Newest first (`backward`, the default) or oldest first (`forward`).
+fn backward(params: &Params) -> Result<bool, ApiError> {
+    match params
+        .get("direction")
+        .map(|d| d.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("" | "backward") => Ok(true),
+        Some("forward") => Ok(false),
+        Some(other) => Err(ApiError::BadRequest(format!(
+            "direction: expected forward or backward, got {other:?}"
+        ))),
+    }
+}
+
+fn limit(params: &Params) -> Result<usize, ApiError> {
+    match params
+        .get("limit")
+        .map(|v| v.trim())
+        .filter(|v| !v.is_empty())
+    {
+        None => Ok(DEFAULT_LIMIT),
+        Some(v) => match v.parse::<usize>() {
+            Ok(0) => Ok(DEFAULT_LIMIT),
+            Ok(n) if n <= MAX_LIMIT => Ok(n),
+            Ok(n) => Err(ApiError::BadRequest(format!(
+                "limit: {n} is more than the {MAX_LIMIT} lines a query returns at most"
+            ))),
+            Err(_) => Err(ApiError::BadRequest(format!(
+                "limit: expected a whole number, got {v:?}"
+            ))),
+        },
+    }
+}
+
+/// A matching record.
+struct Entry {
+    time: u64,
+    /// The order it was read in, for ties.
+    seq: u64,
+    stream: Arc<BTreeMap<String, String>>,
+    metadata: BTreeMap<String, String>,
+    line: String,
+}
+
+/// What a pass over a range found.
+#[derive(Default)]
+struct Scan {
+    entries: Vec<Entry>,
+    lines: u64,
+    bytes: u64,
+    truncated: bool,
+}
+
+/// Reads `[start, end)` of the logs once, within twice a page's time,
+/// handing every record that `query` selects (all of them without one) to
+/// `found`; returns the records read, their lines' bytes, and whether the
+/// time ran out first.
+async fn visit(
+    state: &AppState,
+    query: Option<&LogQuery>,
+    (start, end): (u64, u64),
+    log: &mut RequestLog,
+    mut found: impl FnMut(&Arc<BTreeMap<String, String>>, BTreeMap<String, String>, u64, String),
+) -> Result<(u64, u64, bool), ApiError> {
+    let started = Instant::now();
+    let time = state.page_time * 2;
+    let read = Query {
+        start,
+        end,
+        limit: PAGE_ITEMS,
+        service_name: query
+            .and_then(|q| q.selected("service_name"))
+            .filter(|s| *s != "unknown_service")
+            .map(str::to_owned),
+        ..Query::new(Signal::Logs)
+    };
+    let (mut lines, mut bytes) = (0u64, 0u64);
+    let mut resume = None;
+    loop {
+        let left = time.saturating_sub(started.elapsed());
+        let page = state
+            .archive
+            .read(
+                &read,
+                resume,
+                otelvault_codec::now_unix_nanos(),
+                Format::Json,
+                Budget {
+                    bytes: usize::MAX,
+                    time: left,
+                },
+            )
+            .await
+            .inspect_err(|e| log.detail = Some(e.detail()))?;
+        log.objects += page.stats.objects;
+        log.read_bytes += page.stats.bytes_read;
+        if let Batch::Logs(request) = &page.batch {
+            for resource_logs in &request.resource_logs {
+                let resource = resource_logs
+                    .resource
+                    .as_ref()
+                    .map_or(&[][..], |r| &r.attributes);
+                let stream = Arc::new(labels::stream_labels(resource));
+                for scope_logs in &resource_logs.scope_logs {
+                    for record in &scope_logs.log_records {
+                        let line = labels::line(record);
+                        lines += 1;
+                        bytes += line.len() as u64;
+                        let mut metadata = labels::structured_metadata(
+                            resource,
+                            scope_logs.scope.as_ref(),
+                            record,
+                        );
+                        metadata.insert(
+                            "detected_level".to_owned(),
+                            labels::detected_level(record).to_owned(),
+                        );
+                        let selected = query.is_none_or(|q| {
+                            q.passes(
+                                |name| {
+                                    stream
+                                        .get(name)
+                                        .or_else(|| metadata.get(name))
+                                        .map(String::as_str)
+                                },
+                                &line,
+                            )
+                        });
+                        if selected {
+                            found(&stream, metadata, labels::time(record), line);
+                        }
+                    }
+                }
+            }
+        }
+        match page.next {
+            None => return Ok((lines, bytes, false)),
+            Some(_) if started.elapsed() >= time => return Ok((lines, bytes, true)),
+            next => resume = next,
+        }
+    }
+}
+
+/// The `limit` entries of `[start, end)` that `query` selects, newest or
+/// oldest first.
+async fn scan(
+    state: &AppState,
+    query: &LogQuery,
+    range: (u64, u64),
+    backward: bool,
+    limit: usize,
+    log: &mut RequestLog,
+) -> Result<Scan, ApiError> {
+    let mut entries: Vec<Entry> = Vec::new();
+    let order = |entries: &mut Vec<Entry>| {
+        if backward {
+            entries.sort_by(|a, b| b.time.cmp(&a.time).then(a.seq.cmp(&b.seq)));
+        } else {
+            entries.sort_by(|a, b| a.time.cmp(&b.time).then(a.seq.cmp(&b.seq)));
+        }
+        entries.truncate(limit);
+    };
+    let mut seq = 0;
+    let (lines, bytes, truncated) = visit(
+        state,
+        Some(query),
+        range,
+        log,
+        |stream, metadata, time, line| {
+            seq += 1;
+            entries.push(Entry {
+                time,
+                seq,
+                stream: Arc::clone(stream),
+                metadata,
+                line,
+            });
+            // Only the `limit` first in the answer's order are kept.
+            if entries.len() >= limit.saturating_mul(2).max(1024) {
+                order(&mut entries);
+            }
+        },
+    )
+    .await?;
+    order(&mut entries);
+    log.items = entries.len();
+    Ok(Scan {
+        entries,
+        lines,
+        bytes,
+        truncated,
+    })
+}
+
+/// Loki's `stats` of an answer: its summary.
+fn stats(scan: &Scan, started: Instant) -> Value {
+    let seconds = started.elapsed().as_secs_f64();
+    let per_second = |n: u64| {
+        if seconds > 0.0 {
+            (n as f64 / seconds) as u64
+        } else {
+            0
+        }
+    };
+    json!({
+        "summary": {
+            "bytesProcessedPerSecond": per_second(scan.bytes),
+            "linesProcessedPerSecond": per_second(scan.lines),
+            "totalBytesProcessed": scan.bytes,
+            "totalLinesProcessed": scan.lines,
+            "execTime": seconds,
+            "totalEntriesReturned": scan.entries.len(),
+        }
+    })
+}
+
+fn json_response(value: &Value) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        value.to_string(),
+    )
+        .into_response()
+}
+
+fn answer(data: Value, truncated: bool) -> Response {
+    let mut response = json_response(&json!({ "status": "success", "data": data }));
+    if truncated {
+        response
+            .headers_mut()
+            .insert("otelvault-truncated", HeaderValue::from_static("true"));
+    }
+    response
+}
+
+/// `/loki/api/v1/query_range` of a log query: the lines as `streams`.
+async fn query_range(state: Arc<AppState>, params: Params, headers: HeaderMap) -> Response {
+    let categorize = headers
+        .get(ENCODING_FLAGS)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|f| f.trim() == "categorize-labels"));
+    handle(state, headers, async |state, log| {
+        let started = Instant::now();
+        let query = parse_query(&params)?;
+        let (range, backward, limit) = (range(&params)?, backward(&params)?, limit(&params)?);
+        let _running = query_slot(state)?;
+        let scan = scan(state, &query, range, backward, limit, log).await?;
+        Ok(answer(
+            streams(&scan, categorize, stats(&scan, started)),
+            scan.truncated,
+        ))
+    })
+    .await
+}
+
+/// `/loki/api/v1/query`: instant queries are metric queries in Loki, and
+/// those are not served.
+async fn instant(state: Arc<AppState>, params: Params, headers: HeaderMap) -> Response {
+    handle(state, headers, async |_, _| {
+        let query = params.get("query").map_or("", |q| q.trim());
+        Err(ApiError::BadRequest(format!(
+            "query {query:?}: instant queries need a metric query, and metric queries are not served; use query_range with a log query ({})",
+            logql::SUPPORTED
+        )))
+    })
+    .await
+}
+
+/// The `streams` answer: entries grouped by their labels (stream labels
+/// and structured metadata together, or apart when Grafana asks for
+/// categorized labels), in the answer's order within each.
+fn streams(scan: &Scan, categorize: bool, stats: Value) -> Value {
+    let mut streams: Vec<(BTreeMap<String, String>, Vec<Value>)> = Vec::new();
+    let mut by_labels: HashMap<BTreeMap<String, String>, usize> = HashMap::new();
+    for entry in &scan.entries {
+        let (labels, value) = if categorize {
+            let mut value = vec![json!(entry.time.to_string()), json!(entry.line)];
+            if !entry.metadata.is_empty() {
+                value.push(json!({ "structuredMetadata": entry.metadata }));
+            }
+            ((*entry.stream).clone(), Value::Array(value))
+        } else {
+            let mut labels = (*entry.stream).clone();
+            labels.extend(entry.metadata.clone());
+            (labels, json!([entry.time.to_string(), entry.line]))
+        };
+        let at = *by_labels.entry(labels.clone()).or_insert_with(|| {
+            streams.push((labels, Vec::new()));
+            streams.len() - 1
+        });
+        streams[at].1.push(value);
+    }
+    let result: Vec<Value> = streams
+        .into_iter()
+        .map(|(labels, values)| json!({ "stream": labels, "values": values }))
+        .collect();
+    let mut data = json!({ "resultType": "streams", "result": result, "stats": stats });
+    if categorize {
+        data["encodingFlags"] = json!(["categorize-labels"]);
+    }
+    data
+}
+
+/// `/loki/api/v1/labels` (`name` none) and `/loki/api/v1/label/{name}/values`:
+/// the stream labels of the range's records (those `query` selects, when
+/// given), sorted.
+async fn label_names(
+    state: Arc<AppState>,
+    params: Params,
+    headers: HeaderMap,
+    name: Option<String>,
+) -> Response {
+    handle(state, headers, async |state, log| {
+        let query = match params
+            .get("query")
+            .map(|q| q.trim())
+            .filter(|q| !q.is_empty())
+        {
+            Some(_) => Some(parse_query(&params)?),
+            None => None,
+        };
+        let range = range(&params)?;
+        let _running = query_slot(state)?;
+        let mut found: BTreeSet<String> = BTreeSet::new();
+        let mut seen: Option<Arc<BTreeMap<String, String>>> = None;
+        let (_, _, truncated) = visit(state, query.as_ref(), range, log, |stream, _, _, _| {
+            if seen.as_ref().is_some_and(|s| Arc::ptr_eq(s, stream)) {
+                return;
+            }
+            seen = Some(Arc::clone(stream));
+            match &name {
+                None => found.extend(stream.keys().cloned()),
+                Some(name) => found.extend(stream.get(name).cloned()),
+            }
+        })
+        .await?;
+        log.items = found.len();
+        Ok(answer(json!(found), truncated))
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests;

@@ -90,11 +90,14 @@ async fn api(args: ServeArgs) -> anyhow::Result<()> {
             "OTELVAULT_AUTH=none: only requests signed through the Function URL's AWS_IAM auth are served."
         );
     }
-    let app = router_with(Arc::clone(&app_state), [otelvault_tempo::routes()])
-        .layer(axum::middleware::from_fn(check_once))
-        .layer(axum::middleware::from_fn(move |request, next| {
-            refuse_unsigned(iam_only, request, next)
-        }));
+    let app = router_with(
+        Arc::clone(&app_state),
+        [otelvault_tempo::routes(), otelvault_loki::routes()],
+    )
+    .layer(axum::middleware::from_fn(check_once))
+    .layer(axum::middleware::from_fn(move |request, next| {
+        refuse_unsigned(iam_only, request, next)
+    }));
     lambda_http::run(app)
         .await
         .map_err(|e| anyhow::anyhow!("lambda runtime: {e}"))

@@ -119,7 +119,7 @@ async fn serve_until_stopped(
         shutdown_signal().await;
         let _ = stop.send(true);
     });
-    let mut app = router_with(state, [otelvault_tempo::routes()]);
+    let mut app = router_with(state, [otelvault_tempo::routes(), otelvault_loki::routes()]);
     if limits.loopback_only {
         app = app.layer(axum::middleware::from_fn(loopback_hosts_only));
     }

@@ -12,6 +12,7 @@ mod forward;
 mod grpc;
 mod hostile;
 mod lambda;
+mod loki;
 mod readme;
 mod replay;
 mod smoke;

@@ -1,0 +1,161 @@
+//! Grafana's Loki view of the archive: log records sent by the
+//! OpenTelemetry Python SDK's exporter, read back through the real
+//! binary's Loki API, against what the fetch API returns for the range.
+
+use serde_json::Value;
+
+use crate::support::*;
+
+const KEYS: [(&str, &str); 2] = [
+    ("OTELVAULT_INGEST_KEYS", "python:ingest-secret-e2e"),
+    ("OTELVAULT_QUERY_KEYS", "query-secret-e2e"),
+];
+
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A Loki route's JSON answer, `200` expected.
+fn loki(url: &str, path: &str, categorize: bool) -> Value {
+    let mut request = http()
+        .get(format!("{url}{path}"))
+        .header("Authorization", "Bearer query-secret-e2e");
+    if categorize {
+        request = request.header("X-Loki-Response-Encoding-Flags", "categorize-labels");
+    }
+    let mut response = request.call().expect("loki");
+    let status = response.status();
+    let body = response.body_mut().read_to_string().expect("body");
+    assert_eq!(status, 200, "{path}: {body}");
+    serde_json::from_str(&body).expect("JSON")
+}
+
+/// (line, labels and metadata) of every entry, in the answer's order.
+fn lines(answer: &Value) -> Vec<(u64, String, Value)> {
+    assert_eq!(answer["status"], "success");
+    assert_eq!(answer["data"]["resultType"], "streams");
+    let mut out: Vec<(u64, String, Value)> = Vec::new();
+    for stream in answer["data"]["result"].as_array().expect("result") {
+        for value in stream["values"].as_array().expect("values") {
+            let time = value[0].as_str().expect("time").parse().expect("ns");
+            let mut labels = stream["stream"].clone();
+            if let Some(metadata) = value[2]["structuredMetadata"].as_object() {
+                for (k, v) in metadata {
+                    labels[k] = v.clone();
+                }
+            }
+            out.push((time, value[1].as_str().expect("line").to_owned(), labels));
+        }
+    }
+    out.sort_by_key(|(time, _, _)| std::cmp::Reverse(*time));
+    out
+}
+
+#[test]
+fn grafanas_loki_queries_return_what_the_sdk_sent() {
+    let (server, _store) = Server::start(&Storage::Fs, &KEYS);
+    let cmd = python_sender(
+        ".venv-otel-proto",
+        "proto",
+        &server.url,
+        Some("ingest-secret-e2e"),
+    );
+    let sent = run(cmd, "python exporter");
+    let service = sent["service"].as_str().expect("service");
+    let mut bodies: Vec<String> = sent["logs"]
+        .as_array()
+        .expect("logs")
+        .iter()
+        .map(|l| l["body"].as_str().expect("body").to_owned())
+        .collect();
+    bodies.sort();
+    assert_eq!(bodies.len(), 3);
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let (start, end) = (now - 3600, now + 60);
+    let range = format!("start={start}&end={end}");
+    let selector = format!("{{service_name=\"{service}\"}}");
+    let query = |pipeline: &str, extra: &str, categorize: bool| {
+        let q = encode(&format!("{selector}{pipeline}"));
+        lines(&loki(
+            &server.url,
+            &format!("/loki/api/v1/query_range?query={q}&{range}{extra}"),
+            categorize,
+        ))
+    };
+
+    // Every record, as the fetch API returns the range.
+    let all = query("", "", false);
+    let mut got: Vec<String> = all.iter().map(|(_, line, _)| line.clone()).collect();
+    got.sort();
+    assert_eq!(got, bodies);
+    let (code, stdout, stderr) = run_cli(
+        &[
+            "fetch",
+            "--endpoint",
+            &server.url,
+            "--signal",
+            "logs",
+            "--start",
+            &start.to_string(),
+            "--end",
+            &end.to_string(),
+        ],
+        &[("OTELVAULT_ACCESS_KEY", "query-secret-e2e")],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let fetched: Value = serde_json::from_str(&stdout).expect("OTLP/JSON");
+    let mut fetched_bodies: Vec<String> = fetched["resourceLogs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|rl| rl["scopeLogs"].as_array().cloned().unwrap_or_default())
+        .flat_map(|sl| sl["logRecords"].as_array().cloned().unwrap_or_default())
+        .map(|r| r["body"]["stringValue"].as_str().expect("body").to_owned())
+        .collect();
+    fetched_bodies.sort();
+    assert_eq!(got, fetched_bodies, "the fetch API's records");
+    assert!(all.windows(2).all(|w| w[0].0 >= w[1].0), "newest first");
+
+    // Levels, line filters and attributes as Grafana filters them.
+    let errors = query(r#" | detected_level="error""#, "", false);
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].1, "disk almost full");
+    let payment = query(r#" |= "payment" | user_id = 42"#, "", true);
+    assert_eq!(payment.len(), 1, "{payment:?}");
+    assert_eq!(payment[0].2["detected_level"], "warn");
+    assert_eq!(payment[0].2["service_name"], service);
+    assert!(
+        payment[0].2["trace_id"]
+            .as_str()
+            .is_some_and(|t| t.len() == 32)
+    );
+    assert!(query(r#" != "payment" !~ "disk|start""#, "", false).is_empty());
+    let oldest = query("", "&direction=forward&limit=1", false);
+    assert_eq!(oldest.len(), 1);
+    assert_eq!(oldest[0].0, all.last().expect("records").0);
+
+    let names = loki(&server.url, &format!("/loki/api/v1/labels?{range}"), false);
+    assert!(
+        names["data"]
+            .as_array()
+            .expect("names")
+            .contains(&Value::from("service_name"))
+    );
+    let values = loki(
+        &server.url,
+        &format!("/loki/api/v1/label/service_name/values?{range}"),
+        false,
+    );
+    assert_eq!(values["data"], serde_json::json!([service]));
+    let info = loki(&server.url, "/loki/api/v1/status/buildinfo", false);
+    assert!(info["version"].is_string());
+}

@@ -156,6 +156,46 @@ fn grafanas_loki_queries_return_what_the_sdk_sent() {
         false,
     );
     assert_eq!(values["data"], serde_json::json!([service]));
+    // Grafana's log volume: lines by level, and its health check.
+    let volume = encode(&format!(
+        "sum by (detected_level) (count_over_time({selector}[1h]))"
+    ));
+    let levels = loki(
+        &server.url,
+        &format!("/loki/api/v1/query?query={volume}&time={end}"),
+        false,
+    );
+    assert_eq!(levels["data"]["resultType"], "vector");
+    let mut counted: Vec<(String, String)> = levels["data"]["result"]
+        .as_array()
+        .expect("result")
+        .iter()
+        .map(|s| {
+            (
+                s["metric"]["detected_level"]
+                    .as_str()
+                    .expect("level")
+                    .to_owned(),
+                s["value"][1].as_str().expect("value").to_owned(),
+            )
+        })
+        .collect();
+    counted.sort();
+    let one = |level: &str| (level.to_owned(), "1".to_owned());
+    assert_eq!(counted, [one("error"), one("info"), one("warn")]);
+    let matrix = loki(
+        &server.url,
+        &format!("/loki/api/v1/query_range?query={volume}&{range}&step=60"),
+        false,
+    );
+    assert_eq!(matrix["data"]["resultType"], "matrix");
+    assert_eq!(matrix["data"]["result"].as_array().map(Vec::len), Some(3));
+    let health = loki(
+        &server.url,
+        &format!("/loki/api/v1/query?query={}", encode("vector(1)+vector(1)")),
+        false,
+    );
+    assert_eq!(health["data"]["result"][0]["value"][1], "2");
     let info = loki(&server.url, "/loki/api/v1/status/buildinfo", false);
     assert!(info["version"].is_string());
 }

@@ -31,7 +31,7 @@ use otelvault_service::query::query_slot;
 use otelvault_service::{AppState, RequestLog};
 use serde_json::{Value, json};
 
-use logql::LogQuery;
+use logql::{Expr, LogQuery, MetricQuery, RangeFunction};
 
 type Params = HashMap<String, String>;
 
@@ -153,36 +153,6 @@ fn time_param(params: &Params, name: &str) -> Result<Option<u64>, ApiError> {
     }))
 }
 
-/// A Prometheus-style duration (`90s`, `5m`, `1h30m`, `7d`) in nanoseconds.
-fn duration(text: &str) -> Option<u64> {
-    let mut total = 0u64;
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
-        let n: u64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let nanos = match &rest[..unit] {
-            "ms" => 1_000_000,
-            "s" => NANOS,
-            "m" => 60 * NANOS,
-            "h" => 3600 * NANOS,
-            "d" => 86_400 * NANOS,
-            "w" => 7 * 86_400 * NANOS,
-            "y" => 365 * 86_400 * NANOS,
-            _ => return None,
-        };
-        total = total.checked_add(n.checked_mul(nanos)?)?;
-        rest = &rest[unit..];
-    }
-    Some(total)
-}
-
 /// `[start, end)` from `start`, `end` and `since` (the range before `end`
 /// when there is no `start`; an hour when neither is given), as Loki.
 fn range(params: &Params) -> Result<(u64, u64), ApiError> {
@@ -193,7 +163,7 @@ fn range(params: &Params) -> Result<(u64, u64), ApiError> {
         .filter(|v| !v.is_empty())
     {
         None => 3600 * NANOS,
-        Some(v) => duration(v).ok_or_else(|| {
+        Some(v) => logql::duration(v).ok_or_else(|| {
             ApiError::BadRequest(format!(
                 "since: expected a duration such as 15m or 1h, got {v:?}"
             ))
@@ -208,8 +178,8 @@ fn range(params: &Params) -> Result<(u64, u64), ApiError> {
     Ok((start, end))
 }
 
-fn parse_query(params: &Params) -> Result<LogQuery, ApiError> {
-    let text = params
+fn query_text(params: &Params) -> Result<&str, ApiError> {
+    params
         .get("query")
         .map(|q| q.trim())
         .filter(|q| !q.is_empty())
@@ -218,14 +188,15 @@ fn parse_query(params: &Params) -> Result<LogQuery, ApiError> {
                 "query: missing (a LogQL query such as {service_name=\"cart\"} |= \"error\")"
                     .into(),
             )
-        })?;
-    if !text.starts_with('{') {
-        return Err(ApiError::BadRequest(format!(
-            "query: metric queries are not served; {}",
-            logql::SUPPORTED
-        )));
-    }
-    logql::parse(text).map_err(|e| ApiError::BadRequest(format!("query: {e}")))
+        })
+}
+
+fn parse_query(params: &Params) -> Result<LogQuery, ApiError> {
+    logql::parse(query_text(params)?).map_err(|e| ApiError::BadRequest(format!("query: {e}")))
+}
+
+fn parse_expr(params: &Params) -> Result<Expr, ApiError> {
+    logql::parse_expr(query_text(params)?).map_err(|e| ApiError::BadRequest(format!("query: {e}")))
 }
 
 /// Newest first (`backward`, the default) or oldest first (`forward`).
@@ -463,7 +434,8 @@ fn answer(data: Value, truncated: bool) -> Response {
     response
 }
 
-/// `/loki/api/v1/query_range` of a log query: the lines as `streams`.
+/// `/loki/api/v1/query_range`: a log query's lines as `streams`, a metric
+/// query's series as a `matrix`.
 async fn query_range(state: Arc<AppState>, params: Params, headers: HeaderMap) -> Response {
     let categorize = headers
         .get(ENCODING_FLAGS)
@@ -471,29 +443,277 @@ async fn query_range(state: Arc<AppState>, params: Params, headers: HeaderMap) -
         .is_some_and(|v| v.split(',').any(|f| f.trim() == "categorize-labels"));
     handle(state, headers, async |state, log| {
         let started = Instant::now();
-        let query = parse_query(&params)?;
-        let (range, backward, limit) = (range(&params)?, backward(&params)?, limit(&params)?);
-        let _running = query_slot(state)?;
-        let scan = scan(state, &query, range, backward, limit, log).await?;
-        Ok(answer(
-            streams(&scan, categorize, stats(&scan, started)),
-            scan.truncated,
-        ))
+        let expr = parse_expr(&params)?;
+        let range = range(&params)?;
+        match expr {
+            Expr::Log(query) => {
+                let (backward, limit) = (backward(&params)?, limit(&params)?);
+                let _running = query_slot(state)?;
+                let scan = scan(state, &query, range, backward, limit, log).await?;
+                Ok(answer(
+                    streams(&scan, categorize, stats(&scan, started)),
+                    scan.truncated,
+                ))
+            }
+            Expr::Metric(metric) => {
+                let step = step(&params, range)?;
+                let _running = query_slot(state)?;
+                let (start, end) = (range.0, range.1 - 1);
+                let steps: Vec<u64> = (0..)
+                    .map(|i: u64| start + i * step)
+                    .take_while(|t| *t <= end)
+                    .collect();
+                let (series, scan) = evaluate(state, &metric, &steps, log).await?;
+                let result: Vec<Value> = series
+                    .into_iter()
+                    .map(|(labels, points)| {
+                        let values: Vec<Value> = points
+                            .into_iter()
+                            .map(|(t, v)| json!([seconds(t), number(v)]))
+                            .collect();
+                        json!({ "metric": labels, "values": values })
+                    })
+                    .collect();
+                Ok(answer(
+                    json!({ "resultType": "matrix", "result": result, "stats": stats(&scan, started) }),
+                    scan.truncated,
+                ))
+            }
+            Expr::Constant(value) => {
+                let (start, end) = (range.0, range.1 - 1);
+                let step = step(&params, range)?;
+                let values: Vec<Value> = (0..)
+                    .map(|i: u64| start + i * step)
+                    .take_while(|t| *t <= end)
+                    .map(|t| json!([seconds(t), number(value)]))
+                    .collect();
+                Ok(answer(
+                    json!({ "resultType": "matrix", "result": [{ "metric": {}, "values": values }] }),
+                    false,
+                ))
+            }
+        }
     })
     .await
 }
 
-/// `/loki/api/v1/query`: instant queries are metric queries in Loki, and
-/// those are not served.
+/// `/loki/api/v1/query`: a metric query (or a constant, as Grafana's
+/// "Save & test" sends) at one time, as a `vector`.
 async fn instant(state: Arc<AppState>, params: Params, headers: HeaderMap) -> Response {
-    handle(state, headers, async |_, _| {
-        let query = params.get("query").map_or("", |q| q.trim());
-        Err(ApiError::BadRequest(format!(
-            "query {query:?}: instant queries need a metric query, and metric queries are not served; use query_range with a log query ({})",
-            logql::SUPPORTED
-        )))
+    handle(state, headers, async |state, log| {
+        let started = Instant::now();
+        let expr = parse_expr(&params)?;
+        let time = time_param(&params, "time")?.unwrap_or_else(otelvault_codec::now_unix_nanos);
+        match expr {
+            Expr::Log(_) => Err(ApiError::BadRequest(
+                "query: a log query cannot be an instant query; use query_range, or count its lines with count_over_time".into(),
+            )),
+            Expr::Constant(value) => Ok(answer(
+                json!({ "resultType": "vector", "result": [{ "metric": {}, "value": [seconds(time), number(value)] }] }),
+                false,
+            )),
+            Expr::Metric(metric) => {
+                let _running = query_slot(state)?;
+                let (series, scan) = evaluate(state, &metric, &[time], log).await?;
+                let result: Vec<Value> = series
+                    .into_iter()
+                    .filter_map(|(labels, points)| {
+                        let (t, v) = points.into_iter().next()?;
+                        Some(json!({ "metric": labels, "value": [seconds(t), number(v)] }))
+                    })
+                    .collect();
+                Ok(answer(
+                    json!({ "resultType": "vector", "result": result, "stats": stats(&scan, started) }),
+                    scan.truncated,
+                ))
+            }
+        }
     })
     .await
+}
+
+/// Unix seconds, as Loki writes a sample's time.
+fn seconds(nanos: u64) -> f64 {
+    nanos as f64 / 1e9
+}
+
+/// A sample's value, as Loki writes it: a string.
+fn number(value: f64) -> String {
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        format!("{value:.0}")
+    } else {
+        value.to_string()
+    }
+}
+
+/// A series: its labels, and its points (unix nanoseconds, value).
+type Series = (BTreeMap<String, String>, Vec<(u64, f64)>);
+
+/// Points a series may have at most, as Loki.
+const MAX_POINTS: u64 = 11_000;
+
+/// The step of a range query: `step` (a duration, or seconds), else
+/// Loki's default, the range over 250 points (a second at least).
+fn step(params: &Params, (start, end): (u64, u64)) -> Result<u64, ApiError> {
+    let step = match params
+        .get("step")
+        .map(|v| v.trim())
+        .filter(|v| !v.is_empty())
+    {
+        None => ((end - start) / 250 / NANOS).max(1) * NANOS,
+        Some(v) => v
+            .parse::<f64>()
+            .ok()
+            .filter(|s| *s > 0.0 && s.is_finite())
+            .map(|s| (s * 1e9) as u64)
+            .or_else(|| logql::duration(v))
+            .filter(|s| *s > 0)
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "step: expected a duration such as 30s or a number of seconds, got {v:?}"
+                ))
+            })?,
+    };
+    if (end - start) / step > MAX_POINTS {
+        return Err(ApiError::BadRequest(format!(
+            "step: {} points of a series is more than the {MAX_POINTS} a query returns; use a longer step or a shorter range",
+            (end - start) / step
+        )));
+    }
+    Ok(step)
+}
+
+/// A metric query's series at each of `steps` (unix nanoseconds): for each
+/// series (labels), its points (time, value), where its window holds lines.
+async fn evaluate(
+    state: &AppState,
+    metric: &MetricQuery,
+    steps: &[u64],
+    log: &mut RequestLog,
+) -> Result<(Vec<Series>, Scan), ApiError> {
+    let (Some(first), Some(last)) = (steps.first(), steps.last()) else {
+        return Ok((Vec::new(), Scan::default()));
+    };
+    // Windows are (t - range, t]: the read covers the first one's start to
+    // the last step.
+    let read = (
+        first.saturating_sub(metric.range).saturating_add(1),
+        last.saturating_add(1),
+    );
+    // Lines of each series: (time, bytes). With an aggregation that sums,
+    // series are grouped as they are read.
+    let grouped_early = metric
+        .aggregation
+        .as_ref()
+        .is_some_and(|a| a.op == logql::AggregateOp::Sum);
+    let mut ids: HashMap<BTreeMap<String, String>, usize> = HashMap::new();
+    let mut lines: Vec<Vec<(u64, u64)>> = Vec::new();
+    let (seen, bytes, truncated) = visit(
+        state,
+        Some(&metric.query),
+        read,
+        log,
+        |stream, metadata, time, line| {
+            let mut labels = (**stream).clone();
+            labels.extend(metadata);
+            if grouped_early && let Some(aggregation) = &metric.aggregation {
+                labels = group(aggregation, &labels);
+            }
+            let next = ids.len();
+            let id = *ids.entry(labels).or_insert(next);
+            if id == lines.len() {
+                lines.push(Vec::new());
+            }
+            lines[id].push((time, line.len() as u64));
+        },
+    )
+    .await?;
+    let window_seconds = metric.range as f64 / 1e9;
+    let mut series: Vec<Series> = Vec::with_capacity(ids.len());
+    let mut by_id: Vec<(BTreeMap<String, String>, usize)> = ids.into_iter().collect();
+    by_id.sort_by_key(|(_, id)| *id);
+    for (labels, id) in by_id {
+        let mut times = std::mem::take(&mut lines[id]);
+        times.sort_unstable();
+        // Prefix sums of bytes, for each window's total.
+        let mut prefix = Vec::with_capacity(times.len() + 1);
+        prefix.push(0u64);
+        for (_, b) in &times {
+            prefix.push(prefix.last().copied().unwrap_or(0) + b);
+        }
+        let mut points = Vec::new();
+        for &t in steps {
+            let from = times.partition_point(|(time, _)| *time <= t.saturating_sub(metric.range));
+            let to = times.partition_point(|(time, _)| *time <= t);
+            if to <= from {
+                continue;
+            }
+            let (count, size) = ((to - from) as f64, (prefix[to] - prefix[from]) as f64);
+            points.push((
+                t,
+                match metric.function {
+                    RangeFunction::CountOverTime => count,
+                    RangeFunction::Rate => count / window_seconds,
+                    RangeFunction::BytesOverTime => size,
+                    RangeFunction::BytesRate => size / window_seconds,
+                },
+            ));
+        }
+        if !points.is_empty() {
+            series.push((labels, points));
+        }
+    }
+    if let Some(aggregation) = metric.aggregation.as_ref().filter(|_| !grouped_early) {
+        series = aggregate(aggregation, series, steps);
+    }
+    series.sort_by(|a, b| a.0.cmp(&b.0));
+    log.items = series.len();
+    Ok((
+        series,
+        Scan {
+            entries: Vec::new(),
+            lines: seen,
+            bytes,
+            truncated,
+        },
+    ))
+}
+
+/// The labels a series keeps in its group.
+fn group(
+    aggregation: &logql::Aggregation,
+    labels: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    labels
+        .iter()
+        .filter(|(k, _)| aggregation.labels.contains(k) == aggregation.by)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// Series combined by their group, step by step.
+fn aggregate(aggregation: &logql::Aggregation, series: Vec<Series>, steps: &[u64]) -> Vec<Series> {
+    let mut groups: BTreeMap<BTreeMap<String, String>, BTreeMap<u64, Vec<f64>>> = BTreeMap::new();
+    for (labels, points) in series {
+        let at = groups.entry(group(aggregation, &labels)).or_default();
+        for (t, v) in points {
+            at.entry(t).or_default().push(v);
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(labels, by_step)| {
+            let points = steps
+                .iter()
+                .filter_map(|t| {
+                    by_step
+                        .get(t)
+                        .map(|values| (*t, aggregation.op.apply(values)))
+                })
+                .collect();
+            (labels, points)
+        })
+        .collect()
 }
 
 /// The `streams` answer: entries grouped by their labels (stream labels

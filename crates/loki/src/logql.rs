@@ -118,16 +118,138 @@ impl LogQuery {
 /// Parses a log query.
 pub fn parse(text: &str) -> Result<LogQuery, String> {
     let mut p = Parser { text, at: 0 };
-    let selector = p.selector()?;
-    let mut stages = Vec::new();
-    loop {
-        p.space();
-        if p.done() {
-            break;
+    let query = p.log_query()?;
+    p.end()?;
+    Ok(query)
+}
+
+/// A query of either kind, or a constant (Grafana's health check sends
+/// `vector(1)+vector(1)`).
+#[derive(Debug, Clone)]
+pub enum Expr {
+    /// Lines.
+    Log(LogQuery),
+    /// Counts or bytes of lines over time.
+    Metric(MetricQuery),
+    /// `vector(n)`, and arithmetic of them.
+    Constant(f64),
+}
+
+/// `[aggregation] function(log query [range])`.
+#[derive(Debug, Clone)]
+pub struct MetricQuery {
+    /// What is counted over each window.
+    pub function: RangeFunction,
+    /// The lines counted.
+    pub query: LogQuery,
+    /// The window, nanoseconds.
+    pub range: u64,
+    /// How series are combined, if they are.
+    pub aggregation: Option<Aggregation>,
+}
+
+/// The range functions served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RangeFunction {
+    /// Lines in the window.
+    CountOverTime,
+    /// Lines per second over the window.
+    Rate,
+    /// Bytes of the lines in the window.
+    BytesOverTime,
+    /// Bytes per second over the window.
+    BytesRate,
+}
+
+/// `sum|count|min|max|avg [by|without (labels)]`.
+#[derive(Debug, Clone)]
+pub struct Aggregation {
+    /// The operation.
+    pub op: AggregateOp,
+    /// Labels kept (`by`) or dropped (`without`); `by ()` when none given.
+    pub by: bool,
+    /// The labels named.
+    pub labels: Vec<String>,
+}
+
+/// The aggregation operators served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AggregateOp {
+    /// Sum of the series.
+    Sum,
+    /// How many series.
+    Count,
+    /// Least.
+    Min,
+    /// Greatest.
+    Max,
+    /// Mean.
+    Avg,
+}
+
+impl AggregateOp {
+    /// Combines the series' values.
+    pub fn apply(self, values: &[f64]) -> f64 {
+        match self {
+            AggregateOp::Sum => values.iter().sum(),
+            AggregateOp::Count => values.len() as f64,
+            AggregateOp::Min => values.iter().copied().fold(f64::INFINITY, f64::min),
+            AggregateOp::Max => values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            AggregateOp::Avg => values.iter().sum::<f64>() / values.len().max(1) as f64,
         }
-        stages.push(p.stage()?);
     }
-    Ok(LogQuery { selector, stages })
+}
+
+/// What metric queries support, for error messages.
+pub const SUPPORTED_METRICS: &str = "metric queries: count_over_time, rate, bytes_over_time or bytes_rate of a log query over a [range], optionally in sum, count, min, max or avg with by (labels) or without (labels)";
+
+/// Parses a log query, a metric query or a constant expression.
+pub fn parse_expr(text: &str) -> Result<Expr, String> {
+    let mut p = Parser { text, at: 0 };
+    p.space();
+    let expr = if p.rest().starts_with('{') {
+        Expr::Log(p.log_query()?)
+    } else if p.rest().starts_with("vector") {
+        Expr::Constant(p.constant()?)
+    } else {
+        Expr::Metric(p.metric()?)
+    };
+    p.end()?;
+    Ok(expr)
+}
+
+/// A Prometheus-style duration (`90s`, `5m`, `1h30m`, `7d`) in nanoseconds.
+pub fn duration(text: &str) -> Option<u64> {
+    const NANOS: u64 = 1_000_000_000;
+    let mut total = 0u64;
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
+        if digits == 0 {
+            return None;
+        }
+        let n: u64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let nanos = match &rest[..unit] {
+            "ms" => 1_000_000,
+            "s" => NANOS,
+            "m" => 60 * NANOS,
+            "h" => 3600 * NANOS,
+            "d" => 86_400 * NANOS,
+            "w" => 7 * 86_400 * NANOS,
+            "y" => 365 * 86_400 * NANOS,
+            _ => return None,
+        };
+        total = total.checked_add(n.checked_mul(nanos)?)?;
+        rest = &rest[unit..];
+    }
+    Some(total)
 }
 
 struct Parser<'a> {
@@ -169,6 +291,167 @@ impl<'a> Parser<'a> {
                 self.at
             )
         }
+    }
+
+    fn end(&mut self) -> Result<(), String> {
+        self.space();
+        if self.done() {
+            Ok(())
+        } else {
+            Err(self.error("the end of the query"))
+        }
+    }
+
+    /// A selector and its stages, up to the end, a `[range]` or a `)`.
+    fn log_query(&mut self) -> Result<LogQuery, String> {
+        let selector = self.selector()?;
+        let mut stages = Vec::new();
+        loop {
+            self.space();
+            if self.done() || self.rest().starts_with(['[', ')']) {
+                break;
+            }
+            stages.push(self.stage()?);
+        }
+        Ok(LogQuery { selector, stages })
+    }
+
+    fn word(&mut self) -> String {
+        self.space();
+        let rest = self.rest();
+        let len = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        self.at += len;
+        rest[..len].to_owned()
+    }
+
+    /// `vector(n)` terms joined by `+ - * /`, left to right.
+    fn constant(&mut self) -> Result<f64, String> {
+        let mut value = self.vector()?;
+        loop {
+            self.space();
+            let Some(op) = self.rest().chars().next().filter(|c| "+-*/".contains(*c)) else {
+                return Ok(value);
+            };
+            self.at += 1;
+            let next = self.vector()?;
+            value = match op {
+                '+' => value + next,
+                '-' => value - next,
+                '*' => value * next,
+                _ => value / next,
+            };
+        }
+    }
+
+    fn vector(&mut self) -> Result<f64, String> {
+        if self.word() != "vector" || !self.eat("(") {
+            return Err(self.error("vector(<number>)"));
+        }
+        let n = self.number()?;
+        if !self.eat(")") {
+            return Err(self.error("')'"));
+        }
+        Ok(n)
+    }
+
+    fn metric(&mut self) -> Result<MetricQuery, String> {
+        let start = self.at;
+        let name = self.word();
+        let op = match name.as_str() {
+            "sum" => Some(AggregateOp::Sum),
+            "count" => Some(AggregateOp::Count),
+            "min" => Some(AggregateOp::Min),
+            "max" => Some(AggregateOp::Max),
+            "avg" => Some(AggregateOp::Avg),
+            _ => None,
+        };
+        let Some(op) = op else {
+            self.at = start;
+            return self.range_function();
+        };
+        let mut grouping = self.grouping()?;
+        if !self.eat("(") {
+            return Err(self.error("'(' after the aggregation"));
+        }
+        let mut query = self.range_function()?;
+        if !self.eat(")") {
+            return Err(self.error("')' closing the aggregation"));
+        }
+        if grouping.is_none() {
+            grouping = self.grouping()?;
+        }
+        let (by, labels) = grouping.unwrap_or((true, Vec::new()));
+        query.aggregation = Some(Aggregation { op, by, labels });
+        Ok(query)
+    }
+
+    /// `by (a, b)` or `without (a)`, if there.
+    fn grouping(&mut self) -> Result<Option<(bool, Vec<String>)>, String> {
+        self.space();
+        let by = if self.rest().starts_with("by")
+            && !self.rest()[2..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+        {
+            self.at += 2;
+            true
+        } else if self.rest().starts_with("without") {
+            self.at += 7;
+            false
+        } else {
+            return Ok(None);
+        };
+        if !self.eat("(") {
+            return Err(self.error("'(' and the labels to group by"));
+        }
+        let mut labels = Vec::new();
+        while !self.eat(")") {
+            if !labels.is_empty() && !self.eat(",") {
+                return Err(self.error("',' or ')'"));
+            }
+            labels.push(self.label()?);
+        }
+        Ok(Some((by, labels)))
+    }
+
+    fn range_function(&mut self) -> Result<MetricQuery, String> {
+        let start = self.at;
+        let function = match self.word().as_str() {
+            "count_over_time" => RangeFunction::CountOverTime,
+            "rate" => RangeFunction::Rate,
+            "bytes_over_time" => RangeFunction::BytesOverTime,
+            "bytes_rate" => RangeFunction::BytesRate,
+            other => {
+                self.at = start;
+                let what = if other.is_empty() { "this" } else { other };
+                return Err(format!(
+                    "{what:?} is not served; {SUPPORTED_METRICS}; {SUPPORTED}"
+                ));
+            }
+        };
+        if !self.eat("(") {
+            return Err(self.error("'(' after the function"));
+        }
+        let query = self.log_query()?;
+        if !self.eat("[") {
+            return Err(self.error("a [range] such as [5m]"));
+        }
+        self.space();
+        let rest = self.rest();
+        let close = rest.find(']').ok_or_else(|| self.error("']'"))?;
+        let range = duration(&rest[..close])
+            .filter(|r| *r > 0)
+            .ok_or_else(|| self.error("a range such as [5m] or [1h]"))?;
+        self.at += close + 1;
+        if !self.eat(")") {
+            return Err(self.error("')' closing the function"));
+        }
+        Ok(MetricQuery {
+            function,
+            query,
+            range,
+            aggregation: None,
+        })
     }
 
     fn selector(&mut self) -> Result<Vec<Matcher>, String> {

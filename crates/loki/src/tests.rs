@@ -342,9 +342,9 @@ async fn bad_queries_answer_400_naming_the_problem() {
         (
             format!(
                 "query={}",
-                encode(r#"count_over_time({service_name="a"}[5m])"#)
+                encode(r#"quantile_over_time(0.5, {service_name="a"}[5m])"#)
             ),
-            "metric queries are not served",
+            "is not served",
         ),
         (
             format!("query={}", encode(r#"{service_name="a"} | json"#)),
@@ -376,4 +376,150 @@ async fn bad_queries_answer_400_naming_the_problem() {
     )
     .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+/// The samples of a `matrix` or `vector` answer: labels → (unix seconds,
+/// value) points.
+fn samples(answer: &Value) -> Vec<(Value, Vec<(f64, f64)>)> {
+    assert_eq!(answer["status"], "success", "{answer}");
+    answer["data"]["result"]
+        .as_array()
+        .expect("result")
+        .iter()
+        .map(|series| {
+            let points = match series.get("values") {
+                Some(values) => values.as_array().expect("values").clone(),
+                None => vec![series["value"].clone()],
+            };
+            let points = points
+                .iter()
+                .map(|p| {
+                    (
+                        p[0].as_f64().expect("time"),
+                        p[1].as_str().expect("value").parse().expect("number"),
+                    )
+                })
+                .collect();
+            (series["metric"].clone(), points)
+        })
+        .collect()
+}
+
+/// Metric queries count what the log query selects, window by window,
+/// raw and compacted alike; Grafana's health check gets its constant.
+#[tokio::test]
+async fn metric_queries_count_the_lines_their_log_query_selects() {
+    let (app, records, store) = app().await;
+    let minute = 60_000_000_000u64;
+    // Lines of `service` (all services: None) in (t - range, t].
+    let count = |service: Option<&str>, t: u64, range: u64, keep: &dyn Fn(&Generated) -> bool| {
+        records
+            .iter()
+            .filter(|r| service.is_none_or(|s| r.service == s) && keep(r))
+            .filter(|r| r.time > t - range && r.time <= t)
+            .count() as f64
+    };
+    let start = T0 + 10 * minute;
+    let steps: Vec<u64> = (0..6).map(|i| start + i * 10 * minute).collect();
+    let range_params = |query: &str| {
+        format!(
+            "/loki/api/v1/query_range?query={}&start={start}&end={}&step=600",
+            encode(query),
+            steps[5]
+        )
+    };
+    let mut answers = Vec::new();
+    for compacted in [false, true] {
+        if compacted {
+            otelvault_archive::compact_hour(
+                &*store,
+                otelvault_codec::Signal::Logs,
+                T0,
+                otelvault_archive::CompactOptions::default(),
+            )
+            .await
+            .expect("compact");
+        }
+        let by_service =
+            r#"sum by (service_name) (count_over_time({service_name=~"svc-.*"}[10m]))"#;
+        let (status, answer, text) = get(&app, &range_params(by_service)).await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+        assert_eq!(answer["data"]["resultType"], "matrix");
+        let got = samples(&answer);
+        assert_eq!(got.len(), 3, "{answer}");
+        for (labels, points) in &got {
+            let service = labels["service_name"].as_str().expect("service");
+            assert_eq!(labels.as_object().map(|o| o.len()), Some(1), "{labels}");
+            let want: Vec<(f64, f64)> = steps
+                .iter()
+                .map(|t| {
+                    (
+                        *t as f64 / 1e9,
+                        count(Some(service), *t, 10 * minute, &|_| true),
+                    )
+                })
+                .filter(|(_, n)| *n > 0.0)
+                .collect();
+            assert_eq!(points, &want, "{service}");
+        }
+        // rate over the hour, errors only, every service in one series.
+        let rate = r#"sum(rate({service_name=~".+"} |= "timeout" [1h]))"#;
+        let (_, answer, _) = get(&app, &range_params(rate)).await;
+        let got = samples(&answer);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].0, serde_json::json!({}));
+        let last = got[0].1.last().expect("points");
+        let want = count(None, steps[5], 60 * minute, &|r| r.error) / 3600.0;
+        assert!((last.1 - want).abs() < 1e-9, "{last:?} vs {want}");
+        // max by service of per-series counts (series split by status and level).
+        let max = r#"max by (service_name) (count_over_time({service_name="svc-0"}[1h]))"#;
+        let (_, answer, _) = get(&app, &range_params(max)).await;
+        let got = samples(&answer);
+        let want = count(Some("svc-0"), steps[5], 60 * minute, &|r| !r.error);
+        assert_eq!(got[0].1.last().map(|p| p.1), Some(want));
+        // An instant query at the hour's last line: a vector.
+        let instant = format!(
+            "/loki/api/v1/query?query={}&time={}",
+            encode(r#"sum(bytes_over_time({service_name="svc-1"}[1h]))"#),
+            T0 + 59 * minute
+        );
+        let (status, answer, text) = get(&app, &instant).await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+        assert_eq!(answer["data"]["resultType"], "vector");
+        let bytes: usize = records
+            .iter()
+            .filter(|r| r.service == "svc-1")
+            .map(|r| r.line.len())
+            .sum();
+        assert_eq!(samples(&answer)[0].1[0].1, bytes as f64);
+        answers.push(answer);
+    }
+    assert_eq!(answers[0]["data"]["result"], answers[1]["data"]["result"]);
+
+    let (status, health, text) = get(
+        &app,
+        &format!("/loki/api/v1/query?query={}", encode("vector(1)+vector(1)")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(health["data"]["result"][0]["value"][1], "2");
+    for (query, names) in [
+        (r#"quantile_over_time(0.9, {a="b"}[5m])"#, "not served"),
+        (r#"count_over_time({a="b"})"#, "[range]"),
+        (r#"sum by (a (count_over_time({a="b"}[5m]))"#, "',' or ')'"),
+        (r#"topk(3, count_over_time({a="b"}[5m]))"#, "not served"),
+    ] {
+        let (status, _, text) = get(&app, &range_params(query)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {text}");
+        assert!(text.contains(names), "{query}: {text}");
+    }
+    let (status, _, text) = get(
+        &app,
+        &format!(
+            "/loki/api/v1/query?query={}",
+            encode(r#"{service_name="svc-0"}"#)
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
 }

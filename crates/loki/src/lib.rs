@@ -77,6 +77,23 @@ pub fn routes() -> Router<Arc<AppState>> {
             ),
         )
         .route(
+            "/loki/api/v1/series",
+            get(|State(s): St, UrlQuery(p): UrlQuery<Params>, h: HeaderMap| series(s, p, h))
+                .post(|State(s): St, h: HeaderMap, Form(p): Form<Params>| series(s, p, h)),
+        )
+        .route(
+            "/loki/api/v1/index/stats",
+            get(|State(s): St, UrlQuery(p): UrlQuery<Params>, h: HeaderMap| index_stats(s, p, h)),
+        )
+        .route(
+            "/loki/api/v1/index/volume",
+            get(|State(s): St, UrlQuery(p): UrlQuery<Params>, h: HeaderMap| volume(s, p, h, false)),
+        )
+        .route(
+            "/loki/api/v1/index/volume_range",
+            get(|State(s): St, UrlQuery(p): UrlQuery<Params>, h: HeaderMap| volume(s, p, h, true)),
+        )
+        .route(
             "/loki/api/v1/status/buildinfo",
             get(|State(s): St, h: HeaderMap| buildinfo(s, h)),
         )
@@ -786,6 +803,169 @@ async fn label_names(
         .await?;
         log.items = found.len();
         Ok(answer(json!(found), truncated))
+    })
+    .await
+}
+
+/// `/loki/api/v1/series?match[]=`: the distinct stream label sets of the
+/// streams the selector picks in the range.
+async fn series(state: Arc<AppState>, params: Params, headers: HeaderMap) -> Response {
+    handle(state, headers, async |state, log| {
+        let text = params
+            .get("match[]")
+            .or_else(|| params.get("match"))
+            .map(|q| q.trim())
+            .filter(|q| !q.is_empty())
+            .ok_or_else(|| {
+                ApiError::BadRequest(
+                    "match[]: missing (a stream selector such as {service_name=\"cart\"})".into(),
+                )
+            })?;
+        let query =
+            logql::parse(text).map_err(|e| ApiError::BadRequest(format!("match[]: {e}")))?;
+        let range = range(&params)?;
+        let _running = query_slot(state)?;
+        let mut found: BTreeSet<BTreeMap<String, String>> = BTreeSet::new();
+        let mut seen: Option<Arc<BTreeMap<String, String>>> = None;
+        let (_, _, truncated) = visit(state, Some(&query), range, log, |stream, _, _, _| {
+            if !seen.as_ref().is_some_and(|s| Arc::ptr_eq(s, stream)) {
+                found.insert((**stream).clone());
+                seen = Some(Arc::clone(stream));
+            }
+        })
+        .await?;
+        log.items = found.len();
+        Ok(answer(json!(found), truncated))
+    })
+    .await
+}
+
+/// `/loki/api/v1/index/stats`: streams, lines and bytes the query's
+/// selector picks in the range (Grafana's query size hint).
+async fn index_stats(state: Arc<AppState>, params: Params, headers: HeaderMap) -> Response {
+    handle(state, headers, async |state, log| {
+        let query = parse_query(&params)?;
+        let range = range(&params)?;
+        let _running = query_slot(state)?;
+        let mut streams: BTreeSet<BTreeMap<String, String>> = BTreeSet::new();
+        let (mut entries, mut bytes) = (0u64, 0u64);
+        let (_, _, truncated) = visit(state, Some(&query), range, log, |stream, _, _, line| {
+            if !streams.contains(&**stream) {
+                streams.insert((**stream).clone());
+            }
+            entries += 1;
+            bytes += line.len() as u64;
+        })
+        .await?;
+        let mut response = json_response(&json!({
+            "streams": streams.len(),
+            "chunks": log.objects,
+            "entries": entries,
+            "bytes": bytes,
+        }));
+        if truncated {
+            response
+                .headers_mut()
+                .insert("otelvault-truncated", HeaderValue::from_static("true"));
+        }
+        Ok(response)
+    })
+    .await
+}
+
+/// `/loki/api/v1/index/volume` (a `vector`) and `volume_range` (a `matrix`
+/// by `step`): bytes of the lines the selector picks, by the labels of
+/// `targetLabels` (else those the selector names), largest first, `limit`
+/// groups (100 by default).
+async fn volume(
+    state: Arc<AppState>,
+    params: Params,
+    headers: HeaderMap,
+    ranged: bool,
+) -> Response {
+    handle(state, headers, async |state, log| {
+        let query = parse_query(&params)?;
+        let range = range(&params)?;
+        let limit = match params
+            .get("limit")
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+        {
+            None => 100,
+            Some(v) => v.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                ApiError::BadRequest(format!("limit: expected a whole number, got {v:?}"))
+            })?,
+        };
+        let targets: Vec<String> = match params
+            .get("targetLabels")
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+        {
+            Some(v) => v
+                .split(',')
+                .map(|l| l.trim().to_owned())
+                .filter(|l| !l.is_empty())
+                .collect(),
+            None => query.selector.iter().map(|m| m.label.clone()).collect(),
+        };
+        let step = if ranged {
+            step(&params, range)?
+        } else {
+            range.1 - range.0
+        };
+        let _running = query_slot(state)?;
+        // Bytes by group, then by the end of the step holding the line.
+        let mut groups: BTreeMap<BTreeMap<String, String>, BTreeMap<u64, u64>> = BTreeMap::new();
+        let (_, _, truncated) = visit(
+            state,
+            Some(&query),
+            range,
+            log,
+            |stream, metadata, time, line| {
+                let labels: BTreeMap<String, String> = targets
+                    .iter()
+                    .filter_map(|t| {
+                        stream
+                            .get(t)
+                            .or_else(|| metadata.get(t))
+                            .map(|v| (t.clone(), v.clone()))
+                    })
+                    .collect();
+                let bucket = range.0 + (time - range.0) / step * step;
+                *groups.entry(labels).or_default().entry(bucket).or_default() += line.len() as u64;
+            },
+        )
+        .await?;
+        let mut totals: Vec<(_, BTreeMap<u64, u64>, u64)> = groups
+            .into_iter()
+            .map(|(labels, buckets)| {
+                let total = buckets.values().sum();
+                (labels, buckets, total)
+            })
+            .collect();
+        totals.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
+        totals.truncate(limit);
+        let end = range.1 - 1;
+        let result: Vec<Value> = totals
+            .into_iter()
+            .map(|(labels, buckets, total)| {
+                if ranged {
+                    let values: Vec<Value> = buckets
+                        .into_iter()
+                        .map(|(t, b)| json!([seconds(t), b.to_string()]))
+                        .collect();
+                    json!({ "metric": labels, "values": values })
+                } else {
+                    json!({ "metric": labels, "value": [seconds(end), total.to_string()] })
+                }
+            })
+            .collect();
+        log.items = result.len();
+        let kind = if ranged { "matrix" } else { "vector" };
+        Ok(answer(
+            json!({ "resultType": kind, "result": result }),
+            truncated,
+        ))
     })
     .await
 }

@@ -523,3 +523,90 @@ async fn metric_queries_count_the_lines_their_log_query_selects() {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
 }
+
+/// Series, index stats and volumes, as Grafana's label browser, query
+/// hints and log volume ask for them.
+#[tokio::test]
+async fn series_stats_and_volumes_describe_what_a_selector_picks() {
+    let (app, records, _) = app().await;
+    let selector = encode(r#"{service_name=~"svc-[01]"}"#);
+    let (status, series, text) = get(
+        &app,
+        &format!("/loki/api/v1/series?match[]={selector}&{RANGE}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(
+        series["data"],
+        serde_json::json!([
+            {"k8s_namespace_name": "prod", "service_name": "svc-0"},
+            {"k8s_namespace_name": "prod", "service_name": "svc-1"},
+        ])
+    );
+    let picked: Vec<&Generated> = records.iter().filter(|r| r.service != "svc-2").collect();
+    let bytes = |service: &str| -> usize {
+        picked
+            .iter()
+            .filter(|r| r.service == service)
+            .map(|r| r.line.len())
+            .sum()
+    };
+    let (_, stats, _) = get(
+        &app,
+        &format!("/loki/api/v1/index/stats?query={selector}&{RANGE}"),
+    )
+    .await;
+    assert_eq!(stats["streams"], 2);
+    assert_eq!(stats["entries"], picked.len());
+    assert_eq!(stats["bytes"], bytes("svc-0") + bytes("svc-1"));
+    let (_, volume, _) = get(
+        &app,
+        &format!("/loki/api/v1/index/volume?query={selector}&{RANGE}"),
+    )
+    .await;
+    assert_eq!(volume["data"]["resultType"], "vector");
+    let got: Vec<(String, String)> = volume["data"]["result"]
+        .as_array()
+        .expect("result")
+        .iter()
+        .map(|v| {
+            (
+                v["metric"]["service_name"]
+                    .as_str()
+                    .expect("service")
+                    .to_owned(),
+                v["value"][1].as_str().expect("bytes").to_owned(),
+            )
+        })
+        .collect();
+    let mut want = vec![
+        ("svc-0".to_owned(), bytes("svc-0").to_string()),
+        ("svc-1".to_owned(), bytes("svc-1").to_string()),
+    ];
+    want.sort_by_key(|w| std::cmp::Reverse(w.1.parse::<usize>().ok()));
+    assert_eq!(got, want, "largest first");
+    let (_, ranged, _) = get(
+        &app,
+        &format!("/loki/api/v1/index/volume_range?query={selector}&{RANGE}&step=600&targetLabels=detected_level"),
+    )
+    .await;
+    assert_eq!(ranged["data"]["resultType"], "matrix");
+    let total: usize = ranged["data"]["result"]
+        .as_array()
+        .expect("result")
+        .iter()
+        .flat_map(|s| s["values"].as_array().expect("values").clone())
+        .map(|p| {
+            p[1].as_str()
+                .expect("bytes")
+                .parse::<usize>()
+                .expect("number")
+        })
+        .sum();
+    assert_eq!(total, bytes("svc-0") + bytes("svc-1"));
+    assert_eq!(
+        ranged["data"]["result"].as_array().map(Vec::len),
+        Some(2),
+        "error and info"
+    );
+}

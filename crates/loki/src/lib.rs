@@ -25,7 +25,6 @@ use axum::routing::get;
 use http::{HeaderMap, HeaderValue, header};
 use otelvault_archive::{Budget, Query};
 use otelvault_codec::{Batch, Format, Signal};
-use otelvault_service::auth::Scope;
 use otelvault_service::error::ApiError;
 use otelvault_service::query::query_slot;
 use otelvault_service::{AppState, RequestLog};
@@ -106,21 +105,7 @@ async fn handle(
     headers: HeaderMap,
     body: impl AsyncFnOnce(&AppState, &mut RequestLog) -> Result<Response, ApiError>,
 ) -> Response {
-    let mut log = RequestLog {
-        signal: Some(Signal::Logs),
-        ..Default::default()
-    };
-    let result = match state.auth.check(&headers, Scope::Query) {
-        Ok(key) => {
-            log.key_id = key;
-            body(&state, &mut log).await
-        }
-        Err(e) => Err(e.into()),
-    };
-    log.attach(
-        Ok(result.unwrap_or_else(ApiError::into_text_response)),
-        Format::Json,
-    )
+    otelvault_service::query_api(state, headers, Signal::Logs, body).await
 }
 
 /// `GET /loki/api/v1/status/buildinfo`: what Grafana reads to learn the

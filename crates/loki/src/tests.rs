@@ -112,6 +112,18 @@ async fn app() -> (Router, Vec<Generated>, Arc<MemoryStore>) {
     (app, records, store)
 }
 
+/// Compacts the records' hour.
+async fn compact(store: &MemoryStore) -> otelvault_archive::HourReport {
+    otelvault_archive::compact_hour(
+        store,
+        otelvault_codec::Signal::Logs,
+        T0,
+        otelvault_archive::CompactOptions::default(),
+    )
+    .await
+    .expect("compact")
+}
+
 async fn send(app: &Router, request: Request<Body>) -> (StatusCode, Value, String) {
     let response = app.clone().oneshot(request).await.expect("infallible");
     let status = response.status();
@@ -220,14 +232,7 @@ async fn log_queries_return_the_records_they_select_raw_and_compacted() {
         assert_eq!(entries(&answer), expected(&records, keep), "{query}");
         raw.push(answer);
     }
-    let report = otelvault_archive::compact_hour(
-        &*store,
-        otelvault_codec::Signal::Logs,
-        T0,
-        otelvault_archive::CompactOptions::default(),
-    )
-    .await
-    .expect("compact");
+    let report = compact(&store).await;
     assert!(report.parts > 0, "the hour is compacted");
     for ((query, _), raw) in cases.iter().zip(&raw) {
         let uri = format!(
@@ -431,14 +436,7 @@ async fn metric_queries_count_the_lines_their_log_query_selects() {
     let mut answers = Vec::new();
     for compacted in [false, true] {
         if compacted {
-            otelvault_archive::compact_hour(
-                &*store,
-                otelvault_codec::Signal::Logs,
-                T0,
-                otelvault_archive::CompactOptions::default(),
-            )
-            .await
-            .expect("compact");
+            compact(&store).await;
         }
         let by_service =
             r#"sum by (service_name) (count_over_time({service_name=~"svc-.*"}[10m]))"#;

@@ -219,6 +219,33 @@ pub fn router(state: Arc<AppState>) -> Router {
     router_with(state, [])
 }
 
+/// Runs the body of a handler of an API given to [`router_with`] (Tempo,
+/// Loki) for a request that needs a query key: the key is checked, the
+/// request logged as about `signal`, and an error answered as plain text,
+/// which Grafana shows as it is.
+pub async fn query_api(
+    state: Arc<AppState>,
+    headers: http::HeaderMap,
+    signal: Signal,
+    body: impl AsyncFnOnce(&AppState, &mut RequestLog) -> Result<Response, ApiError>,
+) -> Response {
+    let mut log = RequestLog {
+        signal: Some(signal),
+        ..Default::default()
+    };
+    let result = match state.auth.check(&headers, Scope::Query) {
+        Ok(key) => {
+            log.key_id = key;
+            body(&state, &mut log).await
+        }
+        Err(e) => Err(e.into()),
+    };
+    log.attach(
+        Ok(result.unwrap_or_else(ApiError::into_text_response)),
+        Format::Json,
+    )
+}
+
 /// [`router`] with more APIs beside the service's own (the Tempo API,
 /// `otelvault_tempo::routes`): every route shares the request log, the
 /// 404 and 405 answers and the state.

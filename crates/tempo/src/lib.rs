@@ -39,7 +39,6 @@ use otelvault_codec::{Format, Signal};
 use otelvault_service::method_not_allowed;
 use serde_json::{Value, json};
 
-use otelvault_service::auth::Scope;
 use otelvault_service::error::ApiError;
 use otelvault_service::query::{
     DEFAULT_TRACE_WINDOW_SECS, accepted, lookup_trace, query_slot, seconds_param,
@@ -219,21 +218,7 @@ async fn handle(
     headers: HeaderMap,
     body: impl AsyncFnOnce(&AppState, &mut RequestLog) -> Result<Response, ApiError>,
 ) -> Response {
-    let mut log = RequestLog {
-        signal: Some(Signal::Traces),
-        ..Default::default()
-    };
-    let result = match state.auth.check(&headers, Scope::Query) {
-        Ok(key) => {
-            log.key_id = key;
-            body(&state, &mut log).await
-        }
-        Err(e) => Err(e.into()),
-    };
-    log.attach(
-        Ok(result.unwrap_or_else(ApiError::into_text_response)),
-        Format::Json,
-    )
+    otelvault_service::query_api(state, headers, Signal::Traces, body).await
 }
 
 /// `GET /api/echo`: what Grafana's "Save & test" calls.

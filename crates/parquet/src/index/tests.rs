@@ -268,6 +268,16 @@ fn event_attributes_are_tags_of_their_own_scope() {
     assert!(found);
 }
 
+/// The objects the indexes finish as: (rows, bytes) of each.
+fn finished(indexes: HourIndexes) -> Vec<(usize, Vec<u8>)> {
+    indexes
+        .finish()
+        .expect("finish")
+        .into_iter()
+        .map(|(_, rows, bytes)| (rows, bytes))
+        .collect()
+}
+
 #[test]
 fn indexes_handed_on_as_json_merge_into_the_same_objects() {
     let first = ExportTraceServiceRequest {
@@ -299,17 +309,9 @@ fn indexes_handed_on_as_json_merge_into_the_same_objects() {
         let json = shard.to_json();
         handed.merge(HourIndexes::from_json(Signal::Traces, &json).expect("parse"));
     }
-    let objects = |indexes: HourIndexes| -> Vec<(usize, Vec<u8>)> {
-        indexes
-            .finish()
-            .expect("finish")
-            .into_iter()
-            .map(|(_, rows, bytes)| (rows, bytes))
-            .collect()
-    };
-    let direct = objects(direct);
+    let direct = finished(direct);
     assert_eq!(direct[0].0, 2, "two traces summarised");
-    assert_eq!(objects(handed), direct);
+    assert_eq!(finished(handed), direct);
     // Another signal's state, or not JSON at all, is refused.
     let json = HourIndexes::new(Signal::Logs).to_json();
     assert!(HourIndexes::from_json(Signal::Traces, &json).is_err());
@@ -342,14 +344,6 @@ proptest::proptest! {
             for (_, _, bytes) in parts {
                 read.add_part(Bytes::from(bytes)).expect("read back");
             }
-            let finished = |indexes: HourIndexes| -> Vec<(usize, Vec<u8>)> {
-                indexes
-                    .finish()
-                    .expect("finish")
-                    .into_iter()
-                    .map(|(_, rows, bytes)| (rows, bytes))
-                    .collect()
-            };
             proptest::prop_assert_eq!(finished(written), finished(read), "{:?}", signal);
         }
     }

@@ -753,6 +753,46 @@ fn streams(scan: &Scan, categorize: bool, stats: Value) -> Value {
     data
 }
 
+/// The distinct stream label sets of the records `query` selects (all
+/// of them without one) in `range`, and the lines and bytes selected;
+/// whether the time ran out first.
+struct Streams {
+    streams: BTreeSet<BTreeMap<String, String>>,
+    entries: u64,
+    bytes: u64,
+    truncated: bool,
+}
+
+/// One pass over `range` for [`Streams`]: labels, values, series and stats.
+async fn streams_of(
+    state: &AppState,
+    query: Option<&LogQuery>,
+    range: (u64, u64),
+    log: &mut RequestLog,
+) -> Result<Streams, ApiError> {
+    let mut streams: BTreeSet<BTreeMap<String, String>> = BTreeSet::new();
+    // Records of a resource come together and share its labels.
+    let mut seen: Option<Arc<BTreeMap<String, String>>> = None;
+    let (mut entries, mut bytes) = (0u64, 0u64);
+    let (_, _, truncated) = visit(state, query, range, log, |stream, _, _, line| {
+        if !seen.as_ref().is_some_and(|s| Arc::ptr_eq(s, stream)) {
+            if !streams.contains(&**stream) {
+                streams.insert((**stream).clone());
+            }
+            seen = Some(Arc::clone(stream));
+        }
+        entries += 1;
+        bytes += line.len() as u64;
+    })
+    .await?;
+    Ok(Streams {
+        streams,
+        entries,
+        bytes,
+        truncated,
+    })
+}
+
 /// `/loki/api/v1/labels` (`name` none) and `/loki/api/v1/label/{name}/values`:
 /// the stream labels of the range's records (those `query` selects, when
 /// given), sorted.
@@ -773,21 +813,13 @@ async fn label_names(
         };
         let range = range(&params)?;
         let _running = query_slot(state)?;
-        let mut found: BTreeSet<String> = BTreeSet::new();
-        let mut seen: Option<Arc<BTreeMap<String, String>>> = None;
-        let (_, _, truncated) = visit(state, query.as_ref(), range, log, |stream, _, _, _| {
-            if seen.as_ref().is_some_and(|s| Arc::ptr_eq(s, stream)) {
-                return;
-            }
-            seen = Some(Arc::clone(stream));
-            match &name {
-                None => found.extend(stream.keys().cloned()),
-                Some(name) => found.extend(stream.get(name).cloned()),
-            }
-        })
-        .await?;
+        let picked = streams_of(state, query.as_ref(), range, log).await?;
+        let found: BTreeSet<&String> = match &name {
+            None => picked.streams.iter().flat_map(BTreeMap::keys).collect(),
+            Some(name) => picked.streams.iter().filter_map(|s| s.get(name)).collect(),
+        };
         log.items = found.len();
-        Ok(answer(json!(found), truncated))
+        Ok(answer(json!(found), picked.truncated))
     })
     .await
 }
@@ -810,17 +842,9 @@ async fn series(state: Arc<AppState>, params: Params, headers: HeaderMap) -> Res
             logql::parse(text).map_err(|e| ApiError::BadRequest(format!("match[]: {e}")))?;
         let range = range(&params)?;
         let _running = query_slot(state)?;
-        let mut found: BTreeSet<BTreeMap<String, String>> = BTreeSet::new();
-        let mut seen: Option<Arc<BTreeMap<String, String>>> = None;
-        let (_, _, truncated) = visit(state, Some(&query), range, log, |stream, _, _, _| {
-            if !seen.as_ref().is_some_and(|s| Arc::ptr_eq(s, stream)) {
-                found.insert((**stream).clone());
-                seen = Some(Arc::clone(stream));
-            }
-        })
-        .await?;
-        log.items = found.len();
-        Ok(answer(json!(found), truncated))
+        let picked = streams_of(state, Some(&query), range, log).await?;
+        log.items = picked.streams.len();
+        Ok(answer(json!(picked.streams), picked.truncated))
     })
     .await
 }
@@ -832,23 +856,14 @@ async fn index_stats(state: Arc<AppState>, params: Params, headers: HeaderMap) -
         let query = parse_query(&params)?;
         let range = range(&params)?;
         let _running = query_slot(state)?;
-        let mut streams: BTreeSet<BTreeMap<String, String>> = BTreeSet::new();
-        let (mut entries, mut bytes) = (0u64, 0u64);
-        let (_, _, truncated) = visit(state, Some(&query), range, log, |stream, _, _, line| {
-            if !streams.contains(&**stream) {
-                streams.insert((**stream).clone());
-            }
-            entries += 1;
-            bytes += line.len() as u64;
-        })
-        .await?;
+        let picked = streams_of(state, Some(&query), range, log).await?;
         let mut response = json_response(&json!({
-            "streams": streams.len(),
+            "streams": picked.streams.len(),
             "chunks": log.objects,
-            "entries": entries,
-            "bytes": bytes,
+            "entries": picked.entries,
+            "bytes": picked.bytes,
         }));
-        if truncated {
+        if picked.truncated {
             response
                 .headers_mut()
                 .insert("otelvault-truncated", HeaderValue::from_static("true"));

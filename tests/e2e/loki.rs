@@ -11,27 +11,22 @@ const KEYS: [(&str, &str); 2] = [
     ("OTELVAULT_QUERY_KEYS", "query-secret-e2e"),
 ];
 
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// A Loki route's JSON answer, `200` expected.
-fn loki(url: &str, path: &str, categorize: bool) -> Value {
+/// A Loki route's JSON answer to `params` (ureq encodes them), `200`
+/// expected.
+fn loki(url: &str, route: &str, params: &[(&str, &str)], categorize: bool) -> Value {
     let mut request = http()
-        .get(format!("{url}{path}"))
+        .get(format!("{url}/loki/api/v1/{route}"))
         .header("Authorization", "Bearer query-secret-e2e");
+    for (name, value) in params {
+        request = request.query(*name, *value);
+    }
     if categorize {
         request = request.header("X-Loki-Response-Encoding-Flags", "categorize-labels");
     }
     let mut response = request.call().expect("loki");
     let status = response.status();
     let body = response.body_mut().read_to_string().expect("body");
-    assert_eq!(status, 200, "{path}: {body}");
+    assert_eq!(status, 200, "{route} {params:?}: {body}");
     serde_json::from_str(&body).expect("JSON")
 }
 
@@ -81,19 +76,17 @@ fn grafanas_loki_queries_return_what_the_sdk_sent() {
         .expect("clock")
         .as_secs();
     let (start, end) = (now - 3600, now + 60);
-    let range = format!("start={start}&end={end}");
+    let (start, end) = (start.to_string(), end.to_string());
+    let range = [("start", start.as_str()), ("end", end.as_str())];
     let selector = format!("{{service_name=\"{service}\"}}");
-    let query = |pipeline: &str, extra: &str, categorize: bool| {
-        let q = encode(&format!("{selector}{pipeline}"));
-        lines(&loki(
-            &server.url,
-            &format!("/loki/api/v1/query_range?query={q}&{range}{extra}"),
-            categorize,
-        ))
+    let query = |pipeline: &str, extra: &[(&str, &str)], categorize: bool| {
+        let q = format!("{selector}{pipeline}");
+        let params = [&[("query", q.as_str())], &range[..], extra].concat();
+        lines(&loki(&server.url, "query_range", &params, categorize))
     };
 
     // Every record, as the fetch API returns the range.
-    let all = query("", "", false);
+    let all = query("", &[], false);
     let mut got: Vec<String> = all.iter().map(|(_, line, _)| line.clone()).collect();
     got.sort();
     assert_eq!(got, bodies);
@@ -105,9 +98,9 @@ fn grafanas_loki_queries_return_what_the_sdk_sent() {
             "--signal",
             "logs",
             "--start",
-            &start.to_string(),
+            &start,
             "--end",
-            &end.to_string(),
+            &end,
         ],
         &[("OTELVAULT_ACCESS_KEY", "query-secret-e2e")],
     );
@@ -126,10 +119,10 @@ fn grafanas_loki_queries_return_what_the_sdk_sent() {
     assert!(all.windows(2).all(|w| w[0].0 >= w[1].0), "newest first");
 
     // Levels, line filters and attributes as Grafana filters them.
-    let errors = query(r#" | detected_level="error""#, "", false);
+    let errors = query(r#" | detected_level="error""#, &[], false);
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].1, "disk almost full");
-    let payment = query(r#" |= "payment" | user_id = 42"#, "", true);
+    let payment = query(r#" |= "payment" | user_id = 42"#, &[], true);
     assert_eq!(payment.len(), 1, "{payment:?}");
     assert_eq!(payment[0].2["detected_level"], "warn");
     assert_eq!(payment[0].2["service_name"], service);
@@ -138,31 +131,26 @@ fn grafanas_loki_queries_return_what_the_sdk_sent() {
             .as_str()
             .is_some_and(|t| t.len() == 32)
     );
-    assert!(query(r#" != "payment" !~ "disk|start""#, "", false).is_empty());
-    let oldest = query("", "&direction=forward&limit=1", false);
+    assert!(query(r#" != "payment" !~ "disk|start""#, &[], false).is_empty());
+    let oldest = query("", &[("direction", "forward"), ("limit", "1")], false);
     assert_eq!(oldest.len(), 1);
     assert_eq!(oldest[0].0, all.last().expect("records").0);
 
-    let names = loki(&server.url, &format!("/loki/api/v1/labels?{range}"), false);
+    let names = loki(&server.url, "labels", &range, false);
     assert!(
         names["data"]
             .as_array()
             .expect("names")
             .contains(&Value::from("service_name"))
     );
-    let values = loki(
-        &server.url,
-        &format!("/loki/api/v1/label/service_name/values?{range}"),
-        false,
-    );
+    let values = loki(&server.url, "label/service_name/values", &range, false);
     assert_eq!(values["data"], serde_json::json!([service]));
     // Grafana's log volume: lines by level, and its health check.
-    let volume = encode(&format!(
-        "sum by (detected_level) (count_over_time({selector}[1h]))"
-    ));
+    let volume = format!("sum by (detected_level) (count_over_time({selector}[1h]))");
     let levels = loki(
         &server.url,
-        &format!("/loki/api/v1/query?query={volume}&time={end}"),
+        "query",
+        &[("query", volume.as_str()), ("time", end.as_str())],
         false,
     );
     assert_eq!(levels["data"]["resultType"], "vector");
@@ -183,19 +171,17 @@ fn grafanas_loki_queries_return_what_the_sdk_sent() {
     counted.sort();
     let one = |level: &str| (level.to_owned(), "1".to_owned());
     assert_eq!(counted, [one("error"), one("info"), one("warn")]);
-    let matrix = loki(
-        &server.url,
-        &format!("/loki/api/v1/query_range?query={volume}&{range}&step=60"),
-        false,
-    );
+    let params = [&[("query", volume.as_str()), ("step", "60")], &range[..]].concat();
+    let matrix = loki(&server.url, "query_range", &params, false);
     assert_eq!(matrix["data"]["resultType"], "matrix");
     assert_eq!(matrix["data"]["result"].as_array().map(Vec::len), Some(3));
     let health = loki(
         &server.url,
-        &format!("/loki/api/v1/query?query={}", encode("vector(1)+vector(1)")),
+        "query",
+        &[("query", "vector(1)+vector(1)")],
         false,
     );
     assert_eq!(health["data"]["result"][0]["value"][1], "2");
-    let info = loki(&server.url, "/loki/api/v1/status/buildinfo", false);
+    let info = loki(&server.url, "status/buildinfo", &[], false);
     assert!(info["version"].is_string());
 }

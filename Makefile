@@ -110,6 +110,13 @@ java:
 	.venv-bench/$(PIP_INSTALL) -r $<
 	touch $@
 
+# The registry is the only network these installs need; a dropped connection
+# is retried (npm's own fetch retries, then the whole install twice more), and
+# a last failure prints the end of npm's own log so the cause is on screen.
 %/node_modules/.installed: %/package.json %/package-lock.json
-	cd $* && npm ci --no-audit --no-fund --loglevel=error
+	cd $* && for try in 1 2 3; do \
+	  npm ci --no-audit --no-fund --loglevel=error --fetch-retries=5 --logs-dir="$(CURDIR)/target/npm-logs" && break; \
+	  if [ $$try = 3 ]; then tail -n 40 "$$(ls -t "$(CURDIR)"/target/npm-logs/*.log | head -1)"; exit 1; fi; \
+	  echo "npm ci failed (try $$try of 3); retrying in 15 s"; sleep 15; \
+	done
 	touch $@

@@ -235,6 +235,12 @@ fn main() {
         compact_busy_hour();
         return;
     }
+    // `-- loki`: Grafana's Loki queries over an hour of logs, raw and
+    // compacted, against DuckDB over the same Parquet.
+    if std::env::args().any(|a| a == "loki") {
+        loki();
+        return;
+    }
     // `-- memory`: peak RSS under concurrent ingest, against the budget.
     if std::env::args().any(|a| a == "memory") {
         memory_under_concurrency();
@@ -588,6 +594,159 @@ fn tempo() {
                 .map(|(name, (r, c))| format!("{name} {:.2}x", c / r))
                 .collect();
             println!("  compacted / raw: {}", ratios.join(", "));
+        }
+    }
+}
+
+/// Grafana's two Loki queries for an Explore view (the newest 1,000 lines
+/// of one service containing a word, and that selection's log volume by
+/// level) over one hour of production-like logs
+/// (`otelvault_testkit::corpus::logs`, 300,000 records in 500-record
+/// requests), raw and then compacted, against DuckDB answering the same
+/// questions from the same Parquet parts in the same run; both must give
+/// the same number of lines and the same total count.
+fn loki() {
+    const HOUR_SECS: u64 = 1_729_998_000; // 2024-10-27T03:00:00Z
+    const RECORDS: usize = 300_000;
+    let dir = otelvault_testkit::bench::fast_tempdir();
+    let archive = dir.path().join("archive");
+    let storage = archive.to_str().unwrap();
+    let settings = [("OTELVAULT_STORAGE", storage), ("OTELVAULT_COMPACT", "off")];
+    let bodies: Vec<Vec<u8>> = corpus::logs(HOUR_SECS * 1_000_000_000, RECORDS, 500, 7)
+        .map(|(_, request)| Batch::Logs(request).encode(Format::Protobuf))
+        .collect();
+    let server = Server::spawn_with(&settings).0;
+    let agent = new_agent();
+    while post_to(&agent, &server.url, "/v1/logs", &bodies[0]) != 200 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    for body in &bodies[1..] {
+        assert_eq!(post_to(&agent, &server.url, "/v1/logs", body), 200);
+    }
+    drop(server);
+    let (start, end) = (HOUR_SECS.to_string(), (HOUR_SECS + 3600).to_string());
+    let selection = r#"{service_name="checkout"} |= "Retrying""#;
+    let volume = format!("sum by (detected_level) (count_over_time({selection} [1m]))");
+    let lines_query = [
+        ("query", selection),
+        ("limit", "1000"),
+        ("direction", "backward"),
+        ("start", &start),
+        ("end", &end),
+    ];
+    let volume_query = [
+        ("query", volume.as_str()),
+        ("step", "60"),
+        ("start", &start),
+        ("end", &end),
+    ];
+    println!(
+        "Loki API over 1 hour of logs: {RECORDS} records in {} requests (median of 3 runs each)",
+        bodies.len()
+    );
+    let mut raw = Vec::new();
+    for tier in ["raw", "compacted"] {
+        if tier == "compacted" {
+            let status = compact_command(storage, HOUR_SECS, HOUR_SECS + 3600)
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+        let server = Server::spawn_with(&settings).0;
+        while get(
+            &agent,
+            &format!("{}/loki/api/v1/status/buildinfo", server.url),
+            "",
+        )
+        .0 != 200
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let ask = |query: &[(&str, &str)]| -> serde_json::Value {
+            let mut response = agent
+                .get(format!("{}/loki/api/v1/query_range", server.url))
+                .query_pairs(query.iter().copied())
+                .call()
+                .unwrap();
+            let body = response.body_mut().read_to_string().unwrap();
+            assert_eq!(response.status(), 200, "{body}");
+            serde_json::from_str(&body).unwrap()
+        };
+        let lines_ms = median_ms(|| {
+            ask(&lines_query);
+        });
+        let lines: usize = ask(&lines_query)["data"]["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|stream| stream["values"].as_array().unwrap().len())
+            .sum();
+        let volume_ms = median_ms(|| {
+            ask(&volume_query);
+        });
+        let counted: u64 = ask(&volume_query)["data"]["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|series| series["values"].as_array().unwrap().clone())
+            .map(|point| point[1].as_str().unwrap().parse::<u64>().unwrap())
+            .sum();
+        println!(
+            "  {tier}: newest 1,000 lines: {lines_ms:.0} ms ({lines} lines); log volume by level: {volume_ms:.0} ms ({counted} records)"
+        );
+        if tier == "raw" {
+            raw = vec![lines_ms, volume_ms];
+            continue;
+        }
+        println!(
+            "  compacted / raw: lines {:.2}x, volume {:.2}x",
+            lines_ms / raw[0],
+            volume_ms / raw[1]
+        );
+        let Some(python) = otelvault_testkit::bench::duckdb_python() else {
+            println!("  duckdb: not installed (make bench installs it into .venv-bench); skipped");
+            return;
+        };
+        // The same selection: the service and the word in the body, over
+        // the hour; the lines come with what Loki returns beside them
+        // (labels and structured metadata).
+        let chosen = format!(
+            "(SELECT * FROM read_parquet('{storage}/parquet/logs/**/*.parquet') \
+             WHERE ServiceName = 'checkout' AND contains(Body, 'Retrying') \
+             AND epoch_ns(Timestamp) >= {start} AND epoch_ns(Timestamp) < {end})",
+            start = HOUR_SECS * 1_000_000_000,
+            end = (HOUR_SECS + 3600) * 1_000_000_000,
+        );
+        let questions = [
+            (
+                "newest 1,000 lines",
+                format!(
+                    "SELECT count(*) FROM (SELECT Timestamp, Body, ResourceAttributes, LogAttributes, \
+                     ScopeName, TraceId, SpanId, SeverityText, SeverityNumber FROM {chosen} \
+                     ORDER BY Timestamp DESC LIMIT 1000) \
+                     WHERE concat(Body, ResourceAttributes, LogAttributes, ScopeName, TraceId) IS NOT NULL"
+                ),
+                lines as u64,
+                lines_ms,
+            ),
+            (
+                "log volume by level",
+                format!(
+                    "SELECT sum(n) FROM (SELECT SeverityText, time_bucket(INTERVAL 1 minute, Timestamp) AS minute, \
+                     count(*) AS n FROM {chosen} GROUP BY ALL)"
+                ),
+                counted,
+                volume_ms,
+            ),
+        ];
+        for (name, sql, ours, ms) in questions {
+            let (secs, theirs) = otelvault_testkit::bench::duckdb_count(&python, &sql);
+            assert_eq!(ours, theirs, "{name}: otelvault and DuckDB disagree");
+            println!(
+                "  duckdb over the same Parquet: {name}: {:.0} ms; otelvault / duckdb {:.1}x",
+                secs * 1000.0,
+                ms / (secs * 1000.0)
+            );
         }
     }
 }

@@ -99,6 +99,10 @@ pub struct Query {
     pub min_severity: Option<i32>,
     /// Metrics: metric name.
     pub metric_name: Option<String>,
+    /// Logs: texts the body must each contain, the body read as text the
+    /// way the `Body` column holds it (strings as they are, other values
+    /// as `values::as_string` renders them).
+    pub body_contains: Vec<String>,
 }
 
 fn attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a any_value::Value> {
@@ -118,6 +122,7 @@ impl Query {
             attributes: Vec::new(),
             min_severity: None,
             metric_name: None,
+            body_contains: Vec::new(),
         }
     }
 
@@ -148,6 +153,9 @@ impl Query {
             "metric",
             self.metric_name.as_deref().unwrap_or("\u{0}").as_bytes(),
         );
+        for text in &self.body_contains {
+            field("body", text.as_bytes());
+        }
         let mut out = self.signal.as_str().as_bytes().to_vec();
         out.push(b':');
         out.extend_from_slice(&h.finalize());
@@ -190,6 +198,16 @@ impl Query {
             && item.metric_name != Some(name.as_str())
         {
             return false;
+        }
+        if !self.body_contains.is_empty() {
+            let body = otelvault_codec::values::as_text(item.body);
+            if !self
+                .body_contains
+                .iter()
+                .all(|text| body.contains(text.as_str()))
+            {
+                return false;
+            }
         }
         self.attributes.iter().all(|(key, want)| {
             want.matches(attr(item.attributes, key)) || want.matches(attr(resource_attrs, key))

@@ -284,6 +284,7 @@ impl HourScan {
                 .iter()
                 .map(|(key, value)| (key.clone(), value.texts()))
                 .collect(),
+            body_contains: query.body_contains.clone(),
         };
         let found = if lacks_trace(summaries.as_ref(), query).await {
             // No part holds the trace: none is opened.

@@ -8,7 +8,7 @@ use crate::Batch;
 use crate::hierarchy::retain;
 use crate::partition::log_time;
 use crate::points::match_data;
-use crate::proto::common::{InstrumentationScope, KeyValue};
+use crate::proto::common::{AnyValue, InstrumentationScope, KeyValue};
 use crate::proto::metrics::Metric;
 use crate::proto::resource::Resource;
 
@@ -29,6 +29,8 @@ pub struct ItemRef<'a> {
     pub severity_number: i32,
     /// The metric's name (data points only).
     pub metric_name: Option<&'a str>,
+    /// The body (log records only).
+    pub body: Option<&'a AnyValue>,
 }
 
 /// Removes every item for which `keep` returns false, in document order.
@@ -43,6 +45,7 @@ pub fn retain_items(batch: &mut Batch, mut keep: impl FnMut(&ItemRef<'_>) -> boo
                 trace_id: &span.trace_id,
                 severity_number: 0,
                 metric_name: None,
+                body: None,
             })
         }),
         Batch::Logs(r) => retain(&mut r.resource_logs, |rl, sl, log| {
@@ -54,6 +57,7 @@ pub fn retain_items(batch: &mut Batch, mut keep: impl FnMut(&ItemRef<'_>) -> boo
                 trace_id: &log.trace_id,
                 severity_number: log.severity_number,
                 metric_name: None,
+                body: log.body.as_ref(),
             })
         }),
         Batch::Metrics(r) => retain(&mut r.resource_metrics, |rm, sm, m| {
@@ -68,6 +72,7 @@ pub fn retain_items(batch: &mut Batch, mut keep: impl FnMut(&ItemRef<'_>) -> boo
                     trace_id: &[],
                     severity_number: 0,
                     metric_name: Some(name),
+                    body: None,
                 })
             })
         }),

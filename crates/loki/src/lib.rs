@@ -276,6 +276,9 @@ async fn visit(
             .and_then(|q| q.selected("service_name"))
             .filter(|s| *s != "unknown_service")
             .map(str::to_owned),
+        // Positive line filters are exact on the body as text, so the
+        // archive tests them on the `Body` column before decoding a row.
+        body_contains: query.map_or_else(Vec::new, LogQuery::required_texts),
         ..Query::new(Signal::Logs)
     };
     let (mut lines, mut bytes) = (0u64, 0u64);
@@ -310,27 +313,36 @@ async fn visit(
                         let line = labels::line(record);
                         lines += 1;
                         bytes += line.len() as u64;
-                        let mut metadata = labels::structured_metadata(
-                            resource,
-                            scope_logs.scope.as_ref(),
-                            record,
-                        );
-                        metadata.insert(
-                            "detected_level".to_owned(),
-                            labels::detected_level(record).to_owned(),
-                        );
+                        // Metadata is built only when a test asks for a
+                        // label that is not a stream label, or the record
+                        // is selected: most records fail the selector or a
+                        // line filter first.
+                        let metadata = std::cell::OnceCell::new();
+                        let metadata_of = || {
+                            let mut metadata = labels::structured_metadata(
+                                resource,
+                                scope_logs.scope.as_ref(),
+                                record,
+                            );
+                            metadata.insert(
+                                "detected_level".to_owned(),
+                                labels::detected_level(record).to_owned(),
+                            );
+                            metadata
+                        };
                         let selected = query.is_none_or(|q| {
                             q.passes(
                                 |name| {
                                     stream
                                         .get(name)
-                                        .or_else(|| metadata.get(name))
+                                        .or_else(|| metadata.get_or_init(metadata_of).get(name))
                                         .map(String::as_str)
                                 },
                                 &line,
                             )
                         });
                         if selected {
+                            let metadata = metadata.into_inner().unwrap_or_else(metadata_of);
                             found(&stream, metadata, labels::time(record), line);
                         }
                     }

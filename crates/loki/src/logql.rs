@@ -105,6 +105,18 @@ impl LogQuery {
             })
     }
 
+    /// The texts every selected line contains (`|= "text"` filters), for
+    /// reading only the records that can pass.
+    pub fn required_texts(&self) -> Vec<String> {
+        self.stages
+            .iter()
+            .filter_map(|stage| match stage {
+                Stage::Contains(text, true) if !text.is_empty() => Some(text.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The value the selector requires of `label` with `=`, if any (for
     /// reading only the records that can pass).
     pub fn selected(&self, label: &str) -> Option<&str> {

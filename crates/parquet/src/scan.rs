@@ -235,6 +235,9 @@ pub struct Filter {
     /// its item's or its resource's attributes hold the key with one of
     /// those texts; an empty list passes every row.
     pub attributes: Vec<(String, Vec<String>)>,
+    /// Logs: texts the `Body` column must each contain (it holds the body
+    /// as text, so the test is exact).
+    pub body_contains: Vec<String>,
 }
 
 impl Filter {
@@ -364,6 +367,10 @@ pub async fn candidates(
         // A table without trace ids holds no item of a trace.
         return Ok(Vec::new());
     }
+    if signal != Signal::Logs && filter.body_contains.iter().any(|text| !text.is_empty()) {
+        // Only log records have a body.
+        return Ok(Vec::new());
+    }
     let groups = kept_row_groups(&mut builder, &columns, filter, trace_hex.as_deref())
         .await
         .map_err(failed)?;
@@ -386,6 +393,7 @@ pub async fn candidates(
             .iter()
             .any(|(_, texts)| !texts.is_empty())
             .then_some(columns.attributes_column),
+        body: signal == Signal::Logs && !filter.body_contains.is_empty(),
     };
     let roots = needs.roots(builder.schema())?;
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
@@ -537,6 +545,8 @@ struct Needs {
     trace: Option<String>,
     /// The item's attribute column, when attributes are tested.
     attributes: Option<&'static str>,
+    /// Whether `Body` is tested.
+    body: bool,
 }
 
 impl Needs {
@@ -552,6 +562,9 @@ impl Needs {
         }
         if let Some(attributes) = self.attributes {
             roots.extend([attributes, "ResourceAttributes"]);
+        }
+        if self.body {
+            roots.push("Body");
         }
         roots
             .iter()
@@ -603,6 +616,20 @@ async fn matching_rows(
                 .collect::<Result<_, _>>()?,
             None => Vec::new(),
         };
+        let body = match needs.body {
+            true => Some(
+                batch
+                    .column_by_name("Body")
+                    .and_then(|c| c.as_string_opt::<i32>())
+                    .ok_or_else(|| {
+                        ScanError::Compact(CompactError::Schema {
+                            table: "part",
+                            problem: "Body is not a string column".into(),
+                        })
+                    })?,
+            ),
+            false => None,
+        };
         for i in 0..batch.num_rows() {
             while group < groups.len() && in_group >= groups[group].1 {
                 group += 1;
@@ -623,7 +650,14 @@ async fn matching_rows(
                     (Some(hex), Some(trace)) => trace.value(i) == hex,
                     _ => true,
                 }
-                && (maps.is_empty() || filter.attributes_may_match(&maps, i));
+                && (maps.is_empty() || filter.attributes_may_match(&maps, i))
+                && body.is_none_or(|body| {
+                    let body = body.value(i);
+                    filter
+                        .body_contains
+                        .iter()
+                        .all(|text| body.contains(text.as_str()))
+                });
             if keep {
                 out.push(Candidate {
                     object,

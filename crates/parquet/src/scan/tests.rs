@@ -45,6 +45,7 @@ fn everything() -> Filter {
         trace_id: None,
         objects: 0..u32::MAX,
         attributes: Vec::new(),
+        body_contains: Vec::new(),
     }
 }
 
@@ -302,5 +303,54 @@ fn an_attribute_value_keeps_only_rows_that_hold_it() {
             .map(|(_, b)| b.item_count())
             .sum();
         assert_eq!(rows, all);
+    });
+}
+
+#[test]
+fn body_texts_keep_only_log_records_whose_body_holds_them_all() {
+    let objects: Vec<(u32, Batch)> =
+        otelvault_testkit::corpus::logs(1_729_998_000_000_000_000, 4_000, 1_000, 3)
+            .enumerate()
+            .map(|(i, (_, request))| (i as u32, Batch::Logs(request)))
+            .collect();
+    let bodies = |batch: &Batch| -> Vec<String> {
+        match batch {
+            Batch::Logs(r) => r
+                .resource_logs
+                .iter()
+                .flat_map(|rl| &rl.scope_logs)
+                .flat_map(|sl| &sl.log_records)
+                .map(|l| crate::values::as_string(l.body.as_ref()))
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let texts = vec!["Retrying".to_owned(), "attempt 2".to_owned()];
+    let expected: Vec<String> = objects
+        .iter()
+        .flat_map(|(_, b)| bodies(b))
+        .filter(|body| texts.iter().all(|t| body.contains(t.as_str())))
+        .collect();
+    let all: usize = objects.iter().map(|(_, b)| b.item_count()).sum();
+    assert!(!expected.is_empty() && expected.len() < all);
+    runtime().block_on(async {
+        let (_store, files, _) = store_parts(&objects).await;
+        let filter = Filter {
+            body_contains: texts,
+            ..everything()
+        };
+        let mut got: Vec<String> = scan(Signal::Logs, &files, &filter)
+            .await
+            .iter()
+            .flat_map(|(_, b)| bodies(b))
+            .collect();
+        let mut expected = expected;
+        got.sort();
+        expected.sort();
+        assert_eq!(got, expected);
+        // Spans have no body: nothing holds a text.
+        let traces = [(0, Batch::Traces(trace_batch(50_000)))];
+        let (_store, files, _) = store_parts(&traces).await;
+        assert!(scan(Signal::Traces, &files, &filter).await.is_empty());
     });
 }

@@ -185,3 +185,53 @@ fn grafanas_loki_queries_return_what_the_sdk_sent() {
     let info = loki(&server.url, "status/buildinfo", &[], false);
     assert!(info["version"].is_string());
 }
+
+/// Grafana's Loki data source over two hours of SDK-sent logs, played by
+/// a client that shares no code with the server (tests/python/loki_client.py:
+/// shapes from Loki's API documentation, contents from the fetch API):
+/// first with both hours raw, then with the first compacted to Parquet.
+/// Every answer is the same.
+#[test]
+fn every_loki_route_answers_as_the_fetch_api_holds_raw_and_compacted() {
+    let (server, _store) = Server::start(&Storage::Fs, &KEYS);
+    let mut send = std::process::Command::new(python(".venv-otel-proto"));
+    send.arg(script("tests/python/loki_client.py"))
+        .arg("send")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &server.url)
+        .env(
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "Authorization=Bearer ingest-secret-e2e",
+        );
+    let sent = run(send, "loki client: send");
+    let check = || {
+        let mut cmd = std::process::Command::new(python(".venv-otel-proto"));
+        cmd.arg(script("tests/python/loki_client.py"))
+            .arg("check")
+            .arg(&server.url)
+            .arg("query-secret-e2e");
+        run(cmd, "loki client: check")
+    };
+    let raw = check();
+    assert_eq!(raw["records"], sent["sent"], "every record sent is read");
+
+    let archive = server.archive_path();
+    let (code, stdout, stderr) = run_cli(
+        &[
+            "compact",
+            "--storage",
+            &archive,
+            "--start",
+            "2024-10-27T03:00:00Z",
+            "--end",
+            "2024-10-27T04:00:00Z",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("compacted"), "{stdout}");
+    let compacted = check();
+    assert_eq!(
+        compacted, raw,
+        "a compacted hour answers as its raw objects did"
+    );
+}

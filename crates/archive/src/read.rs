@@ -152,7 +152,8 @@ async fn existing_days(
 /// How a page is bounded.
 #[derive(Debug, Clone, Copy)]
 pub struct Budget {
-    /// Encoded size of the page's items, in the response format.
+    /// Encoded size of the page's items, in the response format
+    /// (`usize::MAX`: no limit, and sizes are not measured).
     pub bytes: usize,
     /// Wall-clock time spent on one page before returning what it has.
     pub time: Duration,
@@ -2088,7 +2089,9 @@ impl<'a> PageFill<'a> {
         if take < available {
             truncate_items(batch, take);
         }
-        let mut size = if take > 0 {
+        // A reader without a byte budget (the Loki API's) does not pay for
+        // measuring the encoding.
+        let mut size = if take > 0 && self.budget.bytes != usize::MAX {
             encoded_len(batch, self.format)
         } else {
             0

@@ -5,6 +5,7 @@
 //! structured metadata, `detected_level` from the severity, and the line
 //! from the body (strings as they are, other values as JSON).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use otelvault_codec::proto::common::{InstrumentationScope, KeyValue};
@@ -117,8 +118,8 @@ pub fn detected_level(record: &LogRecord) -> &'static str {
 }
 
 /// The line Loki shows: the body's string, or its value as JSON.
-pub fn line(record: &LogRecord) -> String {
-    as_text(record.body.as_ref()).into_owned()
+pub fn line(record: &LogRecord) -> Cow<'_, str> {
+    as_text(record.body.as_ref())
 }
 
 /// A record's time: its timestamp, else when it was observed.

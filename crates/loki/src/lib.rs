@@ -14,6 +14,8 @@
 pub mod labels;
 pub mod logql;
 
+use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
@@ -24,10 +26,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::{HeaderMap, HeaderValue, header};
 use otelvault_archive::{Budget, Query};
+use otelvault_codec::proto::common::{InstrumentationScope, KeyValue};
+use otelvault_codec::proto::logs::LogRecord;
 use otelvault_codec::{Batch, Format, Signal};
 use otelvault_service::error::ApiError;
 use otelvault_service::query::query_slot;
 use otelvault_service::{AppState, RequestLog};
+use serde::ser::{Serialize, SerializeMap as _, SerializeSeq as _, Serializer};
 use serde_json::{Value, json};
 
 use logql::{Expr, LogQuery, MetricQuery, RangeFunction};
@@ -255,6 +260,74 @@ struct Scan {
     truncated: bool,
 }
 
+/// A record a query selected, as a pass hands it on: its stream labels,
+/// time and line, and its other labels worked out only when asked for.
+struct Found<'a> {
+    stream: &'a Arc<BTreeMap<String, String>>,
+    resource: &'a [KeyValue],
+    scope: Option<&'a InstrumentationScope>,
+    record: &'a LogRecord,
+    metadata: OnceCell<BTreeMap<String, String>>,
+    time: u64,
+    line: Cow<'a, str>,
+}
+
+impl<'a> Found<'a> {
+    fn new(
+        stream: &'a Arc<BTreeMap<String, String>>,
+        resource: &'a [KeyValue],
+        scope: Option<&'a InstrumentationScope>,
+        record: &'a LogRecord,
+    ) -> Self {
+        Found {
+            stream,
+            resource,
+            scope,
+            record,
+            metadata: OnceCell::new(),
+            time: labels::time(record),
+            line: labels::line(record),
+        }
+    }
+
+    /// Its structured metadata, `detected_level` included.
+    fn metadata(&self) -> &BTreeMap<String, String> {
+        self.metadata
+            .get_or_init(|| metadata_of(self.resource, self.scope, self.record))
+    }
+
+    fn into_metadata(self) -> BTreeMap<String, String> {
+        let (resource, scope, record) = (self.resource, self.scope, self.record);
+        self.metadata
+            .into_inner()
+            .unwrap_or_else(|| metadata_of(resource, scope, record))
+    }
+
+    /// The value of one of its labels: a stream label, `detected_level`
+    /// (without building the rest), or structured metadata.
+    fn label(&self, name: &str) -> Option<&str> {
+        match self.stream.get(name) {
+            Some(value) => Some(value),
+            None if name == "detected_level" => Some(labels::detected_level(self.record)),
+            None => self.metadata().get(name).map(String::as_str),
+        }
+    }
+}
+
+/// A record's structured metadata, with `detected_level`.
+fn metadata_of(
+    resource: &[KeyValue],
+    scope: Option<&InstrumentationScope>,
+    record: &LogRecord,
+) -> BTreeMap<String, String> {
+    let mut metadata = labels::structured_metadata(resource, scope, record);
+    metadata.insert(
+        "detected_level".to_owned(),
+        labels::detected_level(record).to_owned(),
+    );
+    metadata
+}
+
 /// Reads `[start, end)` of the logs once, within twice a page's time,
 /// handing every record that `query` selects (all of them without one) to
 /// `found`; returns the records read, their lines' bytes, and whether the
@@ -264,7 +337,7 @@ async fn visit(
     query: Option<&LogQuery>,
     (start, end): (u64, u64),
     log: &mut RequestLog,
-    mut found: impl FnMut(&Arc<BTreeMap<String, String>>, BTreeMap<String, String>, u64, String),
+    mut found: impl FnMut(Found<'_>),
 ) -> Result<(u64, u64, bool), ApiError> {
     let started = Instant::now();
     let time = state.page_time * 2;
@@ -310,40 +383,14 @@ async fn visit(
                 let stream = Arc::new(labels::stream_labels(resource));
                 for scope_logs in &resource_logs.scope_logs {
                     for record in &scope_logs.log_records {
-                        let line = labels::line(record);
+                        let record =
+                            Found::new(&stream, resource, scope_logs.scope.as_ref(), record);
                         lines += 1;
-                        bytes += line.len() as u64;
-                        // Metadata is built only when a test asks for a
-                        // label that is not a stream label, or the record
-                        // is selected: most records fail the selector or a
-                        // line filter first.
-                        let metadata = std::cell::OnceCell::new();
-                        let metadata_of = || {
-                            let mut metadata = labels::structured_metadata(
-                                resource,
-                                scope_logs.scope.as_ref(),
-                                record,
-                            );
-                            metadata.insert(
-                                "detected_level".to_owned(),
-                                labels::detected_level(record).to_owned(),
-                            );
-                            metadata
-                        };
-                        let selected = query.is_none_or(|q| {
-                            q.passes(
-                                |name| {
-                                    stream
-                                        .get(name)
-                                        .or_else(|| metadata.get_or_init(metadata_of).get(name))
-                                        .map(String::as_str)
-                                },
-                                &line,
-                            )
-                        });
-                        if selected {
-                            let metadata = metadata.into_inner().unwrap_or_else(metadata_of);
-                            found(&stream, metadata, labels::time(record), line);
+                        bytes += record.line.len() as u64;
+                        // Most records fail the selector or a line filter
+                        // on stream labels and the line alone.
+                        if query.is_none_or(|q| q.passes(|name| record.label(name), &record.line)) {
+                            found(record);
                         }
                     }
                 }
@@ -377,26 +424,20 @@ async fn scan(
         entries.truncate(limit);
     };
     let mut seq = 0;
-    let (lines, bytes, truncated) = visit(
-        state,
-        Some(query),
-        range,
-        log,
-        |stream, metadata, time, line| {
-            seq += 1;
-            entries.push(Entry {
-                time,
-                seq,
-                stream: Arc::clone(stream),
-                metadata,
-                line,
-            });
-            // Only the `limit` first in the answer's order are kept.
-            if entries.len() >= limit.saturating_mul(2).max(1024) {
-                order(&mut entries);
-            }
-        },
-    )
+    let (lines, bytes, truncated) = visit(state, Some(query), range, log, |found| {
+        seq += 1;
+        entries.push(Entry {
+            time: found.time,
+            seq,
+            stream: Arc::clone(found.stream),
+            line: found.line.clone().into_owned(),
+            metadata: found.into_metadata(),
+        });
+        // Only the `limit` first in the answer's order are kept.
+        if entries.len() >= limit.saturating_mul(2).max(1024) {
+            order(&mut entries);
+        }
+    })
     .await?;
     order(&mut entries);
     log.items = entries.len();
@@ -430,16 +471,25 @@ fn stats(scan: &Scan, started: Instant) -> Value {
     })
 }
 
-fn json_response(value: &Value) -> Response {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        value.to_string(),
-    )
-        .into_response()
+fn json_response(value: &impl Serialize) -> Response {
+    match serde_json::to_string(value) {
+        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(e) => ApiError::Internal(format!("writing the answer failed: {e}")).into_response(),
+    }
 }
 
-fn answer(data: Value, truncated: bool) -> Response {
-    let mut response = json_response(&json!({ "status": "success", "data": data }));
+/// Loki's envelope: `{"status": "success", "data": …}`.
+fn answer(data: impl Serialize, truncated: bool) -> Response {
+    struct Success<T>(T);
+    impl<T: Serialize> Serialize for Success<T> {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            let mut map = serializer.serialize_map(Some(2))?;
+            map.serialize_entry("status", "success")?;
+            map.serialize_entry("data", &self.0)?;
+            map.end()
+        }
+    }
+    let mut response = json_response(&Success(data));
     if truncated {
         response
             .headers_mut()
@@ -560,6 +610,9 @@ fn number(value: f64) -> String {
     }
 }
 
+/// Labels, by name.
+type LabelSet = BTreeMap<String, String>;
+
 /// A series: its labels, and its points (unix nanoseconds, value).
 type Series = (BTreeMap<String, String>, Vec<(u64, f64)>);
 
@@ -622,25 +675,30 @@ async fn evaluate(
         .is_some_and(|a| a.op == logql::AggregateOp::Sum);
     let mut ids: HashMap<BTreeMap<String, String>, usize> = HashMap::new();
     let mut lines: Vec<Vec<(u64, u64)>> = Vec::new();
-    let (seen, bytes, truncated) = visit(
-        state,
-        Some(&metric.query),
-        read,
-        log,
-        |stream, metadata, time, line| {
-            let mut labels = (**stream).clone();
-            labels.extend(metadata);
-            if grouped_early && let Some(aggregation) = &metric.aggregation {
-                labels = group(aggregation, &labels);
+    let (seen, bytes, truncated) = visit(state, Some(&metric.query), read, log, |found| {
+        let labels = match metric.aggregation.as_ref().filter(|_| grouped_early) {
+            // The labels kept, looked up alone.
+            Some(aggregation) if aggregation.by => aggregation
+                .labels
+                .iter()
+                .filter_map(|name| Some((name.clone(), found.label(name)?.to_owned())))
+                .collect(),
+            grouped => {
+                let mut labels = (**found.stream).clone();
+                labels.extend(found.metadata().clone());
+                match grouped {
+                    Some(aggregation) => group(aggregation, &labels),
+                    None => labels,
+                }
             }
-            let next = ids.len();
-            let id = *ids.entry(labels).or_insert(next);
-            if id == lines.len() {
-                lines.push(Vec::new());
-            }
-            lines[id].push((time, line.len() as u64));
-        },
-    )
+        };
+        let next = ids.len();
+        let id = *ids.entry(labels).or_insert(next);
+        if id == lines.len() {
+            lines.push(Vec::new());
+        }
+        lines[id].push((found.time, found.line.len() as u64));
+    })
     .await?;
     let window_seconds = metric.range as f64 / 1e9;
     let mut series: Vec<Series> = Vec::with_capacity(ids.len());
@@ -732,37 +790,100 @@ fn aggregate(aggregation: &logql::Aggregation, series: Vec<Series>, steps: &[u64
 
 /// The `streams` answer: entries grouped by their labels (stream labels
 /// and structured metadata together, or apart when Grafana asks for
-/// categorized labels), in the answer's order within each.
-fn streams(scan: &Scan, categorize: bool, stats: Value) -> Value {
-    let mut streams: Vec<(BTreeMap<String, String>, Vec<Value>)> = Vec::new();
-    let mut by_labels: HashMap<BTreeMap<String, String>, usize> = HashMap::new();
+/// categorized labels), in the answer's order within each. It is written
+/// straight from the entries, without a JSON tree of its own.
+struct StreamsAnswer<'a> {
+    streams: Vec<(Cow<'a, LabelSet>, Vec<&'a Entry>)>,
+    categorize: bool,
+    stats: Value,
+}
+
+fn streams(scan: &Scan, categorize: bool, stats: Value) -> StreamsAnswer<'_> {
+    let mut streams: Vec<(Cow<'_, LabelSet>, Vec<&Entry>)> = Vec::new();
+    let mut by_labels: HashMap<Cow<'_, LabelSet>, usize> = HashMap::new();
     for entry in &scan.entries {
-        let (labels, value) = if categorize {
-            let mut value = vec![json!(entry.time.to_string()), json!(entry.line)];
-            if !entry.metadata.is_empty() {
-                value.push(json!({ "structuredMetadata": entry.metadata }));
-            }
-            ((*entry.stream).clone(), Value::Array(value))
+        let labels = if categorize {
+            Cow::Borrowed(&*entry.stream)
         } else {
             let mut labels = (*entry.stream).clone();
             labels.extend(entry.metadata.clone());
-            (labels, json!([entry.time.to_string(), entry.line]))
+            Cow::Owned(labels)
         };
         let at = *by_labels.entry(labels.clone()).or_insert_with(|| {
             streams.push((labels, Vec::new()));
             streams.len() - 1
         });
-        streams[at].1.push(value);
+        streams[at].1.push(entry);
     }
-    let result: Vec<Value> = streams
-        .into_iter()
-        .map(|(labels, values)| json!({ "stream": labels, "values": values }))
-        .collect();
-    let mut data = json!({ "resultType": "streams", "result": result, "stats": stats });
-    if categorize {
-        data["encodingFlags"] = json!(["categorize-labels"]);
+    StreamsAnswer {
+        streams,
+        categorize,
+        stats,
     }
-    data
+}
+
+impl Serialize for StreamsAnswer<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        struct Values<'a>(&'a [&'a Entry], bool);
+        impl Serialize for Values<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_seq(self.0.iter().map(|entry| EntryJson(entry, self.1)))
+            }
+        }
+        struct Stream<'a>(&'a BTreeMap<String, String>, Values<'a>);
+        impl Serialize for Stream<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let mut map = serializer.serialize_map(Some(2))?;
+                map.serialize_entry("stream", self.0)?;
+                map.serialize_entry("values", &self.1)?;
+                map.end()
+            }
+        }
+        struct Result_<'a>(&'a StreamsAnswer<'a>);
+        impl Serialize for Result_<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_seq(
+                    self.0.streams.iter().map(|(labels, entries)| {
+                        Stream(labels, Values(entries, self.0.categorize))
+                    }),
+                )
+            }
+        }
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("resultType", "streams")?;
+        map.serialize_entry("result", &Result_(self))?;
+        map.serialize_entry("stats", &self.stats)?;
+        if self.categorize {
+            map.serialize_entry("encodingFlags", &["categorize-labels"])?;
+        }
+        map.end()
+    }
+}
+
+/// An entry as Loki writes it: `["<unix ns>", "<line>"]`, and
+/// `{"structuredMetadata": {…}}` third when labels are categorized.
+struct EntryJson<'a>(&'a Entry, bool);
+
+impl Serialize for EntryJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        struct Categorized<'a>(&'a BTreeMap<String, String>);
+        impl Serialize for Categorized<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let mut map = serializer.serialize_map(Some(1))?;
+                map.serialize_entry("structuredMetadata", self.0)?;
+                map.end()
+            }
+        }
+        let EntryJson(entry, categorize) = *self;
+        let metadata = categorize && !entry.metadata.is_empty();
+        let mut seq = serializer.serialize_seq(Some(2 + usize::from(metadata)))?;
+        seq.serialize_element(&entry.time.to_string())?;
+        seq.serialize_element(&entry.line)?;
+        if metadata {
+            seq.serialize_element(&Categorized(&entry.metadata))?;
+        }
+        seq.end()
+    }
 }
 
 /// The distinct stream label sets of the records `query` selects (all
@@ -786,7 +907,8 @@ async fn streams_of(
     // Records of a resource come together and share its labels.
     let mut seen: Option<Arc<BTreeMap<String, String>>> = None;
     let (mut entries, mut bytes) = (0u64, 0u64);
-    let (_, _, truncated) = visit(state, query, range, log, |stream, _, _, line| {
+    let (_, _, truncated) = visit(state, query, range, log, |found| {
+        let stream = found.stream;
         if !seen.as_ref().is_some_and(|s| Arc::ptr_eq(s, stream)) {
             if !streams.contains(&**stream) {
                 streams.insert((**stream).clone());
@@ -794,7 +916,7 @@ async fn streams_of(
             seen = Some(Arc::clone(stream));
         }
         entries += 1;
-        bytes += line.len() as u64;
+        bytes += found.line.len() as u64;
     })
     .await?;
     Ok(Streams {
@@ -928,25 +1050,15 @@ async fn volume(
         let _running = query_slot(state)?;
         // Bytes by group, then by the end of the step holding the line.
         let mut groups: BTreeMap<BTreeMap<String, String>, BTreeMap<u64, u64>> = BTreeMap::new();
-        let (_, _, truncated) = visit(
-            state,
-            Some(&query),
-            range,
-            log,
-            |stream, metadata, time, line| {
-                let labels: BTreeMap<String, String> = targets
-                    .iter()
-                    .filter_map(|t| {
-                        stream
-                            .get(t)
-                            .or_else(|| metadata.get(t))
-                            .map(|v| (t.clone(), v.clone()))
-                    })
-                    .collect();
-                let bucket = range.0 + (time - range.0) / step * step;
-                *groups.entry(labels).or_default().entry(bucket).or_default() += line.len() as u64;
-            },
-        )
+        let (_, _, truncated) = visit(state, Some(&query), range, log, |found| {
+            let labels: BTreeMap<String, String> = targets
+                .iter()
+                .filter_map(|t| Some((t.clone(), found.label(t)?.to_owned())))
+                .collect();
+            let bucket = range.0 + (found.time - range.0) / step * step;
+            *groups.entry(labels).or_default().entry(bucket).or_default() +=
+                found.line.len() as u64;
+        })
         .await?;
         let mut totals: Vec<(_, BTreeMap<u64, u64>, u64)> = groups
             .into_iter()

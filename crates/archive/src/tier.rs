@@ -290,11 +290,11 @@ impl HourScan {
             // No part holds the trace: none is opened.
             parts.iter().map(|_| Ok(Vec::new())).collect()
         } else {
-            futures::future::join_all(
-                parts
-                    .iter()
-                    .map(|part| scan::candidates(part.clone(), signal, &filter)),
-            )
+            let filter = Arc::new(filter);
+            on_every_core(parts.iter().cloned(), |part| {
+                let filter = Arc::clone(&filter);
+                async move { scan::candidates(part, signal, &filter).await }
+            })
             .await
         };
         let mut candidates = Vec::with_capacity(found.len());
@@ -498,10 +498,16 @@ impl HourScan {
         let first = index(first);
         let last = index((first as u64).saturating_add(rows));
         let wanted: Vec<u64> = candidates[first..last].iter().map(|c| c.row).collect();
-        let mut rows = scan::read_rows(part.clone(), self.signal, &wanted)
-            .await
-            .map_err(|e| self.failed(&e))?;
         let signal = self.signal;
+        // A task of its own: chunks read ahead decode on every core.
+        let read = on_every_core([(part.clone(), wanted)], |(part, wanted)| async move {
+            scan::read_rows(part, signal, &wanted).await
+        });
+        let mut rows = read
+            .await
+            .pop()
+            .unwrap_or_else(|| Ok(Vec::new()))
+            .map_err(|e| self.failed(&e))?;
         let objects = tokio::task::spawn_blocking(move || {
             rows.sort_unstable_by_key(|r| (r.object, r.index));
             scan::assemble(signal, rows)
@@ -531,10 +537,14 @@ impl HourScan {
                 .map(|c| c.row)
                 .collect();
             wanted.sort_unstable();
-            async move { scan::read_rows(part.clone(), self.signal, &wanted).await }
+            (part.clone(), wanted)
         });
+        let signal = self.signal;
         let mut rows = Vec::new();
-        for result in futures::future::join_all(reads).await {
+        let read = on_every_core(reads, |(part, wanted)| async move {
+            scan::read_rows(part, signal, &wanted).await
+        });
+        for result in read.await {
             rows.extend(result.map_err(|e| Failure::of(&e))?);
         }
         let signal = self.signal;
@@ -550,4 +560,39 @@ impl HourScan {
         .map_err(|e| Failure::of(&e))?;
         Ok(Mutex::new(assembled.into_iter().collect()))
     }
+}
+
+/// `work` on each of `items` as tasks of their own, so that the parts of
+/// an hour decode on every core at once; the results in `items`' order.
+/// Dropping the future stops the tasks that have not finished.
+async fn on_every_core<T, F, R>(
+    items: impl IntoIterator<Item = T>,
+    work: impl Fn(T) -> F,
+) -> Vec<Result<R, CompactError>>
+where
+    F: Future<Output = Result<R, CompactError>> + Send + 'static,
+    R: Send + 'static,
+{
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut out = Vec::new();
+    for (i, item) in items.into_iter().enumerate() {
+        let work = work(item);
+        tasks.spawn(async move { (i, work.await) });
+        out.push(Err(CompactError::Storage {
+            action: "reading a part".into(),
+            source: StorageError::Unavailable {
+                message: "the server is shutting down".into(),
+            },
+        }));
+    }
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok((i, result)) => out[i] = result,
+            // As if the work had run here.
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Cancelled: the runtime is shutting down, and the error stays.
+            Err(_) => {}
+        }
+    }
+    out
 }

@@ -357,7 +357,7 @@ pub async fn candidates(
     let key = part.key.clone();
     let failed = |e| failed(&key, e);
     let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
-    let mut builder = ParquetRecordBatchStreamBuilder::new_with_options(part, options)
+    let mut builder = ParquetRecordBatchStreamBuilder::new_with_options(part.clone(), options)
         .await
         .map_err(failed)?;
     let metadata = Arc::clone(builder.metadata());
@@ -384,7 +384,7 @@ pub async fn candidates(
             .time_range(&metadata, *g)
             .is_none_or(|(min, max)| !filter.times_all_match(min, max))
     });
-    let needs = Needs {
+    let mut needs = Needs {
         time: times_needed.then_some(columns.time_column),
         service: filter.service.is_some(),
         trace: trace_hex,
@@ -393,8 +393,13 @@ pub async fn candidates(
             .iter()
             .any(|(_, texts)| !texts.is_empty())
             .then_some(columns.attributes_column),
-        body: signal == Signal::Logs && !filter.body_contains.is_empty(),
+        body: false,
     };
+    // Bodies are the widest column: when another test narrows the rows,
+    // they are read afterwards, for the rows left only.
+    let body = signal == Signal::Logs && !filter.body_contains.is_empty();
+    let body_after = body && (needs.service || needs.trace.is_some() || needs.attributes.is_some());
+    needs.body = body && !body_after;
     let roots = needs.roots(builder.schema())?;
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
     let stream = builder
@@ -409,12 +414,68 @@ pub async fn candidates(
             (*first, rows)
         })
         .collect();
-    matching_rows(stream, &groups, filter, &needs)
+    let found = matching_rows(stream, &groups, filter, &needs)
         .await
         .map_err(|e| match e {
             ScanError::Parquet(e) => failed(e),
             ScanError::Compact(e) => e,
-        })
+        })?;
+    if body_after && !found.is_empty() {
+        let mut found = found;
+        found.sort_unstable_by_key(|c| c.row);
+        return with_bodies(part, found, &filter.body_contains).await;
+    }
+    Ok(found)
+}
+
+/// The `found` rows (in file order) whose `Body` holds every one of
+/// `texts`: only the pages holding them are read.
+async fn with_bodies(
+    part: PartFile,
+    found: Vec<Candidate>,
+    texts: &[String],
+) -> Result<Vec<Candidate>, CompactError> {
+    let key = part.key.clone();
+    let failed = |e| failed(&key, e);
+    let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
+    let builder = ParquetRecordBatchStreamBuilder::new_with_options(part, options)
+        .await
+        .map_err(failed)?;
+    let rows: Vec<u64> = found.iter().map(|c| c.row).collect();
+    let (groups, selection) = selection(builder.metadata(), &rows);
+    let not_bodies = || CompactError::Schema {
+        table: "part",
+        problem: "Body is not a string column".into(),
+    };
+    let body = builder
+        .schema()
+        .index_of("Body")
+        .map_err(|_| not_bodies())?;
+    let mask = ProjectionMask::roots(builder.parquet_schema(), [body]);
+    let mut stream = builder
+        .with_projection(mask)
+        .with_row_groups(groups)
+        .with_row_selection(selection)
+        .build()
+        .map_err(failed)?;
+    let mut found = found.into_iter();
+    let mut out = Vec::new();
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(|e| failed(ParquetError::ArrowError(e.to_string())))?;
+        let bodies = batch
+            .column(0)
+            .as_string_opt::<i32>()
+            .ok_or_else(not_bodies)?;
+        for (i, candidate) in (0..batch.num_rows()).zip(found.by_ref()) {
+            if texts
+                .iter()
+                .all(|text| bodies.value(i).contains(text.as_str()))
+            {
+                out.push(candidate);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The columns of a part a scan tests, by leaf index, and how its times

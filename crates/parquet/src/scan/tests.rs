@@ -313,41 +313,69 @@ fn body_texts_keep_only_log_records_whose_body_holds_them_all() {
             .enumerate()
             .map(|(i, (_, request))| (i as u32, Batch::Logs(request)))
             .collect();
-    let bodies = |batch: &Batch| -> Vec<String> {
-        match batch {
-            Batch::Logs(r) => r
-                .resource_logs
+    // (service, body) of every record.
+    let records = |batch: &Batch| -> Vec<(String, String)> {
+        let Batch::Logs(r) = batch else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for rl in &r.resource_logs {
+            let service = rl
+                .resource
                 .iter()
-                .flat_map(|rl| &rl.scope_logs)
-                .flat_map(|sl| &sl.log_records)
-                .map(|l| crate::values::as_string(l.body.as_ref()))
-                .collect(),
-            _ => Vec::new(),
+                .flat_map(|r| &r.attributes)
+                .find(|kv| kv.key == "service.name")
+                .map(|kv| crate::values::as_string(kv.value.as_ref()))
+                .unwrap_or_default();
+            for record in rl.scope_logs.iter().flat_map(|sl| &sl.log_records) {
+                out.push((
+                    service.clone(),
+                    crate::values::as_string(record.body.as_ref()),
+                ));
+            }
         }
+        out
     };
     let texts = vec!["Retrying".to_owned(), "attempt 2".to_owned()];
-    let expected: Vec<String> = objects
+    let holds = |body: &str| texts.iter().all(|t| body.contains(t.as_str()));
+    let expected: Vec<(String, String)> = objects
         .iter()
-        .flat_map(|(_, b)| bodies(b))
-        .filter(|body| texts.iter().all(|t| body.contains(t.as_str())))
+        .flat_map(|(_, b)| records(b))
+        .filter(|(_, body)| holds(body))
         .collect();
     let all: usize = objects.iter().map(|(_, b)| b.item_count()).sum();
     assert!(!expected.is_empty() && expected.len() < all);
+    // Alone, and after a service narrowed the rows (then bodies are read
+    // for the rows left only).
+    let service = expected[0].0.clone();
+    let of_service: Vec<(String, String)> = expected
+        .iter()
+        .filter(|(s, _)| *s == service)
+        .cloned()
+        .collect();
+    assert!(of_service.len() < expected.len());
     runtime().block_on(async {
         let (_store, files, _) = store_parts(&objects).await;
+        for (service, expected) in [(None, &expected), (Some(service), &of_service)] {
+            let filter = Filter {
+                body_contains: texts.clone(),
+                service: service.clone(),
+                ..everything()
+            };
+            let mut got: Vec<(String, String)> = scan(Signal::Logs, &files, &filter)
+                .await
+                .iter()
+                .flat_map(|(_, b)| records(b))
+                .collect();
+            let mut expected = expected.clone();
+            got.sort();
+            expected.sort();
+            assert_eq!(got, expected, "service {service:?}");
+        }
         let filter = Filter {
-            body_contains: texts,
+            body_contains: texts.clone(),
             ..everything()
         };
-        let mut got: Vec<String> = scan(Signal::Logs, &files, &filter)
-            .await
-            .iter()
-            .flat_map(|(_, b)| bodies(b))
-            .collect();
-        let mut expected = expected;
-        got.sort();
-        expected.sort();
-        assert_eq!(got, expected);
         // Spans have no body: nothing holds a text.
         let traces = [(0, Batch::Traces(trace_batch(50_000)))];
         let (_store, files, _) = store_parts(&traces).await;

@@ -215,19 +215,7 @@ fn every_loki_route_answers_as_the_fetch_api_holds_raw_and_compacted() {
     assert_eq!(raw["records"], sent["sent"], "every record sent is read");
 
     let archive = server.archive_path();
-    let (code, stdout, stderr) = run_cli(
-        &[
-            "compact",
-            "--storage",
-            &archive,
-            "--start",
-            "2024-10-27T03:00:00Z",
-            "--end",
-            "2024-10-27T04:00:00Z",
-        ],
-        &[],
-    );
-    assert_eq!(code, 0, "{stderr}");
+    let stdout = compact_range(&archive, "2024-10-27T03:00:00Z", "2024-10-27T04:00:00Z");
     assert!(stdout.contains("compacted"), "{stdout}");
     let compacted = check();
     assert_eq!(

@@ -357,19 +357,7 @@ fn spark_and_duckdb_answer_the_named_queries_as_the_fetch_api_does() {
             .expect("post");
         assert_eq!(response.status(), 200, "{signal}");
     }
-    let (code, stdout, stderr) = run_cli(
-        &[
-            "compact",
-            "--storage",
-            &dir,
-            "--start",
-            "2024-10-27T00:00:00Z",
-            "--end",
-            "2024-10-29T00:00:00Z",
-        ],
-        &[],
-    );
-    assert_eq!(code, 0, "{stderr}");
+    let stdout = compact_range(&dir, "2024-10-27T00:00:00Z", "2024-10-29T00:00:00Z");
     assert!(stdout.contains("compacted 8 signal-hours"), "{stdout}");
 
     // What the fetch API answers, in the shape of each query's rows.
@@ -641,19 +629,7 @@ fn the_duckdb_script_runs_whole_on_an_archive_whose_tables_are_not_all_there() {
         .status();
     assert_eq!(status, 200);
     let dir = server.archive_path();
-    let (code, _, stderr) = run_cli(
-        &[
-            "compact",
-            "--storage",
-            &dir,
-            "--start",
-            "2024-10-27T00:00:00Z",
-            "--end",
-            "2024-10-28T00:00:00Z",
-        ],
-        &[],
-    );
-    assert_eq!(code, 0, "{stderr}");
+    compact_range(&dir, "2024-10-27T00:00:00Z", "2024-10-28T00:00:00Z");
     let (code, ddl, stderr) = run_cli(&["schema", "--dialect", "duckdb", "--storage", &dir], &[]);
     assert_eq!(code, 0, "{stderr}");
     let scratch = tempfile::tempdir().expect("tempdir");

@@ -388,6 +388,25 @@ pub fn python_sender(venv: &str, protocol: &str, endpoint: &str, key: Option<&st
     cmd
 }
 
+/// `otelvault compact` of the archive at `storage` over `[start, end)`
+/// (RFC 3339), which must succeed; what it printed.
+pub fn compact_range(storage: &str, start: &str, end: &str) -> String {
+    let (code, stdout, stderr) = run_cli(
+        &[
+            "compact",
+            "--storage",
+            storage,
+            "--start",
+            start,
+            "--end",
+            end,
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "compact {start} {end}: {stderr}");
+    stdout
+}
+
 /// Runs an exporter script and parses the summary it prints.
 pub fn run(mut cmd: Command, what: &str) -> Value {
     let output = cmd

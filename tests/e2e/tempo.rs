@@ -166,19 +166,7 @@ fn grafanas_tempo_queries_answer_what_the_fetch_api_holds() {
     }
     // 03:00 in the Parquet tier, 04:00 raw: search reads both.
     let archive = server.archive_path();
-    let (code, stdout, stderr) = run_cli(
-        &[
-            "compact",
-            "--storage",
-            &archive,
-            "--start",
-            "2024-10-27T03:00:00Z",
-            "--end",
-            "2024-10-27T04:00:00Z",
-        ],
-        &[],
-    );
-    assert_eq!(code, 0, "{stderr}");
+    let stdout = compact_range(&archive, "2024-10-27T03:00:00Z", "2024-10-27T04:00:00Z");
     assert!(stdout.contains("compacted"), "{stdout}");
 
     let all = traces(&fetch(&server.url, &[]));

@@ -346,6 +346,15 @@ fn bytes_range(stats: Option<&Statistics>) -> Option<(&[u8], &[u8])> {
     }
 }
 
+/// A reader of `part`, with its page index when it has one (so that a
+/// row selection skips the pages holding none of its rows).
+async fn open(
+    part: PartFile,
+) -> parquet::errors::Result<ParquetRecordBatchStreamBuilder<PartFile>> {
+    let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
+    ParquetRecordBatchStreamBuilder::new_with_options(part, options).await
+}
+
 /// The rows of `part` that may match `filter`, in file order. Row groups
 /// are skipped by statistics (time, object) and bloom filters (trace id,
 /// service) before any of their data is read.
@@ -356,10 +365,7 @@ pub async fn candidates(
 ) -> Result<Vec<Candidate>, CompactError> {
     let key = part.key.clone();
     let failed = |e| failed(&key, e);
-    let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
-    let mut builder = ParquetRecordBatchStreamBuilder::new_with_options(part.clone(), options)
-        .await
-        .map_err(failed)?;
+    let mut builder = open(part.clone()).await.map_err(failed)?;
     let metadata = Arc::clone(builder.metadata());
     let columns = PartColumns::of(signal, &builder)?;
     let trace_hex = filter.trace_id.as_deref().map(crate::values::hex);
@@ -437,10 +443,7 @@ async fn with_bodies(
 ) -> Result<Vec<Candidate>, CompactError> {
     let key = part.key.clone();
     let failed = |e| failed(&key, e);
-    let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
-    let builder = ParquetRecordBatchStreamBuilder::new_with_options(part, options)
-        .await
-        .map_err(failed)?;
+    let builder = open(part).await.map_err(failed)?;
     let rows: Vec<u64> = found.iter().map(|c| c.row).collect();
     let (groups, selection) = selection(builder.metadata(), &rows);
     let not_bodies = || CompactError::Schema {
@@ -918,10 +921,7 @@ async fn read_rows_of<T: prost::Message + Default + Stored>(
     }
     let key = part.key.clone();
     let failed = |e| failed(&key, e);
-    let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
-    let builder = ParquetRecordBatchStreamBuilder::new_with_options(part, options)
-        .await
-        .map_err(failed)?;
+    let builder = open(part).await.map_err(failed)?;
     let (groups, selection) = selection(builder.metadata(), rows);
     let mask = crate::table::projection(
         builder.schema(),

@@ -839,8 +839,8 @@ impl Serialize for StreamsAnswer<'_> {
                 map.end()
             }
         }
-        struct Result_<'a>(&'a StreamsAnswer<'a>);
-        impl Serialize for Result_<'_> {
+        struct StreamList<'a>(&'a StreamsAnswer<'a>);
+        impl Serialize for StreamList<'_> {
             fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 serializer.collect_seq(
                     self.0.streams.iter().map(|(labels, entries)| {
@@ -851,7 +851,7 @@ impl Serialize for StreamsAnswer<'_> {
         }
         let mut map = serializer.serialize_map(None)?;
         map.serialize_entry("resultType", "streams")?;
-        map.serialize_entry("result", &Result_(self))?;
+        map.serialize_entry("result", &StreamList(self))?;
         map.serialize_entry("stats", &self.stats)?;
         if self.categorize {
             map.serialize_entry("encodingFlags", &["categorize-labels"])?;

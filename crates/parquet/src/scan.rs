@@ -443,24 +443,19 @@ async fn with_bodies(
 ) -> Result<Vec<Candidate>, CompactError> {
     let key = part.key.clone();
     let failed = |e| failed(&key, e);
-    let builder = open(part).await.map_err(failed)?;
     let rows: Vec<u64> = found.iter().map(|c| c.row).collect();
-    let (groups, selection) = selection(builder.metadata(), &rows);
     let not_bodies = || CompactError::Schema {
         table: "part",
         problem: "Body is not a string column".into(),
     };
-    let body = builder
-        .schema()
-        .index_of("Body")
-        .map_err(|_| not_bodies())?;
-    let mask = ProjectionMask::roots(builder.parquet_schema(), [body]);
-    let mut stream = builder
-        .with_projection(mask)
-        .with_row_groups(groups)
-        .with_row_selection(selection)
-        .build()
-        .map_err(failed)?;
+    let mut stream = rows_of(part, &rows, |builder| {
+        let body = builder
+            .schema()
+            .index_of("Body")
+            .map_err(|_| not_bodies())?;
+        Ok(ProjectionMask::roots(builder.parquet_schema(), [body]))
+    })
+    .await?;
     let mut found = found.into_iter();
     let mut out = Vec::new();
     while let Some(batch) = stream.next().await {
@@ -921,26 +916,43 @@ async fn read_rows_of<T: prost::Message + Default + Stored>(
     }
     let key = part.key.clone();
     let failed = |e| failed(&key, e);
-    let builder = open(part).await.map_err(failed)?;
-    let (groups, selection) = selection(builder.metadata(), rows);
-    let mask = crate::table::projection(
-        builder.schema(),
-        builder.parquet_schema(),
-        lossless,
-        &[OBJECT_COLUMN, INDEX_COLUMN],
-    )?;
-    let mut stream = builder
-        .with_projection(mask)
-        .with_row_groups(groups)
-        .with_row_selection(selection)
-        .build()
-        .map_err(failed)?;
+    let mut stream = rows_of(part, rows, |builder| {
+        crate::table::projection(
+            builder.schema(),
+            builder.parquet_schema(),
+            lossless,
+            &[OBJECT_COLUMN, INDEX_COLUMN],
+        )
+    })
+    .await?;
     let mut out = Vec::with_capacity(rows.len());
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(|e| failed(ParquetError::ArrowError(e.to_string())))?;
         push_rows(lossless, &batch, &mut out)?;
     }
     Ok(out)
+}
+
+/// `rows` (sorted, rows of the part from 0) of `part`, the columns `mask`
+/// picks: only the pages holding them are read.
+async fn rows_of(
+    part: PartFile,
+    rows: &[u64],
+    mask: impl FnOnce(
+        &ParquetRecordBatchStreamBuilder<PartFile>,
+    ) -> Result<ProjectionMask, CompactError>,
+) -> Result<ParquetRecordBatchStream<PartFile>, CompactError> {
+    let key = part.key.clone();
+    let failed = |e| failed(&key, e);
+    let builder = open(part).await.map_err(failed)?;
+    let (groups, selection) = selection(builder.metadata(), rows);
+    let mask = mask(&builder)?;
+    builder
+        .with_projection(mask)
+        .with_row_groups(groups)
+        .with_row_selection(selection)
+        .build()
+        .map_err(failed)
 }
 
 /// The row groups holding `rows` (sorted, rows of the part from 0), and

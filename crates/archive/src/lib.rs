@@ -43,7 +43,7 @@ pub use layout::{Layout, PartitionTime, Partitioning};
 pub use lease::{LEASE_KEY, LEASE_TIME, Lease};
 pub use marker::{FORWARD_PENDING_PREFIX, ForwardMarker};
 pub use otelvault_parquet::spans::{SpanFields, SpanNeeds, SpanPredicate, SpanTest};
-pub use query::{AttrValue, DEFAULT_LIMIT, MAX_LIMIT, Query};
+pub use query::{AttrValue, DEFAULT_LIMIT, Fields, MAX_LIMIT, Query};
 pub use read::{
     Budget, Chunk, Page, Position, Skipped, Stats, Summarized, SummarizedSpans, SummaryUse, Tag,
     TraceSummary, TraceVisit, Visit, days_with_data,

@@ -103,6 +103,24 @@ pub struct Query {
     /// way the `Body` column holds it (strings as they are, other values
     /// as `values::as_string` renders them).
     pub body_contains: Vec<String>,
+    /// What of each item the reader needs.
+    pub fields: Fields,
+}
+
+/// What of each item a read gives back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Fields {
+    /// Items whole, exactly as they were sent.
+    #[default]
+    Whole,
+    /// Logs: at least each record's time (in `time_unix_nano`: its time,
+    /// else when it was observed), severity and body (as text, a string),
+    /// under its resource: what a log line shows. Records of compacted
+    /// hours then come without scope, attributes, ids, flags or event
+    /// name, read from fewer columns. A query with attribute or trace id
+    /// filters, which the records must be whole to decide, reads them
+    /// whole.
+    LogLines,
 }
 
 fn attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a any_value::Value> {
@@ -123,6 +141,7 @@ impl Query {
             min_severity: None,
             metric_name: None,
             body_contains: Vec::new(),
+            fields: Fields::Whole,
         }
     }
 

@@ -24,7 +24,7 @@ use otelvault_parquet::CompactError;
 use otelvault_parquet::scan::{self, Candidate, Filter, PartFile, Work};
 use otelvault_storage::{ObjectKey, ObjectStore, StorageError};
 
-use crate::{ArchiveError, Manifest, Query, hour_prefix};
+use crate::{ArchiveError, Fields, Manifest, Query, hour_prefix};
 
 pub(crate) use otelvault_codec::HOUR_NANOS as HOUR;
 
@@ -159,6 +159,8 @@ pub(crate) struct HourScan {
     /// Whether the rows that may match were looked up; if not, every row
     /// of every part is a candidate.
     find_rows: bool,
+    /// Whether records are read as lines only ([`Fields::LogLines`]).
+    lines: bool,
     /// Rows of each part, as the manifest says.
     rows: Vec<usize>,
     /// Each part's key.
@@ -234,6 +236,11 @@ impl HourScan {
             )))
         };
         let (summaries, tags) = (index(SUMMARIES)?, index(TAGS)?);
+        let lines = query.fields == Fields::LogLines
+            && signal == Signal::Logs
+            && manifest.version >= 3
+            && query.trace_id.is_none()
+            && query.attributes.is_empty();
         let parts = manifest
             .parts
             .iter()
@@ -259,6 +266,7 @@ impl HourScan {
                 chunks: Vec::new(),
                 version: manifest.version,
                 find_rows,
+                lines,
                 rows: manifest.parts.iter().map(|p| p.rows).collect(),
                 part_keys: manifest.parts.iter().map(|p| p.key.clone()).collect(),
                 partitions: partitions(signal, manifest),
@@ -349,6 +357,7 @@ impl HourScan {
             chunks,
             version: manifest.version,
             find_rows,
+            lines,
             rows: manifest.parts.iter().map(|p| p.rows).collect(),
             part_keys: manifest.parts.iter().map(|p| p.key.clone()).collect(),
             partitions: partitions(signal, manifest),
@@ -404,7 +413,7 @@ impl HourScan {
         };
         let wanted =
             wanted.unwrap_or_else(|| (0..self.rows.get(i).copied().unwrap_or(0) as u64).collect());
-        let mut rows = scan::read_rows(part, self.signal, &wanted)
+        let mut rows = read_rows(part, self.signal, wanted, self.lines)
             .await
             .map_err(|e| self.failed(&e))?;
         let signal = self.signal;
@@ -498,10 +507,10 @@ impl HourScan {
         let first = index(first);
         let last = index((first as u64).saturating_add(rows));
         let wanted: Vec<u64> = candidates[first..last].iter().map(|c| c.row).collect();
-        let signal = self.signal;
+        let (signal, lines) = (self.signal, self.lines);
         // A task of its own: chunks read ahead decode on every core.
-        let read = on_every_core([(part.clone(), wanted)], |(part, wanted)| async move {
-            scan::read_rows(part, signal, &wanted).await
+        let read = on_every_core([(part.clone(), wanted)], |(part, wanted)| {
+            read_rows(part, signal, wanted, lines)
         });
         let mut rows = read
             .await
@@ -539,10 +548,10 @@ impl HourScan {
             wanted.sort_unstable();
             (part.clone(), wanted)
         });
-        let signal = self.signal;
+        let (signal, lines) = (self.signal, self.lines);
         let mut rows = Vec::new();
-        let read = on_every_core(reads, |(part, wanted)| async move {
-            scan::read_rows(part, signal, &wanted).await
+        let read = on_every_core(reads, |(part, wanted)| {
+            read_rows(part, signal, wanted, lines)
         });
         for result in read.await {
             rows.extend(result.map_err(|e| Failure::of(&e))?);
@@ -559,6 +568,19 @@ impl HourScan {
         })?
         .map_err(|e| Failure::of(&e))?;
         Ok(Mutex::new(assembled.into_iter().collect()))
+    }
+}
+
+/// The rows `wanted` of `part`: whole, or as log lines only.
+async fn read_rows(
+    part: PartFile,
+    signal: Signal,
+    wanted: Vec<u64>,
+    lines: bool,
+) -> Result<Vec<scan::Row>, CompactError> {
+    match lines {
+        true => scan::read_log_lines(part, &wanted).await,
+        false => scan::read_rows(part, signal, &wanted).await,
     }
 }
 

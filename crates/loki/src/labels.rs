@@ -42,6 +42,14 @@ pub fn label_name(key: &str) -> String {
         .collect()
 }
 
+/// Whether a label's value is known from a record's resource and
+/// severity alone: `service_name`, a stream label every record has, and
+/// `detected_level`. Another stream label a resource lacks may still come
+/// from the record's attributes, as structured metadata.
+pub fn known_from_line(name: &str) -> bool {
+    matches!(name, "service_name" | "detected_level")
+}
+
 /// The stream labels of a resource's records.
 pub fn stream_labels(resource: &[KeyValue]) -> BTreeMap<String, String> {
     let mut labels: BTreeMap<String, String> = resource

@@ -25,7 +25,7 @@ use axum::extract::{Form, Path, Query as UrlQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::{HeaderMap, HeaderValue, header};
-use otelvault_archive::{Budget, Query};
+use otelvault_archive::{Budget, Fields, Query};
 use otelvault_codec::proto::common::{InstrumentationScope, KeyValue};
 use otelvault_codec::proto::logs::LogRecord;
 use otelvault_codec::{Batch, Format, Signal};
@@ -328,14 +328,32 @@ fn metadata_of(
     metadata
 }
 
+/// What a pass must read of each record when it looks at the labels of
+/// `query` and `more` (and at stream labels, times and lines): records
+/// read as lines ([`Fields::LogLines`]) when those labels are all known
+/// from one, else whole.
+fn fields_for<'a>(query: Option<&'a LogQuery>, more: impl IntoIterator<Item = &'a str>) -> Fields {
+    let mut names = query
+        .into_iter()
+        .flat_map(LogQuery::label_names)
+        .chain(more);
+    match names.all(labels::known_from_line) {
+        true => Fields::LogLines,
+        false => Fields::Whole,
+    }
+}
+
 /// Reads `[start, end)` of the logs once, within twice a page's time,
 /// handing every record that `query` selects (all of them without one) to
 /// `found`; returns the records read, their lines' bytes, and whether the
-/// time ran out first.
+/// time ran out first. With [`Fields::LogLines`], the records found have
+/// their stream labels, times, lines and `detected_level` only: no
+/// structured metadata.
 async fn visit(
     state: &AppState,
     query: Option<&LogQuery>,
     (start, end): (u64, u64),
+    fields: Fields,
     log: &mut RequestLog,
     mut found: impl FnMut(Found<'_>),
 ) -> Result<(u64, u64, bool), ApiError> {
@@ -352,6 +370,7 @@ async fn visit(
         // Positive line filters are exact on the body as text, so the
         // archive tests them on the `Body` column before decoding a row.
         body_contains: query.map_or_else(Vec::new, LogQuery::required_texts),
+        fields,
         ..Query::new(Signal::Logs)
     };
     let (mut lines, mut bytes) = (0u64, 0u64);
@@ -424,7 +443,7 @@ async fn scan(
         entries.truncate(limit);
     };
     let mut seq = 0;
-    let (lines, bytes, truncated) = visit(state, Some(query), range, log, |found| {
+    let (lines, bytes, truncated) = visit(state, Some(query), range, Fields::Whole, log, |found| {
         seq += 1;
         entries.push(Entry {
             time: found.time,
@@ -675,7 +694,15 @@ async fn evaluate(
         .is_some_and(|a| a.op == logql::AggregateOp::Sum);
     let mut ids: HashMap<BTreeMap<String, String>, usize> = HashMap::new();
     let mut lines: Vec<Vec<(u64, u64)>> = Vec::new();
-    let (seen, bytes, truncated) = visit(state, Some(&metric.query), read, log, |found| {
+    // Grouped by labels known from a line, records are read as lines.
+    let fields = match metric.aggregation.as_ref() {
+        Some(aggregation) if grouped_early && aggregation.by => fields_for(
+            Some(&metric.query),
+            aggregation.labels.iter().map(String::as_str),
+        ),
+        _ => Fields::Whole,
+    };
+    let (seen, bytes, truncated) = visit(state, Some(&metric.query), read, fields, log, |found| {
         let labels = match metric.aggregation.as_ref().filter(|_| grouped_early) {
             // The labels kept, looked up alone.
             Some(aggregation) if aggregation.by => aggregation
@@ -907,7 +934,8 @@ async fn streams_of(
     // Records of a resource come together and share its labels.
     let mut seen: Option<Arc<BTreeMap<String, String>>> = None;
     let (mut entries, mut bytes) = (0u64, 0u64);
-    let (_, _, truncated) = visit(state, query, range, log, |found| {
+    let fields = fields_for(query, []);
+    let (_, _, truncated) = visit(state, query, range, fields, log, |found| {
         let stream = found.stream;
         if !seen.as_ref().is_some_and(|s| Arc::ptr_eq(s, stream)) {
             if !streams.contains(&**stream) {
@@ -1050,7 +1078,8 @@ async fn volume(
         let _running = query_slot(state)?;
         // Bytes by group, then by the end of the step holding the line.
         let mut groups: BTreeMap<BTreeMap<String, String>, BTreeMap<u64, u64>> = BTreeMap::new();
-        let (_, _, truncated) = visit(state, Some(&query), range, log, |found| {
+        let fields = fields_for(Some(&query), targets.iter().map(String::as_str));
+        let (_, _, truncated) = visit(state, Some(&query), range, fields, log, |found| {
             let labels: BTreeMap<String, String> = targets
                 .iter()
                 .filter_map(|t| Some((t.clone(), found.label(t)?.to_owned())))

@@ -105,6 +105,18 @@ impl LogQuery {
             })
     }
 
+    /// The labels the selector and the label filters look at.
+    pub fn label_names(&self) -> impl Iterator<Item = &str> {
+        let filters = self.stages.iter().filter_map(|stage| match stage {
+            Stage::Label(m) => Some(m),
+            _ => None,
+        });
+        self.selector
+            .iter()
+            .chain(filters)
+            .map(|m| m.label.as_str())
+    }
+
     /// The texts every selected line contains (`|= "text"` filters), for
     /// reading only the records that can pass.
     pub fn required_texts(&self) -> Vec<String> {

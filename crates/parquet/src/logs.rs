@@ -16,6 +16,7 @@ use arrow_array::types::TimestampMicrosecondType;
 use arrow_array::{ArrayRef, RecordBatch};
 use bytes::Bytes;
 use otelvault_codec::proto::collector_logs::ExportLogsServiceRequest;
+use otelvault_codec::proto::common::{AnyValue, any_value};
 use otelvault_codec::proto::logs::{LogRecord, ResourceLogs, ScopeLogs};
 use prost::Message as _;
 
@@ -130,6 +131,42 @@ fn restore(batch: &RecordBatch, i: usize, rest: &[u8]) -> Result<LogRecord, Comp
         trace_id: id("TraceId")?,
         span_id: id("SpanId")?,
         event_name: text("EventName")?.to_owned(),
+    })
+}
+
+/// The columns [`line`] reads.
+pub(crate) const LINE_COLUMNS: [&str; 5] = [
+    "Timestamp",
+    NANOS_COLUMN,
+    "SeverityText",
+    "SeverityNumber",
+    "Body",
+];
+
+/// Row `i` of a batch of [`LINE_COLUMNS`] (of a part of manifest version
+/// 3) as a line shows it: a record of its time, severity and body only.
+/// The time is `time_unix_nano`: the record's time, else the time it was
+/// observed, as `Timestamp` holds it. The body is a string: the `Body`
+/// column, which holds other values as text, and none when empty.
+pub(crate) fn line(batch: &RecordBatch, i: usize) -> Result<LogRecord, CompactError> {
+    let text = |name: &str| string(batch, TABLE, name).map(|c| c.value(i));
+    let micros = batch
+        .column_by_name("Timestamp")
+        .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
+        .ok_or_else(|| CompactError::Schema {
+            table: TABLE,
+            problem: "Timestamp is not a microsecond timestamp column".into(),
+        })?;
+    let body = text("Body")?;
+    Ok(LogRecord {
+        time_unix_nano: (micros.value(i) as u64) * 1000
+            + int32(batch, TABLE, NANOS_COLUMN)?.value(i) as u64,
+        severity_number: int32(batch, TABLE, "SeverityNumber")?.value(i),
+        severity_text: text("SeverityText")?.to_owned(),
+        body: (!body.is_empty()).then(|| AnyValue {
+            value: Some(any_value::Value::StringValue(body.to_owned())),
+        }),
+        ..LogRecord::default()
     })
 }
 

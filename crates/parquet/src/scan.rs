@@ -625,15 +625,7 @@ impl Needs {
         if self.body {
             roots.push("Body");
         }
-        roots
-            .iter()
-            .map(|name| {
-                schema.index_of(name).map_err(|_| CompactError::Schema {
-                    table: "part",
-                    problem: format!("no column {name}"),
-                })
-            })
-            .collect()
+        self::roots(schema, &roots)
     }
 }
 
@@ -931,6 +923,61 @@ async fn read_rows_of<T: prost::Message + Default + Stored>(
         push_rows(lossless, &batch, &mut out)?;
     }
     Ok(out)
+}
+
+/// As [`read_rows`] for a part of logs of manifest version 3 (or later),
+/// but each record only as a line shows it ([`logs::line`]: its time,
+/// severity and body) under its resource, without its scope: the columns
+/// read are those and the resource's, not the ids, attributes and
+/// remainder a whole record needs.
+pub async fn read_log_lines(part: PartFile, rows: &[u64]) -> Result<Vec<Row>, CompactError> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let key = part.key.clone();
+    let failed = |e| failed(&key, e);
+    let mut stream = rows_of(part, rows, |builder| {
+        let names = [
+            "OtlpResource",
+            "ResourceSchemaUrl",
+            OBJECT_COLUMN,
+            INDEX_COLUMN,
+        ];
+        let roots = roots(builder.schema(), names.iter().chain(&logs::LINE_COLUMNS))?;
+        Ok(ProjectionMask::roots(builder.parquet_schema(), roots))
+    })
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(|e| failed(ParquetError::ArrowError(e.to_string())))?;
+        let objects = crate::table::uint32(&batch, OBJECT_COLUMN)?;
+        let indices = crate::table::uint32(&batch, INDEX_COLUMN)?;
+        for (i, context) in Context::of_resources(&batch)?.into_iter().enumerate() {
+            out.push(Row {
+                object: objects.value(i),
+                index: indices.value(i),
+                context,
+                item: Item::Log(logs::line(&batch, i)?),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The indices in `schema` of the root columns `names`.
+fn roots<'a>(
+    schema: &arrow_schema::SchemaRef,
+    names: impl IntoIterator<Item = &'a &'a str>,
+) -> Result<Vec<usize>, CompactError> {
+    names
+        .into_iter()
+        .map(|name| {
+            schema.index_of(name).map_err(|_| CompactError::Schema {
+                table: "part",
+                problem: format!("no column {name}"),
+            })
+        })
+        .collect()
 }
 
 /// `rows` (sorted, rows of the part from 0) of `part`, the columns `mask`

@@ -465,14 +465,37 @@ impl Context {
 
     /// The context of every row of a batch holding the context columns.
     pub(crate) fn of_batch(batch: &RecordBatch) -> Result<Vec<Context>, CompactError> {
+        Self::of_columns(batch, true)
+    }
+
+    /// The resource of every row of a batch holding the resource's
+    /// columns (`OtlpResource`, `ResourceSchemaUrl`), with no scope.
+    pub(crate) fn of_resources(batch: &RecordBatch) -> Result<Vec<Context>, CompactError> {
+        Self::of_columns(batch, false)
+    }
+
+    fn of_columns(batch: &RecordBatch, with_scopes: bool) -> Result<Vec<Context>, CompactError> {
         let table = "part";
         let resources = binary(batch, table, "OtlpResource")?;
         let resource_schemas = string(batch, table, "ResourceSchemaUrl")?;
-        let scopes = binary(batch, table, "OtlpScope")?;
-        let scope_schemas = string(batch, table, "ScopeSchemaUrl")?;
+        let scopes = match with_scopes {
+            true => Some((
+                binary(batch, table, "OtlpScope")?,
+                string(batch, table, "ScopeSchemaUrl")?,
+            )),
+            false => None,
+        };
         let mut out: Vec<Context> = Vec::with_capacity(batch.num_rows());
         for i in 0..batch.num_rows() {
             let last = out.last();
+            let (scope, scope_schema) = match scopes {
+                Some((scopes, scope_schemas)) => (
+                    (!scopes.is_null(i))
+                        .then(|| shared(last.and_then(|l| l.scope.as_ref()), scopes.value(i))),
+                    shared(last.map(|l| &l.scope_schema), scope_schemas.value(i)),
+                ),
+                None => (None, shared(last.map(|l| &l.scope_schema), "")),
+            };
             let context = Context {
                 resource: (!resources.is_null(i))
                     .then(|| shared(last.and_then(|l| l.resource.as_ref()), resources.value(i))),
@@ -480,9 +503,8 @@ impl Context {
                     last.map(|l| &l.resource_schema),
                     resource_schemas.value(i),
                 ),
-                scope: (!scopes.is_null(i))
-                    .then(|| shared(last.and_then(|l| l.scope.as_ref()), scopes.value(i))),
-                scope_schema: shared(last.map(|l| &l.scope_schema), scope_schemas.value(i)),
+                scope,
+                scope_schema,
             };
             out.push(context);
         }

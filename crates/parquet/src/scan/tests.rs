@@ -382,3 +382,68 @@ fn body_texts_keep_only_log_records_whose_body_holds_them_all() {
         assert!(scan(Signal::Traces, &files, &filter).await.is_empty());
     });
 }
+
+/// A record as a line shows it: its resource (encoded), time, severity
+/// number and text, and body as text.
+type Line = (Option<Vec<u8>>, u64, i32, String, String);
+
+/// What a line shows of each record of a batch of logs, in order: its
+/// resource, time (else when it was observed), severity and body as text.
+fn lines_of(batch: &Batch) -> Vec<Line> {
+    let Batch::Logs(request) = batch else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for rl in &request.resource_logs {
+        let resource = rl.resource.as_ref().map(prost::Message::encode_to_vec);
+        for record in rl.scope_logs.iter().flat_map(|sl| &sl.log_records) {
+            let time = match record.time_unix_nano {
+                0 => record.observed_time_unix_nano,
+                t => t,
+            };
+            out.push((
+                resource.clone(),
+                time,
+                record.severity_number,
+                record.severity_text.clone(),
+                crate::values::as_string(record.body.as_ref()),
+            ));
+        }
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Records read as lines have the time, severity, body (as text) and
+    /// resource of the records sent, each in its object and place.
+    #[test]
+    fn log_lines_show_each_record_as_sent(logs in proptest::collection::vec(arb_logs(), 1..4)) {
+        let numbered: Vec<(u32, Batch)> = logs
+            .into_iter()
+            .enumerate()
+            .map(|(i, b)| (i as u32, Batch::Logs(b)))
+            .collect();
+        let back = runtime().block_on(async {
+            let (_store, files, _) = store_parts(&numbered).await;
+            let mut rows = Vec::new();
+            for file in &files {
+                let found = candidates(file.clone(), Signal::Logs, &everything())
+                    .await
+                    .expect("candidates");
+                let wanted: Vec<u64> = found.iter().map(|c| c.row).collect();
+                rows.extend(read_log_lines(file.clone(), &wanted).await.expect("lines"));
+            }
+            rows.sort_by_key(|r| (r.object, r.index));
+            assemble(Signal::Logs, rows).expect("assemble")
+        });
+        let want: Vec<(u32, _)> = numbered
+            .iter()
+            .filter(|(_, b)| b.item_count() > 0)
+            .map(|(i, b)| (*i, lines_of(b)))
+            .collect();
+        let got: Vec<(u32, _)> = back.iter().map(|(i, b)| (*i, lines_of(b))).collect();
+        prop_assert_eq!(got, want);
+    }
+}

@@ -100,6 +100,19 @@ fn stored(record: &LogRecord) -> Vec<u8> {
     .encode_to_vec()
 }
 
+/// Row `i`'s `Timestamp` in nanoseconds: the microseconds the column
+/// holds and those past them in `OtlpTimestampNanos`.
+fn timestamp(batch: &RecordBatch, i: usize) -> Result<u64, CompactError> {
+    let micros = batch
+        .column_by_name("Timestamp")
+        .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
+        .ok_or_else(|| CompactError::Schema {
+            table: TABLE,
+            problem: "Timestamp is not a microsecond timestamp column".into(),
+        })?;
+    Ok((micros.value(i) as u64) * 1000 + int32(batch, TABLE, NANOS_COLUMN)?.value(i) as u64)
+}
+
 fn restore(batch: &RecordBatch, i: usize, rest: &[u8]) -> Result<LogRecord, CompactError> {
     let rest = LogRest::decode(rest).map_err(|source| CompactError::Protobuf {
         column: ITEM_COLUMN,
@@ -108,15 +121,7 @@ fn restore(batch: &RecordBatch, i: usize, rest: &[u8]) -> Result<LogRecord, Comp
     })?;
     let text = |name: &str| string(batch, TABLE, name).map(|c| c.value(i));
     let id = |name| id_column(batch, TABLE, name, i);
-    let micros = batch
-        .column_by_name("Timestamp")
-        .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
-        .ok_or_else(|| CompactError::Schema {
-            table: TABLE,
-            problem: "Timestamp is not a microsecond timestamp column".into(),
-        })?;
-    let timestamp =
-        (micros.value(i) as u64) * 1000 + int32(batch, TABLE, NANOS_COLUMN)?.value(i) as u64;
+    let timestamp = timestamp(batch, i)?;
     Ok(LogRecord {
         time_unix_nano: rest.time.unwrap_or(timestamp),
         observed_time_unix_nano: rest
@@ -150,17 +155,9 @@ pub(crate) const LINE_COLUMNS: [&str; 5] = [
 /// column, which holds other values as text, and none when empty.
 pub(crate) fn line(batch: &RecordBatch, i: usize) -> Result<LogRecord, CompactError> {
     let text = |name: &str| string(batch, TABLE, name).map(|c| c.value(i));
-    let micros = batch
-        .column_by_name("Timestamp")
-        .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
-        .ok_or_else(|| CompactError::Schema {
-            table: TABLE,
-            problem: "Timestamp is not a microsecond timestamp column".into(),
-        })?;
     let body = text("Body")?;
     Ok(LogRecord {
-        time_unix_nano: (micros.value(i) as u64) * 1000
-            + int32(batch, TABLE, NANOS_COLUMN)?.value(i) as u64,
+        time_unix_nano: timestamp(batch, i)?,
         severity_number: int32(batch, TABLE, "SeverityNumber")?.value(i),
         severity_text: text("SeverityText")?.to_owned(),
         body: (!body.is_empty()).then(|| AnyValue {

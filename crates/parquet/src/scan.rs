@@ -870,6 +870,7 @@ fn grouped<T: Stored>(
     contexts: &[Context],
     items: Vec<Item>,
     table: &'static str,
+    resources: &mut crate::table::Resources,
 ) -> Result<Vec<crate::table::ResourceGroup<T>>, CompactError> {
     let items = items
         .into_iter()
@@ -880,7 +881,7 @@ fn grouped<T: Stored>(
             })
         })
         .collect::<Result<Vec<T>, _>>()?;
-    crate::table::group(contexts.iter().zip(items), table)
+    crate::table::group(contexts.iter().zip(items), table, resources)
 }
 
 /// The lossless columns of `rows` (sorted, rows of the part from 0) of
@@ -1096,6 +1097,7 @@ fn all_rows_of<T: prost::Message + Default + Stored>(
 /// object itself.
 pub fn assemble(signal: Signal, rows: Vec<Row>) -> Result<Vec<(u32, Batch)>, CompactError> {
     let mut out = Vec::new();
+    let mut resources = crate::table::Resources::default();
     let mut rows = rows.into_iter().peekable();
     while let Some(first) = rows.next() {
         let object = first.object;
@@ -1105,13 +1107,24 @@ pub fn assemble(signal: Signal, rows: Vec<Row>) -> Result<Vec<(u32, Batch)>, Com
             items.push(row.item);
         }
         let batch = match signal {
-            Signal::Traces => {
-                Batch::Traces(traces::request(grouped(&contexts, items, traces::TABLE)?))
-            }
-            Signal::Logs => Batch::Logs(logs::request(grouped(&contexts, items, logs::TABLE)?)),
-            Signal::Metrics => {
-                Batch::Metrics(metrics::request(grouped(&contexts, items, metrics::TABLE)?))
-            }
+            Signal::Traces => Batch::Traces(traces::request(grouped(
+                &contexts,
+                items,
+                traces::TABLE,
+                &mut resources,
+            )?)),
+            Signal::Logs => Batch::Logs(logs::request(grouped(
+                &contexts,
+                items,
+                logs::TABLE,
+                &mut resources,
+            )?)),
+            Signal::Metrics => Batch::Metrics(metrics::request(grouped(
+                &contexts,
+                items,
+                metrics::TABLE,
+                &mut resources,
+            )?)),
         };
         out.push((object, batch));
     }

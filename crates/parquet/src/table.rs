@@ -531,7 +531,7 @@ pub(crate) fn read_part<T: prost::Message + Default>(
             items.push(item(lossless, &batch, i)?);
         }
     }
-    group(contexts.iter().zip(items), table)
+    group(contexts.iter().zip(items), table, &mut Resources::default())
 }
 
 /// The columns that rebuild items: context, lossless and restoring ones,
@@ -579,6 +579,7 @@ pub(crate) fn projection<T>(
 pub(crate) fn group<'a, T>(
     rows: impl Iterator<Item = (&'a Context, T)>,
     table: &'static str,
+    resources: &mut Resources,
 ) -> Result<Vec<ResourceGroup<T>>, CompactError> {
     let mut out: Vec<ResourceGroup<T>> = Vec::new();
     let mut last: Option<&Context> = None;
@@ -587,7 +588,7 @@ pub(crate) fn group<'a, T>(
         let same_scope = same_resource && last.is_some_and(|l| l.same_scope(context));
         if !same_resource {
             out.push(ResourceGroup {
-                resource: decode(context.resource.as_deref(), "OtlpResource", row)?,
+                resource: resources.decode(context.resource.as_ref(), row)?,
                 schema_url: context.resource_schema.to_string(),
                 scopes: Vec::new(),
             });
@@ -609,6 +610,29 @@ pub(crate) fn group<'a, T>(
         last = Some(context);
     }
     Ok(out)
+}
+
+/// Resources decoded from `OtlpResource`, each distinct one once: the
+/// rows of one read share a few resources, however they interleave.
+#[derive(Default)]
+pub(crate) struct Resources(std::collections::HashMap<Arc<[u8]>, Resource>);
+
+impl Resources {
+    fn decode(
+        &mut self,
+        bytes: Option<&Arc<[u8]>>,
+        row: usize,
+    ) -> Result<Option<Resource>, CompactError> {
+        let Some(bytes) = bytes else {
+            return Ok(None);
+        };
+        if let Some(resource) = self.0.get(bytes) {
+            return Ok(Some(resource.clone()));
+        }
+        let resource: Resource = decode(Some(bytes), "OtlpResource", row)?.unwrap_or_default();
+        self.0.insert(Arc::clone(bytes), resource.clone());
+        Ok(Some(resource))
+    }
 }
 
 fn decode<M: prost::Message + Default>(

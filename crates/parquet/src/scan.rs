@@ -951,16 +951,13 @@ pub async fn read_log_lines(part: PartFile, rows: &[u64]) -> Result<Vec<Row>, Co
     let mut out = Vec::with_capacity(rows.len());
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(|e| failed(ParquetError::ArrowError(e.to_string())))?;
-        let objects = crate::table::uint32(&batch, OBJECT_COLUMN)?;
-        let indices = crate::table::uint32(&batch, INDEX_COLUMN)?;
-        for (i, context) in Context::of_resources(&batch)?.into_iter().enumerate() {
-            out.push(Row {
-                object: objects.value(i),
-                index: indices.value(i),
-                context,
-                item: Item::Log(logs::line(&batch, i)?),
-            });
-        }
+        let contexts = Context::of_resources(&batch)?;
+        push_items(
+            &batch,
+            contexts,
+            |i| logs::line(&batch, i).map(Item::Log),
+            &mut out,
+        )?;
     }
     Ok(out)
 }
@@ -1050,14 +1047,26 @@ fn push_rows<T: prost::Message + Default + Stored>(
     batch: &RecordBatch,
     out: &mut Vec<Row>,
 ) -> Result<(), CompactError> {
+    let item = |i| item(lossless, batch, i).map(Stored::into_item);
+    push_items(batch, Context::of_batch(batch)?, item, out)
+}
+
+/// Appends the rows of a batch holding the columns of where rows came
+/// from: each with its context (of `contexts`, in order) and its item.
+fn push_items(
+    batch: &RecordBatch,
+    contexts: Vec<Context>,
+    item: impl Fn(usize) -> Result<Item, CompactError>,
+    out: &mut Vec<Row>,
+) -> Result<(), CompactError> {
     let objects = crate::table::uint32(batch, OBJECT_COLUMN)?;
     let indices = crate::table::uint32(batch, INDEX_COLUMN)?;
-    for (i, context) in Context::of_batch(batch)?.into_iter().enumerate() {
+    for (i, context) in contexts.into_iter().enumerate() {
         out.push(Row {
             object: objects.value(i),
             index: indices.value(i),
             context,
-            item: item(lossless, batch, i)?.into_item(),
+            item: item(i)?,
         });
     }
     Ok(())

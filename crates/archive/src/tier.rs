@@ -159,8 +159,10 @@ pub(crate) struct HourScan {
     /// Whether the rows that may match were looked up; if not, every row
     /// of every part is a candidate.
     find_rows: bool,
-    /// Whether records are read as lines only ([`Fields::LogLines`]).
-    lines: bool,
+    /// Whether records are read as lines only ([`Fields::LogLines`]), and
+    /// then the texts their bodies must hold: tested as lines are read,
+    /// so that each body is decoded once.
+    lines: Option<Arc<[String]>>,
     /// Rows of each part, as the manifest says.
     rows: Vec<usize>,
     /// Each part's key.
@@ -236,11 +238,12 @@ impl HourScan {
             )))
         };
         let (summaries, tags) = (index(SUMMARIES)?, index(TAGS)?);
-        let lines = query.fields == Fields::LogLines
+        let lines = (query.fields == Fields::LogLines
             && signal == Signal::Logs
             && manifest.version >= 3
             && query.trace_id.is_none()
-            && query.attributes.is_empty();
+            && query.attributes.is_empty())
+        .then(|| Arc::from(query.body_contains.as_slice()));
         let parts = manifest
             .parts
             .iter()
@@ -292,7 +295,11 @@ impl HourScan {
                 .iter()
                 .map(|(key, value)| (key.clone(), value.texts()))
                 .collect(),
-            body_contains: query.body_contains.clone(),
+            // Read as lines, bodies are tested as they are read.
+            body_contains: match lines {
+                Some(_) => Vec::new(),
+                None => query.body_contains.clone(),
+            },
         };
         let found = if lacks_trace(summaries.as_ref(), query).await {
             // No part holds the trace: none is opened.
@@ -413,7 +420,7 @@ impl HourScan {
         };
         let wanted =
             wanted.unwrap_or_else(|| (0..self.rows.get(i).copied().unwrap_or(0) as u64).collect());
-        let mut rows = read_rows(part, self.signal, wanted, self.lines)
+        let mut rows = read_rows(part, self.signal, wanted, self.lines.clone())
             .await
             .map_err(|e| self.failed(&e))?;
         let signal = self.signal;
@@ -507,10 +514,10 @@ impl HourScan {
         let first = index(first);
         let last = index((first as u64).saturating_add(rows));
         let wanted: Vec<u64> = candidates[first..last].iter().map(|c| c.row).collect();
-        let (signal, lines) = (self.signal, self.lines);
+        let (signal, lines) = (self.signal, &self.lines);
         // A task of its own: chunks read ahead decode on every core.
         let read = on_every_core([(part.clone(), wanted)], |(part, wanted)| {
-            read_rows(part, signal, wanted, lines)
+            read_rows(part, signal, wanted, lines.clone())
         });
         let mut rows = read
             .await
@@ -548,10 +555,10 @@ impl HourScan {
             wanted.sort_unstable();
             (part.clone(), wanted)
         });
-        let (signal, lines) = (self.signal, self.lines);
+        let (signal, lines) = (self.signal, &self.lines);
         let mut rows = Vec::new();
         let read = on_every_core(reads, |(part, wanted)| {
-            read_rows(part, signal, wanted, lines)
+            read_rows(part, signal, wanted, lines.clone())
         });
         for result in read.await {
             rows.extend(result.map_err(|e| Failure::of(&e))?);
@@ -571,16 +578,17 @@ impl HourScan {
     }
 }
 
-/// The rows `wanted` of `part`: whole, or as log lines only.
+/// The rows `wanted` of `part`: whole, or as log lines only (those whose
+/// bodies hold every text of `lines`).
 async fn read_rows(
     part: PartFile,
     signal: Signal,
     wanted: Vec<u64>,
-    lines: bool,
+    lines: Option<Arc<[String]>>,
 ) -> Result<Vec<scan::Row>, CompactError> {
     match lines {
-        true => scan::read_log_lines(part, &wanted).await,
-        false => scan::read_rows(part, signal, &wanted).await,
+        Some(texts) => scan::read_log_lines(part, &wanted, &texts).await,
+        None => scan::read_rows(part, signal, &wanted).await,
     }
 }
 

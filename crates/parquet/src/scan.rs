@@ -930,8 +930,14 @@ async fn read_rows_of<T: prost::Message + Default + Stored>(
 /// but each record only as a line shows it ([`logs::line`]: its time,
 /// severity and body) under its resource, without its scope: the columns
 /// read are those and the resource's, not the ids, attributes and
-/// remainder a whole record needs.
-pub async fn read_log_lines(part: PartFile, rows: &[u64]) -> Result<Vec<Row>, CompactError> {
+/// remainder a whole record needs. Only the records whose body holds
+/// every one of `body_contains` are kept: a scan that leaves this test to
+/// the read ([`Filter::body_contains`] empty) reads each body once.
+pub async fn read_log_lines(
+    part: PartFile,
+    rows: &[u64],
+    body_contains: &[String],
+) -> Result<Vec<Row>, CompactError> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
@@ -952,12 +958,18 @@ pub async fn read_log_lines(part: PartFile, rows: &[u64]) -> Result<Vec<Row>, Co
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(|e| failed(ParquetError::ArrowError(e.to_string())))?;
         let contexts = Context::of_resources(&batch)?;
-        push_items(
-            &batch,
-            contexts,
-            |i| logs::line(&batch, i).map(Item::Log),
-            &mut out,
-        )?;
+        let bodies = crate::table::string(&batch, "part", "Body")?;
+        let line = |i| {
+            let body = bodies.value(i);
+            match body_contains
+                .iter()
+                .all(|text| body.contains(text.as_str()))
+            {
+                true => logs::line(&batch, i).map(|line| Some(Item::Log(line))),
+                false => Ok(None),
+            }
+        };
+        push_items(&batch, contexts, line, &mut out)?;
     }
     Ok(out)
 }
@@ -1047,27 +1059,30 @@ fn push_rows<T: prost::Message + Default + Stored>(
     batch: &RecordBatch,
     out: &mut Vec<Row>,
 ) -> Result<(), CompactError> {
-    let item = |i| item(lossless, batch, i).map(Stored::into_item);
+    let item = |i| item(lossless, batch, i).map(|item| Some(item.into_item()));
     push_items(batch, Context::of_batch(batch)?, item, out)
 }
 
 /// Appends the rows of a batch holding the columns of where rows came
-/// from: each with its context (of `contexts`, in order) and its item.
+/// from: each with its context (of `contexts`, in order) and its item,
+/// but those whose item is `None` (left out).
 fn push_items(
     batch: &RecordBatch,
     contexts: Vec<Context>,
-    item: impl Fn(usize) -> Result<Item, CompactError>,
+    item: impl Fn(usize) -> Result<Option<Item>, CompactError>,
     out: &mut Vec<Row>,
 ) -> Result<(), CompactError> {
     let objects = crate::table::uint32(batch, OBJECT_COLUMN)?;
     let indices = crate::table::uint32(batch, INDEX_COLUMN)?;
     for (i, context) in contexts.into_iter().enumerate() {
-        out.push(Row {
-            object: objects.value(i),
-            index: indices.value(i),
-            context,
-            item: item(i)?,
-        });
+        if let Some(item) = item(i)? {
+            out.push(Row {
+                object: objects.value(i),
+                index: indices.value(i),
+                context,
+                item,
+            });
+        }
     }
     Ok(())
 }

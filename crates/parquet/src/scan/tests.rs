@@ -1,3 +1,4 @@
+use otelvault_codec::proto::collector_logs::ExportLogsServiceRequest;
 use otelvault_codec::proto::collector_trace::ExportTraceServiceRequest;
 use otelvault_storage::{MemoryStore, PutOptions};
 use otelvault_testkit::arb::{arb_logs, arb_metrics, arb_traces};
@@ -413,6 +414,33 @@ fn lines_of(batch: &Batch) -> Vec<Line> {
     out
 }
 
+/// The records of `numbered` read back as lines, keeping those whose
+/// bodies hold every one of `texts`.
+fn read_lines(numbered: &[(u32, Batch)], texts: &[String]) -> Vec<(u32, Vec<Line>)> {
+    let back = runtime().block_on(async {
+        let (_store, files, _) = store_parts(numbered).await;
+        let mut rows = Vec::new();
+        for file in &files {
+            let found = candidates(file.clone(), Signal::Logs, &everything())
+                .await
+                .expect("candidates");
+            let wanted: Vec<u64> = found.iter().map(|c| c.row).collect();
+            let lines = read_log_lines(file.clone(), &wanted, texts).await;
+            rows.extend(lines.expect("lines"));
+        }
+        rows.sort_by_key(|r| (r.object, r.index));
+        assemble(Signal::Logs, rows).expect("assemble")
+    });
+    back.iter().map(|(i, b)| (*i, lines_of(b))).collect()
+}
+
+fn numbered(logs: Vec<ExportLogsServiceRequest>) -> Vec<(u32, Batch)> {
+    logs.into_iter()
+        .enumerate()
+        .map(|(i, b)| (i as u32, Batch::Logs(b)))
+        .collect()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
@@ -420,30 +448,41 @@ proptest! {
     /// resource of the records sent, each in its object and place.
     #[test]
     fn log_lines_show_each_record_as_sent(logs in proptest::collection::vec(arb_logs(), 1..4)) {
-        let numbered: Vec<(u32, Batch)> = logs
-            .into_iter()
-            .enumerate()
-            .map(|(i, b)| (i as u32, Batch::Logs(b)))
-            .collect();
-        let back = runtime().block_on(async {
-            let (_store, files, _) = store_parts(&numbered).await;
-            let mut rows = Vec::new();
-            for file in &files {
-                let found = candidates(file.clone(), Signal::Logs, &everything())
-                    .await
-                    .expect("candidates");
-                let wanted: Vec<u64> = found.iter().map(|c| c.row).collect();
-                rows.extend(read_log_lines(file.clone(), &wanted).await.expect("lines"));
-            }
-            rows.sort_by_key(|r| (r.object, r.index));
-            assemble(Signal::Logs, rows).expect("assemble")
-        });
+        let numbered = numbered(logs);
         let want: Vec<(u32, _)> = numbered
             .iter()
             .filter(|(_, b)| b.item_count() > 0)
             .map(|(i, b)| (*i, lines_of(b)))
             .collect();
-        let got: Vec<(u32, _)> = back.iter().map(|(i, b)| (*i, lines_of(b))).collect();
-        prop_assert_eq!(got, want);
+        prop_assert_eq!(read_lines(&numbered, &[]), want);
+    }
+
+    /// Lines read with a text are exactly the records whose body holds it.
+    #[test]
+    fn log_lines_keep_the_records_whose_body_holds_the_text(
+        logs in proptest::collection::vec(arb_logs(), 1..4),
+        pick in any::<proptest::sample::Index>(),
+    ) {
+        let numbered = numbered(logs);
+        let bodies: Vec<String> = numbered
+            .iter()
+            .flat_map(|(_, b)| lines_of(b))
+            .map(|line| line.4)
+            .filter(|body| !body.is_empty())
+            .collect();
+        // Part of a body sent, so that some records hold it.
+        let text: String = match bodies.is_empty() {
+            true => "x".into(),
+            false => pick.get(&bodies).chars().take(2).collect(),
+        };
+        let want: Vec<(u32, Vec<Line>)> = numbered
+            .iter()
+            .map(|(i, b)| {
+                let kept = lines_of(b).into_iter().filter(|l| l.4.contains(&text));
+                (*i, kept.collect::<Vec<_>>())
+            })
+            .filter(|(_, lines)| !lines.is_empty())
+            .collect();
+        prop_assert_eq!(read_lines(&numbered, &[text]), want);
     }
 }

@@ -40,7 +40,7 @@ pub const PART_ROWS: usize = 50_000;
 
 /// Memory a compaction takes for the items it holds and encodes, when
 /// [`CompactOptions::memory`] does not say.
-pub const DEFAULT_MEMORY: usize = 192 << 20;
+pub const DEFAULT_MEMORY: usize = 128 << 20;
 
 /// Memory a shard slot takes at least: with less memory than a slot per
 /// core, fewer shards compact at once.

@@ -894,7 +894,7 @@ fn compact_busy_hour() {
         }
         println!(
             "  OTELVAULT_COMPACT_MEMORY_MIB={}: {wall:.2} s wall, {cpu:.2} s CPU (wall {:.2}x CPU), {:.2} MiB of stored raw per CPU second, peak RSS {rss:.0} MiB, {parts} parts",
-            memory.unwrap_or("default (192)"),
+            memory.unwrap_or("default (128)"),
             wall / cpu,
             mib(stored) / cpu
         );

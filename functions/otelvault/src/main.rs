@@ -207,6 +207,30 @@ fn limit_malloc_arenas() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn limit_malloc_arenas() {}
 
+/// For a process that compacts: glibc serves blocks past its mmap
+/// threshold (128 KiB at first) from their own mappings and returns them
+/// when they are freed, but raises the threshold to the size of each such
+/// block freed, up to 32 MiB; from then on a shard's column buffers and
+/// decoded objects come from the arenas, whose freed memory is seldom
+/// given back. Held at 128 KiB, the peak RSS of compacting a busy hour
+/// fell by about a quarter (420 to 315 MiB at a 192 MiB budget), for some
+/// system time. `MALLOC_MMAP_THRESHOLD_` still wins.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn return_large_blocks() {
+    if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_some() {
+        return;
+    }
+    // SAFETY: mallopt only sets an allocator parameter; it is called before
+    // any other thread exists.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 << 10);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn return_large_blocks() {}
+
 /// Empty `OTELVAULT_*` variables count as unset (templated deployments
 /// write `""` for a setting they leave alone): they are removed before
 /// the settings are read, so each takes its default.
@@ -239,6 +263,9 @@ fn main() -> ExitCode {
         init_logging(true);
         let cli: LambdaCli = parse_or_exit(["bootstrap".into()], true);
         exit_on_unknown_settings(&Cli::command());
+        if cli.compacts() {
+            return_large_blocks();
+        }
         runtime().and_then(|rt| rt.block_on(commands::lambda::run(cli)))
     } else {
         let cli: Cli = parse_or_exit(std::env::args_os(), false);
@@ -246,6 +273,9 @@ fn main() -> ExitCode {
         exit_on_unknown_settings(&command);
         init_logging(false);
         warn_of_secrets_on_the_command_line(&command, std::env::args());
+        if matches!(cli.command, Command::Compact(_)) {
+            return_large_blocks();
+        }
         match dispatch(cli.command) {
             // The summary said what was lost; exit non-zero without repeating it.
             Ok(false) => return ExitCode::from(3),

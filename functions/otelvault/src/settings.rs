@@ -426,13 +426,13 @@ pub struct ServeArgs {
 /// alike.
 #[derive(Debug, Clone, Default, Args)]
 pub struct CompactMemoryArgs {
-    /// Memory a compaction may take for the items it holds and encodes, in MiB, whatever the hours' sizes; it sets how many shards compact at once (one per core at most, one per 64 MiB) and how large their parts are; the process peaks above it (on a busy hour of traces, by 140 to 170 MiB: see the performance page) [default: 192, or half the Lambda function's memory].
+    /// Memory a compaction may take for the items it holds and encodes, in MiB, whatever the hours' sizes; it sets how many shards compact at once (one per core at most, one per 64 MiB) and how large their parts are; the process peaks above it (on a busy hour of traces, by about 100 to 120 MiB: see the performance page) [default: 128, or half the Lambda function's memory].
     #[arg(long, env = "OTELVAULT_COMPACT_MEMORY_MIB", value_parser = clap::value_parser!(u32).range(32..=1_048_576))]
     pub compact_memory_mib: Option<u32>,
 }
 
 impl CompactMemoryArgs {
-    /// The budget in bytes: the setting; else 192 MiB, or half the Lambda
+    /// The budget in bytes: the setting; else 128 MiB, or half the Lambda
     /// function's memory (`lambda_memory_mb`, from
     /// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`).
     pub fn bytes(&self, lambda_memory_mb: Option<&str>) -> usize {
@@ -495,7 +495,7 @@ fn parse_shard_mib(text: &str) -> Result<f64, String> {
 }
 
 /// [`CompactMemoryArgs::compact_memory_mib`] when unset, off Lambda.
-pub const DEFAULT_COMPACT_MEMORY_MIB: u32 = 192;
+pub const DEFAULT_COMPACT_MEMORY_MIB: u32 = 128;
 
 /// [`ServeArgs::compact_interval_secs`] when unset.
 pub const DEFAULT_COMPACT_INTERVAL_SECS: u32 = 300;

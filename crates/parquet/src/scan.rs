@@ -441,39 +441,22 @@ async fn with_bodies(
     found: Vec<Candidate>,
     texts: &[String],
 ) -> Result<Vec<Candidate>, CompactError> {
-    let key = part.key.clone();
-    let failed = |e| failed(&key, e);
     let rows: Vec<u64> = found.iter().map(|c| c.row).collect();
-    let not_bodies = || CompactError::Schema {
-        table: "part",
-        problem: "Body is not a string column".into(),
+    let mask = |builder: &ParquetRecordBatchStreamBuilder<PartFile>| {
+        let body = roots(builder.schema(), &["Body"])?;
+        Ok(ProjectionMask::roots(builder.parquet_schema(), body))
     };
-    let mut stream = rows_of(part, &rows, |builder| {
-        let body = builder
-            .schema()
-            .index_of("Body")
-            .map_err(|_| not_bodies())?;
-        Ok(ProjectionMask::roots(builder.parquet_schema(), [body]))
-    })
-    .await?;
     let mut found = found.into_iter();
-    let mut out = Vec::new();
-    while let Some(batch) = stream.next().await {
-        let batch = batch.map_err(|e| failed(ParquetError::ArrowError(e.to_string())))?;
-        let bodies = batch
-            .column(0)
-            .as_string_opt::<i32>()
-            .ok_or_else(not_bodies)?;
+    fold_rows(part, &rows, mask, |batch, out| {
+        let bodies = crate::table::string(batch, "part", "Body")?;
         for (i, candidate) in (0..batch.num_rows()).zip(found.by_ref()) {
-            if texts
-                .iter()
-                .all(|text| bodies.value(i).contains(text.as_str()))
-            {
+            if holds_all(bodies.value(i), texts) {
                 out.push(candidate);
             }
         }
-    }
-    Ok(out)
+        Ok(())
+    })
+    .await
 }
 
 /// The columns of a part a scan tests, by leaf index, and how its times
@@ -702,13 +685,7 @@ async fn matching_rows(
                     _ => true,
                 }
                 && (maps.is_empty() || filter.attributes_may_match(&maps, i))
-                && body.is_none_or(|body| {
-                    let body = body.value(i);
-                    filter
-                        .body_contains
-                        .iter()
-                        .all(|text| body.contains(text.as_str()))
-                });
+                && body.is_none_or(|body| holds_all(body.value(i), &filter.body_contains));
             if keep {
                 out.push(Candidate {
                     object,
@@ -904,26 +881,18 @@ async fn read_rows_of<T: prost::Message + Default + Stored>(
     lossless: &Lossless<T>,
     rows: &[u64],
 ) -> Result<Vec<Row>, CompactError> {
-    if rows.is_empty() {
-        return Ok(Vec::new());
-    }
-    let key = part.key.clone();
-    let failed = |e| failed(&key, e);
-    let mut stream = rows_of(part, rows, |builder| {
+    let mask = |builder: &ParquetRecordBatchStreamBuilder<PartFile>| {
         crate::table::projection(
             builder.schema(),
             builder.parquet_schema(),
             lossless,
             &[OBJECT_COLUMN, INDEX_COLUMN],
         )
+    };
+    fold_rows(part, rows, mask, |batch, out| {
+        push_rows(lossless, batch, out)
     })
-    .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    while let Some(batch) = stream.next().await {
-        let batch = batch.map_err(|e| failed(ParquetError::ArrowError(e.to_string())))?;
-        push_rows(lossless, &batch, &mut out)?;
-    }
-    Ok(out)
+    .await
 }
 
 /// As [`read_rows`] for a part of logs of manifest version 3 (or later),
@@ -938,12 +907,7 @@ pub async fn read_log_lines(
     rows: &[u64],
     body_contains: &[String],
 ) -> Result<Vec<Row>, CompactError> {
-    if rows.is_empty() {
-        return Ok(Vec::new());
-    }
-    let key = part.key.clone();
-    let failed = |e| failed(&key, e);
-    let mut stream = rows_of(part, rows, |builder| {
+    let mask = |builder: &ParquetRecordBatchStreamBuilder<PartFile>| {
         let names = [
             "OtlpResource",
             "ResourceSchemaUrl",
@@ -952,26 +916,21 @@ pub async fn read_log_lines(
         ];
         let roots = roots(builder.schema(), names.iter().chain(&logs::LINE_COLUMNS))?;
         Ok(ProjectionMask::roots(builder.parquet_schema(), roots))
-    })
-    .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    while let Some(batch) = stream.next().await {
-        let batch = batch.map_err(|e| failed(ParquetError::ArrowError(e.to_string())))?;
-        let contexts = Context::of_resources(&batch)?;
-        let bodies = crate::table::string(&batch, "part", "Body")?;
-        let line = |i| {
-            let body = bodies.value(i);
-            match body_contains
-                .iter()
-                .all(|text| body.contains(text.as_str()))
-            {
-                true => logs::line(&batch, i).map(|line| Some(Item::Log(line))),
-                false => Ok(None),
-            }
+    };
+    fold_rows(part, rows, mask, |batch, out| {
+        let bodies = crate::table::string(batch, "part", "Body")?;
+        let line = |i| match holds_all(bodies.value(i), body_contains) {
+            true => logs::line(batch, i).map(|line| Some(Item::Log(line))),
+            false => Ok(None),
         };
-        push_items(&batch, contexts, line, &mut out)?;
-    }
-    Ok(out)
+        push_items(batch, Context::of_resources(batch)?, line, out)
+    })
+    .await
+}
+
+/// Whether `body` holds every one of `texts`.
+fn holds_all(body: &str, texts: &[String]) -> bool {
+    texts.iter().all(|text| body.contains(text.as_str()))
 }
 
 /// The indices in `schema` of the root columns `names`.
@@ -1010,6 +969,29 @@ async fn rows_of(
         .with_row_selection(selection)
         .build()
         .map_err(failed)
+}
+
+/// `rows` (sorted, rows of the part from 0) of `part`, the columns `mask`
+/// picks, each batch read handed to `each` with what it has gathered.
+async fn fold_rows<T>(
+    part: PartFile,
+    rows: &[u64],
+    mask: impl FnOnce(
+        &ParquetRecordBatchStreamBuilder<PartFile>,
+    ) -> Result<ProjectionMask, CompactError>,
+    mut each: impl FnMut(&RecordBatch, &mut Vec<T>) -> Result<(), CompactError>,
+) -> Result<Vec<T>, CompactError> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let key = part.key.clone();
+    let mut stream = rows_of(part, rows, mask).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(|e| failed(&key, ParquetError::ArrowError(e.to_string())))?;
+        each(&batch, &mut out)?;
+    }
+    Ok(out)
 }
 
 /// The row groups holding `rows` (sorted, rows of the part from 0), and

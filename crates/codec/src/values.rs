@@ -60,14 +60,16 @@ fn object(attributes: &[KeyValue]) -> Map<String, Value> {
 
 /// Lowercase hex: how OTLP/JSON, the ClickHouse exporter and Tempo spell
 /// trace and span ids.
+/// Called for every id of every item a part holds, so by table rather
+/// than through `fmt` (a tenth of the cost).
 pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
 }
 
 /// An attribute: `key` and `value`.

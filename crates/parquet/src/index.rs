@@ -201,29 +201,43 @@ fn protobuf<M: prost::Message + Default>(
     })
 }
 
-/// The resource attributes' types, row by row (resources repeat: each
-/// distinct one is decoded once in a row).
-fn resource_types(batch: &RecordBatch) -> Result<Types, CompactError> {
+/// Rows whose attributes count the same: the first row, how many rows
+/// it stands for, and the positions of its non-string attributes.
+type Run = (usize, u64, Vec<(usize, &'static str)>);
+
+/// The batch's runs of rows of one resource, with the resource
+/// attributes' types. Rows are sorted by service, so a resource's rows
+/// mostly lie together: each run is decoded and counted once.
+fn resource_runs(batch: &RecordBatch) -> Result<Vec<Run>, CompactError> {
     let resources = binary(batch, "part", "OtlpResource")?;
-    let mut out: Types = Vec::with_capacity(batch.num_rows());
+    let mut out: Vec<Run> = Vec::new();
     let mut last: Option<&[u8]> = None;
     for i in 0..batch.num_rows() {
-        if resources.is_null(i) {
-            out.push(Vec::new());
-            last = None;
-            continue;
-        }
-        let bytes = resources.value(i);
-        match (last, out.last()) {
-            (Some(previous), Some(types)) if previous == bytes => out.push(types.clone()),
+        let bytes = (!resources.is_null(i)).then(|| resources.value(i));
+        match out.last_mut() {
+            Some(run) if bytes.is_some() && bytes == last => run.1 += 1,
             _ => {
-                let resource: Resource = protobuf(bytes, "OtlpResource", i)?;
-                out.push(attribute_types(&resource.attributes));
+                let types = match bytes {
+                    Some(bytes) => {
+                        attribute_types(&protobuf::<Resource>(bytes, "OtlpResource", i)?.attributes)
+                    }
+                    None => Vec::new(),
+                };
+                out.push((i, 1, types));
             }
         }
-        last = Some(bytes);
+        last = bytes;
     }
     Ok(out)
+}
+
+/// A run per row, of the rows' `types`.
+fn row_runs(types: Types) -> Vec<Run> {
+    types
+        .into_iter()
+        .enumerate()
+        .map(|(i, types)| (i, 1, types))
+        .collect()
 }
 
 /// The attributes of a single-point metric's point.
@@ -304,7 +318,7 @@ impl HourIndexes {
             batch,
             "resource",
             "ResourceAttributes",
-            &resource_types(batch)?,
+            &resource_runs(batch)?,
         )?;
         let n = batch.num_rows();
         match self.signal {
@@ -321,7 +335,7 @@ impl HourIndexes {
                         }
                     }
                 }
-                self.count_map(batch, "span", "SpanAttributes", &types)?;
+                self.count_map(batch, "span", "SpanAttributes", &row_runs(types))?;
                 self.add_spans(batch)?;
             }
             Signal::Logs => {
@@ -332,7 +346,7 @@ impl HourIndexes {
                             .map(|r| typed_types(&r.attributes))
                     })
                     .collect::<Result<Types, _>>()?;
-                self.count_map(batch, "log", "LogAttributes", &types)?;
+                self.count_map(batch, "log", "LogAttributes", &row_runs(types))?;
             }
             Signal::Metrics => {
                 let metrics = binary(batch, "part", "OtlpMetric")?;
@@ -342,7 +356,7 @@ impl HourIndexes {
                             .map(|m| attribute_types(point_attributes(&m)))
                     })
                     .collect::<Result<Types, _>>()?;
-                self.count_map(batch, "point", "Attributes", &types)?;
+                self.count_map(batch, "point", "Attributes", &row_runs(types))?;
             }
         }
         Ok(())
@@ -404,31 +418,30 @@ impl HourIndexes {
         }
     }
 
-    /// Counts the entries of map column `column`, each row's with the
-    /// types `types` gives it. Resources repeat row after row: their
-    /// entries count once per row all the same (a tag's count is the
-    /// items that carry it).
+    /// Counts the entries of map column `column`: each run's first row's,
+    /// as many times as the rows it stands for (a tag's count is the items
+    /// that carry it), with the types the run gives them.
     fn count_map(
         &mut self,
         batch: &RecordBatch,
         scope: &'static str,
         column: &str,
-        types: &[Vec<(usize, &'static str)>],
+        runs: &[Run],
     ) -> Result<(), CompactError> {
         let Some(map) = batch.column_by_name(column).and_then(|c| c.as_map_opt()) else {
             return Err(schema(format!("{column} is not a map column")));
         };
         let (keys, values) = strings_of(map, column)?;
         let offsets = map.value_offsets();
-        for (i, row_types) in types.iter().enumerate().take(map.len()) {
-            let (start, end) = (offsets[i] as usize, offsets[i + 1] as usize);
+        for (row, n, types) in runs.iter().filter(|run| run.0 < map.len()) {
+            let (start, end) = (offsets[*row] as usize, offsets[row + 1] as usize);
             for j in start..end {
                 let position = j - start;
-                let kind = row_types
+                let kind = types
                     .iter()
                     .find(|(p, _)| *p == position)
                     .map_or("string", |(_, t)| *t);
-                self.count(scope, keys.value(j), values.value(j), kind);
+                self.count_n(scope, keys.value(j), values.value(j), kind, *n);
             }
         }
         Ok(())

@@ -33,7 +33,7 @@ use otelvault_codec::filter::{retain_items, skip_items, truncate_items};
 use otelvault_codec::proto::collector_trace::ExportTraceServiceRequest;
 use otelvault_codec::size::{encoded_len, item_sizes};
 use otelvault_codec::view::{OtlpSpan, SpanView};
-use otelvault_codec::{Batch, Format, Signal, UtcMinute};
+use otelvault_codec::{Batch, Compression, Format, Signal, UtcMinute};
 use otelvault_parquet::CompactError;
 use otelvault_parquet::scan::PartFile;
 use otelvault_parquet::spans::{RecordBatch, SpanNeeds, SpanRows, SpanTest, TraceIds};
@@ -984,16 +984,38 @@ impl PartitionKey {
         if raw.is_empty() {
             return Ok((Batch::empty(self.signal), 0));
         }
-        let data = self
-            .compression
-            .decompress(raw, MAX_OBJECT_BYTES)
-            .map_err(|e| e.to_string())?;
         // Bounded like a request: a planted or corrupt object cannot take
         // the reader's memory.
-        Batch::decode_limited(self.signal, self.format, &data, MAX_OBJECT_DECODED)
-            .map(|batch| (batch, data.len()))
-            .map_err(|e| e.to_string())
+        let decode = |data: &[u8]| {
+            Batch::decode_limited(self.signal, self.format, data, MAX_OBJECT_DECODED)
+                .map(|batch| (batch, data.len()))
+                .map_err(|e| e.to_string())
+        };
+        if self.compression == Compression::None {
+            return decode(raw);
+        }
+        INFLATED.with_borrow_mut(|buffer| {
+            let decoded = self
+                .compression
+                .decompress_into(raw, MAX_OBJECT_BYTES, buffer)
+                .map_err(|e| e.to_string())
+                .and_then(|()| decode(buffer));
+            if buffer.capacity() > INFLATED_KEPT {
+                *buffer = Vec::new();
+            }
+            decoded
+        })
     }
+}
+
+/// The largest decompression buffer a thread keeps between objects.
+const INFLATED_KEPT: usize = 2 << 20;
+
+thread_local! {
+    /// Each thread's decompression buffer: objects (hundreds of KiB of
+    /// JSON each in a busy hour) are decompressed one after another into
+    /// the same memory, not each into fresh pages.
+    static INFLATED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// How many leading items of `batch` fit in `room` bytes, from the size of

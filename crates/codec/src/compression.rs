@@ -106,6 +106,19 @@ impl Compression {
     pub fn decompress(self, data: &[u8], limit: usize) -> Result<Cow<'_, [u8]>, CodecError> {
         decompress(self.content_encoding(), data, limit)
     }
+
+    /// [`Compression::decompress`] into `out`, replacing its content: a
+    /// caller that decompresses one object after another reuses one
+    /// buffer (an hour's objects inflate to hundreds of MiB, which fresh
+    /// buffers would each fault in page by page).
+    pub fn decompress_into(
+        self,
+        data: &[u8],
+        limit: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), CodecError> {
+        decompress_into(self.content_encoding(), data, limit, out)
+    }
 }
 
 /// gzip level for stored objects: level 6 (zlib's default) costs about twice
@@ -150,11 +163,30 @@ pub fn decompress(
     data: &[u8],
     limit: usize,
 ) -> Result<Cow<'_, [u8]>, CodecError> {
+    if encoding == ContentEncoding::Identity {
+        if data.len() > limit {
+            return Err(CodecError::TooLarge {
+                encoding: encoding.as_str(),
+                limit,
+            });
+        }
+        return Ok(Cow::Borrowed(data));
+    }
+    let mut out = Vec::new();
+    decompress_into(encoding, data, limit, &mut out)?;
+    Ok(Cow::Owned(out))
+}
+
+/// [`decompress`] into `out`, replacing its content and reusing its
+/// capacity.
+pub fn decompress_into(
+    encoding: ContentEncoding,
+    data: &[u8],
+    limit: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), CodecError> {
     let name = encoding.as_str();
-    let io_err = |source| CodecError::Decompress {
-        encoding: name,
-        source,
-    };
+    out.clear();
     match encoding {
         ContentEncoding::Identity => {
             if data.len() > limit {
@@ -163,37 +195,40 @@ pub fn decompress(
                     limit,
                 });
             }
-            Ok(Cow::Borrowed(data))
+            out.extend_from_slice(data);
+            Ok(())
         }
         ContentEncoding::Gzip => read_capped(
             flate2::read::MultiGzDecoder::new(data),
             data.len(),
             limit,
             name,
-        )
-        .map(Cow::Owned),
-        ContentEncoding::Deflate => if looks_like_zlib(data) {
-            read_capped(
-                flate2::read::ZlibDecoder::new(data),
-                data.len(),
-                limit,
-                name,
-            )
-        } else {
-            read_capped(
-                flate2::read::DeflateDecoder::new(data),
-                data.len(),
-                limit,
-                name,
-            )
-        }
-        .map(Cow::Owned),
+            out,
+        ),
+        ContentEncoding::Deflate if looks_like_zlib(data) => read_capped(
+            flate2::read::ZlibDecoder::new(data),
+            data.len(),
+            limit,
+            name,
+            out,
+        ),
+        ContentEncoding::Deflate => read_capped(
+            flate2::read::DeflateDecoder::new(data),
+            data.len(),
+            limit,
+            name,
+            out,
+        ),
         ContentEncoding::Zstd => {
+            let io_err = |source| CodecError::Decompress {
+                encoding: name,
+                source,
+            };
             let mut decoder = zstd::stream::read::Decoder::with_buffer(data).map_err(io_err)?;
             decoder
                 .window_log_max(ZSTD_WINDOW_LOG_MAX)
                 .map_err(io_err)?;
-            read_capped(decoder, data.len(), limit, name).map(Cow::Owned)
+            read_capped(decoder, data.len(), limit, name, out)
         }
     }
 }
@@ -207,35 +242,49 @@ fn looks_like_zlib(data: &[u8]) -> bool {
     }
 }
 
-/// Reads `reader` to the end, growing the output by hand so that its capacity
-/// never exceeds `limit`, and failing as soon as the output would pass it.
+/// Reads `reader` to its end into `out` (its content replaced), the
+/// decompressor writing straight into it. `out` grows geometrically from
+/// four times the input (OTLP compresses 4-10x) or its own capacity, and
+/// never past `limit` bytes and one more: the one that says the content
+/// is too large.
 fn read_capped(
     mut reader: impl Read,
     input_len: usize,
     limit: usize,
     encoding: &'static str,
-) -> Result<Vec<u8>, CodecError> {
-    const CHUNK: usize = 64 * 1024;
-    // OTLP compresses 4-10x; start there and grow geometrically, capped.
-    let mut out: Vec<u8> =
-        Vec::with_capacity(input_len.saturating_mul(4).clamp(CHUNK, limit.max(1)));
-    let mut chunk = vec![0u8; CHUNK];
+    out: &mut Vec<u8>,
+) -> Result<(), CodecError> {
+    const FIRST: usize = 64 * 1024;
+    let most = limit.saturating_add(1);
+    // Bytes past `filled` are zeroed room the reader writes into.
+    let mut filled = 0;
     loop {
-        let n = match reader.read(&mut chunk) {
-            Ok(0) => return Ok(out),
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(source) => return Err(CodecError::Decompress { encoding, source }),
-        };
-        let needed = out.len() + n;
-        if needed > limit {
-            return Err(CodecError::TooLarge { encoding, limit });
+        if filled == out.len() {
+            if filled >= most {
+                out.clear();
+                return Err(CodecError::TooLarge { encoding, limit });
+            }
+            let grown = if filled == 0 {
+                input_len.saturating_mul(4).max(FIRST).max(out.capacity())
+            } else {
+                filled.saturating_mul(2)
+            }
+            .min(most);
+            out.reserve_exact(grown - out.len());
+            out.resize(grown, 0);
         }
-        if needed > out.capacity() {
-            let target = out.capacity().saturating_mul(2).max(needed).min(limit);
-            out.reserve_exact(target - out.len());
+        match reader.read(&mut out[filled..]) {
+            Ok(0) => {
+                out.truncate(filled);
+                return Ok(());
+            }
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(source) => {
+                out.clear();
+                return Err(CodecError::Decompress { encoding, source });
+            }
         }
-        out.extend_from_slice(&chunk[..n]);
     }
 }
 
@@ -323,6 +372,35 @@ mod tests {
             decompress(ContentEncoding::Deflate, b"\xff\xff\xff\xff", LIMIT),
             Err(CodecError::Decompress { .. })
         ));
+    }
+
+    #[test]
+    fn a_reused_buffer_holds_only_the_latest_content() {
+        let big = sample();
+        let small = b"a small body".to_vec();
+        let mut buffer = Vec::new();
+        for c in [Compression::None, Compression::Gzip, Compression::Zstd] {
+            for data in [&big, &small, &big] {
+                let packed = c.compress(data).expect("compress");
+                c.decompress_into(&packed, LIMIT, &mut buffer)
+                    .expect("decompress");
+                assert_eq!(&buffer, data, "{c}");
+            }
+            // A failure leaves nothing of an earlier body behind.
+            let too_large = c.compress(&vec![7u8; LIMIT + 1]).expect("compress");
+            assert!(matches!(
+                c.decompress_into(&too_large, LIMIT, &mut buffer),
+                Err(CodecError::TooLarge { .. })
+            ));
+            assert!(buffer.is_empty(), "{c}");
+        }
+        for c in [Compression::Gzip, Compression::Zstd] {
+            c.decompress_into(&c.compress(&big).expect("compress"), LIMIT, &mut buffer)
+                .expect("decompress");
+            let corrupt = &c.compress(&big).expect("compress")[..100];
+            assert!(c.decompress_into(corrupt, LIMIT, &mut buffer).is_err());
+            assert!(buffer.is_empty(), "{c}");
+        }
     }
 
     #[test]

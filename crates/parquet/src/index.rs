@@ -670,12 +670,14 @@ const SUMMARY_ENCODINGS: Encodings = Encodings {
     bloom_filters: &["TraceId", "RootServiceName", "ServiceNames"],
     no_dictionary: &["TraceId", "Duration"],
     delta: &["Start", "End"],
+    entropy: &["TraceId"],
 };
 
 const TAG_ENCODINGS: Encodings = Encodings {
     bloom_filters: &["Key"],
     no_dictionary: &[],
     delta: &[],
+    entropy: &[],
 };
 
 /// The summaries, sorted by root service, then start.

@@ -216,6 +216,13 @@ pub fn write(
             bloom_filters: &["TraceId", "ServiceName"],
             no_dictionary: &["TraceId", "SpanId", "Body"],
             delta: &["Timestamp", OBJECT_COLUMN, INDEX_COLUMN],
+            entropy: &[
+                "TraceId",
+                "SpanId",
+                "Timestamp",
+                OBJECT_COLUMN,
+                INDEX_COLUMN,
+            ],
         },
         observe,
     )

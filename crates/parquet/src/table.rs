@@ -42,6 +42,13 @@ const WRITE_ROWS: usize = 4 * PAGE_ROWS;
 /// compaction CPU (the `tier` bench).
 const ZSTD_LEVEL: i32 = 9;
 
+/// The zstd level of [`Encodings::entropy`] columns. On the tier bench's
+/// hour, level 1 stores hex span ids in 12% fewer bytes than level 9 (the
+/// short matches a deeper search finds in random hex cost more than the
+/// literals they replace) and times and positions in as many, for less
+/// CPU.
+const ENTROPY_ZSTD_LEVEL: i32 = 1;
+
 /// The column of a row's raw object (its index in the manifest).
 pub const OBJECT_COLUMN: &str = "OtlpObject";
 /// The column of a row's position in its raw object.
@@ -338,6 +345,10 @@ pub(crate) struct Encodings {
     /// Integer columns of sorted or near-sorted values: delta and bit
     /// packing.
     pub delta: &'static [&'static str],
+    /// Columns of random ids and of numbers, compressed at
+    /// [`ENTROPY_ZSTD_LEVEL`]: nothing in them repeats for a deeper match
+    /// search to find.
+    pub entropy: &'static [&'static str],
 }
 
 /// zstd, row groups of [`ROW_GROUP_ROWS`], the encodings, and the sort
@@ -369,6 +380,12 @@ pub(crate) fn properties(
             .is_ok_and(|f| matches!(f.data_type(), DataType::Map(..) | DataType::Binary))
         {
             builder = builder.set_column_statistics_enabled(path.clone(), EnabledStatistics::None);
+        }
+        if encodings.entropy.contains(&root) {
+            builder = builder.set_column_compression(
+                path.clone(),
+                Compression::ZSTD(ZstdLevel::try_new(ENTROPY_ZSTD_LEVEL)?),
+            );
         }
         if encodings.bloom_filters.contains(&root) {
             builder = builder.set_column_bloom_filter_enabled(path.clone(), true);

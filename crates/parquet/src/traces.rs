@@ -260,6 +260,15 @@ pub fn write(
             bloom_filters: &["TraceId", "ServiceName"],
             no_dictionary: &["SpanId", "ParentSpanId", "Duration"],
             delta: &["Timestamp", OBJECT_COLUMN, INDEX_COLUMN],
+            entropy: &[
+                "TraceId",
+                "SpanId",
+                "ParentSpanId",
+                "Timestamp",
+                NANOS_COLUMN,
+                OBJECT_COLUMN,
+                INDEX_COLUMN,
+            ],
         },
         observe,
     )

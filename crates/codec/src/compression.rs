@@ -164,13 +164,7 @@ pub fn decompress(
     limit: usize,
 ) -> Result<Cow<'_, [u8]>, CodecError> {
     if encoding == ContentEncoding::Identity {
-        if data.len() > limit {
-            return Err(CodecError::TooLarge {
-                encoding: encoding.as_str(),
-                limit,
-            });
-        }
-        return Ok(Cow::Borrowed(data));
+        return within_limit(data, limit).map(Cow::Borrowed);
     }
     let mut out = Vec::new();
     decompress_into(encoding, data, limit, &mut out)?;
@@ -187,38 +181,16 @@ pub fn decompress_into(
 ) -> Result<(), CodecError> {
     let name = encoding.as_str();
     out.clear();
-    match encoding {
+    let reader: Box<dyn Read + '_> = match encoding {
         ContentEncoding::Identity => {
-            if data.len() > limit {
-                return Err(CodecError::TooLarge {
-                    encoding: name,
-                    limit,
-                });
-            }
-            out.extend_from_slice(data);
-            Ok(())
+            out.extend_from_slice(within_limit(data, limit)?);
+            return Ok(());
         }
-        ContentEncoding::Gzip => read_capped(
-            flate2::read::MultiGzDecoder::new(data),
-            data.len(),
-            limit,
-            name,
-            out,
-        ),
-        ContentEncoding::Deflate if looks_like_zlib(data) => read_capped(
-            flate2::read::ZlibDecoder::new(data),
-            data.len(),
-            limit,
-            name,
-            out,
-        ),
-        ContentEncoding::Deflate => read_capped(
-            flate2::read::DeflateDecoder::new(data),
-            data.len(),
-            limit,
-            name,
-            out,
-        ),
+        ContentEncoding::Gzip => Box::new(flate2::read::MultiGzDecoder::new(data)),
+        ContentEncoding::Deflate if looks_like_zlib(data) => {
+            Box::new(flate2::read::ZlibDecoder::new(data))
+        }
+        ContentEncoding::Deflate => Box::new(flate2::read::DeflateDecoder::new(data)),
         ContentEncoding::Zstd => {
             let io_err = |source| CodecError::Decompress {
                 encoding: name,
@@ -228,9 +200,21 @@ pub fn decompress_into(
             decoder
                 .window_log_max(ZSTD_WINDOW_LOG_MAX)
                 .map_err(io_err)?;
-            read_capped(decoder, data.len(), limit, name, out)
+            Box::new(decoder)
         }
+    };
+    read_capped(reader, data.len(), limit, name, out)
+}
+
+/// `data` as it is, when it is within `limit` bytes.
+fn within_limit(data: &[u8], limit: usize) -> Result<&[u8], CodecError> {
+    if data.len() > limit {
+        return Err(CodecError::TooLarge {
+            encoding: ContentEncoding::Identity.as_str(),
+            limit,
+        });
     }
+    Ok(data)
 }
 
 /// A zlib stream starts with CMF/FLG bytes: compression method 8 and a

@@ -26,6 +26,7 @@ use std::collections::BTreeSet;
 // random, like std's SipHash, and several times faster); the maps are
 // bounded ([`TAG_TRACKED`]).
 use foldhash::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 use arrow_array::builder::{
@@ -205,28 +206,29 @@ fn protobuf<M: prost::Message + Default>(
 /// it stands for, and the positions of its non-string attributes.
 type Run = (usize, u64, Vec<(usize, &'static str)>);
 
-/// The batch's runs of rows of one resource, with the resource
-/// attributes' types. Rows are sorted by service, so a resource's rows
-/// mostly lie together: each run is decoded and counted once.
+/// The batch's resources, each once: its first row, how many rows have
+/// it, and its attributes' types. Rows are sorted by service, so the
+/// instances of a service interleave: each resource is decoded and counted
+/// once per batch, not once per run of its rows.
 fn resource_runs(batch: &RecordBatch) -> Result<Vec<Run>, CompactError> {
     let resources = binary(batch, "part", "OtlpResource")?;
     let mut out: Vec<Run> = Vec::new();
-    let mut last: Option<&[u8]> = None;
+    let mut seen: HashMap<Option<&[u8]>, usize> = HashMap::default();
     for i in 0..batch.num_rows() {
         let bytes = (!resources.is_null(i)).then(|| resources.value(i));
-        match out.last_mut() {
-            Some(run) if bytes.is_some() && bytes == last => run.1 += 1,
-            _ => {
+        match seen.entry(bytes) {
+            Entry::Occupied(at) => out[*at.get()].1 += 1,
+            Entry::Vacant(slot) => {
                 let types = match bytes {
                     Some(bytes) => {
                         attribute_types(&protobuf::<Resource>(bytes, "OtlpResource", i)?.attributes)
                     }
                     None => Vec::new(),
                 };
+                slot.insert(out.len());
                 out.push((i, 1, types));
             }
         }
-        last = bytes;
     }
     Ok(out)
 }
@@ -401,26 +403,15 @@ impl HourIndexes {
     }
 
     fn count_n(&mut self, scope: &'static str, key: &str, value: &str, kind: &'static str, n: u64) {
-        let names = self.tags.entry(scope).or_default();
-        let values = match names.get_mut(key) {
-            Some(values) => values,
-            None => names.entry(key.to_owned()).or_default(),
-        };
-        let room = values.distinct < TAG_TRACKED;
-        let of_type = values.counts.entry(kind).or_default();
-        match of_type.get_mut(value) {
-            Some(count) => *count += n,
-            None if room => {
-                of_type.insert(value.to_owned(), n);
-                values.distinct += 1;
-            }
-            None => values.truncated = true,
-        }
+        count_in(self.tags.entry(scope).or_default(), key, value, kind, n);
     }
 
     /// Counts the entries of map column `column`: each run's first row's,
     /// as many times as the rows it stands for (a tag's count is the items
-    /// that carry it), with the types the run gives them.
+    /// that carry it), with the types the run gives them. The batch's
+    /// entries are summed first, borrowed from its columns, and each
+    /// distinct one is counted once, in the order first seen (the order
+    /// values are tracked in, past [`TAG_TRACKED`]).
     fn count_map(
         &mut self,
         batch: &RecordBatch,
@@ -433,6 +424,8 @@ impl HourIndexes {
         };
         let (keys, values) = strings_of(map, column)?;
         let offsets = map.value_offsets();
+        let mut seen: HashMap<(&str, &str, &'static str), usize> = HashMap::default();
+        let mut summed: Vec<((&str, &str, &'static str), u64)> = Vec::new();
         for (row, n, types) in runs.iter().filter(|run| run.0 < map.len()) {
             let (start, end) = (offsets[*row] as usize, offsets[row + 1] as usize);
             for j in start..end {
@@ -441,8 +434,19 @@ impl HourIndexes {
                     .iter()
                     .find(|(p, _)| *p == position)
                     .map_or("string", |(_, t)| *t);
-                self.count_n(scope, keys.value(j), values.value(j), kind, *n);
+                let entry = (keys.value(j), values.value(j), kind);
+                match seen.entry(entry) {
+                    Entry::Occupied(at) => summed[*at.get()].1 += n,
+                    Entry::Vacant(slot) => {
+                        slot.insert(summed.len());
+                        summed.push((entry, *n));
+                    }
+                }
             }
+        }
+        let names = self.tags.entry(scope).or_default();
+        for ((key, value, kind), n) in summed {
+            count_in(names, key, value, kind, n);
         }
         Ok(())
     }
@@ -627,6 +631,31 @@ impl HourIndexes {
             write(&batch, &TAG_ENCODINGS)?,
         ));
         Ok(out)
+    }
+}
+
+/// Counts `n` more items with attribute `key` set to `value` of type
+/// `kind`, among a scope's `names`.
+fn count_in(
+    names: &mut HashMap<String, Values>,
+    key: &str,
+    value: &str,
+    kind: &'static str,
+    n: u64,
+) {
+    let values = match names.get_mut(key) {
+        Some(values) => values,
+        None => names.entry(key.to_owned()).or_default(),
+    };
+    let room = values.distinct < TAG_TRACKED;
+    let of_type = values.counts.entry(kind).or_default();
+    match of_type.get_mut(value) {
+        Some(count) => *count += n,
+        None if room => {
+            of_type.insert(value.to_owned(), n);
+            values.distinct += 1;
+        }
+        None => values.truncated = true,
     }
 }
 

@@ -240,6 +240,65 @@ fn a_tag_keeps_its_most_frequent_values_and_says_when_it_had_more() {
 }
 
 #[test]
+fn resource_tags_count_every_span_of_instances_whose_rows_interleave() {
+    // Two instances of one service whose spans alternate in time: sorted
+    // by service then start, their rows alternate in the part.
+    let instance = |pid: i64, offset: u64| {
+        let mut spans: Vec<Span> = (0..50u64)
+            .map(|i| {
+                let start = 10 * i + offset;
+                span(
+                    1,
+                    (2 * i + offset + 1) as u8,
+                    0,
+                    "get",
+                    start,
+                    start + 5,
+                    false,
+                )
+            })
+            .collect();
+        spans.reverse();
+        let mut resource_spans = service("cart", spans);
+        resource_spans
+            .resource
+            .as_mut()
+            .expect("a resource")
+            .attributes[1] = attribute("process.pid", V::IntValue(pid));
+        resource_spans
+    };
+    let request = ExportTraceServiceRequest {
+        resource_spans: vec![instance(1, 0), instance(2, 1)],
+    };
+    let part = crate::traces::write(&[(0, &request)], &mut |_| Ok(())).expect("part");
+    let all = indexes(Signal::Traces, vec![part]);
+    let tags = &all["otel_trace_tags"];
+    let mut resource: Vec<(String, String, String, i64)> = (0..tags.num_rows())
+        .filter(|&i| tags["Scope"].as_string::<i32>().value(i) == "resource")
+        .map(|i| {
+            (
+                tags["Key"].as_string::<i32>().value(i).to_owned(),
+                tags["Value"].as_string::<i32>().value(i).to_owned(),
+                tags["Type"].as_string::<i32>().value(i).to_owned(),
+                tags["Count"].as_primitive::<Int64Type>().value(i),
+            )
+        })
+        .collect();
+    resource.sort();
+    let row = |key: &str, value: &str, kind: &str, count| {
+        (key.to_owned(), value.to_owned(), kind.to_owned(), count)
+    };
+    assert_eq!(
+        resource,
+        [
+            row("process.pid", "1", "int", 50),
+            row("process.pid", "2", "int", 50),
+            row("service.name", "cart", "string", 100),
+        ]
+    );
+}
+
+#[test]
 fn event_attributes_are_tags_of_their_own_scope() {
     let mut failing = span(3, 1, 0, "pay", 0, 10, true);
     failing.events.push(span::Event {

@@ -24,10 +24,10 @@ use crate::CompactError;
 use crate::rest::{Typed, attributes, typed, typed_attributes, value};
 use crate::table::{
     Earlier, Encodings, INDEX_COLUMN, Lossless, OBJECT_COLUMN, Observe, Placed, ResourceGroup,
-    append_map, groups, id_column, int32, map, place, read_part, record_batch, string, uint32,
-    write_part,
+    append_map, encode_into, groups, id_column, int32, map, place, read_part, record_batch, string,
+    uint32, write_part,
 };
-use crate::values::{as_string, hex};
+use crate::values::{append_hex, as_string};
 
 pub(crate) const TABLE: &str = "logs";
 /// The remainder of a log record (manifest version 3).
@@ -87,17 +87,17 @@ pub(crate) struct LogRest {
     pub dropped_attributes_count: u32,
 }
 
-fn stored(record: &LogRecord) -> Vec<u8> {
+fn stored(record: &LogRecord, out: &mut Vec<u8>) {
     let timestamp = time(record);
     let observed = record.observed_time_unix_nano;
-    LogRest {
+    let rest = LogRest {
         attributes: typed_attributes(&record.attributes),
         body: typed(0, record.body.as_ref()),
         observed: (observed != 0).then_some(observed.wrapping_sub(timestamp) as i64),
         time: (record.time_unix_nano != timestamp).then_some(record.time_unix_nano),
         dropped_attributes_count: record.dropped_attributes_count,
-    }
-    .encode_to_vec()
+    };
+    encode_into(&rest, out);
 }
 
 /// Row `i`'s `Timestamp` in nanoseconds: the microseconds the column
@@ -244,8 +244,8 @@ fn columns(rows: &[Placed<'_, LogRecord>]) -> Result<Vec<(&'static str, ArrayRef
     let mut attributes = map();
     for row in rows {
         let record = row.item;
-        trace_id.append_value(hex(&record.trace_id));
-        span_id.append_value(hex(&record.span_id));
+        append_hex(&mut trace_id, &record.trace_id);
+        append_hex(&mut span_id, &record.span_id);
         flags.append_value(record.flags);
         severity_text.append_value(&record.severity_text);
         severity_number.append_value(record.severity_number);
@@ -307,6 +307,7 @@ mod tests {
     use prost::Message as _;
 
     use super::*;
+    use crate::values::hex;
 
     /// Every record with its resource, scope and schema URLs, encoded, in
     /// a canonical order.

@@ -35,7 +35,8 @@ use prost::Message as _;
 use crate::CompactError;
 use crate::table::{
     Encodings, Group, INDEX_COLUMN, Lossless, OBJECT_COLUMN, Observe, Placed, ResourceGroup,
-    append_map, map, micros, place, read_part, record_batch, signed, timestamps, write_part,
+    append_map, encode_into, map, micros, place, read_part, record_batch, signed, timestamps,
+    write_part,
 };
 
 pub(crate) const TABLE: &str = "metrics";
@@ -45,7 +46,7 @@ pub(crate) const ITEM_COLUMN: &str = "OtlpMetric";
 pub(crate) const LOSSLESS: Lossless<Metric> = Lossless {
     table: TABLE,
     column: ITEM_COLUMN,
-    stored: |metric| metric.encode_to_vec(),
+    stored: |metric, out| encode_into(metric, out),
     restored_from: &[],
     restore: |_, i, item| {
         Metric::decode(item).map_err(|source| CompactError::Protobuf {

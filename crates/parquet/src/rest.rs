@@ -69,16 +69,15 @@ pub(crate) fn typed(position: usize, value: Option<&AnyValue>) -> Option<Typed> 
     let inner = value.and_then(|v| v.value.as_ref());
     let kind = match inner {
         Some(V::StringValue(_)) => return None,
+        // The text of an int or a bool always reads back as it.
         Some(V::IntValue(_)) => INT,
         Some(V::BoolValue(_)) => BOOL,
-        Some(V::DoubleValue(_)) => DOUBLE,
+        Some(double @ V::DoubleValue(_))
+            if parse(DOUBLE, &as_string(value)).is_some_and(|said| same(double, &said)) =>
+        {
+            DOUBLE
+        }
         _ => WHOLE,
-    };
-    let said = inner.zip(parse(kind, &as_string(value)));
-    let kind = if said.is_some_and(|(a, b)| same(a, &b)) {
-        kind
-    } else {
-        WHOLE
     };
     Some(Typed {
         position: u32::try_from(position).unwrap_or(u32::MAX),

@@ -20,7 +20,7 @@ use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
 use crate::CompactError;
-use crate::values::{as_text, string_attribute};
+use crate::values::{append_text, string_attribute};
 
 /// Rows a row group holds at most. Rows are sorted by service, so a row
 /// group holds a few services and its statistics and bloom filters let a
@@ -61,8 +61,9 @@ pub(crate) struct Lossless<T> {
     pub table: &'static str,
     /// The remainder column this release writes.
     pub column: &'static str,
-    /// The item's remainder, encoded.
-    pub stored: fn(&T) -> Vec<u8>,
+    /// Encodes the item's remainder into an empty buffer (one per part,
+    /// not an allocation per row).
+    pub stored: fn(&T, &mut Vec<u8>),
     /// The SQL columns items come back from, in this release's parts and
     /// in earlier ones (a part has those its format uses).
     pub restored_from: &'static [&'static str],
@@ -264,6 +265,7 @@ pub(crate) fn record_batch<T: prost::Message>(
     // Rows of a group share their resource and scope: each is encoded
     // once.
     let (mut resources, mut scopes) = (Encoded::default(), Encoded::default());
+    let mut stored = Vec::new();
     for row in rows {
         service.append_value(row.service);
         timestamp.append_value(micros(row.time));
@@ -277,7 +279,9 @@ pub(crate) fn record_batch<T: prost::Message>(
         scope_schema.append_value(row.scope_schema);
         otlp_resource.append_option(row.resource.map(|r| resources.of(r)));
         otlp_scope.append_option(row.scope.map(|s| scopes.of(s)));
-        otlp_item.append_value((lossless.stored)(row.item));
+        stored.clear();
+        (lossless.stored)(row.item, &mut stored);
+        otlp_item.append_value(&stored);
         object.append_value(row.object);
         index.append_value(row.index);
     }
@@ -312,6 +316,12 @@ pub(crate) fn record_batch<T: prost::Message>(
         Arc::new(arrow_schema::Schema::new(fields)),
         arrays,
     )?)
+}
+
+/// Appends `message`'s encoding to `out`.
+pub(crate) fn encode_into(message: &impl prost::Message, out: &mut Vec<u8>) {
+    // Encoding fails only for want of room, which a `Vec` makes.
+    let _ = message.encode(out);
 }
 
 /// Messages encoded once each, by address (rows of a group borrow the
@@ -439,7 +449,7 @@ pub(crate) fn append_map(
 ) -> Result<(), CompactError> {
     for kv in attributes {
         builder.keys().append_value(&kv.key);
-        builder.values().append_value(as_text(kv.value.as_ref()));
+        append_text(builder.values(), kv.value.as_ref());
     }
     Ok(builder.append(true)?)
 }

@@ -27,10 +27,10 @@ use crate::CompactError;
 use crate::rest::{Typed, attributes, strings, typed_attributes};
 use crate::table::{
     Earlier, Encodings, INDEX_COLUMN, Lossless, OBJECT_COLUMN, Observe, Placed, ResourceGroup,
-    append_map, groups, id_column, int32, int64, map, micros, place, read_part, record_batch,
-    signed, string, timestamps, write_part,
+    append_map, encode_into, groups, id_column, int32, int64, map, micros, place, read_part,
+    record_batch, signed, string, timestamps, write_part,
 };
-use crate::values::{hex, unhex};
+use crate::values::{append_hex, unhex};
 
 pub(crate) const TABLE: &str = "traces";
 /// The remainder of a span (manifest version 3).
@@ -94,7 +94,7 @@ pub(crate) struct SpanRest {
     pub end: Option<u64>,
 }
 
-fn stored(span: &Span) -> Vec<u8> {
+fn stored(span: &Span, out: &mut Vec<u8>) {
     let status = span.status.clone().unwrap_or_default();
     let kept = Span {
         flags: span.flags,
@@ -135,12 +135,12 @@ fn stored(span: &Span) -> Vec<u8> {
             .saturating_sub(span.start_time_unix_nano),
     );
     let said_end = span.start_time_unix_nano.checked_add(duration as u64);
-    SpanRest {
+    let rest = SpanRest {
         span: (kept != Span::default()).then_some(kept),
         attributes: typed_attributes(&span.attributes),
         end: (said_end != Some(span.end_time_unix_nano)).then_some(span.end_time_unix_nano),
-    }
-    .encode_to_vec()
+    };
+    encode_into(&rest, out);
 }
 
 fn restore(batch: &RecordBatch, i: usize, rest: &[u8]) -> Result<Span, CompactError> {
@@ -294,9 +294,9 @@ fn columns(rows: &[Placed<'_, Span>]) -> Result<Vec<(&'static str, ArrayRef)>, C
     let mut link_span_ids = ListBuilder::new(StringBuilder::new());
     for row in rows {
         let span = row.item;
-        trace_id.append_value(hex(&span.trace_id));
-        span_id.append_value(hex(&span.span_id));
-        parent.append_value(hex(&span.parent_span_id));
+        append_hex(&mut trace_id, &span.trace_id);
+        append_hex(&mut span_id, &span.span_id);
+        append_hex(&mut parent, &span.parent_span_id);
         trace_state.append_value(&span.trace_state);
         name.append_value(&span.name);
         kind.append_value(kind_name(span.kind));
@@ -318,8 +318,8 @@ fn columns(rows: &[Placed<'_, Span>]) -> Result<Vec<(&'static str, ArrayRef)>, C
         event_times.append(true);
         event_names.append(true);
         for link in &span.links {
-            link_trace_ids.values().append_value(hex(&link.trace_id));
-            link_span_ids.values().append_value(hex(&link.span_id));
+            append_hex(link_trace_ids.values(), &link.trace_id);
+            append_hex(link_span_ids.values(), &link.span_id);
         }
         link_trace_ids.append(true);
         link_span_ids.append(true);

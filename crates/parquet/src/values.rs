@@ -1,7 +1,40 @@
 //! Ids as the ClickHouse exporter writes them; attribute values come from
 //! `otelvault_codec::values`.
 
+use std::fmt::Write as _;
+
+use arrow_array::builder::StringBuilder;
+use otelvault_codec::proto::common::{AnyValue, any_value};
+
 pub(crate) use otelvault_codec::values::{as_string, as_text, hex, string_attribute};
+
+/// Appends [`hex`] of `bytes` as a value of `column`, without allocating
+/// for ids of up to 32 bytes (trace and span ids are 16 and 8).
+pub(crate) fn append_hex(column: &mut StringBuilder, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = [0u8; 64];
+    if bytes.len() > text.len() / 2 {
+        return column.append_value(hex(bytes));
+    }
+    for (pair, b) in text.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 0x0f)];
+    }
+    column.append_value(std::str::from_utf8(&text[..2 * bytes.len()]).unwrap_or_default());
+}
+
+/// Appends [`as_text`] of `value` as a value of `column`: ints and bools
+/// are written into the column, not into a string of their own.
+pub(crate) fn append_text(column: &mut StringBuilder, value: Option<&AnyValue>) {
+    use any_value::Value as V;
+    // Writing into a string builder cannot fail.
+    let _ = match value.and_then(|v| v.value.as_ref()) {
+        Some(V::IntValue(i)) => write!(column, "{i}"),
+        Some(V::BoolValue(b)) => write!(column, "{b}"),
+        _ => return column.append_value(as_text(value)),
+    };
+    column.append_value("");
+}
 
 /// The bytes of lowercase hex written by [`hex`].
 pub(crate) fn unhex(text: &str) -> Option<Vec<u8>> {
@@ -23,5 +56,37 @@ mod tests {
         assert_eq!(hex(&[0x5b, 0x8e, 0x00]), "5b8e00");
         assert_eq!(unhex("5b8e00"), Some(vec![0x5b, 0x8e, 0x00]));
         assert_eq!(unhex("5b8"), None);
+        let mut column = StringBuilder::new();
+        for id in [&[0x5b, 0x8e, 0x00][..], &[], &[0xab; 40]] {
+            append_hex(&mut column, id);
+        }
+        let column = column.finish();
+        assert_eq!(column.value(0), "5b8e00");
+        assert_eq!(column.value(1), "");
+        assert_eq!(column.value(2), "ab".repeat(40));
+    }
+
+    #[test]
+    fn values_written_into_a_column_read_as_their_text() {
+        use any_value::Value as V;
+        let values = [
+            Some(V::IntValue(-42)),
+            Some(V::BoolValue(true)),
+            Some(V::StringValue("GET".into())),
+            Some(V::DoubleValue(0.5)),
+            None,
+        ]
+        .map(|v| AnyValue { value: v });
+        let mut column = StringBuilder::new();
+        for value in &values {
+            append_text(&mut column, Some(value));
+        }
+        append_text(&mut column, None);
+        let column = column.finish();
+        let texts: Vec<&str> = column.iter().map(Option::unwrap_or_default).collect();
+        assert_eq!(texts, ["-42", "true", "GET", "0.5", "", ""]);
+        for (i, value) in values.iter().enumerate() {
+            assert_eq!(column.value(i), as_text(Some(value)));
+        }
     }
 }

@@ -8,6 +8,7 @@ use parquet::file::reader::{FileReader as _, SerializedFileReader};
 use proptest::prelude::*;
 
 use super::*;
+use crate::values::hex;
 use crate::values::{as_string, string_attribute};
 use arrow_array::{Array as _, ArrayRef, RecordBatch, StringArray};
 use parquet::arrow::ArrowWriter;

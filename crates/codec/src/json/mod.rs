@@ -71,9 +71,21 @@ pub(crate) fn encoded_len(batch: &crate::Batch) -> usize {
 /// Decodes one message from a whole document (trailing whitespace only).
 /// serde_json refuses nesting deeper than 128 levels, which also bounds the
 /// recursion of the visitors.
+///
+/// A document that is UTF-8 throughout (checked in one pass, as fast as a
+/// copy) is read as text, whose strings are not checked again one by one;
+/// any other is read as bytes, which names where its first bad string is.
 fn decode<T: read::JsonMessage>(bytes: &[u8]) -> Result<T, JsonError> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => whole(serde_json::Deserializer::from_str(text)),
+        Err(_) => whole(serde_json::Deserializer::from_slice(bytes)),
+    }
+}
+
+fn whole<'de, R: serde_json::de::Read<'de>, T: read::JsonMessage>(
+    mut de: serde_json::Deserializer<R>,
+) -> Result<T, JsonError> {
     use serde::de::DeserializeSeed as _;
-    let mut de = serde_json::Deserializer::from_slice(bytes);
     let message = read::Msg::<T>::new().deserialize(&mut de)?;
     de.end()?;
     Ok(message)

@@ -687,3 +687,16 @@ fn responses_and_status_encode_as_otlp_json() {
     };
     assert_eq!(encode_status(&st), r#"{"code":3,"message":"no \"start\""}"#);
 }
+
+#[test]
+fn a_string_that_is_not_utf8_fails_with_its_field_path() {
+    let mut doc = br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"name":"caf"#.to_vec();
+    doc.push(0xE9); // é in Latin-1
+    doc.extend_from_slice(br#""}]}]}]}"#);
+    let err = decode_traces(&doc).expect_err("must fail").to_string();
+    assert!(
+        err.starts_with("resourceSpans[0].scopeSpans[0].spans[0].name: "),
+        "{err}"
+    );
+    assert!(err.contains("invalid unicode"), "{err}");
+}

@@ -457,8 +457,9 @@ impl HourIndexes {
         let (services, names, statuses) =
             (text("ServiceName")?, text("SpanName")?, text("StatusCode")?);
         let durations = int64(batch, crate::traces::TABLE, "Duration")?;
+        let starts = crate::traces::starts(batch)?;
         for i in 0..batch.num_rows() {
-            let start = crate::traces::start(batch, i)?;
+            let start = starts.at(i);
             let end = start.saturating_add(durations.value(i) as u64);
             let trace = match self.traces.get_mut(trace_ids.value(i)) {
                 Some(trace) => trace,

@@ -95,7 +95,6 @@ pub(crate) struct SpanRest {
 }
 
 fn stored(span: &Span, out: &mut Vec<u8>) {
-    let status = span.status.clone().unwrap_or_default();
     let kept = Span {
         flags: span.flags,
         kind: if kind_value(kind_name(span.kind)) == span.kind {
@@ -103,7 +102,7 @@ fn stored(span: &Span, out: &mut Vec<u8>) {
         } else {
             span.kind
         },
-        status: if status_of(status_name(status.code), &status.message) == span.status {
+        status: if said_by_columns(span.status.as_ref()) {
             None
         } else {
             span.status.clone()
@@ -211,30 +210,47 @@ fn earlier_restore(batch: &RecordBatch, i: usize) -> Result<Vec<u8>, CompactErro
 
 /// Row `i`'s start, unix nanoseconds.
 pub(crate) fn start(batch: &RecordBatch, i: usize) -> Result<u64, CompactError> {
+    Ok(starts(batch)?.at(i))
+}
+
+/// The starts of a batch's rows: its time columns, found once.
+pub(crate) enum Starts<'a> {
+    /// `Timestamp` in microseconds and the nanoseconds past them.
+    Micros(
+        &'a arrow_array::TimestampMicrosecondArray,
+        &'a arrow_array::Int32Array,
+    ),
+    /// A version 1 part: nanoseconds; a saturated start stayed in
+    /// `OtlpSpan`.
+    Nanos(&'a arrow_array::TimestampNanosecondArray),
+}
+
+impl Starts<'_> {
+    /// Row `i`'s start, unix nanoseconds.
+    pub(crate) fn at(&self, i: usize) -> u64 {
+        match self {
+            Starts::Micros(micros, nanos) => (micros.value(i) as u64)
+                .wrapping_mul(1000)
+                .wrapping_add(nanos.value(i) as u64),
+            Starts::Nanos(nanos) if nanos.value(i) < i64::MAX => nanos.value(i) as u64,
+            Starts::Nanos(_) => 0,
+        }
+    }
+}
+
+/// The time columns of a batch of spans.
+pub(crate) fn starts(batch: &RecordBatch) -> Result<Starts<'_>, CompactError> {
     let times = batch.column_by_name("Timestamp");
-    Ok(
-        match (
-            times.and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>()),
-            times.and_then(|c| c.as_primitive_opt::<TimestampNanosecondType>()),
-        ) {
-            (Some(micros), _) => {
-                let nanos = int32(batch, TABLE, NANOS_COLUMN)?;
-                (micros.value(i) as u64)
-                    .wrapping_mul(1000)
-                    .wrapping_add(nanos.value(i) as u64)
-            }
-            // A version 1 part: nanoseconds; a saturated start stayed in
-            // `OtlpSpan`.
-            (None, Some(nanos)) if nanos.value(i) < i64::MAX => nanos.value(i) as u64,
-            (None, Some(_)) => 0,
-            (None, None) => {
-                return Err(CompactError::Schema {
-                    table: TABLE,
-                    problem: "Timestamp is not a timestamp column".into(),
-                });
-            }
-        },
-    )
+    if let Some(micros) = times.and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>()) {
+        return Ok(Starts::Micros(micros, int32(batch, TABLE, NANOS_COLUMN)?));
+    }
+    match times.and_then(|c| c.as_primitive_opt::<TimestampNanosecondType>()) {
+        Some(nanos) => Ok(Starts::Nanos(nanos)),
+        None => Err(CompactError::Schema {
+            table: TABLE,
+            problem: "Timestamp is not a timestamp column".into(),
+        }),
+    }
 }
 
 /// Writes the spans of raw objects (each with its index in the hour's
@@ -306,9 +322,12 @@ fn columns(rows: &[Placed<'_, Span>]) -> Result<Vec<(&'static str, ArrayRef)>, C
             span.end_time_unix_nano
                 .saturating_sub(span.start_time_unix_nano),
         ));
-        let status = span.status.clone().unwrap_or_default();
-        status_code.append_value(status_name(status.code));
-        status_message.append_value(&status.message);
+        let (code, message) = span
+            .status
+            .as_ref()
+            .map_or((0, ""), |s| (s.code, s.message.as_str()));
+        status_code.append_value(status_name(code));
+        status_message.append_value(message);
         for event in &span.events {
             event_times
                 .values()
@@ -375,6 +394,15 @@ fn status_of(code: &str, message: &str) -> Option<Status> {
     (code != 0 || !message.is_empty()).then(|| Status {
         code,
         message: message.to_owned(),
+    })
+}
+
+/// Whether `StatusCode` and `StatusMessage` say `status` exactly
+/// ([`status_of`] gives it back).
+fn said_by_columns(status: Option<&Status>) -> bool {
+    status.is_none_or(|s| {
+        let code = status_value(status_name(s.code));
+        code == s.code && (code != 0 || !s.message.is_empty())
     })
 }
 

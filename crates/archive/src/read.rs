@@ -994,14 +994,14 @@ impl PartitionKey {
         if self.compression == Compression::None {
             return decode(raw);
         }
-        INFLATED.with_borrow_mut(|buffer| {
+        INFLATED.with_borrow_mut(|room| {
             let decoded = self
                 .compression
-                .decompress_into(raw, MAX_OBJECT_BYTES, buffer)
+                .decompress_over(raw, MAX_OBJECT_BYTES, room)
                 .map_err(|e| e.to_string())
-                .and_then(|()| decode(buffer));
-            if buffer.capacity() > INFLATED_KEPT {
-                *buffer = Vec::new();
+                .and_then(decode);
+            if room.capacity() > INFLATED_KEPT {
+                *room = Vec::new();
             }
             decoded
         })

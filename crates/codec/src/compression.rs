@@ -107,17 +107,18 @@ impl Compression {
         decompress(self.content_encoding(), data, limit)
     }
 
-    /// [`Compression::decompress`] into `out`, replacing its content: a
-    /// caller that decompresses one object after another reuses one
-    /// buffer (an hour's objects inflate to hundreds of MiB, which fresh
-    /// buffers would each fault in page by page).
-    pub fn decompress_into(
+    /// [`Compression::decompress`] over `room`, memory kept from one call
+    /// to the next: a caller that decompresses one object after another
+    /// reuses it (an hour's objects inflate to hundreds of MiB, which fresh
+    /// buffers would each fault in page by page, and zeroing it again for
+    /// each object cost as much as copying it). See [`decompress_over`].
+    pub fn decompress_over<'r>(
         self,
         data: &[u8],
         limit: usize,
-        out: &mut Vec<u8>,
-    ) -> Result<(), CodecError> {
-        decompress_into(self.content_encoding(), data, limit, out)
+        room: &'r mut Vec<u8>,
+    ) -> Result<&'r [u8], CodecError> {
+        decompress_over(self.content_encoding(), data, limit, room)
     }
 }
 
@@ -167,24 +168,28 @@ pub fn decompress(
         return within_limit(data, limit).map(Cow::Borrowed);
     }
     let mut out = Vec::new();
-    decompress_into(encoding, data, limit, &mut out)?;
+    let len = decompress_over(encoding, data, limit, &mut out)?.len();
+    out.truncate(len);
     Ok(Cow::Owned(out))
 }
 
-/// [`decompress`] into `out`, replacing its content and reusing its
-/// capacity.
-pub fn decompress_into(
+/// [`decompress`] over `room`: the content is the slice returned, at the
+/// start of `room`. What `room` held is overwritten, not zeroed again; it
+/// grows as the content needs, never to hold more than `limit` bytes of it
+/// and one more (the one that says the content is too large). After an
+/// error `room` is empty.
+pub fn decompress_over<'r>(
     encoding: ContentEncoding,
     data: &[u8],
     limit: usize,
-    out: &mut Vec<u8>,
-) -> Result<(), CodecError> {
+    room: &'r mut Vec<u8>,
+) -> Result<&'r [u8], CodecError> {
     let name = encoding.as_str();
-    out.clear();
     let reader: Box<dyn Read + '_> = match encoding {
         ContentEncoding::Identity => {
-            out.extend_from_slice(within_limit(data, limit)?);
-            return Ok(());
+            room.clear();
+            room.extend_from_slice(within_limit(data, limit)?);
+            return Ok(room);
         }
         ContentEncoding::Gzip => Box::new(flate2::read::MultiGzDecoder::new(data)),
         ContentEncoding::Deflate if looks_like_zlib(data) => {
@@ -203,7 +208,8 @@ pub fn decompress_into(
             Box::new(decoder)
         }
     };
-    read_capped(reader, data.len(), limit, name, out)
+    let len = read_capped(reader, data.len(), limit, name, room)?;
+    Ok(&room[..len])
 }
 
 /// `data` as it is, when it is within `limit` bytes.
@@ -226,46 +232,42 @@ fn looks_like_zlib(data: &[u8]) -> bool {
     }
 }
 
-/// Reads `reader` to its end into `out` (its content replaced), the
-/// decompressor writing straight into it. `out` grows geometrically from
-/// four times the input (OTLP compresses 4-10x) or its own capacity, and
-/// never past `limit` bytes and one more: the one that says the content
-/// is too large.
+/// Reads `reader` to its end over `room` (see [`decompress_over`]), the
+/// decompressor writing straight into it: the length of the content.
+/// `room` grows geometrically from four times the input (OTLP compresses
+/// 4-10x), and never past `limit` bytes and one more.
 fn read_capped(
     mut reader: impl Read,
     input_len: usize,
     limit: usize,
     encoding: &'static str,
-    out: &mut Vec<u8>,
-) -> Result<(), CodecError> {
+    room: &mut Vec<u8>,
+) -> Result<usize, CodecError> {
     const FIRST: usize = 64 * 1024;
     let most = limit.saturating_add(1);
-    // Bytes past `filled` are zeroed room the reader writes into.
     let mut filled = 0;
     loop {
-        if filled == out.len() {
-            if filled >= most {
-                out.clear();
-                return Err(CodecError::TooLarge { encoding, limit });
-            }
+        if filled >= most {
+            room.clear();
+            return Err(CodecError::TooLarge { encoding, limit });
+        }
+        if filled == room.len() {
             let grown = if filled == 0 {
-                input_len.saturating_mul(4).max(FIRST).max(out.capacity())
+                input_len.saturating_mul(4).max(FIRST)
             } else {
                 filled.saturating_mul(2)
             }
             .min(most);
-            out.reserve_exact(grown - out.len());
-            out.resize(grown, 0);
+            room.reserve_exact(grown - filled);
+            room.resize(grown, 0);
         }
-        match reader.read(&mut out[filled..]) {
-            Ok(0) => {
-                out.truncate(filled);
-                return Ok(());
-            }
+        let end = room.len().min(most);
+        match reader.read(&mut room[filled..end]) {
+            Ok(0) => return Ok(filled),
             Ok(n) => filled += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(source) => {
-                out.clear();
+                room.clear();
                 return Err(CodecError::Decompress { encoding, source });
             }
         }
@@ -359,32 +361,48 @@ mod tests {
     }
 
     #[test]
-    fn a_reused_buffer_holds_only_the_latest_content() {
+    fn reused_room_gives_exactly_the_latest_content() {
         let big = sample();
         let small = b"a small body".to_vec();
-        let mut buffer = Vec::new();
+        let mut room = Vec::new();
         for c in [Compression::None, Compression::Gzip, Compression::Zstd] {
             for data in [&big, &small, &big] {
                 let packed = c.compress(data).expect("compress");
-                c.decompress_into(&packed, LIMIT, &mut buffer)
-                    .expect("decompress");
-                assert_eq!(&buffer, data, "{c}");
+                let content = c.decompress_over(&packed, LIMIT, &mut room);
+                assert_eq!(content.expect("decompress"), data.as_slice(), "{c}");
+                assert!(room.len() <= LIMIT + 1, "{c}: {} bytes of room", room.len());
             }
             // A failure leaves nothing of an earlier body behind.
             let too_large = c.compress(&vec![7u8; LIMIT + 1]).expect("compress");
             assert!(matches!(
-                c.decompress_into(&too_large, LIMIT, &mut buffer),
+                c.decompress_over(&too_large, LIMIT, &mut room),
                 Err(CodecError::TooLarge { .. })
             ));
-            assert!(buffer.is_empty(), "{c}");
+            assert!(room.is_empty(), "{c}");
         }
         for c in [Compression::Gzip, Compression::Zstd] {
-            c.decompress_into(&c.compress(&big).expect("compress"), LIMIT, &mut buffer)
+            c.decompress_over(&c.compress(&big).expect("compress"), LIMIT, &mut room)
                 .expect("decompress");
             let corrupt = &c.compress(&big).expect("compress")[..100];
-            assert!(c.decompress_into(corrupt, LIMIT, &mut buffer).is_err());
-            assert!(buffer.is_empty(), "{c}");
+            assert!(c.decompress_over(corrupt, LIMIT, &mut room).is_err());
+            assert!(room.is_empty(), "{c}");
         }
+        // Room left larger by an earlier, larger limit still holds a
+        // content to this call's limit.
+        let mut room = vec![0; 4 * LIMIT];
+        let exactly = vec![7u8; LIMIT];
+        let gzip = Compression::Gzip;
+        let content = gzip.decompress_over(
+            &gzip.compress(&exactly).expect("compress"),
+            LIMIT,
+            &mut room,
+        );
+        assert_eq!(content.expect("at the limit"), exactly.as_slice());
+        let over = gzip.compress(&vec![7u8; LIMIT + 1]).expect("compress");
+        assert!(matches!(
+            gzip.decompress_over(&over, LIMIT, &mut room),
+            Err(CodecError::TooLarge { .. })
+        ));
     }
 
     #[test]

@@ -192,7 +192,7 @@ impl<'de, T: JsonMessage> Visitor<'de> for Msg<T> {
         let mut message = T::default();
         while let Some(key) = map.next_key_seed(KeySeed)? {
             message
-                .field(&camel(&key), &mut map)
+                .field(&key, &mut map)
                 .map_err(|e| at(format_args!("{key}"), e))?;
         }
         Ok(message)
@@ -476,7 +476,9 @@ fn temporality(name: &str) -> Option<i32> {
 // ---------------------------------------------------------------------------
 // message fields
 
-/// Declares how each field of a message is read; unknown fields are skipped.
+/// Declares how each field of a message is read; a name in snake_case is
+/// read as its lowerCamelCase (converted only when it is not a field's
+/// name as it is), and unknown fields are skipped.
 macro_rules! fields {
     ($ty:ty, |$m:ident, $map:ident| { $($name:literal => $body:expr),* $(,)? }) => {
         impl JsonMessage for $ty {
@@ -484,6 +486,7 @@ macro_rules! fields {
                 let $m = self;
                 match key {
                     $($name => { $body; })*
+                    _ if key.contains('_') => return $m.field(&camel(key), $map),
                     _ => { $map.next_value::<IgnoredAny>()?; }
                 }
                 Ok(())

@@ -60,17 +60,42 @@ fn object(attributes: &[KeyValue]) -> Map<String, Value> {
 
 /// Lowercase hex: how OTLP/JSON, the ClickHouse exporter and Tempo spell
 /// trace and span ids.
-/// Called for every id of every item a part holds, so by table rather
-/// than through `fmt` (a tenth of the cost).
 pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
+    // Writing into a string cannot fail.
+    let _ = write_hex(bytes, &mut out);
     out
 }
+
+/// [`hex`] written into `out` (a string, or a column being built).
+/// Called for every id of every item a part holds, so a byte's two digits
+/// at a time from a table rather than through `fmt` (a tenth of the cost).
+pub fn write_hex(bytes: &[u8], out: &mut impl std::fmt::Write) -> std::fmt::Result {
+    for &b in bytes {
+        let at = 2 * usize::from(b);
+        out.write_str(&HEX_PAIRS[at..at + 2])?;
+    }
+    Ok(())
+}
+
+/// `00`, `01`, … `ff`: the digits of every byte.
+const HEX_PAIRS: &str = {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    const PAIRS: [u8; 512] = {
+        let mut pairs = [0u8; 512];
+        let mut b = 0;
+        while b < 256 {
+            pairs[2 * b] = DIGITS[b >> 4];
+            pairs[2 * b + 1] = DIGITS[b & 0x0f];
+            b += 1;
+        }
+        pairs
+    };
+    match std::str::from_utf8(&PAIRS) {
+        Ok(pairs) => pairs,
+        Err(_) => panic!("hex digits are ASCII"),
+    }
+};
 
 /// An attribute: `key` and `value`.
 pub fn attribute(key: &str, value: any_value::Value) -> KeyValue {

@@ -6,21 +6,13 @@ use std::fmt::Write as _;
 use arrow_array::builder::StringBuilder;
 use otelvault_codec::proto::common::{AnyValue, any_value};
 
-pub(crate) use otelvault_codec::values::{as_string, as_text, hex, string_attribute};
+pub(crate) use otelvault_codec::values::{as_string, as_text, hex, string_attribute, write_hex};
 
-/// Appends [`hex`] of `bytes` as a value of `column`, without allocating
-/// for ids of up to 32 bytes (trace and span ids are 16 and 8).
+/// Appends [`hex`] of `bytes` as a value of `column`, written into it.
 pub(crate) fn append_hex(column: &mut StringBuilder, bytes: &[u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut text = [0u8; 64];
-    if bytes.len() > text.len() / 2 {
-        return column.append_value(hex(bytes));
-    }
-    for (pair, b) in text.chunks_exact_mut(2).zip(bytes) {
-        pair[0] = DIGITS[usize::from(b >> 4)];
-        pair[1] = DIGITS[usize::from(b & 0x0f)];
-    }
-    column.append_value(std::str::from_utf8(&text[..2 * bytes.len()]).unwrap_or_default());
+    // Writing into a string builder cannot fail.
+    let _ = write_hex(bytes, column);
+    column.append_value("");
 }
 
 /// Appends [`as_text`] of `value` as a value of `column`: ints and bools

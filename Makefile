@@ -56,7 +56,7 @@ bench: .venv-bench/.installed ## Benchmarks; they print their figures (codec MB/
 	$(CARGO) bench --locked -p otelvault-emf
 	$(CARGO) bench --locked -p otelvault --bench ingest
 	$(CARGO) bench --locked -p otelvault-archive --bench query
-	MALLOC_ARENA_MAX=$$(nproc) $(CARGO) bench --locked -p otelvault-archive --bench compact  # one malloc arena per core, as the binary sets
+	MALLOC_ARENA_MAX=$$(nproc) $(CARGO) bench --locked -p otelvault-archive --bench compact  # the library on glibc malloc, one arena per core (the binary uses jemalloc)
 	$(CARGO) bench --locked -p otelvault-archive --bench tier
 
 build-lambda: ## Build the Lambda package target/lambda/otelvault/bootstrap.zip with cargo-lambda (ARCH=arm64|x86_64; arm64 needs the aarch64-unknown-linux-gnu target and a linker, which cargo-lambda brings via zig).

@@ -53,13 +53,6 @@ enum LambdaFunction {
     XrayImport,
 }
 
-impl LambdaCli {
-    /// Whether this is the compaction function.
-    pub fn compacts(&self) -> bool {
-        self.function == LambdaFunction::Compact
-    }
-}
-
 /// Runs the function until the runtime stops it.
 pub async fn run(cli: LambdaCli) -> anyhow::Result<()> {
     match cli.function {

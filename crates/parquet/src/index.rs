@@ -47,7 +47,7 @@ use otelvault_codec::proto::resource::Resource;
 
 use crate::logs::LogRest;
 use crate::rest::{self, Typed};
-use crate::table::{Encodings, binary, int64, properties, string, timestamps};
+use crate::table::{ENTROPY_ZSTD_LEVEL, Encodings, binary, int64, properties, string, timestamps};
 use crate::traces::SpanRest;
 use crate::values::as_text;
 use crate::{CompactError, Table};
@@ -700,14 +700,14 @@ const SUMMARY_ENCODINGS: Encodings = Encodings {
     bloom_filters: &["TraceId", "RootServiceName", "ServiceNames"],
     no_dictionary: &["TraceId", "Duration"],
     delta: &["Start", "End"],
-    entropy: &["TraceId"],
+    levels: &[("TraceId", ENTROPY_ZSTD_LEVEL)],
 };
 
 const TAG_ENCODINGS: Encodings = Encodings {
     bloom_filters: &["Key"],
     no_dictionary: &[],
     delta: &[],
-    entropy: &[],
+    levels: &[],
 };
 
 /// The summaries, sorted by root service, then start.

@@ -23,9 +23,9 @@ use prost::Message as _;
 use crate::CompactError;
 use crate::rest::{Typed, attributes, typed, typed_attributes, value};
 use crate::table::{
-    Earlier, Encodings, INDEX_COLUMN, Lossless, OBJECT_COLUMN, Observe, Placed, ResourceGroup,
-    append_map, encode_into, groups, id_column, int32, map, place, read_part, record_batch, string,
-    uint32, write_part,
+    ENTROPY_ZSTD_LEVEL, Earlier, Encodings, INDEX_COLUMN, Lossless, OBJECT_COLUMN, Observe, Placed,
+    ResourceGroup, append_map, encode_into, groups, id_column, int32, map, place, read_part,
+    record_batch, string, uint32, write_part,
 };
 use crate::values::{append_hex, as_string};
 
@@ -216,12 +216,12 @@ pub fn write(
             bloom_filters: &["TraceId", "ServiceName"],
             no_dictionary: &["TraceId", "SpanId", "Body"],
             delta: &["Timestamp", OBJECT_COLUMN, INDEX_COLUMN],
-            entropy: &[
-                "TraceId",
-                "SpanId",
-                "Timestamp",
-                OBJECT_COLUMN,
-                INDEX_COLUMN,
+            levels: &[
+                ("TraceId", ENTROPY_ZSTD_LEVEL),
+                ("SpanId", ENTROPY_ZSTD_LEVEL),
+                ("Timestamp", ENTROPY_ZSTD_LEVEL),
+                (OBJECT_COLUMN, ENTROPY_ZSTD_LEVEL),
+                (INDEX_COLUMN, ENTROPY_ZSTD_LEVEL),
             ],
         },
         observe,

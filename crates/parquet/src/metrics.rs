@@ -267,7 +267,7 @@ pub fn write(
                 // A minute's points share their time: the dictionary
                 // holds each once.
                 delta: &[OBJECT_COLUMN, INDEX_COLUMN],
-                entropy: &[],
+                levels: &[],
             },
             &mut *observe,
         )?;

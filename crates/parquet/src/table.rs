@@ -42,12 +42,12 @@ const WRITE_ROWS: usize = 4 * PAGE_ROWS;
 /// compaction CPU (the `tier` bench).
 const ZSTD_LEVEL: i32 = 9;
 
-/// The zstd level of [`Encodings::entropy`] columns. On the tier bench's
-/// hour, level 1 stores hex span ids in 12% fewer bytes than level 9 (the
-/// short matches a deeper search finds in random hex cost more than the
-/// literals they replace) and times and positions in as many, for less
-/// CPU.
-const ENTROPY_ZSTD_LEVEL: i32 = 1;
+/// The zstd level of columns of random ids and of numbers (in
+/// [`Encodings::levels`]). On the tier bench's hour, level 1 stores hex
+/// span ids in 12% fewer bytes than level 9 (the short matches a deeper
+/// search finds in random hex cost more than the literals they replace)
+/// and times and positions in as many, for less CPU.
+pub(crate) const ENTROPY_ZSTD_LEVEL: i32 = 1;
 
 /// The column of a row's raw object (its index in the manifest).
 pub const OBJECT_COLUMN: &str = "OtlpObject";
@@ -355,10 +355,11 @@ pub(crate) struct Encodings {
     /// Integer columns of sorted or near-sorted values: delta and bit
     /// packing.
     pub delta: &'static [&'static str],
-    /// Columns of random ids and of numbers, compressed at
-    /// [`ENTROPY_ZSTD_LEVEL`]: nothing in them repeats for a deeper match
-    /// search to find.
-    pub entropy: &'static [&'static str],
+    /// Columns compressed at a zstd level other than [`ZSTD_LEVEL`]:
+    /// those of random ids and of numbers at [`ENTROPY_ZSTD_LEVEL`]
+    /// (nothing in them repeats for a deeper match search to find), and
+    /// those where a lower level was measured to store as small.
+    pub levels: &'static [(&'static str, i32)],
 }
 
 /// zstd, row groups of [`ROW_GROUP_ROWS`], the encodings, and the sort
@@ -391,10 +392,10 @@ pub(crate) fn properties(
         {
             builder = builder.set_column_statistics_enabled(path.clone(), EnabledStatistics::None);
         }
-        if encodings.entropy.contains(&root) {
+        if let Some((_, level)) = encodings.levels.iter().find(|(name, _)| *name == root) {
             builder = builder.set_column_compression(
                 path.clone(),
-                Compression::ZSTD(ZstdLevel::try_new(ENTROPY_ZSTD_LEVEL)?),
+                Compression::ZSTD(ZstdLevel::try_new(*level)?),
             );
         }
         if encodings.bloom_filters.contains(&root) {

@@ -26,9 +26,9 @@ use prost::Message as _;
 use crate::CompactError;
 use crate::rest::{Typed, attributes, strings, typed_attributes};
 use crate::table::{
-    Earlier, Encodings, INDEX_COLUMN, Lossless, OBJECT_COLUMN, Observe, Placed, ResourceGroup,
-    append_map, encode_into, groups, id_column, int32, int64, map, micros, place, read_part,
-    record_batch, signed, string, timestamps, write_part,
+    ENTROPY_ZSTD_LEVEL, Earlier, Encodings, INDEX_COLUMN, Lossless, OBJECT_COLUMN, Observe, Placed,
+    ResourceGroup, append_map, encode_into, groups, id_column, int32, int64, map, micros, place,
+    read_part, record_batch, signed, string, timestamps, write_part,
 };
 use crate::values::{append_hex, unhex};
 
@@ -276,14 +276,20 @@ pub fn write(
             bloom_filters: &["TraceId", "ServiceName"],
             no_dictionary: &["SpanId", "ParentSpanId", "Duration"],
             delta: &["Timestamp", OBJECT_COLUMN, INDEX_COLUMN],
-            entropy: &[
-                "TraceId",
-                "SpanId",
-                "ParentSpanId",
-                "Timestamp",
-                NANOS_COLUMN,
-                OBJECT_COLUMN,
-                INDEX_COLUMN,
+            levels: &[
+                ("TraceId", ENTROPY_ZSTD_LEVEL),
+                ("SpanId", ENTROPY_ZSTD_LEVEL),
+                ("ParentSpanId", ENTROPY_ZSTD_LEVEL),
+                ("Timestamp", ENTROPY_ZSTD_LEVEL),
+                (NANOS_COLUMN, ENTROPY_ZSTD_LEVEL),
+                (OBJECT_COLUMN, ENTROPY_ZSTD_LEVEL),
+                (INDEX_COLUMN, ENTROPY_ZSTD_LEVEL),
+                // Measured on the performance page's busy hour against
+                // level 9: the two store 0.07% more bytes of Parquet (20
+                // KB of 27 MB) for 2.8% fewer instructions. Durations'
+                // pages are small, where level 9 is a binary-tree search.
+                ("SpanAttributes", 8),
+                ("Duration", 7),
             ],
         },
         observe,

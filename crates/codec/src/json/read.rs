@@ -399,11 +399,16 @@ scalar_seed!(Hex, Vec<u8>, "a hex string", {
                 _ => None,
             }
         }
-        bytes
-            .chunks_exact(2)
-            .map(|pair| Some(nibble(pair[0])? << 4 | nibble(pair[1])?))
-            .collect::<Option<Vec<u8>>>()
-            .ok_or_else(|| E::custom(format_args!("id {v:?} is not hex")))
+        // Sized once: collecting into an `Option<Vec>` cannot know the
+        // length and grew each id's bytes two or three times.
+        let mut id = Vec::with_capacity(bytes.len() / 2);
+        for pair in bytes.chunks_exact(2) {
+            match (nibble(pair[0]), nibble(pair[1])) {
+                (Some(high), Some(low)) => id.push(high << 4 | low),
+                _ => return Err(E::custom(format_args!("id {v:?} is not hex"))),
+            }
+        }
+        Ok(id)
     }
 });
 

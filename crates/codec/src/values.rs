@@ -78,6 +78,28 @@ pub fn write_hex(bytes: &[u8], out: &mut impl std::fmt::Write) -> std::fmt::Resu
     Ok(())
 }
 
+/// The bytes of hex in either case, sized once; `None` for an odd number
+/// of digits or a character that is not one.
+pub fn unhex(text: &str) -> Option<Vec<u8>> {
+    fn nibble(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        }
+    }
+    let bytes = text.as_bytes();
+    if !bytes.len().is_multiple_of(2) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(bytes.len() / 2);
+    for pair in bytes.chunks_exact(2) {
+        out.push(nibble(pair[0])? << 4 | nibble(pair[1])?);
+    }
+    Some(out)
+}
+
 /// `00`, `01`, … `ff`: the digits of every byte.
 const HEX_PAIRS: &str = {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";

@@ -30,13 +30,7 @@ pub(crate) fn append_text(column: &mut StringBuilder, value: Option<&AnyValue>) 
 
 /// The bytes of lowercase hex written by [`hex`].
 pub(crate) fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
+    otelvault_codec::values::unhex(text)
 }
 
 #[cfg(test)]

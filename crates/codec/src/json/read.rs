@@ -391,24 +391,7 @@ scalar_seed!(Hex, Vec<u8>, "a hex string", {
                 "id {v:?} has an odd number of hex digits"
             )));
         }
-        fn nibble(c: u8) -> Option<u8> {
-            match c {
-                b'0'..=b'9' => Some(c - b'0'),
-                b'a'..=b'f' => Some(c - b'a' + 10),
-                b'A'..=b'F' => Some(c - b'A' + 10),
-                _ => None,
-            }
-        }
-        // Sized once: collecting into an `Option<Vec>` cannot know the
-        // length and grew each id's bytes two or three times.
-        let mut id = Vec::with_capacity(bytes.len() / 2);
-        for pair in bytes.chunks_exact(2) {
-            match (nibble(pair[0]), nibble(pair[1])) {
-                (Some(high), Some(low)) => id.push(high << 4 | low),
-                _ => return Err(E::custom(format_args!("id {v:?} is not hex"))),
-            }
-        }
-        Ok(id)
+        crate::values::unhex(v).ok_or_else(|| E::custom(format_args!("id {v:?} is not hex")))
     }
 });
 

@@ -24,7 +24,7 @@ use crate::CompactError;
 use crate::rest::{Typed, attributes, typed, typed_attributes, value};
 use crate::table::{
     ENTROPY_ZSTD_LEVEL, Earlier, Encodings, INDEX_COLUMN, Lossless, OBJECT_COLUMN, Observe, Placed,
-    ResourceGroup, append_map, encode_into, groups, id_column, int32, map, place, read_part,
+    ResourceGroup, append_map, encode_into, groups, id_column, int32, map_for, place, read_part,
     record_batch, string, uint32, write_part,
 };
 use crate::values::{append_hex, as_string};
@@ -241,7 +241,7 @@ fn columns(rows: &[Placed<'_, LogRecord>]) -> Result<Vec<(&'static str, ArrayRef
     let mut flags = UInt32Builder::with_capacity(n);
     let mut severity_number = Int32Builder::with_capacity(n);
     let mut nanos = Int32Builder::with_capacity(n);
-    let mut attributes = map();
+    let mut attributes = map_for(rows.iter().map(|row| &row.item.attributes[..]));
     for row in rows {
         let record = row.item;
         append_hex(&mut trace_id, &record.trace_id);

@@ -35,7 +35,7 @@ use prost::Message as _;
 use crate::CompactError;
 use crate::table::{
     Encodings, Group, INDEX_COLUMN, Lossless, OBJECT_COLUMN, Observe, Placed, ResourceGroup,
-    append_map, encode_into, map, micros, place, read_part, record_batch, signed, timestamps,
+    append_map, encode_into, map_for, micros, place, read_part, record_batch, signed, timestamps,
     write_part,
 };
 
@@ -285,7 +285,7 @@ fn columns(
     kind: MetricType,
     rows: &[Placed<'_, Metric>],
 ) -> Result<Vec<(&'static str, ArrayRef)>, CompactError> {
-    let mut columns = MetricColumns::new(rows.len());
+    let mut columns = MetricColumns::new(rows);
     for row in rows {
         columns.push(row.item)?;
     }
@@ -331,7 +331,8 @@ fn append_counts(list: &mut Counts, counts: &[u64]) {
 }
 
 impl MetricColumns {
-    fn new(n: usize) -> Self {
+    fn new(rows: &[Placed<'_, Metric>]) -> Self {
+        let n = rows.len();
         let strings = || StringBuilder::with_capacity(n, n * 16);
         let counts = || ListBuilder::new(Int64Builder::new());
         let floats = || ListBuilder::new(Float64Builder::new());
@@ -339,7 +340,7 @@ impl MetricColumns {
             name: strings(),
             description: strings(),
             unit: strings(),
-            attributes: map(),
+            attributes: map_for(rows.iter().map(|row| point_fields(row.item).3)),
             start: timestamps(n),
             flags: UInt32Builder::with_capacity(n),
             value: Float64Builder::with_capacity(n),

@@ -20,7 +20,7 @@ use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
 use crate::CompactError;
-use crate::values::{append_text, string_attribute};
+use crate::values::{append_text, string_attribute, text_len};
 
 /// Rows a row group holds at most. Rows are sorted by service, so a row
 /// group holds a few services and its statistics and bloom filters let a
@@ -34,8 +34,12 @@ const ROW_GROUP_ROWS: usize = 16_384;
 const PAGE_ROWS: usize = 2048;
 
 /// Rows made into columns at a time while a part is written: a multiple
-/// of [`PAGE_ROWS`], a fraction of [`ROW_GROUP_ROWS`].
-const WRITE_ROWS: usize = 4 * PAGE_ROWS;
+/// of [`PAGE_ROWS`], a fraction of [`ROW_GROUP_ROWS`]. Every row repeats
+/// its resource (attributes and encoded), so a slice's columns are mostly
+/// copies: on the performance page's busy hour, slices of 2,048 rows
+/// rather than 8,192 held 22 MiB less at the peak and faulted in a third
+/// fewer pages, for 0.8% more instructions.
+const WRITE_ROWS: usize = PAGE_ROWS;
 
 /// The zstd level: on an hour of production-like traffic, 9 stores spans
 /// in 3% and log records in 6% fewer bytes than 3, for about 10% more
@@ -256,15 +260,26 @@ pub(crate) fn record_batch<T: prost::Message>(
     let (mut service, mut scope_name, mut scope_version) = (strings(), strings(), strings());
     let (mut resource_schema, mut scope_schema) = (strings(), strings());
     let mut timestamp = timestamps(n);
-    let mut resource_attributes = map();
-    let (mut otlp_resource, mut otlp_scope, mut otlp_item) = (binaries(), binaries(), binaries());
+    let mut resource_attributes = map_for(
+        rows.iter()
+            .map(|row| row.resource.map_or(&[][..], |r| &r.attributes[..])),
+    );
     let (mut object, mut index) = (
         UInt32Builder::with_capacity(n),
         UInt32Builder::with_capacity(n),
     );
     // Rows of a group share their resource and scope: each is encoded
-    // once.
+    // once, and each row's copy has its room from the start.
     let (mut resources, mut scopes) = (Encoded::default(), Encoded::default());
+    let (resource_bytes, scope_bytes) = rows.iter().fold((0, 0), |(r, s), row| {
+        (
+            r + row.resource.map_or(0, |m| resources.of(m).len()),
+            s + row.scope.map_or(0, |m| scopes.of(m).len()),
+        )
+    });
+    let mut otlp_resource = BinaryBuilder::with_capacity(n, resource_bytes);
+    let mut otlp_scope = BinaryBuilder::with_capacity(n, scope_bytes);
+    let mut otlp_item = binaries();
     let mut stored = Vec::new();
     for row in rows {
         service.append_value(row.service);
@@ -438,9 +453,28 @@ pub(crate) fn signed(count: u64) -> i64 {
     i64::try_from(count).unwrap_or(i64::MAX)
 }
 
-/// A `map<string,string>` column builder.
-pub(crate) fn map() -> MapBuilder<StringBuilder, StringBuilder> {
-    MapBuilder::new(None, StringBuilder::new(), StringBuilder::new())
+/// A `map<string,string>` column builder for the attributes of `rows`
+/// (one map each), its buffers sized for them at once: grown entry by
+/// entry, they were copied over and over (0.5% of compaction's
+/// instructions, on the performance page's hour).
+pub(crate) fn map_for<'a>(
+    rows: impl Iterator<Item = &'a [KeyValue]>,
+) -> MapBuilder<StringBuilder, StringBuilder> {
+    let (mut maps, mut entries, mut key_bytes, mut value_bytes) = (0, 0, 0, 0);
+    for attributes in rows {
+        maps += 1;
+        entries += attributes.len();
+        for kv in attributes {
+            key_bytes += kv.key.len();
+            value_bytes += text_len(kv.value.as_ref());
+        }
+    }
+    MapBuilder::with_capacity(
+        None,
+        StringBuilder::with_capacity(entries, key_bytes),
+        StringBuilder::with_capacity(entries, value_bytes),
+        maps,
+    )
 }
 
 /// Appends attributes as one map entry, values as strings.

@@ -14,7 +14,7 @@
 
 use std::sync::Arc;
 
-use arrow_array::builder::{Int32Builder, Int64Builder, ListBuilder, MapBuilder, StringBuilder};
+use arrow_array::builder::{Int32Builder, Int64Builder, ListBuilder, StringBuilder};
 use arrow_array::cast::AsArray as _;
 use arrow_array::types::{TimestampMicrosecondType, TimestampNanosecondType};
 use arrow_array::{ArrayRef, RecordBatch};
@@ -27,8 +27,8 @@ use crate::CompactError;
 use crate::rest::{Typed, attributes, strings, typed_attributes};
 use crate::table::{
     ENTROPY_ZSTD_LEVEL, Earlier, Encodings, INDEX_COLUMN, Lossless, OBJECT_COLUMN, Observe, Placed,
-    ResourceGroup, append_map, encode_into, groups, id_column, int32, int64, map, micros, place,
-    read_part, record_batch, signed, string, timestamps, write_part,
+    ResourceGroup, append_map, encode_into, groups, id_column, int32, int64, map_for, micros,
+    place, read_part, record_batch, signed, string, timestamps, write_part,
 };
 use crate::values::{append_hex, unhex};
 
@@ -306,7 +306,7 @@ fn columns(rows: &[Placed<'_, Span>]) -> Result<Vec<(&'static str, ArrayRef)>, C
     let strings = || StringBuilder::with_capacity(n, n * 16);
     let (mut trace_id, mut span_id, mut parent) = (strings(), strings(), strings());
     let (mut trace_state, mut name, mut kind) = (strings(), strings(), strings());
-    let mut span_attributes: MapBuilder<StringBuilder, StringBuilder> = map();
+    let mut span_attributes = map_for(rows.iter().map(|row| &row.item.attributes[..]));
     let mut duration = Int64Builder::with_capacity(n);
     let mut start_nanos = Int32Builder::with_capacity(n);
     let (mut status_code, mut status_message) = (strings(), strings());

@@ -28,6 +28,19 @@ pub(crate) fn append_text(column: &mut StringBuilder, value: Option<&AnyValue>) 
     column.append_value("");
 }
 
+/// About the bytes [`append_text`] writes for `value`: exact for strings,
+/// which most attribute values are.
+pub(crate) fn text_len(value: Option<&AnyValue>) -> usize {
+    use any_value::Value as V;
+    match value.and_then(|v| v.value.as_ref()) {
+        None => 0,
+        Some(V::StringValue(s)) => s.len(),
+        Some(V::BoolValue(_)) => 5,
+        Some(V::BytesValue(b)) => b.len().div_ceil(3) * 4,
+        Some(_) => 16,
+    }
+}
+
 /// The bytes of lowercase hex written by [`hex`].
 pub(crate) fn unhex(text: &str) -> Option<Vec<u8>> {
     otelvault_codec::values::unhex(text)

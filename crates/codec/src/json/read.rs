@@ -14,6 +14,7 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use smallvec::SmallVec;
 
 use crate::cost;
 use crate::proto::collector_logs::ExportLogsServiceRequest;
@@ -246,7 +247,12 @@ impl<'de, S: DeserializeSeed<'de> + Clone> Visitor<'de> for List<S> {
         Ok(Vec::new())
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+        // The parser does not know a list's length: its first elements
+        // gather on the stack and move to the heap once, at their number
+        // (attribute lists mostly fit), where a vector would have been
+        // grown two or three times.
+        let mut out: SmallVec<[S::Value; 8]> =
+            SmallVec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
         loop {
             let i = out.len();
             match seq.next_element_seed(self.0.clone()) {
@@ -254,7 +260,7 @@ impl<'de, S: DeserializeSeed<'de> + Clone> Visitor<'de> for List<S> {
                     charge(size_of::<S::Value>()).map_err(|e| at(format_args!("[{i}]"), e))?;
                     out.push(v);
                 }
-                Ok(None) => return Ok(out),
+                Ok(None) => return Ok(out.into_vec()),
                 Err(e) => return Err(at(format_args!("[{i}]"), e)),
             }
         }

@@ -654,6 +654,21 @@ fn deeply_nested_arrays_are_an_error_not_a_crash() {
 }
 
 #[test]
+fn deeply_nested_key_value_lists_are_an_error_not_a_crash() {
+    let depth = 100_000;
+    let mut doc = String::from(r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":"#);
+    for _ in 0..depth {
+        doc.push_str(r#"{"kvlistValue":{"values":[{"key":"k","value":"#);
+    }
+    for _ in 0..depth {
+        doc.push_str("}]}}");
+    }
+    doc.push_str("}]}]}]}");
+    let err = decode_logs(doc.as_bytes()).expect_err("must fail");
+    assert!(err.to_string().contains("recursion limit"), "{err}");
+}
+
+#[test]
 fn wrong_length_ids_decode_so_validation_can_reject_them() {
     let doc = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"abcdef","spanId":"0102030405060708"}]}]}]}"#;
     let r = decode_traces(doc.as_bytes()).expect("decodes");

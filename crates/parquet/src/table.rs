@@ -134,6 +134,15 @@ pub(crate) struct Placed<'a, T> {
     pub index: u32,
 }
 
+// By hand: a derive would ask `T` to be `Copy`.
+impl<T> Clone for Placed<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Placed<'_, T> {}
+
 /// Items of one resource and scope of one raw object, each with its
 /// position in the object: resource, its schema URL, scope, its schema
 /// URL, object, items.
@@ -184,16 +193,32 @@ pub(crate) fn groups<'a, Req, R: 'a, S: 'a, T: 'a>(
     out
 }
 
-/// Places every item of the groups, sorted by service then time.
+/// Places every item of the groups, sorted by service then time; items
+/// of one service at one time keep their raw order.
+///
+/// What is sorted is a key per row (its service's rank among the groups'
+/// services, its time, its position), not the rows: a row is eleven
+/// words to move and its service a string to compare, and sorting rows
+/// took 1.5% of compaction's instructions.
 pub(crate) fn place<'a, T>(
     groups: &'a [Group<'a, T>],
     time: impl Fn(&T) -> u64,
 ) -> Vec<Placed<'a, T>> {
-    let mut rows = Vec::new();
-    for (resource, resource_schema, scope, scope_schema, object, items) in groups {
+    let service_of = |resource: Option<&'a Resource>| {
         let attributes = resource.map_or(&[][..], |r| &r.attributes);
-        let service = string_attribute(attributes, "service.name").unwrap_or("");
+        string_attribute(attributes, "service.name").unwrap_or("")
+    };
+    let mut services: Vec<&str> = groups.iter().map(|g| service_of(g.0)).collect();
+    services.sort_unstable();
+    services.dedup();
+    let mut keys = Vec::with_capacity(groups.iter().map(|g| g.5.len()).sum());
+    let mut rows = Vec::with_capacity(keys.capacity());
+    for (resource, resource_schema, scope, scope_schema, object, items) in groups {
+        let service = service_of(*resource);
+        let rank = services.binary_search(&service).unwrap_or_default();
         for (index, item) in items {
+            let time = time(item);
+            keys.push((rank, time, rows.len()));
             rows.push(Placed {
                 service,
                 resource: *resource,
@@ -201,15 +226,16 @@ pub(crate) fn place<'a, T>(
                 scope: *scope,
                 scope_schema,
                 item: *item,
-                time: time(item),
+                time,
                 object: *object,
                 index: *index,
             });
         }
     }
-    // Stable: items of one service at one time keep their raw order.
-    rows.sort_by(|a, b| (a.service, a.time).cmp(&(b.service, b.time)));
-    rows
+    // The keys are distinct (positions are), so an unstable sort keeps
+    // rows of one service and time in their raw order.
+    keys.sort_unstable();
+    keys.into_iter().map(|(_, _, at)| rows[at]).collect()
 }
 
 /// Writes one part: `ServiceName` and the time (`time_column`) first (the
@@ -800,4 +826,51 @@ pub(crate) fn id_column(
         table,
         problem: format!("{name} {value:?} in row {i} is not hex"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use otelvault_codec::proto::common::{AnyValue, any_value};
+
+    fn resource(service: &str) -> Resource {
+        Resource {
+            attributes: vec![KeyValue {
+                key: "service.name".into(),
+                value: Some(AnyValue {
+                    value: Some(any_value::Value::StringValue(service.into())),
+                }),
+                ..KeyValue::default()
+            }],
+            ..Resource::default()
+        }
+    }
+
+    #[test]
+    fn rows_are_placed_by_service_then_time_and_ties_keep_their_raw_order() {
+        let (b, a) = (resource("b"), resource("a"));
+        let times = [5u64, 1, 5, 3, 1, 5];
+        let group = |resource, object, from: usize, to: usize| -> Group<'_, u64> {
+            let items = (from..to).map(|i| (i as u32, &times[i])).collect();
+            (Some(resource), "", None, "", object, items)
+        };
+        let groups = vec![group(&b, 0, 0, 3), group(&a, 0, 3, 6), group(&b, 1, 0, 2)];
+        let placed: Vec<(&str, u64, u32, u32)> = place(&groups, |t| *t)
+            .iter()
+            .map(|p| (p.service, p.time, p.object, p.index))
+            .collect();
+        assert_eq!(
+            placed,
+            [
+                ("a", 1, 0, 4),
+                ("a", 3, 0, 3),
+                ("a", 5, 0, 5),
+                ("b", 1, 0, 1),
+                ("b", 1, 1, 1),
+                ("b", 5, 0, 0),
+                ("b", 5, 0, 2),
+                ("b", 5, 1, 0),
+            ]
+        );
+    }
 }

@@ -831,17 +831,15 @@ pub(crate) fn id_column(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use otelvault_codec::proto::common::{AnyValue, any_value};
+    use otelvault_codec::proto::common::any_value::Value;
+    use otelvault_codec::values::attribute;
 
     fn resource(service: &str) -> Resource {
         Resource {
-            attributes: vec![KeyValue {
-                key: "service.name".into(),
-                value: Some(AnyValue {
-                    value: Some(any_value::Value::StringValue(service.into())),
-                }),
-                ..KeyValue::default()
-            }],
+            attributes: vec![attribute(
+                "service.name",
+                Value::StringValue(service.into()),
+            )],
             ..Resource::default()
         }
     }

@@ -208,13 +208,14 @@ pub(crate) fn place<'a, T>(
         let attributes = resource.map_or(&[][..], |r| &r.attributes);
         string_attribute(attributes, "service.name").unwrap_or("")
     };
-    let mut services: Vec<&str> = groups.iter().map(|g| service_of(g.0)).collect();
+    let group_services: Vec<&str> = groups.iter().map(|g| service_of(g.0)).collect();
+    let mut services = group_services.clone();
     services.sort_unstable();
     services.dedup();
     let mut keys = Vec::with_capacity(groups.iter().map(|g| g.5.len()).sum());
     let mut rows = Vec::with_capacity(keys.capacity());
-    for (resource, resource_schema, scope, scope_schema, object, items) in groups {
-        let service = service_of(*resource);
+    for (group, &service) in groups.iter().zip(&group_services) {
+        let (resource, resource_schema, scope, scope_schema, object, items) = group;
         let rank = services.binary_search(&service).unwrap_or_default();
         for (index, item) in items {
             let time = time(item);

@@ -6,7 +6,9 @@ use std::fmt::Write as _;
 use arrow_array::builder::StringBuilder;
 use otelvault_codec::proto::common::{AnyValue, any_value};
 
-pub(crate) use otelvault_codec::values::{as_string, as_text, hex, string_attribute, write_hex};
+pub(crate) use otelvault_codec::values::{
+    as_string, as_text, hex, string_attribute, unhex, write_hex,
+};
 
 /// Appends [`hex`] of `bytes` as a value of `column`, written into it.
 pub(crate) fn append_hex(column: &mut StringBuilder, bytes: &[u8]) {
@@ -39,11 +41,6 @@ pub(crate) fn text_len(value: Option<&AnyValue>) -> usize {
         Some(V::BytesValue(b)) => b.len().div_ceil(3) * 4,
         Some(_) => 16,
     }
-}
-
-/// The bytes of lowercase hex written by [`hex`].
-pub(crate) fn unhex(text: &str) -> Option<Vec<u8>> {
-    otelvault_codec::values::unhex(text)
 }
 
 #[cfg(test)]

@@ -341,6 +341,11 @@ macro_rules! int_seed {
                     .map_err(|_| E::custom(format_args!("{wide} is out of range for {}", $what)))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<$ty, E> {
+                // Times and counts: digits alone, read without the wider
+                // parse that signs and spaces need.
+                if let Ok(n) = v.parse::<u64>() {
+                    return self.visit_u64(n);
+                }
                 let wide: i128 = v.trim().parse().map_err(|_| {
                     E::custom(format_args!(
                         "expected {} as a decimal string, got {v:?}",

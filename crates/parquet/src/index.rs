@@ -134,12 +134,32 @@ fn interned(known: &[&'static str], name: Option<&str>) -> Option<&'static str> 
     known.iter().copied().find(|k| Some(*k) == name)
 }
 
+/// A value of an attribute name, its type, and the items a batch has it on.
+type Summed<'a> = (&'a str, &'static str, u64);
+
 /// Counts of one attribute name's values, by type.
 #[derive(Debug, Default)]
 struct Values {
     counts: HashMap<&'static str, HashMap<String, u64>>,
     distinct: usize,
     truncated: bool,
+}
+
+impl Values {
+    /// Counts `n` more items with this name set to `value` of type `kind`:
+    /// a value not yet tracked is, while there is room.
+    fn count(&mut self, value: &str, kind: &'static str, n: u64) {
+        let room = self.distinct < TAG_TRACKED;
+        let of_type = self.counts.entry(kind).or_default();
+        match of_type.get_mut(value) {
+            Some(count) => *count += n,
+            None if room => {
+                of_type.insert(value.to_owned(), n);
+                self.distinct += 1;
+            }
+            None => self.truncated = true,
+        }
+    }
 }
 
 /// Per row, the positions of the attributes whose values are not strings,
@@ -409,9 +429,10 @@ impl HourIndexes {
     /// Counts the entries of map column `column`: each run's first row's,
     /// as many times as the rows it stands for (a tag's count is the items
     /// that carry it), with the types the run gives them. The batch's
-    /// entries are summed first, borrowed from its columns, and each
-    /// distinct one is counted once, in the order first seen (the order
-    /// values are tracked in, past [`TAG_TRACKED`]).
+    /// entries are summed first, borrowed from its columns, by attribute
+    /// name; then each name is looked up once and each of its distinct
+    /// values counted once, in the order first seen (the order values are
+    /// tracked in, past [`TAG_TRACKED`], which is per name).
     fn count_map(
         &mut self,
         batch: &RecordBatch,
@@ -424,8 +445,17 @@ impl HourIndexes {
         };
         let (keys, values) = strings_of(map, column)?;
         let offsets = map.value_offsets();
-        let mut seen: HashMap<(&str, &str, &'static str), usize> = HashMap::default();
-        let mut summed: Vec<((&str, &str, &'static str), u64)> = Vec::new();
+        let entries: usize = runs
+            .iter()
+            .filter(|run| run.0 < map.len())
+            .map(|run| (offsets[run.0 + 1] - offsets[run.0]) as usize)
+            .sum();
+        // Where each distinct entry was summed: its name's place in
+        // `names`, and its own in that name's list.
+        let mut seen: HashMap<(&str, &str, &'static str), (usize, usize)> =
+            HashMap::with_capacity_and_hasher(entries, Default::default());
+        let mut places: HashMap<&str, usize> = HashMap::default();
+        let mut names: Vec<(&str, Vec<Summed<'_>>)> = Vec::new();
         for (row, n, types) in runs.iter().filter(|run| run.0 < map.len()) {
             let (start, end) = (offsets[*row] as usize, offsets[row + 1] as usize);
             for j in start..end {
@@ -434,19 +464,32 @@ impl HourIndexes {
                     .iter()
                     .find(|(p, _)| *p == position)
                     .map_or("string", |(_, t)| *t);
-                let entry = (keys.value(j), values.value(j), kind);
-                match seen.entry(entry) {
-                    Entry::Occupied(at) => summed[*at.get()].1 += n,
+                let (key, value) = (keys.value(j), values.value(j));
+                match seen.entry((key, value, kind)) {
+                    Entry::Occupied(at) => {
+                        let (name, i) = *at.get();
+                        names[name].1[i].2 += n;
+                    }
                     Entry::Vacant(slot) => {
-                        slot.insert(summed.len());
-                        summed.push((entry, *n));
+                        let name = *places.entry(key).or_insert_with(|| {
+                            names.push((key, Vec::new()));
+                            names.len() - 1
+                        });
+                        slot.insert((name, names[name].1.len()));
+                        names[name].1.push((value, kind, *n));
                     }
                 }
             }
         }
-        let names = self.tags.entry(scope).or_default();
-        for ((key, value, kind), n) in summed {
-            count_in(names, key, value, kind, n);
+        let counted = self.tags.entry(scope).or_default();
+        for (key, summed) in names {
+            let values = match counted.get_mut(key) {
+                Some(values) => values,
+                None => counted.entry(key.to_owned()).or_default(),
+            };
+            for (value, kind, n) in summed {
+                values.count(value, kind, n);
+            }
         }
         Ok(())
     }
@@ -648,16 +691,7 @@ fn count_in(
         Some(values) => values,
         None => names.entry(key.to_owned()).or_default(),
     };
-    let room = values.distinct < TAG_TRACKED;
-    let of_type = values.counts.entry(kind).or_default();
-    match of_type.get_mut(value) {
-        Some(count) => *count += n,
-        None if room => {
-            of_type.insert(value.to_owned(), n);
-            values.distinct += 1;
-        }
-        None => values.truncated = true,
-    }
+    values.count(value, kind, n);
 }
 
 fn schema(problem: String) -> CompactError {

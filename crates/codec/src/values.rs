@@ -99,12 +99,13 @@ pub fn unhex(text: &str) -> Option<Vec<u8>> {
     (invalid & NOT_HEX == 0).then_some(out)
 }
 
-/// A nibble table's mark for a character that is not a hex digit.
+/// A nibble table's mark for a character that is not a hex digit: above
+/// every digit's value, and a bit none of them has.
 const NOT_HEX: u8 = 0x10;
 
-/// The value of each hex digit (either case); [`NOT_HEX`] for any other
-/// character.
-const NIBBLES: [u8; 256] = {
+/// Each byte's value as a hex digit (either case), or a value above 15
+/// for a character that is not one.
+pub const NIBBLES: [u8; 256] = {
     let mut table = [NOT_HEX; 256];
     let mut i = 0;
     while i < 10 {

@@ -35,6 +35,7 @@ use crate::rest::value;
 use crate::scan::{PartFile, failed, selection};
 use crate::table::{OBJECT_COLUMN, binary, int32, int64, signed, string, uint32};
 use crate::traces::{ITEM_COLUMN, SpanRest, TABLE, kind_value, status_value};
+use crate::values::NIBBLES;
 
 /// Columns of few distinct values, read as dictionaries.
 const DICTIONARIES: [&str; 5] = [
@@ -629,23 +630,6 @@ fn dictionary<'a, V: 'a>(
         })
 }
 
-/// Each byte's value as a hex digit, or 255.
-const HEX: [u8; 256] = {
-    let mut table = [255u8; 256];
-    let mut i = 0;
-    while i < 10 {
-        table[b'0' as usize + i] = i as u8;
-        i += 1;
-    }
-    let mut i = 0;
-    while i < 6 {
-        table[b'a' as usize + i] = 10 + i as u8;
-        table[b'A' as usize + i] = 10 + i as u8;
-        i += 1;
-    }
-    table
-};
-
 /// An id of up to 32 bytes, decoded from hex without allocating.
 struct Id {
     bytes: [u8; 32],
@@ -672,7 +656,7 @@ impl Id {
             len: digits.len() / 2,
         };
         for (byte, pair) in id.bytes.iter_mut().zip(digits.chunks_exact(2)) {
-            let (high, low) = (HEX[usize::from(pair[0])], HEX[usize::from(pair[1])]);
+            let (high, low) = (NIBBLES[usize::from(pair[0])], NIBBLES[usize::from(pair[1])]);
             if high > 15 || low > 15 {
                 return Err(bad());
             }

@@ -7,7 +7,7 @@ use arrow_array::builder::StringBuilder;
 use otelvault_codec::proto::common::{AnyValue, any_value};
 
 pub(crate) use otelvault_codec::values::{
-    as_string, as_text, hex, string_attribute, unhex, write_hex,
+    NIBBLES, as_string, as_text, hex, string_attribute, unhex, write_hex,
 };
 
 /// Appends [`hex`] of `bytes` as a value of `column`, written into it.

@@ -42,12 +42,16 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::{Value, json};
 
 use otelvault_codec::proto::common::{AnyValue, KeyValue, any_value};
+use otelvault_codec::proto::logs::LogRecord;
 use otelvault_codec::proto::metrics::{Metric, metric::Data};
 use otelvault_codec::proto::resource::Resource;
+use otelvault_codec::proto::trace::{Span, span::Event};
 
 use crate::logs::LogRest;
 use crate::rest::{self, Typed};
-use crate::table::{ENTROPY_ZSTD_LEVEL, Encodings, binary, int64, properties, string, timestamps};
+use crate::table::{
+    ENTROPY_ZSTD_LEVEL, Encodings, Placed, binary, int64, properties, string, timestamps,
+};
 use crate::traces::SpanRest;
 use crate::values::as_text;
 use crate::{CompactError, Table};
@@ -262,6 +266,46 @@ fn row_runs(types: Types) -> Vec<Run> {
         .collect()
 }
 
+/// An item as the indexes count it: its attributes (a scope of tags, a
+/// map column), and its events' attributes.
+pub(crate) trait Written {
+    /// The scope its attributes are counted in.
+    const SCOPE: &'static str;
+    /// The map column of its attributes.
+    const COLUMN: &'static str;
+    fn attributes(&self) -> &[KeyValue];
+    fn events(&self) -> &[Event] {
+        &[]
+    }
+}
+
+impl Written for Span {
+    const SCOPE: &'static str = "span";
+    const COLUMN: &'static str = "SpanAttributes";
+    fn attributes(&self) -> &[KeyValue] {
+        &self.attributes
+    }
+    fn events(&self) -> &[Event] {
+        &self.events
+    }
+}
+
+impl Written for LogRecord {
+    const SCOPE: &'static str = "log";
+    const COLUMN: &'static str = "LogAttributes";
+    fn attributes(&self) -> &[KeyValue] {
+        &self.attributes
+    }
+}
+
+impl Written for Metric {
+    const SCOPE: &'static str = "point";
+    const COLUMN: &'static str = "Attributes";
+    fn attributes(&self) -> &[KeyValue] {
+        point_attributes(self)
+    }
+}
+
 /// The attributes of a single-point metric's point.
 fn point_attributes(metric: &Metric) -> &[KeyValue] {
     match &metric.data {
@@ -328,6 +372,46 @@ impl HourIndexes {
         let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
         for batch in builder.with_projection(mask).build()? {
             self.add_batch(&batch?)?;
+        }
+        Ok(())
+    }
+
+    /// Adds a slice of a part as it is written: its columns, and the rows
+    /// they were made from, which give the attributes' types (and spans'
+    /// events) without decoding each row's remainder again. Counts what
+    /// [`HourIndexes::add_batch`] counts of the same columns read back.
+    pub(crate) fn add_written<T: Written>(
+        &mut self,
+        batch: &RecordBatch,
+        rows: &[Placed<'_, T>],
+    ) -> Result<(), CompactError> {
+        let mut resources: HashMap<*const Resource, usize> = HashMap::default();
+        let mut runs: Vec<Run> = Vec::new();
+        for (i, row) in rows.iter().enumerate() {
+            let at = row.resource.map_or(std::ptr::null(), std::ptr::from_ref);
+            match resources.entry(at) {
+                Entry::Occupied(run) => runs[*run.get()].1 += 1,
+                Entry::Vacant(slot) => {
+                    slot.insert(runs.len());
+                    let attributes = row.resource.map_or(&[][..], |r| &r.attributes[..]);
+                    runs.push((i, 1, attribute_types(attributes)));
+                }
+            }
+        }
+        self.count_map(batch, "resource", "ResourceAttributes", &runs)?;
+        let mut types = Vec::with_capacity(rows.len());
+        for row in rows {
+            for event in row.item.events() {
+                for kv in &event.attributes {
+                    let value = as_text(kv.value.as_ref());
+                    self.count("event", &kv.key, &value, value_type(kv.value.as_ref()));
+                }
+            }
+            types.push(attribute_types(row.item.attributes()));
+        }
+        self.count_map(batch, T::SCOPE, T::COLUMN, &row_runs(types))?;
+        if self.signal == Signal::Traces {
+            self.add_spans(batch)?;
         }
         Ok(())
     }

@@ -36,7 +36,6 @@ use bytes::Bytes;
 use otelvault_codec::{Batch, Signal};
 
 use crate::index::HourIndexes;
-pub use crate::table::Observe;
 
 /// Why a part file could not be written or read.
 #[derive(Debug, thiserror::Error)]
@@ -208,7 +207,6 @@ pub fn write_parts(
     objects: &[(u32, Batch)],
     indexes: &mut HourIndexes,
 ) -> Result<Vec<Part>, CompactError> {
-    let observe: Observe<'_> = &mut |batch| indexes.add_batch(batch);
     let rows = objects.iter().map(|(_, b)| b.item_count()).sum();
     macro_rules! requests {
         ($variant:ident) => {
@@ -226,12 +224,22 @@ pub fn write_parts(
         Some(Signal::Traces) => vec![(
             &TABLES[0],
             rows,
-            traces::write(&requests!(Traces), observe)?,
+            traces::write(&requests!(Traces), &mut |batch, rows| {
+                indexes.add_written(batch, rows)
+            })?,
         )],
-        Some(Signal::Logs) => vec![(&TABLES[1], rows, logs::write(&requests!(Logs), observe)?)],
-        Some(Signal::Metrics) => metrics::write(&requests!(Metrics), observe)?
-            .into_iter()
-            .map(|(kind, rows, bytes)| (kind.table(), rows, bytes))
-            .collect(),
+        Some(Signal::Logs) => vec![(
+            &TABLES[1],
+            rows,
+            logs::write(&requests!(Logs), &mut |batch, rows| {
+                indexes.add_written(batch, rows)
+            })?,
+        )],
+        Some(Signal::Metrics) => metrics::write(&requests!(Metrics), &mut |batch, rows| {
+            indexes.add_written(batch, rows)
+        })?
+        .into_iter()
+        .map(|(kind, rows, bytes)| (kind.table(), rows, bytes))
+        .collect(),
     })
 }

@@ -196,9 +196,9 @@ fn time(record: &LogRecord) -> u64 {
 /// Writes the log records of raw objects (each with its index in the
 /// hour's manifest) as one Parquet part, sorted by service then time. No
 /// records give a part with no rows.
-pub fn write(
+pub(crate) fn write(
     objects: &[(u32, &ExportLogsServiceRequest)],
-    observe: Observe<'_>,
+    observe: Observe<'_, LogRecord>,
 ) -> Result<Vec<u8>, CompactError> {
     let groups = groups(
         objects,
@@ -341,7 +341,7 @@ mod tests {
 
         #[test]
         fn every_log_record_comes_back_exactly(request in arb_logs()) {
-            let part = write(&[(0, &request)], &mut |_| Ok(())).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let part = write(&[(0, &request)], &mut |_, _| Ok(())).map_err(|e| TestCaseError::fail(e.to_string()))?;
             let back = read(Bytes::from(part)).map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert_eq!(items(&back), items(&request));
         }
@@ -359,7 +359,7 @@ mod tests {
                     ..ResourceLogs::default()
                 }],
             };
-            let part = write(&[(0, &request)], &mut |_| Ok(())).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let part = write(&[(0, &request)], &mut |_, _| Ok(())).map_err(|e| TestCaseError::fail(e.to_string()))?;
             let batch = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(part))
                 .and_then(|b| b.build())
                 .map_err(|e| TestCaseError::fail(e.to_string()))?
@@ -389,7 +389,7 @@ mod tests {
             .iter()
             .flat_map(|rl| rl.scope_logs.iter().flat_map(|sl| sl.log_records.iter()))
             .collect();
-        let part = write(&[(0, &request)], &mut |_| Ok(())).expect("write");
+        let part = write(&[(0, &request)], &mut |_, _| Ok(())).expect("write");
         let mut batches: Vec<_> = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(part))
             .expect("part")
             .build()

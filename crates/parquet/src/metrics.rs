@@ -209,9 +209,9 @@ type Points<'a> = (
 /// hour's manifest) as one Parquet part per metric type that they hold,
 /// each sorted by service then time. Points are numbered in document
 /// order in their object, across types, as readers of the object count.
-pub fn write(
+pub(crate) fn write(
     objects: &[(u32, &ExportMetricsServiceRequest)],
-    observe: Observe<'_>,
+    observe: Observe<'_, Metric>,
 ) -> Result<Vec<(MetricType, usize, Vec<u8>)>, CompactError> {
     let mut points: Vec<Points<'_>> = Vec::new();
     for (object, request) in objects {

@@ -257,21 +257,23 @@ pub(crate) fn write_part<T: prost::Message>(
     columns: impl Fn(&[Placed<'_, T>]) -> Result<Vec<(&'static str, ArrayRef)>, CompactError>,
     lossless: &Lossless<T>,
     encodings: &Encodings,
-    observe: Observe<'_>,
+    observe: Observe<'_, T>,
 ) -> Result<Vec<u8>, CompactError> {
     let schema = record_batch(&[], time_column, columns(&[])?, lossless)?.schema();
     let properties = properties(&schema, encodings)?;
     let mut writer = ArrowWriter::try_new(Vec::new(), schema, Some(properties))?;
     for slice in rows.chunks(WRITE_ROWS) {
         let batch = record_batch(slice, time_column, columns(slice)?, lossless)?;
-        observe(&batch)?;
+        observe(&batch, slice)?;
         writer.write(&batch)?;
     }
     Ok(writer.into_inner()?)
 }
 
-/// What sees the columns of a part as they are written.
-pub type Observe<'a> = &'a mut dyn FnMut(&RecordBatch) -> Result<(), CompactError>;
+/// What sees each slice of a part as it is written: its columns, and
+/// the rows they were made from.
+pub(crate) type Observe<'a, T> =
+    &'a mut dyn FnMut(&RecordBatch, &[Placed<'_, T>]) -> Result<(), CompactError>;
 
 /// The rows of a part, with every column in the order the part has them:
 /// with no rows, the table's schema.

@@ -256,9 +256,9 @@ pub(crate) fn starts(batch: &RecordBatch) -> Result<Starts<'_>, CompactError> {
 /// Writes the spans of raw objects (each with its index in the hour's
 /// manifest) as one Parquet part, sorted by service then start time. No
 /// spans give a part with no rows.
-pub fn write(
+pub(crate) fn write(
     objects: &[(u32, &ExportTraceServiceRequest)],
-    observe: Observe<'_>,
+    observe: Observe<'_, Span>,
 ) -> Result<Vec<u8>, CompactError> {
     let groups = groups(
         objects,

@@ -5,7 +5,7 @@ use otelvault_codec::proto::collector_trace::ExportTraceServiceRequest;
 use otelvault_codec::proto::common::any_value::Value as V;
 use otelvault_codec::proto::logs::{LogRecord, ResourceLogs, ScopeLogs};
 use otelvault_codec::proto::resource::Resource;
-use otelvault_codec::proto::trace::{ResourceSpans, ScopeSpans, Span, Status, span};
+use otelvault_codec::proto::trace::{ResourceSpans, ScopeSpans, Span, Status};
 use otelvault_codec::values::attribute;
 
 use super::*;
@@ -93,8 +93,8 @@ fn a_summary_per_trace_says_its_root_span_counts_errors_and_services() {
         )],
     };
     let parts = vec![
-        crate::traces::write(&[(0, &first)], &mut |_| Ok(())).expect("part"),
-        crate::traces::write(&[(1, &second)], &mut |_| Ok(())).expect("part"),
+        crate::traces::write(&[(0, &first)], &mut |_, _| Ok(())).expect("part"),
+        crate::traces::write(&[(1, &second)], &mut |_, _| Ok(())).expect("part"),
     ];
     let all = indexes(Signal::Traces, parts);
     let summaries = &all["otel_trace_summaries"];
@@ -208,7 +208,7 @@ fn a_tag_keeps_its_most_frequent_values_and_says_when_it_had_more() {
             ..ResourceLogs::default()
         }],
     };
-    let part = crate::logs::write(&[(0, &request)], &mut |_| Ok(())).expect("part");
+    let part = crate::logs::write(&[(0, &request)], &mut |_, _| Ok(())).expect("part");
     let all = indexes(Signal::Logs, vec![part]);
     assert_eq!(all.len(), 1, "logs have tags, no summaries");
     let tags = &all["otel_log_tags"];
@@ -270,7 +270,7 @@ fn resource_tags_count_every_span_of_instances_whose_rows_interleave() {
     let request = ExportTraceServiceRequest {
         resource_spans: vec![instance(1, 0), instance(2, 1)],
     };
-    let part = crate::traces::write(&[(0, &request)], &mut |_| Ok(())).expect("part");
+    let part = crate::traces::write(&[(0, &request)], &mut |_, _| Ok(())).expect("part");
     let all = indexes(Signal::Traces, vec![part]);
     let tags = &all["otel_trace_tags"];
     let mut resource: Vec<(String, String, String, i64)> = (0..tags.num_rows())
@@ -301,7 +301,7 @@ fn resource_tags_count_every_span_of_instances_whose_rows_interleave() {
 #[test]
 fn event_attributes_are_tags_of_their_own_scope() {
     let mut failing = span(3, 1, 0, "pay", 0, 10, true);
-    failing.events.push(span::Event {
+    failing.events.push(Event {
         time_unix_nano: T0 + 5,
         name: "exception".into(),
         attributes: vec![attribute(
@@ -316,7 +316,7 @@ fn event_attributes_are_tags_of_their_own_scope() {
             vec![failing, span(3, 2, 1, "db", 1, 2, false)],
         )],
     };
-    let part = crate::traces::write(&[(0, &request)], &mut |_| Ok(())).expect("part");
+    let part = crate::traces::write(&[(0, &request)], &mut |_, _| Ok(())).expect("part");
     let tags = &indexes(Signal::Traces, vec![part])["otel_trace_tags"];
     let found = (0..tags.num_rows()).any(|i| {
         tags["Scope"].as_string::<i32>().value(i) == "event"
@@ -355,8 +355,8 @@ fn indexes_handed_on_as_json_merge_into_the_same_objects() {
         )],
     };
     let parts = [
-        crate::traces::write(&[(0, &first)], &mut |_| Ok(())).expect("part"),
-        crate::traces::write(&[(1, &second)], &mut |_| Ok(())).expect("part"),
+        crate::traces::write(&[(0, &first)], &mut |_, _| Ok(())).expect("part"),
+        crate::traces::write(&[(1, &second)], &mut |_, _| Ok(())).expect("part"),
     ];
     let mut direct = HourIndexes::new(Signal::Traces);
     let mut handed = HourIndexes::new(Signal::Traces);

@@ -39,7 +39,7 @@ fn items(request: &ExportMetricsServiceRequest) -> Vec<Vec<u8>> {
 
 fn round_trip(request: &ExportMetricsServiceRequest) -> Result<Vec<Vec<u8>>, CompactError> {
     let mut back = ExportMetricsServiceRequest::default();
-    for (_, _, part) in write(&[(0, request)], &mut |_| Ok(()))? {
+    for (_, _, part) in write(&[(0, request)], &mut |_, _| Ok(()))? {
         back.resource_metrics
             .extend(read(Bytes::from(part))?.resource_metrics);
     }
@@ -62,7 +62,7 @@ fn each_type_gets_its_table_with_the_clickhouse_columns() {
     let Batch::Metrics(request) = sample(Signal::Metrics) else {
         panic!("a metrics sample");
     };
-    let parts = write(&[(0, &request)], &mut |_| Ok(())).expect("write");
+    let parts = write(&[(0, &request)], &mut |_, _| Ok(())).expect("write");
     let kinds: Vec<MetricType> = parts.iter().map(|(k, _, _)| *k).collect();
     assert!(kinds.len() >= 3, "{kinds:?}");
     for (kind, rows, part) in parts {

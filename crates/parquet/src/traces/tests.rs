@@ -76,7 +76,7 @@ proptest! {
                 ..ResourceSpans::default()
             }],
         };
-        let part = write(&[(0, &request)], &mut |_| Ok(())).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let part = write(&[(0, &request)], &mut |_, _| Ok(())).map_err(|e| TestCaseError::fail(e.to_string()))?;
         let batch = sql_rows(&part);
         let rest = crate::table::binary(&batch, TABLE, ITEM_COLUMN)
             .map_err(|e| TestCaseError::fail(e.to_string()))?
@@ -93,7 +93,7 @@ proptest! {
 
     #[test]
     fn every_span_comes_back_exactly(request in arb_traces()) {
-        let part = write(&[(0, &request)], &mut |_| Ok(())).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let part = write(&[(0, &request)], &mut |_, _| Ok(())).map_err(|e| TestCaseError::fail(e.to_string()))?;
         let back = read(Bytes::from(part)).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(items(&back), items(&request));
     }
@@ -102,7 +102,7 @@ proptest! {
 #[test]
 fn sql_columns_follow_the_clickhouse_exporter() {
     let request = sample_traces();
-    let part = write(&[(0, &request)], &mut |_| Ok(())).expect("write");
+    let part = write(&[(0, &request)], &mut |_, _| Ok(())).expect("write");
     let rows = sql_rows(&part);
     let spans: Vec<&Span> = request
         .resource_spans
@@ -169,7 +169,7 @@ fn parts_are_sorted_compressed_and_carry_bloom_filters() {
         }
     }
     request.resource_spans.push(other);
-    let part = write(&[(0, &request)], &mut |_| Ok(())).expect("write");
+    let part = write(&[(0, &request)], &mut |_, _| Ok(())).expect("write");
     let rows = sql_rows(&part);
     let services = rows
         .column_by_name("ServiceName")

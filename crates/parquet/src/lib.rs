@@ -224,19 +224,19 @@ pub fn write_parts(
         Some(Signal::Traces) => vec![(
             &TABLES[0],
             rows,
-            traces::write(&requests!(Traces), &mut |batch, rows| {
-                indexes.add_written(batch, rows)
+            traces::write(&requests!(Traces), &mut |batch, slice| {
+                indexes.add_written(batch, slice)
             })?,
         )],
         Some(Signal::Logs) => vec![(
             &TABLES[1],
             rows,
-            logs::write(&requests!(Logs), &mut |batch, rows| {
-                indexes.add_written(batch, rows)
+            logs::write(&requests!(Logs), &mut |batch, slice| {
+                indexes.add_written(batch, slice)
             })?,
         )],
-        Some(Signal::Metrics) => metrics::write(&requests!(Metrics), &mut |batch, rows| {
-            indexes.add_written(batch, rows)
+        Some(Signal::Metrics) => metrics::write(&requests!(Metrics), &mut |batch, slice| {
+            indexes.add_written(batch, slice)
         })?
         .into_iter()
         .map(|(kind, rows, bytes)| (kind.table(), rows, bytes))

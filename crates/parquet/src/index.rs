@@ -230,31 +230,42 @@ fn protobuf<M: prost::Message + Default>(
 /// it stands for, and the positions of its non-string attributes.
 type Run = (usize, u64, Vec<(usize, &'static str)>);
 
+/// Rows grouped by `key`, each group once: its first row, how many rows
+/// have it, and its attributes' `types` (asked once per group).
+fn runs_by<K: std::hash::Hash + Eq>(
+    rows: usize,
+    key: impl Fn(usize) -> K,
+    mut types: impl FnMut(usize) -> Result<Vec<(usize, &'static str)>, CompactError>,
+) -> Result<Vec<Run>, CompactError> {
+    let mut out: Vec<Run> = Vec::new();
+    let mut seen: HashMap<K, usize> = HashMap::default();
+    for i in 0..rows {
+        match seen.entry(key(i)) {
+            Entry::Occupied(at) => out[*at.get()].1 += 1,
+            Entry::Vacant(slot) => {
+                slot.insert(out.len());
+                out.push((i, 1, types(i)?));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The batch's resources, each once: its first row, how many rows have
 /// it, and its attributes' types. Rows are sorted by service, so the
 /// instances of a service interleave: each resource is decoded and counted
 /// once per batch, not once per run of its rows.
 fn resource_runs(batch: &RecordBatch) -> Result<Vec<Run>, CompactError> {
     let resources = binary(batch, "part", "OtlpResource")?;
-    let mut out: Vec<Run> = Vec::new();
-    let mut seen: HashMap<Option<&[u8]>, usize> = HashMap::default();
-    for i in 0..batch.num_rows() {
-        let bytes = (!resources.is_null(i)).then(|| resources.value(i));
-        match seen.entry(bytes) {
-            Entry::Occupied(at) => out[*at.get()].1 += 1,
-            Entry::Vacant(slot) => {
-                let types = match bytes {
-                    Some(bytes) => {
-                        attribute_types(&protobuf::<Resource>(bytes, "OtlpResource", i)?.attributes)
-                    }
-                    None => Vec::new(),
-                };
-                slot.insert(out.len());
-                out.push((i, 1, types));
+    let bytes = |i| (!resources.is_null(i)).then(|| resources.value(i));
+    runs_by(batch.num_rows(), bytes, |i| {
+        Ok(match bytes(i) {
+            Some(bytes) => {
+                attribute_types(&protobuf::<Resource>(bytes, "OtlpResource", i)?.attributes)
             }
-        }
-    }
-    Ok(out)
+            None => Vec::new(),
+        })
+    })
 }
 
 /// A run per row, of the rows' `types`.
@@ -385,28 +396,22 @@ impl HourIndexes {
         batch: &RecordBatch,
         rows: &[Placed<'_, T>],
     ) -> Result<(), CompactError> {
-        let mut resources: HashMap<*const Resource, usize> = HashMap::default();
-        let mut runs: Vec<Run> = Vec::new();
-        for (i, row) in rows.iter().enumerate() {
-            let at = row.resource.map_or(std::ptr::null(), std::ptr::from_ref);
-            match resources.entry(at) {
-                Entry::Occupied(run) => runs[*run.get()].1 += 1,
-                Entry::Vacant(slot) => {
-                    slot.insert(runs.len());
-                    let attributes = row.resource.map_or(&[][..], |r| &r.attributes[..]);
-                    runs.push((i, 1, attribute_types(attributes)));
-                }
-            }
-        }
-        self.count_map(batch, "resource", "ResourceAttributes", &runs)?;
+        let resources = runs_by(
+            rows.len(),
+            |i| {
+                rows[i]
+                    .resource
+                    .map_or(std::ptr::null(), std::ptr::from_ref)
+            },
+            |i| {
+                let resource = rows[i].resource;
+                Ok(attribute_types(resource.map_or(&[][..], |r| &r.attributes)))
+            },
+        )?;
+        self.count_map(batch, "resource", "ResourceAttributes", &resources)?;
         let mut types = Vec::with_capacity(rows.len());
         for row in rows {
-            for event in row.item.events() {
-                for kv in &event.attributes {
-                    let value = as_text(kv.value.as_ref());
-                    self.count("event", &kv.key, &value, value_type(kv.value.as_ref()));
-                }
-            }
+            self.count_events(row.item.events());
             types.push(attribute_types(row.item.attributes()));
         }
         self.count_map(batch, T::SCOPE, T::COLUMN, &row_runs(types))?;
@@ -434,12 +439,7 @@ impl HourIndexes {
                 for i in 0..n {
                     let rest: SpanRest = protobuf(rests.value(i), "OtlpRest", i)?;
                     types.push(typed_types(&rest.attributes));
-                    for event in rest.span.iter().flat_map(|s| &s.events) {
-                        for kv in &event.attributes {
-                            let value = as_text(kv.value.as_ref());
-                            self.count("event", &kv.key, &value, value_type(kv.value.as_ref()));
-                        }
-                    }
+                    self.count_events(rest.span.as_ref().map_or(&[][..], |s| &s.events));
                 }
                 self.count_map(batch, "span", "SpanAttributes", &row_runs(types))?;
                 self.add_spans(batch)?;
@@ -499,6 +499,14 @@ impl HourIndexes {
                     names.entry(key).or_default().truncated = true;
                 }
             }
+        }
+    }
+
+    /// Counts the attributes of a span's events.
+    fn count_events(&mut self, events: &[Event]) {
+        for kv in events.iter().flat_map(|e| &e.attributes) {
+            let value = as_text(kv.value.as_ref());
+            self.count("event", &kv.key, &value, value_type(kv.value.as_ref()));
         }
     }
 

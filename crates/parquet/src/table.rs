@@ -506,27 +506,34 @@ pub(crate) fn map_for<'a>(
 /// instructions (on the performance page's hour, whose resources have 15
 /// attributes).
 fn repeated_maps<'a>(
-    resources: impl Iterator<Item = Option<&'a Resource>> + Clone,
+    resources: impl Iterator<Item = Option<&'a Resource>>,
 ) -> Result<arrow_array::MapArray, CompactError> {
-    let mut layouts: foldhash::HashMap<*const Resource, MapLayout> = Default::default();
-    let (mut maps, mut entries, mut key_bytes, mut value_bytes) = (0, 0, 0, 0);
-    for resource in resources.clone() {
-        maps += 1;
-        if let Some(resource) = resource {
-            let layout = layouts
+    // Each resource's layout once, and each row's layout by its place.
+    let mut places: foldhash::HashMap<*const Resource, usize> = Default::default();
+    let mut layouts: Vec<MapLayout> = Vec::new();
+    let (mut entries, mut key_bytes, mut value_bytes) = (0, 0, 0);
+    let rows: Vec<Option<usize>> = resources
+        .map(|resource| {
+            let resource = resource?;
+            let place = *places
                 .entry(std::ptr::from_ref(resource))
-                .or_insert_with(|| MapLayout::of(&resource.attributes));
+                .or_insert_with(|| {
+                    layouts.push(MapLayout::of(&resource.attributes));
+                    layouts.len() - 1
+                });
+            let layout = &layouts[place];
             entries += layout.key_ends.len();
             key_bytes += layout.keys.len();
             value_bytes += layout.values.len();
-        }
-    }
-    let mut map_offsets = Vec::with_capacity(maps + 1);
+            Some(place)
+        })
+        .collect();
+    let mut map_offsets = Vec::with_capacity(rows.len() + 1);
     let mut keys = Text::with_capacity(entries, key_bytes);
     let mut values = Text::with_capacity(entries, value_bytes);
     map_offsets.push(0);
-    for resource in resources {
-        if let Some(layout) = resource.and_then(|r| layouts.get(&std::ptr::from_ref(r))) {
+    for place in rows {
+        if let Some(layout) = place.map(|p| &layouts[p]) {
             keys.extend(&layout.keys, &layout.key_ends)?;
             values.extend(&layout.values, &layout.value_ends)?;
         }

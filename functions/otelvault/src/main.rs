@@ -195,10 +195,8 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-/// jemalloc's settings, read when it starts (`MALLOC_CONF` still wins;
-/// jemalloc is `malloc` too, so that the C code linked in, zstd's
-/// compression contexts above all, reuses freed memory rather than
-/// faulting in fresh pages from glibc's): an arena per CPU, whichever threads run there, so that threads
+/// jemalloc's settings, read when it starts (`_RJEM_MALLOC_CONF` still
+/// wins): an arena per CPU, whichever threads run there, so that threads
 /// neither contend for an arena nor leave memory in one of their own;
 /// and freed pages given back after 1 s, not 10 s, which bounds what a
 /// compaction holds to what it is using (measured on the busy hour: 10 s
@@ -206,7 +204,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// 300 ms held as much and faulted in twice the pages).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)] // jemalloc looks the symbol up by name.
-#[unsafe(export_name = "malloc_conf")]
+#[unsafe(export_name = "_rjem_malloc_conf")]
 static ALLOCATOR_SETTINGS: AllocatorSettings =
     AllocatorSettings(c"percpu_arena:percpu,dirty_decay_ms:1000,muzzy_decay_ms:0".as_ptr());
 

@@ -344,7 +344,8 @@ pub struct HourIndexes {
 /// [`HourIndexes::count_map`]'s table of a batch's distinct entries, kept
 /// from one batch to the next: cleared, it keeps its memory, where a
 /// table made for each slice of rows was allocated and faulted in anew
-/// each time (a seventh of the page faults of a compaction).
+/// each time (the busy hour of the performance page faulted in 205,000
+/// pages a run with one per slice, 198,000 with this).
 #[derive(Debug, Default)]
 struct Seen {
     hasher: foldhash::fast::RandomState,

@@ -164,6 +164,18 @@ impl Values {
             None => self.truncated = true,
         }
     }
+
+    /// The values with their types and counts, most frequent first, ties
+    /// by value then type.
+    fn by_count(self) -> Vec<(String, &'static str, u64)> {
+        let mut counted: Vec<(String, &'static str, u64)> = self
+            .counts
+            .into_iter()
+            .flat_map(|(t, of_type)| of_type.into_iter().map(move |(v, n)| (v, t, n)))
+            .collect();
+        counted.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| (&a.0, a.1).cmp(&(&b.0, b.1))));
+        counted
+    }
 }
 
 /// Per row, the positions of the attributes whose values are not strings,
@@ -505,12 +517,15 @@ impl HourIndexes {
         }
         for (scope, names) in other.tags {
             for (key, values) in names {
-                for (kind, counted) in values.counts {
-                    for (value, n) in counted {
-                        self.count_n(scope, &key, &value, kind, n);
-                    }
+                // Most frequent first: the values that still find room
+                // here (past `TAG_TRACKED`) are the other's most frequent,
+                // not those its map happened to yield first, and an hour's
+                // tag index is the same from one run to the next.
+                let truncated = values.truncated;
+                for (value, kind, n) in values.by_count() {
+                    self.count_n(scope, &key, &value, kind, n);
                 }
-                if values.truncated {
+                if truncated {
                     let names = self.tags.entry(scope).or_default();
                     names.entry(key).or_default().truncated = true;
                 }
@@ -924,13 +939,7 @@ fn tags(tags: HashMap<&'static str, HashMap<String, Values>>) -> Result<RecordBa
     let mut truncated = BooleanBuilder::new();
     for ((s, k), values) in names {
         let cut = values.truncated || values.distinct > TAG_VALUES;
-        let mut counted: Vec<(String, &'static str, u64)> = values
-            .counts
-            .into_iter()
-            .flat_map(|(t, of_type)| of_type.into_iter().map(move |(v, n)| (v, t, n)))
-            .collect();
-        counted.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| (&a.0, a.1).cmp(&(&b.0, b.1))));
-        for (v, t, n) in counted.into_iter().take(TAG_VALUES) {
+        for (v, t, n) in values.by_count().into_iter().take(TAG_VALUES) {
             scope.append_value(s);
             key.append_value(&k);
             value.append_value(v);

@@ -377,6 +377,53 @@ fn indexes_handed_on_as_json_merge_into_the_same_objects() {
     assert!(HourIndexes::from_json(Signal::Traces, b"{").is_err());
 }
 
+#[test]
+fn a_shard_merged_in_past_the_tracked_values_gives_its_most_frequent_the_room_left() {
+    // The hour tracks all but ten of the values it may; a shard with 500
+    // rare values and ten frequent ones is merged in. Its ten most frequent
+    // take the room, whatever order its maps yield them in, so the hour's
+    // tag index is the same object from one run to the next.
+    let merged = || {
+        let mut hour = HourIndexes::new(Signal::Traces);
+        for i in 0..TAG_TRACKED - 10 {
+            hour.count("span", "http.url", &format!("/seen/{i}"), "string");
+        }
+        let mut shard = HourIndexes::new(Signal::Traces);
+        for i in 0..500 {
+            shard.count("span", "http.url", &format!("/rare/{i}"), "string");
+        }
+        for i in 0..10 {
+            shard.count_n("span", "http.url", &format!("/hot/{i}"), "string", 100 + i);
+        }
+        hour.merge(shard);
+        finished(hour)
+    };
+    let first = merged();
+    let tags = batch_of(first.last().expect("a tag index").1.clone());
+    let urls: Vec<(&str, i64, bool)> = (0..tags.num_rows())
+        .map(|i| {
+            (
+                tags["Value"].as_string::<i32>().value(i),
+                tags["Count"].as_primitive::<Int64Type>().value(i),
+                tags["Truncated"].as_boolean().value(i),
+            )
+        })
+        .collect();
+    assert_eq!(urls.len(), TAG_VALUES);
+    let hot: Vec<(String, i64, bool)> = (0..10)
+        .rev()
+        .map(|i| (format!("/hot/{i}"), 100 + i, true))
+        .collect();
+    let top: Vec<(String, i64, bool)> = urls[..10]
+        .iter()
+        .map(|&(v, n, t)| (v.to_owned(), n, t))
+        .collect();
+    assert_eq!(top, hot, "the shard's frequent values found the room left");
+    for _ in 0..4 {
+        assert_eq!(merged(), first, "the same index every run");
+    }
+}
+
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig { cases: 32, ..Default::default() })]
 

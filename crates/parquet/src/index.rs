@@ -361,11 +361,13 @@ pub struct HourIndexes {
 #[derive(Debug, Default)]
 struct Seen {
     hasher: foldhash::fast::RandomState,
-    /// Per distinct entry (attribute name, value, type): where it first is
-    /// among the map's entries, its type, and where it is summed (its
-    /// name's place in the batch's names, its own in that name's list).
-    table: hashbrown::HashTable<(usize, &'static str, usize, usize)>,
+    table: hashbrown::HashTable<SeenEntry>,
 }
+
+/// A distinct entry (attribute name, value, type) of a batch: where it
+/// first is among the map's entries, its type, and where it is summed
+/// (its name's place in the batch's names, its own in that name's list).
+type SeenEntry = (usize, &'static str, usize, usize);
 
 impl HourIndexes {
     /// Nothing yet, for an hour of `signal`.
@@ -577,9 +579,7 @@ impl HourIndexes {
         let hash = |key: &str, value: &str, kind: &str| {
             std::hash::BuildHasher::hash_one(&*hasher, (key, value, kind))
         };
-        let rehash = |&(at, kind, _, _): &(usize, &str, usize, usize)| {
-            hash(keys.value(at), values.value(at), kind)
-        };
+        let rehash = |&(at, kind, _, _): &SeenEntry| hash(keys.value(at), values.value(at), kind);
         table.clear();
         table.reserve(entries, rehash);
         let mut places: HashMap<&str, usize> = HashMap::default();
@@ -593,7 +593,7 @@ impl HourIndexes {
                     .find(|(p, _)| *p == position)
                     .map_or("string", |(_, t)| *t);
                 let (key, value) = (keys.value(j), values.value(j));
-                let same = |&(at, k, _, _): &(usize, &str, usize, usize)| {
+                let same = |&(at, k, _, _): &SeenEntry| {
                     k == kind && keys.value(at) == key && values.value(at) == value
                 };
                 match table.entry(hash(key, value, kind), same, rehash) {
